@@ -1,0 +1,157 @@
+//! Configuration from environment and flags, with the defaults of API.md.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::keys::Alg;
+
+/// Every variable is also a flag of `tokend serve`; values are checked in `Config::from_args`
+/// so that a bad value names its variable.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/tokend.db")]
+    pub database_url: String,
+    #[arg(long, env = "TOKEND_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    #[arg(long, env = "TOKEND_ISSUER", default_value = "http://127.0.0.1:8080")]
+    pub issuer: String,
+    #[arg(long, env = "TOKEND_KEYS_DIR", default_value = "./keys")]
+    pub keys_dir: PathBuf,
+    #[arg(long, env = "TOKEND_SIGNING_ALG", default_value = "ES256")]
+    pub signing_alg: String,
+    #[arg(long, env = "TOKEND_ACCESS_TOKEN_TTL", default_value = "1800")]
+    pub access_token_ttl: String,
+    #[arg(long, env = "TOKEND_KEY_PUBLISH_DELAY", default_value = "600")]
+    pub key_publish_delay: String,
+    #[arg(long, env = "TOKEND_KEYS_RELOAD_SECONDS", default_value = "30")]
+    pub keys_reload_seconds: String,
+    /// Comma-separated; the first is the default. Empty means the issuer.
+    #[arg(long, env = "TOKEND_AUDIENCES", default_value = "")]
+    pub audiences: String,
+    #[arg(long, env = "TOKEND_SERVICE_ONLY_AUDIENCES", default_value = "")]
+    pub service_only_audiences: String,
+    #[arg(long, env = "TOKEND_BOOTSTRAP_EMAIL", default_value = "admin@localhost")]
+    pub bootstrap_email: String,
+    #[arg(long, env = "TOKEND_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    pub bootstrap_password: Option<String>,
+    /// HTTP worker threads; 0 means one per CPU.
+    #[arg(long, env = "TOKEND_WORKERS", default_value = "0")]
+    pub workers: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub issuer: String,
+    pub keys_dir: PathBuf,
+    pub signing_alg: Alg,
+    pub access_token_ttl: i64,
+    pub key_publish_delay: i64,
+    pub keys_reload_seconds: u64,
+    pub audiences: Vec<String>,
+    pub service_only_audiences: Vec<String>,
+    pub bootstrap_email: String,
+    pub bootstrap_password: Option<String>,
+    pub workers: usize,
+}
+
+/// The longest access token any app may ask for; key retirement waits this long.
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 86_400;
+
+#[derive(thiserror::Error, Debug)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn int_in(var: &'static str, value: &str, lo: i64, hi: i64, what: &str) -> Result<i64, ConfigError> {
+    match value.trim().parse::<i64>() {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(ConfigError { var, message: format!("expected {what} between {lo} and {hi}, got {value:?}") }),
+    }
+}
+
+fn list(value: &str) -> Vec<String> {
+    value.split(',').map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+impl Config {
+    pub fn from_args(a: &ConfigArgs) -> Result<Config, ConfigError> {
+        let bind = a.bind.parse::<SocketAddr>().map_err(|_| ConfigError {
+            var: "TOKEND_BIND",
+            message: format!("expected HOST:PORT such as 127.0.0.1:8080, got {:?}", a.bind),
+        })?;
+        let issuer = a.issuer.trim().trim_end_matches('/').to_string();
+        if !(issuer.starts_with("http://") || issuer.starts_with("https://")) || issuer.len() < 10 {
+            return Err(ConfigError { var: "TOKEND_ISSUER", message: format!("expected an http(s) URL, got {:?}", a.issuer) });
+        }
+        let signing_alg = Alg::parse(a.signing_alg.trim()).ok_or_else(|| ConfigError {
+            var: "TOKEND_SIGNING_ALG",
+            message: format!("expected ES256, EdDSA or RS256, got {:?}", a.signing_alg),
+        })?;
+        let db = a.database_url.trim();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                message: format!("expected sqlite://PATH or postgres://…, got a URL starting {:?}", db.split(':').next().unwrap_or("")),
+            });
+        }
+        let mut audiences = list(&a.audiences);
+        if audiences.is_empty() {
+            audiences.push(issuer.clone());
+        }
+        let service_only_audiences = list(&a.service_only_audiences);
+        if let Some(bad) = service_only_audiences.iter().find(|s| !audiences.contains(s)) {
+            return Err(ConfigError {
+                var: "TOKEND_SERVICE_ONLY_AUDIENCES",
+                message: format!("{bad:?} is not one of TOKEND_AUDIENCES"),
+            });
+        }
+        if !a.bootstrap_email.contains('@') {
+            return Err(ConfigError { var: "TOKEND_BOOTSTRAP_EMAIL", message: "expected an email address".into() });
+        }
+        if let Some(p) = &a.bootstrap_password {
+            if p.chars().count() < 8 {
+                return Err(ConfigError { var: "TOKEND_BOOTSTRAP_PASSWORD", message: "must be at least 8 characters".into() });
+            }
+        }
+        let workers = int_in("TOKEND_WORKERS", &a.workers, 0, 1024, "a thread count")? as usize;
+        Ok(Config {
+            database_url: db.to_string(),
+            bind,
+            issuer,
+            keys_dir: a.keys_dir.clone(),
+            signing_alg,
+            access_token_ttl: int_in("TOKEND_ACCESS_TOKEN_TTL", &a.access_token_ttl, 60, MAX_ACCESS_TOKEN_TTL, "seconds")?,
+            key_publish_delay: int_in("TOKEND_KEY_PUBLISH_DELAY", &a.key_publish_delay, 0, 30 * 86_400, "seconds")?,
+            keys_reload_seconds: int_in("TOKEND_KEYS_RELOAD_SECONDS", &a.keys_reload_seconds, 1, 86_400, "seconds")? as u64,
+            audiences,
+            service_only_audiences,
+            bootstrap_email: a.bootstrap_email.trim().to_lowercase(),
+            bootstrap_password: a.bootstrap_password.clone(),
+            workers: if workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { workers },
+        })
+    }
+
+    /// Defaults with the given database and key directory (tests and tools).
+    pub fn for_test(database_url: &str, keys_dir: &std::path::Path) -> Config {
+        Config {
+            database_url: database_url.to_string(),
+            bind: "127.0.0.1:0".parse().expect("static address"),
+            issuer: "http://127.0.0.1:8080".into(),
+            keys_dir: keys_dir.to_path_buf(),
+            signing_alg: Alg::ES256,
+            access_token_ttl: 1800,
+            key_publish_delay: 600,
+            keys_reload_seconds: 30,
+            audiences: vec!["http://127.0.0.1:8080".into()],
+            service_only_audiences: vec![],
+            bootstrap_email: "admin@localhost".into(),
+            bootstrap_password: None,
+            workers: 2,
+        }
+    }
+}

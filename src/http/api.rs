@@ -1,0 +1,353 @@
+//! `/api/v1` handlers: extract, authenticate, call one service function on the blocking
+//! pool, answer JSON. Errors are problem+json.
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{client_ip, Caller};
+use super::{blocking, State};
+use crate::error::ApiError;
+use crate::jwt::{self, AccessClaims};
+use crate::service::list::PageQuery;
+use crate::service::{self, accounts, apps, audit, policy, roles, saved, table, tokens, users, Acct};
+use crate::store::AnyConnection;
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
+        let e = match &err {
+            JsonPayloadError::ContentType => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json")
+            }
+            JsonPayloadError::Deserialize(e) if e.is_data() => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid request body: {e}"))
+            }
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 64 KiB")
+            }
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "the body is not valid JSON"),
+        };
+        e.into()
+    })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid query string: {err}")).into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_err: PathError, _req| ApiError::new(StatusCode::NOT_FOUND, "no such object").into())
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(StatusCode::NOT_FOUND, "no such route"))
+}
+
+/// Runs `f` with a pooled read connection on the blocking pool.
+async fn read<T, F>(st: &web::Data<State>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection, &State, i64) -> service::Result<T> + Send + 'static,
+{
+    let st = st.clone();
+    blocking(move || -> Result<T, ApiError> {
+        let mut conn = st.db.read().map_err(service::Error::from)?;
+        Ok(f(&mut conn, &st, st.now())?)
+    })
+    .await
+}
+
+/// Runs `f` with the writer connection (one transaction inside `f`).
+async fn write<T, F>(st: &web::Data<State>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection, &State, i64) -> service::Result<T> + Send + 'static,
+{
+    let st = st.clone();
+    blocking(move || -> Result<T, ApiError> {
+        let mut conn = st.db.write().map_err(service::Error::from)?;
+        Ok(f(&mut conn, &st, st.now())?)
+    })
+    .await
+}
+
+fn ok<T: Serialize>(v: T) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(v))
+}
+
+fn created<T: Serialize>(v: T) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(v))
+}
+
+fn no_content() -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, patch, post, put, resource};
+    cfg.service(resource("/login").route(post().to(login)))
+        .service(resource("/me").route(get().to(me)))
+        .service(resource("/me/tokens").route(get().to(my_tokens)).route(post().to(my_create)).route(delete().to(my_revoke_all)))
+        .service(resource("/me/tokens/{id}").route(get().to(my_get)).route(patch().to(my_patch)).route(delete().to(my_revoke)))
+        .service(resource("/me/tokens/{id}/rotate").route(post().to(my_rotate)))
+        .service(resource("/users").route(get().to(users_list)).route(post().to(users_create)))
+        .service(resource("/users/{id}").route(get().to(users_get)).route(patch().to(users_patch)).route(delete().to(users_delete)))
+        .service(resource("/roles").route(get().to(roles_list)).route(post().to(roles_create)))
+        .service(resource("/roles/{name}").route(delete().to(roles_delete)))
+        .service(resource("/service-accounts").route(get().to(sa_list)).route(post().to(sa_create)))
+        .service(resource("/service-accounts/{id}").route(get().to(sa_get)).route(patch().to(sa_patch)).route(delete().to(sa_delete)))
+        .service(resource("/service-accounts/{id}/tokens").route(get().to(sa_tokens)).route(post().to(sa_token_create)))
+        .service(resource("/service-accounts/{id}/tokens/{tid}").route(patch().to(sa_token_patch)).route(delete().to(sa_token_revoke)))
+        .service(resource("/apps").route(get().to(apps_list)).route(post().to(apps_create)))
+        .service(resource("/apps/{id}").route(get().to(apps_get)).route(patch().to(apps_patch)).route(delete().to(apps_delete)))
+        .service(resource("/apps/{id}/secret").route(post().to(apps_secret)))
+        .service(resource("/tokens").route(get().to(table_list)))
+        .service(resource("/tokens/{id}/revoke").route(post().to(table_revoke)))
+        .service(resource("/policy").route(get().to(policy_get)).route(put().to(policy_put)))
+        .service(resource("/saved-searches").route(get().to(saved_list)).route(post().to(saved_create)))
+        .service(resource("/saved-searches/{id}").route(delete().to(saved_delete)))
+        .service(resource("/audit").route(get().to(audit_list)));
+}
+
+// ---- login and the caller ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+    #[serde(default)]
+    org: Option<String>,
+}
+
+async fn login(req: HttpRequest, body: web::Json<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let ip = client_ip(&req);
+    let Login { email, password, org } = body.into_inner();
+    let (token, ttl) = write(&st, move |conn, s, now| {
+        let user = users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip, now)?.user;
+        let roles = crate::store::roles_from_text(&user.roles);
+        let claims = AccessClaims {
+            iss: s.cfg.issuer.clone(),
+            sub: user.id.clone(),
+            aud: s.cfg.issuer.clone(),
+            exp: now + s.cfg.access_token_ttl,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: "tokend-login".into(),
+            scope: roles.join(" "),
+            roles,
+            org: user.org_id.clone(),
+            acct: Acct::User.as_str().into(),
+            amr: Some(vec!["pwd".into()]),
+        };
+        let token = jwt::issue(&s.keys, &claims, now).map_err(|e| service::Error::Internal(e.to_string()))?;
+        let ev = audit::Event {
+            org_id: Some(&user.org_id),
+            actor_kind: "user",
+            actor_id: Some(&user.id),
+            action: "user.login",
+            object_kind: Some("user"),
+            object_id: Some(&user.id),
+            ip: Some(&ip),
+            outcome: "success",
+            detail: None,
+        };
+        audit::record(conn, ev, now)?;
+        Ok((token, s.cfg.access_token_ttl))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl})))
+}
+
+async fn me(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| users::me(conn, &c.0)).await?)
+}
+
+// ---- personal tokens ----
+
+async fn my_tokens(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, s, now| tokens::my_list(conn, &c.0, &q, &s.usage, now)).await?)
+}
+
+async fn my_create(c: Caller, body: web::Json<tokens::CreateToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, s, now| tokens::my_create(conn, &c.0, &body, &s.usage, now)).await?)
+}
+
+async fn my_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, s, now| tokens::my_get(conn, &c.0, &id, &s.usage, now)).await?)
+}
+
+async fn my_patch(c: Caller, id: web::Path<String>, body: web::Json<tokens::PatchToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, s, now| tokens::my_patch(conn, &c.0, &id, &body, &s.usage, now)).await?)
+}
+
+async fn my_revoke(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| tokens::my_revoke(conn, &c.0, &id, now)).await?;
+    no_content()
+}
+
+async fn my_revoke_all(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let n = write(&st, move |conn, _, now| tokens::my_revoke_all(conn, &c.0, now)).await?;
+    ok(serde_json::json!({ "revoked": n }))
+}
+
+async fn my_rotate(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, s, now| tokens::my_rotate(conn, &c.0, &id, &s.usage, now)).await?)
+}
+
+// ---- people ----
+
+async fn users_list(c: Caller, f: web::Query<users::UserFilter>, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| users::list(conn, &c.0, &f, &q)).await?)
+}
+
+async fn users_create(c: Caller, body: web::Json<users::NewUser>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, _, now| users::create(conn, &c.0, &body, now)).await?)
+}
+
+async fn users_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| users::get(conn, &c.0, &id)).await?)
+}
+
+async fn users_patch(c: Caller, id: web::Path<String>, body: web::Json<users::UserPatch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, now)).await?)
+}
+
+async fn users_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| users::delete(conn, &c.0, &id, now)).await?;
+    no_content()
+}
+
+// ---- roles ----
+
+async fn roles_list(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let items = read(&st, move |conn, _, _| roles::list(conn, &c.0)).await?;
+    let n = items.len() as i64;
+    ok(serde_json::json!({ "items": items, "total_count": n, "page": 1, "page_size": n }))
+}
+
+async fn roles_create(c: Caller, body: web::Json<roles::NewRole>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, _, now| roles::create(conn, &c.0, &body, now)).await?)
+}
+
+async fn roles_delete(c: Caller, name: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| roles::delete(conn, &c.0, &name, now)).await?;
+    no_content()
+}
+
+// ---- service accounts ----
+
+async fn sa_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| accounts::list(conn, &c.0, &q)).await?)
+}
+
+async fn sa_create(c: Caller, body: web::Json<accounts::NewAccount>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, _, now| accounts::create(conn, &c.0, &body, now)).await?)
+}
+
+async fn sa_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| accounts::get(conn, &c.0, &id)).await?)
+}
+
+async fn sa_patch(c: Caller, id: web::Path<String>, body: web::Json<accounts::AccountPatch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, _, now| accounts::patch(conn, &c.0, &id, &body, now)).await?)
+}
+
+async fn sa_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| accounts::delete(conn, &c.0, &id, now)).await?;
+    no_content()
+}
+
+async fn sa_tokens(c: Caller, id: web::Path<String>, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, s, now| accounts::token_list(conn, &c.0, &id, &q, &s.usage, now)).await?)
+}
+
+async fn sa_token_create(c: Caller, id: web::Path<String>, body: web::Json<tokens::CreateToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, s, now| accounts::token_create(conn, &c.0, &id, &body, &s.usage, now)).await?)
+}
+
+async fn sa_token_patch(
+    c: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Json<tokens::PatchToken>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, tid) = path.into_inner();
+    ok(write(&st, move |conn, s, now| accounts::token_patch(conn, &c.0, &id, &tid, &body, &s.usage, now)).await?)
+}
+
+async fn sa_token_revoke(c: Caller, path: web::Path<(String, String)>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let (id, tid) = path.into_inner();
+    write(&st, move |conn, _, now| accounts::token_revoke(conn, &c.0, &id, &tid, now)).await?;
+    no_content()
+}
+
+// ---- apps ----
+
+async fn apps_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| apps::list(conn, &c.0, &q)).await?)
+}
+
+async fn apps_create(c: Caller, body: web::Json<apps::NewApp>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, s, now| apps::create(conn, &c.0, &body, s.cfg.access_token_ttl, now)).await?)
+}
+
+async fn apps_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| apps::get(conn, &c.0, &id)).await?)
+}
+
+async fn apps_patch(c: Caller, id: web::Path<String>, body: web::Json<apps::AppPatch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, _, now| apps::patch(conn, &c.0, &id, &body, now)).await?)
+}
+
+async fn apps_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| apps::delete(conn, &c.0, &id, now)).await?;
+    no_content()
+}
+
+async fn apps_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, _, now| apps::regenerate_secret(conn, &c.0, &id, now)).await?)
+}
+
+// ---- org-wide token table, policy, saved searches, audit ----
+
+async fn table_list(c: Caller, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let q = table::parse(req.query_string())?;
+    ok(read(&st, move |conn, s, now| table::list(conn, &c.0, &q, &s.usage, now)).await?)
+}
+
+async fn table_revoke(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, s, now| table::revoke(conn, &c.0, &id, &s.usage, now)).await?)
+}
+
+async fn policy_get(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| policy::read(conn, &c.0)).await?)
+}
+
+async fn policy_put(c: Caller, body: web::Json<serde_json::Value>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, _, now| policy::update(conn, &c.0, &body, now)).await?)
+}
+
+async fn saved_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| saved::list(conn, &c.0, &q)).await?)
+}
+
+async fn saved_create(c: Caller, body: web::Json<saved::NewSearch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, _, now| saved::create(conn, &c.0, &body, now)).await?)
+}
+
+async fn saved_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| saved::delete(conn, &c.0, &id, now)).await?;
+    no_content()
+}
+
+async fn audit_list(c: Caller, f: web::Query<audit::AuditFilter>, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let page = q.validate()?;
+    ok(read(&st, move |conn, _, _| audit::list(conn, &c.0, &f, &page)).await?)
+}

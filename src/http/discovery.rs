@@ -1,0 +1,62 @@
+//! RFC 8414 metadata and the JWKS (pre-serialised per key change, with ETag and 304).
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::State;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/oauth-authorization-server", web::get().to(metadata))
+        .route("/.well-known/openid-configuration", web::get().to(metadata))
+        .route("/.well-known/jwks.json", web::get().to(jwks));
+}
+
+pub fn metadata_json(state: &State) -> serde_json::Value {
+    let iss = &state.cfg.issuer;
+    let mut algs: Vec<&str> = state.keys.set().keys.iter().map(|k| k.meta.alg.as_str()).collect();
+    algs.sort();
+    algs.dedup();
+    json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "grant_types_supported": [
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
+        "response_types_supported": ["token"],
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "id_token_signing_alg_values_supported": algs,
+        "subject_types_supported": ["public"],
+        "service_documentation": format!("{iss}/"),
+    })
+}
+
+async fn metadata(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(metadata_json(&state))
+}
+
+async fn jwks(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let set = state.keys.set();
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == set.etag || t.trim() == "*"));
+    let mut r = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    r.insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ETAG, set.etag.clone()));
+    if matches {
+        r.finish()
+    } else {
+        r.content_type("application/json").body(web::Bytes::copy_from_slice(&set.jwks_body))
+    }
+}

@@ -1,0 +1,181 @@
+//! HTTP edge: routes, shared state, middleware. Parses and authenticates; rules live in
+//! `service`, storage in `store`.
+pub mod api;
+pub mod auth;
+pub mod discovery;
+pub mod health;
+pub mod metrics;
+pub mod oauth;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header;
+use actix_web::{web, App, HttpServer};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{oauth_body, problem_body};
+use crate::keys::KeyRing;
+use crate::service::usage::Usage;
+use crate::service::users::Throttle;
+use crate::store::Db;
+
+pub struct State {
+    pub db: Db,
+    pub keys: Arc<KeyRing>,
+    pub cfg: Config,
+    pub clock: Arc<dyn Clock>,
+    pub usage: Usage,
+    pub throttle: Throttle,
+    pub metrics: metrics::Metrics,
+    pub stopping: AtomicBool,
+}
+
+impl State {
+    pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>) -> State {
+        State {
+            db,
+            keys,
+            cfg,
+            clock,
+            usage: Usage::default(),
+            throttle: Throttle::default(),
+            metrics: metrics::Metrics::new(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Writes buffered last-used times (also called at shutdown).
+    pub fn flush_usage(&self) {
+        match self.db.write() {
+            Ok(mut conn) => {
+                if let Err(e) = self.usage.flush(&mut conn) {
+                    log::warn!("flushing token usage failed, will retry: {e}");
+                }
+            }
+            Err(e) => log::warn!("flushing token usage: {e}"),
+        }
+    }
+}
+
+/// Periodic work off the request path: usage flush every 2 s, key directory re-read.
+pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("tokend-maintenance".into())
+        .spawn(move || {
+            let mut last_reload = Instant::now();
+            let reload_every = Duration::from_secs(state.cfg.keys_reload_seconds);
+            while !state.stopping.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                state.flush_usage();
+                if last_reload.elapsed() >= reload_every {
+                    last_reload = Instant::now();
+                    match state.keys.reload() {
+                        Ok(true) => log::info!("signing keys reloaded"),
+                        Ok(false) => {}
+                        Err(e) => log::error!("key directory unreadable, keeping current keys: {e}"),
+                    }
+                }
+            }
+        })
+        .expect("spawning the maintenance thread")
+}
+
+/// Runs a blocking closure (database work) on actix's blocking pool.
+pub async fn blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static + From<crate::service::Error>,
+{
+    match web::block(f).await {
+        Ok(r) => r,
+        Err(_) => Err(E::from(crate::service::Error::Internal("blocking task failed".into()))),
+    }
+}
+
+/// Gives bodiless errors (404, 405, 413 from actix itself) the format of their scope.
+fn shape_errors(res: ServiceResponse<BoxBody>, oauth: bool) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let has_type = res.headers().get(header::CONTENT_TYPE).is_some();
+    if !(status.is_client_error() || status.is_server_error()) || has_type {
+        return res;
+    }
+    let (req, mut resp) = res.into_parts();
+    let (ct, body) = if oauth {
+        ("application/json", oauth_body("invalid_request", status.canonical_reason().unwrap_or("error")))
+    } else {
+        ("application/problem+json", problem_body(status, status.canonical_reason().unwrap_or("error"), None).to_string())
+    };
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
+    let resp = resp.set_body(BoxBody::new(body));
+    ServiceResponse::new(req, resp)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/oauth")
+            .app_data(web::PayloadConfig::new(64 * 1024))
+            .wrap(actix_web::middleware::from_fn(|req, next: actix_web::middleware::Next<BoxBody>| async move {
+                let res = next.call(req).await?;
+                Ok::<_, actix_web::Error>(shape_errors(res.map_into_boxed_body(), true))
+            }))
+            .configure(oauth::routes),
+    )
+    .service(
+        web::scope("/api/v1")
+            .app_data(api::json_config())
+            .app_data(api::query_config())
+            .app_data(api::path_config())
+            .wrap(actix_web::middleware::from_fn(|req, next: actix_web::middleware::Next<BoxBody>| async move {
+                let res = next.call(req).await?;
+                Ok::<_, actix_web::Error>(shape_errors(res.map_into_boxed_body(), false))
+            }))
+            .configure(api::routes)
+            .default_service(web::to(api::not_found)),
+    )
+    .configure(discovery::routes)
+    .configure(health::routes);
+}
+
+/// Counts and times every request by its route pattern (never the raw path).
+async fn observe(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let state = req.app_data::<web::Data<State>>().cloned();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let res = next.call(req).await?;
+    if let Some(s) = state {
+        let status = res.status().as_u16().to_string();
+        s.metrics.requests.with_label_values(&[&route, &method, &status]).inc();
+        s.metrics.latency.with_label_values(&[&route, &method]).observe(start.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+pub fn server(state: web::Data<State>, listener: TcpListener) -> std::io::Result<Server> {
+    let workers = state.cfg.workers;
+    let s = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(observe))
+            .configure(configure)
+    })
+    .workers(workers)
+    .backlog(2048)
+    .listen(listener)?
+    .run();
+    Ok(s)
+}

@@ -1,0 +1,253 @@
+//! `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`: strict form parsing and client
+//! authentication; the grant rules are in `service::exchange`.
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+
+use super::auth::{bearer, client_ip};
+use super::{blocking, State};
+use crate::error::OAuthError;
+use crate::service::exchange::{self, Ctx, GrantError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/token").route(web::post().to(token)))
+        .service(web::resource("/revoke").route(web::post().to(revoke)))
+        .service(web::resource("/introspect").route(web::post().to(introspect)));
+}
+
+impl From<crate::service::Error> for OAuthError {
+    fn from(e: crate::service::Error) -> OAuthError {
+        log::error!("oauth endpoint: {e}");
+        OAuthError::new("server_error", "internal error")
+    }
+}
+
+pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+const SUBJECT_TYPES: [&str; 2] =
+    ["urn:ietf:params:oauth:token-type:refresh_token", "urn:tokend:params:oauth:token-type:api_token"];
+
+/// Strict `application/x-www-form-urlencoded`: UTF-8 only, each parameter at most once.
+pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::request("the body must be application/x-www-form-urlencoded"));
+    }
+    let mut out = HashMap::new();
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let mut it = pair.splitn(2, |b| *b == b'=');
+        let decode = |raw: &[u8]| -> Result<String, OAuthError> {
+            let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+            let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+            String::from_utf8(bytes).map_err(|_| OAuthError::request("parameters must be UTF-8"))
+        };
+        let k = decode(it.next().unwrap_or_default())?;
+        let v = decode(it.next().unwrap_or_default())?;
+        if out.contains_key(&k) {
+            return Err(OAuthError::request(format!("parameter {k} is given more than once")));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 §2.3.1: each part form-urlencoded) or the body.
+struct ClientAuth {
+    id: String,
+    secret: String,
+    basic: bool,
+}
+
+fn client_auth(req: &HttpRequest, form: &HashMap<String, String>) -> Result<Option<ClientAuth>, OAuthError> {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let basic = match header.and_then(|h| h.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("basic")) {
+        Some((_, b64)) => {
+            let bad = || OAuthError { basic: true, ..OAuthError::new("invalid_client", "malformed Basic credentials") };
+            let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+            let text = String::from_utf8(raw).map_err(|_| bad())?;
+            let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+            let dec = |s: &str| -> Result<String, OAuthError> {
+                let plus = s.replace('+', " ");
+                percent_encoding::percent_decode_str(&plus).decode_utf8().map(|c| c.into_owned()).map_err(|_| bad())
+            };
+            Some(ClientAuth { id: dec(id)?, secret: dec(secret)?, basic: true })
+        }
+        None => None,
+    };
+    let post = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => Some(ClientAuth { id: id.clone(), secret: secret.clone(), basic: false }),
+        _ => None,
+    };
+    match (basic, post) {
+        (Some(_), Some(_)) => Err(OAuthError::request("use one client authentication method, not two")),
+        (Some(b), None) => match form.get("client_id") {
+            Some(id) if *id != b.id => Err(OAuthError::request("client_id disagrees with the Basic credentials")),
+            _ => Ok(Some(b)),
+        },
+        (None, Some(p)) => Ok(Some(p)),
+        (None, None) => Ok(None),
+    }
+}
+
+fn ok_json(body: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+fn nonempty<'a>(form: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
+    form.get(k).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    let label = match grant.as_str() {
+        "client_credentials" => "client_credentials",
+        "refresh_token" => "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange" => "token_exchange",
+        _ => "other",
+    };
+    let result = token_inner(&req, form, grant, state.clone()).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(e) => e.error,
+    };
+    state.metrics.issued.with_label_values(&[label, outcome]).inc();
+    result
+}
+
+async fn token_inner(
+    req: &HttpRequest,
+    mut form: HashMap<String, String>,
+    grant: String,
+    state: web::Data<State>,
+) -> Result<HttpResponse, OAuthError> {
+    let scope = form.remove("scope");
+    let aud = exchange::resolve_audience(&state.cfg, nonempty(&form, "resource"), nonempty(&form, "audience"));
+    let ip = client_ip(req);
+    match grant.as_str() {
+        "" => Err(OAuthError::request("grant_type is required")),
+        "client_credentials" => {
+            let auth = client_auth(req, &form)?;
+            let Some(auth) = auth else {
+                return Err(OAuthError::new("invalid_client", "client authentication is required"));
+            };
+            let aud = aud?;
+            let basic = auth.basic;
+            let st = state.clone();
+            let issued = blocking(move || {
+                let mut conn = st.db.read().map_err(crate::service::Error::from)?;
+                let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
+                exchange::client_credentials(&mut conn, &ctx, &auth.id, &auth.secret, scope.as_deref(), aud)
+                    .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })
+            })
+            .await?;
+            Ok(ok_json(serde_json::json!({
+                "access_token": issued.access_token, "token_type": "Bearer",
+                "expires_in": issued.expires_in, "scope": issued.scope,
+            })))
+        }
+        "refresh_token" | "urn:ietf:params:oauth:grant-type:token-exchange" => {
+            let is_exchange = grant != "refresh_token";
+            let secret = if is_exchange {
+                let t = nonempty(&form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
+                let ty = nonempty(&form, "subject_token_type").ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
+                if !SUBJECT_TYPES.contains(&ty) {
+                    return Err(OAuthError::request("unsupported subject_token_type"));
+                }
+                if let Some(rt) = nonempty(&form, "requested_token_type") {
+                    if rt != TOKEN_TYPE_ACCESS {
+                        return Err(OAuthError::request("only access tokens can be requested"));
+                    }
+                }
+                if form.contains_key("actor_token") {
+                    return Err(OAuthError::request("actor_token is not supported"));
+                }
+                t.to_string()
+            } else {
+                nonempty(&form, "refresh_token").ok_or_else(|| OAuthError::request("refresh_token is required"))?.to_string()
+            };
+            let aud = aud?;
+            let st = state.clone();
+            let issued = blocking(move || {
+                let now = st.now();
+                let result = {
+                    let mut conn = st.db.read().map_err(crate::service::Error::from)?;
+                    let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now, ip: &ip };
+                    exchange::exchange(&mut conn, &ctx, &secret, scope.as_deref(), aud)
+                };
+                if let Err(GrantError::InvalidGrant { known: Some((org, id)), reason }) = &result {
+                    let mut w = st.db.write().map_err(crate::service::Error::from)?;
+                    exchange::audit_refusal(&mut w, org, id, reason, &ip, now)?;
+                }
+                result.map_err(OAuthError::from)
+            })
+            .await?;
+            let mut body = serde_json::json!({
+                "access_token": issued.access_token, "token_type": "Bearer",
+                "expires_in": issued.expires_in, "scope": issued.scope,
+            });
+            if is_exchange {
+                body["issued_token_type"] = serde_json::json!(TOKEN_TYPE_ACCESS);
+            }
+            Ok(ok_json(body))
+        }
+        "authorization_code" | "password" | "implicit" => {
+            Err(OAuthError::new("unauthorized_client", "this server issues tokens only for the grants it advertises"))
+        }
+        _ => Err(OAuthError::new("unsupported_grant_type", "unsupported grant_type")),
+    }
+}
+
+async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
+    let ip = client_ip(&req);
+    let st = state.clone();
+    blocking(move || {
+        let mut conn = st.db.write().map_err(crate::service::Error::from)?;
+        exchange::revoke_by_holder(&mut conn, &token, &ip, st.now()).map_err(OAuthError::from)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+}
+
+async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
+    // The caller: an app, or a bearer holding org:admin.
+    let org_id = if let Some(auth) = client_auth(&req, &form)? {
+        let st = state.clone();
+        let basic = auth.basic;
+        blocking(move || {
+            let mut conn = st.db.read().map_err(crate::service::Error::from)?;
+            exchange::authenticate_app(&mut conn, &auth.id, &auth.secret)
+                .map(|a| a.org_id)
+                .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })
+        })
+        .await?
+    } else if bearer(&req).is_some() {
+        let p = super::auth::authenticate(&req)
+            .await
+            .map_err(|_| OAuthError::new("invalid_client", "the bearer token is not valid"))?;
+        if !p.has("org:admin") {
+            return Err(OAuthError::new("access_denied", "introspection needs org:admin or app credentials"));
+        }
+        p.org_id
+    } else {
+        return Err(OAuthError::new("invalid_client", "authenticate as an app or with an org:admin bearer"));
+    };
+    let st = state.clone();
+    let ip = client_ip(&req);
+    let v = blocking(move || {
+        let mut conn = st.db.read().map_err(crate::service::Error::from)?;
+        let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
+        exchange::introspect(&mut conn, &ctx, &org_id, &token).map_err(OAuthError::from)
+    })
+    .await?;
+    Ok(ok_json(v))
+}

@@ -1,0 +1,119 @@
+//! RFC 9068 access tokens: the claims, issuing, and verification against the key ring.
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{KeyError, KeyRing, KeySet};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    pub roles: Vec<String>,
+    pub org: String,
+    /// `user` | `service_account` | `app`
+    pub acct: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+}
+
+impl AccessClaims {
+    pub fn interactive(&self) -> bool {
+        self.amr.as_ref().is_some_and(|a| a.iter().any(|m| m == "pwd"))
+    }
+}
+
+pub fn issue(keys: &KeyRing, claims: &AccessClaims, now: i64) -> Result<String, KeyError> {
+    let body = serde_json::to_vec(claims).map_err(|e| KeyError::Refused(e.to_string()))?;
+    keys.sign(&body, now)
+}
+
+#[derive(thiserror::Error, Debug, PartialEq)]
+pub enum VerifyError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unsupported token type")]
+    Type,
+    #[error("unknown key")]
+    UnknownKey,
+    #[error("invalid signature or claims")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid")]
+    NotYetValid,
+}
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY: i64 = 30;
+
+/// Verifies signature (the algorithm is the key's own: never `none`, never HMAC),
+/// `typ`, `iss`, `aud`, `exp` and `nbf` against the supplied clock.
+pub fn verify(set: &KeySet, token: &str, issuer: &str, audience: Option<&str>, now: i64) -> Result<AccessClaims, VerifyError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+    match header.typ.as_deref() {
+        Some("at+jwt") | Some("application/at+jwt") => {}
+        _ => return Err(VerifyError::Type),
+    }
+    let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+    let key = set.find(&kid).ok_or(VerifyError::UnknownKey)?;
+    if header.alg != key.meta.alg.jsonwebtoken() {
+        return Err(VerifyError::Invalid);
+    }
+    let mut v = jsonwebtoken::Validation::new(key.meta.alg.jsonwebtoken());
+    // Time checks use our clock below, not the library's.
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.required_spec_claims = ["iss", "sub", "aud", "exp"].iter().map(|s| s.to_string()).collect();
+    v.set_issuer(&[issuer]);
+    match audience {
+        Some(a) => v.set_audience(&[a]),
+        None => v.validate_aud = false,
+    }
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v).map_err(|_| VerifyError::Invalid)?;
+    let c = data.claims;
+    if c.exp + LEEWAY <= now {
+        return Err(VerifyError::Expired);
+    }
+    if c.nbf - LEEWAY > now {
+        return Err(VerifyError::NotYetValid);
+    }
+    Ok(c)
+}
+
+/// Verification for resource servers and the CLI: against a JWKS document (bytes), with the
+/// algorithm taken from the matching key, never from the token alone.
+pub fn verify_with_jwks(jwks: &[u8], token: &str, issuer: &str, audience: Option<&str>) -> Result<AccessClaims, VerifyError> {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(jwks).map_err(|_| VerifyError::UnknownKey)?;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+    if !matches!(header.typ.as_deref(), Some("at+jwt") | Some("application/at+jwt")) {
+        return Err(VerifyError::Type);
+    }
+    let jwk = header.kid.as_deref().and_then(|k| set.find(k)).ok_or(VerifyError::UnknownKey)?;
+    let alg = match jwk.common.key_algorithm {
+        Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => jsonwebtoken::Algorithm::ES256,
+        Some(jsonwebtoken::jwk::KeyAlgorithm::EdDSA) => jsonwebtoken::Algorithm::EdDSA,
+        Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => jsonwebtoken::Algorithm::RS256,
+        _ => return Err(VerifyError::UnknownKey),
+    };
+    if header.alg != alg {
+        return Err(VerifyError::Invalid);
+    }
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| VerifyError::UnknownKey)?;
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.leeway = LEEWAY as u64;
+    v.set_issuer(&[issuer]);
+    match audience {
+        Some(a) => v.set_audience(&[a]),
+        None => v.validate_aud = false,
+    }
+    jsonwebtoken::decode::<AccessClaims>(token, &key, &v).map(|d| d.claims).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
+        _ => VerifyError::Invalid,
+    })
+}

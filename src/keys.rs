@@ -1,0 +1,495 @@
+//! Signing keys: a directory of PKCS#8 PEM files with a small JSON status file each.
+//! The KeyRing keeps parsed key pairs, the pre-serialised JWKS and its ETag, and swaps
+//! them atomically when the directory changes.
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Alg {
+    ES256,
+    EdDSA,
+    RS256,
+}
+
+impl Alg {
+    pub fn parse(s: &str) -> Option<Alg> {
+        match s {
+            "ES256" => Some(Alg::ES256),
+            "EdDSA" => Some(Alg::EdDSA),
+            "RS256" => Some(Alg::RS256),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+            Alg::RS256 => "RS256",
+        }
+    }
+    pub fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Alg::ES256 => jsonwebtoken::Algorithm::ES256,
+            Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Alg::RS256 => jsonwebtoken::Algorithm::RS256,
+        }
+    }
+}
+
+#[derive(thiserror::Error, Debug)]
+pub enum KeyError {
+    #[error("key directory {0}: {1}")]
+    Dir(String, String),
+    #[error("key file {0} is readable by group or others; fix it with: chmod 600 {0}")]
+    Permissions(String),
+    #[error("key file {0} is not a valid PKCS#8 PEM key: {1}")]
+    Malformed(String, String),
+    #[error("key file {0}: {1}")]
+    Io(String, String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The status file beside each PEM.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeyMeta {
+    pub kid: String,
+    pub alg: Alg,
+    pub created_at: i64,
+    /// Published from creation; signs from this time on.
+    pub activates_at: i64,
+    #[serde(default)]
+    pub retired_at: Option<i64>,
+}
+
+enum Signer {
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+    Rsa(RsaKeyPair),
+}
+
+pub struct Key {
+    pub meta: KeyMeta,
+    signer: Signer,
+    /// base64url of the JWS header, built once per key.
+    header_b64: String,
+    pub jwk: serde_json::Value,
+    pub decoding: jsonwebtoken::DecodingKey,
+}
+
+/// One consistent view of the directory.
+pub struct KeySet {
+    /// Live (not retired) keys, oldest activation first.
+    pub keys: Vec<Arc<Key>>,
+    pub jwks_body: Arc<[u8]>,
+    pub etag: String,
+    /// What was read, to notice changes cheaply.
+    stamp: Vec<KeyMeta>,
+}
+
+impl KeySet {
+    pub fn find(&self, kid: &str) -> Option<&Arc<Key>> {
+        self.keys.iter().find(|k| k.meta.kid == kid)
+    }
+
+    /// The newest key whose activation time has come.
+    pub fn signing_key(&self, now: i64) -> Option<&Arc<Key>> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.meta.activates_at <= now)
+            .or_else(|| self.keys.first())
+    }
+}
+
+pub struct KeyRing {
+    dir: PathBuf,
+    alg: Alg,
+    publish_delay: i64,
+    rng: SystemRandom,
+    current: RwLock<Arc<KeySet>>,
+}
+
+fn pem_path(dir: &Path, kid: &str) -> PathBuf {
+    dir.join(format!("{kid}.pem"))
+}
+fn meta_path(dir: &Path, kid: &str) -> PathBuf {
+    dir.join(format!("{kid}.json"))
+}
+
+fn parse_signer(alg: Alg, der: &[u8]) -> Result<Signer, String> {
+    match alg {
+        Alg::ES256 => EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            der,
+            &SystemRandom::new(),
+        )
+        .map(Signer::Ec)
+        .map_err(|e| e.to_string()),
+        Alg::EdDSA => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            .map(Signer::Ed)
+            .map_err(|e| e.to_string()),
+        Alg::RS256 => RsaKeyPair::from_pkcs8(der).map(Signer::Rsa).map_err(|e| e.to_string()),
+    }
+}
+
+fn public_jwk(signer: &Signer, alg: Alg) -> serde_json::Value {
+    match signer {
+        Signer::Ec(k) => {
+            let p = k.public_key().as_ref();
+            serde_json::json!({"kty":"EC","crv":"P-256","x":B64.encode(&p[1..33]),"y":B64.encode(&p[33..65]),"alg":alg.as_str(),"use":"sig"})
+        }
+        Signer::Ed(k) => {
+            serde_json::json!({"kty":"OKP","crv":"Ed25519","x":B64.encode(k.public_key().as_ref()),"alg":alg.as_str(),"use":"sig"})
+        }
+        Signer::Rsa(k) => {
+            let c: ring::rsa::PublicKeyComponents<Vec<u8>> = k.public().into();
+            let strip = |v: &[u8]| v.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+            serde_json::json!({"kty":"RSA",
+                "n":B64.encode(strip(&c.n)),
+                "e":B64.encode(strip(&c.e)),
+                "alg":alg.as_str(),"use":"sig"})
+        }
+    }
+}
+
+/// RFC 7638 JWK thumbprint: a kid that is stable for the key material.
+fn thumbprint(jwk: &serde_json::Value) -> String {
+    let s = |k: &str| jwk[k].as_str().unwrap_or_default().to_string();
+    let canonical = match s("kty").as_str() {
+        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, s("crv"), s("x"), s("y")),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, s("crv"), s("x")),
+        _ => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
+    };
+    B64.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
+}
+
+fn decoding_key(jwk: &serde_json::Value) -> Result<jsonwebtoken::DecodingKey, String> {
+    let s = |k: &str| jwk[k].as_str().unwrap_or_default();
+    match s("kty") {
+        "EC" => jsonwebtoken::DecodingKey::from_ec_components(s("x"), s("y")),
+        "OKP" => jsonwebtoken::DecodingKey::from_ed_components(s("x")),
+        _ => jsonwebtoken::DecodingKey::from_rsa_components(s("n"), s("e")),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn build_key(meta: KeyMeta, signer: Signer) -> Result<Key, String> {
+    let mut jwk = public_jwk(&signer, meta.alg);
+    jwk["kid"] = serde_json::Value::String(meta.kid.clone());
+    let header = serde_json::json!({"alg": meta.alg.as_str(), "typ": "at+jwt", "kid": meta.kid});
+    let header_b64 = B64.encode(header.to_string());
+    let decoding = decoding_key(&jwk)?;
+    Ok(Key { meta, signer, header_b64, jwk, decoding })
+}
+
+fn generate_der(alg: Alg, rng: &SystemRandom) -> Result<Vec<u8>, String> {
+    match alg {
+        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, rng)
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|e| e.to_string()),
+        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(rng)
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|e| e.to_string()),
+        // ring cannot generate RSA keys; the rsa crate does, ring signs with them.
+        Alg::RS256 => {
+            use rsa::pkcs8::EncodePrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| e.to_string())?;
+            key.to_pkcs8_der().map(|d| d.as_bytes().to_vec()).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let tmp = path.with_extension("tmp");
+    let io = |e: std::io::Error| KeyError::Io(path.display().to_string(), e.to_string());
+    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
+    let body = serde_json::to_vec_pretty(meta).unwrap_or_default();
+    write_private(&meta_path(dir, &meta.kid), &body)
+}
+
+fn detect_alg(der: &[u8]) -> Option<Alg> {
+    [Alg::ES256, Alg::EdDSA, Alg::RS256].into_iter().find(|a| parse_signer(*a, der).is_ok())
+}
+
+/// Reads every `*.pem` of the directory (non-recursive), with its status file if present.
+fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
+    let entries = fs::read_dir(dir).map_err(|e| KeyError::Dir(dir.display().to_string(), e.to_string()))?;
+    let mut keys = Vec::new();
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let name = path.display().to_string();
+        let md = fs::metadata(&path).map_err(|e| KeyError::Io(name.clone(), e.to_string()))?;
+        if md.permissions().mode() & 0o077 != 0 {
+            return Err(KeyError::Permissions(name));
+        }
+        let text = fs::read_to_string(&path).map_err(|e| KeyError::Io(name.clone(), e.to_string()))?;
+        let pem = pem::parse(&text).map_err(|e| KeyError::Malformed(name.clone(), e.to_string()))?;
+        if pem.tag() != "PRIVATE KEY" {
+            return Err(KeyError::Malformed(name, format!("expected a PRIVATE KEY block, found {}", pem.tag())));
+        }
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let meta_file = meta_path(dir, &stem);
+        let meta: Option<KeyMeta> = match fs::read(&meta_file) {
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+                KeyError::Malformed(meta_file.display().to_string(), e.to_string())
+            })?),
+            Err(_) => None,
+        };
+        let alg = match &meta {
+            Some(m) => m.alg,
+            None => detect_alg(pem.contents())
+                .ok_or_else(|| KeyError::Malformed(name.clone(), "not an ES256, EdDSA or RS256 key".into()))?,
+        };
+        let signer = parse_signer(alg, pem.contents()).map_err(|e| KeyError::Malformed(name.clone(), e))?;
+        let meta = match meta {
+            Some(m) => m,
+            // A PEM dropped in by hand: published and signing at once, kid from its thumbprint.
+            None => KeyMeta { kid: thumbprint(&public_jwk(&signer, alg)), alg, created_at: 0, activates_at: 0, retired_at: None },
+        };
+        if meta.retired_at.is_some() {
+            continue;
+        }
+        keys.push(build_key(meta, signer).map_err(|e| KeyError::Malformed(name, e))?);
+    }
+    keys.sort_by(|a, b| (a.meta.activates_at, &a.meta.kid).cmp(&(b.meta.activates_at, &b.meta.kid)));
+    Ok(keys)
+}
+
+fn build_set(keys: Vec<Key>) -> KeySet {
+    let jwks: Vec<&serde_json::Value> = keys.iter().map(|k| &k.jwk).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+    let etag = format!("\"{}\"", B64.encode(&digest.as_ref()[..12]));
+    let stamp = keys.iter().map(|k| k.meta.clone()).collect();
+    KeySet { keys: keys.into_iter().map(Arc::new).collect(), jwks_body: body.into(), etag, stamp }
+}
+
+/// One row of `tokend keys list`.
+#[derive(Serialize, Debug)]
+pub struct KeyStatus {
+    pub kid: String,
+    pub alg: &'static str,
+    pub status: &'static str,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl KeyRing {
+    /// Opens the directory, generating a first key when it holds none.
+    pub fn open(dir: &Path, alg: Alg, publish_delay: i64, now: i64) -> Result<KeyRing, KeyError> {
+        let dirname = dir.display().to_string();
+        fs::create_dir_all(dir).map_err(|e| KeyError::Dir(dirname.clone(), e.to_string()))?;
+        let ring = KeyRing {
+            dir: dir.to_path_buf(),
+            alg,
+            publish_delay,
+            rng: SystemRandom::new(),
+            current: RwLock::new(Arc::new(build_set(Vec::new()))),
+        };
+        let mut keys = load_dir(dir)?;
+        if keys.is_empty() {
+            // Nothing can have been signed yet, so the first key signs at once.
+            ring.create_key(now, now)?;
+            keys = load_dir(dir)?;
+        }
+        *ring.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(keys));
+        Ok(ring)
+    }
+
+    pub fn set(&self) -> Arc<KeySet> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the directory; keeps the current set if the directory is broken.
+    pub fn reload(&self) -> Result<bool, KeyError> {
+        let keys = load_dir(&self.dir)?;
+        let stamp: Vec<KeyMeta> = keys.iter().map(|k| k.meta.clone()).collect();
+        if keys.is_empty() || stamp == self.set().stamp {
+            return Ok(false);
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(keys));
+        Ok(true)
+    }
+
+    fn create_key(&self, now: i64, activates_at: i64) -> Result<KeyMeta, KeyError> {
+        let der = generate_der(self.alg, &self.rng).map_err(KeyError::Refused)?;
+        let signer = parse_signer(self.alg, &der).map_err(KeyError::Refused)?;
+        let kid = thumbprint(&public_jwk(&signer, self.alg));
+        let meta = KeyMeta { kid: kid.clone(), alg: self.alg, created_at: now, activates_at, retired_at: None };
+        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+        // Status file first: a reader that sees the PEM always sees its activation time.
+        write_meta(&self.dir, &meta)?;
+        write_private(&pem_path(&self.dir, &kid), pem.as_bytes())?;
+        Ok(meta)
+    }
+
+    /// Adds a key that is published now and signs after the publish delay.
+    pub fn rotate(&self, now: i64) -> Result<KeyMeta, KeyError> {
+        let meta = self.create_key(now, now + self.publish_delay)?;
+        self.reload()?;
+        Ok(meta)
+    }
+
+    /// Stops publishing a key. Refused for the signing key, and for a key that signed
+    /// within `max_token_ttl` seconds unless `force` (its tokens would stop verifying).
+    pub fn retire(&self, kid: &str, now: i64, max_token_ttl: i64, force: bool) -> Result<(), KeyError> {
+        let set = self.set();
+        let key = set.find(kid).ok_or_else(|| KeyError::Refused(format!("no live key with kid {kid}")))?;
+        let signing = set.signing_key(now).map(|k| k.meta.kid.clone());
+        if signing.as_deref() == Some(kid) {
+            return Err(KeyError::Refused(format!("{kid} is the current signing key; rotate first")));
+        }
+        if key.meta.activates_at > now {
+            return Err(KeyError::Refused(format!("{kid} has not started signing yet")));
+        }
+        // It stopped signing when the next key activated.
+        let stopped = set
+            .keys
+            .iter()
+            .filter(|k| k.meta.activates_at > key.meta.activates_at && k.meta.activates_at <= now)
+            .map(|k| k.meta.activates_at)
+            .min()
+            .unwrap_or(now);
+        if now - stopped < max_token_ttl && !force {
+            return Err(KeyError::Refused(format!(
+                "{kid} signed tokens until {} that are valid for up to {max_token_ttl}s; retire after {} or pass --force",
+                crate::clock::rfc3339(stopped),
+                crate::clock::rfc3339(stopped + max_token_ttl)
+            )));
+        }
+        let mut meta = key.meta.clone();
+        meta.retired_at = Some(now);
+        write_meta(&self.dir, &meta)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(load_dir(&self.dir)?));
+        Ok(())
+    }
+
+    pub fn list(&self, now: i64) -> Result<Vec<KeyStatus>, KeyError> {
+        let mut metas: BTreeMap<String, KeyMeta> = BTreeMap::new();
+        let entries = fs::read_dir(&self.dir).map_err(|e| KeyError::Dir(self.dir.display().to_string(), e.to_string()))?;
+        for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if p.extension().is_some_and(|x| x == "json") {
+                if let Ok(m) = fs::read(&p).map_err(|_| ()).and_then(|b| serde_json::from_slice::<KeyMeta>(&b).map_err(|_| ())) {
+                    metas.insert(m.kid.clone(), m);
+                }
+            }
+        }
+        let set = self.set();
+        let signing = set.signing_key(now).map(|k| k.meta.kid.clone());
+        let mut out: Vec<KeyStatus> = metas
+            .into_values()
+            .map(|m| KeyStatus {
+                status: if m.retired_at.is_some() {
+                    "retired"
+                } else if signing.as_deref() == Some(m.kid.as_str()) {
+                    "signing"
+                } else if m.activates_at > now {
+                    "published (not yet signing)"
+                } else {
+                    "published (verify only)"
+                },
+                alg: m.alg.as_str(),
+                kid: m.kid,
+                created_at: m.created_at,
+                activates_at: m.activates_at,
+                retired_at: m.retired_at,
+            })
+            .collect();
+        out.sort_by_key(|s| (s.activates_at, s.kid.clone()));
+        Ok(out)
+    }
+
+    /// Signs a compact JWS with the cached key pair of the current signing key.
+    pub fn sign(&self, claims_json: &[u8], now: i64) -> Result<String, KeyError> {
+        let set = self.set();
+        let key = set.signing_key(now).ok_or_else(|| KeyError::Refused("no signing key".into()))?;
+        let mut out = String::with_capacity(key.header_b64.len() + claims_json.len() * 4 / 3 + 100);
+        out.push_str(&key.header_b64);
+        out.push('.');
+        B64.encode_string(claims_json, &mut out);
+        let sig = match &key.signer {
+            Signer::Ec(k) => k.sign(&self.rng, out.as_bytes()).map(|s| s.as_ref().to_vec()),
+            Signer::Ed(k) => Ok(k.sign(out.as_bytes()).as_ref().to_vec()),
+            Signer::Rsa(k) => {
+                let mut buf = vec![0u8; k.public().modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &self.rng, out.as_bytes(), &mut buf).map(|_| buf)
+            }
+        }
+        .map_err(|_| KeyError::Refused("signing failed".into()))?;
+        out.push('.');
+        B64.encode_string(sig, &mut out);
+        Ok(out)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::open(dir.path(), Alg::ES256, 600, 1000).unwrap();
+        let kid = ring.set().keys[0].meta.kid.clone();
+        let mode = fs::metadata(pem_path(dir.path(), &kid)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = KeyRing::open(dir.path(), Alg::ES256, 600, 2000).unwrap();
+        assert_eq!(again.set().keys[0].meta.kid, kid);
+    }
+
+    #[test]
+    fn refuses_world_readable_and_malformed_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::open(dir.path(), Alg::EdDSA, 0, 1000).unwrap();
+        let kid = ring.set().keys[0].meta.kid.clone();
+        let path = pem_path(dir.path(), &kid);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = KeyRing::open(dir.path(), Alg::EdDSA, 0, 1000).err().unwrap().to_string();
+        assert!(err.contains(&path.display().to_string()) && err.contains("chmod 600"), "{err}");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        write_private(&dir.path().join("junk.pem"), b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        let err = KeyRing::open(dir.path(), Alg::EdDSA, 0, 1000).err().unwrap().to_string();
+        assert!(err.contains("junk.pem"), "{err}");
+    }
+
+    #[test]
+    fn rotation_publishes_before_signing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::open(dir.path(), Alg::ES256, 600, 1000).unwrap();
+        let old = ring.set().keys[0].meta.kid.clone();
+        let new = ring.rotate(2000).unwrap();
+        let set = ring.set();
+        assert_eq!(set.keys.len(), 2);
+        assert_eq!(set.signing_key(2000).unwrap().meta.kid, old);
+        assert_eq!(set.signing_key(2600).unwrap().meta.kid, new.kid);
+        assert!(ring.retire(&old, 2700, 1800, false).is_err());
+        ring.retire(&old, 2600 + 1800, 1800, false).unwrap();
+        assert_eq!(ring.set().keys.len(), 1);
+    }
+}

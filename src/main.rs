@@ -1,0 +1,265 @@
+//! The `tokend` command: serve (default), migrate, org, keys, verify.
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokend::clock::{Clock, SystemClock};
+use tokend::config::{Config, ConfigArgs, MAX_ACCESS_TOKEN_TTL};
+use tokend::keys::KeyRing;
+use tokend::store::Db;
+
+#[derive(Parser)]
+#[command(name = "tokend", version, about = "OAuth2 token exchange authorization server")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server (the default); migrates the database first.
+    Serve(ConfigArgs),
+    /// Apply pending migrations and exit.
+    Migrate(ConfigArgs),
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        cmd: OrgCmd,
+    },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Verify an access token offline and print its claims.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Expected audience (default: not checked).
+        #[arg(long)]
+        audience: Option<String>,
+        /// Verify against this JWKS URL instead of the local key directory.
+        #[arg(long)]
+        jwks: Option<String>,
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// Create an organization and its owner; prints JSON with the owner's credentials.
+    Create {
+        name: String,
+        #[arg(long)]
+        owner_email: String,
+        /// Read the owner's password from standard input instead of generating one.
+        #[arg(long)]
+        owner_password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// List keys with their status.
+    List(ConfigArgs),
+    /// Add a key: published now, signing after TOKEND_KEY_PUBLISH_DELAY.
+    Rotate(ConfigArgs),
+    /// Stop publishing a key once the tokens it signed have expired.
+    Retire {
+        kid: String,
+        /// Retire even though tokens it signed may still be valid.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tokend: error: {msg}");
+    ExitCode::from(1)
+}
+
+fn config(a: &ConfigArgs) -> Result<Config, ExitCode> {
+    Config::from_args(a).map_err(|e| {
+        eprintln!("tokend: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+macro_rules! tryx {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(code) => return code,
+        }
+    };
+}
+
+fn main() -> ExitCode {
+    // `tokend` alone, or `tokend --flag …`, means `tokend serve …`.
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.len() == 1 || args[1].starts_with("--") && !matches!(args[1].as_str(), "--help" | "--version") {
+        args.insert(1, "serve".into());
+    }
+    let cli = Cli::parse_from(args);
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match cli.cmd {
+        Cmd::Serve(a) => serve(tryx!(config(&a))),
+        Cmd::Migrate(a) => {
+            let cfg = tryx!(config(&a));
+            match Db::connect(&cfg.database_url, 1).and_then(|db| db.migrate()) {
+                Ok(n) => {
+                    println!("applied {n} migration(s)");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Org { cmd: OrgCmd::Create { name, owner_email, owner_password_stdin, config: a } } => {
+            let cfg = tryx!(config(&a));
+            let password = if owner_password_stdin {
+                let mut s = String::new();
+                if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                    return fail(format!("reading the password from stdin: {e}"));
+                }
+                Some(s.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let db = match Db::connect(&cfg.database_url, 1) {
+                Ok(db) => db,
+                Err(e) => return fail(e),
+            };
+            if let Err(e) = db.migrate() {
+                return fail(e);
+            }
+            let result = db
+                .write()
+                .map_err(tokend::service::Error::from)
+                .and_then(|mut c| tokend::service::orgs::create(&mut c, &name, &owner_email, password, SystemClock.now()));
+            match result {
+                Ok(created) => {
+                    println!("{}", serde_json::to_string(&created).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Keys { cmd } => keys(cmd),
+        Cmd::Verify { config: a, audience, jwks, token } => {
+            let cfg = tryx!(config(&a));
+            verify(&cfg, audience.as_deref(), jwks.as_deref(), &token)
+        }
+    }
+}
+
+fn keys(cmd: KeysCmd) -> ExitCode {
+    let (a, action) = match &cmd {
+        KeysCmd::List(a) => (a, "list"),
+        KeysCmd::Rotate(a) => (a, "rotate"),
+        KeysCmd::Retire { config, .. } => (config, "retire"),
+    };
+    let cfg = tryx!(config(a));
+    let now = SystemClock.now();
+    let ring = match KeyRing::open(&cfg.keys_dir, cfg.signing_alg, cfg.key_publish_delay, now) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let result = match (action, &cmd) {
+        ("rotate", _) => ring.rotate(now).map(|m| {
+            println!(
+                "{}",
+                serde_json::json!({"kid": m.kid, "alg": m.alg.as_str(), "published_at": tokend::clock::rfc3339(now), "signs_from": tokend::clock::rfc3339(m.activates_at)})
+            )
+        }),
+        ("retire", KeysCmd::Retire { kid, force, .. }) => {
+            ring.retire(kid, now, MAX_ACCESS_TOKEN_TTL, *force).map(|_| println!("retired {kid}"))
+        }
+        _ => ring.list(now).map(|l| {
+            for k in l {
+                println!(
+                    "{}\t{}\t{}\tsigns_from={}",
+                    k.kid,
+                    k.alg,
+                    k.status,
+                    tokend::clock::rfc3339(k.activates_at)
+                );
+            }
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn verify(cfg: &Config, audience: Option<&str>, jwks_url: Option<&str>, token: &str) -> ExitCode {
+    let jwks: Vec<u8> = match jwks_url {
+        Some(url) => match ureq::get(url).call() {
+            Ok(r) => {
+                let mut v = Vec::new();
+                if let Err(e) = r.into_reader().take(1 << 20).read_to_end(&mut v) {
+                    return fail(format!("reading {url}: {e}"));
+                }
+                v
+            }
+            Err(e) => return fail(format!("fetching {url}: {e}")),
+        },
+        None => match KeyRing::open(&cfg.keys_dir, cfg.signing_alg, cfg.key_publish_delay, SystemClock.now()) {
+            Ok(r) => r.set().jwks_body.to_vec(),
+            Err(e) => return fail(e),
+        },
+    };
+    match tokend::jwt::verify_with_jwks(&jwks, token, &cfg.issuer, audience) {
+        Ok(claims) => {
+            println!("{}", serde_json::to_string_pretty(&claims).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("token rejected: {e}")),
+    }
+}
+
+fn serve(cfg: Config) -> ExitCode {
+    let started = std::time::Instant::now();
+    let bind = cfg.bind;
+    let (state, created) = match tokend::boot(cfg, Arc::new(SystemClock)) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    if let Some(c) = created {
+        // Printed once to stdout for the operator; never logged.
+        println!("==================== tokend first start ====================");
+        println!("organization: default ({})", c.org_id);
+        println!("owner:        {}", state.cfg.bootstrap_email);
+        if let Some(p) = &c.password {
+            println!("password:     {p}");
+        }
+        println!("API token:    {}", c.token);
+        println!("These are shown once. Store them now.");
+        println!("=============================================================");
+    }
+    let listener = match TcpListener::bind(bind) {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {bind} (TOKEND_BIND): {e}")),
+    };
+    let maintenance = tokend::http::spawn_maintenance(state.clone());
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async {
+        let server = tokend::http::server(state.clone(), listener)?;
+        log::info!("tokend listening on http://{bind} (issuer {}), ready in {:?}", state.cfg.issuer, started.elapsed());
+        server.await
+    });
+    state.stopping.store(true, Ordering::Relaxed);
+    let _ = maintenance.join();
+    state.flush_usage();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

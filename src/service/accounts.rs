@@ -1,0 +1,246 @@
+//! Service accounts: persistent non-human identities holding up to N live API tokens.
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Event};
+use super::list::{PageQuery, Paged};
+use super::tokens::{self, CreateToken, CreatedToken, NewToken, PatchToken, TokenView};
+use super::usage::Usage;
+use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
+use crate::clock::rfc3339;
+use crate::store::models::ServiceAccount;
+use crate::store::schema::{api_tokens, service_accounts};
+use crate::store::{roles_from_text, roles_to_text, AnyConnection};
+
+#[derive(Serialize)]
+pub struct AccountView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+fn view(s: &ServiceAccount) -> AccountView {
+    AccountView {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        description: s.description.clone(),
+        roles: roles_from_text(&s.roles),
+        disabled: s.disabled,
+        created_by: s.created_by.clone(),
+        created_at: rfc3339(s.created_at),
+        updated_at: rfc3339(s.updated_at),
+    }
+}
+
+fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<ServiceAccount> {
+    service_accounts::table
+        .find(id)
+        .filter(service_accounts::org_id.eq(&p.org_id))
+        .filter(service_accounts::deleted_at.is_null())
+        .select(ServiceAccount::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound)
+}
+
+pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: i64) -> Result<AccountView> {
+    p.require("org:admin")?;
+    let name = check_text("name", &input.name, 1, 100)?;
+    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    conn.transaction(|conn| {
+        super::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
+        let s = ServiceAccount {
+            id: new_id(),
+            org_id: p.org_id.clone(),
+            name,
+            description,
+            roles: roles_to_text(&input.roles),
+            disabled: false,
+            deleted_at: None,
+            created_by: Some(p.id.clone()),
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(service_accounts::table).values(&s).execute(conn)?;
+        audit::record(conn, Event::by(p, "service_account.create", "service_account", &s.id).detail(serde_json::json!({"roles": input.roles})), now)?;
+        Ok(view(&s))
+    })
+}
+
+pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AccountView>> {
+    p.require("org:admin")?;
+    let page = pq.validate()?;
+    page.check_sort(&["created_at", "name"])?;
+    let base = || {
+        service_accounts::table
+            .filter(service_accounts::org_id.eq(&p.org_id))
+            .filter(service_accounts::deleted_at.is_null())
+            .into_boxed()
+    };
+    let total: i64 = base().count().get_result(conn)?;
+    let q = match (page.sort.as_deref(), page.desc) {
+        (Some("name"), false) => base().order((service_accounts::name.asc(), service_accounts::id.asc())),
+        (Some("name"), true) => base().order((service_accounts::name.desc(), service_accounts::id.desc())),
+        (_, false) => base().order((service_accounts::created_at.asc(), service_accounts::id.asc())),
+        (_, true) => base().order((service_accounts::created_at.desc(), service_accounts::id.desc())),
+    };
+    let rows: Vec<ServiceAccount> = q.limit(page.size).offset(page.offset()).select(ServiceAccount::as_select()).load(conn)?;
+    Ok(page.wrap(rows.iter().map(view).collect(), total))
+}
+
+pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AccountView> {
+    p.require("org:admin")?;
+    Ok(view(&load(conn, p, id)?))
+}
+
+pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountPatch, now: i64) -> Result<AccountView> {
+    p.require("org:admin")?;
+    let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
+    let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
+    conn.transaction(|conn| {
+        let mut s = load(conn, p, id)?;
+        let before = roles_from_text(&s.roles);
+        if let Some(r) = &input.roles {
+            let changed: Vec<String> =
+                before.iter().filter(|x| !r.contains(x)).chain(r.iter().filter(|x| !before.contains(x))).cloned().collect();
+            super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)?;
+            s.roles = roles_to_text(r);
+        }
+        if let Some(v) = name {
+            s.name = v;
+        }
+        if let Some(v) = description {
+            s.description = v;
+        }
+        if let Some(v) = input.disabled {
+            s.disabled = v;
+        }
+        s.updated_at = now;
+        diesel::update(service_accounts::table.find(&s.id))
+            .set((
+                service_accounts::name.eq(&s.name),
+                service_accounts::description.eq(&s.description),
+                service_accounts::roles.eq(&s.roles),
+                service_accounts::disabled.eq(s.disabled),
+                service_accounts::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let detail = serde_json::json!({"roles": {"before": before, "after": roles_from_text(&s.roles)}});
+        audit::record(conn, Event::by(p, "service_account.update", "service_account", &s.id).detail(detail), now)?;
+        Ok(view(&s))
+    })
+}
+
+/// Soft delete; every token of the account is revoked with it.
+pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
+    p.require("org:admin")?;
+    conn.transaction(|conn| {
+        let s = load(conn, p, id)?;
+        diesel::update(service_accounts::table.find(&s.id))
+            .set((service_accounts::deleted_at.eq(Some(now)), service_accounts::updated_at.eq(now)))
+            .execute(conn)?;
+        let n = diesel::update(api_tokens::table.filter(api_tokens::owner_id.eq(&s.id)).filter(api_tokens::revoked_at.is_null()))
+            .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
+            .execute(conn)?;
+        audit::record(conn, Event::by(p, "service_account.delete", "service_account", &s.id).detail(serde_json::json!({"revoked_tokens": n})), now)?;
+        Ok(())
+    })
+}
+
+pub fn token_list(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQuery, usage: &Usage, now: i64) -> Result<Paged<TokenView>> {
+    p.require("org:admin")?;
+    let s = load(conn, p, id)?;
+    tokens::list_owned(conn, &p.org_id, &s.id, pq, usage, now)
+}
+
+pub fn token_create(conn: &mut AnyConnection, p: &Principal, id: &str, input: &CreateToken, usage: &Usage, now: i64) -> Result<CreatedToken> {
+    p.require("org:admin")?;
+    let name = check_text("name", &input.name, 1, 100)?;
+    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    conn.transaction(|conn| {
+        let s = load(conn, p, id)?;
+        let policy = super::policy::get(conn, &p.org_id)?;
+        let ttl = tokens::check_ttl(input.ttl_days, policy.service_token_max_ttl_days)?;
+        let account_roles = roles_from_text(&s.roles);
+        let roles = match &input.roles {
+            Some(r) => {
+                if let Some(x) = r.iter().find(|x| !super::holds(&account_roles, x)) {
+                    return Err(invalid("roles", format!("role {x:?} is not held by the service account")));
+                }
+                r.clone()
+            }
+            None => account_roles,
+        };
+        let live: i64 = api_tokens::table
+            .filter(api_tokens::owner_id.eq(&s.id))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::expires_at.gt(now))
+            .count()
+            .get_result(conn)?;
+        if live >= policy.max_tokens_per_service_account {
+            return Err(Error::Conflict(format!(
+                "service account already has {live} live tokens (limit {}); revoke one first",
+                policy.max_tokens_per_service_account
+            )));
+        }
+        let (row, secret) = tokens::insert(
+            conn,
+            NewToken {
+                org_id: &p.org_id,
+                owner_kind: Acct::ServiceAccount,
+                owner_id: &s.id,
+                name: &name,
+                description: &description,
+                roles: &roles,
+                ttl_days: ttl,
+                idle_ttl_days: policy.idle_ttl_days,
+                created_by: Some(&p.id),
+            },
+            now,
+        )?;
+        audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(serde_json::json!({"service_account": s.id, "ttl_days": ttl})), now)?;
+        Ok(CreatedToken { token: secret, record: tokens::view(&row, usage, now) })
+    })
+}
+
+pub fn token_patch(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str, input: &PatchToken, usage: &Usage, now: i64) -> Result<TokenView> {
+    p.require("org:admin")?;
+    conn.transaction(|conn| {
+        let s = load(conn, p, id)?;
+        let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
+        tokens::rename(conn, p, t, input, usage, now)
+    })
+}
+
+pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str, now: i64) -> Result<()> {
+    p.require("org:admin")?;
+    conn.transaction(|conn| {
+        let s = load(conn, p, id)?;
+        let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
+        tokens::revoke(conn, p, &t, "token.revoke", now)
+    })
+}

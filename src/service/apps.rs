@@ -1,0 +1,208 @@
+//! Server-to-server apps: a public client id and a secret shown once, stored as a hash.
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Event};
+use super::list::{PageQuery, Paged};
+use super::{check_text, invalid, new_id, Error, Principal, Result};
+use crate::clock::rfc3339;
+use crate::config::MAX_ACCESS_TOKEN_TTL;
+use crate::secrets::{self, SecretKind};
+use crate::store::models::App;
+use crate::store::schema::apps;
+use crate::store::{roles_from_text, roles_to_text, AnyConnection};
+
+const WHO: [&str; 2] = ["org:admin", "org:developer"];
+
+#[derive(Serialize)]
+pub struct AppView {
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<String>,
+    pub access_token_ttl_seconds: i64,
+    pub disabled: bool,
+    pub secret_hint: String,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize)]
+pub struct AppWithSecret {
+    pub client_secret: String,
+    #[serde(flatten)]
+    pub app: AppView,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApp {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub access_token_ttl_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub access_token_ttl_seconds: Option<i64>,
+    pub disabled: Option<bool>,
+}
+
+fn view(a: &App) -> AppView {
+    AppView {
+        id: a.id.clone(),
+        client_id: a.client_id.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        roles: roles_from_text(&a.roles),
+        access_token_ttl_seconds: a.access_token_ttl_seconds,
+        disabled: a.disabled,
+        secret_hint: a.secret_hint.clone(),
+        created_by: a.created_by.clone(),
+        created_at: rfc3339(a.created_at),
+        updated_at: rfc3339(a.updated_at),
+    }
+}
+
+fn check_ttl(v: i64) -> Result<i64> {
+    if !(300..=MAX_ACCESS_TOKEN_TTL).contains(&v) {
+        return Err(invalid("access_token_ttl_seconds", format!("must be from 300 to {MAX_ACCESS_TOKEN_TTL}")));
+    }
+    Ok(v)
+}
+
+fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<App> {
+    apps::table
+        .find(id)
+        .filter(apps::org_id.eq(&p.org_id))
+        .select(App::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound)
+}
+
+pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewApp, default_ttl: i64, now: i64) -> Result<AppWithSecret> {
+    p.require_any(&WHO)?;
+    let name = check_text("name", &input.name, 1, 100)?;
+    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    let ttl = check_ttl(input.access_token_ttl_seconds.unwrap_or(default_ttl))?;
+    conn.transaction(|conn| {
+        super::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
+        let secret = secrets::generate(SecretKind::ClientSecret);
+        let a = App {
+            id: new_id(),
+            org_id: p.org_id.clone(),
+            name,
+            description,
+            client_id: secrets::random_id("tkd_app_", 16),
+            secret_hash: secret.hash,
+            secret_hint: secret.hint,
+            roles: roles_to_text(&input.roles),
+            access_token_ttl_seconds: ttl,
+            disabled: false,
+            created_by: Some(p.id.clone()),
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(apps::table).values(&a).execute(conn)?;
+        audit::record(conn, Event::by(p, "app.create", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id, "roles": input.roles})), now)?;
+        Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
+    })
+}
+
+pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AppView>> {
+    p.require_any(&WHO)?;
+    let page = pq.validate()?;
+    page.check_sort(&["created_at", "name"])?;
+    let base = || apps::table.filter(apps::org_id.eq(&p.org_id)).into_boxed();
+    let total: i64 = base().count().get_result(conn)?;
+    let q = match (page.sort.as_deref(), page.desc) {
+        (Some("name"), false) => base().order((apps::name.asc(), apps::id.asc())),
+        (Some("name"), true) => base().order((apps::name.desc(), apps::id.desc())),
+        (_, false) => base().order((apps::created_at.asc(), apps::id.asc())),
+        (_, true) => base().order((apps::created_at.desc(), apps::id.desc())),
+    };
+    let rows: Vec<App> = q.limit(page.size).offset(page.offset()).select(App::as_select()).load(conn)?;
+    Ok(page.wrap(rows.iter().map(view).collect(), total))
+}
+
+pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AppView> {
+    p.require_any(&WHO)?;
+    Ok(view(&load(conn, p, id)?))
+}
+
+pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch, now: i64) -> Result<AppView> {
+    p.require_any(&WHO)?;
+    let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
+    let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
+    let ttl = input.access_token_ttl_seconds.map(check_ttl).transpose()?;
+    conn.transaction(|conn| {
+        let mut a = load(conn, p, id)?;
+        if let Some(r) = &input.roles {
+            super::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
+            a.roles = roles_to_text(r);
+        }
+        if let Some(v) = name {
+            a.name = v;
+        }
+        if let Some(v) = description {
+            a.description = v;
+        }
+        if let Some(v) = ttl {
+            a.access_token_ttl_seconds = v;
+        }
+        if let Some(v) = input.disabled {
+            a.disabled = v;
+        }
+        a.updated_at = now;
+        diesel::update(apps::table.find(&a.id))
+            .set((
+                apps::name.eq(&a.name),
+                apps::description.eq(&a.description),
+                apps::roles.eq(&a.roles),
+                apps::access_token_ttl_seconds.eq(a.access_token_ttl_seconds),
+                apps::disabled.eq(a.disabled),
+                apps::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        audit::record(conn, Event::by(p, "app.update", "app", &a.id), now)?;
+        Ok(view(&a))
+    })
+}
+
+pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
+    p.require_any(&WHO)?;
+    conn.transaction(|conn| {
+        let a = load(conn, p, id)?;
+        diesel::delete(apps::table.find(&a.id)).execute(conn)?;
+        audit::record(conn, Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})), now)?;
+        Ok(())
+    })
+}
+
+/// A new secret; the old one stops working when this commits.
+pub fn regenerate_secret(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<AppWithSecret> {
+    p.require_any(&WHO)?;
+    conn.transaction(|conn| {
+        let mut a = load(conn, p, id)?;
+        let secret = secrets::generate(SecretKind::ClientSecret);
+        a.secret_hash = secret.hash;
+        a.secret_hint = secret.hint;
+        a.updated_at = now;
+        diesel::update(apps::table.find(&a.id))
+            .set((apps::secret_hash.eq(&a.secret_hash), apps::secret_hint.eq(&a.secret_hint), apps::updated_at.eq(now)))
+            .execute(conn)?;
+        audit::record(conn, Event::by(p, "app.secret.regenerate", "app", &a.id), now)?;
+        Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
+    })
+}

@@ -1,0 +1,113 @@
+//! Business rules: synchronous, no HTTP. Each function takes a connection, the caller and
+//! the current time, and runs its own transaction when it mutates.
+pub mod accounts;
+pub mod apps;
+pub mod audit;
+pub mod exchange;
+pub mod list;
+pub mod orgs;
+pub mod policy;
+pub mod principal;
+pub mod roles;
+pub mod saved;
+pub mod table;
+pub mod tokens;
+pub mod usage;
+pub mod users;
+
+use crate::store::StoreError;
+
+pub use principal::{Acct, Principal};
+
+#[derive(thiserror::Error, Debug)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("too many attempts")]
+    TooMany { retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Error {
+        Error::Store(StoreError::Query(e))
+    }
+}
+
+pub fn invalid(field: &str, message: impl Into<String>) -> Error {
+    Error::Invalid { field: field.to_string(), message: message.into() }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Time-ordered ids: inserts append to indexes and ties in `created_at` sort stably.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The built-in organization roles, strongest first.
+pub const ORG_ROLES: [&str; 4] = ["org:owner", "org:admin", "org:developer", "org:member"];
+
+fn rank(role: &str) -> Option<usize> {
+    ORG_ROLES.iter().position(|r| *r == role)
+}
+
+/// Whether `roles` hold `role`: literally, through the org-role ladder
+/// (owner ⊇ admin ⊇ developer ⊇ member), or because `org:owner` holds every role.
+pub fn holds(roles: &[String], role: &str) -> bool {
+    roles.iter().any(|r| {
+        r == role
+            || r == "org:owner"
+            || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b)
+    })
+}
+
+/// Keeps the roles of `wanted` that `holder` holds.
+pub fn intersect(wanted: &[String], holder: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = wanted.iter().filter(|r| holds(holder, r)).cloned().collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
+    let v = value.trim();
+    let n = v.chars().count();
+    if n < min || n > max {
+        return Err(invalid(field, format!("must be {min} to {max} characters")));
+    }
+    if v.chars().any(|c| c.is_control()) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(r: &[&str]) -> Vec<String> {
+        r.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn role_ladder() {
+        assert!(holds(&v(&["org:owner"]), "metrics:read"));
+        assert!(holds(&v(&["org:admin"]), "org:member"));
+        assert!(!holds(&v(&["org:admin"]), "org:owner"));
+        assert!(!holds(&v(&["org:admin"]), "metrics:read"));
+        assert!(!holds(&v(&["org:member"]), "org:developer"));
+        assert_eq!(intersect(&v(&["a:b", "org:admin"]), &v(&["org:developer", "a:b"])), v(&["a:b"]));
+    }
+}

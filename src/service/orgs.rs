@@ -1,0 +1,103 @@
+//! Organizations and their first owner (bootstrap and `tokend org create`).
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::audit::{self, Event};
+use super::tokens::{self, NewToken};
+use super::users::hash_password;
+use super::{new_id, Acct, Error, Result};
+use crate::store::models::{Org, User};
+use crate::store::schema::{orgs, users};
+use crate::store::{roles_to_text, AnyConnection};
+
+#[derive(Serialize)]
+pub struct CreatedOrg {
+    pub org_id: String,
+    pub owner_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A personal API token of the owner, shown once.
+    pub token: String,
+}
+
+/// A random password for a generated owner: 24 base62 characters (~142 bits).
+pub fn random_password() -> String {
+    let s = crate::secrets::random_id("", 24);
+    s.chars().take(24).collect()
+}
+
+pub fn create(conn: &mut AnyConnection, name: &str, owner_email: &str, password: Option<String>, now: i64) -> Result<CreatedOrg> {
+    let name = super::check_text("name", name, 1, 100)?;
+    let email = super::users::normalize_email(owner_email)?;
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(random_password);
+    super::users::check_password(&password)?;
+    let hash = hash_password(&password)?;
+    conn.transaction(|conn| {
+        let exists: i64 = orgs::table.filter(orgs::name.eq(&name)).count().get_result(conn)?;
+        if exists > 0 {
+            return Err(Error::Conflict(format!("an organization named {name:?} already exists")));
+        }
+        let org = Org { id: new_id(), name: name.clone(), created_at: now };
+        diesel::insert_into(orgs::table).values(&org).execute(conn)?;
+        let owner_roles = vec!["org:owner".to_string()];
+        let user = User {
+            id: new_id(),
+            org_id: org.id.clone(),
+            name: email.split('@').next().unwrap_or("owner").to_string(),
+            email: email.clone(),
+            password_hash: Some(hash.clone()),
+            roles: roles_to_text(&owner_roles),
+            disabled: false,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(users::table).values(&user).execute(conn)?;
+        let policy = super::policy::get(conn, &org.id)?;
+        let (token, secret) = tokens::insert(
+            conn,
+            NewToken {
+                org_id: &org.id,
+                owner_kind: Acct::User,
+                owner_id: &user.id,
+                name: "bootstrap",
+                description: "created with the organization",
+                roles: &owner_roles,
+                ttl_days: policy.personal_token_max_ttl_days,
+                idle_ttl_days: policy.idle_ttl_days,
+                created_by: None,
+            },
+            now,
+        )?;
+        let ev = |action, kind, id| Event {
+            org_id: Some(&org.id),
+            actor_kind: "system",
+            actor_id: None,
+            action,
+            object_kind: Some(kind),
+            object_id: Some(id),
+            ip: None,
+            outcome: "success",
+            detail: None,
+        };
+        audit::record(conn, ev("org.create", "org", &org.id), now)?;
+        audit::record(conn, ev("user.create", "user", &user.id), now)?;
+        audit::record(conn, ev("token.create", "api_token", &token.id), now)?;
+        Ok(CreatedOrg {
+            org_id: org.id,
+            owner_id: user.id,
+            password: generated.then_some(password.clone()),
+            token: secret,
+        })
+    })
+}
+
+/// On an empty database: org `default` and its owner. Returns None when orgs exist.
+pub fn bootstrap(conn: &mut AnyConnection, email: &str, password: Option<String>, now: i64) -> Result<Option<CreatedOrg>> {
+    let count: i64 = orgs::table.count().get_result(conn)?;
+    if count > 0 {
+        return Ok(None);
+    }
+    create(conn, "default", email, password, now).map(Some)
+}

@@ -1,0 +1,116 @@
+//! Per-org token policy: maximum TTLs, idle TTL and the service-account token cap.
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::audit::{self, Event};
+use super::{invalid, Principal, Result};
+use crate::clock::rfc3339;
+use crate::store::models::Policy;
+use crate::store::schema::policies;
+use crate::store::AnyConnection;
+
+pub const MAX_DAYS: i64 = 3650;
+
+pub fn defaults(org_id: &str) -> Policy {
+    Policy {
+        org_id: org_id.to_string(),
+        personal_token_max_ttl_days: 30,
+        service_token_max_ttl_days: 365,
+        idle_ttl_days: None,
+        max_tokens_per_service_account: 20,
+        updated_at: 0,
+    }
+}
+
+pub fn get(conn: &mut AnyConnection, org_id: &str) -> Result<Policy> {
+    let row: Option<Policy> = policies::table.find(org_id).select(Policy::as_select()).first(conn).optional()?;
+    Ok(row.unwrap_or_else(|| defaults(org_id)))
+}
+
+#[derive(Serialize)]
+pub struct PolicyView {
+    pub personal_token_max_ttl_days: i64,
+    pub service_token_max_ttl_days: i64,
+    pub idle_ttl_days: Option<i64>,
+    pub max_tokens_per_service_account: i64,
+    pub updated_at: Option<String>,
+}
+
+pub fn view(p: &Policy) -> PolicyView {
+    PolicyView {
+        personal_token_max_ttl_days: p.personal_token_max_ttl_days,
+        service_token_max_ttl_days: p.service_token_max_ttl_days,
+        idle_ttl_days: p.idle_ttl_days,
+        max_tokens_per_service_account: p.max_tokens_per_service_account,
+        updated_at: (p.updated_at > 0).then(|| rfc3339(p.updated_at)),
+    }
+}
+
+pub fn read(conn: &mut AnyConnection, p: &Principal) -> Result<PolicyView> {
+    p.require("org:admin")?;
+    Ok(view(&get(conn, &p.org_id)?))
+}
+
+fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<Option<Option<i64>>> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
+        Some(v) => match v.as_i64() {
+            Some(n) if (lo..=hi).contains(&n) => Ok(Some(Some(n))),
+            _ => Err(invalid(field, format!("must be an integer from {lo} to {hi}"))),
+        },
+    }
+}
+
+/// Replaces the named fields (absent fields keep their value); audited with before/after.
+pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value, now: i64) -> Result<PolicyView> {
+    p.require("org:owner")?;
+    let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
+    const FIELDS: [&str; 4] =
+        ["personal_token_max_ttl_days", "service_token_max_ttl_days", "idle_ttl_days", "max_tokens_per_service_account"];
+    if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(invalid(k, "unknown field"));
+    }
+    let required = |field: &str, v: Option<Option<i64>>, cur: i64| -> Result<i64> {
+        match v {
+            None => Ok(cur),
+            Some(Some(n)) => Ok(n),
+            Some(None) => Err(invalid(field, "must not be null")),
+        }
+    };
+    conn.transaction(|conn| {
+        let before = get(conn, &p.org_id)?;
+        let after = Policy {
+            org_id: p.org_id.clone(),
+            personal_token_max_ttl_days: required(
+                "personal_token_max_ttl_days",
+                int_field(body, "personal_token_max_ttl_days", 1, MAX_DAYS)?,
+                before.personal_token_max_ttl_days,
+            )?,
+            service_token_max_ttl_days: required(
+                "service_token_max_ttl_days",
+                int_field(body, "service_token_max_ttl_days", 1, MAX_DAYS)?,
+                before.service_token_max_ttl_days,
+            )?,
+            idle_ttl_days: int_field(body, "idle_ttl_days", 1, MAX_DAYS)?.unwrap_or(before.idle_ttl_days),
+            max_tokens_per_service_account: required(
+                "max_tokens_per_service_account",
+                int_field(body, "max_tokens_per_service_account", 1, 1000)?,
+                before.max_tokens_per_service_account,
+            )?,
+            updated_at: now,
+        };
+        let exists = before.updated_at > 0;
+        if exists {
+            diesel::update(policies::table.find(&p.org_id)).set(&after).execute(conn)?;
+        } else {
+            diesel::insert_into(policies::table).values(&after).execute(conn)?;
+        }
+        let detail = serde_json::json!({
+            "before": serde_json::to_value(view(&before)).unwrap_or_default(),
+            "after": serde_json::to_value(view(&after)).unwrap_or_default(),
+        });
+        audit::record(conn, Event::by(p, "policy.update", "policy", &p.org_id).detail(detail), now)?;
+        Ok(view(&after))
+    })
+}

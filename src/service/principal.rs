@@ -1,0 +1,150 @@
+//! Who is calling: built from a verified access token, re-checked against the database
+//! so that a disabled user, a revoked API token or a deleted app stops at once.
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::usage::Usage;
+use super::{holds, intersect, Result};
+use crate::jwt::AccessClaims;
+use crate::store::models::{ApiToken, App, ServiceAccount, User};
+use crate::store::schema::{api_tokens, apps, service_accounts, users};
+use crate::store::AnyConnection;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acct {
+    User,
+    ServiceAccount,
+    App,
+}
+
+impl Acct {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acct::User => "user",
+            Acct::ServiceAccount => "service_account",
+            Acct::App => "app",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Acct> {
+        match s {
+            "user" => Some(Acct::User),
+            "service_account" => Some(Acct::ServiceAccount),
+            "app" => Some(Acct::App),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub org_id: String,
+    pub acct: Acct,
+    /// User id, service account id, or the app's client id.
+    pub id: String,
+    /// Effective roles: the token's roles that the principal still holds.
+    pub roles: Vec<String>,
+    /// Authenticated with a password in this session (`amr` has `pwd`).
+    pub interactive: bool,
+    /// The API token the access token was exchanged from, if any.
+    pub token_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Principal {
+    pub fn has(&self, role: &str) -> bool {
+        holds(&self.roles, role)
+    }
+    pub fn is_owner(&self) -> bool {
+        self.has("org:owner")
+    }
+    pub fn require(&self, role: &str) -> Result<()> {
+        if self.has(role) {
+            Ok(())
+        } else {
+            Err(super::Error::Forbidden(format!("requires the role {role}")))
+        }
+    }
+    pub fn require_any(&self, roles: &[&str]) -> Result<()> {
+        if roles.iter().any(|r| self.has(r)) {
+            Ok(())
+        } else {
+            Err(super::Error::Forbidden(format!("requires one of the roles {}", roles.join(", "))))
+        }
+    }
+    pub fn user_id(&self) -> Result<&str> {
+        if self.acct == Acct::User {
+            Ok(&self.id)
+        } else {
+            Err(super::Error::Forbidden("only people have personal tokens".into()))
+        }
+    }
+}
+
+/// Whether an API token may still be exchanged at `now`.
+pub fn token_live(t: &ApiToken, usage: &Usage, now: i64) -> bool {
+    t.revoked_at.is_none() && t.expires_at > now && !idle_expired(t, usage, now)
+}
+
+pub fn idle_expired(t: &ApiToken, usage: &Usage, now: i64) -> bool {
+    match t.idle_ttl_days {
+        Some(days) => {
+            let last = usage.last_used(&t.id).max(t.last_used_at.unwrap_or(0)).max(t.created_at);
+            now >= last + days * 86_400
+        }
+        None => false,
+    }
+}
+
+fn live_api_token(conn: &mut AnyConnection, id: &str, owner: &str, usage: &Usage, now: i64) -> Result<bool> {
+    let t: Option<ApiToken> = api_tokens::table.find(id).select(ApiToken::as_select()).first(conn).optional()?;
+    Ok(t.is_some_and(|t| t.owner_id == owner && token_live(&t, usage, now)))
+}
+
+/// Resolves verified claims to a live principal, or None when what stands behind the
+/// token is gone (user disabled or deleted, API token revoked, app deleted or disabled).
+pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i64) -> Result<Option<Principal>> {
+    let Some(acct) = Acct::parse(&c.acct) else { return Ok(None) };
+    let interactive = c.interactive();
+    let token_id = (!interactive && acct != Acct::App).then(|| c.client_id.clone());
+    let current_roles: Vec<String> = match acct {
+        Acct::User => {
+            let u: Option<User> = users::table.find(&c.sub).select(User::as_select()).first(conn).optional()?;
+            let Some(u) = u.filter(|u| u.org_id == c.org && !u.disabled && u.deleted_at.is_none()) else {
+                return Ok(None);
+            };
+            crate::store::roles_from_text(&u.roles)
+        }
+        Acct::ServiceAccount => {
+            let s: Option<ServiceAccount> =
+                service_accounts::table.find(&c.sub).select(ServiceAccount::as_select()).first(conn).optional()?;
+            let Some(s) = s.filter(|s| s.org_id == c.org && !s.disabled && s.deleted_at.is_none()) else {
+                return Ok(None);
+            };
+            crate::store::roles_from_text(&s.roles)
+        }
+        Acct::App => {
+            let a: Option<App> = apps::table
+                .filter(apps::client_id.eq(&c.sub))
+                .select(App::as_select())
+                .first(conn)
+                .optional()?;
+            let Some(a) = a.filter(|a| a.org_id == c.org && !a.disabled) else { return Ok(None) };
+            crate::store::roles_from_text(&a.roles)
+        }
+    };
+    if let Some(tid) = &token_id {
+        if !live_api_token(conn, tid, &c.sub, usage, now)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Principal {
+        org_id: c.org.clone(),
+        acct,
+        id: c.sub.clone(),
+        roles: intersect(&c.roles, &current_roles),
+        interactive,
+        token_id,
+        ip: None,
+    }))
+}

@@ -1,0 +1,164 @@
+//! The org's role catalogue: four built-in organization roles plus its own service and
+//! custom roles. Only catalogued roles can be granted.
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Event};
+use super::{holds, invalid, Error, Principal, Result, ORG_ROLES};
+use crate::store::models::Role;
+use crate::store::schema::{apps, roles, service_accounts, users};
+use crate::store::{like_escape, AnyConnection};
+
+#[derive(Serialize)]
+pub struct RoleView {
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+}
+
+#[derive(Deserialize)]
+pub struct NewRole {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn builtin_description(r: &str) -> &'static str {
+    match r {
+        "org:owner" => "Full control of the organization, including policy and owners",
+        "org:admin" => "Manages people, service accounts, apps, roles and every token",
+        "org:developer" => "Manages server-to-server apps",
+        _ => "Signs in and manages their own tokens",
+    }
+}
+
+pub fn valid_name(name: &str) -> bool {
+    // ^[a-z][a-z0-9_.-]*:[a-z0-9_.*-]+$
+    let Some((left, right)) = name.split_once(':') else { return false };
+    let mut l = left.chars();
+    matches!(l.next(), Some(c) if c.is_ascii_lowercase())
+        && l.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+        && !right.is_empty()
+        && right.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.*-".contains(c))
+        && name.len() <= 100
+}
+
+pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
+    let mut out: Vec<RoleView> = ORG_ROLES
+        .iter()
+        .map(|r| RoleView { name: r.to_string(), kind: "organization".into(), description: builtin_description(r).into() })
+        .collect();
+    let own: Vec<Role> = roles::table
+        .filter(roles::org_id.eq(&p.org_id))
+        .order(roles::name.asc())
+        .select(Role::as_select())
+        .load(conn)?;
+    out.extend(own.into_iter().map(|r| RoleView { name: r.name, kind: r.kind, description: r.description }));
+    Ok(out)
+}
+
+/// Every role must be catalogued in the org and held by the granter.
+pub fn check_grantable(conn: &mut AnyConnection, org_id: &str, granter: &[String], wanted: &[String]) -> Result<()> {
+    for r in wanted {
+        if !ORG_ROLES.contains(&r.as_str()) {
+            let known: i64 = roles::table
+                .filter(roles::org_id.eq(org_id))
+                .filter(roles::name.eq(r))
+                .count()
+                .get_result(conn)?;
+            if known == 0 {
+                return Err(invalid("roles", format!("role {r:?} is not in the organization's role catalogue")));
+            }
+        }
+        if !holds(granter, r) {
+            return Err(invalid("roles", format!("role {r:?} is not held by the caller, so it cannot be granted")));
+        }
+    }
+    Ok(())
+}
+
+pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64) -> Result<RoleView> {
+    p.require("org:admin")?;
+    if !valid_name(&input.name) || input.name.starts_with("org:") {
+        return Err(invalid("name", "must match ^[a-z][a-z0-9_.-]*:[a-z0-9_.*-]+$ and not start with org:"));
+    }
+    if input.kind != "service" && input.kind != "custom" {
+        return Err(invalid("kind", "must be service or custom"));
+    }
+    let description = super::check_text("description", &input.description, 0, 1000)?;
+    conn.transaction(|conn| {
+        let exists: i64 = roles::table
+            .filter(roles::org_id.eq(&p.org_id))
+            .filter(roles::name.eq(&input.name))
+            .count()
+            .get_result(conn)?;
+        if exists > 0 {
+            return Err(Error::Conflict(format!("role {} already exists", input.name)));
+        }
+        let row = Role {
+            org_id: p.org_id.clone(),
+            name: input.name.clone(),
+            kind: input.kind.clone(),
+            description: description.clone(),
+            created_at: now,
+        };
+        diesel::insert_into(roles::table).values(&row).execute(conn)?;
+        audit::record(conn, Event::by(p, "role.create", "role", &input.name), now)?;
+        Ok(RoleView { name: row.name, kind: row.kind, description })
+    })
+}
+
+pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> Result<()> {
+    p.require("org:admin")?;
+    if ORG_ROLES.contains(&name) {
+        return Err(Error::Conflict("built-in roles cannot be deleted".into()));
+    }
+    conn.transaction(|conn| {
+        let found: i64 =
+            roles::table.filter(roles::org_id.eq(&p.org_id)).filter(roles::name.eq(name)).count().get_result(conn)?;
+        if found == 0 {
+            return Err(Error::NotFound);
+        }
+        let pattern = format!("%{}%", like_escape(&format!("\"{name}\"")));
+        let u: i64 = users::table
+            .filter(users::org_id.eq(&p.org_id))
+            .filter(users::deleted_at.is_null())
+            .filter(users::roles.like(&pattern).escape('\\'))
+            .count()
+            .get_result(conn)?;
+        let s: i64 = service_accounts::table
+            .filter(service_accounts::org_id.eq(&p.org_id))
+            .filter(service_accounts::deleted_at.is_null())
+            .filter(service_accounts::roles.like(&pattern).escape('\\'))
+            .count()
+            .get_result(conn)?;
+        let a: i64 = apps::table
+            .filter(apps::org_id.eq(&p.org_id))
+            .filter(apps::roles.like(&pattern).escape('\\'))
+            .count()
+            .get_result(conn)?;
+        if u + s + a > 0 {
+            return Err(Error::Conflict(format!(
+                "role {name} is still granted to {} holder(s): {u} user(s), {s} service account(s), {a} app(s)",
+                u + s + a
+            )));
+        }
+        diesel::delete(roles::table.filter(roles::org_id.eq(&p.org_id)).filter(roles::name.eq(name))).execute(conn)?;
+        audit::record(conn, Event::by(p, "role.delete", "role", name), now)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn role_names() {
+        for ok in ["metrics:read", "alerts:write", "a.b-c_d:x*", "logs:*"] {
+            assert!(super::valid_name(ok), "{ok}");
+        }
+        for bad in ["Metrics:read", "metrics", ":read", "metrics:", "1a:b", "a:B", "a b:c"] {
+            assert!(!super::valid_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The org-wide token table (`GET /api/v1/tokens`): filters, sorts, exact totals.
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+use serde::Serialize;
+
+use super::list::{Page, PageQuery, Paged};
+use super::tokens::{self, TokenView};
+use super::usage::Usage;
+use super::{invalid, Error, Principal, Result};
+use crate::clock::parse_rfc3339;
+use crate::store::models::ApiToken;
+use crate::store::schema::{api_tokens, service_accounts, users};
+use crate::store::{like_escape, AnyConnection};
+
+#[derive(Debug, Default, Clone)]
+pub struct TableQuery {
+    pub owner_kind: Option<String>,
+    pub owner_id: Option<String>,
+    pub status: Option<String>,
+    pub usage: Option<String>,
+    pub unused_since: Option<i64>,
+    pub role: Option<String>,
+    pub q: Option<String>,
+    pub page: Page,
+}
+
+const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
+
+impl Default for Page {
+    fn default() -> Self {
+        Page { page: 1, size: super::list::DEFAULT_PAGE_SIZE, sort: None, desc: false }
+    }
+}
+
+/// Parses and validates a query string; unknown parameters and values are 422.
+pub fn parse(query: &str) -> Result<TableQuery> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|_| invalid("query", "not a valid query string"))?;
+    let mut t = TableQuery::default();
+    let mut pq = PageQuery::default();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in pairs {
+        if !seen.insert(k.clone()) {
+            return Err(invalid(&k, "given more than once"));
+        }
+        match k.as_str() {
+            "owner_kind" => {
+                if v != "user" && v != "service_account" {
+                    return Err(invalid(&k, "must be user or service_account"));
+                }
+                t.owner_kind = Some(v)
+            }
+            "owner_id" => t.owner_id = Some(v),
+            "status" => {
+                if !["active", "expired", "revoked", "idle"].contains(&v.as_str()) {
+                    return Err(invalid(&k, "must be active, expired, revoked or idle"));
+                }
+                t.status = Some(v)
+            }
+            "usage" => {
+                if v != "never_used" && v != "used" {
+                    return Err(invalid(&k, "must be never_used or used"));
+                }
+                t.usage = Some(v)
+            }
+            "unused_since" => t.unused_since = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?),
+            "role" => t.role = Some(v),
+            "q" => t.q = Some(v),
+            "page" => pq.page = Some(v),
+            "page_size" => pq.page_size = Some(v),
+            "sort" => pq.sort = Some(v),
+            "order" => pq.order = Some(v),
+            _ => return Err(invalid(&k, "unknown parameter")),
+        }
+    }
+    t.page = pq.validate()?;
+    t.page.check_sort(&SORTS)?;
+    Ok(t)
+}
+
+#[derive(Serialize)]
+pub struct Row {
+    #[serde(flatten)]
+    pub token: TokenView,
+    pub owner_name: Option<String>,
+    pub owner_email: Option<String>,
+}
+
+const IDLE_SQL: &str =
+    "(api_tokens.idle_ttl_days IS NOT NULL AND COALESCE(api_tokens.last_used_at, api_tokens.created_at) + api_tokens.idle_ttl_days * 86400 <= ";
+
+pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usage, now: i64) -> Result<Paged<Row>> {
+    p.require("org:admin")?;
+    let build = || {
+        let mut q = api_tokens::table
+            .left_join(users::table.on(users::id.eq(api_tokens::owner_id)))
+            .left_join(service_accounts::table.on(service_accounts::id.eq(api_tokens::owner_id)))
+            .filter(api_tokens::org_id.eq(p.org_id.clone()))
+            .into_boxed();
+        if let Some(v) = &t.owner_kind {
+            q = q.filter(api_tokens::owner_kind.eq(v.clone()));
+        }
+        if let Some(v) = &t.owner_id {
+            q = q.filter(api_tokens::owner_id.eq(v.clone()));
+        }
+        match t.status.as_deref() {
+            Some("revoked") => q = q.filter(api_tokens::revoked_at.is_not_null()),
+            Some("expired") => q = q.filter(api_tokens::revoked_at.is_null()).filter(api_tokens::expires_at.le(now)),
+            Some("idle") => {
+                q = q
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::expires_at.gt(now))
+                    .filter(sql::<Bool>(IDLE_SQL).bind::<BigInt, _>(now).sql(")"))
+            }
+            Some("active") => {
+                q = q
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::expires_at.gt(now))
+                    .filter(sql::<Bool>("NOT ").sql(IDLE_SQL).bind::<BigInt, _>(now).sql(")"))
+            }
+            _ => {}
+        }
+        match t.usage.as_deref() {
+            Some("never_used") => q = q.filter(api_tokens::last_used_at.is_null()),
+            Some("used") => q = q.filter(api_tokens::last_used_at.is_not_null()),
+            _ => {}
+        }
+        if let Some(since) = t.unused_since {
+            q = q.filter(api_tokens::last_used_at.is_null().or(api_tokens::last_used_at.lt(since)));
+        }
+        if let Some(r) = &t.role {
+            q = q.filter(api_tokens::roles.like(format!("%{}%", like_escape(&format!("\"{r}\"")))).escape('\\'));
+        }
+        if let Some(s) = &t.q {
+            let pat = format!("%{}%", like_escape(&s.to_lowercase()));
+            let frag = sql::<Bool>("(lower(api_tokens.name) LIKE ")
+                .bind::<Text, _>(pat.clone())
+                .sql(" ESCAPE '\\' OR lower(api_tokens.description) LIKE ")
+                .bind::<Text, _>(pat.clone())
+                .sql(" ESCAPE '\\' OR lower(api_tokens.hint) LIKE ")
+                .bind::<Text, _>(pat.clone())
+                .sql(" ESCAPE '\\' OR lower(users.email) LIKE ")
+                .bind::<Text, _>(pat.clone())
+                .sql(" ESCAPE '\\' OR lower(service_accounts.name) LIKE ")
+                .bind::<Text, _>(pat)
+                .sql(" ESCAPE '\\')");
+            q = q.filter(frag);
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let q = build();
+    let desc = t.page.desc;
+    macro_rules! by {
+        ($e:expr) => {
+            if desc {
+                q.order(($e.desc(), api_tokens::id.desc()))
+            } else {
+                q.order(($e.asc(), api_tokens::id.asc()))
+            }
+        };
+    }
+    let q = match t.page.sort.as_deref() {
+        Some("name") => by!(api_tokens::name),
+        Some("expires_at") => by!(api_tokens::expires_at),
+        // Never-used tokens sort as oldest on both backends (NULL ordering differs).
+        Some("last_used_at") => by!(sql::<BigInt>("COALESCE(api_tokens.last_used_at, 0)")),
+        Some("owner") => by!(sql::<Text>("COALESCE(users.email, service_accounts.name, '')")),
+        _ => by!(api_tokens::created_at),
+    };
+    let rows: Vec<(ApiToken, Option<String>, Option<String>, Option<String>)> = q
+        .limit(t.page.size)
+        .offset(t.page.offset())
+        .select((ApiToken::as_select(), users::email.nullable(), users::name.nullable(), service_accounts::name.nullable()))
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(|(tok, email, uname, sname)| Row {
+            token: tokens::view(&tok, usage, now),
+            owner_name: uname.or(sname),
+            owner_email: email,
+        })
+        .collect();
+    Ok(t.page.wrap(items, total))
+}
+
+/// Any token of the org, by an admin.
+pub fn revoke(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<TokenView> {
+    p.require("org:admin")?;
+    conn.transaction(|conn| {
+        let t: ApiToken = api_tokens::table
+            .find(id)
+            .filter(api_tokens::org_id.eq(&p.org_id))
+            .select(ApiToken::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound)?;
+        tokens::revoke(conn, p, &t, "token.admin_revoke", now)?;
+        let t: ApiToken = api_tokens::table.find(id).select(ApiToken::as_select()).first(conn)?;
+        Ok(tokens::view(&t, usage, now))
+    })
+}

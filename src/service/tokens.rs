@@ -1,0 +1,339 @@
+//! API tokens (personal and service-account): creation with policy limits, the record
+//! shown in lists, rename, revoke and rotate.
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Event};
+use super::list::{PageQuery, Paged};
+use super::principal::idle_expired;
+use super::usage::Usage;
+use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
+use crate::clock::rfc3339;
+use crate::secrets::{self, SecretKind};
+use crate::store::models::ApiToken;
+use crate::store::schema::{api_tokens, users};
+use crate::store::{roles_from_text, roles_to_text, AnyConnection};
+
+pub struct NewToken<'a> {
+    pub org_id: &'a str,
+    pub owner_kind: Acct,
+    pub owner_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub roles: &'a [String],
+    pub ttl_days: i64,
+    pub idle_ttl_days: Option<i64>,
+    pub created_by: Option<&'a str>,
+}
+
+/// Stores a new token; returns the row and the secret (to be shown once).
+pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(ApiToken, String)> {
+    let kind = if t.owner_kind == Acct::User { SecretKind::Personal } else { SecretKind::Service };
+    let secret = secrets::generate(kind);
+    let row = ApiToken {
+        id: new_id(),
+        org_id: t.org_id.to_string(),
+        owner_kind: t.owner_kind.as_str().to_string(),
+        owner_id: t.owner_id.to_string(),
+        name: t.name.to_string(),
+        description: t.description.to_string(),
+        hint: secret.hint,
+        secret_hash: secret.hash,
+        roles: roles_to_text(t.roles),
+        created_at: now,
+        expires_at: now + t.ttl_days * 86_400,
+        idle_ttl_days: t.idle_ttl_days,
+        last_used_at: None,
+        last_used_ip: None,
+        revoked_at: None,
+        revoked_by: None,
+        created_by: t.created_by.map(str::to_string),
+    };
+    diesel::insert_into(api_tokens::table).values(&row).execute(conn)?;
+    Ok((row, secret.value))
+}
+
+#[derive(Serialize, Clone)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub hint: String,
+    pub owner_kind: String,
+    pub owner_id: String,
+    pub roles: Vec<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub idle_ttl_days: Option<i64>,
+    pub status: &'static str,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+}
+
+pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> &'static str {
+    if t.revoked_at.is_some() {
+        "revoked"
+    } else if t.expires_at <= now {
+        "expired"
+    } else if idle_expired(t, usage, now) {
+        "idle"
+    } else {
+        "active"
+    }
+}
+
+pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
+    let mem = usage.last_used(&t.id);
+    let last = match t.last_used_at {
+        Some(db) => Some(db.max(mem)),
+        None => (mem > 0).then_some(mem),
+    };
+    TokenView {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        description: t.description.clone(),
+        hint: t.hint.clone(),
+        owner_kind: t.owner_kind.clone(),
+        owner_id: t.owner_id.clone(),
+        roles: roles_from_text(&t.roles),
+        created_at: rfc3339(t.created_at),
+        expires_at: rfc3339(t.expires_at),
+        last_used_at: last.map(rfc3339),
+        last_used_ip: t.last_used_ip.clone(),
+        idle_ttl_days: t.idle_ttl_days,
+        status: status(t, usage, now),
+        revoked_at: t.revoked_at.map(rfc3339),
+        revoked_by: t.revoked_by.clone(),
+    }
+}
+
+/// A created token: the record plus its secret, which is never shown again.
+#[derive(Serialize)]
+pub struct CreatedToken {
+    pub token: String,
+    #[serde(flatten)]
+    pub record: TokenView,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub ttl_days: Option<i64>,
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchToken {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+pub fn check_ttl(ttl: Option<i64>, max: i64) -> Result<i64> {
+    let ttl = ttl.unwrap_or(30.min(max));
+    if ttl < 1 || ttl > max {
+        return Err(invalid("ttl_days", format!("must be from 1 to {max} (the organization's limit)")));
+    }
+    Ok(ttl)
+}
+
+/// Loads a token of `owner_id` in the org, or NotFound.
+pub fn load_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, id: &str) -> Result<ApiToken> {
+    api_tokens::table
+        .find(id)
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::owner_id.eq(owner_id))
+        .select(ApiToken::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound)
+}
+
+pub fn list_owned(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    owner_id: &str,
+    pq: &PageQuery,
+    usage: &Usage,
+    now: i64,
+) -> Result<Paged<TokenView>> {
+    let page = pq.validate()?;
+    page.check_sort(&["created_at", "name", "expires_at"])?;
+    let base = || api_tokens::table.filter(api_tokens::org_id.eq(org_id)).filter(api_tokens::owner_id.eq(owner_id)).into_boxed();
+    let total: i64 = base().count().get_result(conn)?;
+    let q = match (page.sort.as_deref(), page.desc) {
+        (Some("name"), false) => base().order((api_tokens::name.asc(), api_tokens::id.asc())),
+        (Some("name"), true) => base().order((api_tokens::name.desc(), api_tokens::id.desc())),
+        (Some("expires_at"), false) => base().order((api_tokens::expires_at.asc(), api_tokens::id.asc())),
+        (Some("expires_at"), true) => base().order((api_tokens::expires_at.desc(), api_tokens::id.desc())),
+        (_, false) => base().order((api_tokens::created_at.asc(), api_tokens::id.asc())),
+        (_, true) => base().order((api_tokens::created_at.desc(), api_tokens::id.desc())),
+    };
+    let rows: Vec<ApiToken> = q.limit(page.size).offset(page.offset()).select(ApiToken::as_select()).load(conn)?;
+    Ok(page.wrap(rows.iter().map(|t| view(t, usage, now)).collect(), total))
+}
+
+/// Renames or re-describes a token; a revoked token is frozen.
+pub fn rename(conn: &mut AnyConnection, p: &Principal, t: ApiToken, input: &PatchToken, usage: &Usage, now: i64) -> Result<TokenView> {
+    let name = input.name.as_deref().map(|n| check_text("name", n, 1, 100)).transpose()?;
+    let description = input.description.as_deref().map(|d| check_text("description", d, 0, 1000)).transpose()?;
+    if t.revoked_at.is_some() {
+        return Err(Error::Conflict("a revoked token cannot be changed".into()));
+    }
+    let mut t = t;
+    if let Some(n) = name {
+        t.name = n;
+    }
+    if let Some(d) = description {
+        t.description = d;
+    }
+    diesel::update(api_tokens::table.find(&t.id))
+        .set((api_tokens::name.eq(&t.name), api_tokens::description.eq(&t.description)))
+        .execute(conn)?;
+    audit::record(conn, Event::by(p, "token.update", "api_token", &t.id).detail(serde_json::json!({"name": t.name})), now)?;
+    Ok(view(&t, usage, now))
+}
+
+/// Revokes one token (idempotent: the first revocation's time and author stay).
+pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &str, now: i64) -> Result<()> {
+    if t.revoked_at.is_none() {
+        diesel::update(api_tokens::table.find(&t.id).filter(api_tokens::revoked_at.is_null()))
+            .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
+            .execute(conn)?;
+        audit::record(conn, Event::by(p, action, "api_token", &t.id), now)?;
+    }
+    Ok(())
+}
+
+// ---- personal tokens (/api/v1/me/tokens) ----
+
+pub fn my_list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery, usage: &Usage, now: i64) -> Result<Paged<TokenView>> {
+    list_owned(conn, &p.org_id, p.user_id()?, pq, usage, now)
+}
+
+pub fn my_get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<TokenView> {
+    Ok(view(&load_owned(conn, &p.org_id, p.user_id()?, id)?, usage, now))
+}
+
+fn require_interactive(p: &Principal) -> Result<()> {
+    if !p.interactive {
+        return Err(Error::Forbidden(
+            "creating API tokens needs an access token from an interactive login; one derived from an API token cannot mint more".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn my_create(conn: &mut AnyConnection, p: &Principal, input: &CreateToken, usage: &Usage, now: i64) -> Result<CreatedToken> {
+    let user_id = p.user_id()?.to_string();
+    require_interactive(p)?;
+    let name = check_text("name", &input.name, 1, 100)?;
+    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    conn.transaction(|conn| {
+        let policy = super::policy::get(conn, &p.org_id)?;
+        let ttl = check_ttl(input.ttl_days, policy.personal_token_max_ttl_days)?;
+        let owner_roles: Vec<String> = roles_from_text(
+            &users::table.find(&user_id).select(users::roles).first::<String>(conn)?,
+        );
+        let roles = match &input.roles {
+            Some(r) => {
+                if r.is_empty() {
+                    return Err(invalid("roles", "must name at least one role"));
+                }
+                super::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
+                r.clone()
+            }
+            None => owner_roles,
+        };
+        let (row, secret) = insert(
+            conn,
+            NewToken {
+                org_id: &p.org_id,
+                owner_kind: Acct::User,
+                owner_id: &user_id,
+                name: &name,
+                description: &description,
+                roles: &roles,
+                ttl_days: ttl,
+                idle_ttl_days: policy.idle_ttl_days,
+                created_by: Some(&p.id),
+            },
+            now,
+        )?;
+        audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(serde_json::json!({"name": row.name, "roles": roles, "ttl_days": ttl})), now)?;
+        Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
+    })
+}
+
+pub fn my_patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &PatchToken, usage: &Usage, now: i64) -> Result<TokenView> {
+    conn.transaction(|conn| {
+        let t = load_owned(conn, &p.org_id, p.user_id()?, id)?;
+        rename(conn, p, t, input, usage, now)
+    })
+}
+
+pub fn my_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
+    conn.transaction(|conn| {
+        let t = load_owned(conn, &p.org_id, p.user_id()?, id)?;
+        revoke(conn, p, &t, "token.revoke", now)
+    })
+}
+
+pub fn my_revoke_all(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<usize> {
+    let user_id = p.user_id()?.to_string();
+    conn.transaction(|conn| {
+        let n = diesel::update(
+            api_tokens::table
+                .filter(api_tokens::org_id.eq(&p.org_id))
+                .filter(api_tokens::owner_id.eq(&user_id))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
+        .execute(conn)?;
+        audit::record(conn, Event::by(p, "token.revoke_all", "user", &user_id).detail(serde_json::json!({"revoked": n})), now)?;
+        Ok(n)
+    })
+}
+
+/// A new secret with the same settings; the old token is revoked in the same transaction.
+pub fn my_rotate(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<CreatedToken> {
+    require_interactive(p)?;
+    conn.transaction(|conn| {
+        let old = load_owned(conn, &p.org_id, p.user_id()?, id)?;
+        let max_days = super::policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
+        rotate(conn, p, &old, max_days, usage, now)
+    })
+}
+
+pub fn rotate(conn: &mut AnyConnection, p: &Principal, old: &ApiToken, max_days: i64, usage: &Usage, now: i64) -> Result<CreatedToken> {
+    if !super::principal::token_live(old, usage, now) {
+        return Err(Error::Conflict(format!("only an active token can be rotated; this one is {}", status(old, usage, now))));
+    }
+    let days = ((old.expires_at - old.created_at) / 86_400).clamp(1, max_days);
+    let roles = roles_from_text(&old.roles);
+    let (row, secret) = insert(
+        conn,
+        NewToken {
+            org_id: &old.org_id,
+            owner_kind: Acct::parse(&old.owner_kind).unwrap_or(Acct::User),
+            owner_id: &old.owner_id,
+            name: &old.name,
+            description: &old.description,
+            roles: &roles,
+            ttl_days: days,
+            idle_ttl_days: old.idle_ttl_days,
+            created_by: Some(&p.id),
+        },
+        now,
+    )?;
+    revoke(conn, p, old, "token.revoke", now)?;
+    audit::record(conn, Event::by(p, "token.rotate", "api_token", &old.id).detail(serde_json::json!({"new_token": row.id})), now)?;
+    Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
+}

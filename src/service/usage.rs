@@ -1,0 +1,76 @@
+//! Last-used times of API tokens, kept in memory on the hot path and flushed to the
+//! database every few seconds and at shutdown. A crash loses at most one interval of
+//! last-used times; revocations never go through here.
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use diesel::prelude::*;
+
+use crate::store::schema::api_tokens;
+use crate::store::AnyConnection;
+
+#[derive(Default)]
+pub struct Usage {
+    pending: Mutex<HashMap<String, (i64, String)>>,
+    /// Flushed values stay readable here until the next flush, so the idle check never
+    /// reads an older time than the one it just wrote.
+    recent: Mutex<HashMap<String, i64>>,
+}
+
+impl Usage {
+    pub fn touch(&self, token_id: &str, now: i64, ip: &str) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match p.get_mut(token_id) {
+            Some(v) => *v = (now.max(v.0), ip.to_string()),
+            None => {
+                p.insert(token_id.to_string(), (now, ip.to_string()));
+            }
+        }
+    }
+
+    /// The freshest last-used time this process knows of (0 if none).
+    pub fn last_used(&self, token_id: &str) -> i64 {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).get(token_id).map(|v| v.0);
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner()).get(token_id).copied();
+        pending.unwrap_or(0).max(recent.unwrap_or(0))
+    }
+
+    /// Writes pending times in one transaction; never moves a time backwards (another
+    /// instance may have written a newer one).
+    pub fn flush(&self, conn: &mut AnyConnection) -> Result<usize, diesel::result::Error> {
+        let batch: HashMap<String, (i64, String)> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if batch.is_empty() {
+            self.recent.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            return Ok(0);
+        }
+        let result = conn.transaction(|conn| {
+            for (id, (at, ip)) in &batch {
+                diesel::update(
+                    api_tokens::table
+                        .filter(api_tokens::id.eq(id))
+                        .filter(api_tokens::last_used_at.is_null().or(api_tokens::last_used_at.lt(*at))),
+                )
+                .set((api_tokens::last_used_at.eq(*at), api_tokens::last_used_ip.eq(ip)))
+                .execute(conn)?;
+            }
+            Ok(batch.len())
+        });
+        match result {
+            Ok(n) => {
+                let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+                recent.clear();
+                recent.extend(batch.into_iter().map(|(k, v)| (k, v.0)));
+                Ok(n)
+            }
+            Err(e) => {
+                // Put the batch back so the next flush retries it.
+                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (k, v) in batch {
+                    p.entry(k).and_modify(|cur| if v.0 > cur.0 { *cur = v.clone() }).or_insert(v);
+                }
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! People: passwords, login with throttling, and administration with the role-grant
+//! rules (no one grants what they do not hold; the last enabled owner is protected).
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Event};
+use super::list::{PageQuery, Paged};
+use super::{check_text, invalid, new_id, Error, Principal, Result};
+use crate::clock::rfc3339;
+use crate::store::models::{Org, User};
+use crate::store::schema::{api_tokens, orgs, users};
+use crate::store::{like_escape, roles_from_text, roles_to_text, AnyConnection};
+
+pub fn normalize_email(email: &str) -> Result<String> {
+    let e = email.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(e)
+    } else {
+        Err(invalid("email", "must be an email address"))
+    }
+}
+
+pub fn check_password(p: &str) -> Result<()> {
+    let n = p.chars().count();
+    if !(8..=1024).contains(&n) {
+        return Err(invalid("password", "must be 8 to 1024 characters"));
+    }
+    Ok(())
+}
+
+pub fn hash_password(p: &str) -> Result<String> {
+    Argon2::default()
+        .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+}
+
+fn verify_password(hash: &str, p: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the email is unknown, so both failures cost the same.
+/// Built on first use, not at startup (argon2 is deliberately slow).
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("tokend-dummy-password").unwrap_or_default())
+}
+
+/// Sliding-window failure counters per account and per client IP (per process).
+pub struct Throttle {
+    failures: Mutex<HashMap<String, Vec<i64>>>,
+    pub window: i64,
+    pub per_account: usize,
+    pub per_ip: usize,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle { failures: Mutex::new(HashMap::new()), window: 900, per_account: 5, per_ip: 30 }
+    }
+}
+
+impl Throttle {
+    fn check(&self, keys: &[(String, usize)], now: i64) -> Result<()> {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if f.len() > 100_000 {
+            f.retain(|_, v| v.last().is_some_and(|t| *t > now - self.window));
+        }
+        for (k, limit) in keys {
+            if let Some(v) = f.get_mut(k) {
+                v.retain(|t| *t > now - self.window);
+                if v.len() >= *limit {
+                    let retry = (v[0] + self.window - now).max(1) as u64;
+                    return Err(Error::TooMany { retry_after: retry });
+                }
+            }
+        }
+        Ok(())
+    }
+    fn fail(&self, keys: &[(String, usize)], now: i64) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, _) in keys {
+            f.entry(k.clone()).or_default().push(now);
+        }
+    }
+    fn clear(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+pub struct LoginOk {
+    pub user: User,
+}
+
+/// Password login. Unknown email, wrong password and disabled user all answer the same.
+pub fn login(
+    conn: &mut AnyConnection,
+    throttle: &Throttle,
+    email: &str,
+    password: &str,
+    org: Option<&str>,
+    ip: &str,
+    now: i64,
+) -> Result<LoginOk> {
+    let email_key = format!("acct:{}", email.trim().to_lowercase());
+    let dummy = dummy_hash();
+    let keys = [(email_key.clone(), throttle.per_account), (format!("ip:{ip}"), throttle.per_ip)];
+    throttle.check(&keys, now)?;
+    let candidates: Vec<User> = users::table
+        .filter(users::email.eq(email.trim().to_lowercase()))
+        .filter(users::deleted_at.is_null())
+        .select(User::as_select())
+        .load(conn)?;
+    let orgs_by_name: Vec<Org> = match org {
+        Some(o) => orgs::table.filter(orgs::name.eq(o).or(orgs::id.eq(o))).select(Org::as_select()).load(conn)?,
+        None => vec![],
+    };
+    let candidates: Vec<User> = candidates
+        .into_iter()
+        .filter(|u| org.is_none() || orgs_by_name.iter().any(|o| o.id == u.org_id))
+        .collect();
+    let mut found = None;
+    if candidates.is_empty() {
+        verify_password(dummy, password);
+    }
+    for u in candidates {
+        let ok = verify_password(u.password_hash.as_deref().unwrap_or(dummy), password);
+        if ok && u.password_hash.is_some() && !u.disabled && found.is_none() {
+            found = Some(u);
+        }
+    }
+    match found {
+        Some(user) => {
+            throttle.clear(&email_key);
+            Ok(LoginOk { user })
+        }
+        None => {
+            throttle.fail(&keys, now);
+            Err(Error::Unauthorized("invalid email or password".into()))
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub org: String,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub has_password: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn view(u: &User) -> UserView {
+    UserView {
+        id: u.id.clone(),
+        org: u.org_id.clone(),
+        email: u.email.clone(),
+        name: u.name.clone(),
+        roles: roles_from_text(&u.roles),
+        disabled: u.disabled,
+        has_password: u.password_hash.is_some(),
+        created_at: rfc3339(u.created_at),
+        updated_at: rfc3339(u.updated_at),
+    }
+}
+
+fn load(conn: &mut AnyConnection, org_id: &str, id: &str) -> Result<User> {
+    users::table
+        .find(id)
+        .filter(users::org_id.eq(org_id))
+        .filter(users::deleted_at.is_null())
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound)
+}
+
+#[derive(Serialize)]
+pub struct MeView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub org_name: String,
+    /// Roles in effect for this access token.
+    pub token_roles: Vec<String>,
+}
+
+pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
+    let u = load(conn, &p.org_id, p.user_id()?)?;
+    let org: Org = orgs::table.find(&p.org_id).select(Org::as_select()).first(conn)?;
+    Ok(MeView { user: view(&u), org_name: org.name, token_roles: p.roles.clone() })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+}
+
+fn is_owner_roles(roles: &[String]) -> bool {
+    roles.iter().any(|r| r == "org:owner")
+}
+
+/// Enabled, undeleted owners of the org other than `except`.
+fn other_owners(conn: &mut AnyConnection, org_id: &str, except: &str) -> Result<i64> {
+    Ok(users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::deleted_at.is_null())
+        .filter(users::disabled.eq(false))
+        .filter(users::id.ne(except))
+        .filter(users::roles.like(format!("%{}%", like_escape("\"org:owner\""))).escape('\\'))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Roles changed in either direction must be grantable by the caller.
+fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String], after: &[String]) -> Result<()> {
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|r| !after.contains(r))
+        .chain(after.iter().filter(|r| !before.contains(r)))
+        .cloned()
+        .collect();
+    if changed.iter().any(|r| r == "org:owner") && !p.is_owner() {
+        return Err(Error::Forbidden("only an owner grants or removes org:owner".into()));
+    }
+    super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)
+}
+
+pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64) -> Result<UserView> {
+    p.require("org:admin")?;
+    let email = normalize_email(&input.email)?;
+    let name = check_text("name", input.name.as_deref().unwrap_or(email.split('@').next().unwrap_or("")), 1, 200)?;
+    let roles = input.roles.clone().unwrap_or_else(|| vec!["org:member".into()]);
+    let hash = match &input.password {
+        Some(pw) => {
+            check_password(pw)?;
+            Some(hash_password(pw)?)
+        }
+        None => None,
+    };
+    conn.transaction(|conn| {
+        check_role_change(conn, p, &[], &roles)?;
+        let taken: i64 = users::table
+            .filter(users::org_id.eq(&p.org_id))
+            .filter(users::email.eq(&email))
+            .filter(users::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Err(Error::Conflict(format!("a user with email {email} already exists")));
+        }
+        let u = User {
+            id: new_id(),
+            org_id: p.org_id.clone(),
+            email: email.clone(),
+            name: name.clone(),
+            password_hash: hash.clone(),
+            roles: roles_to_text(&roles),
+            disabled: input.disabled,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(users::table).values(&u).execute(conn)?;
+        audit::record(conn, Event::by(p, "user.create", "user", &u.id).detail(serde_json::json!({"roles": roles})), now)?;
+        Ok(view(&u))
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct UserFilter {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub disabled: Option<String>,
+}
+
+pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQuery) -> Result<Paged<UserView>> {
+    p.require("org:admin")?;
+    let page = pq.validate()?;
+    page.check_sort(&["created_at", "email", "name"])?;
+    let disabled = match f.disabled.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(invalid("disabled", "must be true or false")),
+    };
+    let build = || {
+        let mut q = users::table.filter(users::org_id.eq(&p.org_id)).filter(users::deleted_at.is_null()).into_boxed();
+        if let Some(s) = &f.q {
+            let pat = format!("%{}%", like_escape(&s.to_lowercase()));
+            q = q.filter(
+                crate::store::lower(users::email)
+                    .like(pat.clone())
+                    .escape('\\')
+                    .or(crate::store::lower(users::name).like(pat).escape('\\')),
+            );
+        }
+        if let Some(r) = &f.role {
+            q = q.filter(users::roles.like(format!("%{}%", like_escape(&format!("\"{r}\"")))).escape('\\'));
+        }
+        if let Some(d) = disabled {
+            q = q.filter(users::disabled.eq(d));
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let q = build();
+    let q = match (page.sort.as_deref(), page.desc) {
+        (Some("email"), false) => q.order((users::email.asc(), users::id.asc())),
+        (Some("email"), true) => q.order((users::email.desc(), users::id.desc())),
+        (Some("name"), false) => q.order((users::name.asc(), users::id.asc())),
+        (Some("name"), true) => q.order((users::name.desc(), users::id.desc())),
+        (_, false) => q.order((users::created_at.asc(), users::id.asc())),
+        (_, true) => q.order((users::created_at.desc(), users::id.desc())),
+    };
+    let rows: Vec<User> = q.limit(page.size).offset(page.offset()).select(User::as_select()).load(conn)?;
+    Ok(page.wrap(rows.iter().map(view).collect(), total))
+}
+
+pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<UserView> {
+    p.require("org:admin")?;
+    Ok(view(&load(conn, &p.org_id, id)?))
+}
+
+fn guard_owner_target(p: &Principal, target: &User) -> Result<()> {
+    if is_owner_roles(&roles_from_text(&target.roles)) && !p.is_owner() {
+        return Err(Error::Forbidden("only an owner changes an owner's account".into()));
+    }
+    Ok(())
+}
+
+pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatch, now: i64) -> Result<UserView> {
+    p.require("org:admin")?;
+    let name = input.name.as_deref().map(|n| check_text("name", n, 1, 200)).transpose()?;
+    let hash = match &input.password {
+        Some(pw) => {
+            check_password(pw)?;
+            Some(hash_password(pw)?)
+        }
+        None => None,
+    };
+    conn.transaction(|conn| {
+        let mut u = load(conn, &p.org_id, id)?;
+        guard_owner_target(p, &u)?;
+        let before = roles_from_text(&u.roles);
+        let after = input.roles.clone().unwrap_or_else(|| before.clone());
+        check_role_change(conn, p, &before, &after)?;
+        let disabled = input.disabled.unwrap_or(u.disabled);
+        let loses_owner = is_owner_roles(&before) && !u.disabled && (!is_owner_roles(&after) || disabled);
+        if loses_owner && other_owners(conn, &p.org_id, &u.id)? == 0 {
+            return Err(Error::Conflict("the last enabled owner cannot be demoted or disabled".into()));
+        }
+        if let Some(n) = name.clone() {
+            u.name = n;
+        }
+        if let Some(h) = hash.clone() {
+            u.password_hash = Some(h);
+        }
+        u.roles = roles_to_text(&after);
+        u.disabled = disabled;
+        u.updated_at = now;
+        diesel::update(users::table.find(&u.id))
+            .set((
+                users::name.eq(&u.name),
+                users::password_hash.eq(&u.password_hash),
+                users::roles.eq(&u.roles),
+                users::disabled.eq(u.disabled),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let mut changes = serde_json::Map::new();
+        if input.roles.is_some() {
+            changes.insert("roles".into(), serde_json::json!({"before": before, "after": after}));
+        }
+        if input.disabled.is_some() {
+            changes.insert("disabled".into(), serde_json::json!(disabled));
+        }
+        if input.name.is_some() {
+            changes.insert("name".into(), serde_json::json!(u.name));
+        }
+        if input.password.is_some() {
+            changes.insert("password".into(), serde_json::json!("changed"));
+        }
+        audit::record(conn, Event::by(p, "user.update", "user", &u.id).detail(serde_json::Value::Object(changes)), now)?;
+        Ok(view(&u))
+    })
+}
+
+/// Soft delete: the row stays for the token table and audit; live tokens are revoked.
+pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
+    p.require("org:admin")?;
+    conn.transaction(|conn| {
+        let u = load(conn, &p.org_id, id)?;
+        guard_owner_target(p, &u)?;
+        if is_owner_roles(&roles_from_text(&u.roles)) && !u.disabled && other_owners(conn, &p.org_id, &u.id)? == 0 {
+            return Err(Error::Conflict("the last enabled owner cannot be deleted".into()));
+        }
+        diesel::update(users::table.find(&u.id)).set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now))).execute(conn)?;
+        let revoked = diesel::update(
+            api_tokens::table
+                .filter(api_tokens::org_id.eq(&p.org_id))
+                .filter(api_tokens::owner_id.eq(&u.id))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
+        .execute(conn)?;
+        audit::record(conn, Event::by(p, "user.delete", "user", &u.id).detail(serde_json::json!({"revoked_tokens": revoked})), now)?;
+        Ok(())
+    })
+}
+

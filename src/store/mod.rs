@@ -1,0 +1,235 @@
+//! Storage: one connection type over SQLite and PostgreSQL, pools, embedded migrations.
+pub mod models;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub type DbPool = Pool<ConnectionManager<AnyConnection>>;
+pub type Conn = PooledConnection<ConnectionManager<AnyConnection>>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(thiserror::Error, Debug)]
+pub enum StoreError {
+    #[error("invalid DATABASE_URL: {0}")]
+    BadUrl(String),
+    #[error("cannot open the database at {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Two pools: many readers, and for SQLite a single writer so that writers queue in
+/// process instead of failing with SQLITE_BUSY. On PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Db {
+    read: DbPool,
+    write: DbPool,
+    pub backend: Backend,
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        // synchronous=FULL: a revocation acknowledged to a client survives power loss too.
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// What a URL points at, for messages: scheme and host only, never user or password.
+pub fn describe_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("postgres") => {
+            let after_user = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+            let host = after_user
+                .split(['/', '?'])
+                .next()
+                .unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        Some((scheme, rest)) => format!("{scheme}://{rest}"),
+        None => "(unrecognised URL)".to_string(),
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))
+}
+
+impl Db {
+    pub fn connect(url: &str, read_pool_size: u32) -> Result<Db, StoreError> {
+        let target = describe_url(url);
+        if let Some(path) = sqlite_path(url) {
+            if path.is_empty() || path.contains(":memory:") {
+                return Err(StoreError::BadUrl(
+                    "sqlite needs a file path (each pooled in-memory connection would be a separate database)".into(),
+                ));
+            }
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Connect {
+                        target: target.clone(),
+                        reason: format!("cannot create directory {}: {e}", parent.display()),
+                    })?;
+                }
+            }
+            let mut first = diesel::SqliteConnection::establish(path).map_err(|e| {
+                StoreError::Connect { target: target.clone(), reason: e.to_string() }
+            })?;
+            first
+                .batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| StoreError::Connect { target: target.clone(), reason: e.to_string() })?;
+            let build = |size: u32| {
+                Pool::builder()
+                    .max_size(size)
+                    .min_idle(Some(1))
+                    .connection_timeout(Duration::from_secs(10))
+                    .connection_customizer(Box::new(SqlitePragmas))
+                    .build(ConnectionManager::<AnyConnection>::new(path))
+            };
+            let read = build(read_pool_size.max(1))?;
+            let write = build(1)?;
+            Ok(Db { read, write, backend: Backend::Sqlite })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // MultiConnection::establish hides the real reason; ask libpq directly first.
+            diesel::PgConnection::establish(url).map_err(|e| StoreError::Connect {
+                target: target.clone(),
+                reason: redact(&e.to_string(), url),
+            })?;
+            let pool = Pool::builder()
+                .max_size(read_pool_size.max(2) + 2)
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(10))
+                .build(ConnectionManager::<AnyConnection>::new(url))?;
+            Ok(Db { read: pool.clone(), write: pool, backend: Backend::Postgres })
+        } else {
+            Err(StoreError::BadUrl(format!(
+                "{target}: expected sqlite://PATH or postgres://…"
+            )))
+        }
+    }
+
+    pub fn read(&self) -> Result<Conn, StoreError> {
+        Ok(self.read.get()?)
+    }
+
+    pub fn write(&self) -> Result<Conn, StoreError> {
+        Ok(self.write.get()?)
+    }
+
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.write()?;
+        let applied = match &mut *conn {
+            AnyConnection::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| StoreError::Migrate(e.to_string()))?,
+            AnyConnection::Postgresql(c) => {
+                // Several instances may start at once against one database.
+                c.batch_execute("SELECT pg_advisory_lock(7320151)")?;
+                let r = c
+                    .run_pending_migrations(PG_MIGRATIONS)
+                    .map(|v| v.len())
+                    .map_err(|e| StoreError::Migrate(e.to_string()));
+                c.batch_execute("SELECT pg_advisory_unlock(7320151)")?;
+                r?
+            }
+        };
+        Ok(applied)
+    }
+
+    /// Readiness probe: one round trip.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.read.get_timeout(Duration::from_secs(2))?;
+        conn.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
+
+fn redact(message: &str, url: &str) -> String {
+    let mut out = message.to_string();
+    if let Some((_, rest)) = url.split_once("://") {
+        if let Some((userinfo, _)) = rest.rsplit_once('@') {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                if !password.is_empty() {
+                    out = out.replace(password, "***");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Role lists are stored as sorted JSON arrays so that `LIKE '%"role"%'` finds holders.
+pub fn roles_to_text(roles: &[String]) -> String {
+    let mut v: Vec<&String> = roles.iter().collect();
+    v.sort();
+    v.dedup();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn roles_from_text(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_url_hides_credentials() {
+        let d = describe_url("postgres://bob:s3cret@db.example:5432/tokend?sslmode=require");
+        assert_eq!(d, "postgres://db.example:5432");
+        assert!(!d.contains("s3cret"));
+        assert_eq!(describe_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+
+    #[test]
+    fn redact_removes_password() {
+        let r = redact("password s3cret wrong", "postgres://u:s3cret@h/db");
+        assert!(!r.contains("s3cret"));
+    }
+}
+
+diesel::define_sql_function! {
+    /// SQL lower(): case-insensitive search on both backends (SQLite LIKE is, PostgreSQL's is not).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

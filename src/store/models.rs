@@ -1,0 +1,130 @@
+//! Row types, one per table, used for both reads and inserts.
+use diesel::prelude::*;
+
+use super::schema::*;
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = orgs)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub roles: String,
+    pub disabled: bool,
+    pub deleted_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = roles)]
+pub struct Role {
+    pub org_id: String,
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = service_accounts)]
+pub struct ServiceAccount {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    pub roles: String,
+    pub disabled: bool,
+    pub deleted_at: Option<i64>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiToken {
+    pub id: String,
+    pub org_id: String,
+    pub owner_kind: String,
+    pub owner_id: String,
+    pub name: String,
+    pub description: String,
+    pub hint: String,
+    pub secret_hash: String,
+    pub roles: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub idle_ttl_days: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+    pub created_by: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = apps)]
+pub struct App {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    pub client_id: String,
+    pub secret_hash: String,
+    pub secret_hint: String,
+    pub roles: String,
+    pub access_token_ttl_seconds: i64,
+    pub disabled: bool,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug, PartialEq)]
+#[diesel(table_name = policies, treat_none_as_null = true)]
+pub struct Policy {
+    pub org_id: String,
+    pub personal_token_max_ttl_days: i64,
+    pub service_token_max_ttl_days: i64,
+    pub idle_ttl_days: Option<i64>,
+    pub max_tokens_per_service_account: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = saved_searches)]
+pub struct SavedSearch {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub query: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: String,
+    pub org_id: Option<String>,
+    pub at: i64,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub object_kind: Option<String>,
+    pub object_id: Option<String>,
+    pub ip: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}

@@ -1,0 +1,139 @@
+// One schema for both backends: ids are TEXT (UUIDv7), times are BIGINT unix seconds,
+// role lists are JSON text. These map identically on SQLite and PostgreSQL.
+diesel::table! {
+    orgs (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Nullable<Text>,
+        roles -> Text,
+        disabled -> Bool,
+        deleted_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    roles (org_id, name) {
+        org_id -> Text,
+        name -> Text,
+        kind -> Text,
+        description -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    service_accounts (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        description -> Text,
+        roles -> Text,
+        disabled -> Bool,
+        deleted_at -> Nullable<BigInt>,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        org_id -> Text,
+        owner_kind -> Text,
+        owner_id -> Text,
+        name -> Text,
+        description -> Text,
+        hint -> Text,
+        secret_hash -> Text,
+        roles -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        idle_ttl_days -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
+        revoked_by -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    apps (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        description -> Text,
+        client_id -> Text,
+        secret_hash -> Text,
+        secret_hint -> Text,
+        roles -> Text,
+        access_token_ttl_seconds -> BigInt,
+        disabled -> Bool,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    policies (org_id) {
+        org_id -> Text,
+        personal_token_max_ttl_days -> BigInt,
+        service_token_max_ttl_days -> BigInt,
+        idle_ttl_days -> Nullable<BigInt>,
+        max_tokens_per_service_account -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    saved_searches (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        query -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        at -> BigInt,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        object_kind -> Nullable<Text>,
+        object_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    orgs,
+    users,
+    roles,
+    service_accounts,
+    api_tokens,
+    apps,
+    policies,
+    saved_searches,
+    audit_events,
+);
