@@ -1,0 +1,351 @@
+//! Test harness: a real tokend on 127.0.0.1:0 with a temp SQLite file (or a fresh
+//! PostgreSQL database when TOKEND_TEST_DATABASE_URL is set), a temp key directory and a
+//! fixed clock; a blocking HTTP client; JWT checks against the JWKS fetched over HTTP.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix_web::web;
+use serde_json::{json, Value};
+use tokend::clock::{Clock, FixedClock};
+use tokend::config::Config;
+use tokend::http::State;
+
+/// Which database a test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when TOKEND_TEST_DATABASE_URL is set; otherwise None, with a clear message.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("TOKEND_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                eprintln!("SKIPPED on PostgreSQL: TOKEND_TEST_DATABASE_URL is not set");
+                None
+            }
+        }
+    }
+
+    pub fn start(&self) -> Server {
+        self.start_with(|_| {})
+    }
+
+    pub fn start_with(&self, f: impl FnOnce(&mut Config)) -> Server {
+        Server::start(self, f)
+    }
+}
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests for functions `fn NAME(b: &Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&$crate::common::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                if let Some(b) = $crate::common::Backend::postgres() { super::$name(&b) }
+            } )*
+        }
+    };
+}
+
+fn fresh_pg_database(base: &str) -> String {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let name = format!("tokend_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = diesel::PgConnection::establish(base).expect("connect to TOKEND_TEST_DATABASE_URL");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+    let (prefix, rest) = base.rsplit_once('/').expect("database URL with a path");
+    let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{prefix}/{name}{query}")
+}
+
+fn drop_pg_database(base: &str, url: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let name = url.rsplit_once('/').map(|(_, n)| n.split('?').next().unwrap_or(n).to_string()).unwrap_or_default();
+    if let Ok(mut admin) = diesel::PgConnection::establish(base) {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
+pub struct Server {
+    pub base: String,
+    pub state: web::Data<State>,
+    pub clock: Arc<FixedClock>,
+    pub org_id: String,
+    pub owner_id: String,
+    pub owner_email: String,
+    pub owner_password: String,
+    /// The owner's bootstrap personal API token.
+    pub owner_pat: String,
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    pg_base: Option<String>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+impl Server {
+    fn start(backend: &Backend, f: impl FnOnce(&mut Config)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, pg_base) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}/tokend.db", dir.path().display()), None),
+            Backend::Postgres(base) => (fresh_pg_database(base), Some(base.clone())),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut cfg = Config::for_test(&database_url, &dir.path().join("keys"));
+        cfg.issuer = format!("http://127.0.0.1:{port}");
+        cfg.audiences = vec![cfg.issuer.clone()];
+        cfg.bootstrap_password = Some("owner-password-123".into());
+        cfg.key_publish_delay = 0;
+        f(&mut cfg);
+        let owner_email = cfg.bootstrap_email.clone();
+        let owner_password = cfg.bootstrap_password.clone().unwrap();
+        let clock = Arc::new(FixedClock::new(now()));
+        let (state, created) = tokend::boot(cfg, clock.clone() as Arc<dyn Clock>).expect("boot");
+        let created = created.expect("fresh database bootstraps an org");
+        let maintenance_state = state.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let st = state.clone();
+        std::thread::spawn(move || {
+            let sys = actix_web::rt::System::new();
+            sys.block_on(async move {
+                let server = tokend::http::server(st, listener).unwrap();
+                tx.send(server.handle()).unwrap();
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv().unwrap();
+        tokend::http::spawn_maintenance(maintenance_state);
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            state,
+            clock,
+            org_id: created.org_id,
+            owner_id: created.owner_id,
+            owner_email,
+            owner_password,
+            owner_pat: created.token,
+            dir,
+            database_url,
+            pg_base,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn issuer(&self) -> String {
+        self.state.cfg.issuer.clone()
+    }
+
+    // ---- HTTP helpers: every call answers (status, headers lookup, body) ----
+
+    pub fn call(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<&Value>) -> Resp {
+        let mut req = ureq::request(method, &self.url(path));
+        if let Some(b) = bearer {
+            req = req.set("Authorization", &format!("Bearer {b}"));
+        }
+        let r = match body {
+            Some(v) => req.set("Content-Type", "application/json").send_string(&v.to_string()),
+            None => req.call(),
+        };
+        Resp::from(r)
+    }
+
+    pub fn get(&self, path: &str, bearer: &str) -> Resp {
+        self.call("GET", path, Some(bearer), None)
+    }
+    pub fn post(&self, path: &str, bearer: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(bearer), Some(&body))
+    }
+    pub fn patch(&self, path: &str, bearer: &str, body: Value) -> Resp {
+        self.call("PATCH", path, Some(bearer), Some(&body))
+    }
+    pub fn put(&self, path: &str, bearer: &str, body: Value) -> Resp {
+        self.call("PUT", path, Some(bearer), Some(&body))
+    }
+    pub fn delete(&self, path: &str, bearer: &str) -> Resp {
+        self.call("DELETE", path, Some(bearer), None)
+    }
+
+    /// A raw request: any method, headers and body bytes.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut req = ureq::request(method, &self.url(path));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Resp::from(if body.is_empty() && method == "GET" { req.call() } else { req.send_bytes(body) })
+    }
+
+    /// `application/x-www-form-urlencoded` POST, optionally with HTTP Basic.
+    pub fn form(&self, path: &str, pairs: &[(&str, &str)], basic: Option<(&str, &str)>) -> Resp {
+        let mut req = ureq::post(&self.url(path));
+        if let Some((id, secret)) = basic {
+            use base64::Engine;
+            let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let cred = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)));
+            req = req.set("Authorization", &format!("Basic {cred}"));
+        }
+        Resp::from(req.send_form(pairs))
+    }
+
+    // ---- flows ----
+
+    pub fn login(&self, email: &str, password: &str) -> String {
+        let r = self.call("POST", "/api/v1/login", None, Some(&json!({"email": email, "password": password})));
+        assert_eq!(r.status, 200, "login failed: {}", r.body);
+        r.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub fn owner_login(&self) -> String {
+        self.login(&self.owner_email, &self.owner_password)
+    }
+
+    /// Exchanges an API token (refresh_token grant); answers the response.
+    pub fn exchange(&self, api_token: &str) -> Resp {
+        self.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", api_token)], None)
+    }
+
+    pub fn exchange_ok(&self, api_token: &str) -> String {
+        let r = self.exchange(api_token);
+        assert_eq!(r.status, 200, "exchange failed: {}", r.body);
+        r.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a user with roles and a password; answers (id, access token from login).
+    pub fn user(&self, admin: &str, email: &str, roles: &[&str]) -> (String, String) {
+        let r = self.post("/api/v1/users", admin, json!({"email": email, "roles": roles, "password": "user-password-123"}));
+        assert_eq!(r.status, 201, "create user: {}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        (id, self.login(email, "user-password-123"))
+    }
+
+    /// Creates a personal token for the caller (interactive access token); answers (id, secret).
+    pub fn pat(&self, access: &str, body: Value) -> (String, String) {
+        let r = self.post("/api/v1/me/tokens", access, body);
+        assert_eq!(r.status, 201, "create token: {}", r.body);
+        (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string())
+    }
+
+    /// Creates an app; answers (id, client_id, client_secret).
+    pub fn app(&self, access: &str, body: Value) -> (String, String, String) {
+        let r = self.post("/api/v1/apps", access, body);
+        assert_eq!(r.status, 201, "create app: {}", r.body);
+        let s = |k: &str| r.body[k].as_str().unwrap().to_string();
+        (s("id"), s("client_id"), s("client_secret"))
+    }
+
+    pub fn role(&self, admin: &str, name: &str) {
+        let r = self.post("/api/v1/roles", admin, json!({"name": name, "kind": "service", "description": "test"}));
+        assert_eq!(r.status, 201, "create role: {}", r.body);
+    }
+
+    /// Verifies an access token independently: jsonwebtoken with the JWKS fetched over HTTP.
+    pub fn verify(&self, token: &str) -> Value {
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&ureq::get(&self.url("/.well-known/jwks.json")).call().unwrap().into_string().unwrap()).unwrap();
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid published in the JWKS");
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        let mut v = jsonwebtoken::Validation::new(header.alg);
+        v.set_issuer(&[self.issuer()]);
+        v.validate_aud = false;
+        jsonwebtoken::decode::<Value>(token, &key, &v).expect("token verifies against the JWKS").claims
+    }
+
+    /// Counts rows of a table straight from the database (to prove "nothing changed").
+    pub fn count(&self, table: &str) -> i64 {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.state.db.read().unwrap();
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(&mut *conn).unwrap().n
+    }
+
+    /// A fingerprint of every mutable table, for "this request changed nothing".
+    pub fn snapshot(&self) -> Vec<(String, i64)> {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.state.db.read().unwrap();
+        let mut out = Vec::new();
+        for q in [
+            "SELECT COUNT(*) AS n FROM api_tokens",
+            "SELECT COUNT(*) AS n FROM api_tokens WHERE revoked_at IS NOT NULL",
+            "SELECT COUNT(*) AS n FROM apps",
+            "SELECT COUNT(*) AS n FROM users",
+            "SELECT COUNT(*) AS n FROM service_accounts",
+            "SELECT COUNT(*) AS n FROM audit_events",
+            "SELECT COUNT(*) AS n FROM roles",
+            "SELECT COUNT(*) AS n FROM policies",
+        ] {
+            out.push((q.to_string(), diesel::sql_query(q).get_result::<N>(&mut *conn).unwrap().n));
+        }
+        out
+    }
+
+    /// Writes buffered last-used times now (the server does it every ~0.5 s).
+    pub fn flush_usage(&self) {
+        self.state.flush_usage();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.state.stopping.store(true, Ordering::Relaxed);
+        let h = self.handle.clone();
+        let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(h.stop(false))).join();
+        if let Some(base) = &self.pg_base {
+            drop_pg_database(base, &self.database_url);
+        }
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<Result<ureq::Response, ureq::Error>> for Resp {
+    fn from(r: Result<ureq::Response, ureq::Error>) -> Resp {
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp.headers_names().into_iter().filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string()))).collect();
+        let text = resp.into_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, text, body }
+    }
+}
