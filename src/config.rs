@@ -35,6 +35,9 @@ pub struct ConfigArgs {
     pub bootstrap_email: String,
     #[arg(long, env = "TOKEND_BOOTSTRAP_PASSWORD", hide_env_values = true)]
     pub bootstrap_password: Option<String>,
+    /// Serve POST /bench/sign, which only signs a fixed JWT: the ceiling for benchmarks.
+    #[arg(long, env = "TOKEND_BENCH_SIGN_ROUTE", hide = true)]
+    pub bench_sign_route: bool,
     /// HTTP worker threads; 0 means one per CPU.
     #[arg(long, env = "TOKEND_WORKERS", default_value = "0")]
     pub workers: String,
@@ -55,6 +58,7 @@ pub struct Config {
     pub bootstrap_email: String,
     pub bootstrap_password: Option<String>,
     pub workers: usize,
+    pub bench_sign_route: bool,
 }
 
 /// The longest access token any app may ask for; key retirement waits this long.
@@ -133,6 +137,7 @@ impl Config {
             bootstrap_email: a.bootstrap_email.trim().to_lowercase(),
             bootstrap_password: a.bootstrap_password.clone(),
             workers: if workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { workers },
+            bench_sign_route: a.bench_sign_route,
         })
     }
 
@@ -152,6 +157,7 @@ impl Config {
             bootstrap_email: "admin@localhost".into(),
             bootstrap_password: None,
             workers: 2,
+            bench_sign_route: false,
         }
     }
 }

@@ -144,7 +144,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(api::not_found)),
     )
     .configure(discovery::routes)
-    .configure(health::routes);
+    .configure(health::routes)
+    .service(web::resource("/bench/sign").route(web::post().to(bench_sign)));
+}
+
+/// The benchmark ceiling: HTTP + signing a fixed set of claims, no database, no parsing.
+/// Answers 404 unless TOKEND_BENCH_SIGN_ROUTE is set.
+async fn bench_sign(state: web::Data<State>) -> actix_web::HttpResponse {
+    if !state.cfg.bench_sign_route {
+        return actix_web::HttpResponse::NotFound().finish();
+    }
+    let ctx = crate::service::exchange::Ctx { keys: &state.keys, cfg: &state.cfg, usage: &state.usage, now: state.now(), ip: "" };
+    let roles = vec!["org:member".to_string()];
+    let c = crate::service::exchange::claims(&ctx, "bench", state.cfg.issuer.clone(), 1800, "bench", roles, "bench", crate::service::Acct::App);
+    match crate::jwt::issue(&state.keys, &c, ctx.now) {
+        Ok(t) => actix_web::HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({"access_token": t, "token_type": "Bearer", "expires_in": 1800, "scope": c.scope})),
+        Err(_) => actix_web::HttpResponse::InternalServerError().finish(),
+    }
 }
 
 /// Counts and times every request by its route pattern (never the raw path).

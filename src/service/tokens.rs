@@ -85,10 +85,9 @@ pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> &'static str {
 }
 
 pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
-    let mem = usage.last_used(&t.id);
-    let last = match t.last_used_at {
-        Some(db) => Some(db.max(mem)),
-        None => (mem > 0).then_some(mem),
+    let (last, last_ip) = match usage.pending(&t.id) {
+        Some((at, ip)) if t.last_used_at.is_none_or(|db| at > db) => (Some(at), Some(ip)),
+        _ => (t.last_used_at, t.last_used_ip.clone()),
     };
     TokenView {
         id: t.id.clone(),
@@ -101,7 +100,7 @@ pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
         created_at: rfc3339(t.created_at),
         expires_at: rfc3339(t.expires_at),
         last_used_at: last.map(rfc3339),
-        last_used_ip: t.last_used_ip.clone(),
+        last_used_ip: last_ip,
         idle_ttl_days: t.idle_ttl_days,
         status: status(t, usage, now),
         revoked_at: t.revoked_at.map(rfc3339),

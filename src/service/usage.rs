@@ -35,6 +35,11 @@ impl Usage {
         pending.unwrap_or(0).max(recent.unwrap_or(0))
     }
 
+    /// The not-yet-flushed last use (time, ip), if any.
+    pub fn pending(&self, token_id: &str) -> Option<(i64, String)> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).get(token_id).cloned()
+    }
+
     /// Writes pending times in one transaction; never moves a time backwards (another
     /// instance may have written a newer one).
     pub fn flush(&self, conn: &mut AnyConnection) -> Result<usize, diesel::result::Error> {

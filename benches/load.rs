@@ -1,0 +1,271 @@
+//! tokend-load: drives a running server over real HTTP/1.1 keep-alive connections for a
+//! fixed time and prints requests/s, p50/p99/p99.9 latency and errors per scenario.
+//!
+//!   cargo bench --bench load -- --url http://127.0.0.1:8080 --email admin@localhost \
+//!       --password PW [--connections 64] [--seconds 10] [--scenarios cc,refresh,exchange,jwks,introspect,sign]
+//!   cargo bench --bench load -- --peer --url http://127.0.0.1:3000     (panva oidc-provider: cc, jwks)
+//!
+//! One current-thread runtime, so the load generator uses one core and leaves the other
+//! to the server on a 2-core machine. `--json` prints one JSON object per scenario.
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Args {
+    url: String,
+    email: String,
+    password: String,
+    connections: usize,
+    seconds: u64,
+    scenarios: Vec<String>,
+    peer: bool,
+    json: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        url: "http://127.0.0.1:8080".into(),
+        email: "admin@localhost".into(),
+        password: String::new(),
+        connections: 64,
+        seconds: 10,
+        scenarios: vec![],
+        peer: false,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().unwrap_or_default();
+        match k.as_str() {
+            "--url" => a.url = v(),
+            "--email" => a.email = v(),
+            "--password" => a.password = v(),
+            "--connections" => a.connections = v().parse().expect("--connections N"),
+            "--seconds" => a.seconds = v().parse().expect("--seconds N"),
+            "--scenarios" => a.scenarios = v().split(',').map(str::to_string).collect(),
+            "--peer" => a.peer = true,
+            "--json" => a.json = true,
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    if a.scenarios.is_empty() {
+        a.scenarios = if a.peer {
+            vec!["cc".into(), "jwks".into()]
+        } else {
+            ["cc", "refresh", "exchange", "jwks", "introspect", "sign"].iter().map(|s| s.to_string()).collect()
+        };
+    }
+    a
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A fixed request, sent again and again on each connection.
+struct Scenario {
+    name: String,
+    request: Vec<u8>,
+}
+
+fn post_form(host: &str, path: &str, auth: Option<&str>, body: &str) -> Vec<u8> {
+    let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn get(host: &str, path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
+}
+
+fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
+    let api = |method: &str, path: &str, bearer: Option<&str>, body: Value| -> Value {
+        let mut r = ureq::request(method, &format!("{}{path}", a.url));
+        if let Some(b) = bearer {
+            r = r.set("Authorization", &format!("Bearer {b}"));
+        }
+        match r.send_json(body) {
+            Ok(r) => r.into_json().expect("json"),
+            Err(ureq::Error::Status(c, r)) => panic!("{method} {path}: {c} {}", r.into_string().unwrap_or_default()),
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    };
+    let login = api("POST", "/api/v1/login", None, json!({"email": a.email, "password": a.password}));
+    let at = login["access_token"].as_str().expect("login").to_string();
+    let app = api("POST", "/api/v1/apps", Some(&at), json!({"name": "load", "roles": ["org:member"]}));
+    let (cid, secret) = (app["client_id"].as_str().unwrap().to_string(), app["client_secret"].as_str().unwrap().to_string());
+    let pat = api("POST", "/api/v1/me/tokens", Some(&at), json!({"name": "load", "ttl_days": 1, "roles": ["org:member"]}));
+    let pat = pat["token"].as_str().unwrap().to_string();
+    let basic = format!("Basic {}", b64(&format!("{cid}:{secret}")));
+    // An access token to introspect: exchanged from the PAT.
+    let exchanged: Value = ureq::post(&format!("{}/oauth/token", a.url))
+        .send_form(&[("grant_type", "refresh_token"), ("refresh_token", &pat)])
+        .expect("exchange")
+        .into_json()
+        .unwrap();
+    let access = exchanged["access_token"].as_str().unwrap().to_string();
+    let mut out = Vec::new();
+    for s in &a.scenarios {
+        let request = match s.as_str() {
+            "cc" => post_form(host, "/oauth/token", Some(&basic), "grant_type=client_credentials"),
+            "refresh" => post_form(host, "/oauth/token", None, &format!("grant_type=refresh_token&refresh_token={pat}")),
+            "exchange" => post_form(
+                host,
+                "/oauth/token",
+                None,
+                &format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={pat}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Arefresh_token"),
+            ),
+            "jwks" => get(host, "/.well-known/jwks.json"),
+            "introspect" => post_form(host, "/oauth/introspect", Some(&basic), &format!("token={access}")),
+            "sign" => post_form(host, "/bench/sign", None, ""),
+            other => panic!("unknown scenario {other}"),
+        };
+        out.push(Scenario { name: s.clone(), request });
+    }
+    out
+}
+
+fn setup_peer(a: &Args, host: &str) -> Vec<Scenario> {
+    let basic = format!("Basic {}", b64("bench-client:bench-secret-0123456789abcdef"));
+    a.scenarios
+        .iter()
+        .map(|s| Scenario {
+            name: s.clone(),
+            request: match s.as_str() {
+                "cc" => post_form(host, "/token", Some(&basic), "grant_type=client_credentials&scope=read"),
+                "jwks" => get(host, "/jwks"),
+                other => panic!("the peer has no scenario {other}"),
+            },
+        })
+        .collect()
+}
+
+/// Reads one HTTP/1.1 response (Content-Length or chunked); answers the status.
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    buf.clear();
+    let mut tmp = [0u8; 16384];
+    let header_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let n = s.read(&mut tmp).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()) {
+        while buf.len() < header_end + len {
+            let n = s.read(&mut tmp).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf.extend_from_slice(&tmp[..n]);
+        }
+    } else if head.contains("transfer-encoding: chunked") {
+        while !buf[header_end..].windows(5).any(|w| w == b"0\r\n\r\n") {
+            let n = s.read(&mut tmp).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+    Ok(status)
+}
+
+struct ConnResult {
+    latencies_us: Vec<u32>,
+    non2xx: u64,
+    io_errors: u64,
+}
+
+async fn connection(addr: String, request: Vec<u8>, until: Instant) -> ConnResult {
+    let mut r = ConnResult { latencies_us: Vec::with_capacity(100_000), non2xx: 0, io_errors: 0 };
+    let mut buf = Vec::with_capacity(4096);
+    'outer: while Instant::now() < until {
+        let mut s = match TcpStream::connect(&addr).await {
+            Ok(s) => s,
+            Err(_) => {
+                r.io_errors += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = s.set_nodelay(true);
+        while Instant::now() < until {
+            let t = Instant::now();
+            if s.write_all(&request).await.is_err() {
+                r.io_errors += 1;
+                continue 'outer;
+            }
+            match read_response(&mut s, &mut buf).await {
+                Ok(status) => {
+                    r.latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    if !(200..300).contains(&status) && status != 304 {
+                        r.non2xx += 1;
+                    }
+                }
+                Err(_) => {
+                    r.io_errors += 1;
+                    continue 'outer;
+                }
+            }
+        }
+    }
+    r
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn main() {
+    let a = args();
+    let host = a.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let scenarios = if a.peer { setup_peer(&a, &host) } else { setup_tokend(&a, &host) };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    if !a.json {
+        println!("{:<11} {:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8}", "scenario", "conns", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "io_err");
+    }
+    for sc in scenarios {
+        // Short warm-up, then the measured run.
+        let _ = rt.block_on(run(&host, &sc.request, a.connections, Duration::from_secs(1)));
+        let (total, mut lat, non2xx, io) = rt.block_on(run(&host, &sc.request, a.connections, Duration::from_secs(a.seconds)));
+        lat.sort_unstable();
+        let rps = total as f64 / a.seconds as f64;
+        let (p50, p99, p999) = (pct(&lat, 0.50), pct(&lat, 0.99), pct(&lat, 0.999));
+        if a.json {
+            println!("{}", json!({"scenario": sc.name, "connections": a.connections, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "non2xx": non2xx, "io_errors": io}));
+        } else {
+            println!("{:<11} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>8}", sc.name, a.connections, rps, p50, p99, p999, non2xx, io);
+        }
+    }
+}
+
+async fn run(host: &str, request: &[u8], conns: usize, d: Duration) -> (u64, Vec<u32>, u64, u64) {
+    let until = Instant::now() + d;
+    let tasks: Vec<_> = (0..conns).map(|_| tokio::spawn(connection(host.to_string(), request.to_vec(), until))).collect();
+    let (mut total, mut lat, mut non2xx, mut io) = (0u64, Vec::new(), 0u64, 0u64);
+    for t in tasks {
+        let r = t.await.expect("connection task");
+        total += r.latencies_us.len() as u64;
+        lat.extend(r.latencies_us);
+        non2xx += r.non2xx;
+        io += r.io_errors;
+    }
+    (total, lat, non2xx, io)
+}
