@@ -135,7 +135,7 @@ async fn login(req: HttpRequest, body: web::Json<Login>, st: web::Data<State>) -
             exp: now + s.cfg.access_token_ttl,
             iat: now,
             nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::service::exchange::next_jti(),
             client_id: "tokend-login".into(),
             scope: roles.join(" "),
             roles,
