@@ -75,7 +75,8 @@ fn assert_invalid_field(r: &Resp, field: &str, what: &str) {
 }
 
 fn roles_of(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v.as_array().unwrap_or(&vec![]).iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    let mut out: Vec<String> =
+        v.as_array().unwrap_or(&vec![]).iter().map(|x| x.as_str().unwrap().to_string()).collect();
     out.sort();
     out
 }
@@ -246,10 +247,15 @@ fn app_roles_and_who(b: &Backend) {
     assert_problem(&s.get(&format!("/api/v1/apps/{dev_app}"), &member), 403, "member reads an app");
     let r = cc_basic(&s, &dev_cid, &dev_secret, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(roles_of(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]), strs(&["org:developer", "org:member"]));
+    assert_eq!(
+        roles_of(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]),
+        strs(&["org:developer", "org:member"])
+    );
 
     // Roles the creator does not hold: 422, nothing stored.
-    for roles in [json!(["metrics:read"]), json!(["org:admin"]), json!(["org:owner"]), json!(["org:member", "metrics:read"])] {
+    for roles in
+        [json!(["metrics:read"]), json!(["org:admin"]), json!(["org:owner"]), json!(["org:member", "metrics:read"])]
+    {
         let before = s.snapshot();
         let r = s.post("/api/v1/apps", &dev, json!({"name": "too-much", "roles": roles}));
         assert_invalid_field(&r, "roles", &format!("developer grants {roles}"));
@@ -265,7 +271,11 @@ fn app_roles_and_who(b: &Backend) {
 
     // org:admin can manage apps, but still cannot grant a custom role it lacks.
     let (admin_app, _, _) = s.app(&admin, json!({"name": "a", "roles": ["org:admin"]}));
-    assert_invalid_field(&s.post("/api/v1/apps", &admin, json!({"name": "a2", "roles": ["metrics:read"]})), "roles", "admin grants metrics:read");
+    assert_invalid_field(
+        &s.post("/api/v1/apps", &admin, json!({"name": "a2", "roles": ["metrics:read"]})),
+        "roles",
+        "admin grants metrics:read",
+    );
     // The owner holds every role.
     s.app(&at, json!({"name": "o", "roles": ["metrics:read", "org:owner"]}));
     // A developer may manage an admin-created app (same org), e.g. delete it.
@@ -279,8 +289,10 @@ fn client_credentials_basic_and_post(b: &Backend) {
     let at = s.owner_login();
     s.role(&at, "metrics:read");
     s.role(&at, "logs:write");
-    let (_, cid, secret) =
-        s.app(&at, json!({"name": "exporter", "roles": ["metrics:read", "logs:write"], "access_token_ttl_seconds": 600}));
+    let (_, cid, secret) = s.app(
+        &at,
+        json!({"name": "exporter", "roles": ["metrics:read", "logs:write"], "access_token_ttl_seconds": 600}),
+    );
 
     for (how, r) in [("basic", cc_basic(&s, &cid, &secret, &[])), ("post", cc_post(&s, &cid, &secret, &[]))] {
         assert_eq!(r.status, 200, "{how}: {}", r.body);
@@ -379,7 +391,11 @@ fn client_auth_failures(b: &Backend) {
     );
     assert_oauth_error(&both, 400, "invalid_request", "basic and post at once");
     // Basic plus a client_id parameter naming another client: invalid_request.
-    let r = s.form("/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &other_cid)], Some((&cid, &secret)));
+    let r = s.form(
+        "/oauth/token",
+        &[("grant_type", "client_credentials"), ("client_id", &other_cid)],
+        Some((&cid, &secret)),
+    );
     assert_oauth_error(&r, 400, "invalid_request", "client_id disagrees with Basic");
     // Basic plus the same client_id parameter is allowed (RFC 6749 clients send it).
     let r = s.form("/oauth/token", &[("grant_type", "client_credentials"), ("client_id", &cid)], Some((&cid, &secret)));
@@ -467,7 +483,10 @@ fn regenerated_secret(b: &Backend) {
     assert!(!g.text.contains(&new) && !g.text.contains(&old), "GET shows neither secret");
 
     // Twice: the second secret replaces the first at once.
-    let newer = s.post(&format!("/api/v1/apps/{id}/secret"), &at, json!({})).body["client_secret"].as_str().unwrap().to_string();
+    let newer = s.post(&format!("/api/v1/apps/{id}/secret"), &at, json!({})).body["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(cc_basic(&s, &cid, &new, &[]).status, 401);
     assert_eq!(cc_basic(&s, &cid, &newer, &[]).status, 200);
 
@@ -513,7 +532,11 @@ fn service_accounts_crud(b: &Backend) {
     let (_, admin) = s.user(&at, "admin@example.test", &["org:admin"]);
     let (_, dev) = s.user(&at, "dev@example.test", &["org:developer"]);
 
-    let r = s.post("/api/v1/service-accounts", &at, json!({"name": "ingester", "description": "pushes events", "roles": ["ingest:write"]}));
+    let r = s.post(
+        "/api/v1/service-accounts",
+        &at,
+        json!({"name": "ingester", "description": "pushes events", "roles": ["ingest:write"]}),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["id"].as_str().unwrap().to_string();
     assert_eq!(r.body["name"], "ingester");
@@ -539,7 +562,11 @@ fn service_accounts_crud(b: &Backend) {
         "roles",
         "admin grants a role it lacks",
     );
-    assert_invalid_field(&s.post("/api/v1/service-accounts", &admin, json!({"name": "x", "roles": ["org:owner"]})), "roles", "admin grants owner");
+    assert_invalid_field(
+        &s.post("/api/v1/service-accounts", &admin, json!({"name": "x", "roles": ["org:owner"]})),
+        "roles",
+        "admin grants owner",
+    );
     let admin_sa = service_account(&s, &admin, json!({"name": "by-admin", "roles": ["org:member"]}));
     assert_invalid_field(&s.post("/api/v1/service-accounts", &at, json!({"name": ""})), "name", "empty name");
 
@@ -601,7 +628,11 @@ fn sa_token_limit(b: &Backend) {
     at = s.owner_login();
     assert_oauth_error(&s.exchange(&short), 400, "invalid_grant", "expired sa token");
     let (_, _) = sa_token(&s, &at, &sa, json!({"name": "after-expiry", "ttl_days": 30}));
-    assert_problem(&s.post(&path, &at, json!({"name": "over", "ttl_days": 30})), 409, "full after the expiry slot is used");
+    assert_problem(
+        &s.post(&path, &at, json!({"name": "over", "ttl_days": 30})),
+        409,
+        "full after the expiry slot is used",
+    );
 
     // The list shows each state; 20 live tokens.
     let l = s.get(&format!("{path}?page_size=200"), &at);
@@ -614,6 +645,48 @@ fn sa_token_limit(b: &Backend) {
     assert!(items.iter().all(|t| t.get("token").is_none()), "no secrets in lists");
     for sec in &secrets {
         assert!(!l.text.contains(sec.as_str()), "a token list never shows a secret");
+    }
+}
+
+/// The live-token cap holds under concurrent creates too (no check-then-insert race).
+fn sa_token_limit_under_concurrency(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    assert_eq!(s.put("/api/v1/policy", &at, json!({"max_tokens_per_service_account": 4})).status, 200);
+    for round in 0..3 {
+        let sa = service_account(&s, &at, json!({"name": format!("race-{round}")}));
+        let url = s.url(&format!("/api/v1/service-accounts/{sa}/tokens"));
+        let barrier = std::sync::Barrier::new(12);
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..12)
+                .map(|i| {
+                    let (url, at, barrier) = (&url, &at, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        let r = Resp::from(
+                            ureq::post(url)
+                                .set("Authorization", &format!("Bearer {at}"))
+                                .send_json(json!({"name": format!("t{i}")})),
+                        );
+                        r.status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let created = statuses.iter().filter(|c| **c == 201).count();
+        let refused = statuses.iter().filter(|c| **c == 409).count();
+        let live = s.get(&format!("/api/v1/service-accounts/{sa}/tokens?page_size=200"), &at).body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["status"] == "active")
+            .count();
+        assert_eq!(
+            (created, refused, live),
+            (4, 8, 4),
+            "round {round}: 12 concurrent creates with a limit of 4: {statuses:?}"
+        );
     }
 }
 
@@ -633,7 +706,11 @@ fn sa_token_limit_follows_policy(b: &Backend) {
 
     // Only the owner sets policy.
     let (_, admin) = s.user(&at, "admin@example.test", &["org:admin"]);
-    assert_problem(&s.put("/api/v1/policy", &admin, json!({"max_tokens_per_service_account": 50})), 403, "admin writes policy");
+    assert_problem(
+        &s.put("/api/v1/policy", &admin, json!({"max_tokens_per_service_account": 50})),
+        403,
+        "admin writes policy",
+    );
     assert_problem(&s.post(&path, &admin, json!({"name": "c"})), 409, "still limited after a refused policy change");
 
     assert_eq!(s.put("/api/v1/policy", &at, json!({"max_tokens_per_service_account": 3})).status, 200);
@@ -671,11 +748,19 @@ fn sa_token_ttl_and_roles(b: &Backend) {
     sa_token(&s, &at, &sa, json!({"name": "ten", "ttl_days": 10}));
 
     // Token roles must be held by the account.
-    assert_invalid_field(&s.post(&path, &at, json!({"name": "x", "roles": ["metrics:read"]})), "roles", "role the account lacks");
+    assert_invalid_field(
+        &s.post(&path, &at, json!({"name": "x", "roles": ["metrics:read"]})),
+        "roles",
+        "role the account lacks",
+    );
     let (_, sub) = sa_token(&s, &at, &sa, json!({"name": "sub", "roles": ["ingest:write"]}));
     assert_eq!(roles_of(&s.verify(&s.exchange_ok(&sub))["roles"]), strs(&["ingest:write"]));
     // Unknown account: 404.
-    assert_problem(&s.post("/api/v1/service-accounts/nope/tokens", &at, json!({"name": "x"})), 404, "tokens of unknown account");
+    assert_problem(
+        &s.post("/api/v1/service-accounts/nope/tokens", &at, json!({"name": "x"})),
+        404,
+        "tokens of unknown account",
+    );
 }
 
 fn sa_token_rename_and_revoke(b: &Backend) {
@@ -745,27 +830,48 @@ fn sa_exchange_and_role_narrowing(b: &Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.verify(r.body["access_token"].as_str().unwrap())["acct"], "service_account");
     // scope narrows; more is invalid_scope.
-    let r = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "logs:write")], None);
+    let r = s.form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "logs:write")],
+        None,
+    );
     assert_eq!(roles_of(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]), strs(&["logs:write"]));
-    let r = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "org:admin")], None);
+    let r = s.form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "org:admin")],
+        None,
+    );
     assert_oauth_error(&r, 400, "invalid_scope", "sa scope beyond its roles");
 
     // Narrowing the account's roles narrows the token at the next exchange.
     assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &at, json!({"roles": ["metrics:read"]})).status, 200);
     assert_eq!(roles_of(&s.verify(&s.exchange_ok(&secret))["roles"]), strs(&["metrics:read"]));
-    let r = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "logs:write")], None);
+    let r = s.form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "logs:write")],
+        None,
+    );
     assert_oauth_error(&r, 400, "invalid_scope", "scope for a role the account lost");
     // An access token issued before the narrowing is narrowed too when used.
     let r = introspect_bearer(&s, &at, &first);
     assert_active(&r, "pre-narrowing sa access token");
     assert_eq!(roles_of(&r.body["roles"]), strs(&["metrics:read"]), "introspection shows current roles");
     // Widening the account back restores what the token was created with (never more).
-    assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &at, json!({"roles": ["metrics:read", "logs:write", "org:member"]})).status, 200);
+    assert_eq!(
+        s.patch(
+            &format!("/api/v1/service-accounts/{sa}"),
+            &at,
+            json!({"roles": ["metrics:read", "logs:write", "org:member"]})
+        )
+        .status,
+        200
+    );
     assert_eq!(roles_of(&s.verify(&s.exchange_ok(&secret))["roles"]), strs(&["logs:write", "metrics:read"]));
 
     // Disabling the account stops its tokens; enabling restores them.
     assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &at, json!({"disabled": true})).status, 200);
     assert_oauth_error(&s.exchange(&secret), 400, "invalid_grant", "disabled account");
+    assert_inactive(&introspect_bearer(&s, &at, &first), "access token of a disabled account");
     assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &at, json!({"disabled": false})).status, 200);
     assert_eq!(s.exchange(&secret).status, 200);
 
@@ -791,7 +897,11 @@ fn service_only_audiences(b: &Backend) {
     let (_, secret) = sa_token(&s, &at, &sa, json!({"name": "t"}));
 
     // Service-account tokens are accepted by the service-only audience (resource or audience).
-    let r = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("resource", INGEST)], None);
+    let r = s.form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("resource", INGEST)],
+        None,
+    );
     assert_eq!(r.status, 200, "sa token for a service-only audience: {}", r.body);
     let c = s.verify(r.body["access_token"].as_str().unwrap());
     assert_eq!(c["aud"], INGEST);
@@ -810,7 +920,11 @@ fn service_only_audiences(b: &Backend) {
     assert_eq!(s.verify(r.body["access_token"].as_str().unwrap())["aud"], INGEST);
 
     // Personal tokens are refused there, but not at the default audience.
-    let r = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &s.owner_pat), ("resource", INGEST)], None);
+    let r = s.form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &s.owner_pat), ("resource", INGEST)],
+        None,
+    );
     assert_oauth_error(&r, 400, "invalid_target", "personal token for a service-only audience");
     let r = s.form(
         "/oauth/token",
@@ -825,7 +939,11 @@ fn service_only_audiences(b: &Backend) {
     assert_oauth_error(&r, 400, "invalid_target", "personal token exchange for a service-only audience");
     assert_eq!(s.exchange(&s.owner_pat).status, 200, "personal token at the default audience");
     // An audience that is not configured is invalid_target for everyone.
-    let r = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("resource", "https://other.example")], None);
+    let r = s.form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("resource", "https://other.example")],
+        None,
+    );
     assert_oauth_error(&r, 400, "invalid_target", "unconfigured audience");
 }
 
@@ -864,7 +982,11 @@ fn introspection_caller_auth(b: &Backend) {
     // An org:admin narrowed away by scope is not org:admin.
     let (_, admin_pat) = s.pat(&at, json!({"name": "two-roles", "roles": ["org:admin", "org:member"]}));
     assert_active(&introspect_bearer(&s, &s.exchange_ok(&admin_pat), &subject), "bearer from an org:admin PAT");
-    let narrowed = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &admin_pat), ("scope", "org:member")], None);
+    let narrowed = s.form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &admin_pat), ("scope", "org:member")],
+        None,
+    );
     assert_eq!(narrowed.status, 200, "{}", narrowed.body);
     let r = introspect_bearer(&s, narrowed.body["access_token"].as_str().unwrap(), &subject);
     assert!(r.status == 401 || r.status == 403, "scope-narrowed bearer: {}", r.body);
@@ -939,6 +1061,25 @@ fn introspect_pat_access_token_after_revoke(b: &Backend) {
     assert_inactive(&introspect_app(&s, &cid, &secret, &access3), "expired access token");
 }
 
+/// RFC 7662: active only within the token's validity window; the server judges by its own
+/// clock, so no clock-skew leeway applies past `exp`.
+fn introspect_expiry_is_exact(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let (_, cid, secret) = s.app(&at, json!({"name": "rs", "access_token_ttl_seconds": 300}));
+    let t = cc_token(&s, &cid, &secret);
+    let exp = s.verify(&t)["exp"].as_i64().unwrap();
+    let derived = s.exchange_ok(&s.owner_pat);
+    let derived_exp = s.verify(&derived)["exp"].as_i64().unwrap();
+
+    s.clock.set(exp - 1);
+    assert_active(&introspect_app(&s, &cid, &secret, &t), "one second before exp");
+    s.clock.set(exp + 1);
+    assert_inactive(&introspect_app(&s, &cid, &secret, &t), "one second after exp");
+    s.clock.set(derived_exp + 5);
+    assert_inactive(&introspect_app(&s, &cid, &secret, &derived), "PAT-derived token five seconds after exp");
+}
+
 fn introspect_login_token_after_disable(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
@@ -976,7 +1117,8 @@ fn introspect_app_token_after_delete(b: &Backend) {
     let at = s.owner_login();
     s.role(&at, "metrics:read");
     let (_, cid, secret) = s.app(&at, json!({"name": "rs"}));
-    let (id2, cid2, secret2) = s.app(&at, json!({"name": "worker", "roles": ["metrics:read"], "access_token_ttl_seconds": 600}));
+    let (id2, cid2, secret2) =
+        s.app(&at, json!({"name": "worker", "roles": ["metrics:read"], "access_token_ttl_seconds": 600}));
     let t = cc_token(&s, &cid2, &secret2);
 
     let r = introspect_app(&s, &cid, &secret, &t);
@@ -1179,14 +1321,15 @@ fn oauth2_http(req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpErr
 fn oauth2_crate_client_credentials(b: &Backend) {
     use oauth2::basic::{BasicClient, BasicErrorResponseType};
     use oauth2::{
-        AccessToken, AuthType, ClientId, ClientSecret, IntrospectionUrl, RequestTokenError, Scope, TokenIntrospectionResponse,
-        TokenResponse, TokenUrl,
+        AccessToken, AuthType, ClientId, ClientSecret, IntrospectionUrl, RequestTokenError, Scope,
+        TokenIntrospectionResponse, TokenResponse, TokenUrl,
     };
 
     let s = b.start();
     let at = s.owner_login();
     s.role(&at, "metrics:read");
-    let (_, cid, secret) = s.app(&at, json!({"name": "rust", "roles": ["metrics:read", "org:member"], "access_token_ttl_seconds": 600}));
+    let (_, cid, secret) =
+        s.app(&at, json!({"name": "rust", "roles": ["metrics:read", "org:member"], "access_token_ttl_seconds": 600}));
     let client = |secret: &str, auth: AuthType| {
         BasicClient::new(ClientId::new(cid.clone()))
             .set_client_secret(ClientSecret::new(secret.to_string()))
@@ -1198,10 +1341,14 @@ fn oauth2_crate_client_credentials(b: &Backend) {
     for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
         let how = format!("{auth:?}");
         let c = client(&secret, auth.clone());
-        let tok = c.exchange_client_credentials().request(&oauth2_http).unwrap_or_else(|e| panic!("{how}: client_credentials failed: {e:?}"));
+        let tok = c
+            .exchange_client_credentials()
+            .request(&oauth2_http)
+            .unwrap_or_else(|e| panic!("{how}: client_credentials failed: {e:?}"));
         assert_eq!(*tok.token_type(), oauth2::basic::BasicTokenType::Bearer, "{how}");
         assert_eq!(tok.expires_in(), Some(Duration::from_secs(600)), "{how}");
-        let mut scopes: Vec<String> = tok.scopes().map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
+        let mut scopes: Vec<String> =
+            tok.scopes().map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
         scopes.sort();
         assert_eq!(scopes, strs(&["metrics:read", "org:member"]), "{how}");
         let claims = s.verify(tok.access_token().secret());
@@ -1218,18 +1365,25 @@ fn oauth2_crate_client_credentials(b: &Backend) {
         assert_eq!(roles_of(&s.verify(tok.access_token().secret())["roles"]), strs(&["metrics:read"]), "{how}");
         // A scope beyond the app's roles.
         match c.exchange_client_credentials().add_scope(Scope::new("org:admin".into())).request(&oauth2_http) {
-            Err(RequestTokenError::ServerResponse(e)) => assert_eq!(*e.error(), BasicErrorResponseType::InvalidScope, "{how}"),
+            Err(RequestTokenError::ServerResponse(e)) => {
+                assert_eq!(*e.error(), BasicErrorResponseType::InvalidScope, "{how}")
+            }
             other => panic!("{how}: expected invalid_scope, got {:?}", other.map(|_| "a token")),
         }
         // A wrong secret.
         match client("tkd_cs_wrong", auth.clone()).exchange_client_credentials().request(&oauth2_http) {
-            Err(RequestTokenError::ServerResponse(e)) => assert_eq!(*e.error(), BasicErrorResponseType::InvalidClient, "{how}"),
+            Err(RequestTokenError::ServerResponse(e)) => {
+                assert_eq!(*e.error(), BasicErrorResponseType::InvalidClient, "{how}")
+            }
             other => panic!("{how}: expected invalid_client, got {:?}", other.map(|_| "a token")),
         }
 
         // Introspection through the crate: its own token is active, garbage is not.
         let tok = c.exchange_client_credentials().request(&oauth2_http).unwrap();
-        let r = c.introspect(tok.access_token()).request(&oauth2_http).unwrap_or_else(|e| panic!("{how}: introspect: {e:?}"));
+        let r = c
+            .introspect(tok.access_token())
+            .request(&oauth2_http)
+            .unwrap_or_else(|e| panic!("{how}: introspect: {e:?}"));
         assert!(r.active(), "{how}: own token active");
         assert_eq!(r.sub(), Some(cid.as_str()), "{how}");
         assert_eq!(r.client_id().map(|c| c.to_string()), Some(cid.clone()), "{how}");
@@ -1252,7 +1406,9 @@ fn node_clients_dir() -> Option<PathBuf> {
     }
     candidates.push(manifest.join("../shared/clients"));
     candidates.push(Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-clients"));
-    candidates.into_iter().find(|d| d.join("node_modules/openid-client").is_dir() && d.join("node_modules/jose").is_dir())
+    candidates
+        .into_iter()
+        .find(|d| d.join("node_modules/openid-client").is_dir() && d.join("node_modules/jose").is_dir())
 }
 
 fn node_clients(b: &Backend) {
@@ -1272,13 +1428,15 @@ fn node_clients(b: &Backend) {
     // imports from the script's own directory).
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/clients/node-clients.mjs");
     let in_place = dir.join("node-clients.mjs");
-    let (script, temp) = if shared.is_file() && shared.parent().and_then(|p| p.canonicalize().ok()) == dir.canonicalize().ok() {
-        (shared, false)
-    } else {
-        let copy = dir.join(format!("node-clients-{}.mjs", uuid::Uuid::new_v4().simple()));
-        std::fs::copy(if shared.is_file() { &shared } else { &in_place }, &copy).expect("copy node-clients.mjs next to its node_modules");
-        (copy, true)
-    };
+    let (script, temp) =
+        if shared.is_file() && shared.parent().and_then(|p| p.canonicalize().ok()) == dir.canonicalize().ok() {
+            (shared, false)
+        } else {
+            let copy = dir.join(format!("node-clients-{}.mjs", uuid::Uuid::new_v4().simple()));
+            std::fs::copy(if shared.is_file() { &shared } else { &in_place }, &copy)
+                .expect("copy node-clients.mjs next to its node_modules");
+            (copy, true)
+        };
 
     let s = b.start();
     let at = s.owner_login();
@@ -1312,10 +1470,7 @@ fn node_clients(b: &Backend) {
     }
     let status = status.expect("node-clients.mjs did not finish within 120 s");
     let last = stdout.lines().last().unwrap_or("").trim().to_string();
-    assert!(
-        last.ends_with("0 failed") && status.success(),
-        "node-clients.mjs failed ({status}):\n{stdout}\n{stderr}"
-    );
+    assert!(last.ends_with("0 failed") && status.success(), "node-clients.mjs failed ({status}):\n{stdout}\n{stderr}");
     println!("node-clients.mjs ({}):\n{stdout}", script.display());
     assert!(stdout.contains("ok   client_credentials grant"), "{stdout}");
     assert!(stdout.contains("ok   verify with remote JWKS"), "{stdout}");
@@ -1333,12 +1488,14 @@ backend_tests!(
     service_accounts_crud,
     sa_token_limit,
     sa_token_limit_follows_policy,
+    sa_token_limit_under_concurrency,
     sa_token_ttl_and_roles,
     sa_token_rename_and_revoke,
     sa_exchange_and_role_narrowing,
     service_only_audiences,
     introspection_caller_auth,
     introspect_pat_access_token_after_revoke,
+    introspect_expiry_is_exact,
     introspect_login_token_after_disable,
     introspect_app_token_after_delete,
     introspect_api_tokens_and_garbage,

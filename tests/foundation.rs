@@ -40,19 +40,11 @@ fn claims_of(token: &str) -> Value {
 }
 
 fn kid_of(token: &str) -> String {
-    header_of(token)["kid"]
-        .as_str()
-        .expect("kid in the JWS header")
-        .to_string()
+    header_of(token)["kid"].as_str().expect("kid in the JWS header").to_string()
 }
 
 /// Signs `claims` with an ES256 key (PKCS#8) under the given header fields.
-fn sign_es256(
-    key: &jsonwebtoken::EncodingKey,
-    kid: Option<&str>,
-    typ: Option<&str>,
-    claims: &Value,
-) -> String {
+fn sign_es256(key: &jsonwebtoken::EncodingKey, kid: Option<&str>, typ: Option<&str>, claims: &Value) -> String {
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     h.kid = kid.map(str::to_string);
     h.typ = typ.map(str::to_string);
@@ -62,11 +54,8 @@ fn sign_es256(
 /// A fresh ES256 key the server has never seen.
 fn foreign_key() -> jsonwebtoken::EncodingKey {
     let rng = ring::rand::SystemRandom::new();
-    let der = ring::signature::EcdsaKeyPair::generate_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        &rng,
-    )
-    .unwrap();
+    let der =
+        ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     jsonwebtoken::EncodingKey::from_ec_der(der.as_ref())
 }
 
@@ -83,20 +72,11 @@ fn server_key(s: &Server) -> (String, jsonwebtoken::EncodingKey) {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pem"))
         .collect();
-    assert_eq!(
-        pems.len(),
-        1,
-        "a fresh server has exactly one key file: {pems:?}"
-    );
+    assert_eq!(pems.len(), 1, "a fresh server has exactly one key file: {pems:?}");
     let pem = &pems[0];
-    let meta: Value =
-        serde_json::from_slice(&std::fs::read(pem.with_extension("json")).unwrap()).unwrap();
-    let kid = meta["kid"]
-        .as_str()
-        .expect("kid in the key status file")
-        .to_string();
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(pem).unwrap())
-        .expect("PKCS#8 EC PEM");
+    let meta: Value = serde_json::from_slice(&std::fs::read(pem.with_extension("json")).unwrap()).unwrap();
+    let kid = meta["kid"].as_str().expect("kid in the key status file").to_string();
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(pem).unwrap()).expect("PKCS#8 EC PEM");
     (kid, key)
 }
 
@@ -108,8 +88,7 @@ fn owner_claims(s: &Server) -> Value {
 }
 
 fn is_problem(r: &Resp) -> bool {
-    r.header("content-type")
-        .is_some_and(|c| c.starts_with("application/problem+json"))
+    r.header("content-type").is_some_and(|c| c.starts_with("application/problem+json"))
         && r.body["type"].is_string()
         && r.body["title"].is_string()
         && r.body["detail"].is_string()
@@ -119,26 +98,13 @@ fn is_problem(r: &Resp) -> bool {
 /// GET /api/v1/me with a bearer must be refused with a 401 problem.
 fn assert_rejected(s: &Server, token: &str, what: &str) {
     let r = s.get("/api/v1/me", token);
-    assert_eq!(
-        r.status, 401,
-        "{what}: expected 401, got {} {}",
-        r.status, r.text
-    );
-    assert!(
-        is_problem(&r),
-        "{what}: 401 must be problem+json: {:?} {}",
-        r.header("content-type"),
-        r.text
-    );
+    assert_eq!(r.status, 401, "{what}: expected 401, got {} {}", r.status, r.text);
+    assert!(is_problem(&r), "{what}: 401 must be problem+json: {:?} {}", r.header("content-type"), r.text);
 }
 
 fn assert_accepted(s: &Server, token: &str, what: &str) {
     let r = s.get("/api/v1/me", token);
-    assert_eq!(
-        r.status, 200,
-        "{what}: expected 200, got {} {}",
-        r.status, r.text
-    );
+    assert_eq!(r.status, 200, "{what}: expected 200, got {} {}", r.status, r.text);
 }
 
 fn jwks(s: &Server) -> Value {
@@ -148,21 +114,11 @@ fn jwks(s: &Server) -> Value {
 }
 
 fn jwks_kids(s: &Server) -> Vec<String> {
-    jwks(s)["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
+    jwks(s)["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 
 fn login_raw(s: &Server, email: &str, password: &str) -> Resp {
-    s.call(
-        "POST",
-        "/api/v1/login",
-        None,
-        Some(&json!({"email": email, "password": password})),
-    )
+    s.call("POST", "/api/v1/login", None, Some(&json!({"email": email, "password": password})))
 }
 
 // ---------------------------------------------------------------- helpers: the CLI
@@ -183,11 +139,7 @@ impl Out {
 impl std::fmt::Debug for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // stdout may carry credentials: never print it.
-        write!(
-            f,
-            "exit={:?} timed_out={} stderr={:?}",
-            self.code, self.timed_out, self.stderr
-        )
+        write!(f, "exit={:?} timed_out={} stderr={:?}", self.code, self.timed_out, self.stderr)
     }
 }
 
@@ -205,13 +157,7 @@ fn tokend(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
 
 /// Runs a command with optional stdin; kills it (by its own handle) after `timeout`.
 fn run(mut c: Command, stdin: Option<&str>, timeout: Duration) -> Out {
-    c.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawning tokend");
     if let Some(input) = stdin {
         let mut w = child.stdin.take().unwrap();
@@ -258,15 +204,9 @@ fn serve_fails(cwd: &Path, envs: &[(&str, &str)]) -> Out {
     let mut all = vec![("TOKEND_BIND", "127.0.0.1:0")];
     all.extend_from_slice(envs);
     let out = run(tokend(cwd, &["serve"], &all), None, Duration::from_secs(30));
-    assert!(
-        !out.timed_out,
-        "tokend serve should have refused to start but kept running: {out:?}"
-    );
+    assert!(!out.timed_out, "tokend serve should have refused to start but kept running: {out:?}");
     assert!(!out.ok(), "tokend serve should exit non-zero: {out:?}");
-    assert!(
-        !out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"),
-        "no panic: {out:?}"
-    );
+    assert!(!out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"), "no panic: {out:?}");
     out
 }
 
@@ -276,9 +216,7 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Scratch {
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Scratch { dir: tempfile::tempdir().unwrap() }
     }
     fn path(&self) -> &Path {
         self.dir.path()
@@ -292,9 +230,7 @@ impl Scratch {
 }
 
 fn rfc3339(s: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .expect("RFC 3339 time")
-        .timestamp()
+    chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339 time").timestamp()
 }
 
 // ================================================================= 1. discovery, health, metrics
@@ -306,53 +242,26 @@ fn discovery_documents(b: &Backend) {
     let o = s.call("GET", "/.well-known/openid-configuration", None, None);
     for r in [&a, &o] {
         assert_eq!(r.status, 200, "{}", r.text);
-        assert!(r
-            .header("content-type")
-            .is_some_and(|c| c.starts_with("application/json")));
+        assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/json")));
         let m = &r.body;
         assert_eq!(m["issuer"], json!(iss));
         assert_eq!(m["token_endpoint"], json!(format!("{iss}/oauth/token")));
         assert_eq!(m["jwks_uri"], json!(format!("{iss}/.well-known/jwks.json")));
-        assert_eq!(
-            m["revocation_endpoint"],
-            json!(format!("{iss}/oauth/revoke"))
-        );
-        assert_eq!(
-            m["introspection_endpoint"],
-            json!(format!("{iss}/oauth/introspect"))
-        );
-        let grants = m["grant_types_supported"]
-            .as_array()
-            .expect("grant_types_supported");
-        for g in [
-            "client_credentials",
-            "refresh_token",
-            "urn:ietf:params:oauth:grant-type:token-exchange",
-        ] {
-            assert!(
-                grants.contains(&json!(g)),
-                "grant {g} advertised: {grants:?}"
-            );
+        assert_eq!(m["revocation_endpoint"], json!(format!("{iss}/oauth/revoke")));
+        assert_eq!(m["introspection_endpoint"], json!(format!("{iss}/oauth/introspect")));
+        let grants = m["grant_types_supported"].as_array().expect("grant_types_supported");
+        for g in ["client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"] {
+            assert!(grants.contains(&json!(g)), "grant {g} advertised: {grants:?}");
         }
-        let auth = m["token_endpoint_auth_methods_supported"]
-            .as_array()
-            .expect("auth methods");
+        let auth = m["token_endpoint_auth_methods_supported"].as_array().expect("auth methods");
         for meth in ["client_secret_basic", "client_secret_post"] {
             assert!(auth.contains(&json!(meth)), "{meth} advertised: {auth:?}");
         }
-        assert!(
-            !auth.contains(&json!("none")),
-            "the token endpoint does not accept unauthenticated clients"
-        );
+        assert!(!auth.contains(&json!("none")), "the token endpoint does not accept unauthenticated clients");
     }
-    assert_eq!(
-        a.body, o.body,
-        "both discovery paths serve the same document"
-    );
+    assert_eq!(a.body, o.body, "both discovery paths serve the same document");
     // The advertised URLs work.
-    let j = ureq::get(a.body["jwks_uri"].as_str().unwrap())
-        .call()
-        .unwrap();
+    let j = ureq::get(a.body["jwks_uri"].as_str().unwrap()).call().unwrap();
     assert_eq!(j.status(), 200);
 }
 
@@ -360,9 +269,7 @@ fn jwks_is_public_only_and_cacheable(b: &Backend) {
     let s = b.start();
     let r = s.call("GET", "/.well-known/jwks.json", None, None);
     assert_eq!(r.status, 200);
-    assert!(r
-        .header("content-type")
-        .is_some_and(|c| c.starts_with("application/json")));
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/json")));
     let keys = r.body["keys"].as_array().expect("keys array");
     assert!(!keys.is_empty(), "at least one published key");
     for k in keys {
@@ -371,67 +278,31 @@ fn jwks_is_public_only_and_cacheable(b: &Backend) {
         assert_eq!(k["alg"], json!("ES256"), "alg: {k}");
         assert_eq!(k["use"], json!("sig"), "use: {k}");
         for private in ["d", "p", "q", "dp", "dq", "qi", "k", "oth"] {
-            assert!(
-                k.get(private).is_none(),
-                "JWKS must not carry private member {private:?}: {k}"
-            );
+            assert!(k.get(private).is_none(), "JWKS must not carry private member {private:?}: {k}");
         }
     }
     // The login token's kid is published.
     let at = s.owner_login();
     assert!(keys.iter().any(|k| k["kid"] == json!(kid_of(&at))));
 
-    let cc = r
-        .header("cache-control")
-        .expect("Cache-Control on the JWKS")
-        .to_ascii_lowercase();
+    let cc = r.header("cache-control").expect("Cache-Control on the JWKS").to_ascii_lowercase();
     let max_age: i64 = cc
         .split(',')
-        .find_map(|d| {
-            d.trim()
-                .strip_prefix("max-age=")
-                .map(|v| v.trim().parse().expect("numeric max-age"))
-        })
+        .find_map(|d| d.trim().strip_prefix("max-age=").map(|v| v.trim().parse().expect("numeric max-age")))
         .unwrap_or_else(|| panic!("Cache-Control has max-age: {cc}"));
     assert!(max_age > 0, "{cc}");
     assert!(cc.contains("public"), "{cc}");
 
     let etag = r.header("etag").expect("ETag on the JWKS").to_string();
-    let nm = s.raw(
-        "GET",
-        "/.well-known/jwks.json",
-        &[("If-None-Match", &etag)],
-        b"",
-    );
+    let nm = s.raw("GET", "/.well-known/jwks.json", &[("If-None-Match", &etag)], b"");
     assert_eq!(nm.status, 304, "If-None-Match with the current ETag");
     assert!(nm.text.is_empty(), "304 has an empty body: {:?}", nm.text);
-    assert_eq!(
-        nm.header("etag"),
-        Some(etag.as_str()),
-        "304 repeats the ETag"
-    );
+    assert_eq!(nm.header("etag"), Some(etag.as_str()), "304 repeats the ETag");
     let list = format!("\"something-else\", {etag}");
-    assert_eq!(
-        s.raw(
-            "GET",
-            "/.well-known/jwks.json",
-            &[("If-None-Match", &list)],
-            b""
-        )
-        .status,
-        304
-    );
-    let other = s.raw(
-        "GET",
-        "/.well-known/jwks.json",
-        &[("If-None-Match", "\"not-the-etag\"")],
-        b"",
-    );
+    assert_eq!(s.raw("GET", "/.well-known/jwks.json", &[("If-None-Match", &list)], b"").status, 304);
+    let other = s.raw("GET", "/.well-known/jwks.json", &[("If-None-Match", "\"not-the-etag\"")], b"");
     assert_eq!(other.status, 200);
-    assert_eq!(
-        other.text, r.text,
-        "same bytes while the keys do not change"
-    );
+    assert_eq!(other.text, r.text, "same bytes while the keys do not change");
     assert_eq!(other.header("etag"), Some(etag.as_str()));
 }
 
@@ -443,10 +314,7 @@ fn health_readiness_and_metrics(b: &Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
 
     let at = s.owner_login();
-    assert_eq!(
-        s.get(&format!("/api/v1/users/{}", s.owner_id), &at).status,
-        200
-    );
+    assert_eq!(s.get(&format!("/api/v1/users/{}", s.owner_id), &at).status, 200);
     assert_eq!(s.get("/api/v1/me", &at).status, 200);
     s.exchange_ok(&s.owner_pat);
     s.exchange_ok(&s.owner_pat);
@@ -455,21 +323,10 @@ fn health_readiness_and_metrics(b: &Backend) {
 
     let m = s.call("GET", "/metrics", None, None);
     assert_eq!(m.status, 200);
-    assert!(
-        m.header("content-type")
-            .is_some_and(|c| c.starts_with("text/plain")),
-        "{:?}",
-        m.header("content-type")
-    );
+    assert!(m.header("content-type").is_some_and(|c| c.starts_with("text/plain")), "{:?}", m.header("content-type"));
     let text = &m.text;
-    assert!(
-        text.contains("tokend_http_requests_total"),
-        "request counter present"
-    );
-    assert!(
-        text.contains("tokend_tokens_issued_total"),
-        "issuance counter present"
-    );
+    assert!(text.contains("tokend_http_requests_total"), "request counter present");
+    assert!(text.contains("tokend_tokens_issued_total"), "issuance counter present");
     let sample = |name: &str, labels: &[&str]| -> Option<f64> {
         text.lines()
             .filter(|l| l.starts_with(&format!("{name}{{")))
@@ -478,37 +335,21 @@ fn health_readiness_and_metrics(b: &Backend) {
             .and_then(|v| v.parse().ok())
     };
     assert_eq!(
-        sample(
-            "tokend_tokens_issued_total",
-            &["grant=\"refresh_token\"", "outcome=\"success\""]
-        ),
+        sample("tokend_tokens_issued_total", &["grant=\"refresh_token\"", "outcome=\"success\""]),
         Some(2.0),
         "two successful exchanges counted:\n{text}"
     );
     assert!(
-        sample(
-            "tokend_tokens_issued_total",
-            &["grant=\"refresh_token\"", "outcome=\"invalid_grant\""]
-        )
-        .is_some_and(|v| v >= 1.0),
+        sample("tokend_tokens_issued_total", &["grant=\"refresh_token\"", "outcome=\"invalid_grant\""])
+            .is_some_and(|v| v >= 1.0),
         "failed exchange counted by outcome:\n{text}"
     );
     assert!(
-        sample(
-            "tokend_http_requests_total",
-            &["route=\"/api/v1/me\"", "status=\"200\""]
-        )
-        .is_some_and(|v| v >= 1.0),
+        sample("tokend_http_requests_total", &["route=\"/api/v1/me\"", "status=\"200\""]).is_some_and(|v| v >= 1.0),
         "requests counted by route and status:\n{text}"
     );
-    assert!(
-        text.contains("tokend_http_request_duration_seconds"),
-        "latency histogram present"
-    );
-    assert!(
-        !text.contains(&s.owner_id),
-        "metrics label routes by pattern, never the raw path with ids"
-    );
+    assert!(text.contains("tokend_http_request_duration_seconds"), "latency histogram present");
+    assert!(!text.contains(&s.owner_id), "metrics label routes by pattern, never the raw path with ids");
 }
 
 // ================================================================= 2. login
@@ -519,11 +360,7 @@ fn login_issues_verifiable_token(b: &Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["token_type"], json!("Bearer"));
     assert_eq!(r.body["expires_in"], json!(1800));
-    assert!(
-        r.header("cache-control")
-            .is_some_and(|c| c.contains("no-store")),
-        "a token response is not cached"
-    );
+    assert!(r.header("cache-control").is_some_and(|c| c.contains("no-store")), "a token response is not cached");
     let at = r.body["access_token"].as_str().unwrap();
 
     // Independent verification against the JWKS fetched over HTTP.
@@ -532,28 +369,17 @@ fn login_issues_verifiable_token(b: &Backend) {
     assert_eq!(h["typ"], json!("at+jwt"));
     assert_eq!(h["alg"], json!("ES256"));
     assert_eq!(c["iss"], json!(s.issuer()));
-    assert_eq!(
-        c["aud"],
-        json!(s.issuer()),
-        "management tokens are for the issuer"
-    );
+    assert_eq!(c["aud"], json!(s.issuer()), "management tokens are for the issuer");
     assert_eq!(c["sub"], json!(s.owner_id));
     assert_eq!(c["org"], json!(s.org_id));
     assert_eq!(c["acct"], json!("user"));
     assert_eq!(c["amr"], json!(["pwd"]));
     assert_eq!(c["roles"], json!(["org:owner"]));
     assert_eq!(c["iat"], json!(s.clock.now()), "iat is the server's now");
-    assert_eq!(
-        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
-        1800
-    );
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 1800);
     assert!(c["nbf"].as_i64().unwrap() <= c["iat"].as_i64().unwrap());
     assert!(c["jti"].as_str().is_some_and(|j| !j.is_empty()));
-    assert_ne!(
-        claims_of(&s.owner_login())["jti"],
-        c["jti"],
-        "jti is unique per token"
-    );
+    assert_ne!(claims_of(&s.owner_login())["jti"], c["jti"], "jti is unique per token");
 
     let me = s.get("/api/v1/me", at);
     assert_eq!(me.status, 200, "{}", me.text);
@@ -569,34 +395,21 @@ fn login_issues_verifiable_token(b: &Backend) {
     assert_eq!(uc["sub"], json!(uid));
     let mut roles: Vec<String> = serde_json::from_value(uc["roles"].clone()).unwrap();
     roles.sort();
-    assert_eq!(
-        roles,
-        vec!["metrics:read".to_string(), "org:developer".to_string()]
-    );
+    assert_eq!(roles, vec!["metrics:read".to_string(), "org:developer".to_string()]);
     assert_eq!(uc["amr"], json!(["pwd"]));
 
     // No bearer at all.
     let none = s.call("GET", "/api/v1/me", None, None);
     assert_eq!(none.status, 401);
     assert!(is_problem(&none), "{}", none.text);
-    assert!(none
-        .header("www-authenticate")
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer")));
+    assert!(none.header("www-authenticate").is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer")));
 }
 
 fn login_failures_look_alike(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
     let (uid, _) = s.user(&at, "quiet@example.test", &["org:member"]);
-    assert_eq!(
-        s.patch(
-            &format!("/api/v1/users/{uid}"),
-            &at,
-            json!({"disabled": true})
-        )
-        .status,
-        200
-    );
+    assert_eq!(s.patch(&format!("/api/v1/users/{uid}"), &at, json!({"disabled": true})).status, 200);
 
     let wrong_pw = login_raw(&s, &s.owner_email, "not-the-password-1");
     let unknown = login_raw(&s, "nobody@example.test", "not-the-password-1");
@@ -604,24 +417,12 @@ fn login_failures_look_alike(b: &Backend) {
     assert_eq!(wrong_pw.status, 401, "{}", wrong_pw.text);
     assert!(is_problem(&wrong_pw), "{}", wrong_pw.text);
     assert_eq!(unknown.status, wrong_pw.status);
-    assert_eq!(
-        unknown.text, wrong_pw.text,
-        "unknown email and wrong password answer the same body"
-    );
-    assert_eq!(
-        unknown.header("content-type"),
-        wrong_pw.header("content-type")
-    );
+    assert_eq!(unknown.text, wrong_pw.text, "unknown email and wrong password answer the same body");
+    assert_eq!(unknown.header("content-type"), wrong_pw.header("content-type"));
     assert_eq!(disabled.status, wrong_pw.status);
-    assert_eq!(
-        disabled.text, wrong_pw.text,
-        "a disabled user's login looks like any other failure"
-    );
+    assert_eq!(disabled.text, wrong_pw.text, "a disabled user's login looks like any other failure");
     for r in [&wrong_pw, &unknown, &disabled] {
-        assert!(
-            !r.text.contains("not-the-password-1") && !r.text.contains("user-password-123"),
-            "no password echoed"
-        );
+        assert!(!r.text.contains("not-the-password-1") && !r.text.contains("user-password-123"), "no password echoed");
         assert!(r.body.get("access_token").is_none());
     }
 }
@@ -629,69 +430,26 @@ fn login_failures_look_alike(b: &Backend) {
 fn login_malformed_bodies_are_problems(b: &Backend) {
     let s = b.start();
     let json_ct = [("Content-Type", "application/json")];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>)> = vec![
-        (
-            "bad JSON",
-            json_ct.to_vec(),
-            br#"{"email": "admin@localhost", "password": "#.to_vec(),
-        ),
-        ("empty body", json_ct.to_vec(), Vec::new()),
-        (
-            "not JSON at all",
-            json_ct.to_vec(),
-            b"email=admin@localhost&password=x".to_vec(),
-        ),
-        (
-            "wrong content type",
-            vec![("Content-Type", "application/x-www-form-urlencoded")],
-            b"email=admin%40localhost&password=owner-password-123".to_vec(),
-        ),
-        (
-            "text/plain",
-            vec![("Content-Type", "text/plain")],
-            br#"{"email":"admin@localhost","password":"owner-password-123"}"#.to_vec(),
-        ),
-        (
-            "missing password",
-            json_ct.to_vec(),
-            br#"{"email":"admin@localhost"}"#.to_vec(),
-        ),
-        (
-            "missing email",
-            json_ct.to_vec(),
-            br#"{"password":"owner-password-123"}"#.to_vec(),
-        ),
-        (
-            "wrong type",
-            json_ct.to_vec(),
-            br#"{"email":42,"password":"owner-password-123"}"#.to_vec(),
-        ),
-        ("empty array", json_ct.to_vec(), b"[]".to_vec()),
-        (
-            "JSON string",
-            json_ct.to_vec(),
-            br#""admin@localhost""#.to_vec(),
-        ),
-        ("null", json_ct.to_vec(), b"null".to_vec()),
+    let (j, form, text) = ("application/json", "application/x-www-form-urlencoded", "text/plain");
+    // (what, content type, body)
+    let cases: [(&str, &str, &[u8]); 11] = [
+        ("bad JSON", j, br#"{"email": "admin@localhost", "password": "#),
+        ("empty body", j, b""),
+        ("not JSON at all", j, b"email=admin@localhost&password=x"),
+        ("wrong content type", form, b"email=admin%40localhost&password=owner-password-123"),
+        ("text/plain", text, br#"{"email":"admin@localhost","password":"owner-password-123"}"#),
+        ("missing password", j, br#"{"email":"admin@localhost"}"#),
+        ("missing email", j, br#"{"password":"owner-password-123"}"#),
+        ("wrong type", j, br#"{"email":42,"password":"owner-password-123"}"#),
+        ("empty array", j, b"[]"),
+        ("JSON string", j, br#""admin@localhost""#),
+        ("null", j, b"null"),
     ];
-    for (what, headers, body) in &cases {
-        let r = s.raw("POST", "/api/v1/login", headers, body);
-        assert!(
-            (400..500).contains(&r.status),
-            "{what}: expected 4xx, got {} {}",
-            r.status,
-            r.text
-        );
-        assert!(
-            is_problem(&r),
-            "{what}: expected problem+json, got {:?} {}",
-            r.header("content-type"),
-            r.text
-        );
-        assert!(
-            !r.text.contains("owner-password-123"),
-            "{what}: the password is not echoed"
-        );
+    for (what, ct, body) in cases {
+        let r = s.raw("POST", "/api/v1/login", &[("Content-Type", ct)], body);
+        assert!((400..500).contains(&r.status), "{what}: expected 4xx, got {} {}", r.status, r.text);
+        assert!(is_problem(&r), "{what}: expected problem+json, got {:?} {}", r.header("content-type"), r.text);
+        assert!(!r.text.contains("owner-password-123"), "{what}: the password is not echoed");
     }
     let bad = s.raw("POST", "/api/v1/login", &json_ct, b"{\"email\":");
     assert_eq!(bad.status, 400, "malformed JSON is 400");
@@ -705,12 +463,7 @@ fn login_malformed_bodies_are_problems(b: &Backend) {
 
     // The contract's body is an object: the same credentials as a JSON array are malformed.
     let arr = json!([s.owner_email, s.owner_password]);
-    let r = s.raw(
-        "POST",
-        "/api/v1/login",
-        &json_ct,
-        arr.to_string().as_bytes(),
-    );
+    let r = s.raw("POST", "/api/v1/login", &json_ct, arr.to_string().as_bytes());
     assert!(
         (400..500).contains(&r.status),
         "array body: expected 4xx, got {} (body withheld: may hold a token)",
@@ -720,35 +473,17 @@ fn login_malformed_bodies_are_problems(b: &Backend) {
 
     // Unknown routes and methods under /api/v1.
     let at = s.owner_login();
-    for (m, p) in [
-        ("GET", "/api/v1/nosuch"),
-        ("POST", "/api/v1/nosuch/deeper"),
-        ("GET", "/api/v1/"),
-    ] {
+    for (m, p) in [("GET", "/api/v1/nosuch"), ("POST", "/api/v1/nosuch/deeper"), ("GET", "/api/v1/")] {
         let r = s.call(m, p, Some(&at), None);
         assert_eq!(r.status, 404, "{m} {p}: {}", r.text);
-        assert!(
-            is_problem(&r),
-            "{m} {p}: {:?} {}",
-            r.header("content-type"),
-            r.text
-        );
+        assert!(is_problem(&r), "{m} {p}: {:?} {}", r.header("content-type"), r.text);
     }
     let unauth = s.call("GET", "/api/v1/nosuch", None, None);
     assert_eq!(unauth.status, 404);
     assert!(is_problem(&unauth));
     let wrong_method = s.call("GET", "/api/v1/login", None, None);
-    assert!(
-        (400..500).contains(&wrong_method.status),
-        "{}",
-        wrong_method.status
-    );
-    assert!(
-        is_problem(&wrong_method),
-        "wrong method: {:?} {}",
-        wrong_method.header("content-type"),
-        wrong_method.text
-    );
+    assert!((400..500).contains(&wrong_method.status), "{}", wrong_method.status);
+    assert!(is_problem(&wrong_method), "wrong method: {:?} {}", wrong_method.header("content-type"), wrong_method.text);
 }
 
 fn login_throttled_per_account(b: &Backend) {
@@ -761,43 +496,20 @@ fn login_throttled_per_account(b: &Backend) {
         assert_eq!(r.status, 401, "failure {i}: {}", r.text);
     }
     let r = login_raw(&s, &s.owner_email, &s.owner_password);
-    assert_eq!(
-        r.status, 429,
-        "the 6th attempt is throttled even with the right password: {}",
-        r.status
-    );
+    assert_eq!(r.status, 429, "the 6th attempt is throttled even with the right password: {}", r.status);
     assert!(is_problem(&r), "{}", r.text);
     assert!(r.body.get("access_token").is_none());
-    let retry: i64 = r
-        .header("retry-after")
-        .expect("Retry-After")
-        .trim()
-        .parse()
-        .expect("Retry-After in seconds");
+    let retry: i64 = r.header("retry-after").expect("Retry-After").trim().parse().expect("Retry-After in seconds");
     assert!((1..=900).contains(&retry), "Retry-After {retry}");
     // Case and whitespace do not escape the per-account counter.
-    let upper = login_raw(
-        &s,
-        &format!("  {}  ", s.owner_email.to_uppercase()),
-        &s.owner_password,
-    );
-    assert_eq!(
-        upper.status, 429,
-        "the same account spelled differently is throttled too"
-    );
+    let upper = login_raw(&s, &format!("  {}  ", s.owner_email.to_uppercase()), &s.owner_password);
+    assert_eq!(upper.status, 429, "the same account spelled differently is throttled too");
     // Other accounts are not locked out by one account's failures.
-    assert_eq!(
-        login_raw(&s, "other@example.test", "user-password-123").status,
-        200
-    );
+    assert_eq!(login_raw(&s, "other@example.test", "user-password-123").status, 200);
     // After the window, the right password works again.
     s.clock.advance(retry + 1);
     let ok = login_raw(&s, &s.owner_email, &s.owner_password);
-    assert_eq!(
-        ok.status, 200,
-        "after Retry-After the login works: {}",
-        ok.text
-    );
+    assert_eq!(ok.status, 200, "after Retry-After the login works: {}", ok.text);
 }
 
 fn login_throttled_per_ip(b: &Backend) {
@@ -810,9 +522,7 @@ fn login_throttled_per_ip(b: &Backend) {
     }
     let r = login_raw(&s, "fresh@example.test", "wrong-password-xyz");
     assert_eq!(r.status, 429, "an IP spraying many accounts is throttled");
-    assert!(r
-        .header("retry-after")
-        .is_some_and(|v| v.trim().parse::<u64>().is_ok_and(|n| n >= 1)));
+    assert!(r.header("retry-after").is_some_and(|v| v.trim().parse::<u64>().is_ok_and(|n| n >= 1)));
     assert!(is_problem(&r));
 }
 
@@ -828,20 +538,11 @@ fn forged_alg_none(b: &Backend) {
         assert_rejected(&s, &t, &format!("alg {alg} with empty signature"));
         // And with a leftover signature from a real token.
         let real = s.owner_login();
-        let t2 = format!(
-            "{}.{}.{}",
-            b64_json(&h),
-            b64_json(&claims),
-            segments(&real)[2]
-        );
+        let t2 = format!("{}.{}.{}", b64_json(&h), b64_json(&claims), segments(&real)[2]);
         assert_rejected(&s, &t2, &format!("alg {alg} with some signature"));
     }
     let h = json!({"alg": "none", "typ": "at+jwt"});
-    assert_rejected(
-        &s,
-        &format!("{}.{}.", b64_json(&h), b64_json(&claims)),
-        "alg none without kid",
-    );
+    assert_rejected(&s, &format!("{}.{}.", b64_json(&h), b64_json(&claims)), "alg none without kid");
 }
 
 fn hmac_token(alg: ring::hmac::Algorithm, secret: &[u8], header: &Value, claims: &Value) -> String {
@@ -871,19 +572,12 @@ fn forged_hs256_with_public_key(b: &Backend) {
         ("the uncompressed EC point", raw_point),
         ("the kid", kid.clone().into_bytes()),
     ];
-    let algs = [
-        ("HS256", ring::hmac::HMAC_SHA256),
-        ("HS384", ring::hmac::HMAC_SHA384),
-        ("HS512", ring::hmac::HMAC_SHA512),
-    ];
+    let algs =
+        [("HS256", ring::hmac::HMAC_SHA256), ("HS384", ring::hmac::HMAC_SHA384), ("HS512", ring::hmac::HMAC_SHA512)];
     for (alg, mac) in algs {
         for (what, secret) in &secrets {
             let h = json!({"alg": alg, "typ": "at+jwt", "kid": kid});
-            assert_rejected(
-                &s,
-                &hmac_token(mac, secret, &h, &claims),
-                &format!("{alg} signed with {what}"),
-            );
+            assert_rejected(&s, &hmac_token(mac, secret, &h, &claims), &format!("{alg} signed with {what}"));
         }
     }
 }
@@ -893,11 +587,7 @@ fn forged_altered_payload(b: &Backend) {
     let at = s.owner_login();
     let (_, member) = s.user(&at, "member@example.test", &["org:member"]);
     assert_accepted(&s, &member, "the untouched member token");
-    assert_eq!(
-        s.get("/api/v1/users", &member).status,
-        403,
-        "a member may not list users"
-    );
+    assert_eq!(s.get("/api/v1/users", &member).status, 403, "a member may not list users");
     let seg = segments(&member);
     let mut c = claims_of(&member);
 
@@ -907,69 +597,34 @@ fn forged_altered_payload(b: &Backend) {
         format!("{}.{}.{}", seg[0], b64_json(&c2), seg[2])
     };
     let cases: Vec<(&str, String)> = vec![
-        (
-            "roles raised to org:owner",
-            alter(&|c| c["roles"] = json!(["org:owner"])),
-        ),
-        (
-            "roles extended",
-            alter(&|c| c["roles"] = json!(["org:member", "org:admin"])),
-        ),
+        ("roles raised to org:owner", alter(&|c| c["roles"] = json!(["org:owner"]))),
+        ("roles extended", alter(&|c| c["roles"] = json!(["org:member", "org:admin"]))),
         ("scope raised", alter(&|c| c["scope"] = json!("org:owner"))),
-        (
-            "sub switched to the owner",
-            alter(&|c| c["sub"] = json!(s.owner_id)),
-        ),
-        (
-            "exp extended",
-            alter(&|c| c["exp"] = json!(c["exp"].as_i64().unwrap() + 86_400)),
-        ),
+        ("sub switched to the owner", alter(&|c| c["sub"] = json!(s.owner_id))),
+        ("exp extended", alter(&|c| c["exp"] = json!(c["exp"].as_i64().unwrap() + 86_400))),
     ];
     for (what, t) in &cases {
         assert_rejected(&s, t, what);
         let r = s.get("/api/v1/users", t);
-        assert_eq!(
-            r.status, 401,
-            "{what}: an altered token gains nothing: {}",
-            r.status
-        );
+        assert_eq!(r.status, 401, "{what}: an altered token gains nothing: {}", r.status);
     }
     // A flipped bit in the signature, and a truncated signature.
     let mut sig = B64.decode(&seg[2]).unwrap();
     sig[10] ^= 1;
-    assert_rejected(
-        &s,
-        &format!("{}.{}.{}", seg[0], seg[1], B64.encode(&sig)),
-        "signature bit flipped",
-    );
-    assert_rejected(
-        &s,
-        &format!("{}.{}.{}", seg[0], seg[1], &seg[2][..20]),
-        "signature truncated",
-    );
-    assert_rejected(
-        &s,
-        &format!("{}.{}", seg[0], seg[1]),
-        "no signature segment",
-    );
+    assert_rejected(&s, &format!("{}.{}.{}", seg[0], seg[1], B64.encode(&sig)), "signature bit flipped");
+    assert_rejected(&s, &format!("{}.{}.{}", seg[0], seg[1], &seg[2][..20]), "signature truncated");
+    assert_rejected(&s, &format!("{}.{}", seg[0], seg[1]), "no signature segment");
     // Re-encoding the same claims with different JSON whitespace also breaks the signature.
     c["roles"] = json!(["org:member"]);
     let pretty = B64.encode(serde_json::to_string_pretty(&c).unwrap());
-    assert_rejected(
-        &s,
-        &format!("{}.{}.{}", seg[0], pretty, seg[2]),
-        "payload re-serialised",
-    );
+    assert_rejected(&s, &format!("{}.{}.{}", seg[0], pretty, seg[2]), "payload re-serialised");
 }
 
 fn forged_expired(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
     let c = claims_of(&at);
-    assert_eq!(
-        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
-        1800
-    );
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 1800);
     s.clock.advance(1799);
     assert_accepted(&s, &at, "one second before exp");
     s.clock.advance(1 + 30 + 1);
@@ -981,37 +636,21 @@ fn forged_expired(b: &Backend) {
     let (kid, key) = server_key(&s);
     let now = s.clock.now();
     let mut old = owner_claims(&s);
-    assert_accepted(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &old),
-        "control: hand-signed valid token",
-    );
+    assert_accepted(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &old), "control: hand-signed valid token");
     old["iat"] = json!(now - 4000);
     old["nbf"] = json!(now - 4000);
     old["exp"] = json!(now - 2200);
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &old),
-        "hand-signed, expired",
-    );
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &old), "hand-signed, expired");
     // Not yet valid (nbf well in the future).
     let mut future = owner_claims(&s);
     future["iat"] = json!(now + 3600);
     future["nbf"] = json!(now + 3600);
     future["exp"] = json!(now + 5400);
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &future),
-        "nbf an hour ahead",
-    );
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &future), "nbf an hour ahead");
     // Without exp at all.
     let mut no_exp = owner_claims(&s);
     no_exp.as_object_mut().unwrap().remove("exp");
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &no_exp),
-        "no exp claim",
-    );
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &no_exp), "no exp claim");
 }
 
 fn forged_wrong_issuer(b: &Backend) {
@@ -1019,53 +658,24 @@ fn forged_wrong_issuer(b: &Backend) {
     let (kid, key) = server_key(&s);
     let good = owner_claims(&s);
     // Control: the hand-signing itself is accepted, so rejections below are about the claim.
-    assert_accepted(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &good),
-        "control: hand-signed valid token",
-    );
-    for iss in [
-        "https://evil.example",
-        "http://127.0.0.1:1",
-        "",
-        "HTTP://EVIL",
-    ] {
+    assert_accepted(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &good), "control: hand-signed valid token");
+    for iss in ["https://evil.example", "http://127.0.0.1:1", "", "HTTP://EVIL"] {
         let mut c = good.clone();
         c["iss"] = json!(iss);
-        assert_rejected(
-            &s,
-            &sign_es256(&key, Some(&kid), Some("at+jwt"), &c),
-            &format!("server key, iss {iss:?}"),
-        );
+        assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &c), &format!("server key, iss {iss:?}"));
     }
     let mut c = good.clone();
     c["iss"] = json!(format!("{}/", s.issuer()));
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &c),
-        "server key, issuer with a trailing slash",
-    );
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &c), "server key, issuer with a trailing slash");
     let mut c = good.clone();
     c.as_object_mut().unwrap().remove("iss");
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &c),
-        "server key, no iss",
-    );
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &c), "server key, no iss");
     // A key the server does not know, claiming the real issuer or another one.
     let evil = foreign_key();
     let mut c = good.clone();
     c["iss"] = json!("https://evil.example");
-    assert_rejected(
-        &s,
-        &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &c),
-        "foreign key, foreign issuer",
-    );
-    assert_rejected(
-        &s,
-        &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &good),
-        "foreign key, real issuer",
-    );
+    assert_rejected(&s, &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &c), "foreign key, foreign issuer");
+    assert_rejected(&s, &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &good), "foreign key, real issuer");
 }
 
 fn forged_wrong_audience(b: &Backend) {
@@ -1073,122 +683,51 @@ fn forged_wrong_audience(b: &Backend) {
     let s = b.start_with(|cfg| cfg.audiences.push(other.to_string()));
     let (kid, key) = server_key(&s);
     let good = owner_claims(&s);
-    assert_accepted(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &good),
-        "control: hand-signed valid token",
-    );
-    for aud in [
-        json!("https://api.other.example"),
-        json!(other),
-        json!(""),
-        json!(format!("{}/", s.issuer())),
-    ] {
+    assert_accepted(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &good), "control: hand-signed valid token");
+    for aud in [json!("https://api.other.example"), json!(other), json!(""), json!(format!("{}/", s.issuer()))] {
         let mut c = good.clone();
         c["aud"] = aud.clone();
-        assert_rejected(
-            &s,
-            &sign_es256(&key, Some(&kid), Some("at+jwt"), &c),
-            &format!("server key, aud {aud}"),
-        );
+        assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &c), &format!("server key, aud {aud}"));
     }
     let mut c = good.clone();
     c.as_object_mut().unwrap().remove("aud");
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &c),
-        "server key, no aud",
-    );
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &c), "server key, no aud");
     let evil = foreign_key();
     let mut c = good.clone();
     c["aud"] = json!("https://api.other.example");
-    assert_rejected(
-        &s,
-        &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &c),
-        "foreign key, foreign audience",
-    );
+    assert_rejected(&s, &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &c), "foreign key, foreign audience");
 
     // A genuine token the server itself issued for another audience (a resource server)
     // is not a management credential.
     let r = s.form(
         "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s.owner_pat),
-            ("resource", other),
-        ],
+        &[("grant_type", "refresh_token"), ("refresh_token", &s.owner_pat), ("resource", other)],
         None,
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let for_rs = r.body["access_token"].as_str().unwrap();
     assert_eq!(s.verify(for_rs)["aud"], json!(other));
-    assert_rejected(
-        &s,
-        for_rs,
-        "a real token whose aud is another resource server",
-    );
+    assert_rejected(&s, for_rs, "a real token whose aud is another resource server");
     // The same exchange for the default audience works on /api/v1.
-    assert_accepted(
-        &s,
-        &s.exchange_ok(&s.owner_pat),
-        "an exchanged token for the issuer audience",
-    );
+    assert_accepted(&s, &s.exchange_ok(&s.owner_pat), "an exchanged token for the issuer audience");
 }
 
 fn forged_unknown_kid(b: &Backend) {
     let s = b.start();
     let (kid, key) = server_key(&s);
     let good = owner_claims(&s);
-    assert_accepted(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("at+jwt"), &good),
-        "control: hand-signed valid token",
-    );
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some("no-such-kid"), Some("at+jwt"), &good),
-        "server key, unknown kid",
-    );
-    assert_rejected(
-        &s,
-        &sign_es256(&key, None, Some("at+jwt"), &good),
-        "server key, no kid",
-    );
+    assert_accepted(&s, &sign_es256(&key, Some(&kid), Some("at+jwt"), &good), "control: hand-signed valid token");
+    assert_rejected(&s, &sign_es256(&key, Some("no-such-kid"), Some("at+jwt"), &good), "server key, unknown kid");
+    assert_rejected(&s, &sign_es256(&key, None, Some("at+jwt"), &good), "server key, no kid");
     let evil = foreign_key();
-    assert_rejected(
-        &s,
-        &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &good),
-        "foreign key, its own kid",
-    );
-    assert_rejected(
-        &s,
-        &sign_es256(&evil, Some(&kid), Some("at+jwt"), &good),
-        "foreign key under the server's kid",
-    );
-    assert_rejected(
-        &s,
-        &sign_es256(&evil, None, Some("at+jwt"), &good),
-        "foreign key, no kid",
-    );
+    assert_rejected(&s, &sign_es256(&evil, Some("evil-kid"), Some("at+jwt"), &good), "foreign key, its own kid");
+    assert_rejected(&s, &sign_es256(&evil, Some(&kid), Some("at+jwt"), &good), "foreign key under the server's kid");
+    assert_rejected(&s, &sign_es256(&evil, None, Some("at+jwt"), &good), "foreign key, no kid");
     // A JWT that is not an access token (RFC 9068 typ), even with the right key.
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), Some("JWT"), &good),
-        "server key, typ JWT",
-    );
-    assert_rejected(
-        &s,
-        &sign_es256(&key, Some(&kid), None, &good),
-        "server key, no typ",
-    );
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), Some("JWT"), &good), "server key, typ JWT");
+    assert_rejected(&s, &sign_es256(&key, Some(&kid), None, &good), "server key, no typ");
     // Garbage.
-    for junk in [
-        "",
-        "x",
-        "a.b.c",
-        "eyJhbGciOiJFUzI1NiJ9..",
-        s.owner_pat.as_str(),
-    ] {
+    for junk in ["", "x", "a.b.c", "eyJhbGciOiJFUzI1NiJ9..", s.owner_pat.as_str()] {
         let r = s.get("/api/v1/me", junk);
         assert_eq!(r.status, 401, "junk bearer {:?}", junk.get(..12));
     }
@@ -1201,15 +740,7 @@ fn bearer_of_disabled_or_deleted_user_rejected(b: &Backend) {
     let (d, d_at) = s.user(&at, "dave@example.test", &["org:member"]);
     assert_accepted(&s, &a_at, "alice before");
     assert_accepted(&s, &d_at, "dave before");
-    assert_eq!(
-        s.patch(
-            &format!("/api/v1/users/{a}"),
-            &at,
-            json!({"disabled": true})
-        )
-        .status,
-        200
-    );
+    assert_eq!(s.patch(&format!("/api/v1/users/{a}"), &at, json!({"disabled": true})).status, 200);
     assert_rejected(&s, &a_at, "a disabled user's still-unexpired token");
     assert_eq!(s.delete(&format!("/api/v1/users/{d}"), &at).status, 204);
     assert_rejected(&s, &d_at, "a deleted user's still-unexpired token");
@@ -1222,31 +753,16 @@ fn key_rotation_keeps_old_tokens_until_retired(b: &Backend) {
     let before = s.owner_login();
     let old_kid = kid_of(&before);
     assert_eq!(jwks_kids(&s), vec![old_kid.clone()]);
-    let etag_before = s
-        .call("GET", "/.well-known/jwks.json", None, None)
-        .header("etag")
-        .unwrap()
-        .to_string();
+    let etag_before = s.call("GET", "/.well-known/jwks.json", None, None).header("etag").unwrap().to_string();
 
     s.clock.advance(1);
     let new = s.state.keys.rotate(s.clock.now()).expect("rotate");
     assert_ne!(new.kid, old_kid);
     let kids = jwks_kids(&s);
-    assert!(
-        kids.contains(&old_kid) && kids.contains(&new.kid),
-        "both kids published: {kids:?}"
-    );
+    assert!(kids.contains(&old_kid) && kids.contains(&new.kid), "both kids published: {kids:?}");
     assert_eq!(kids.len(), 2);
-    let r = s.raw(
-        "GET",
-        "/.well-known/jwks.json",
-        &[("If-None-Match", &etag_before)],
-        b"",
-    );
-    assert_eq!(
-        r.status, 200,
-        "the old ETag no longer matches after a key change"
-    );
+    let r = s.raw("GET", "/.well-known/jwks.json", &[("If-None-Match", &etag_before)], b"");
+    assert_eq!(r.status, 200, "the old ETag no longer matches after a key change");
     assert_ne!(r.header("etag"), Some(etag_before.as_str()));
 
     // The token from before still verifies, independently and at the server.
@@ -1256,44 +772,17 @@ fn key_rotation_keeps_old_tokens_until_retired(b: &Backend) {
     // New tokens use the new key (login and exchange).
     s.clock.advance(1);
     let after = s.owner_login();
-    assert_eq!(
-        kid_of(&after),
-        new.kid,
-        "login tokens are signed by the new key"
-    );
+    assert_eq!(kid_of(&after), new.kid, "login tokens are signed by the new key");
     let exchanged = s.exchange_ok(&s.owner_pat);
-    assert_eq!(
-        kid_of(&exchanged),
-        new.kid,
-        "exchanged tokens are signed by the new key"
-    );
+    assert_eq!(kid_of(&exchanged), new.kid, "exchanged tokens are signed by the new key");
     s.verify(&after);
     assert_accepted(&s, &after, "token signed by the new key");
 
     // Retiring without force is refused while old tokens may live; with force it goes.
-    assert!(
-        s.state
-            .keys
-            .retire(&old_kid, s.clock.now(), 86_400, false)
-            .is_err(),
-        "retire refuses while tokens live"
-    );
-    assert!(
-        s.state
-            .keys
-            .retire(&new.kid, s.clock.now(), 86_400, true)
-            .is_err(),
-        "the signing key cannot be retired"
-    );
-    s.state
-        .keys
-        .retire(&old_kid, s.clock.now(), 86_400, true)
-        .expect("forced retire");
-    assert_eq!(
-        jwks_kids(&s),
-        vec![new.kid.clone()],
-        "the retired kid is no longer published"
-    );
+    assert!(s.state.keys.retire(&old_kid, s.clock.now(), 86_400, false).is_err(), "retire refuses while tokens live");
+    assert!(s.state.keys.retire(&new.kid, s.clock.now(), 86_400, true).is_err(), "the signing key cannot be retired");
+    s.state.keys.retire(&old_kid, s.clock.now(), 86_400, true).expect("forced retire");
+    assert_eq!(jwks_kids(&s), vec![new.kid.clone()], "the retired kid is no longer published");
     assert_rejected(&s, &before, "token of a retired key");
     assert_accepted(&s, &after, "token of the remaining key");
 }
@@ -1313,11 +802,7 @@ fn key_rotation_same_second_new_key_signs(b: &Backend) {
             assert!(kids.contains(k), "rotation {i}: {k} still published");
         }
         let at = s.owner_login();
-        assert_eq!(
-            kid_of(&at),
-            new.kid,
-            "rotation {i}: new tokens must use the newest key (publish delay 0)"
-        );
+        assert_eq!(kid_of(&at), new.kid, "rotation {i}: new tokens must use the newest key (publish delay 0)");
     }
 }
 
@@ -1325,39 +810,20 @@ fn cli_keys_rotate_list_retire() {
     let w = Scratch::new();
     let keys = w.keys();
     let db = w.db();
-    let env = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", db.as_str()),
-    ];
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str())];
 
     let l = cli(w.path(), &["keys", "list"], &env);
     assert!(l.ok(), "{l:?}");
-    let rows: Vec<Vec<String>> = l
-        .stdout
-        .lines()
-        .map(|x| x.split('\t').map(str::to_string).collect())
-        .collect();
+    let rows: Vec<Vec<String>> = l.stdout.lines().map(|x| x.split('\t').map(str::to_string).collect()).collect();
     assert_eq!(rows.len(), 1, "a first key is generated: {:?}", l.stdout);
     let k1 = rows[0][0].clone();
     assert_eq!(rows[0][1], "ES256");
     assert_eq!(rows[0][2], "signing");
     let pem = w.path().join("keys").join(format!("{k1}.pem"));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
-        0o600,
-        "private key file mode 0600"
-    );
-    assert!(
-        std::fs::read_to_string(&pem)
-            .unwrap()
-            .contains("BEGIN PRIVATE KEY"),
-        "PKCS#8 PEM"
-    );
-    assert!(
-        !l.stdout.contains("PRIVATE"),
-        "list never prints key material"
-    );
+    assert_eq!(std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777, 0o600, "private key file mode 0600");
+    assert!(std::fs::read_to_string(&pem).unwrap().contains("BEGIN PRIVATE KEY"), "PKCS#8 PEM");
+    assert!(!l.stdout.contains("PRIVATE"), "list never prints key material");
 
     // Default publish delay: published now, signs 600 s later.
     let r = cli(w.path(), &["keys", "rotate"], &env);
@@ -1366,23 +832,12 @@ fn cli_keys_rotate_list_retire() {
     let k2 = j["kid"].as_str().unwrap().to_string();
     assert_ne!(k2, k1);
     assert_eq!(j["alg"], json!("ES256"));
-    assert_eq!(
-        rfc3339(j["signs_from"].as_str().unwrap()) - rfc3339(j["published_at"].as_str().unwrap()),
-        600
-    );
+    assert_eq!(rfc3339(j["signs_from"].as_str().unwrap()) - rfc3339(j["published_at"].as_str().unwrap()), 600);
     let l = cli(w.path(), &["keys", "list"], &env);
     assert!(l.ok(), "{l:?}");
+    assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{k1}\t")) && x.contains("\tsigning")), "{}", l.stdout);
     assert!(
-        l.stdout
-            .lines()
-            .any(|x| x.starts_with(&format!("{k1}\t")) && x.contains("\tsigning")),
-        "{}",
-        l.stdout
-    );
-    assert!(
-        l.stdout
-            .lines()
-            .any(|x| x.starts_with(&format!("{k2}\t")) && x.contains("not yet signing")),
+        l.stdout.lines().any(|x| x.starts_with(&format!("{k2}\t")) && x.contains("not yet signing")),
         "{}",
         l.stdout
     );
@@ -1391,68 +846,37 @@ fn cli_keys_rotate_list_retire() {
     let r = cli(w.path(), &["keys", "retire", &k1, "--force"], &env);
     assert!(!r.ok(), "retiring the signing key is refused: {r:?}");
     assert!(r.stderr.contains(&k1), "{r:?}");
-    let r = cli(
-        w.path(),
-        &["keys", "retire", "no-such-kid", "--force"],
-        &env,
-    );
+    let r = cli(w.path(), &["keys", "retire", "no-such-kid", "--force"], &env);
     assert!(!r.ok() && r.stderr.contains("no-such-kid"), "{r:?}");
 
     // A rotation with publish delay 0 signs at once. (A second apart from k1's creation so
     // that this test does not depend on the same-second ordering checked elsewhere.)
     std::thread::sleep(Duration::from_millis(1100));
-    let env0 = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", db.as_str()),
-        ("TOKEND_KEY_PUBLISH_DELAY", "0"),
-    ];
+    let env0 = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str()), ("TOKEND_KEY_PUBLISH_DELAY", "0")];
     let r = cli(w.path(), &["keys", "rotate"], &env0);
     assert!(r.ok(), "{r:?}");
     let j: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     let k3 = j["kid"].as_str().unwrap().to_string();
     assert_eq!(j["signs_from"], j["published_at"]);
     let l = cli(w.path(), &["keys", "list"], &env0);
-    assert!(
-        l.stdout
-            .lines()
-            .any(|x| x.starts_with(&format!("{k3}\t")) && x.contains("\tsigning")),
-        "{}",
-        l.stdout
-    );
-    assert!(
-        l.stdout
-            .lines()
-            .any(|x| x.starts_with(&format!("{k1}\t")) && !x.contains("\tsigning")),
-        "{}",
-        l.stdout
-    );
+    assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{k3}\t")) && x.contains("\tsigning")), "{}", l.stdout);
+    assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{k1}\t")) && !x.contains("\tsigning")), "{}", l.stdout);
 
     // k1 signed until just now: retiring it needs --force.
     let r = cli(w.path(), &["keys", "retire", &k1], &env0);
     assert!(!r.ok(), "{r:?}");
-    assert!(
-        r.stderr.contains("--force"),
-        "the refusal says how to override: {r:?}"
-    );
+    assert!(r.stderr.contains("--force"), "the refusal says how to override: {r:?}");
     let r = cli(w.path(), &["keys", "retire", &k1, "--force"], &env0);
     assert!(r.ok(), "{r:?}");
     let l = cli(w.path(), &["keys", "list"], &env0);
-    assert!(
-        l.stdout
-            .lines()
-            .any(|x| x.starts_with(&format!("{k1}\t")) && x.contains("retired")),
-        "{}",
-        l.stdout
-    );
+    assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{k1}\t")) && x.contains("retired")), "{}", l.stdout);
 
     // The retired key is no longer published: `tokend verify` against the directory
     // rejects a token signed by k1 and accepts one signed by k3.
     let dir = w.path().join("keys");
     let sign_with = |kid: &str| {
-        let key = jsonwebtoken::EncodingKey::from_ec_pem(
-            &std::fs::read(dir.join(format!("{kid}.pem"))).unwrap(),
-        )
-        .unwrap();
+        let key =
+            jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(dir.join(format!("{kid}.pem"))).unwrap()).unwrap();
         let t = now();
         let c = json!({"iss": "http://127.0.0.1:8080", "sub": "u", "aud": "http://127.0.0.1:8080", "exp": t + 600,
             "iat": t, "nbf": t, "jti": "j", "client_id": "c", "scope": "", "roles": [], "org": "o", "acct": "user"});
@@ -1470,11 +894,7 @@ fn cli_rotation_is_picked_up_by_a_running_server() {
     let keys = keys_dir(&s).display().to_string();
     let w = Scratch::new();
     let db = s.database_url.clone();
-    let env = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", db.as_str()),
-        ("TOKEND_KEY_PUBLISH_DELAY", "5"),
-    ];
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str()), ("TOKEND_KEY_PUBLISH_DELAY", "5")];
     let r = cli(w.path(), &["keys", "rotate"], &env);
     assert!(r.ok(), "{r:?}");
     let j: Value = serde_json::from_str(r.stdout.trim()).unwrap();
@@ -1482,20 +902,13 @@ fn cli_rotation_is_picked_up_by_a_running_server() {
     let signs_from = rfc3339(j["signs_from"].as_str().unwrap());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !jwks_kids(&s).contains(&new) {
-        assert!(
-            Instant::now() < deadline,
-            "the running server publishes the CLI's new key within its reload interval"
-        );
+        assert!(Instant::now() < deadline, "the running server publishes the CLI's new key within its reload interval");
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(jwks_kids(&s).contains(&old));
     // Published before it signs.
     s.clock.set(signs_from - 1);
-    assert_eq!(
-        kid_of(&s.owner_login()),
-        old,
-        "before signs_from the old key still signs"
-    );
+    assert_eq!(kid_of(&s.owner_login()), old, "before signs_from the old key still signs");
     s.clock.set(signs_from);
     let at = s.owner_login();
     assert_eq!(kid_of(&at), new, "from signs_from the new key signs");
@@ -1510,73 +923,41 @@ fn serve_refuses_group_or_world_readable_key() {
     for mode in [0o644, 0o640, 0o604] {
         let w = Scratch::new();
         let (keys, db) = (w.keys(), w.db());
-        let env = [
-            ("TOKEND_KEYS_DIR", keys.as_str()),
-            ("DATABASE_URL", db.as_str()),
-        ];
+        let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str())];
         let l = cli(w.path(), &["keys", "list"], &env);
         assert!(l.ok(), "{l:?}");
         let kid = l.stdout.split('\t').next().unwrap().to_string();
         let pem = w.path().join("keys").join(format!("{kid}.pem"));
         std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(mode)).unwrap();
         let out = serve_fails(w.path(), &env);
-        assert!(
-            out.stderr.contains(&pem.display().to_string()),
-            "mode {mode:o}: stderr names the file: {out:?}"
-        );
-        assert!(
-            out.stderr.contains("chmod 600"),
-            "mode {mode:o}: stderr says how to fix it: {out:?}"
-        );
+        assert!(out.stderr.contains(&pem.display().to_string()), "mode {mode:o}: stderr names the file: {out:?}");
+        assert!(out.stderr.contains("chmod 600"), "mode {mode:o}: stderr says how to fix it: {out:?}");
         let body = std::fs::read_to_string(&pem).unwrap();
         let b64_line = body.lines().nth(1).unwrap();
-        assert!(
-            !out.stderr.contains(b64_line) && !out.stdout.contains(b64_line),
-            "no key material printed"
-        );
-        assert!(
-            !out.stdout.contains("password"),
-            "no first-start credentials printed when refusing to start"
-        );
+        assert!(!out.stderr.contains(b64_line) && !out.stdout.contains(b64_line), "no key material printed");
+        assert!(!out.stdout.contains("password"), "no first-start credentials printed when refusing to start");
     }
 }
 
 fn serve_refuses_malformed_key() {
     let cases: [(&str, &[u8]); 3] = [
-        (
-            "junk.pem",
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        ),
+        ("junk.pem", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
         ("notpem.pem", b"this is not a PEM file at all\n"),
-        (
-            "cert.pem",
-            b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n",
-        ),
+        ("cert.pem", b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n"),
     ];
     for (name, bytes) in cases {
         let w = Scratch::new();
         let (keys, db) = (w.keys(), w.db());
-        let env = [
-            ("TOKEND_KEYS_DIR", keys.as_str()),
-            ("DATABASE_URL", db.as_str()),
-        ];
+        let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str())];
         assert!(cli(w.path(), &["keys", "list"], &env).ok());
         let path = w.path().join("keys").join(name);
         {
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .unwrap();
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).unwrap();
             f.write_all(bytes).unwrap();
         }
         let out = serve_fails(w.path(), &env);
-        assert!(
-            out.stderr.contains(name),
-            "{name}: stderr names the malformed file: {out:?}"
-        );
+        assert!(out.stderr.contains(name), "{name}: stderr names the malformed file: {out:?}");
     }
 }
 
@@ -1595,17 +976,11 @@ fn serve_refuses_invalid_config() {
     for (var, value) in cases {
         let w = Scratch::new();
         let (keys, db) = (w.keys(), w.db());
-        let mut env = vec![
-            ("TOKEND_KEYS_DIR", keys.as_str()),
-            ("DATABASE_URL", db.as_str()),
-        ];
+        let mut env = vec![("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str())];
         env.retain(|(k, _)| *k != var);
         env.push((var, value));
         let out = serve_fails(w.path(), &env);
-        assert!(
-            out.stderr.contains(var),
-            "{var}={value:?}: the message names the variable: {out:?}"
-        );
+        assert!(out.stderr.contains(var), "{var}={value:?}: the message names the variable: {out:?}");
         if var == "TOKEND_BOOTSTRAP_PASSWORD" {
             assert!(!out.stderr.contains(value), "the password is not echoed");
         }
@@ -1613,53 +988,24 @@ fn serve_refuses_invalid_config() {
     // The same checks apply to flags of `tokend serve`.
     let w = Scratch::new();
     let (keys, db) = (w.keys(), w.db());
-    let env = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", db.as_str()),
-        ("TOKEND_BIND", "127.0.0.1:0"),
-    ];
-    let out = run(
-        tokend(w.path(), &["serve", "--access-token-ttl", "abc"], &env),
-        None,
-        Duration::from_secs(30),
-    );
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str()), ("TOKEND_BIND", "127.0.0.1:0")];
+    let out = run(tokend(w.path(), &["serve", "--access-token-ttl", "abc"], &env), None, Duration::from_secs(30));
     assert!(!out.timed_out && !out.ok(), "{out:?}");
-    assert!(
-        out.stderr.contains("TOKEND_ACCESS_TOKEN_TTL") && !out.stderr.contains("panicked"),
-        "{out:?}"
-    );
+    assert!(out.stderr.contains("TOKEND_ACCESS_TOKEN_TTL") && !out.stderr.contains("panicked"), "{out:?}");
 }
 
 fn serve_refuses_unreachable_database_without_leaking_password() {
     let w = Scratch::new();
     let keys = w.keys();
-    let env = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", "postgres://u:secretpw@127.0.0.1:1/x"),
-    ];
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", "postgres://u:secretpw@127.0.0.1:1/x")];
     let out = serve_fails(w.path(), &env);
-    assert!(
-        out.stderr.contains("127.0.0.1"),
-        "the message names the host: {out:?}"
-    );
-    assert!(
-        out.stderr.contains("postgres"),
-        "the message names the scheme: {out:?}"
-    );
-    assert!(
-        !out.stderr.contains("secretpw") && !out.stdout.contains("secretpw"),
-        "the password never appears"
-    );
-    let m = run(
-        tokend(w.path(), &["migrate"], &env),
-        None,
-        Duration::from_secs(30),
-    );
+    assert!(out.stderr.contains("127.0.0.1"), "the message names the host: {out:?}");
+    assert!(out.stderr.contains("postgres"), "the message names the scheme: {out:?}");
+    assert!(!out.stderr.contains("secretpw") && !out.stdout.contains("secretpw"), "the password never appears");
+    let m = run(tokend(w.path(), &["migrate"], &env), None, Duration::from_secs(30));
     assert!(!m.timed_out && !m.ok(), "{m:?}");
     assert!(
-        m.stderr.contains("127.0.0.1")
-            && !m.stderr.contains("secretpw")
-            && !m.stdout.contains("secretpw"),
+        m.stderr.contains("127.0.0.1") && !m.stderr.contains("secretpw") && !m.stdout.contains("secretpw"),
         "{m:?}"
     );
 }
@@ -1670,37 +1016,21 @@ fn cli_org_create_credentials_work(b: &Backend) {
     let s = b.start();
     let keys = keys_dir(&s).display().to_string();
     let w = Scratch::new();
-    let env = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", s.database_url.as_str()),
-    ];
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", s.database_url.as_str())];
 
-    let out = cli(
-        w.path(),
-        &["org", "create", "acme", "--owner-email", "a@acme.test"],
-        &env,
-    );
+    let out = cli(w.path(), &["org", "create", "acme", "--owner-email", "a@acme.test"], &env);
     assert!(out.ok(), "{out:?}");
     let j: Value = serde_json::from_str(out.stdout.trim()).expect("stdout is one JSON object");
     for k in ["org_id", "owner_id", "password", "token"] {
         assert!(j[k].as_str().is_some_and(|v| !v.is_empty()), "{k} present");
     }
-    let (org_id, owner_id) = (
-        j["org_id"].as_str().unwrap(),
-        j["owner_id"].as_str().unwrap(),
-    );
+    let (org_id, owner_id) = (j["org_id"].as_str().unwrap(), j["owner_id"].as_str().unwrap());
     let password = j["password"].as_str().unwrap();
     let token = j["token"].as_str().unwrap();
     assert_ne!(org_id, s.org_id, "a new org");
     assert!(token.starts_with("tkd_pat_"), "a personal API token");
-    assert!(
-        password.chars().count() >= 12,
-        "a generated password is long"
-    );
-    assert!(
-        !out.stderr.contains(password) && !out.stderr.contains(token),
-        "secrets only on stdout"
-    );
+    assert!(password.chars().count() >= 12, "a generated password is long");
+    assert!(!out.stderr.contains(password) && !out.stderr.contains(token), "secrets only on stdout");
 
     let at = s.login("a@acme.test", password);
     let c = s.verify(&at);
@@ -1718,71 +1048,33 @@ fn cli_org_create_credentials_work(b: &Backend) {
     assert_eq!(ec["sub"], json!(owner_id));
     assert_accepted(&s, &ex, "the exchanged org-create token");
     // The two orgs do not see each other.
-    assert_eq!(
-        s.get(&format!("/api/v1/users/{}", s.owner_id), &at).status,
-        404
-    );
+    assert_eq!(s.get(&format!("/api/v1/users/{}", s.owner_id), &at).status, 404);
 
     // The same name again is refused cleanly.
-    let dup = cli(
-        w.path(),
-        &["org", "create", "acme", "--owner-email", "a2@acme.test"],
-        &env,
-    );
+    let dup = cli(w.path(), &["org", "create", "acme", "--owner-email", "a2@acme.test"], &env);
     assert!(!dup.ok() && !dup.stderr.contains("panicked"), "{dup:?}");
-    assert!(
-        dup.stdout.trim().is_empty(),
-        "no credentials printed on failure"
-    );
+    assert!(dup.stdout.trim().is_empty(), "no credentials printed on failure");
 
     // --owner-password-stdin: no password in the output, and the given one works.
-    let c = tokend(
-        w.path(),
-        &[
-            "org",
-            "create",
-            "beta",
-            "--owner-email",
-            "b@beta.test",
-            "--owner-password-stdin",
-        ],
-        &env,
-    );
+    let c =
+        tokend(w.path(), &["org", "create", "beta", "--owner-email", "b@beta.test", "--owner-password-stdin"], &env);
     let out = run(c, Some("beta-password-123\n"), Duration::from_secs(60));
     assert!(out.ok(), "{out:?}");
     let j: Value = serde_json::from_str(out.stdout.trim()).expect("stdout is one JSON object");
-    assert!(
-        j.get("password").is_none(),
-        "no password field when it was given on stdin"
-    );
+    assert!(j.get("password").is_none(), "no password field when it was given on stdin");
     assert!(!out.stdout.contains("beta-password-123") && !out.stderr.contains("beta-password-123"));
-    assert!(j["token"]
-        .as_str()
-        .is_some_and(|t| t.starts_with("tkd_pat_")));
+    assert!(j["token"].as_str().is_some_and(|t| t.starts_with("tkd_pat_")));
     let at = s.login("b@beta.test", "beta-password-123");
     assert_eq!(s.verify(&at)["org"], j["org_id"]);
     s.exchange_ok(j["token"].as_str().unwrap());
 
     // A too-short password on stdin is refused and creates nothing.
     let orgs = s.count("orgs");
-    let c = tokend(
-        w.path(),
-        &[
-            "org",
-            "create",
-            "gamma",
-            "--owner-email",
-            "g@gamma.test",
-            "--owner-password-stdin",
-        ],
-        &env,
-    );
+    let c =
+        tokend(w.path(), &["org", "create", "gamma", "--owner-email", "g@gamma.test", "--owner-password-stdin"], &env);
     let out = run(c, Some("short\n"), Duration::from_secs(60));
     assert!(!out.ok() && !out.stderr.contains("panicked"), "{out:?}");
-    assert!(
-        out.stderr.contains("password"),
-        "the message names the field: {out:?}"
-    );
+    assert!(out.stderr.contains("password"), "the message names the field: {out:?}");
     assert_eq!(s.count("orgs"), orgs);
 }
 
@@ -1790,22 +1082,12 @@ fn cli_bad_flags_print_usage() {
     let w = Scratch::new();
     let db = w.db();
     let keys = w.keys();
-    let env = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", db.as_str()),
-    ];
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str())];
     // clap prints "Usage: …" for a missing required flag, an unknown flag or subcommand.
     let cases: [&[&str]; 6] = [
         &["org", "create"],
         &["org", "create", "acme"],
-        &[
-            "org",
-            "create",
-            "acme",
-            "--owner-email",
-            "a@acme.test",
-            "--bogus",
-        ],
+        &["org", "create", "acme", "--owner-email", "a@acme.test", "--bogus"],
         &["nosuch"],
         &["keys", "retire"],
         &["keys"],
@@ -1813,29 +1095,17 @@ fn cli_bad_flags_print_usage() {
     for args in cases {
         let out = cli(w.path(), args, &env);
         assert!(!out.ok() && !out.timed_out, "{args:?}: {out:?}");
-        assert!(
-            out.stderr.to_lowercase().contains("usage"),
-            "{args:?}: usage on stderr: {out:?}"
-        );
+        assert!(out.stderr.to_lowercase().contains("usage"), "{args:?}: usage on stderr: {out:?}");
         assert!(!out.stderr.contains("panicked"), "{args:?}: {out:?}");
         assert!(out.stdout.trim().is_empty(), "{args:?}: nothing on stdout");
     }
     // A flag without its value: non-zero, and the message names the flag.
     let out = cli(w.path(), &["org", "create", "acme", "--owner-email"], &env);
     assert!(!out.ok() && !out.timed_out, "{out:?}");
-    assert!(
-        out.stderr.contains("--owner-email") && !out.stderr.contains("panicked"),
-        "{out:?}"
-    );
+    assert!(out.stderr.contains("--owner-email") && !out.stderr.contains("panicked"), "{out:?}");
     let out = cli(w.path(), &["org", "create", "acme"], &env);
-    assert!(
-        out.stderr.contains("--owner-email"),
-        "the missing flag is named: {out:?}"
-    );
-    assert!(
-        !w.path().join("tokend.db").exists(),
-        "a usage error touches no database"
-    );
+    assert!(out.stderr.contains("--owner-email"), "the missing flag is named: {out:?}");
+    assert!(!w.path().join("tokend.db").exists(), "a usage error touches no database");
 }
 
 // ================================================================= 7. storage never holds secrets
@@ -1850,28 +1120,12 @@ fn database_never_holds_secrets(b: &Backend) {
     s.exchange_ok(&s.owner_pat);
     let keys = keys_dir(&s).display().to_string();
     let w = Scratch::new();
-    let env = [
-        ("TOKEND_KEYS_DIR", keys.as_str()),
-        ("DATABASE_URL", s.database_url.as_str()),
-    ];
-    let c = tokend(
-        w.path(),
-        &[
-            "org",
-            "create",
-            "delta",
-            "--owner-email",
-            "d@delta.test",
-            "--owner-password-stdin",
-        ],
-        &env,
-    );
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", s.database_url.as_str())];
+    let c =
+        tokend(w.path(), &["org", "create", "delta", "--owner-email", "d@delta.test", "--owner-password-stdin"], &env);
     let out = run(c, Some("delta-password-456\n"), Duration::from_secs(60));
     assert!(out.ok(), "{out:?}");
-    let cli_token = serde_json::from_str::<Value>(out.stdout.trim()).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cli_token = serde_json::from_str::<Value>(out.stdout.trim()).unwrap()["token"].as_str().unwrap().to_string();
     s.flush_usage();
 
     // Each secret in full and its random part without the prefix.
@@ -1883,9 +1137,7 @@ fn database_never_holds_secrets(b: &Backend) {
         ("CLI org token", &cli_token),
     ] {
         needles.push((what.to_string(), secret.clone()));
-        let body = secret
-            .trim_start_matches("tkd_pat_")
-            .trim_start_matches("tkd_cs_");
+        let body = secret.trim_start_matches("tkd_pat_").trim_start_matches("tkd_cs_");
         needles.push((format!("{what} (random part)"), body[..24].to_string()));
     }
     for (what, p) in [
@@ -1898,11 +1150,7 @@ fn database_never_holds_secrets(b: &Backend) {
 
     match b {
         Backend::Sqlite => {
-            let path = s
-                .database_url
-                .strip_prefix("sqlite://")
-                .unwrap()
-                .to_string();
+            let path = s.database_url.strip_prefix("sqlite://").unwrap().to_string();
             let mut bytes = std::fs::read(&path).unwrap();
             let wal = format!("{path}-wal");
             if Path::new(&wal).exists() {
@@ -1910,10 +1158,7 @@ fn database_never_holds_secrets(b: &Backend) {
             }
             assert!(bytes.len() > 4096, "the database file was read");
             for (what, n) in &needles {
-                assert!(
-                    !bytes.windows(n.len()).any(|w| w == n.as_bytes()),
-                    "the SQLite files contain the {what}"
-                );
+                assert!(!bytes.windows(n.len()).any(|w| w == n.as_bytes()), "the SQLite files contain the {what}");
             }
         }
         Backend::Postgres(_) => {
@@ -1933,9 +1178,7 @@ fn database_never_holds_secrets(b: &Backend) {
             let mut dump = String::new();
             for t in &tables {
                 let rows: Vec<Row> =
-                    diesel::sql_query(format!("SELECT t::text AS v FROM \"{}\" t", t.v))
-                        .load(&mut *conn)
-                        .unwrap();
+                    diesel::sql_query(format!("SELECT t::text AS v FROM \"{}\" t", t.v)).load(&mut *conn).unwrap();
                 for r in rows {
                     dump.push_str(&r.v);
                     dump.push('\n');
@@ -1943,10 +1186,7 @@ fn database_never_holds_secrets(b: &Backend) {
             }
             assert!(dump.contains("d@delta.test"), "the dump holds the data");
             for (what, n) in &needles {
-                assert!(
-                    !dump.contains(n.as_str()),
-                    "the PostgreSQL tables contain the {what}"
-                );
+                assert!(!dump.contains(n.as_str()), "the PostgreSQL tables contain the {what}");
             }
         }
     }

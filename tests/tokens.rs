@@ -46,13 +46,9 @@ fn clock_now(s: &Server) -> i64 {
 
 /// RFC 3339 UTC → unix seconds (independent of the server's own parser).
 fn ts(v: &Value) -> i64 {
-    let t = v
-        .as_str()
-        .unwrap_or_else(|| panic!("expected an RFC 3339 string, got {v}"));
+    let t = v.as_str().unwrap_or_else(|| panic!("expected an RFC 3339 string, got {v}"));
     assert!(t.ends_with('Z'), "time is not UTC: {t}");
-    chrono::DateTime::parse_from_rfc3339(t)
-        .unwrap_or_else(|e| panic!("not RFC 3339: {t}: {e}"))
-        .timestamp()
+    chrono::DateTime::parse_from_rfc3339(t).unwrap_or_else(|e| panic!("not RFC 3339: {t}: {e}")).timestamp()
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -101,33 +97,15 @@ fn refresh(s: &Server, token: &str, extra: &[(&str, &str)]) -> Resp {
 
 /// RFC 8693 token-exchange grant with extra parameters.
 fn token_exchange(s: &Server, token: &str, subject_type: &str, extra: &[(&str, &str)]) -> Resp {
-    let mut p = vec![
-        ("grant_type", GRANT_TE),
-        ("subject_token", token),
-        ("subject_token_type", subject_type),
-    ];
+    let mut p = vec![("grant_type", GRANT_TE), ("subject_token", token), ("subject_token_type", subject_type)];
     p.extend_from_slice(extra);
     s.form("/oauth/token", &p, None)
 }
 
 fn assert_oauth_error(r: &Resp, status: u16, error: &str) {
-    assert_eq!(
-        r.status,
-        status,
-        "expected {status} {error}, got: {}",
-        red(&r.text)
-    );
-    assert_eq!(
-        r.body["error"],
-        error,
-        "expected error {error}, got: {}",
-        red(&r.text)
-    );
-    assert!(
-        r.body.get("access_token").is_none(),
-        "an error response carries no token: {}",
-        red(&r.text)
-    );
+    assert_eq!(r.status, status, "expected {status} {error}, got: {}", red(&r.text));
+    assert_eq!(r.body["error"], error, "expected error {error}, got: {}", red(&r.text));
+    assert!(r.body.get("access_token").is_none(), "an error response carries no token: {}", red(&r.text));
 }
 
 fn assert_invalid_grant(r: &Resp) {
@@ -136,32 +114,16 @@ fn assert_invalid_grant(r: &Resp) {
 
 /// A 422 problem naming `field`.
 fn assert_invalid_field(r: &Resp, field: &str) {
-    assert_eq!(
-        r.status,
-        422,
-        "expected 422 naming {field}, got: {}",
-        red(&r.text)
-    );
+    assert_eq!(r.status, 422, "expected 422 naming {field}, got: {}", red(&r.text));
     assert!(
-        r.header("Content-Type")
-            .unwrap_or("")
-            .starts_with("application/problem+json"),
+        r.header("Content-Type").unwrap_or("").starts_with("application/problem+json"),
         "validation errors are problem+json: {:?}",
         r.header("Content-Type")
     );
-    let errors = r.body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors array: {}", red(&r.text)));
-    assert!(
-        errors.iter().any(|e| e["field"] == field),
-        "errors do not name {field}: {}",
-        red(&r.text)
-    );
+    let errors = r.body["errors"].as_array().unwrap_or_else(|| panic!("no errors array: {}", red(&r.text)));
+    assert!(errors.iter().any(|e| e["field"] == field), "errors do not name {field}: {}", red(&r.text));
     let detail = r.body["detail"].as_str().unwrap_or("");
-    assert!(
-        detail.starts_with(&format!("{field}: ")),
-        "detail does not start with '{field}: ': {detail}"
-    );
+    assert!(detail.starts_with(&format!("{field}: ")), "detail does not start with '{field}: ': {detail}");
 }
 
 fn my_tokens(s: &Server, at: &str) -> Vec<Value> {
@@ -177,10 +139,7 @@ fn my_token(s: &Server, at: &str, id: &str) -> Value {
 }
 
 fn item<'a>(items: &'a [Value], id: &str) -> &'a Value {
-    items
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("token {id} is not listed"))
+    items.iter().find(|t| t["id"] == id).unwrap_or_else(|| panic!("token {id} is not listed"))
 }
 
 /// Failure messages never show a credential: API tokens and client secrets (`tkd_…`) are
@@ -189,24 +148,16 @@ fn red(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
-        let next = [rest.find("tkd_"), rest.find("eyJ")]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [rest.find("tkd_"), rest.find("eyJ")].into_iter().flatten().min();
         let Some(i) = next else { break };
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
-            .unwrap_or(tail.len());
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c))).unwrap_or(tail.len());
         let word = &tail[..end];
         if word.starts_with("eyJ") {
             out.push_str("eyJ…[redacted]");
         } else {
-            let keep = word
-                .rfind('_')
-                .map(|u| (u + 5).min(word.len()))
-                .unwrap_or(word.len());
+            let keep = word.rfind('_').map(|u| (u + 5).min(word.len())).unwrap_or(word.len());
             out.push_str(&word[..keep]);
             if keep < word.len() {
                 out.push_str("…[redacted]");
@@ -223,34 +174,19 @@ fn assert_no_secret(text: &str, secret: &str, what: &str) {
     assert!(!text.contains(secret), "{what} contains a secret");
     let body = &secret[secret.rfind('_').unwrap() + 1..];
     for start in (0..body.len().saturating_sub(12)).step_by(6) {
-        assert!(
-            !text.contains(&body[start..start + 12]),
-            "{what} contains part of a secret"
-        );
+        assert!(!text.contains(&body[start..start + 12]), "{what} contains part of a secret");
     }
 }
 
 /// Snapshot minus the audit row; and the audit row count.
 fn split_audit(snap: &[(String, i64)]) -> (Vec<(String, i64)>, i64) {
-    let audit = snap
-        .iter()
-        .find(|(q, _)| q.contains("audit_events"))
-        .map(|(_, n)| *n)
-        .expect("audit_events in the snapshot");
-    (
-        snap.iter()
-            .filter(|(q, _)| !q.contains("audit_events"))
-            .cloned()
-            .collect(),
-        audit,
-    )
+    let audit =
+        snap.iter().find(|(q, _)| q.contains("audit_events")).map(|(_, n)| *n).expect("audit_events in the snapshot");
+    (snap.iter().filter(|(q, _)| !q.contains("audit_events")).cloned().collect(), audit)
 }
 
 fn basic(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
 }
 
 /// A well-formed personal token that was never issued (right prefix, length, checksum).
@@ -264,27 +200,16 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
     let now = clock_now(&s);
-    let r = s.post(
-        "/api/v1/me/tokens",
-        &at,
-        json!({"name": "ci deploy", "description": "for CI", "ttl_days": 7}),
-    );
+    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "ci deploy", "description": "for CI", "ttl_days": 7}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
-    let secret = r.body["token"]
-        .as_str()
-        .expect("the secret is in the 201 body")
-        .to_string();
+    let secret = r.body["token"].as_str().expect("the secret is in the 201 body").to_string();
     assert!(secret.starts_with("tkd_pat_"), "personal token prefix");
     assert!(
         secret.len() >= "tkd_pat_".len() + 43 + 6,
         "at least 32 random bytes in base62 plus a 6-character checksum"
     );
     for f in RECORD_FIELDS {
-        assert!(
-            r.body.get(f).is_some(),
-            "created record lacks {f}: {}",
-            red(&r.body.to_string())
-        );
+        assert!(r.body.get(f).is_some(), "created record lacks {f}: {}", red(&r.body.to_string()));
     }
     let id = r.body["id"].as_str().unwrap().to_string();
     assert!(!id.is_empty());
@@ -292,29 +217,12 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     assert_eq!(r.body["description"], "for CI");
     assert_eq!(r.body["owner_kind"], "user");
     assert_eq!(r.body["owner_id"], s.owner_id.as_str());
-    assert_eq!(
-        strings(&r.body["roles"]),
-        vec!["org:owner"],
-        "roles default to the caller's roles"
-    );
+    assert_eq!(strings(&r.body["roles"]), vec!["org:owner"], "roles default to the caller's roles");
     assert_eq!(ts(&r.body["created_at"]), now);
-    assert_eq!(
-        ts(&r.body["expires_at"]) - ts(&r.body["created_at"]),
-        7 * DAY
-    );
+    assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), 7 * DAY);
     assert_eq!(r.body["status"], "active");
-    for f in [
-        "last_used_at",
-        "last_used_ip",
-        "idle_ttl_days",
-        "revoked_at",
-        "revoked_by",
-    ] {
-        assert!(
-            r.body[f].is_null(),
-            "{f} should be null on a new token: {}",
-            red(&r.body.to_string())
-        );
+    for f in ["last_used_at", "last_used_ip", "idle_ttl_days", "revoked_at", "revoked_by"] {
+        assert!(r.body[f].is_null(), "{f} should be null on a new token: {}", red(&r.body.to_string()));
     }
     let hint = r.body["hint"].as_str().unwrap();
     let shown = hint.trim_end_matches('…').trim_end_matches("...");
@@ -322,14 +230,8 @@ fn create_shows_secret_once_and_record(b: &Backend) {
         shown.starts_with("tkd_pat_") && shown.len() > "tkd_pat_".len(),
         "hint shows the prefix and a few characters: {hint}"
     );
-    assert!(
-        secret.starts_with(shown),
-        "the hint is the start of the secret"
-    );
-    assert!(
-        shown.len() <= "tkd_pat_".len() + 8,
-        "the hint shows only a few characters"
-    );
+    assert!(secret.starts_with(shown), "the hint is the start of the secret");
+    assert!(shown.len() <= "tkd_pat_".len() + 8, "the hint shows only a few characters");
 
     // Never again: list, one, and an unrelated second token's creation.
     let list = s.get("/api/v1/me/tokens", &at);
@@ -337,20 +239,11 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     assert_no_secret(&list.text, &secret, "GET /api/v1/me/tokens");
     assert_no_secret(&list.text, &s.owner_pat, "GET /api/v1/me/tokens");
     let listed = item(list.body["items"].as_array().unwrap(), &id).clone();
-    assert!(
-        listed.get("token").is_none(),
-        "a listed record has no token field"
-    );
+    assert!(listed.get("token").is_none(), "a listed record has no token field");
     for f in RECORD_FIELDS {
-        assert_eq!(
-            listed[f], r.body[f],
-            "listed {f} differs from the created record"
-        );
+        assert_eq!(listed[f], r.body[f], "listed {f} differs from the created record");
     }
-    assert_eq!(
-        list.body["total_count"], 2,
-        "the bootstrap token and the new one"
-    );
+    assert_eq!(list.body["total_count"], 2, "the bootstrap token and the new one");
     assert_eq!(list.body["page"], 1);
     assert_eq!(list.body["page_size"], 50);
     let one = s.get(&format!("/api/v1/me/tokens/{id}"), &at);
@@ -358,11 +251,7 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     assert_no_secret(&one.text, &secret, "GET /api/v1/me/tokens/{id}");
     assert!(one.body.get("token").is_none());
     assert_eq!(one.body["hint"], hint);
-    let other = s.post(
-        "/api/v1/me/tokens",
-        &at,
-        json!({"name": "second", "ttl_days": 1}),
-    );
+    let other = s.post("/api/v1/me/tokens", &at, json!({"name": "second", "ttl_days": 1}));
     assert_eq!(other.status, 201);
     assert_no_secret(&other.text, &secret, "another token's creation");
 
@@ -378,29 +267,19 @@ fn create_validation(b: &Backend) {
         (json!({"name": "", "ttl_days": 1}), "name"),
         (json!({"name": "   ", "ttl_days": 1}), "name"),
         (json!({"name": "x".repeat(101), "ttl_days": 1}), "name"),
-        (
-            json!({"name": "ok", "description": "d".repeat(1001), "ttl_days": 1}),
-            "description",
-        ),
+        (json!({"name": "ok", "description": "d".repeat(1001), "ttl_days": 1}), "description"),
         (json!({"name": "ok", "ttl_days": 0}), "ttl_days"),
         (json!({"name": "ok", "ttl_days": -1}), "ttl_days"),
         (json!({"name": "ok", "ttl_days": 31}), "ttl_days"),
         (json!({"name": "ok", "ttl_days": 100000}), "ttl_days"),
         (json!({"name": "ok", "ttl_days": 1, "roles": []}), "roles"),
-        (
-            json!({"name": "ok", "ttl_days": 1, "roles": ["nope:unknown"]}),
-            "roles",
-        ),
+        (json!({"name": "ok", "ttl_days": 1, "roles": ["nope:unknown"]}), "roles"),
     ];
     for (body, field) in cases {
         let before = s.snapshot();
         let r = s.post("/api/v1/me/tokens", &at, body.clone());
         assert_invalid_field(&r, field);
-        assert_eq!(
-            s.snapshot(),
-            before,
-            "a refused create changed the database: {body}"
-        );
+        assert_eq!(s.snapshot(), before, "a refused create changed the database: {body}");
     }
     // Unknown fields are refused (4xx), nothing stored.
     for body in [
@@ -409,11 +288,7 @@ fn create_validation(b: &Backend) {
     ] {
         let before = s.snapshot();
         let r = s.post("/api/v1/me/tokens", &at, body.clone());
-        assert!(
-            (400..500).contains(&r.status),
-            "unknown field accepted: {body} → {}",
-            red(&r.text)
-        );
+        assert!((400..500).contains(&r.status), "unknown field accepted: {body} → {}", red(&r.text));
         assert_eq!(s.snapshot(), before);
     }
     // The limits themselves are accepted.
@@ -424,60 +299,24 @@ fn create_validation(b: &Backend) {
     ] {
         let r = s.post("/api/v1/me/tokens", &at, body.clone());
         assert_eq!(r.status, 201, "{body}: {}", red(&r.text));
-        assert_eq!(
-            ts(&r.body["expires_at"]) - ts(&r.body["created_at"]),
-            body["ttl_days"].as_i64().unwrap() * DAY
-        );
+        assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), body["ttl_days"].as_i64().unwrap() * DAY);
     }
 }
 
 fn create_ttl_follows_policy(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
-    let r = s.put(
-        "/api/v1/policy",
-        &at,
-        json!({"personal_token_max_ttl_days": 10}),
-    );
+    let r = s.put("/api/v1/policy", &at, json!({"personal_token_max_ttl_days": 10}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
-    assert_invalid_field(
-        &s.post(
-            "/api/v1/me/tokens",
-            &at,
-            json!({"name": "n", "ttl_days": 11}),
-        ),
-        "ttl_days",
-    );
-    let r = s.post(
-        "/api/v1/me/tokens",
-        &at,
-        json!({"name": "n", "ttl_days": 10}),
-    );
+    assert_invalid_field(&s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 11})), "ttl_days");
+    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 10}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
-    assert_eq!(
-        ts(&r.body["expires_at"]) - ts(&r.body["created_at"]),
-        10 * DAY
-    );
-    let r = s.put(
-        "/api/v1/policy",
-        &at,
-        json!({"personal_token_max_ttl_days": 90}),
-    );
+    assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), 10 * DAY);
+    let r = s.put("/api/v1/policy", &at, json!({"personal_token_max_ttl_days": 90}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
-    let r = s.post(
-        "/api/v1/me/tokens",
-        &at,
-        json!({"name": "n", "ttl_days": 90}),
-    );
+    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 90}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
-    assert_invalid_field(
-        &s.post(
-            "/api/v1/me/tokens",
-            &at,
-            json!({"name": "n", "ttl_days": 91}),
-        ),
-        "ttl_days",
-    );
+    assert_invalid_field(&s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 91})), "ttl_days");
 }
 
 fn roles_default_and_must_be_held(b: &Backend) {
@@ -485,50 +324,25 @@ fn roles_default_and_must_be_held(b: &Backend) {
     let owner = s.owner_login();
     s.role(&owner, "metrics:read");
     s.role(&owner, "alerts:write");
-    let (_, dev) = s.user(
-        &owner,
-        "dev@example.com",
-        &["org:developer", "metrics:read"],
-    );
+    let (_, dev) = s.user(&owner, "dev@example.com", &["org:developer", "metrics:read"]);
 
-    let r = s.post(
-        "/api/v1/me/tokens",
-        &dev,
-        json!({"name": "default roles", "ttl_days": 3}),
-    );
+    let r = s.post("/api/v1/me/tokens", &dev, json!({"name": "default roles", "ttl_days": 3}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
-    assert_eq!(
-        strings(&r.body["roles"]),
-        sorted(&["org:developer", "metrics:read"])
-    );
+    assert_eq!(strings(&r.body["roles"]), sorted(&["org:developer", "metrics:read"]));
     let c = s.verify(&s.exchange_ok(r.body["token"].as_str().unwrap()));
-    assert_eq!(
-        strings(&c["roles"]),
-        sorted(&["org:developer", "metrics:read"])
-    );
+    assert_eq!(strings(&c["roles"]), sorted(&["org:developer", "metrics:read"]));
 
     // A subset, including a role implied by the ladder.
-    let r = s.post(
-        "/api/v1/me/tokens",
-        &dev,
-        json!({"name": "member", "ttl_days": 3, "roles": ["org:member"]}),
-    );
+    let r = s.post("/api/v1/me/tokens", &dev, json!({"name": "member", "ttl_days": 3, "roles": ["org:member"]}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
     assert_eq!(strings(&r.body["roles"]), vec!["org:member"]);
 
     for role in ["alerts:write", "org:admin", "org:owner"] {
         let before = s.snapshot();
-        let r = s.post(
-            "/api/v1/me/tokens",
-            &dev,
-            json!({"name": "more", "ttl_days": 3, "roles": ["metrics:read", role]}),
-        );
+        let r =
+            s.post("/api/v1/me/tokens", &dev, json!({"name": "more", "ttl_days": 3, "roles": ["metrics:read", role]}));
         assert_invalid_field(&r, "roles");
-        assert!(
-            r.body["detail"].as_str().unwrap().contains(role),
-            "the error names the role {role}: {}",
-            red(&r.text)
-        );
+        assert!(r.body["detail"].as_str().unwrap().contains(role), "the error names the role {role}: {}", red(&r.text));
         assert_eq!(s.snapshot(), before);
     }
 }
@@ -543,48 +357,20 @@ fn pat_derived_access_token_cannot_mint(b: &Backend) {
     assert_eq!(me.status, 200, "{}", red(&me.text));
     // ...but cannot mint or rotate.
     let before = split_audit(&s.snapshot()).0;
-    let r = s.post(
-        "/api/v1/me/tokens",
-        &derived,
-        json!({"name": "minted", "ttl_days": 1}),
-    );
+    let r = s.post("/api/v1/me/tokens", &derived, json!({"name": "minted", "ttl_days": 1}));
     assert_eq!(r.status, 403, "{}", red(&r.text));
     assert!(r.body.get("token").is_none());
-    let r = s.post(
-        &format!("/api/v1/me/tokens/{id}/rotate"),
-        &derived,
-        json!({}),
-    );
+    let r = s.post(&format!("/api/v1/me/tokens/{id}/rotate"), &derived, json!({}));
     assert_eq!(r.status, 403, "{}", red(&r.text));
     assert!(r.body.get("token").is_none());
-    assert_eq!(
-        split_audit(&s.snapshot()).0,
-        before,
-        "a refused mint changed the database"
-    );
+    assert_eq!(split_audit(&s.snapshot()).0, before, "a refused mint changed the database");
     // Same for the bootstrap token, and for another user's PAT.
     let derived_boot = s.exchange_ok(&s.owner_pat);
-    assert_eq!(
-        s.post(
-            "/api/v1/me/tokens",
-            &derived_boot,
-            json!({"name": "m", "ttl_days": 1})
-        )
-        .status,
-        403
-    );
+    assert_eq!(s.post("/api/v1/me/tokens", &derived_boot, json!({"name": "m", "ttl_days": 1})).status, 403);
     let (_, user_at) = s.user(&owner, "u@example.com", &["org:member"]);
     let (_, user_pat) = s.pat(&user_at, json!({"name": "u", "ttl_days": 1}));
     let user_derived = s.exchange_ok(&user_pat);
-    assert_eq!(
-        s.post(
-            "/api/v1/me/tokens",
-            &user_derived,
-            json!({"name": "m", "ttl_days": 1})
-        )
-        .status,
-        403
-    );
+    assert_eq!(s.post("/api/v1/me/tokens", &user_derived, json!({"name": "m", "ttl_days": 1})).status, 403);
     // The original token is untouched.
     assert_eq!(s.exchange(&secret).status, 200);
     assert_eq!(my_token(&s, &owner, &id)["status"], "active");
@@ -600,10 +386,7 @@ fn check_exchanged(s: &Server, r: &Resp, token_id: &str, roles: &[&str]) -> Valu
         r.header("Cache-Control")
     );
     assert_eq!(r.header("Pragma"), Some("no-cache"));
-    assert!(r.body["token_type"]
-        .as_str()
-        .unwrap()
-        .eq_ignore_ascii_case("bearer"));
+    assert!(r.body["token_type"].as_str().unwrap().eq_ignore_ascii_case("bearer"));
     assert_eq!(r.body["expires_in"], 1800);
     let at = r.body["access_token"].as_str().unwrap();
     let c = s.verify(at);
@@ -614,16 +397,8 @@ fn check_exchanged(s: &Server, r: &Resp, token_id: &str, roles: &[&str]) -> Valu
     assert_eq!(c["org"], s.org_id.as_str());
     assert_eq!(strings(&c["roles"]), sorted(roles));
     assert_eq!(scope_set(&c["scope"]), sorted(roles));
-    assert_eq!(
-        scope_set(&r.body["scope"]),
-        sorted(roles),
-        "response scope matches the token"
-    );
-    assert_eq!(
-        aud_of(&c),
-        vec![s.issuer()],
-        "default audience is the first configured one"
-    );
+    assert_eq!(scope_set(&r.body["scope"]), sorted(roles), "response scope matches the token");
+    assert_eq!(aud_of(&c), vec![s.issuer()], "default audience is the first configured one");
     let iat = c["iat"].as_i64().unwrap();
     assert_eq!(iat, clock_now(s));
     assert_eq!(c["exp"].as_i64().unwrap() - iat, 1800);
@@ -638,10 +413,7 @@ fn exchange_refresh_token_grant(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     s.role(&owner, "metrics:read");
-    let (id, secret) = s.pat(
-        &owner,
-        json!({"name": "rt", "ttl_days": 2, "roles": ["metrics:read", "org:member"]}),
-    );
+    let (id, secret) = s.pat(&owner, json!({"name": "rt", "ttl_days": 2, "roles": ["metrics:read", "org:member"]}));
     let roles = ["metrics:read", "org:member"];
     let c1 = check_exchanged(&s, &refresh(&s, &secret, &[]), &id, &roles);
     let c2 = check_exchanged(&s, &refresh(&s, &secret, &[]), &id, &roles);
@@ -649,29 +421,20 @@ fn exchange_refresh_token_grant(b: &Backend) {
     // The bootstrap token too.
     let r = s.exchange(&s.owner_pat);
     assert_eq!(r.status, 200);
-    assert_eq!(
-        strings(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]),
-        vec!["org:owner"]
-    );
+    assert_eq!(strings(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]), vec!["org:owner"]);
 }
 
 fn exchange_token_exchange_grant(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     s.role(&owner, "metrics:read");
-    let (id, secret) = s.pat(
-        &owner,
-        json!({"name": "te", "ttl_days": 2, "roles": ["metrics:read"]}),
-    );
+    let (id, secret) = s.pat(&owner, json!({"name": "te", "ttl_days": 2, "roles": ["metrics:read"]}));
     let mut jtis = HashSet::new();
     for ty in [TYPE_RT, TYPE_API, TYPE_RT, TYPE_API] {
         let r = token_exchange(&s, &secret, ty, &[]);
         let c = check_exchanged(&s, &r, &id, &["metrics:read"]);
         assert_eq!(r.body["issued_token_type"], TYPE_AT, "{}", red(&r.text));
-        assert!(
-            jtis.insert(c["jti"].as_str().unwrap().to_string()),
-            "jti repeated"
-        );
+        assert!(jtis.insert(c["jti"].as_str().unwrap().to_string()), "jti repeated");
     }
     // requested_token_type = access_token is fine.
     let r = token_exchange(&s, &secret, TYPE_API, &[("requested_token_type", TYPE_AT)]);
@@ -687,65 +450,27 @@ fn scope_narrowing(b: &Backend) {
     let owner = s.owner_login();
     s.role(&owner, "metrics:read");
     s.role(&owner, "alerts:write");
-    let (_, secret) = s.pat(&owner, json!({"name": "n", "ttl_days": 2, "roles": ["metrics:read", "alerts:write", "org:member"]}));
+    let (_, secret) =
+        s.pat(&owner, json!({"name": "n", "ttl_days": 2, "roles": ["metrics:read", "alerts:write", "org:member"]}));
     let granted = |r: &Resp| -> Vec<String> {
         assert_eq!(r.status, 200, "{}", red(&r.text));
         let c = s.verify(r.body["access_token"].as_str().unwrap());
-        assert_eq!(
-            scope_set(&c["scope"]),
-            strings(&c["roles"]),
-            "scope claim = roles"
-        );
-        assert_eq!(
-            scope_set(&r.body["scope"]),
-            strings(&c["roles"]),
-            "response scope = roles"
-        );
+        assert_eq!(scope_set(&c["scope"]), strings(&c["roles"]), "scope claim = roles");
+        assert_eq!(scope_set(&r.body["scope"]), strings(&c["roles"]), "response scope = roles");
         strings(&c["roles"])
     };
+    assert_eq!(granted(&refresh(&s, &secret, &[])), sorted(&["metrics:read", "alerts:write", "org:member"]));
+    assert_eq!(granted(&refresh(&s, &secret, &[("scope", "metrics:read")])), vec!["metrics:read"]);
     assert_eq!(
-        granted(&refresh(&s, &secret, &[])),
-        sorted(&["metrics:read", "alerts:write", "org:member"])
-    );
-    assert_eq!(
-        granted(&refresh(&s, &secret, &[("scope", "metrics:read")])),
-        vec!["metrics:read"]
-    );
-    assert_eq!(
-        granted(&refresh(
-            &s,
-            &secret,
-            &[("scope", "org:member metrics:read")]
-        )),
+        granted(&refresh(&s, &secret, &[("scope", "org:member metrics:read")])),
         sorted(&["org:member", "metrics:read"])
     );
-    assert_eq!(
-        granted(&token_exchange(
-            &s,
-            &secret,
-            TYPE_API,
-            &[("scope", "alerts:write")]
-        )),
-        vec!["alerts:write"]
-    );
+    assert_eq!(granted(&token_exchange(&s, &secret, TYPE_API, &[("scope", "alerts:write")])), vec!["alerts:write"]);
     // Asking for more than the token holds — even roles the owner holds.
-    for scope in [
-        "logs:read",
-        "metrics:read logs:read",
-        "org:admin",
-        "org:owner",
-    ] {
+    for scope in ["logs:read", "metrics:read logs:read", "org:admin", "org:owner"] {
         let before = s.snapshot();
-        assert_oauth_error(
-            &refresh(&s, &secret, &[("scope", scope)]),
-            400,
-            "invalid_scope",
-        );
-        assert_oauth_error(
-            &token_exchange(&s, &secret, TYPE_RT, &[("scope", scope)]),
-            400,
-            "invalid_scope",
-        );
+        assert_oauth_error(&refresh(&s, &secret, &[("scope", scope)]), 400, "invalid_scope");
+        assert_oauth_error(&token_exchange(&s, &secret, TYPE_RT, &[("scope", scope)]), 400, "invalid_scope");
         assert_eq!(s.snapshot(), before);
     }
 }
@@ -757,36 +482,19 @@ fn owner_demoted_gets_fewer_roles(b: &Backend) {
     let (uid, uat) = s.user(&owner, "admin2@example.com", &["org:admin", "metrics:read"]);
     let (_, secret) = s.pat(&uat, json!({"name": "admin script", "ttl_days": 5}));
     let first = s.verify(&s.exchange_ok(&secret));
-    assert_eq!(
-        strings(&first["roles"]),
-        sorted(&["org:admin", "metrics:read"])
-    );
-    let r = s.patch(
-        &format!("/api/v1/users/{uid}"),
-        &owner,
-        json!({"roles": ["org:member"]}),
-    );
+    assert_eq!(strings(&first["roles"]), sorted(&["org:admin", "metrics:read"]));
+    let r = s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"roles": ["org:member"]}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
     let r = s.exchange(&secret);
     assert_eq!(r.status, 200, "{}", red(&r.text));
     let after = s.verify(r.body["access_token"].as_str().unwrap());
     let roles = strings(&after["roles"]);
     assert!(roles.len() < 2, "fewer roles after demotion: {roles:?}");
-    assert!(
-        !roles.contains(&"org:admin".to_string()) && !roles.contains(&"metrics:read".to_string()),
-        "{roles:?}"
-    );
-    assert!(
-        roles.iter().all(|r| r == "org:member"),
-        "only what the owner still holds: {roles:?}"
-    );
+    assert!(!roles.contains(&"org:admin".to_string()) && !roles.contains(&"metrics:read".to_string()), "{roles:?}");
+    assert!(roles.iter().all(|r| r == "org:member"), "only what the owner still holds: {roles:?}");
     assert_eq!(scope_set(&after["scope"]), roles);
     // Restoring one role restores exactly that role at the next exchange.
-    let r = s.patch(
-        &format!("/api/v1/users/{uid}"),
-        &owner,
-        json!({"roles": ["org:member", "metrics:read"]}),
-    );
+    let r = s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"roles": ["org:member", "metrics:read"]}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
     let again = s.verify(&s.exchange_ok(&secret));
     assert!(strings(&again["roles"]).contains(&"metrics:read".to_string()));
@@ -800,27 +508,15 @@ fn owner_disabled_or_deleted(b: &Backend) {
     let (did, dat) = s.user(&owner, "disabled@example.com", &["org:developer"]);
     let (_, dsecret) = s.pat(&dat, json!({"name": "d", "ttl_days": 5}));
     let derived = s.exchange_ok(&dsecret);
-    let r = s.patch(
-        &format!("/api/v1/users/{did}"),
-        &owner,
-        json!({"disabled": true}),
-    );
+    let r = s.patch(&format!("/api/v1/users/{did}"), &owner, json!({"disabled": true}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
     let (rows, audit) = split_audit(&s.snapshot());
     assert_invalid_grant(&s.exchange(&dsecret));
     assert_invalid_grant(&token_exchange(&s, &dsecret, TYPE_API, &[]));
     let (rows2, audit2) = split_audit(&s.snapshot());
     assert_eq!(rows2, rows);
-    assert_eq!(
-        audit2,
-        audit + 2,
-        "each refused exchange of a known token is one audit event"
-    );
-    assert_eq!(
-        s.get("/api/v1/me", &derived).status,
-        401,
-        "a disabled user's access token stops at once"
-    );
+    assert_eq!(audit2, audit + 2, "each refused exchange of a known token is one audit event");
+    assert_eq!(s.get("/api/v1/me", &derived).status, 401, "a disabled user's access token stops at once");
     // Deleted.
     let (eid, eat) = s.user(&owner, "deleted@example.com", &["org:member"]);
     let (_, esecret) = s.pat(&eat, json!({"name": "e", "ttl_days": 5}));
@@ -842,11 +538,7 @@ fn expiry_with_fixed_clock(b: &Backend) {
     let (id, secret) = s.pat(&owner, json!({"name": "short", "ttl_days": ttl_days}));
     s.clock.advance(ttl_days * DAY - 1);
     let c = s.verify(&s.exchange_ok(&secret));
-    assert_eq!(
-        c["iat"].as_i64().unwrap(),
-        clock_now(&s),
-        "iat follows the server clock"
-    );
+    assert_eq!(c["iat"].as_i64().unwrap(), clock_now(&s), "iat follows the server clock");
     s.clock.advance(1);
     let (rows, audit) = split_audit(&s.snapshot());
     assert_invalid_grant(&s.exchange(&secret));
@@ -882,11 +574,7 @@ fn idle_ttl_without_use(b: &Backend) {
 fn idle_ttl_with_use(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
-    assert_eq!(
-        s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1}))
-            .status,
-        200
-    );
+    assert_eq!(s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1})).status, 200);
     let (id, secret) = s.pat(&owner, json!({"name": "idle", "ttl_days": 10}));
     let t0 = clock_now(&s);
     s.clock.set(t0 + 12 * 3600);
@@ -894,11 +582,7 @@ fn idle_ttl_with_use(b: &Backend) {
     // +30 h: beyond created + 24 h, but within last use + 24 h. Checked without using it.
     s.clock.set(t0 + 30 * 3600);
     let owner = s.owner_login();
-    assert_eq!(
-        my_token(&s, &owner, &id)["status"],
-        "active",
-        "a use at +12h keeps the token alive at +30h"
-    );
+    assert_eq!(my_token(&s, &owner, &id)["status"], "active", "a use at +12h keeps the token alive at +30h");
     s.flush_usage();
     s.clock.set(t0 + 12 * 3600 + DAY - 1);
     let owner = s.owner_login();
@@ -914,11 +598,7 @@ fn idle_ttl_with_use(b: &Backend) {
 fn idle_ttl_use_extends(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
-    assert_eq!(
-        s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1}))
-            .status,
-        200
-    );
+    assert_eq!(s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1})).status, 200);
     let (_, secret) = s.pat(&owner, json!({"name": "idle", "ttl_days": 10}));
     let t0 = clock_now(&s);
     s.clock.set(t0 + 12 * 3600);
@@ -933,6 +613,51 @@ fn idle_ttl_use_extends(b: &Backend) {
     assert_invalid_grant(&s.exchange(&secret));
 }
 
+/// "Idle-TTL checks use the freshest value" (issue 3): a use must stay visible at every
+/// moment, also while the in-memory usage buffer is being written to the database. Tokens
+/// used at +12h (idle TTL one day) are read continuously at +30h across a usage flush
+/// (every ~0.5 s): every read must say `active`.
+fn idle_check_sees_use_during_flush(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    assert_eq!(s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1})).status, 200);
+    let t0 = clock_now(&s);
+    let mut wrong = Vec::new();
+    let mut reads = 0;
+    for round in 0..4 {
+        let base = t0 + round * 3 * DAY;
+        s.clock.set(base);
+        let owner = s.owner_login();
+        let tokens: Vec<(String, String)> =
+            (0..5).map(|i| s.pat(&owner, json!({"name": format!("r{round}-{i}"), "ttl_days": 30}))).collect();
+        // A bearer valid at +30h, obtained first so that reading starts right after the uses.
+        s.clock.set(base + 30 * 3600);
+        let reader = s.owner_login();
+        s.clock.set(base + 12 * 3600);
+        for (_, secret) in &tokens {
+            s.exchange_ok(secret);
+        }
+        s.clock.set(base + 30 * 3600);
+        let until = Instant::now() + Duration::from_millis(1200);
+        while Instant::now() < until {
+            let items = my_tokens(&s, &reader);
+            reads += 1;
+            for (id, _) in &tokens {
+                let status = item(&items, id)["status"].as_str().unwrap().to_string();
+                if status != "active" {
+                    wrong.push(format!("round {round}, read {reads}: token {id} is {status}"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "a token used 18 h ago (idle TTL 1 day) read as not active {} times in {reads} reads; first: {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+}
+
 // ---- revoke, rotate, rename ----
 
 fn revoke_one(b: &Backend) {
@@ -943,10 +668,7 @@ fn revoke_one(b: &Backend) {
     let derived = s.exchange_ok(&secret);
     // Someone else cannot revoke it.
     let (_, mat) = s.user(&owner, "m@example.com", &["org:admin"]);
-    assert_eq!(
-        s.delete(&format!("/api/v1/me/tokens/{id}"), &mat).status,
-        404
-    );
+    assert_eq!(s.delete(&format!("/api/v1/me/tokens/{id}"), &mat).status, 404);
     assert_eq!(s.get(&format!("/api/v1/me/tokens/{id}"), &mat).status, 404);
     s.exchange_ok(&secret);
 
@@ -956,11 +678,7 @@ fn revoke_one(b: &Backend) {
     assert!(r.text.is_empty());
     assert_invalid_grant(&s.exchange(&secret));
     assert_invalid_grant(&token_exchange(&s, &secret, TYPE_API, &[]));
-    assert_eq!(
-        s.get("/api/v1/me", &derived).status,
-        401,
-        "access tokens from a revoked token stop working"
-    );
+    assert_eq!(s.get("/api/v1/me", &derived).status, 401, "access tokens from a revoked token stop working");
     let list = my_tokens(&s, &owner);
     let t = item(&list, &id);
     assert_eq!(t["status"], "revoked");
@@ -969,18 +687,10 @@ fn revoke_one(b: &Backend) {
     // Irreversible: a second DELETE changes nothing.
     s.clock.advance(60);
     let r = s.delete(&format!("/api/v1/me/tokens/{id}"), &owner);
-    assert!(
-        r.status == 204 || r.status == 404 || r.status == 409,
-        "{}",
-        red(&r.text)
-    );
+    assert!(r.status == 204 || r.status == 404 || r.status == 409, "{}", red(&r.text));
     let t = my_token(&s, &owner, &id);
     assert_eq!(t["status"], "revoked");
-    assert_eq!(
-        ts(&t["revoked_at"]),
-        now,
-        "the first revocation's time stays"
-    );
+    assert_eq!(ts(&t["revoked_at"]), now, "the first revocation's time stays");
     assert_invalid_grant(&s.exchange(&secret));
     // Others unaffected.
     s.exchange_ok(&keep);
@@ -990,33 +700,19 @@ fn revoke_one(b: &Backend) {
 fn revoke_all(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
-    let secrets: Vec<(String, String)> = (0..3)
-        .map(|i| s.pat(&owner, json!({"name": format!("t{i}"), "ttl_days": 5})))
-        .collect();
+    let secrets: Vec<(String, String)> =
+        (0..3).map(|i| s.pat(&owner, json!({"name": format!("t{i}"), "ttl_days": 5}))).collect();
     let (_, old) = s.pat(&owner, json!({"name": "already", "ttl_days": 5}));
-    let old_id = my_tokens(&s, &owner)
-        .iter()
-        .find(|t| t["name"] == "already")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        s.delete(&format!("/api/v1/me/tokens/{old_id}"), &owner)
-            .status,
-        204
-    );
+    let old_id =
+        my_tokens(&s, &owner).iter().find(|t| t["name"] == "already").unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(s.delete(&format!("/api/v1/me/tokens/{old_id}"), &owner).status, 204);
     // Another user's token must survive.
     let (_, uat) = s.user(&owner, "other@example.com", &["org:member"]);
     let (_, other) = s.pat(&uat, json!({"name": "other", "ttl_days": 5}));
 
     let r = s.delete("/api/v1/me/tokens", &owner);
     assert_eq!(r.status, 200, "{}", red(&r.text));
-    assert_eq!(
-        r.body,
-        json!({"revoked": 4}),
-        "three new tokens plus the bootstrap token"
-    );
+    assert_eq!(r.body, json!({"revoked": 4}), "three new tokens plus the bootstrap token");
     for (_, secret) in &secrets {
         assert_invalid_grant(&s.exchange(secret));
     }
@@ -1037,17 +733,12 @@ fn rotate(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     s.role(&owner, "metrics:read");
-    let (id, secret) = s.pat(
-        &owner,
-        json!({"name": "rot", "description": "rotating", "ttl_days": 9, "roles": ["metrics:read"]}),
-    );
+    let (id, secret) =
+        s.pat(&owner, json!({"name": "rot", "description": "rotating", "ttl_days": 9, "roles": ["metrics:read"]}));
     s.exchange_ok(&secret);
     let r = s.post(&format!("/api/v1/me/tokens/{id}/rotate"), &owner, json!({}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
-    let new_secret = r.body["token"]
-        .as_str()
-        .expect("the new secret, once")
-        .to_string();
+    let new_secret = r.body["token"].as_str().expect("the new secret, once").to_string();
     let new_id = r.body["id"].as_str().unwrap().to_string();
     assert_ne!(new_secret, secret);
     assert_ne!(new_id, id);
@@ -1055,10 +746,7 @@ fn rotate(b: &Backend) {
     assert_eq!(r.body["name"], "rot");
     assert_eq!(r.body["description"], "rotating");
     assert_eq!(strings(&r.body["roles"]), vec!["metrics:read"]);
-    assert_eq!(
-        ts(&r.body["expires_at"]) - ts(&r.body["created_at"]),
-        9 * DAY
-    );
+    assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), 9 * DAY);
     assert_eq!(r.body["status"], "active");
 
     assert_invalid_grant(&s.exchange(&secret));
@@ -1076,36 +764,21 @@ fn rotate(b: &Backend) {
     assert_eq!(item(items, &new_id)["name"], "rot");
     // A revoked token cannot be rotated again into a working one.
     let r = s.post(&format!("/api/v1/me/tokens/{id}/rotate"), &owner, json!({}));
-    assert!(
-        (400..500).contains(&r.status),
-        "rotating a revoked token: {}",
-        red(&r.text)
-    );
+    assert!((400..500).contains(&r.status), "rotating a revoked token: {}", red(&r.text));
     assert!(r.body.get("token").is_none());
 }
 
 fn patch_rename(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
-    let (id, secret) = s.pat(
-        &owner,
-        json!({"name": "before", "description": "d1", "ttl_days": 5}),
-    );
+    let (id, secret) = s.pat(&owner, json!({"name": "before", "description": "d1", "ttl_days": 5}));
     let before = my_token(&s, &owner, &id);
-    let r = s.patch(
-        &format!("/api/v1/me/tokens/{id}"),
-        &owner,
-        json!({"name": "after"}),
-    );
+    let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, json!({"name": "after"}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
     assert_eq!(r.body["name"], "after");
     assert_eq!(r.body["description"], "d1");
     assert!(r.body.get("token").is_none());
-    let r = s.patch(
-        &format!("/api/v1/me/tokens/{id}"),
-        &owner,
-        json!({"description": "d2"}),
-    );
+    let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, json!({"description": "d2"}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
     let got = my_token(&s, &owner, &id);
     assert_eq!(got["name"], "after");
@@ -1120,30 +793,16 @@ fn patch_rename(b: &Backend) {
         (json!({"description": "d".repeat(1001)}), "description"),
     ] {
         let snap = s.snapshot();
-        assert_invalid_field(
-            &s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, body),
-            field,
-        );
+        assert_invalid_field(&s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, body), field);
         assert_eq!(s.snapshot(), snap);
     }
-    for body in [
-        json!({"roles": ["org:member"]}),
-        json!({"expires_at": "2099-01-01T00:00:00Z"}),
-    ] {
+    for body in [json!({"roles": ["org:member"]}), json!({"expires_at": "2099-01-01T00:00:00Z"})] {
         let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, body.clone());
         assert!((400..500).contains(&r.status), "{body}: {}", red(&r.text));
     }
     assert_eq!(my_token(&s, &owner, &id)["name"], "after");
     let (_, uat) = s.user(&owner, "x@example.com", &["org:admin"]);
-    assert_eq!(
-        s.patch(
-            &format!("/api/v1/me/tokens/{id}"),
-            &uat,
-            json!({"name": "hijack"})
-        )
-        .status,
-        404
-    );
+    assert_eq!(s.patch(&format!("/api/v1/me/tokens/{id}"), &uat, json!({"name": "hijack"})).status, 404);
     s.exchange_ok(&secret);
 }
 
@@ -1154,36 +813,21 @@ fn rfc7009_revoke(b: &Backend) {
     s.exchange_ok(&secret);
     let r = s.form("/oauth/revoke", &[("token", &secret)], None);
     assert_eq!(r.status, 200, "{}", red(&r.text));
-    assert!(
-        r.text.is_empty(),
-        "RFC 7009 answers an empty body: {}",
-        red(&r.text)
-    );
+    assert!(r.text.is_empty(), "RFC 7009 answers an empty body: {}", red(&r.text));
     assert_invalid_grant(&s.exchange(&secret));
     let t = my_token(&s, &owner, &id);
     assert_eq!(t["status"], "revoked");
     assert!(!t["revoked_at"].is_null());
     // Again: still 200.
-    assert_eq!(
-        s.form("/oauth/revoke", &[("token", &secret)], None).status,
-        200
-    );
+    assert_eq!(s.form("/oauth/revoke", &[("token", &secret)], None).status, 200);
     // With a token_type_hint.
     let (_, secret2) = s.pat(&owner, json!({"name": "hinted", "ttl_days": 5}));
-    let r = s.form(
-        "/oauth/revoke",
-        &[("token", &secret2), ("token_type_hint", "refresh_token")],
-        None,
-    );
+    let r = s.form("/oauth/revoke", &[("token", &secret2), ("token_type_hint", "refresh_token")], None);
     assert_eq!(r.status, 200, "{}", red(&r.text));
     assert_invalid_grant(&s.exchange(&secret2));
 
     // Unknown tokens: 200, nothing changes.
-    for unknown in [
-        unknown_pat(),
-        "not-a-token".to_string(),
-        format!("{}x", &s.owner_pat[..s.owner_pat.len() - 1]),
-    ] {
+    for unknown in [unknown_pat(), "not-a-token".to_string(), format!("{}x", &s.owner_pat[..s.owner_pat.len() - 1])] {
         let before = s.snapshot();
         let r = s.form("/oauth/revoke", &[("token", &unknown)], None);
         assert_eq!(r.status, 200, "{}", red(&r.text));
@@ -1193,28 +837,14 @@ fn rfc7009_revoke(b: &Backend) {
     s.exchange_ok(&s.owner_pat);
 
     // A client secret: 200, but nothing is revoked.
-    let (app_id, client_id, client_secret) =
-        s.app(&owner, json!({"name": "svc", "roles": ["org:member"]}));
+    let (app_id, client_id, client_secret) = s.app(&owner, json!({"name": "svc", "roles": ["org:member"]}));
     let before = s.snapshot();
     let r = s.form("/oauth/revoke", &[("token", &client_secret)], None);
     assert_eq!(r.status, 200, "{}", red(&r.text));
     assert!(r.text.is_empty());
-    assert_eq!(
-        s.snapshot(),
-        before,
-        "revoking a client secret via RFC 7009 changes nothing"
-    );
-    let cc = s.form(
-        "/oauth/token",
-        &[("grant_type", "client_credentials")],
-        Some((&client_id, &client_secret)),
-    );
-    assert_eq!(
-        cc.status,
-        200,
-        "the client secret still works: {}",
-        red(&cc.text)
-    );
+    assert_eq!(s.snapshot(), before, "revoking a client secret via RFC 7009 changes nothing");
+    let cc = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&client_id, &client_secret)));
+    assert_eq!(cc.status, 200, "the client secret still works: {}", red(&cc.text));
     let app = s.get(&format!("/api/v1/apps/{app_id}"), &owner);
     assert_eq!(app.status, 200);
     assert_ne!(app.body["disabled"], true);
@@ -1225,26 +855,14 @@ fn rfc7009_revoke(b: &Backend) {
     assert_eq!(s.snapshot(), before);
     s.exchange_ok(&s.owner_pat);
     // No token parameter: invalid_request.
-    assert_oauth_error(
-        &s.form(
-            "/oauth/revoke",
-            &[("token_type_hint", "refresh_token")],
-            None,
-        ),
-        400,
-        "invalid_request",
-    );
+    assert_oauth_error(&s.form("/oauth/revoke", &[("token_type_hint", "refresh_token")], None), 400, "invalid_request");
 }
 
 // ---- audience ----
 
 fn audience_rules(b: &Backend) {
     let s = b.start_with(|c| {
-        c.audiences = vec![
-            c.issuer.clone(),
-            "https://metrics.example".into(),
-            "https://ingest.example".into(),
-        ];
+        c.audiences = vec![c.issuer.clone(), "https://metrics.example".into(), "https://ingest.example".into()];
         c.service_only_audiences = vec!["https://ingest.example".into()];
     });
     let owner = s.owner_login();
@@ -1256,72 +874,29 @@ fn audience_rules(b: &Backend) {
     assert_eq!(aud(&s.exchange(&secret)), vec![s.issuer()]);
     let metrics = refresh(&s, &secret, &[("resource", "https://metrics.example")]);
     assert_eq!(aud(&metrics), vec!["https://metrics.example"]);
+    assert_eq!(aud(&refresh(&s, &secret, &[("audience", "https://metrics.example")])), vec!["https://metrics.example"]);
     assert_eq!(
-        aud(&refresh(
-            &s,
-            &secret,
-            &[("audience", "https://metrics.example")]
-        )),
+        aud(&token_exchange(&s, &secret, TYPE_API, &[("audience", "https://metrics.example")])),
         vec!["https://metrics.example"]
     );
     assert_eq!(
-        aud(&token_exchange(
-            &s,
-            &secret,
-            TYPE_API,
-            &[("audience", "https://metrics.example")]
-        )),
-        vec!["https://metrics.example"]
-    );
-    assert_eq!(
-        aud(&token_exchange(
-            &s,
-            &secret,
-            TYPE_RT,
-            &[("resource", "https://metrics.example")]
-        )),
+        aud(&token_exchange(&s, &secret, TYPE_RT, &[("resource", "https://metrics.example")])),
         vec!["https://metrics.example"]
     );
     // A token for another audience is not a management API bearer.
-    assert_eq!(
-        s.get("/api/v1/me", metrics.body["access_token"].as_str().unwrap())
-            .status,
-        401
-    );
+    assert_eq!(s.get("/api/v1/me", metrics.body["access_token"].as_str().unwrap()).status, 401);
 
     let before = s.snapshot();
     for r in [
         refresh(&s, &secret, &[("resource", "https://unknown.example")]),
         refresh(&s, &secret, &[("audience", "https://unknown.example")]),
-        token_exchange(
-            &s,
-            &secret,
-            TYPE_API,
-            &[("audience", "https://unknown.example")],
-        ),
-        refresh(
-            &s,
-            &secret,
-            &[
-                ("resource", "https://metrics.example"),
-                ("audience", "https://ingest.example"),
-            ],
-        ),
+        token_exchange(&s, &secret, TYPE_API, &[("audience", "https://unknown.example")]),
+        refresh(&s, &secret, &[("resource", "https://metrics.example"), ("audience", "https://ingest.example")]),
         // Personal tokens are refused for the service-only audience.
         refresh(&s, &secret, &[("resource", "https://ingest.example")]),
         refresh(&s, &secret, &[("audience", "https://ingest.example")]),
-        token_exchange(
-            &s,
-            &secret,
-            TYPE_API,
-            &[("audience", "https://ingest.example")],
-        ),
-        token_exchange(
-            &s,
-            &secret,
-            TYPE_RT,
-            &[("resource", "https://ingest.example")],
-        ),
+        token_exchange(&s, &secret, TYPE_API, &[("audience", "https://ingest.example")]),
+        token_exchange(&s, &secret, TYPE_RT, &[("resource", "https://ingest.example")]),
     ] {
         assert_oauth_error(&r, 400, "invalid_target");
     }
@@ -1335,19 +910,13 @@ fn audience_rules(b: &Backend) {
     );
     assert_eq!(sa.status, 201, "{}", red(&sa.text));
     let sa_id = sa.body["id"].as_str().unwrap();
-    let t = s.post(
-        &format!("/api/v1/service-accounts/{sa_id}/tokens"),
-        &owner,
-        json!({"name": "ingest", "ttl_days": 30}),
-    );
+    let t =
+        s.post(&format!("/api/v1/service-accounts/{sa_id}/tokens"), &owner, json!({"name": "ingest", "ttl_days": 30}));
     assert_eq!(t.status, 201, "{}", red(&t.text));
     let sat = t.body["token"].as_str().unwrap();
     let r = refresh(&s, sat, &[("resource", "https://ingest.example")]);
     assert_eq!(aud(&r), vec!["https://ingest.example"]);
-    assert_eq!(
-        s.verify(r.body["access_token"].as_str().unwrap())["acct"],
-        "service_account"
-    );
+    assert_eq!(s.verify(r.body["access_token"].as_str().unwrap())["acct"], "service_account");
 }
 
 // ---- usage ----
@@ -1375,23 +944,14 @@ fn usage_recorded(b: &Backend) {
     s.exchange_ok(&secret);
     s.flush_usage();
     let owner = s.owner_login();
-    assert_eq!(
-        ts(&my_token(&s, &owner, &id)["last_used_at"]),
-        used_at + 600
-    );
+    assert_eq!(ts(&my_token(&s, &owner, &id)["last_used_at"]), used_at + 600);
     // A refused exchange is not a use.
-    assert_eq!(
-        s.delete(&format!("/api/v1/me/tokens/{id}"), &owner).status,
-        204
-    );
+    assert_eq!(s.delete(&format!("/api/v1/me/tokens/{id}"), &owner).status, 204);
     s.clock.advance(600);
     assert_invalid_grant(&s.exchange(&secret));
     s.flush_usage();
     let owner = s.owner_login();
-    assert_eq!(
-        ts(&my_token(&s, &owner, &id)["last_used_at"]),
-        used_at + 600
-    );
+    assert_eq!(ts(&my_token(&s, &owner, &id)["last_used_at"]), used_at + 600);
 }
 
 // ---- the SQLite file ----
@@ -1408,33 +968,19 @@ fn sqlite_file_never_contains_secrets() {
         secrets.push(secret);
         ids.push(id);
     }
-    let r = s.post(
-        &format!("/api/v1/me/tokens/{}/rotate", ids[0]),
-        &owner,
-        json!({}),
-    );
+    let r = s.post(&format!("/api/v1/me/tokens/{}/rotate", ids[0]), &owner, json!({}));
     assert_eq!(r.status, 201);
     secrets.push(r.body["token"].as_str().unwrap().to_string());
     ids.push(r.body["id"].as_str().unwrap().to_string());
     s.exchange_ok(secrets.last().unwrap());
     let revoked = secrets[2].clone();
-    assert_eq!(
-        s.form("/oauth/revoke", &[("token", &revoked)], None).status,
-        200
-    );
+    assert_eq!(s.form("/oauth/revoke", &[("token", &revoked)], None).status, 200);
     let (_, _, cs) = s.app(&owner, json!({"name": "file-app", "roles": []}));
     secrets.push(cs);
-    let sa = s.post(
-        "/api/v1/service-accounts",
-        &owner,
-        json!({"name": "file-sa", "roles": ["org:member"]}),
-    );
+    let sa = s.post("/api/v1/service-accounts", &owner, json!({"name": "file-sa", "roles": ["org:member"]}));
     assert_eq!(sa.status, 201);
     let t = s.post(
-        &format!(
-            "/api/v1/service-accounts/{}/tokens",
-            sa.body["id"].as_str().unwrap()
-        ),
+        &format!("/api/v1/service-accounts/{}/tokens", sa.body["id"].as_str().unwrap()),
         &owner,
         json!({"name": "f", "ttl_days": 5}),
     );
@@ -1456,10 +1002,7 @@ fn sqlite_file_never_contains_secrets() {
     let text = String::from_utf8_lossy(&bytes);
     // We read the right files: the token rows are there.
     for id in &ids {
-        assert!(
-            text.contains(id.as_str()),
-            "token {id} not found in the database files"
-        );
+        assert!(text.contains(id.as_str()), "token {id} not found in the database files");
     }
     for secret in &secrets {
         assert_no_secret(&text, secret, "the SQLite database file");
@@ -1500,49 +1043,24 @@ fn form_case(name: &'static str, pairs: &[(&str, &str)], status: u16, error: &'s
 fn token_endpoint_bad_input(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
-    let (_, live) = s.pat(
-        &owner,
-        json!({"name": "live", "ttl_days": 5, "roles": ["org:member"]}),
-    );
+    let (_, live) = s.pat(&owner, json!({"name": "live", "ttl_days": 5, "roles": ["org:member"]}));
     let (revoked_id, revoked) = s.pat(&owner, json!({"name": "revoked", "ttl_days": 5}));
-    assert_eq!(
-        s.delete(&format!("/api/v1/me/tokens/{revoked_id}"), &owner)
-            .status,
-        204
-    );
-    let (_, client_id, client_secret) =
-        s.app(&owner, json!({"name": "cc", "roles": ["org:member"]}));
+    assert_eq!(s.delete(&format!("/api/v1/me/tokens/{revoked_id}"), &owner).status, 204);
+    let (_, client_id, client_secret) = s.app(&owner, json!({"name": "cc", "roles": ["org:member"]}));
     let unknown = unknown_pat();
     let wrong_prefix = live.replacen("tkd_pat_", "tkd_xyz_", 1);
     let flipped = {
         let last = live.chars().last().unwrap();
-        format!(
-            "{}{}",
-            &live[..live.len() - 1],
-            if last == 'a' { 'b' } else { 'a' }
-        )
+        format!("{}{}", &live[..live.len() - 1], if last == 'a' { 'b' } else { 'a' })
     };
     let truncated = live[..live.len() - 1].to_string();
     let issuer = s.issuer();
     let rt = "refresh_token";
 
     let cases = vec![
-        Case {
-            name: "empty body",
-            ..form_case("", &[], 400, "invalid_request")
-        },
-        form_case(
-            "missing grant_type",
-            &[("refresh_token", &live)],
-            400,
-            "invalid_request",
-        ),
-        form_case(
-            "empty grant_type",
-            &[("grant_type", ""), ("refresh_token", &live)],
-            400,
-            "invalid_request",
-        ),
+        Case { name: "empty body", ..form_case("", &[], 400, "invalid_request") },
+        form_case("missing grant_type", &[("refresh_token", &live)], 400, "invalid_request"),
+        form_case("empty grant_type", &[("grant_type", ""), ("refresh_token", &live)], 400, "invalid_request"),
         form_case(
             "unknown grant_type",
             &[("grant_type", "magic"), ("refresh_token", &live)],
@@ -1557,62 +1075,38 @@ fn token_endpoint_bad_input(b: &Backend) {
         ),
         form_case(
             "authorization_code",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "abc"),
-                ("redirect_uri", "https://x.example/cb"),
-            ],
+            &[("grant_type", "authorization_code"), ("code", "abc"), ("redirect_uri", "https://x.example/cb")],
             400,
             "unauthorized_client",
         ),
         Case {
-            body: format!("grant_type=refresh_token&grant_type=refresh_token&refresh_token={live}")
-                .into_bytes(),
+            body: format!("grant_type=refresh_token&grant_type=refresh_token&refresh_token={live}").into_bytes(),
             ..form_case("duplicated grant_type", &[], 400, "invalid_request")
         },
         Case {
-            body: format!("grant_type=refresh_token&refresh_token={live}&refresh_token={live}")
-                .into_bytes(),
+            body: format!("grant_type=refresh_token&refresh_token={live}&refresh_token={live}").into_bytes(),
             ..form_case("duplicated refresh_token", &[], 400, "invalid_request")
         },
         Case {
-            body: format!("grant_type=refresh_token&refresh_token={live}&refresh_token=")
-                .into_bytes(),
-            ..form_case(
-                "duplicated refresh_token, second empty",
-                &[],
-                400,
-                "invalid_request",
-            )
+            body: format!("grant_type=refresh_token&refresh_token={live}&refresh_token=").into_bytes(),
+            ..form_case("duplicated refresh_token, second empty", &[], 400, "invalid_request")
         },
         Case {
             body: format!("grant_type=refresh_token&refresh_token={live}%FF").into_bytes(),
             ..form_case("non-UTF-8 percent-escape", &[], 400, "invalid_request")
         },
         Case {
-            body: [
-                b"grant_type=refresh_token&refresh_token=".as_slice(),
-                live.as_bytes(),
-                &[0xff, 0xfe],
-            ]
-            .concat(),
+            body: [b"grant_type=refresh_token&refresh_token=".as_slice(), live.as_bytes(), &[0xff, 0xfe]].concat(),
             ..form_case("non-UTF-8 raw bytes", &[], 400, "invalid_request")
         },
         Case {
             headers: vec![("Content-Type", "application/json".into())],
-            body: json!({"grant_type": "refresh_token", "refresh_token": live})
-                .to_string()
-                .into_bytes(),
+            body: json!({"grant_type": "refresh_token", "refresh_token": live}).to_string().into_bytes(),
             ..form_case("JSON body", &[], 400, "invalid_request")
         },
         Case {
             headers: vec![],
-            ..form_case(
-                "no content type",
-                &[("grant_type", rt), ("refresh_token", &live)],
-                400,
-                "invalid_request",
-            )
+            ..form_case("no content type", &[("grant_type", rt), ("refresh_token", &live)], 400, "invalid_request")
         },
         Case {
             headers: vec![("Content-Type", "text/plain".into())],
@@ -1624,19 +1118,10 @@ fn token_endpoint_bad_input(b: &Backend) {
             )
         },
         Case {
-            body: format!(
-                "grant_type=refresh_token&refresh_token={live}&pad={}",
-                "a".repeat(70 * 1024)
-            )
-            .into_bytes(),
+            body: format!("grant_type=refresh_token&refresh_token={live}&pad={}", "a".repeat(70 * 1024)).into_bytes(),
             ..form_case("body over 64 KiB", &[], 413, "invalid_request")
         },
-        Case {
-            method: "GET",
-            headers: vec![],
-            body: vec![],
-            ..form_case("GET", &[], 405, "invalid_request")
-        },
+        Case { method: "GET", headers: vec![], body: vec![], ..form_case("GET", &[], 405, "invalid_request") },
         Case {
             method: "GET",
             headers: vec![],
@@ -1645,49 +1130,14 @@ fn token_endpoint_bad_input(b: &Backend) {
         },
         Case {
             method: "PUT",
-            ..form_case(
-                "PUT",
-                &[("grant_type", rt), ("refresh_token", &live)],
-                405,
-                "invalid_request",
-            )
+            ..form_case("PUT", &[("grant_type", rt), ("refresh_token", &live)], 405, "invalid_request")
         },
-        form_case(
-            "refresh_token missing",
-            &[("grant_type", rt)],
-            400,
-            "invalid_request",
-        ),
-        form_case(
-            "refresh_token empty",
-            &[("grant_type", rt), ("refresh_token", "")],
-            400,
-            "invalid_request",
-        ),
-        form_case(
-            "malformed secret",
-            &[("grant_type", rt), ("refresh_token", "hello")],
-            400,
-            "invalid_grant",
-        ),
-        form_case(
-            "wrong prefix",
-            &[("grant_type", rt), ("refresh_token", &wrong_prefix)],
-            400,
-            "invalid_grant",
-        ),
-        form_case(
-            "wrong checksum",
-            &[("grant_type", rt), ("refresh_token", &flipped)],
-            400,
-            "invalid_grant",
-        ),
-        form_case(
-            "truncated secret",
-            &[("grant_type", rt), ("refresh_token", &truncated)],
-            400,
-            "invalid_grant",
-        ),
+        form_case("refresh_token missing", &[("grant_type", rt)], 400, "invalid_request"),
+        form_case("refresh_token empty", &[("grant_type", rt), ("refresh_token", "")], 400, "invalid_request"),
+        form_case("malformed secret", &[("grant_type", rt), ("refresh_token", "hello")], 400, "invalid_grant"),
+        form_case("wrong prefix", &[("grant_type", rt), ("refresh_token", &wrong_prefix)], 400, "invalid_grant"),
+        form_case("wrong checksum", &[("grant_type", rt), ("refresh_token", &flipped)], 400, "invalid_grant"),
+        form_case("truncated secret", &[("grant_type", rt), ("refresh_token", &truncated)], 400, "invalid_grant"),
         form_case(
             "client secret as refresh_token",
             &[("grant_type", rt), ("refresh_token", &client_secret)],
@@ -1702,12 +1152,7 @@ fn token_endpoint_bad_input(b: &Backend) {
         ),
         Case {
             audit: 1,
-            ..form_case(
-                "revoked token",
-                &[("grant_type", rt), ("refresh_token", &revoked)],
-                400,
-                "invalid_grant",
-            )
+            ..form_case("revoked token", &[("grant_type", rt), ("refresh_token", &revoked)], 400, "invalid_grant")
         },
         form_case(
             "subject_token missing",
@@ -1723,11 +1168,7 @@ fn token_endpoint_bad_input(b: &Backend) {
         ),
         form_case(
             "bad subject_token_type",
-            &[
-                ("grant_type", GRANT_TE),
-                ("subject_token", &live),
-                ("subject_token_type", TYPE_AT),
-            ],
+            &[("grant_type", GRANT_TE), ("subject_token", &live), ("subject_token_type", TYPE_AT)],
             400,
             "invalid_request",
         ),
@@ -1756,11 +1197,7 @@ fn token_endpoint_bad_input(b: &Backend) {
         ),
         form_case(
             "token exchange: malformed subject_token",
-            &[
-                ("grant_type", GRANT_TE),
-                ("subject_token", "tkd_pat_short"),
-                ("subject_token_type", TYPE_RT),
-            ],
+            &[("grant_type", GRANT_TE), ("subject_token", "tkd_pat_short"), ("subject_token_type", TYPE_RT)],
             400,
             "invalid_grant",
         ),
@@ -1768,32 +1205,20 @@ fn token_endpoint_bad_input(b: &Backend) {
             audit: 1,
             ..form_case(
                 "token exchange: revoked subject_token",
-                &[
-                    ("grant_type", GRANT_TE),
-                    ("subject_token", &revoked),
-                    ("subject_token_type", TYPE_RT),
-                ],
+                &[("grant_type", GRANT_TE), ("subject_token", &revoked), ("subject_token_type", TYPE_RT)],
                 400,
                 "invalid_grant",
             )
         },
         form_case(
             "invalid scope",
-            &[
-                ("grant_type", rt),
-                ("refresh_token", &live),
-                ("scope", "org:admin"),
-            ],
+            &[("grant_type", rt), ("refresh_token", &live), ("scope", "org:admin")],
             400,
             "invalid_scope",
         ),
         form_case(
             "invalid resource",
-            &[
-                ("grant_type", rt),
-                ("refresh_token", &live),
-                ("resource", "https://evil.example"),
-            ],
+            &[("grant_type", rt), ("refresh_token", &live), ("resource", "https://evil.example")],
             400,
             "invalid_target",
         ),
@@ -1827,49 +1252,30 @@ fn token_endpoint_bad_input(b: &Backend) {
         ),
         form_case(
             "client_credentials with client_id only",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &client_id),
-            ],
+            &[("grant_type", "client_credentials"), ("client_id", &client_id)],
             401,
             "invalid_client",
         ),
         Case {
-            headers: vec![
-                ("Content-Type", FORM.into()),
-                ("Authorization", basic(&client_id, &client_secret)),
-            ],
+            headers: vec![("Content-Type", FORM.into()), ("Authorization", basic(&client_id, &client_secret))],
             ..form_case(
                 "client_credentials: Basic and client_secret in body",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_secret", &client_secret),
-                ],
+                &[("grant_type", "client_credentials"), ("client_secret", &client_secret)],
                 400,
                 "invalid_request",
             )
         },
         Case {
-            headers: vec![
-                ("Content-Type", FORM.into()),
-                ("Authorization", basic(&client_id, &client_secret)),
-            ],
+            headers: vec![("Content-Type", FORM.into()), ("Authorization", basic(&client_id, &client_secret))],
             ..form_case(
                 "client_credentials: Basic and client_id+client_secret in body",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &client_id),
-                    ("client_secret", &client_secret),
-                ],
+                &[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", &client_secret)],
                 400,
                 "invalid_request",
             )
         },
         Case {
-            headers: vec![
-                ("Content-Type", FORM.into()),
-                ("Authorization", "Basic %%%not-base64%%%".into()),
-            ],
+            headers: vec![("Content-Type", FORM.into()), ("Authorization", "Basic %%%not-base64%%%".into())],
             basic_challenge: true,
             ..form_case(
                 "client_credentials: bad Basic base64",
@@ -1881,13 +1287,7 @@ fn token_endpoint_bad_input(b: &Backend) {
         Case {
             headers: vec![
                 ("Content-Type", FORM.into()),
-                (
-                    "Authorization",
-                    format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode("no-colon")
-                    ),
-                ),
+                ("Authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("no-colon"))),
             ],
             basic_challenge: true,
             ..form_case(
@@ -1898,10 +1298,7 @@ fn token_endpoint_bad_input(b: &Backend) {
             )
         },
         Case {
-            headers: vec![
-                ("Content-Type", FORM.into()),
-                ("Authorization", basic(&client_id, &unknown)),
-            ],
+            headers: vec![("Content-Type", FORM.into()), ("Authorization", basic(&client_id, &unknown))],
             basic_challenge: true,
             ..form_case(
                 "client_credentials: wrong secret via Basic",
@@ -1912,21 +1309,13 @@ fn token_endpoint_bad_input(b: &Backend) {
         },
         form_case(
             "client_credentials: wrong secret via post",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &client_id),
-                ("client_secret", "tkd_cs_nope"),
-            ],
+            &[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", "tkd_cs_nope")],
             401,
             "invalid_client",
         ),
         form_case(
             "client_credentials: a PAT as client_secret",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &client_id),
-                ("client_secret", &live),
-            ],
+            &[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", &live)],
             401,
             "invalid_client",
         ),
@@ -1960,10 +1349,7 @@ fn token_endpoint_bad_input(b: &Backend) {
             bad("an access token was issued".into());
         }
         if c.basic_challenge && r.header("WWW-Authenticate") != Some("Basic realm=\"tokend\"") {
-            bad(format!(
-                "WWW-Authenticate is {:?}",
-                r.header("WWW-Authenticate")
-            ));
+            bad(format!("WWW-Authenticate is {:?}", r.header("WWW-Authenticate")));
         }
         let (rows, audit) = split_audit(&before);
         let (rows2, audit2) = split_audit(&s.snapshot());
@@ -1971,35 +1357,17 @@ fn token_endpoint_bad_input(b: &Backend) {
             bad(format!("the database changed: {rows:?} → {rows2:?}"));
         }
         if audit2 != audit + c.audit {
-            bad(format!(
-                "{} audit events written (expected {})",
-                audit2 - audit,
-                c.audit
-            ));
+            bad(format!("{} audit events written (expected {})", audit2 - audit, c.audit));
         }
         if c.error == "invalid_grant" {
             grant_bodies.insert(r.text.clone());
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} of {} cases failed:\n{}",
-        problems.len(),
-        cases.len(),
-        problems.join("\n")
-    );
-    assert_eq!(
-        grant_bodies.len(),
-        1,
-        "invalid_grant never says which check failed: {grant_bodies:?}"
-    );
+    assert!(problems.is_empty(), "{} of {} cases failed:\n{}", problems.len(), cases.len(), problems.join("\n"));
+    assert_eq!(grant_bodies.len(), 1, "invalid_grant never says which check failed: {grant_bodies:?}");
     // Nothing was revoked or broken along the way.
     s.exchange_ok(&live);
-    let cc = s.form(
-        "/oauth/token",
-        &[("grant_type", "client_credentials")],
-        Some((&client_id, &client_secret)),
-    );
+    let cc = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&client_id, &client_secret)));
     assert_eq!(cc.status, 200, "{}", red(&cc.text));
 }
 
@@ -2020,12 +1388,7 @@ fn concurrent_exchange_during_revoke(b: &Backend) {
                     let t0 = Instant::now();
                     let r = s.exchange(&secret);
                     let t1 = Instant::now();
-                    local.push((
-                        t0,
-                        t1,
-                        r.status,
-                        r.body["error"].as_str().unwrap_or("").to_string(),
-                    ));
+                    local.push((t0, t1, r.status, r.body["error"].as_str().unwrap_or("").to_string()));
                 }
                 results.lock().unwrap().extend(local);
             });
@@ -2049,10 +1412,7 @@ fn concurrent_exchange_during_revoke(b: &Backend) {
             "an exchange answered {status} {error:?} (expected success or invalid_grant)"
         );
         if *t1 < revoke_start {
-            assert_eq!(
-                *status, 200,
-                "an exchange that ended before the revoke started failed"
-            );
+            assert_eq!(*status, 200, "an exchange that ended before the revoke started failed");
             ok_before += 1;
         }
         if *t0 > revoke_done {
@@ -2064,16 +1424,8 @@ fn concurrent_exchange_during_revoke(b: &Backend) {
             after += 1;
         }
     }
-    assert!(
-        ok_before > 0,
-        "no exchange completed before the revoke ({} total)",
-        results.len()
-    );
-    assert!(
-        after > 0,
-        "no exchange started after the revoke ({} total)",
-        results.len()
-    );
+    assert!(ok_before > 0, "no exchange completed before the revoke ({} total)", results.len());
+    assert!(after > 0, "no exchange started after the revoke ({} total)", results.len());
     assert_invalid_grant(&s.exchange(&secret));
     assert_eq!(my_token(&s, &owner, &id)["status"], "revoked");
 }
@@ -2093,6 +1445,7 @@ backend_tests!(
     idle_ttl_without_use,
     idle_ttl_with_use,
     idle_ttl_use_extends,
+    idle_check_sees_use_during_flush,
     revoke_one,
     revoke_all,
     rotate,
@@ -2103,3 +1456,27 @@ backend_tests!(
     token_endpoint_bad_input,
     concurrent_exchange_during_revoke,
 );
+
+#[test]
+fn zz_debug_usage() {
+    let s = Backend::Sqlite.start();
+    let owner = s.owner_login();
+    assert_eq!(s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1})).status, 200);
+    let base = clock_now(&s);
+    let (id, secret) = s.pat(&owner, json!({"name": "x", "ttl_days": 30}));
+    s.clock.set(base + 30 * 3600);
+    let reader = s.owner_login();
+    s.clock.set(base + 12 * 3600);
+    s.exchange_ok(&secret);
+    s.clock.set(base + 30 * 3600);
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < Duration::from_millis(2500) {
+        let t = my_token(&s, &reader, &id);
+        let line = format!("mem={} status={} last_used_at={}", s.state.usage.last_used(&id), t["status"], t["last_used_at"]);
+        if line != last {
+            eprintln!("{:?} {line}", start.elapsed());
+            last = line;
+        }
+    }
+}

@@ -183,6 +183,11 @@ pub fn token_create(conn: &mut AnyConnection, p: &Principal, id: &str, input: &C
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
+        // Row lock on the account: concurrent creates count live tokens one after another
+        // (PostgreSQL runs them in parallel; SQLite already has a single writer).
+        diesel::update(service_accounts::table.find(&s.id))
+            .set(service_accounts::updated_at.eq(service_accounts::updated_at))
+            .execute(conn)?;
         let policy = super::policy::get(conn, &p.org_id)?;
         let ttl = tokens::check_ttl(input.ttl_days, policy.service_token_max_ttl_days)?;
         let account_roles = roles_from_text(&s.roles);

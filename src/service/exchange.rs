@@ -75,7 +75,7 @@ pub fn narrow(granted: Vec<String>, scope: Option<&str>) -> Result<Vec<String>, 
     let mut wanted: Vec<String> = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
     wanted.sort();
     wanted.dedup();
-    if let Some(extra) = wanted.iter().find(|r| !granted.contains(r)) {
+    if let Some(extra) = wanted.iter().find(|r| !super::implies(&granted, r)) {
         return Err(GrantError::InvalidScope(format!("scope {extra:?} is not available to this grant")));
     }
     Ok(wanted)
@@ -128,8 +128,10 @@ fn find_token(conn: &mut AnyConnection, hash: &str) -> Result<Option<(ApiToken, 
             (users::roles, users::disabled, users::deleted_at).nullable(),
             (service_accounts::roles, service_accounts::disabled, service_accounts::deleted_at).nullable(),
         ))
-        .first(conn)
-        .optional()?)
+        // No `.first()`: SQLite re-prepares a statement whenever a bound LIMIT is rebound.
+        // secret_hash is unique, so this loads at most one row.
+        .load(conn)?
+        .pop())
 }
 
 /// A live API token and its owner's current roles, or why not.
@@ -180,7 +182,8 @@ pub fn exchange(conn: &mut AnyConnection, ctx: &Ctx<'_>, secret: &str, scope: Op
 const DUMMY_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str) -> Result<App, GrantError> {
-    let app: Option<App> = apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).first(conn).optional()?;
+    // client_id is unique; `load` rather than `first` keeps the prepared statement (see find_token).
+    let app: Option<App> = apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).load(conn)?.pop();
     let presented = secrets::hash(secret);
     let ok = secrets::ct_eq(&presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
     match app {
@@ -232,7 +235,8 @@ pub fn introspect(conn: &mut AnyConnection, ctx: &Ctx<'_>, org_id: &str, token: 
     }
     let set = ctx.keys.set();
     let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(inactive) };
-    if c.org != org_id {
+    // The leeway in verify() is for other machines' clocks; here our own clock decides exactly.
+    if c.org != org_id || c.exp <= ctx.now || c.nbf > ctx.now {
         return Ok(inactive);
     }
     match resolve(conn, &c, ctx.usage, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))? {

@@ -41,7 +41,12 @@ pub enum Error {
 
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Error {
-        Error::Store(StoreError::Query(e))
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match e {
+            // A concurrent create won the race for a unique name or email.
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Error::Conflict("the object already exists".into()),
+            e => Error::Store(StoreError::Query(e)),
+        }
     }
 }
 
@@ -71,6 +76,13 @@ pub fn holds(roles: &[String], role: &str) -> bool {
             || r == "org:owner"
             || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b)
     })
+}
+
+/// Whether granted roles cover `role` for scope narrowing: literally or down the org-role
+/// ladder (an org:admin token may narrow to org:member), but not owner-holds-all, so a
+/// scope can never name a role nobody was granted.
+pub fn implies(granted: &[String], role: &str) -> bool {
+    granted.iter().any(|r| r == role || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b))
 }
 
 /// Keeps the roles of `wanted` that `holder` holds.

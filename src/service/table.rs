@@ -87,6 +87,9 @@ pub struct Row {
     pub owner_email: Option<String>,
 }
 
+/// A token with its owner's email and name (user) or name (service account).
+type TableRow = (ApiToken, Option<String>, Option<String>, Option<String>);
+
 const IDLE_SQL: &str =
     "(api_tokens.idle_ttl_days IS NOT NULL AND COALESCE(api_tokens.last_used_at, api_tokens.created_at) + api_tokens.idle_ttl_days * 86400 <= ";
 
@@ -169,7 +172,7 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usa
         Some("owner") => by!(sql::<Text>("COALESCE(users.email, service_accounts.name, '')")),
         _ => by!(api_tokens::created_at),
     };
-    let rows: Vec<(ApiToken, Option<String>, Option<String>, Option<String>)> = q
+    let rows: Vec<TableRow> = q
         .limit(t.page.size)
         .offset(t.page.offset())
         .select((ApiToken::as_select(), users::email.nullable(), users::name.nullable(), service_accounts::name.nullable()))

@@ -242,6 +242,12 @@ fn other_owners(conn: &mut AnyConnection, org_id: &str, except: &str) -> Result<
         .get_result(conn)?)
 }
 
+/// Serialises owner-affecting changes within an org (last-owner checks) on PostgreSQL.
+fn lock_org(conn: &mut AnyConnection, org_id: &str) -> Result<()> {
+    diesel::update(orgs::table.find(org_id)).set(orgs::name.eq(orgs::name)).execute(conn)?;
+    Ok(())
+}
+
 /// Roles changed in either direction must be grantable by the caller.
 fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String], after: &[String]) -> Result<()> {
     let changed: Vec<String> = before
@@ -269,6 +275,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
         None => None,
     };
     conn.transaction(|conn| {
+        lock_org(conn, &p.org_id)?;
         check_role_change(conn, p, &[], &roles)?;
         let taken: i64 = users::table
             .filter(users::org_id.eq(&p.org_id))
@@ -370,6 +377,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatc
         None => None,
     };
     conn.transaction(|conn| {
+        lock_org(conn, &p.org_id)?;
         let mut u = load(conn, &p.org_id, id)?;
         guard_owner_target(p, &u)?;
         let before = roles_from_text(&u.roles);
@@ -420,6 +428,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatc
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
     p.require("org:admin")?;
     conn.transaction(|conn| {
+        lock_org(conn, &p.org_id)?;
         let u = load(conn, &p.org_id, id)?;
         guard_owner_target(p, &u)?;
         if is_owner_roles(&roles_from_text(&u.roles)) && !u.disabled && other_owners(conn, &p.org_id, &u.id)? == 0 {

@@ -60,26 +60,17 @@ fn fresh_pg_database(base: &str) -> String {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let name = format!("tokend_t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin =
-        diesel::PgConnection::establish(base).expect("connect to TOKEND_TEST_DATABASE_URL");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create test database");
+    let mut admin = diesel::PgConnection::establish(base).expect("connect to TOKEND_TEST_DATABASE_URL");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
     let (prefix, rest) = base.rsplit_once('/').expect("database URL with a path");
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
+    let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
     format!("{prefix}/{name}{query}")
 }
 
 fn drop_pg_database(base: &str, url: &str) {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
-    let name = url
-        .rsplit_once('/')
-        .map(|(_, n)| n.split('?').next().unwrap_or(n).to_string())
-        .unwrap_or_default();
+    let name = url.rsplit_once('/').map(|(_, n)| n.split('?').next().unwrap_or(n).to_string()).unwrap_or_default();
     if let Ok(mut admin) = diesel::PgConnection::establish(base) {
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
@@ -102,10 +93,7 @@ pub struct Server {
 }
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 impl Server {
@@ -167,21 +155,13 @@ impl Server {
 
     // ---- HTTP helpers: every call answers (status, headers lookup, body) ----
 
-    pub fn call(
-        &self,
-        method: &str,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<&Value>,
-    ) -> Resp {
+    pub fn call(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<&Value>) -> Resp {
         let mut req = ureq::request(method, &self.url(path));
         if let Some(b) = bearer {
             req = req.set("Authorization", &format!("Bearer {b}"));
         }
         let r = match body {
-            Some(v) => req
-                .set("Content-Type", "application/json")
-                .send_string(&v.to_string()),
+            Some(v) => req.set("Content-Type", "application/json").send_string(&v.to_string()),
             None => req.call(),
         };
         Resp::from(r)
@@ -209,11 +189,7 @@ impl Server {
         for (k, v) in headers {
             req = req.set(k, v);
         }
-        Resp::from(if body.is_empty() && method == "GET" {
-            req.call()
-        } else {
-            req.send_bytes(body)
-        })
+        Resp::from(if body.is_empty() && method == "GET" { req.call() } else { req.send_bytes(body) })
     }
 
     /// `application/x-www-form-urlencoded` POST, optionally with HTTP Basic.
@@ -221,15 +197,9 @@ impl Server {
         let mut req = ureq::post(&self.url(path));
         if let Some((id, secret)) = basic {
             use base64::Engine;
-            let enc = |s: &str| {
-                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
-            };
-            let cred = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                enc(id),
-                enc(secret)
-            ));
+            let enc =
+                |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let cred = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)));
             req = req.set("Authorization", &format!("Basic {cred}"));
         }
         Resp::from(req.send_form(pairs))
@@ -238,12 +208,7 @@ impl Server {
     // ---- flows ----
 
     pub fn login(&self, email: &str, password: &str) -> String {
-        let r = self.call(
-            "POST",
-            "/api/v1/login",
-            None,
-            Some(&json!({"email": email, "password": password})),
-        );
+        let r = self.call("POST", "/api/v1/login", None, Some(&json!({"email": email, "password": password})));
         assert_eq!(r.status, 200, "login failed: {}", r.body);
         r.body["access_token"].as_str().unwrap().to_string()
     }
@@ -254,14 +219,7 @@ impl Server {
 
     /// Exchanges an API token (refresh_token grant); answers the response.
     pub fn exchange(&self, api_token: &str) -> Resp {
-        self.form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", api_token),
-            ],
-            None,
-        )
+        self.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", api_token)], None)
     }
 
     pub fn exchange_ok(&self, api_token: &str) -> String {
@@ -272,11 +230,8 @@ impl Server {
 
     /// Creates a user with roles and a password; answers (id, access token from login).
     pub fn user(&self, admin: &str, email: &str, roles: &[&str]) -> (String, String) {
-        let r = self.post(
-            "/api/v1/users",
-            admin,
-            json!({"email": email, "roles": roles, "password": "user-password-123"}),
-        );
+        let r =
+            self.post("/api/v1/users", admin, json!({"email": email, "roles": roles, "password": "user-password-123"}));
         assert_eq!(r.status, 201, "create user: {}", r.body);
         let id = r.body["id"].as_str().unwrap().to_string();
         (id, self.login(email, "user-password-123"))
@@ -286,10 +241,7 @@ impl Server {
     pub fn pat(&self, access: &str, body: Value) -> (String, String) {
         let r = self.post("/api/v1/me/tokens", access, body);
         assert_eq!(r.status, 201, "create token: {}", r.body);
-        (
-            r.body["id"].as_str().unwrap().to_string(),
-            r.body["token"].as_str().unwrap().to_string(),
-        )
+        (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string())
     }
 
     /// Creates an app; answers (id, client_id, client_secret).
@@ -301,36 +253,24 @@ impl Server {
     }
 
     pub fn role(&self, admin: &str, name: &str) {
-        let r = self.post(
-            "/api/v1/roles",
-            admin,
-            json!({"name": name, "kind": "service", "description": "test"}),
-        );
+        let r = self.post("/api/v1/roles", admin, json!({"name": name, "kind": "service", "description": "test"}));
         assert_eq!(r.status, 201, "create role: {}", r.body);
     }
 
     /// Verifies an access token independently: jsonwebtoken with the JWKS fetched over HTTP.
     pub fn verify(&self, token: &str) -> Value {
         let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(
-            &ureq::get(&self.url("/.well-known/jwks.json"))
-                .call()
-                .unwrap()
-                .into_string()
-                .unwrap(),
+            &ureq::get(&self.url("/.well-known/jwks.json")).call().unwrap().into_string().unwrap(),
         )
         .unwrap();
         let header = jsonwebtoken::decode_header(token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        let jwk = jwks
-            .find(header.kid.as_deref().unwrap())
-            .expect("kid published in the JWKS");
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid published in the JWKS");
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
         let mut v = jsonwebtoken::Validation::new(header.alg);
         v.set_issuer(&[self.issuer()]);
         v.validate_aud = false;
-        jsonwebtoken::decode::<Value>(token, &key, &v)
-            .expect("token verifies against the JWKS")
-            .claims
+        jsonwebtoken::decode::<Value>(token, &key, &v).expect("token verifies against the JWKS").claims
     }
 
     /// Counts rows of a table straight from the database (to prove "nothing changed").
@@ -342,10 +282,7 @@ impl Server {
             n: i64,
         }
         let mut conn = self.state.db.read().unwrap();
-        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
-            .get_result::<N>(&mut *conn)
-            .unwrap()
-            .n
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(&mut *conn).unwrap().n
     }
 
     /// A fingerprint of every mutable table, for "this request changed nothing".
@@ -368,10 +305,7 @@ impl Server {
             "SELECT COUNT(*) AS n FROM roles",
             "SELECT COUNT(*) AS n FROM policies",
         ] {
-            out.push((
-                q.to_string(),
-                diesel::sql_query(q).get_result::<N>(&mut *conn).unwrap().n,
-            ));
+            out.push((q.to_string(), diesel::sql_query(q).get_result::<N>(&mut *conn).unwrap().n));
         }
         out
     }
@@ -386,8 +320,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.state.stopping.store(true, Ordering::Relaxed);
         let h = self.handle.clone();
-        let _ =
-            std::thread::spawn(move || actix_web::rt::System::new().block_on(h.stop(false))).join();
+        let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(h.stop(false))).join();
         if let Some(base) = &self.pg_base {
             drop_pg_database(base, &self.database_url);
         }
@@ -403,10 +336,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -425,11 +355,6 @@ impl From<Result<ureq::Response, ureq::Error>> for Resp {
             .collect();
         let text = resp.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            text,
-            body,
-        }
+        Resp { status, headers, text, body }
     }
 }

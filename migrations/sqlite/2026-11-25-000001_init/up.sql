@@ -16,7 +16,9 @@ CREATE TABLE users (
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX users_org_email ON users (org_id, email) WHERE deleted_at IS NULL;
+-- Not a partial index: SQLite re-prepares any statement whose bound parameters are
+-- compared against a partial index's WHERE, which would re-parse the hot-path query.
+CREATE UNIQUE INDEX users_org_email ON users (org_id, email, ifnull(deleted_at, 0));
 CREATE INDEX users_email ON users (email);
 CREATE INDEX users_org_created ON users (org_id, created_at, id);
 
