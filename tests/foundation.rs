@@ -843,7 +843,9 @@ fn cli_keys_rotate_list_retire() {
     );
 
     // The signing key cannot be retired, even with --force.
-    let r = cli(w.path(), &["keys", "retire", &k1, "--force"], &env);
+    // Kids are base64url and may start with '-': `--` keeps this test independent of that
+    // (cli_retire_accepts_kid_starting_with_hyphen checks the plain form).
+    let r = cli(w.path(), &["keys", "retire", "--force", "--", &k1], &env);
     assert!(!r.ok(), "retiring the signing key is refused: {r:?}");
     assert!(r.stderr.contains(&k1), "{r:?}");
     let r = cli(w.path(), &["keys", "retire", "no-such-kid", "--force"], &env);
@@ -863,10 +865,10 @@ fn cli_keys_rotate_list_retire() {
     assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{k1}\t")) && !x.contains("\tsigning")), "{}", l.stdout);
 
     // k1 signed until just now: retiring it needs --force.
-    let r = cli(w.path(), &["keys", "retire", &k1], &env0);
+    let r = cli(w.path(), &["keys", "retire", "--", &k1], &env0);
     assert!(!r.ok(), "{r:?}");
     assert!(r.stderr.contains("--force"), "the refusal says how to override: {r:?}");
-    let r = cli(w.path(), &["keys", "retire", &k1, "--force"], &env0);
+    let r = cli(w.path(), &["keys", "retire", "--force", "--", &k1], &env0);
     assert!(r.ok(), "{r:?}");
     let l = cli(w.path(), &["keys", "list"], &env0);
     assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{k1}\t")) && x.contains("retired")), "{}", l.stdout);
@@ -886,6 +888,76 @@ fn cli_keys_rotate_list_retire() {
     assert!(v3.ok(), "a token of the live key verifies: {v3:?}");
     let v1 = cli(w.path(), &["verify", &sign_with(&k1)], &env0);
     assert!(!v1.ok(), "a token of the retired key does not: {v1:?}");
+}
+
+/// An ES256 key pair (PKCS#8 DER) and its RFC 7638 thumbprint, the way tokend names kids.
+fn es256_with_thumbprint() -> (Vec<u8>, String) {
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let der = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap().as_ref().to_vec();
+    use ring::signature::KeyPair;
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, &der, &rng).unwrap();
+    let p = pair.public_key().as_ref();
+    let canonical =
+        format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, B64.encode(&p[1..33]), B64.encode(&p[33..65]));
+    (der, B64.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes())))
+}
+
+fn write_0600(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// About one kid in 64 starts with '-' (base64url); `tokend keys retire KID`, as API.md
+/// writes it, must work for it too.
+fn cli_retire_accepts_kid_starting_with_hyphen() {
+    let w = Scratch::new();
+    let (keys, db) = (w.keys(), w.db());
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str())];
+    assert!(cli(w.path(), &["keys", "list"], &env).ok());
+    let (der, kid) = (0..100_000).map(|_| es256_with_thumbprint()).find(|(_, k)| k.starts_with('-')).unwrap();
+    let dir = w.path().join("keys");
+    // An older key in tokend's own layout (PEM + status file), no longer signing.
+    let t = now() - 100;
+    let meta = json!({"kid": kid, "alg": "ES256", "created_at": t, "activates_at": t, "retired_at": null});
+    write_0600(&dir.join(format!("{kid}.json")), meta.to_string().as_bytes());
+    write_0600(&dir.join(format!("{kid}.pem")), pem::encode(&pem::Pem::new("PRIVATE KEY", der)).as_bytes());
+    let l = cli(w.path(), &["keys", "list"], &env);
+    assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{kid}\t")) && x.contains("verify only")), "{}", l.stdout);
+
+    let r = cli(w.path(), &["keys", "retire", &kid, "--force"], &env);
+    assert!(r.ok(), "`tokend keys retire {kid} --force` (kid as printed by keys list): {r:?}");
+    let l = cli(w.path(), &["keys", "list"], &env);
+    assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{kid}\t")) && x.contains("retired")), "{}", l.stdout);
+}
+
+/// A PEM dropped into the directory by hand is published (and may sign); `keys list`,
+/// the operator's view of the key ring, must show it.
+fn cli_keys_list_shows_hand_dropped_key() {
+    let w = Scratch::new();
+    let (keys, db) = (w.keys(), w.db());
+    let env = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str())];
+    assert!(cli(w.path(), &["keys", "list"], &env).ok());
+    let (der, kid) = es256_with_thumbprint();
+    write_0600(
+        &w.path().join("keys").join("imported.pem"),
+        pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone())).as_bytes(),
+    );
+    // It is live: `tokend verify` against the directory accepts a token it signed.
+    let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
+    let t = now();
+    let c = json!({"iss": "http://127.0.0.1:8080", "sub": "u", "aud": "http://127.0.0.1:8080", "exp": t + 600,
+        "iat": t, "nbf": t, "jti": "j", "client_id": "c", "scope": "", "roles": [], "org": "o", "acct": "user"});
+    let v = cli(w.path(), &["verify", &sign_es256(&key, Some(&kid), Some("at+jwt"), &c)], &env);
+    assert!(v.ok(), "the hand-dropped key is published: {v:?}");
+    let l = cli(w.path(), &["keys", "list"], &env);
+    assert!(l.ok(), "{l:?}");
+    assert!(
+        l.stdout.lines().any(|x| x.starts_with(&format!("{kid}\t"))),
+        "keys list shows every published key:\n{}",
+        l.stdout
+    );
 }
 
 fn cli_rotation_is_picked_up_by_a_running_server() {
@@ -1220,6 +1292,14 @@ mod cli {
     #[test]
     fn keys_rotate_list_retire() {
         super::cli_keys_rotate_list_retire()
+    }
+    #[test]
+    fn retire_accepts_kid_starting_with_hyphen() {
+        super::cli_retire_accepts_kid_starting_with_hyphen()
+    }
+    #[test]
+    fn keys_list_shows_hand_dropped_key() {
+        super::cli_keys_list_shows_hand_dropped_key()
     }
     #[test]
     fn rotation_is_picked_up_by_a_running_server() {

@@ -44,6 +44,8 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     .await?;
     let mut p = found.ok_or_else(|| unauthorized("the access token's subject is no longer active"))?;
     p.ip = Some(ip);
+    // For the audit of refused calls (see http::audit_refused).
+    actix_web::HttpMessage::extensions_mut(req).insert(p.clone());
     Ok(p)
 }
 

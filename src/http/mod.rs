@@ -103,6 +103,42 @@ where
     }
 }
 
+/// Every refused mutating call of an authenticated caller becomes an audit event
+/// (successful ones are recorded by the service in the same transaction as the change).
+async fn audit_refused(res: &ServiceResponse<BoxBody>) {
+    use actix_web::HttpMessage;
+    let status = res.status();
+    let req = res.request();
+    if !(status.is_client_error() || status.is_server_error()) || req.method() == actix_web::http::Method::GET {
+        return;
+    }
+    let Some(p) = req.extensions().get::<crate::service::Principal>().cloned() else { return };
+    let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return };
+    let action = format!("{} {}", req.method(), req.match_pattern().unwrap_or_else(|| req.path().to_string()));
+    let object = req.match_info().iter().last().map(|(_, v)| v.to_string());
+    let outcome = if status == actix_web::http::StatusCode::FORBIDDEN { "denied" } else { "failure" };
+    let code = status.as_u16();
+    let result = blocking(move || -> Result<(), crate::service::Error> {
+        let mut conn = state.db.write()?;
+        let ev = crate::service::audit::Event {
+            org_id: Some(&p.org_id),
+            actor_kind: p.acct.as_str(),
+            actor_id: Some(&p.id),
+            action: &action,
+            object_kind: None,
+            object_id: object.as_deref(),
+            ip: p.ip.as_deref(),
+            outcome,
+            detail: Some(serde_json::json!({ "status": code, "via_token": p.token_id })),
+        };
+        crate::service::audit::record(&mut conn, ev, state.now())
+    })
+    .await;
+    if let Err(e) = result {
+        log::warn!("auditing a refused call failed: {e}");
+    }
+}
+
 /// Gives bodiless errors (404, 405, 413 from actix itself) the format of their scope.
 fn shape_errors(res: ServiceResponse<BoxBody>, oauth: bool) -> ServiceResponse<BoxBody> {
     let status = res.status();
@@ -138,6 +174,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(api::path_config())
             .wrap(actix_web::middleware::from_fn(|req, next: actix_web::middleware::Next<BoxBody>| async move {
                 let res = next.call(req).await?;
+                audit_refused(&res).await;
                 Ok::<_, actix_web::Error>(shape_errors(res.map_into_boxed_body(), false))
             }))
             .configure(api::routes)
