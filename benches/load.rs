@@ -100,8 +100,10 @@ fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
     let login = api("POST", "/api/v1/login", None, json!({"email": a.email, "password": a.password}));
     let at = login["access_token"].as_str().expect("login").to_string();
     let app = api("POST", "/api/v1/apps", Some(&at), json!({"name": "load", "roles": ["org:member"]}));
-    let (cid, secret) = (app["client_id"].as_str().unwrap().to_string(), app["client_secret"].as_str().unwrap().to_string());
-    let pat = api("POST", "/api/v1/me/tokens", Some(&at), json!({"name": "load", "ttl_days": 1, "roles": ["org:member"]}));
+    let (cid, secret) =
+        (app["client_id"].as_str().unwrap().to_string(), app["client_secret"].as_str().unwrap().to_string());
+    let pat =
+        api("POST", "/api/v1/me/tokens", Some(&at), json!({"name": "load", "ttl_days": 1, "roles": ["org:member"]}));
     let pat = pat["token"].as_str().unwrap().to_string();
     let basic = format!("Basic {}", b64(&format!("{cid}:{secret}")));
     // An access token to introspect: exchanged from the PAT.
@@ -163,7 +165,9 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<
     };
     let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
     let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()) {
+    if let Some(len) =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok())
+    {
         while buf.len() < header_end + len {
             let n = s.read(&mut tmp).await?;
             if n == 0 {
@@ -239,26 +243,37 @@ fn main() {
     let scenarios = if a.peer { setup_peer(&a, &host) } else { setup_tokend(&a, &host) };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     if !a.json {
-        println!("{:<11} {:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8}", "scenario", "conns", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "io_err");
+        println!(
+            "{:<11} {:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8}",
+            "scenario", "conns", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "io_err"
+        );
     }
     for sc in scenarios {
         // Short warm-up, then the measured run.
         let _ = rt.block_on(run(&host, &sc.request, a.connections, Duration::from_secs(1)));
-        let (total, mut lat, non2xx, io) = rt.block_on(run(&host, &sc.request, a.connections, Duration::from_secs(a.seconds)));
+        let (total, mut lat, non2xx, io) =
+            rt.block_on(run(&host, &sc.request, a.connections, Duration::from_secs(a.seconds)));
         lat.sort_unstable();
         let rps = total as f64 / a.seconds as f64;
         let (p50, p99, p999) = (pct(&lat, 0.50), pct(&lat, 0.99), pct(&lat, 0.999));
         if a.json {
-            println!("{}", json!({"scenario": sc.name, "connections": a.connections, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "non2xx": non2xx, "io_errors": io}));
+            println!(
+                "{}",
+                json!({"scenario": sc.name, "connections": a.connections, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "non2xx": non2xx, "io_errors": io})
+            );
         } else {
-            println!("{:<11} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>8}", sc.name, a.connections, rps, p50, p99, p999, non2xx, io);
+            println!(
+                "{:<11} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>8}",
+                sc.name, a.connections, rps, p50, p99, p999, non2xx, io
+            );
         }
     }
 }
 
 async fn run(host: &str, request: &[u8], conns: usize, d: Duration) -> (u64, Vec<u32>, u64, u64) {
     let until = Instant::now() + d;
-    let tasks: Vec<_> = (0..conns).map(|_| tokio::spawn(connection(host.to_string(), request.to_vec(), until))).collect();
+    let tasks: Vec<_> =
+        (0..conns).map(|_| tokio::spawn(connection(host.to_string(), request.to_vec(), until))).collect();
     let (mut total, mut lat, mut non2xx, mut io) = (0u64, Vec::new(), 0u64, 0u64);
     for t in tasks {
         let r = t.await.expect("connection task");

@@ -37,9 +37,7 @@ impl Clock for FixedClock {
 
 /// RFC 3339 UTC with second precision, the format of every time in the API.
 pub fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
 pub fn parse_rfc3339(s: &str) -> Option<i64> {

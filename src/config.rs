@@ -90,7 +90,10 @@ impl Config {
         })?;
         let issuer = a.issuer.trim().trim_end_matches('/').to_string();
         if !(issuer.starts_with("http://") || issuer.starts_with("https://")) || issuer.len() < 10 {
-            return Err(ConfigError { var: "TOKEND_ISSUER", message: format!("expected an http(s) URL, got {:?}", a.issuer) });
+            return Err(ConfigError {
+                var: "TOKEND_ISSUER",
+                message: format!("expected an http(s) URL, got {:?}", a.issuer),
+            });
         }
         let signing_alg = Alg::parse(a.signing_alg.trim()).ok_or_else(|| ConfigError {
             var: "TOKEND_SIGNING_ALG",
@@ -100,7 +103,10 @@ impl Config {
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(ConfigError {
                 var: "DATABASE_URL",
-                message: format!("expected sqlite://PATH or postgres://…, got a URL starting {:?}", db.split(':').next().unwrap_or("")),
+                message: format!(
+                    "expected sqlite://PATH or postgres://…, got a URL starting {:?}",
+                    db.split(':').next().unwrap_or("")
+                ),
             });
         }
         let mut audiences = list(&a.audiences);
@@ -119,7 +125,10 @@ impl Config {
         }
         if let Some(p) = &a.bootstrap_password {
             if p.chars().count() < 8 {
-                return Err(ConfigError { var: "TOKEND_BOOTSTRAP_PASSWORD", message: "must be at least 8 characters".into() });
+                return Err(ConfigError {
+                    var: "TOKEND_BOOTSTRAP_PASSWORD",
+                    message: "must be at least 8 characters".into(),
+                });
             }
         }
         let workers = int_in("TOKEND_WORKERS", &a.workers, 0, 1024, "a thread count")? as usize;
@@ -129,14 +138,25 @@ impl Config {
             issuer,
             keys_dir: a.keys_dir.clone(),
             signing_alg,
-            access_token_ttl: int_in("TOKEND_ACCESS_TOKEN_TTL", &a.access_token_ttl, 60, MAX_ACCESS_TOKEN_TTL, "seconds")?,
+            access_token_ttl: int_in(
+                "TOKEND_ACCESS_TOKEN_TTL",
+                &a.access_token_ttl,
+                60,
+                MAX_ACCESS_TOKEN_TTL,
+                "seconds",
+            )?,
             key_publish_delay: int_in("TOKEND_KEY_PUBLISH_DELAY", &a.key_publish_delay, 0, 30 * 86_400, "seconds")?,
-            keys_reload_seconds: int_in("TOKEND_KEYS_RELOAD_SECONDS", &a.keys_reload_seconds, 1, 86_400, "seconds")? as u64,
+            keys_reload_seconds: int_in("TOKEND_KEYS_RELOAD_SECONDS", &a.keys_reload_seconds, 1, 86_400, "seconds")?
+                as u64,
             audiences,
             service_only_audiences,
             bootstrap_email: a.bootstrap_email.trim().to_lowercase(),
             bootstrap_password: a.bootstrap_password.clone(),
-            workers: if workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { workers },
+            workers: if workers == 0 {
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            } else {
+                workers
+            },
             bench_sign_route: a.bench_sign_route,
         })
     }

@@ -147,7 +147,9 @@ impl From<GrantError> for OAuthError {
     fn from(e: GrantError) -> OAuthError {
         match e {
             // Never say which check failed.
-            GrantError::InvalidGrant { .. } => OAuthError::new("invalid_grant", "the grant is invalid, expired or revoked"),
+            GrantError::InvalidGrant { .. } => {
+                OAuthError::new("invalid_grant", "the grant is invalid, expired or revoked")
+            }
             GrantError::InvalidClient => OAuthError::new("invalid_client", "client authentication failed"),
             GrantError::InvalidScope(m) => OAuthError::new("invalid_scope", m),
             GrantError::InvalidTarget(m) => OAuthError::new("invalid_target", m),

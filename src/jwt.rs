@@ -54,7 +54,13 @@ pub const LEEWAY: i64 = 30;
 
 /// Verifies signature (the algorithm is the key's own: never `none`, never HMAC),
 /// `typ`, `iss`, `aud`, `exp` and `nbf` against the supplied clock.
-pub fn verify(set: &KeySet, token: &str, issuer: &str, audience: Option<&str>, now: i64) -> Result<AccessClaims, VerifyError> {
+pub fn verify(
+    set: &KeySet,
+    token: &str,
+    issuer: &str,
+    audience: Option<&str>,
+    now: i64,
+) -> Result<AccessClaims, VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
     match header.typ.as_deref() {
         Some("at+jwt") | Some("application/at+jwt") => {}
@@ -88,7 +94,12 @@ pub fn verify(set: &KeySet, token: &str, issuer: &str, audience: Option<&str>, n
 
 /// Verification for resource servers and the CLI: against a JWKS document (bytes), with the
 /// algorithm taken from the matching key, never from the token alone.
-pub fn verify_with_jwks(jwks: &[u8], token: &str, issuer: &str, audience: Option<&str>) -> Result<AccessClaims, VerifyError> {
+pub fn verify_with_jwks(
+    jwks: &[u8],
+    token: &str,
+    issuer: &str,
+    audience: Option<&str>,
+) -> Result<AccessClaims, VerifyError> {
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(jwks).map_err(|_| VerifyError::UnknownKey)?;
     let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
     if !matches!(header.typ.as_deref(), Some("at+jwt") | Some("application/at+jwt")) {

@@ -70,6 +70,9 @@ pub struct KeyMeta {
     pub activates_at: i64,
     #[serde(default)]
     pub retired_at: Option<i64>,
+    /// Creation order, to tell apart keys made within the same second.
+    #[serde(default)]
+    pub serial: u64,
 }
 
 enum Signer {
@@ -104,11 +107,7 @@ impl KeySet {
 
     /// The newest key whose activation time has come.
     pub fn signing_key(&self, now: i64) -> Option<&Arc<Key>> {
-        self.keys
-            .iter()
-            .rev()
-            .find(|k| k.meta.activates_at <= now)
-            .or_else(|| self.keys.first())
+        self.keys.iter().rev().find(|k| k.meta.activates_at <= now).or_else(|| self.keys.first())
     }
 }
 
@@ -129,16 +128,10 @@ fn meta_path(dir: &Path, kid: &str) -> PathBuf {
 
 fn parse_signer(alg: Alg, der: &[u8]) -> Result<Signer, String> {
     match alg {
-        Alg::ES256 => EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            der,
-            &SystemRandom::new(),
-        )
-        .map(Signer::Ec)
-        .map_err(|e| e.to_string()),
-        Alg::EdDSA => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
-            .map(Signer::Ed)
+        Alg::ES256 => EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
+            .map(Signer::Ec)
             .map_err(|e| e.to_string()),
+        Alg::EdDSA => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(Signer::Ed).map_err(|e| e.to_string()),
         Alg::RS256 => RsaKeyPair::from_pkcs8(der).map(Signer::Rsa).map_err(|e| e.to_string()),
     }
 }
@@ -198,9 +191,7 @@ fn generate_der(alg: Alg, rng: &SystemRandom) -> Result<Vec<u8>, String> {
         Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, rng)
             .map(|d| d.as_ref().to_vec())
             .map_err(|e| e.to_string()),
-        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(rng)
-            .map(|d| d.as_ref().to_vec())
-            .map_err(|e| e.to_string()),
+        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(rng).map(|d| d.as_ref().to_vec()).map_err(|e| e.to_string()),
         // ring cannot generate RSA keys; the rsa crate does, ring signs with them.
         Alg::RS256 => {
             use rsa::pkcs8::EncodePrivateKey;
@@ -251,9 +242,10 @@ fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         let meta_file = meta_path(dir, &stem);
         let meta: Option<KeyMeta> = match fs::read(&meta_file) {
-            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
-                KeyError::Malformed(meta_file.display().to_string(), e.to_string())
-            })?),
+            Ok(b) => Some(
+                serde_json::from_slice(&b)
+                    .map_err(|e| KeyError::Malformed(meta_file.display().to_string(), e.to_string()))?,
+            ),
             Err(_) => None,
         };
         let alg = match &meta {
@@ -265,14 +257,23 @@ fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
         let meta = match meta {
             Some(m) => m,
             // A PEM dropped in by hand: published and signing at once, kid from its thumbprint.
-            None => KeyMeta { kid: thumbprint(&public_jwk(&signer, alg)), alg, created_at: 0, activates_at: 0, retired_at: None },
+            None => KeyMeta {
+                kid: thumbprint(&public_jwk(&signer, alg)),
+                alg,
+                created_at: 0,
+                activates_at: 0,
+                retired_at: None,
+                serial: 0,
+            },
         };
         if meta.retired_at.is_some() {
             continue;
         }
         keys.push(build_key(meta, signer).map_err(|e| KeyError::Malformed(name, e))?);
     }
-    keys.sort_by(|a, b| (a.meta.activates_at, &a.meta.kid).cmp(&(b.meta.activates_at, &b.meta.kid)));
+    keys.sort_by(|a, b| {
+        (a.meta.activates_at, a.meta.serial, &a.meta.kid).cmp(&(b.meta.activates_at, b.meta.serial, &b.meta.kid))
+    });
     Ok(keys)
 }
 
@@ -337,7 +338,8 @@ impl KeyRing {
         let der = generate_der(self.alg, &self.rng).map_err(KeyError::Refused)?;
         let signer = parse_signer(self.alg, &der).map_err(KeyError::Refused)?;
         let kid = thumbprint(&public_jwk(&signer, self.alg));
-        let meta = KeyMeta { kid: kid.clone(), alg: self.alg, created_at: now, activates_at, retired_at: None };
+        let serial = self.metas()?.iter().map(|m| m.serial).max().map_or(1, |m| m + 1);
+        let meta = KeyMeta { kid: kid.clone(), alg: self.alg, created_at: now, activates_at, retired_at: None, serial };
         let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
         // Status file first: a reader that sees the PEM always sees its activation time.
         write_meta(&self.dir, &meta)?;
@@ -386,20 +388,29 @@ impl KeyRing {
         Ok(())
     }
 
+    /// Every status file of the directory, retired keys included.
+    fn metas(&self) -> Result<Vec<KeyMeta>, KeyError> {
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| KeyError::Dir(self.dir.display().to_string(), e.to_string()))?;
+        Ok(entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| fs::read(&p).ok().and_then(|b| serde_json::from_slice::<KeyMeta>(&b).ok()))
+            .collect())
+    }
+
     pub fn list(&self, now: i64) -> Result<Vec<KeyStatus>, KeyError> {
-        let mut metas: BTreeMap<String, KeyMeta> = BTreeMap::new();
-        let entries = fs::read_dir(&self.dir).map_err(|e| KeyError::Dir(self.dir.display().to_string(), e.to_string()))?;
-        for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-            if p.extension().is_some_and(|x| x == "json") {
-                if let Ok(m) = fs::read(&p).map_err(|_| ()).and_then(|b| serde_json::from_slice::<KeyMeta>(&b).map_err(|_| ())) {
-                    metas.insert(m.kid.clone(), m);
-                }
-            }
-        }
+        let mut metas: BTreeMap<String, KeyMeta> = self.metas()?.into_iter().map(|m| (m.kid.clone(), m)).collect();
         let set = self.set();
+        // Live keys without a status file (PEMs dropped in by hand) are listed too.
+        for k in &set.keys {
+            metas.entry(k.meta.kid.clone()).or_insert_with(|| k.meta.clone());
+        }
         let signing = set.signing_key(now).map(|k| k.meta.kid.clone());
-        let mut out: Vec<KeyStatus> = metas
-            .into_values()
+        let mut metas: Vec<KeyMeta> = metas.into_values().collect();
+        metas.sort_by_key(|m| (m.activates_at, m.serial));
+        let out: Vec<KeyStatus> = metas
+            .into_iter()
             .map(|m| KeyStatus {
                 status: if m.retired_at.is_some() {
                     "retired"
@@ -417,7 +428,6 @@ impl KeyRing {
                 retired_at: m.retired_at,
             })
             .collect();
-        out.sort_by_key(|s| (s.activates_at, s.kid.clone()));
         Ok(out)
     }
 
@@ -473,7 +483,8 @@ mod tests {
         let err = KeyRing::open(dir.path(), Alg::EdDSA, 0, 1000).err().unwrap().to_string();
         assert!(err.contains(&path.display().to_string()) && err.contains("chmod 600"), "{err}");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        write_private(&dir.path().join("junk.pem"), b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        write_private(&dir.path().join("junk.pem"), b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .unwrap();
         let err = KeyRing::open(dir.path(), Alg::EdDSA, 0, 1000).err().unwrap().to_string();
         assert!(err.contains("junk.pem"), "{err}");
     }

@@ -71,6 +71,8 @@ enum KeysCmd {
     Rotate(ConfigArgs),
     /// Stop publishing a key once the tokens it signed have expired.
     Retire {
+        /// Key id; base64url, so it may start with '-'.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Retire even though tokens it signed may still be valid.
         #[arg(long)]
@@ -139,10 +141,9 @@ fn main() -> ExitCode {
             if let Err(e) = db.migrate() {
                 return fail(e);
             }
-            let result = db
-                .write()
-                .map_err(tokend::service::Error::from)
-                .and_then(|mut c| tokend::service::orgs::create(&mut c, &name, &owner_email, password, SystemClock.now()));
+            let result = db.write().map_err(tokend::service::Error::from).and_then(|mut c| {
+                tokend::service::orgs::create(&mut c, &name, &owner_email, password, SystemClock.now())
+            });
             match result {
                 Ok(created) => {
                     println!("{}", serde_json::to_string(&created).unwrap_or_default());

@@ -447,7 +447,8 @@ fn login_malformed_bodies_are_problems(b: &Backend) {
     ];
     for (what, ct, body) in cases {
         let r = s.raw("POST", "/api/v1/login", &[("Content-Type", ct)], body);
-        assert!((400..500).contains(&r.status), "{what}: expected 4xx, got {} {}", r.status, r.text);
+        let shown = if r.status < 300 { "(body withheld: may hold a token)" } else { r.text.as_str() };
+        assert!((400..500).contains(&r.status), "{what}: expected 4xx, got {} {shown}", r.status);
         assert!(is_problem(&r), "{what}: expected problem+json, got {:?} {}", r.header("content-type"), r.text);
         assert!(!r.text.contains("owner-password-123"), "{what}: the password is not echoed");
     }

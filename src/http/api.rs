@@ -31,6 +31,35 @@ pub fn json_config() -> web::JsonConfig {
     })
 }
 
+/// A JSON object body. serde's derived structs also accept arrays (fields by position),
+/// which would bypass `deny_unknown_fields`; this insists on an object.
+pub struct Obj<T>(pub T);
+
+impl<T> std::ops::Deref for Obj<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Obj<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let json = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            if !value.is_object() {
+                return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "the body must be a JSON object").into());
+            }
+            serde_json::from_value(value).map(Obj).map_err(|e| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid request body: {e}")).into()
+            })
+        })
+    }
+}
+
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid query string: {err}")).into()
@@ -38,7 +67,8 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|_err: PathError, _req| ApiError::new(StatusCode::NOT_FOUND, "no such object").into())
+    web::PathConfig::default()
+        .error_handler(|_err: PathError, _req| ApiError::new(StatusCode::NOT_FOUND, "no such object").into())
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -89,19 +119,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, patch, post, put, resource};
     cfg.service(resource("/login").route(post().to(login)))
         .service(resource("/me").route(get().to(me)))
-        .service(resource("/me/tokens").route(get().to(my_tokens)).route(post().to(my_create)).route(delete().to(my_revoke_all)))
-        .service(resource("/me/tokens/{id}").route(get().to(my_get)).route(patch().to(my_patch)).route(delete().to(my_revoke)))
+        .service(
+            resource("/me/tokens")
+                .route(get().to(my_tokens))
+                .route(post().to(my_create))
+                .route(delete().to(my_revoke_all)),
+        )
+        .service(
+            resource("/me/tokens/{id}")
+                .route(get().to(my_get))
+                .route(patch().to(my_patch))
+                .route(delete().to(my_revoke)),
+        )
         .service(resource("/me/tokens/{id}/rotate").route(post().to(my_rotate)))
         .service(resource("/users").route(get().to(users_list)).route(post().to(users_create)))
-        .service(resource("/users/{id}").route(get().to(users_get)).route(patch().to(users_patch)).route(delete().to(users_delete)))
+        .service(
+            resource("/users/{id}")
+                .route(get().to(users_get))
+                .route(patch().to(users_patch))
+                .route(delete().to(users_delete)),
+        )
         .service(resource("/roles").route(get().to(roles_list)).route(post().to(roles_create)))
         .service(resource("/roles/{name}").route(delete().to(roles_delete)))
         .service(resource("/service-accounts").route(get().to(sa_list)).route(post().to(sa_create)))
-        .service(resource("/service-accounts/{id}").route(get().to(sa_get)).route(patch().to(sa_patch)).route(delete().to(sa_delete)))
+        .service(
+            resource("/service-accounts/{id}")
+                .route(get().to(sa_get))
+                .route(patch().to(sa_patch))
+                .route(delete().to(sa_delete)),
+        )
         .service(resource("/service-accounts/{id}/tokens").route(get().to(sa_tokens)).route(post().to(sa_token_create)))
-        .service(resource("/service-accounts/{id}/tokens/{tid}").route(patch().to(sa_token_patch)).route(delete().to(sa_token_revoke)))
+        .service(
+            resource("/service-accounts/{id}/tokens/{tid}")
+                .route(patch().to(sa_token_patch))
+                .route(delete().to(sa_token_revoke)),
+        )
         .service(resource("/apps").route(get().to(apps_list)).route(post().to(apps_create)))
-        .service(resource("/apps/{id}").route(get().to(apps_get)).route(patch().to(apps_patch)).route(delete().to(apps_delete)))
+        .service(
+            resource("/apps/{id}")
+                .route(get().to(apps_get))
+                .route(patch().to(apps_patch))
+                .route(delete().to(apps_delete)),
+        )
         .service(resource("/apps/{id}/secret").route(post().to(apps_secret)))
         .service(resource("/tokens").route(get().to(table_list)))
         .service(resource("/tokens/{id}/revoke").route(post().to(table_revoke)))
@@ -122,9 +181,9 @@ struct Login {
     org: Option<String>,
 }
 
-async fn login(req: HttpRequest, body: web::Json<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
-    let Login { email, password, org } = body.into_inner();
+    let Login { email, password, org } = body.0;
     let (token, ttl) = write(&st, move |conn, s, now| {
         let user = users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip, now)?.user;
         let roles = crate::store::roles_from_text(&user.roles);
@@ -175,7 +234,7 @@ async fn my_tokens(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) ->
     ok(read(&st, move |conn, s, now| tokens::my_list(conn, &c.0, &q, &s.usage, now)).await?)
 }
 
-async fn my_create(c: Caller, body: web::Json<tokens::CreateToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn my_create(c: Caller, body: Obj<tokens::CreateToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, s, now| tokens::my_create(conn, &c.0, &body, &s.usage, now)).await?)
 }
 
@@ -183,7 +242,12 @@ async fn my_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Resul
     ok(read(&st, move |conn, s, now| tokens::my_get(conn, &c.0, &id, &s.usage, now)).await?)
 }
 
-async fn my_patch(c: Caller, id: web::Path<String>, body: web::Json<tokens::PatchToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn my_patch(
+    c: Caller,
+    id: web::Path<String>,
+    body: Obj<tokens::PatchToken>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(write(&st, move |conn, s, now| tokens::my_patch(conn, &c.0, &id, &body, &s.usage, now)).await?)
 }
 
@@ -203,11 +267,16 @@ async fn my_rotate(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Re
 
 // ---- people ----
 
-async fn users_list(c: Caller, f: web::Query<users::UserFilter>, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn users_list(
+    c: Caller,
+    f: web::Query<users::UserFilter>,
+    q: web::Query<PageQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| users::list(conn, &c.0, &f, &q)).await?)
 }
 
-async fn users_create(c: Caller, body: web::Json<users::NewUser>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn users_create(c: Caller, body: Obj<users::NewUser>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| users::create(conn, &c.0, &body, now)).await?)
 }
 
@@ -215,7 +284,12 @@ async fn users_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Re
     ok(read(&st, move |conn, _, _| users::get(conn, &c.0, &id)).await?)
 }
 
-async fn users_patch(c: Caller, id: web::Path<String>, body: web::Json<users::UserPatch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn users_patch(
+    c: Caller,
+    id: web::Path<String>,
+    body: Obj<users::UserPatch>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, now)).await?)
 }
 
@@ -232,7 +306,7 @@ async fn roles_list(c: Caller, st: web::Data<State>) -> Result<HttpResponse, Api
     ok(serde_json::json!({ "items": items, "total_count": n, "page": 1, "page_size": n }))
 }
 
-async fn roles_create(c: Caller, body: web::Json<roles::NewRole>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn roles_create(c: Caller, body: Obj<roles::NewRole>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| roles::create(conn, &c.0, &body, now)).await?)
 }
 
@@ -247,7 +321,7 @@ async fn sa_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> R
     ok(read(&st, move |conn, _, _| accounts::list(conn, &c.0, &q)).await?)
 }
 
-async fn sa_create(c: Caller, body: web::Json<accounts::NewAccount>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn sa_create(c: Caller, body: Obj<accounts::NewAccount>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| accounts::create(conn, &c.0, &body, now)).await?)
 }
 
@@ -255,7 +329,12 @@ async fn sa_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Resul
     ok(read(&st, move |conn, _, _| accounts::get(conn, &c.0, &id)).await?)
 }
 
-async fn sa_patch(c: Caller, id: web::Path<String>, body: web::Json<accounts::AccountPatch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn sa_patch(
+    c: Caller,
+    id: web::Path<String>,
+    body: Obj<accounts::AccountPatch>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(write(&st, move |conn, _, now| accounts::patch(conn, &c.0, &id, &body, now)).await?)
 }
 
@@ -264,25 +343,39 @@ async fn sa_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Re
     no_content()
 }
 
-async fn sa_tokens(c: Caller, id: web::Path<String>, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn sa_tokens(
+    c: Caller,
+    id: web::Path<String>,
+    q: web::Query<PageQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, s, now| accounts::token_list(conn, &c.0, &id, &q, &s.usage, now)).await?)
 }
 
-async fn sa_token_create(c: Caller, id: web::Path<String>, body: web::Json<tokens::CreateToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn sa_token_create(
+    c: Caller,
+    id: web::Path<String>,
+    body: Obj<tokens::CreateToken>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, s, now| accounts::token_create(conn, &c.0, &id, &body, &s.usage, now)).await?)
 }
 
 async fn sa_token_patch(
     c: Caller,
     path: web::Path<(String, String)>,
-    body: web::Json<tokens::PatchToken>,
+    body: Obj<tokens::PatchToken>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, tid) = path.into_inner();
     ok(write(&st, move |conn, s, now| accounts::token_patch(conn, &c.0, &id, &tid, &body, &s.usage, now)).await?)
 }
 
-async fn sa_token_revoke(c: Caller, path: web::Path<(String, String)>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn sa_token_revoke(
+    c: Caller,
+    path: web::Path<(String, String)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let (id, tid) = path.into_inner();
     write(&st, move |conn, _, now| accounts::token_revoke(conn, &c.0, &id, &tid, now)).await?;
     no_content()
@@ -294,7 +387,7 @@ async fn apps_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) ->
     ok(read(&st, move |conn, _, _| apps::list(conn, &c.0, &q)).await?)
 }
 
-async fn apps_create(c: Caller, body: web::Json<apps::NewApp>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn apps_create(c: Caller, body: Obj<apps::NewApp>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, s, now| apps::create(conn, &c.0, &body, s.cfg.access_token_ttl, now)).await?)
 }
 
@@ -302,7 +395,12 @@ async fn apps_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Res
     ok(read(&st, move |conn, _, _| apps::get(conn, &c.0, &id)).await?)
 }
 
-async fn apps_patch(c: Caller, id: web::Path<String>, body: web::Json<apps::AppPatch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn apps_patch(
+    c: Caller,
+    id: web::Path<String>,
+    body: Obj<apps::AppPatch>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(write(&st, move |conn, _, now| apps::patch(conn, &c.0, &id, &body, now)).await?)
 }
 
@@ -330,7 +428,7 @@ async fn policy_get(c: Caller, st: web::Data<State>) -> Result<HttpResponse, Api
     ok(read(&st, move |conn, _, _| policy::read(conn, &c.0)).await?)
 }
 
-async fn policy_put(c: Caller, body: web::Json<serde_json::Value>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn policy_put(c: Caller, body: Obj<serde_json::Value>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(write(&st, move |conn, _, now| policy::update(conn, &c.0, &body, now)).await?)
 }
 
@@ -338,7 +436,7 @@ async fn saved_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -
     ok(read(&st, move |conn, _, _| saved::list(conn, &c.0, &q)).await?)
 }
 
-async fn saved_create(c: Caller, body: web::Json<saved::NewSearch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn saved_create(c: Caller, body: Obj<saved::NewSearch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| saved::create(conn, &c.0, &body, now)).await?)
 }
 
@@ -347,7 +445,12 @@ async fn saved_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) ->
     no_content()
 }
 
-async fn audit_list(c: Caller, f: web::Query<audit::AuditFilter>, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn audit_list(
+    c: Caller,
+    f: web::Query<audit::AuditFilter>,
+    q: web::Query<PageQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let page = q.validate()?;
     ok(read(&st, move |conn, _, _| audit::list(conn, &c.0, &f, &page)).await?)
 }

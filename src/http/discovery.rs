@@ -39,9 +39,7 @@ pub fn metadata_json(state: &State) -> serde_json::Value {
 }
 
 async fn metadata(state: web::Data<State>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(metadata_json(&state))
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(metadata_json(&state))
 }
 
 async fn jwks(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
@@ -52,8 +50,7 @@ async fn jwks(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == set.etag || t.trim() == "*"));
     let mut r = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
-    r.insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .insert_header((header::ETAG, set.etag.clone()));
+    r.insert_header((header::CACHE_CONTROL, "public, max-age=300")).insert_header((header::ETAG, set.etag.clone()));
     if matches {
         r.finish()
     } else {

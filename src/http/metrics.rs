@@ -34,7 +34,11 @@ impl Metrics {
             &["grant", "outcome"],
         )
         .expect("static metric definition");
-        for c in [Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>, Box::new(latency.clone()), Box::new(issued.clone())] {
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(issued.clone()),
+        ] {
             registry.register(c).expect("unique metric names");
         }
         Metrics { registry, requests, latency, issued }

@@ -139,18 +139,23 @@ async fn audit_refused(res: &ServiceResponse<BoxBody>) {
     }
 }
 
-/// Gives bodiless errors (404, 405, 413 from actix itself) the format of their scope.
+/// Gives errors from actix itself (404, 405, 413: bodiless or plain text) the format of their scope.
 fn shape_errors(res: ServiceResponse<BoxBody>, oauth: bool) -> ServiceResponse<BoxBody> {
     let status = res.status();
-    let has_type = res.headers().get(header::CONTENT_TYPE).is_some();
-    if !(status.is_client_error() || status.is_server_error()) || has_type {
+    let want = if oauth { "application/json" } else { "application/problem+json" };
+    let shaped =
+        res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with(want));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return res;
     }
     let (req, mut resp) = res.into_parts();
     let (ct, body) = if oauth {
         ("application/json", oauth_body("invalid_request", status.canonical_reason().unwrap_or("error")))
     } else {
-        ("application/problem+json", problem_body(status, status.canonical_reason().unwrap_or("error"), None).to_string())
+        (
+            "application/problem+json",
+            problem_body(status, status.canonical_reason().unwrap_or("error"), None).to_string(),
+        )
     };
     resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
     let resp = resp.set_body(BoxBody::new(body));
@@ -191,9 +196,24 @@ async fn bench_sign(state: web::Data<State>) -> actix_web::HttpResponse {
     if !state.cfg.bench_sign_route {
         return actix_web::HttpResponse::NotFound().finish();
     }
-    let ctx = crate::service::exchange::Ctx { keys: &state.keys, cfg: &state.cfg, usage: &state.usage, now: state.now(), ip: "" };
+    let ctx = crate::service::exchange::Ctx {
+        keys: &state.keys,
+        cfg: &state.cfg,
+        usage: &state.usage,
+        now: state.now(),
+        ip: "",
+    };
     let roles = vec!["org:member".to_string()];
-    let c = crate::service::exchange::claims(&ctx, "bench", state.cfg.issuer.clone(), 1800, "bench", roles, "bench", crate::service::Acct::App);
+    let c = crate::service::exchange::claims(
+        &ctx,
+        "bench",
+        state.cfg.issuer.clone(),
+        1800,
+        "bench",
+        roles,
+        "bench",
+        crate::service::Acct::App,
+    );
     match crate::jwt::issue(&state.keys, &c, ctx.now) {
         Ok(t) => actix_web::HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -223,10 +243,7 @@ async fn observe(
 pub fn server(state: web::Data<State>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.cfg.workers;
     let s = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .wrap(actix_web::middleware::from_fn(observe))
-            .configure(configure)
+        App::new().app_data(state.clone()).wrap(actix_web::middleware::from_fn(observe)).configure(configure)
     })
     .workers(workers)
     .backlog(2048)

@@ -82,6 +82,9 @@ fn client_auth(req: &HttpRequest, form: &HashMap<String, String>) -> Result<Opti
     };
     match (basic, post) {
         (Some(_), Some(_)) => Err(OAuthError::request("use one client authentication method, not two")),
+        (Some(_), None) if form.contains_key("client_secret") => {
+            Err(OAuthError::request("use one client authentication method, not two"))
+        }
         (Some(b), None) => match form.get("client_id") {
             Some(id) if *id != b.id => Err(OAuthError::request("client_id disagrees with the Basic credentials")),
             _ => Ok(Some(b)),
@@ -169,8 +172,10 @@ async fn token_inner(
         "refresh_token" | "urn:ietf:params:oauth:grant-type:token-exchange" => {
             let is_exchange = grant != "refresh_token";
             let secret = if is_exchange {
-                let t = nonempty(&form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
-                let ty = nonempty(&form, "subject_token_type").ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
+                let t =
+                    nonempty(&form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
+                let ty = nonempty(&form, "subject_token_type")
+                    .ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
                 if !SUBJECT_TYPES.contains(&ty) {
                     return Err(OAuthError::request("unsupported subject_token_type"));
                 }
@@ -184,7 +189,9 @@ async fn token_inner(
                 }
                 t.to_string()
             } else {
-                nonempty(&form, "refresh_token").ok_or_else(|| OAuthError::request("refresh_token is required"))?.to_string()
+                nonempty(&form, "refresh_token")
+                    .ok_or_else(|| OAuthError::request("refresh_token is required"))?
+                    .to_string()
             };
             let aud = aud?;
             let st = state.clone();

@@ -86,7 +86,12 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
             updated_at: now,
         };
         diesel::insert_into(service_accounts::table).values(&s).execute(conn)?;
-        audit::record(conn, Event::by(p, "service_account.create", "service_account", &s.id).detail(serde_json::json!({"roles": input.roles})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "service_account.create", "service_account", &s.id)
+                .detail(serde_json::json!({"roles": input.roles})),
+            now,
+        )?;
         Ok(view(&s))
     })
 }
@@ -108,7 +113,8 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<P
         (_, false) => base().order((service_accounts::created_at.asc(), service_accounts::id.asc())),
         (_, true) => base().order((service_accounts::created_at.desc(), service_accounts::id.desc())),
     };
-    let rows: Vec<ServiceAccount> = q.limit(page.size).offset(page.offset()).select(ServiceAccount::as_select()).load(conn)?;
+    let rows: Vec<ServiceAccount> =
+        q.limit(page.size).offset(page.offset()).select(ServiceAccount::as_select()).load(conn)?;
     Ok(page.wrap(rows.iter().map(view).collect(), total))
 }
 
@@ -125,8 +131,12 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
         let mut s = load(conn, p, id)?;
         let before = roles_from_text(&s.roles);
         if let Some(r) = &input.roles {
-            let changed: Vec<String> =
-                before.iter().filter(|x| !r.contains(x)).chain(r.iter().filter(|x| !before.contains(x))).cloned().collect();
+            let changed: Vec<String> = before
+                .iter()
+                .filter(|x| !r.contains(x))
+                .chain(r.iter().filter(|x| !before.contains(x)))
+                .cloned()
+                .collect();
             super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)?;
             s.roles = roles_to_text(r);
         }
@@ -163,21 +173,42 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         diesel::update(service_accounts::table.find(&s.id))
             .set((service_accounts::deleted_at.eq(Some(now)), service_accounts::updated_at.eq(now)))
             .execute(conn)?;
-        let n = diesel::update(api_tokens::table.filter(api_tokens::owner_id.eq(&s.id)).filter(api_tokens::revoked_at.is_null()))
-            .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
-            .execute(conn)?;
-        audit::record(conn, Event::by(p, "service_account.delete", "service_account", &s.id).detail(serde_json::json!({"revoked_tokens": n})), now)?;
+        let n = diesel::update(
+            api_tokens::table.filter(api_tokens::owner_id.eq(&s.id)).filter(api_tokens::revoked_at.is_null()),
+        )
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
+        .execute(conn)?;
+        audit::record(
+            conn,
+            Event::by(p, "service_account.delete", "service_account", &s.id)
+                .detail(serde_json::json!({"revoked_tokens": n})),
+            now,
+        )?;
         Ok(())
     })
 }
 
-pub fn token_list(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQuery, usage: &Usage, now: i64) -> Result<Paged<TokenView>> {
+pub fn token_list(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    pq: &PageQuery,
+    usage: &Usage,
+    now: i64,
+) -> Result<Paged<TokenView>> {
     p.require("org:admin")?;
     let s = load(conn, p, id)?;
     tokens::list_owned(conn, &p.org_id, &s.id, pq, usage, now)
 }
 
-pub fn token_create(conn: &mut AnyConnection, p: &Principal, id: &str, input: &CreateToken, usage: &Usage, now: i64) -> Result<CreatedToken> {
+pub fn token_create(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    input: &CreateToken,
+    usage: &Usage,
+    now: i64,
+) -> Result<CreatedToken> {
     p.require("org:admin")?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
@@ -227,12 +258,25 @@ pub fn token_create(conn: &mut AnyConnection, p: &Principal, id: &str, input: &C
             },
             now,
         )?;
-        audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(serde_json::json!({"service_account": s.id, "ttl_days": ttl})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "token.create", "api_token", &row.id)
+                .detail(serde_json::json!({"service_account": s.id, "ttl_days": ttl})),
+            now,
+        )?;
         Ok(CreatedToken { token: secret, record: tokens::view(&row, usage, now) })
     })
 }
 
-pub fn token_patch(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str, input: &PatchToken, usage: &Usage, now: i64) -> Result<TokenView> {
+pub fn token_patch(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    tid: &str,
+    input: &PatchToken,
+    usage: &Usage,
+    now: i64,
+) -> Result<TokenView> {
     p.require("org:admin")?;
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;

@@ -91,7 +91,13 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<App> {
         .ok_or(Error::NotFound)
 }
 
-pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewApp, default_ttl: i64, now: i64) -> Result<AppWithSecret> {
+pub fn create(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    input: &NewApp,
+    default_ttl: i64,
+    now: i64,
+) -> Result<AppWithSecret> {
     p.require_any(&WHO)?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
@@ -115,7 +121,12 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewApp, default_t
             updated_at: now,
         };
         diesel::insert_into(apps::table).values(&a).execute(conn)?;
-        audit::record(conn, Event::by(p, "app.create", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id, "roles": input.roles})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "app.create", "app", &a.id)
+                .detail(serde_json::json!({"client_id": a.client_id, "roles": input.roles})),
+            now,
+        )?;
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
     })
 }
@@ -185,7 +196,11 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     conn.transaction(|conn| {
         let a = load(conn, p, id)?;
         diesel::delete(apps::table.find(&a.id)).execute(conn)?;
-        audit::record(conn, Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),
+            now,
+        )?;
         Ok(())
     })
 }

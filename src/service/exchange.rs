@@ -87,7 +87,16 @@ fn sign(ctx: &Ctx<'_>, claims: &AccessClaims) -> Result<Issued, GrantError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn claims(ctx: &Ctx<'_>, sub: &str, aud: String, ttl: i64, client_id: &str, roles: Vec<String>, org: &str, acct: Acct) -> AccessClaims {
+pub fn claims(
+    ctx: &Ctx<'_>,
+    sub: &str,
+    aud: String,
+    ttl: i64,
+    client_id: &str,
+    roles: Vec<String>,
+    org: &str,
+    acct: Acct,
+) -> AccessClaims {
     AccessClaims {
         iss: ctx.cfg.issuer.clone(),
         sub: sub.to_string(),
@@ -135,7 +144,12 @@ fn find_token(conn: &mut AnyConnection, hash: &str) -> Result<Option<(ApiToken, 
 }
 
 /// A live API token and its owner's current roles, or why not.
-fn check_token(conn: &mut AnyConnection, secret: &str, usage: &Usage, now: i64) -> Result<(ApiToken, Acct, Vec<String>), GrantError> {
+fn check_token(
+    conn: &mut AnyConnection,
+    secret: &str,
+    usage: &Usage,
+    now: i64,
+) -> Result<(ApiToken, Acct, Vec<String>), GrantError> {
     let kind = secrets::parse(secret).map_err(|_| GrantError::InvalidGrant { known: None, reason: "malformed" })?;
     if kind == SecretKind::ClientSecret {
         return Err(GrantError::InvalidGrant { known: None, reason: "client secret" });
@@ -166,7 +180,13 @@ fn check_token(conn: &mut AnyConnection, secret: &str, usage: &Usage, now: i64) 
 }
 
 /// refresh_token and token-exchange grants.
-pub fn exchange(conn: &mut AnyConnection, ctx: &Ctx<'_>, secret: &str, scope: Option<&str>, aud: String) -> Result<Issued, GrantError> {
+pub fn exchange(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    secret: &str,
+    scope: Option<&str>,
+    aud: String,
+) -> Result<Issued, GrantError> {
     let (t, acct, owner_roles) = check_token(conn, secret, ctx.usage, ctx.now)?;
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
@@ -202,13 +222,19 @@ pub fn client_credentials(
 ) -> Result<Issued, GrantError> {
     let app = authenticate_app(conn, client_id, secret)?;
     let roles = narrow(roles_from_text(&app.roles), scope)?;
-    let c = claims(ctx, &app.client_id, aud, app.access_token_ttl_seconds, &app.client_id, roles, &app.org_id, Acct::App);
+    let c =
+        claims(ctx, &app.client_id, aud, app.access_token_ttl_seconds, &app.client_id, roles, &app.org_id, Acct::App);
     sign(ctx, &c)
 }
 
 /// RFC 7662 for a caller of `org_id`: active only if the token verifies AND what stands
 /// behind it is still live AND it belongs to the caller's org.
-pub fn introspect(conn: &mut AnyConnection, ctx: &Ctx<'_>, org_id: &str, token: &str) -> Result<serde_json::Value, GrantError> {
+pub fn introspect(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    org_id: &str,
+    token: &str,
+) -> Result<serde_json::Value, GrantError> {
     let inactive = json!({ "active": false });
     if token.starts_with("tkd_") {
         return match check_token(conn, token, ctx.usage, ctx.now) {
@@ -286,7 +312,14 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, secret: &str, ip: &str, now: i
 }
 
 /// Records a refused exchange of a known token (by id; never the secret).
-pub fn audit_refusal(conn: &mut AnyConnection, org_id: &str, token_id: &str, reason: &str, ip: &str, now: i64) -> super::Result<()> {
+pub fn audit_refusal(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    token_id: &str,
+    reason: &str,
+    ip: &str,
+    now: i64,
+) -> super::Result<()> {
     let ev = Event {
         org_id: Some(org_id),
         actor_kind: "api_token",

@@ -44,7 +44,9 @@ impl From<diesel::result::Error> for Error {
         use diesel::result::{DatabaseErrorKind, Error as D};
         match e {
             // A concurrent create won the race for a unique name or email.
-            D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Error::Conflict("the object already exists".into()),
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Error::Conflict("the object already exists".into())
+            }
             e => Error::Store(StoreError::Query(e)),
         }
     }
@@ -71,11 +73,7 @@ fn rank(role: &str) -> Option<usize> {
 /// Whether `roles` hold `role`: literally, through the org-role ladder
 /// (owner ⊇ admin ⊇ developer ⊇ member), or because `org:owner` holds every role.
 pub fn holds(roles: &[String], role: &str) -> bool {
-    roles.iter().any(|r| {
-        r == role
-            || r == "org:owner"
-            || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b)
-    })
+    roles.iter().any(|r| r == role || r == "org:owner" || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b))
 }
 
 /// Whether granted roles cover `role` for scope narrowing: literally or down the org-role
@@ -85,9 +83,16 @@ pub fn implies(granted: &[String], role: &str) -> bool {
     granted.iter().any(|r| r == role || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b))
 }
 
-/// Keeps the roles of `wanted` that `holder` holds.
+/// The roles both sides hold: the roles of `wanted` that `holder` holds, plus the org roles
+/// of `holder` that `wanted` implies down the ladder (a token with org:admin whose owner was
+/// demoted to org:member still carries org:member).
 pub fn intersect(wanted: &[String], holder: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = wanted.iter().filter(|r| holds(holder, r)).cloned().collect();
+    let mut out: Vec<String> = wanted
+        .iter()
+        .filter(|r| holds(holder, r))
+        .chain(holder.iter().filter(|r| rank(r).is_some() && implies(wanted, r)))
+        .cloned()
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -120,6 +125,10 @@ mod tests {
         assert!(!holds(&v(&["org:admin"]), "org:owner"));
         assert!(!holds(&v(&["org:admin"]), "metrics:read"));
         assert!(!holds(&v(&["org:member"]), "org:developer"));
-        assert_eq!(intersect(&v(&["a:b", "org:admin"]), &v(&["org:developer", "a:b"])), v(&["a:b"]));
+        assert_eq!(intersect(&v(&["a:b", "org:admin"]), &v(&["org:developer", "a:b"])), v(&["a:b", "org:developer"]));
+        assert_eq!(intersect(&v(&["org:owner"]), &v(&["org:admin"])), v(&["org:admin"]));
+        assert_eq!(intersect(&v(&["org:member"]), &v(&["org:owner"])), v(&["org:member"]));
+        assert_eq!(intersect(&v(&["metrics:read"]), &v(&["org:owner"])), v(&["metrics:read"]));
+        assert!(intersect(&v(&["metrics:read"]), &v(&["org:admin"])).is_empty());
     }
 }

@@ -26,7 +26,13 @@ pub fn random_password() -> String {
     s.chars().take(24).collect()
 }
 
-pub fn create(conn: &mut AnyConnection, name: &str, owner_email: &str, password: Option<String>, now: i64) -> Result<CreatedOrg> {
+pub fn create(
+    conn: &mut AnyConnection,
+    name: &str,
+    owner_email: &str,
+    password: Option<String>,
+    now: i64,
+) -> Result<CreatedOrg> {
     let name = super::check_text("name", name, 1, 100)?;
     let email = super::users::normalize_email(owner_email)?;
     let generated = password.is_none();
@@ -94,7 +100,12 @@ pub fn create(conn: &mut AnyConnection, name: &str, owner_email: &str, password:
 }
 
 /// On an empty database: org `default` and its owner. Returns None when orgs exist.
-pub fn bootstrap(conn: &mut AnyConnection, email: &str, password: Option<String>, now: i64) -> Result<Option<CreatedOrg>> {
+pub fn bootstrap(
+    conn: &mut AnyConnection,
+    email: &str,
+    password: Option<String>,
+    now: i64,
+) -> Result<Option<CreatedOrg>> {
     let count: i64 = orgs::table.count().get_result(conn)?;
     if count > 0 {
         return Ok(None);

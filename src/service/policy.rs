@@ -66,8 +66,12 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
 pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value, now: i64) -> Result<PolicyView> {
     p.require("org:owner")?;
     let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
-    const FIELDS: [&str; 4] =
-        ["personal_token_max_ttl_days", "service_token_max_ttl_days", "idle_ttl_days", "max_tokens_per_service_account"];
+    const FIELDS: [&str; 4] = [
+        "personal_token_max_ttl_days",
+        "service_token_max_ttl_days",
+        "idle_ttl_days",
+        "max_tokens_per_service_account",
+    ];
     if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(invalid(k, "unknown field"));
     }

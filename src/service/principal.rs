@@ -124,11 +124,8 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
             crate::store::roles_from_text(&s.roles)
         }
         Acct::App => {
-            let a: Option<App> = apps::table
-                .filter(apps::client_id.eq(&c.sub))
-                .select(App::as_select())
-                .first(conn)
-                .optional()?;
+            let a: Option<App> =
+                apps::table.filter(apps::client_id.eq(&c.sub)).select(App::as_select()).first(conn).optional()?;
             let Some(a) = a.filter(|a| a.org_id == c.org && !a.disabled) else { return Ok(None) };
             crate::store::roles_from_text(&a.roles)
         }

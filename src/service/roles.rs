@@ -47,7 +47,11 @@ pub fn valid_name(name: &str) -> bool {
 pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
     let mut out: Vec<RoleView> = ORG_ROLES
         .iter()
-        .map(|r| RoleView { name: r.to_string(), kind: "organization".into(), description: builtin_description(r).into() })
+        .map(|r| RoleView {
+            name: r.to_string(),
+            kind: "organization".into(),
+            description: builtin_description(r).into(),
+        })
         .collect();
     let own: Vec<Role> = roles::table
         .filter(roles::org_id.eq(&p.org_id))
@@ -62,11 +66,8 @@ pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
 pub fn check_grantable(conn: &mut AnyConnection, org_id: &str, granter: &[String], wanted: &[String]) -> Result<()> {
     for r in wanted {
         if !ORG_ROLES.contains(&r.as_str()) {
-            let known: i64 = roles::table
-                .filter(roles::org_id.eq(org_id))
-                .filter(roles::name.eq(r))
-                .count()
-                .get_result(conn)?;
+            let known: i64 =
+                roles::table.filter(roles::org_id.eq(org_id)).filter(roles::name.eq(r)).count().get_result(conn)?;
             if known == 0 {
                 return Err(invalid("roles", format!("role {r:?} is not in the organization's role catalogue")));
             }

@@ -48,7 +48,8 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
         Error::Invalid { field, message } => super::invalid("query", format!("{field}: {message}")),
         other => other,
     })?;
-    let s = SavedSearch { id: new_id(), org_id: p.org_id.clone(), name, query, created_by: p.id.clone(), created_at: now };
+    let s =
+        SavedSearch { id: new_id(), org_id: p.org_id.clone(), name, query, created_by: p.id.clone(), created_at: now };
     conn.transaction(|conn| {
         diesel::insert_into(saved_searches::table).values(&s).execute(conn)?;
         audit::record(conn, Event::by(p, "saved_search.create", "saved_search", &s.id), now)
@@ -68,7 +69,8 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<P
         (_, false) => base().order((saved_searches::created_at.asc(), saved_searches::id.asc())),
         (_, true) => base().order((saved_searches::created_at.desc(), saved_searches::id.desc())),
     };
-    let rows: Vec<SavedSearch> = q.limit(page.size).offset(page.offset()).select(SavedSearch::as_select()).load(conn)?;
+    let rows: Vec<SavedSearch> =
+        q.limit(page.size).offset(page.offset()).select(SavedSearch::as_select()).load(conn)?;
     Ok(page.wrap(rows.iter().map(view).collect(), total))
 }
 

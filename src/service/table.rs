@@ -64,7 +64,9 @@ pub fn parse(query: &str) -> Result<TableQuery> {
                 }
                 t.usage = Some(v)
             }
-            "unused_since" => t.unused_since = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?),
+            "unused_since" => {
+                t.unused_since = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?)
+            }
             "role" => t.role = Some(v),
             "q" => t.q = Some(v),
             "page" => pq.page = Some(v),
@@ -175,7 +177,12 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usa
     let rows: Vec<TableRow> = q
         .limit(t.page.size)
         .offset(t.page.offset())
-        .select((ApiToken::as_select(), users::email.nullable(), users::name.nullable(), service_accounts::name.nullable()))
+        .select((
+            ApiToken::as_select(),
+            users::email.nullable(),
+            users::name.nullable(),
+            service_accounts::name.nullable(),
+        ))
         .load(conn)?;
     let items = rows
         .into_iter()

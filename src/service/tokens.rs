@@ -165,7 +165,9 @@ pub fn list_owned(
 ) -> Result<Paged<TokenView>> {
     let page = pq.validate()?;
     page.check_sort(&["created_at", "name", "expires_at"])?;
-    let base = || api_tokens::table.filter(api_tokens::org_id.eq(org_id)).filter(api_tokens::owner_id.eq(owner_id)).into_boxed();
+    let base = || {
+        api_tokens::table.filter(api_tokens::org_id.eq(org_id)).filter(api_tokens::owner_id.eq(owner_id)).into_boxed()
+    };
     let total: i64 = base().count().get_result(conn)?;
     let q = match (page.sort.as_deref(), page.desc) {
         (Some("name"), false) => base().order((api_tokens::name.asc(), api_tokens::id.asc())),
@@ -180,7 +182,14 @@ pub fn list_owned(
 }
 
 /// Renames or re-describes a token; a revoked token is frozen.
-pub fn rename(conn: &mut AnyConnection, p: &Principal, t: ApiToken, input: &PatchToken, usage: &Usage, now: i64) -> Result<TokenView> {
+pub fn rename(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    t: ApiToken,
+    input: &PatchToken,
+    usage: &Usage,
+    now: i64,
+) -> Result<TokenView> {
     let name = input.name.as_deref().map(|n| check_text("name", n, 1, 100)).transpose()?;
     let description = input.description.as_deref().map(|d| check_text("description", d, 0, 1000)).transpose()?;
     if t.revoked_at.is_some() {
@@ -196,7 +205,11 @@ pub fn rename(conn: &mut AnyConnection, p: &Principal, t: ApiToken, input: &Patc
     diesel::update(api_tokens::table.find(&t.id))
         .set((api_tokens::name.eq(&t.name), api_tokens::description.eq(&t.description)))
         .execute(conn)?;
-    audit::record(conn, Event::by(p, "token.update", "api_token", &t.id).detail(serde_json::json!({"name": t.name})), now)?;
+    audit::record(
+        conn,
+        Event::by(p, "token.update", "api_token", &t.id).detail(serde_json::json!({"name": t.name})),
+        now,
+    )?;
     Ok(view(&t, usage, now))
 }
 
@@ -213,7 +226,13 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &st
 
 // ---- personal tokens (/api/v1/me/tokens) ----
 
-pub fn my_list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery, usage: &Usage, now: i64) -> Result<Paged<TokenView>> {
+pub fn my_list(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    pq: &PageQuery,
+    usage: &Usage,
+    now: i64,
+) -> Result<Paged<TokenView>> {
     list_owned(conn, &p.org_id, p.user_id()?, pq, usage, now)
 }
 
@@ -230,7 +249,13 @@ fn require_interactive(p: &Principal) -> Result<()> {
     Ok(())
 }
 
-pub fn my_create(conn: &mut AnyConnection, p: &Principal, input: &CreateToken, usage: &Usage, now: i64) -> Result<CreatedToken> {
+pub fn my_create(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    input: &CreateToken,
+    usage: &Usage,
+    now: i64,
+) -> Result<CreatedToken> {
     let user_id = p.user_id()?.to_string();
     require_interactive(p)?;
     let name = check_text("name", &input.name, 1, 100)?;
@@ -238,9 +263,8 @@ pub fn my_create(conn: &mut AnyConnection, p: &Principal, input: &CreateToken, u
     conn.transaction(|conn| {
         let policy = super::policy::get(conn, &p.org_id)?;
         let ttl = check_ttl(input.ttl_days, policy.personal_token_max_ttl_days)?;
-        let owner_roles: Vec<String> = roles_from_text(
-            &users::table.find(&user_id).select(users::roles).first::<String>(conn)?,
-        );
+        let owner_roles: Vec<String> =
+            roles_from_text(&users::table.find(&user_id).select(users::roles).first::<String>(conn)?);
         let roles = match &input.roles {
             Some(r) => {
                 if r.is_empty() {
@@ -266,12 +290,24 @@ pub fn my_create(conn: &mut AnyConnection, p: &Principal, input: &CreateToken, u
             },
             now,
         )?;
-        audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(serde_json::json!({"name": row.name, "roles": roles, "ttl_days": ttl})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "token.create", "api_token", &row.id)
+                .detail(serde_json::json!({"name": row.name, "roles": roles, "ttl_days": ttl})),
+            now,
+        )?;
         Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
     })
 }
 
-pub fn my_patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &PatchToken, usage: &Usage, now: i64) -> Result<TokenView> {
+pub fn my_patch(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    input: &PatchToken,
+    usage: &Usage,
+    now: i64,
+) -> Result<TokenView> {
     conn.transaction(|conn| {
         let t = load_owned(conn, &p.org_id, p.user_id()?, id)?;
         rename(conn, p, t, input, usage, now)
@@ -296,7 +332,11 @@ pub fn my_revoke_all(conn: &mut AnyConnection, p: &Principal, now: i64) -> Resul
         )
         .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
         .execute(conn)?;
-        audit::record(conn, Event::by(p, "token.revoke_all", "user", &user_id).detail(serde_json::json!({"revoked": n})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "token.revoke_all", "user", &user_id).detail(serde_json::json!({"revoked": n})),
+            now,
+        )?;
         Ok(n)
     })
 }
@@ -311,9 +351,19 @@ pub fn my_rotate(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usag
     })
 }
 
-pub fn rotate(conn: &mut AnyConnection, p: &Principal, old: &ApiToken, max_days: i64, usage: &Usage, now: i64) -> Result<CreatedToken> {
+pub fn rotate(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    old: &ApiToken,
+    max_days: i64,
+    usage: &Usage,
+    now: i64,
+) -> Result<CreatedToken> {
     if !super::principal::token_live(old, usage, now) {
-        return Err(Error::Conflict(format!("only an active token can be rotated; this one is {}", status(old, usage, now))));
+        return Err(Error::Conflict(format!(
+            "only an active token can be rotated; this one is {}",
+            status(old, usage, now)
+        )));
     }
     let days = ((old.expires_at - old.created_at) / 86_400).clamp(1, max_days);
     let roles = roles_from_text(&old.roles);
@@ -333,6 +383,10 @@ pub fn rotate(conn: &mut AnyConnection, p: &Principal, old: &ApiToken, max_days:
         now,
     )?;
     revoke(conn, p, old, "token.revoke", now)?;
-    audit::record(conn, Event::by(p, "token.rotate", "api_token", &old.id).detail(serde_json::json!({"new_token": row.id})), now)?;
+    audit::record(
+        conn,
+        Event::by(p, "token.rotate", "api_token", &old.id).detail(serde_json::json!({"new_token": row.id})),
+        now,
+    )?;
     Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
 }

@@ -12,8 +12,8 @@ use crate::store::AnyConnection;
 #[derive(Default)]
 pub struct Usage {
     pending: Mutex<HashMap<String, (i64, String)>>,
-    /// Flushed values stay readable here until the next flush, so the idle check never
-    /// reads an older time than the one it just wrote.
+    /// The last flushed batch, kept readable for one more interval: a reader that read the
+    /// database row before the flush committed still finds the time here.
     recent: Mutex<HashMap<String, i64>>,
 }
 
@@ -28,7 +28,8 @@ impl Usage {
         }
     }
 
-    /// The freshest last-used time this process knows of (0 if none).
+    /// The freshest last-used time this process knows of (0 if none). Reads `pending`
+    /// before `recent`, the reverse of the order in which flush() moves a time between them.
     pub fn last_used(&self, token_id: &str) -> i64 {
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).get(token_id).map(|v| v.0);
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner()).get(token_id).copied();
@@ -41,15 +42,15 @@ impl Usage {
     }
 
     /// Writes pending times in one transaction; never moves a time backwards (another
-    /// instance may have written a newer one).
+    /// instance may have written a newer one). A time stays in `pending` until its write
+    /// committed and it is in `recent`, so no reader ever misses it.
     pub fn flush(&self, conn: &mut AnyConnection) -> Result<usize, diesel::result::Error> {
-        let batch: HashMap<String, (i64, String)> =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let batch: HashMap<String, (i64, String)> = self.pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if batch.is_empty() {
             self.recent.lock().unwrap_or_else(|e| e.into_inner()).clear();
             return Ok(0);
         }
-        let result = conn.transaction(|conn| {
+        conn.transaction(|conn| {
             for (id, (at, ip)) in &batch {
                 diesel::update(
                     api_tokens::table
@@ -59,23 +60,15 @@ impl Usage {
                 .set((api_tokens::last_used_at.eq(*at), api_tokens::last_used_ip.eq(ip)))
                 .execute(conn)?;
             }
-            Ok(batch.len())
-        });
-        match result {
-            Ok(n) => {
-                let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-                recent.clear();
-                recent.extend(batch.into_iter().map(|(k, v)| (k, v.0)));
-                Ok(n)
-            }
-            Err(e) => {
-                // Put the batch back so the next flush retries it.
-                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                for (k, v) in batch {
-                    p.entry(k).and_modify(|cur| if v.0 > cur.0 { *cur = v.clone() }).or_insert(v);
-                }
-                Err(e)
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        *self.recent.lock().unwrap_or_else(|e| e.into_inner()) = batch.iter().map(|(k, v)| (k.clone(), v.0)).collect();
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, (at, _)) in &batch {
+            if p.get(k).is_some_and(|v| v.0 <= *at) {
+                p.remove(k);
             }
         }
+        Ok(batch.len())
     }
 }

@@ -124,10 +124,8 @@ pub fn login(
         Some(o) => orgs::table.filter(orgs::name.eq(o).or(orgs::id.eq(o))).select(Org::as_select()).load(conn)?,
         None => vec![],
     };
-    let candidates: Vec<User> = candidates
-        .into_iter()
-        .filter(|u| org.is_none() || orgs_by_name.iter().any(|o| o.id == u.org_id))
-        .collect();
+    let candidates: Vec<User> =
+        candidates.into_iter().filter(|u| org.is_none() || orgs_by_name.iter().any(|o| o.id == u.org_id)).collect();
     let mut found = None;
     if candidates.is_empty() {
         verify_password(dummy, password);
@@ -299,7 +297,11 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
             updated_at: now,
         };
         diesel::insert_into(users::table).values(&u).execute(conn)?;
-        audit::record(conn, Event::by(p, "user.create", "user", &u.id).detail(serde_json::json!({"roles": roles})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "user.create", "user", &u.id).detail(serde_json::json!({"roles": roles})),
+            now,
+        )?;
         Ok(view(&u))
     })
 }
@@ -419,7 +421,11 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatc
         if input.password.is_some() {
             changes.insert("password".into(), serde_json::json!("changed"));
         }
-        audit::record(conn, Event::by(p, "user.update", "user", &u.id).detail(serde_json::Value::Object(changes)), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "user.update", "user", &u.id).detail(serde_json::Value::Object(changes)),
+            now,
+        )?;
         Ok(view(&u))
     })
 }
@@ -434,7 +440,9 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         if is_owner_roles(&roles_from_text(&u.roles)) && !u.disabled && other_owners(conn, &p.org_id, &u.id)? == 0 {
             return Err(Error::Conflict("the last enabled owner cannot be deleted".into()));
         }
-        diesel::update(users::table.find(&u.id)).set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now))).execute(conn)?;
+        diesel::update(users::table.find(&u.id))
+            .set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now)))
+            .execute(conn)?;
         let revoked = diesel::update(
             api_tokens::table
                 .filter(api_tokens::org_id.eq(&p.org_id))
@@ -443,8 +451,11 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         )
         .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
         .execute(conn)?;
-        audit::record(conn, Event::by(p, "user.delete", "user", &u.id).detail(serde_json::json!({"revoked_tokens": revoked})), now)?;
+        audit::record(
+            conn,
+            Event::by(p, "user.delete", "user", &u.id).detail(serde_json::json!({"revoked_tokens": revoked})),
+            now,
+        )?;
         Ok(())
     })
 }
-

@@ -56,10 +56,8 @@ struct SqlitePragmas;
 impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
         // synchronous=FULL: a revocation acknowledged to a client survives power loss too.
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -68,10 +66,7 @@ pub fn describe_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) if scheme.starts_with("postgres") => {
             let after_user = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
-            let host = after_user
-                .split(['/', '?'])
-                .next()
-                .unwrap_or_default();
+            let host = after_user.split(['/', '?']).next().unwrap_or_default();
             format!("{scheme}://{host}")
         }
         Some((scheme, rest)) => format!("{scheme}://{rest}"),
@@ -100,9 +95,8 @@ impl Db {
                     })?;
                 }
             }
-            let mut first = diesel::SqliteConnection::establish(path).map_err(|e| {
-                StoreError::Connect { target: target.clone(), reason: e.to_string() }
-            })?;
+            let mut first = diesel::SqliteConnection::establish(path)
+                .map_err(|e| StoreError::Connect { target: target.clone(), reason: e.to_string() })?;
             first
                 .batch_execute("PRAGMA journal_mode = WAL;")
                 .map_err(|e| StoreError::Connect { target: target.clone(), reason: e.to_string() })?;
@@ -121,10 +115,8 @@ impl Db {
             Ok(Db { read, write, backend: Backend::Sqlite })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // MultiConnection::establish hides the real reason; ask libpq directly first.
-            diesel::PgConnection::establish(url).map_err(|e| StoreError::Connect {
-                target: target.clone(),
-                reason: redact(&e.to_string(), url),
-            })?;
+            diesel::PgConnection::establish(url)
+                .map_err(|e| StoreError::Connect { target: target.clone(), reason: redact(&e.to_string(), url) })?;
             let pool = Pool::builder()
                 .max_size(read_pool_size.max(2) + 2)
                 .min_idle(Some(1))
@@ -133,9 +125,7 @@ impl Db {
                 .build(ConnectionManager::<AnyConnection>::new(url))?;
             Ok(Db { read: pool.clone(), write: pool, backend: Backend::Postgres })
         } else {
-            Err(StoreError::BadUrl(format!(
-                "{target}: expected sqlite://PATH or postgres://…"
-            )))
+            Err(StoreError::BadUrl(format!("{target}: expected sqlite://PATH or postgres://…")))
         }
     }
 
