@@ -248,7 +248,7 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     let org_id = if let Some(auth) = client_auth(&req, &form)? {
         let st = state.clone();
         let basic = auth.basic;
-        blocking(move || {
+        hot(&state, move || {
             let mut conn = st.db.read().map_err(crate::service::Error::from)?;
             exchange::authenticate_app(&mut conn, &auth.id, &auth.secret)
                 .map(|a| a.org_id)
@@ -268,7 +268,7 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     };
     let st = state.clone();
     let ip = client_ip(&req);
-    let v = blocking(move || {
+    let v = hot(&state, move || {
         let mut conn = st.db.read().map_err(crate::service::Error::from)?;
         let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
         exchange::introspect(&mut conn, &ctx, &org_id, &token).map_err(OAuthError::from)

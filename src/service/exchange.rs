@@ -128,7 +128,7 @@ type OwnerState = Option<(String, bool, Option<i64>)>;
 
 /// Looks up an API token by hash together with its owner's state, in one indexed read.
 fn find_token(conn: &mut AnyConnection, hash: &str) -> Result<Option<(ApiToken, OwnerState, OwnerState)>, GrantError> {
-    Ok(api_tokens::table
+    Ok(crate::on_backend!(conn, c => api_tokens::table
         .filter(api_tokens::secret_hash.eq(hash))
         .left_join(users::table.on(users::id.eq(api_tokens::owner_id)))
         .left_join(service_accounts::table.on(service_accounts::id.eq(api_tokens::owner_id)))
@@ -139,8 +139,8 @@ fn find_token(conn: &mut AnyConnection, hash: &str) -> Result<Option<(ApiToken, 
         ))
         // No `.first()`: SQLite re-prepares a statement whenever a bound LIMIT is rebound.
         // secret_hash is unique, so this loads at most one row.
-        .load(conn)?
-        .pop())
+        .load(c)?)
+    .pop())
 }
 
 /// A live API token and its owner's current roles, or why not.
@@ -203,7 +203,9 @@ const DUMMY_HASH: &str = "000000000000000000000000000000000000000000000000000000
 
 pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str) -> Result<App, GrantError> {
     // client_id is unique; `load` rather than `first` keeps the prepared statement (see find_token).
-    let app: Option<App> = apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).load(conn)?.pop();
+    let app: Option<App> =
+        crate::on_backend!(conn, c => apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).load(c)?)
+            .pop();
     let presented = secrets::hash(secret);
     let ok = secrets::ct_eq(&presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
     match app {

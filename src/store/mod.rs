@@ -15,6 +15,19 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Runs a diesel query on the concrete connection inside an `AnyConnection`. The hot path
+/// uses it because MultiConnection re-serialises the SQL text of every query it forwards,
+/// while a concrete connection finds its prepared statement by type alone.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::AnyConnection::Sqlite($c) => $body,
+            $crate::store::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+
 pub type DbPool = Pool<ConnectionManager<AnyConnection>>;
 pub type Conn = PooledConnection<ConnectionManager<AnyConnection>>;
 
@@ -56,7 +69,7 @@ struct SqlitePragmas;
 impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
         // synchronous=FULL: a revocation acknowledged to a client survives power loss too.
-        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA mmap_size = 268435456;")
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
