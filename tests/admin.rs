@@ -703,23 +703,7 @@ fn token_table_filters(b: &Backend) {
     assert_eq!(c["owner_kind"], json!("user"));
     assert_eq!(c["owner_id"], json!(carol));
     assert_eq!(c["idle_ttl_days"], json!(3));
-    for k in [
-        "id",
-        "name",
-        "description",
-        "hint",
-        "owner_kind",
-        "owner_id",
-        "roles",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "last_used_ip",
-        "idle_ttl_days",
-        "status",
-        "revoked_at",
-        "revoked_by",
-    ] {
+    for k in common::RECORD_FIELDS {
         assert!(c.get(k).is_some(), "record lacks {k}: {c}");
     }
     let i = rec(&ingest);

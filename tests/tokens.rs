@@ -19,25 +19,6 @@ const TYPE_API: &str = "urn:tokend:params:oauth:token-type:api_token";
 const TYPE_AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 const DAY: i64 = 86_400;
 
-/// The fields of a token record (API.md, "A token record").
-const RECORD_FIELDS: [&str; 15] = [
-    "id",
-    "name",
-    "description",
-    "hint",
-    "owner_kind",
-    "owner_id",
-    "roles",
-    "created_at",
-    "expires_at",
-    "last_used_at",
-    "last_used_ip",
-    "idle_ttl_days",
-    "status",
-    "revoked_at",
-    "revoked_by",
-];
-
 // ---- helpers ----
 
 fn clock_now(s: &Server) -> i64 {
@@ -217,7 +198,7 @@ fn create_shows_secret_once_and_record(b: &Backend) {
         secret.len() >= "tkd_pat_".len() + 43 + 6,
         "at least 32 random bytes in base62 plus a 6-character checksum"
     );
-    for f in RECORD_FIELDS {
+    for f in common::RECORD_FIELDS {
         assert!(r.body.get(f).is_some(), "created record lacks {f}: {}", red(&r.body.to_string()));
     }
     let id = r.body["id"].as_str().unwrap().to_string();
@@ -249,7 +230,7 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     assert_no_secret(&list.text, &s.owner_pat, "GET /api/v1/me/tokens");
     let listed = item(list.body["items"].as_array().unwrap(), &id).clone();
     assert!(listed.get("token").is_none(), "a listed record has no token field");
-    for f in RECORD_FIELDS {
+    for f in common::RECORD_FIELDS {
         assert_eq!(listed[f], r.body[f], "listed {f} differs from the created record");
     }
     assert_eq!(list.body["total_count"], 2, "the bootstrap token and the new one");

@@ -8,7 +8,7 @@ use super::tokens::{self, CreateToken, CreatedToken, NewToken, PatchToken, Token
 use super::usage::Usage;
 use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::clock::rfc3339;
-use crate::store::models::ServiceAccount;
+use crate::store::models::{ApiToken, ServiceAccount};
 use crate::store::schema::{api_tokens, service_accounts};
 use crate::store::{roles_from_text, roles_to_text, AnyConnection};
 
@@ -159,10 +159,26 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
                 service_accounts::updated_at.eq(now),
             ))
             .execute(conn)?;
+        if input.name.is_some() {
+            relabel_tokens(conn, &s)?;
+        }
         let detail = serde_json::json!({"roles": {"before": before, "after": roles_from_text(&s.roles)}});
         audit::record(conn, Event::by(p, "service_account.update", "service_account", &s.id).detail(detail), now)?;
         Ok(view(&s))
     })
+}
+
+/// Keeps the tokens' owner label and search text in step with a renamed account.
+fn relabel_tokens(conn: &mut AnyConnection, s: &ServiceAccount) -> Result<()> {
+    let rows: Vec<ApiToken> =
+        api_tokens::table.filter(api_tokens::owner_id.eq(&s.id)).select(ApiToken::as_select()).load(conn)?;
+    for t in rows {
+        let search = ApiToken::search_text(&t.name, &t.description, &t.hint, &s.name);
+        diesel::update(api_tokens::table.find(&t.id))
+            .set((api_tokens::owner_label.eq(&s.name), api_tokens::search.eq(search)))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Soft delete; every token of the account is revoked with it.
@@ -173,11 +189,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         diesel::update(service_accounts::table.find(&s.id))
             .set((service_accounts::deleted_at.eq(Some(now)), service_accounts::updated_at.eq(now)))
             .execute(conn)?;
-        let n = diesel::update(
-            api_tokens::table.filter(api_tokens::owner_id.eq(&s.id)).filter(api_tokens::revoked_at.is_null()),
-        )
-        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
-        .execute(conn)?;
+        let n = tokens::revoke_owned(conn, p, &s.id, now)?;
         audit::record(
             conn,
             Event::by(p, "service_account.delete", "service_account", &s.id)
@@ -249,6 +261,7 @@ pub fn token_create(
                 org_id: &p.org_id,
                 owner_kind: Acct::ServiceAccount,
                 owner_id: &s.id,
+                owner_label: &s.name,
                 name: &name,
                 description: &description,
                 roles: &roles,

@@ -67,6 +67,7 @@ pub fn create(
                 org_id: &org.id,
                 owner_kind: Acct::User,
                 owner_id: &user.id,
+                owner_label: &user.email,
                 name: "bootstrap",
                 description: "created with the organization",
                 roles: &owner_roles,

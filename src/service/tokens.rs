@@ -18,6 +18,8 @@ pub struct NewToken<'a> {
     pub org_id: &'a str,
     pub owner_kind: Acct,
     pub owner_id: &'a str,
+    /// The owner's email (user) or name (service account).
+    pub owner_label: &'a str,
     pub name: &'a str,
     pub description: &'a str,
     pub roles: &'a [String],
@@ -37,7 +39,7 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
         owner_id: t.owner_id.to_string(),
         name: t.name.to_string(),
         description: t.description.to_string(),
-        hint: secret.hint,
+        hint: secret.hint.clone(),
         secret_hash: secret.hash,
         roles: roles_to_text(t.roles),
         created_at: now,
@@ -48,6 +50,8 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
         revoked_at: None,
         revoked_by: None,
         created_by: t.created_by.map(str::to_string),
+        search: ApiToken::search_text(t.name, t.description, &secret.hint, t.owner_label),
+        owner_label: t.owner_label.to_string(),
     };
     diesel::insert_into(api_tokens::table).values(&row).execute(conn)?;
     Ok((row, secret.value))
@@ -202,8 +206,13 @@ pub fn rename(
     if let Some(d) = description {
         t.description = d;
     }
+    t.search = ApiToken::search_text(&t.name, &t.description, &t.hint, &t.owner_label);
     diesel::update(api_tokens::table.find(&t.id))
-        .set((api_tokens::name.eq(&t.name), api_tokens::description.eq(&t.description)))
+        .set((
+            api_tokens::name.eq(&t.name),
+            api_tokens::description.eq(&t.description),
+            api_tokens::search.eq(&t.search),
+        ))
         .execute(conn)?;
     audit::record(
         conn,
@@ -222,6 +231,18 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &st
         audit::record(conn, Event::by(p, action, "api_token", &t.id), now)?;
     }
     Ok(())
+}
+
+/// Revokes every live token of one owner (revoke-all, and deleting a user or service account).
+pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now: i64) -> Result<usize> {
+    Ok(diesel::update(
+        api_tokens::table
+            .filter(api_tokens::org_id.eq(&p.org_id))
+            .filter(api_tokens::owner_id.eq(owner_id))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
+    .execute(conn)?)
 }
 
 // ---- personal tokens (/api/v1/me/tokens) ----
@@ -263,8 +284,9 @@ pub fn my_create(
     conn.transaction(|conn| {
         let policy = super::policy::get(conn, &p.org_id)?;
         let ttl = check_ttl(input.ttl_days, policy.personal_token_max_ttl_days)?;
-        let owner_roles: Vec<String> =
-            roles_from_text(&users::table.find(&user_id).select(users::roles).first::<String>(conn)?);
+        let (owner_roles, email): (String, String) =
+            users::table.find(&user_id).select((users::roles, users::email)).first(conn)?;
+        let owner_roles = roles_from_text(&owner_roles);
         let roles = match &input.roles {
             Some(r) => {
                 if r.is_empty() {
@@ -281,6 +303,7 @@ pub fn my_create(
                 org_id: &p.org_id,
                 owner_kind: Acct::User,
                 owner_id: &user_id,
+                owner_label: &email,
                 name: &name,
                 description: &description,
                 roles: &roles,
@@ -324,14 +347,7 @@ pub fn my_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) ->
 pub fn my_revoke_all(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<usize> {
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
-        let n = diesel::update(
-            api_tokens::table
-                .filter(api_tokens::org_id.eq(&p.org_id))
-                .filter(api_tokens::owner_id.eq(&user_id))
-                .filter(api_tokens::revoked_at.is_null()),
-        )
-        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
-        .execute(conn)?;
+        let n = revoke_owned(conn, p, &user_id, now)?;
         audit::record(
             conn,
             Event::by(p, "token.revoke_all", "user", &user_id).detail(serde_json::json!({"revoked": n})),
@@ -373,6 +389,7 @@ pub fn rotate(
             org_id: &old.org_id,
             owner_kind: Acct::parse(&old.owner_kind).unwrap_or(Acct::User),
             owner_id: &old.owner_id,
+            owner_label: &old.owner_label,
             name: &old.name,
             description: &old.description,
             roles: &roles,

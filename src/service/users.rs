@@ -14,7 +14,7 @@ use super::list::{PageQuery, Paged};
 use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::{Org, User};
-use crate::store::schema::{api_tokens, orgs, users};
+use crate::store::schema::{orgs, users};
 use crate::store::{like_escape, roles_from_text, roles_to_text, AnyConnection};
 
 pub fn normalize_email(email: &str) -> Result<String> {
@@ -443,14 +443,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         diesel::update(users::table.find(&u.id))
             .set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now)))
             .execute(conn)?;
-        let revoked = diesel::update(
-            api_tokens::table
-                .filter(api_tokens::org_id.eq(&p.org_id))
-                .filter(api_tokens::owner_id.eq(&u.id))
-                .filter(api_tokens::revoked_at.is_null()),
-        )
-        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
-        .execute(conn)?;
+        let revoked = super::tokens::revoke_owned(conn, p, &u.id, now)?;
         audit::record(
             conn,
             Event::by(p, "user.delete", "user", &u.id).detail(serde_json::json!({"revoked_tokens": revoked})),

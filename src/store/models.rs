@@ -71,6 +71,16 @@ pub struct ApiToken {
     pub revoked_at: Option<i64>,
     pub revoked_by: Option<String>,
     pub created_by: Option<String>,
+    /// The owner's email (user) or name (service account), for sorting and search.
+    pub owner_label: String,
+    /// Lowercased name, description, hint and owner label: what `q` searches.
+    pub search: String,
+}
+
+impl ApiToken {
+    pub fn search_text(name: &str, description: &str, hint: &str, owner_label: &str) -> String {
+        format!("{name}\n{description}\n{hint}\n{owner_label}").to_lowercase()
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

@@ -67,6 +67,8 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         revoked_by -> Nullable<Text>,
         created_by -> Nullable<Text>,
+        owner_label -> Text,
+        search -> Text,
     }
 }
 

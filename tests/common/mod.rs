@@ -13,6 +13,25 @@ use tokend::clock::{Clock, FixedClock};
 use tokend::config::Config;
 use tokend::http::State;
 
+/// The fields of a token record (API.md, "A token record").
+pub const RECORD_FIELDS: [&str; 15] = [
+    "id",
+    "name",
+    "description",
+    "hint",
+    "owner_kind",
+    "owner_id",
+    "roles",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "last_used_ip",
+    "idle_ttl_days",
+    "status",
+    "revoked_at",
+    "revoked_by",
+];
+
 /// Which database a test runs on.
 #[derive(Clone, Debug)]
 pub enum Backend {
@@ -308,6 +327,12 @@ impl Server {
             out.push((q.to_string(), diesel::sql_query(q).get_result::<N>(&mut *conn).unwrap().n));
         }
         out
+    }
+
+    /// The snapshot without the audit log: refused calls are audited, and that is the
+    /// only trace they may leave.
+    pub fn data_snapshot(&self) -> Vec<(String, i64)> {
+        self.snapshot().into_iter().filter(|(q, _)| !q.contains("audit_events")).collect()
     }
 
     /// Writes buffered last-used times now (the server does it every ~0.5 s).

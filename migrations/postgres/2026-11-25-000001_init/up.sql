@@ -60,9 +60,16 @@ CREATE TABLE api_tokens (
   last_used_ip TEXT,
   revoked_at BIGINT,
   revoked_by TEXT,
-  created_by TEXT
+  created_by TEXT,
+  -- Denormalised for the org-wide table: the owner's email (user) or name (service
+  -- account), and lowercased name, description, hint and owner label for `q`, so that
+  -- filters and sorts never need a join.
+  owner_label TEXT NOT NULL DEFAULT '',
+  search TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX api_tokens_org_created ON api_tokens (org_id, created_at, id);
+CREATE INDEX api_tokens_org_owner_label ON api_tokens (org_id, owner_label, id);
+CREATE INDEX api_tokens_org_last_used_sort ON api_tokens (org_id, (COALESCE(last_used_at, 0)), id);
 CREATE INDEX api_tokens_org_owner ON api_tokens (org_id, owner_id, created_at, id);
 CREATE INDEX api_tokens_org_name ON api_tokens (org_id, name, id);
 CREATE INDEX api_tokens_org_expires ON api_tokens (org_id, expires_at, id);
