@@ -87,9 +87,21 @@ pub fn token_live(t: &ApiToken, usage: &Usage, now: i64) -> bool {
 }
 
 pub fn idle_expired(t: &ApiToken, usage: &Usage, now: i64) -> bool {
-    match t.idle_ttl_days {
+    idle(&t.id, t.idle_ttl_days, t.last_used_at, t.created_at, usage, now)
+}
+
+/// Idle beyond its idle TTL, judged by the freshest last use (database or this process).
+pub fn idle(
+    id: &str,
+    idle_ttl_days: Option<i64>,
+    last_used_at: Option<i64>,
+    created_at: i64,
+    usage: &Usage,
+    now: i64,
+) -> bool {
+    match idle_ttl_days {
         Some(days) => {
-            let last = usage.last_used(&t.id).max(t.last_used_at.unwrap_or(0)).max(t.created_at);
+            let last = usage.last_used(id).max(last_used_at.unwrap_or(0)).max(created_at);
             now >= last + days * 86_400
         }
         None => false,
