@@ -24,7 +24,8 @@ fn main() {
         Some(base) => {
             let name = format!("tokend_bench_{}", std::process::id());
             let mut admin = diesel::PgConnection::establish(base).expect("postgres");
-            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
             format!("{}/{name}", base.rsplit_once('/').unwrap().0)
         }
         None => format!("sqlite://{}/bench.db", dir.path().display()),
