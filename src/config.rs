@@ -35,6 +35,9 @@ pub struct ConfigArgs {
     pub bootstrap_email: String,
     #[arg(long, env = "TOKEND_BOOTSTRAP_PASSWORD", hide_env_values = true)]
     pub bootstrap_password: Option<String>,
+    /// Failed /oauth/token calls per client IP per minute before 429; 0 turns the limit off.
+    #[arg(long, env = "TOKEND_TOKEN_FAILURES_PER_MINUTE", default_value = "120")]
+    pub token_failures_per_minute: String,
     /// Serve POST /bench/sign, which only signs a fixed JWT: the ceiling for benchmarks.
     #[arg(long, env = "TOKEND_BENCH_SIGN_ROUTE", hide = true)]
     pub bench_sign_route: bool,
@@ -58,6 +61,7 @@ pub struct Config {
     pub bootstrap_email: String,
     pub bootstrap_password: Option<String>,
     pub workers: usize,
+    pub token_failures_per_minute: usize,
     pub bench_sign_route: bool,
 }
 
@@ -157,6 +161,13 @@ impl Config {
             } else {
                 workers
             },
+            token_failures_per_minute: int_in(
+                "TOKEND_TOKEN_FAILURES_PER_MINUTE",
+                &a.token_failures_per_minute,
+                0,
+                1_000_000,
+                "a count",
+            )? as usize,
             bench_sign_route: a.bench_sign_route,
         })
     }
@@ -177,6 +188,7 @@ impl Config {
             bootstrap_email: "admin@localhost".into(),
             bootstrap_password: None,
             workers: 2,
+            token_failures_per_minute: 120,
             bench_sign_route: false,
         }
     }

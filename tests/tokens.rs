@@ -1420,7 +1420,28 @@ fn concurrent_exchange_during_revoke(b: &Backend) {
     assert_eq!(my_token(&s, &owner, &id)["status"], "revoked");
 }
 
+/// Many failed exchanges from one address: 429 with Retry-After, then, a minute later, the
+/// same address is served again. A live token is refused while throttled.
+fn token_endpoint_throttles_failures(b: &Backend) {
+    let s = b.start_with(|c| c.token_failures_per_minute = 5);
+    let bogus = "tkd_pat_not-a-real-token";
+    for i in 0..5 {
+        let r = s.exchange(bogus);
+        assert_eq!(r.status, 400, "attempt {i}: {}", r.text);
+        assert_eq!(r.body["error"], "invalid_grant");
+    }
+    let r = s.exchange(&s.owner_pat);
+    assert_eq!(r.status, 429, "{}", r.text);
+    let retry: u64 = r.header("Retry-After").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert!(r.body["error"].is_string(), "{}", r.text);
+    s.clock.advance(61);
+    let r = s.exchange(&s.owner_pat);
+    assert_eq!(r.status, 200, "after the window: {}", r.text);
+}
+
 backend_tests!(
+    token_endpoint_throttles_failures,
     create_shows_secret_once_and_record,
     create_validation,
     create_ttl_follows_policy,

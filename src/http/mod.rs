@@ -21,8 +21,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{oauth_body, problem_body};
 use crate::keys::KeyRing;
+use crate::service::throttle::Throttle;
 use crate::service::usage::Usage;
-use crate::service::users::Throttle;
 use crate::store::Db;
 
 pub struct State {
@@ -31,7 +31,10 @@ pub struct State {
     pub cfg: Config,
     pub clock: Arc<dyn Clock>,
     pub usage: Usage,
+    /// Failed logins (15-minute window).
     pub throttle: Throttle,
+    /// Failed token-endpoint calls per client IP (1-minute window).
+    pub token_throttle: Throttle,
     pub metrics: metrics::Metrics,
     pub stopping: AtomicBool,
 }
@@ -44,7 +47,8 @@ impl State {
             cfg,
             clock,
             usage: Usage::default(),
-            throttle: Throttle::default(),
+            throttle: Throttle::new(900),
+            token_throttle: Throttle::new(60),
             metrics: metrics::Metrics::new(),
             stopping: AtomicBool::new(false),
         }

@@ -121,6 +121,19 @@ fn nonempty<'a>(form: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
 }
 
 async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+    let ip = client_ip(&req);
+    let limit = state.cfg.token_failures_per_minute;
+    let key = [(ip.as_str(), limit)];
+    if let Err(retry) =
+        state.token_throttle.check(&key, state.now()).or_else(|r| if limit == 0 { Ok(()) } else { Err(r) })
+    {
+        state.metrics.issued.with_label_values(&["any", "throttled"]).inc();
+        return Ok(HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, retry.to_string()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("application/json")
+            .body(crate::error::oauth_body("slow_down", "too many failed requests from this address; retry later")));
+    }
     let form = parse_form(&req, &body)?;
     let grant = form.get("grant_type").cloned().unwrap_or_default();
     let label = match grant.as_str() {
@@ -134,6 +147,9 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> R
         Ok(_) => "success",
         Err(e) => e.error,
     };
+    if limit > 0 && matches!(outcome, "invalid_grant" | "invalid_client") {
+        state.token_throttle.fail(&key, state.now());
+    }
     state.metrics.issued.with_label_values(&[label, outcome]).inc();
     result
 }

@@ -11,6 +11,7 @@ pub mod principal;
 pub mod roles;
 pub mod saved;
 pub mod table;
+pub mod throttle;
 pub mod tokens;
 pub mod usage;
 pub mod users;

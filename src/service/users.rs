@@ -1,8 +1,5 @@
 //! People: passwords, login with throttling, and administration with the role-grant
 //! rules (no one grants what they do not hold; the last enabled owner is protected).
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -11,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
 use super::list::{PageQuery, Paged};
+use super::throttle::Throttle;
 use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::{Org, User};
@@ -55,47 +53,9 @@ pub fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("tokend-dummy-password").unwrap_or_default())
 }
 
-/// Sliding-window failure counters per account and per client IP (per process).
-pub struct Throttle {
-    failures: Mutex<HashMap<String, Vec<i64>>>,
-    pub window: i64,
-    pub per_account: usize,
-    pub per_ip: usize,
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle { failures: Mutex::new(HashMap::new()), window: 900, per_account: 5, per_ip: 30 }
-    }
-}
-
-impl Throttle {
-    fn check(&self, keys: &[(String, usize)], now: i64) -> Result<()> {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if f.len() > 100_000 {
-            f.retain(|_, v| v.last().is_some_and(|t| *t > now - self.window));
-        }
-        for (k, limit) in keys {
-            if let Some(v) = f.get_mut(k) {
-                v.retain(|t| *t > now - self.window);
-                if v.len() >= *limit {
-                    let retry = (v[0] + self.window - now).max(1) as u64;
-                    return Err(Error::TooMany { retry_after: retry });
-                }
-            }
-        }
-        Ok(())
-    }
-    fn fail(&self, keys: &[(String, usize)], now: i64) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, _) in keys {
-            f.entry(k.clone()).or_default().push(now);
-        }
-    }
-    fn clear(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
-}
+/// Failed logins allowed per account and per client IP within the throttle's window.
+pub const LOGIN_FAILURES_PER_ACCOUNT: usize = 5;
+pub const LOGIN_FAILURES_PER_IP: usize = 30;
 
 pub struct LoginOk {
     pub user: User,
@@ -113,8 +73,9 @@ pub fn login(
 ) -> Result<LoginOk> {
     let email_key = format!("acct:{}", email.trim().to_lowercase());
     let dummy = dummy_hash();
-    let keys = [(email_key.clone(), throttle.per_account), (format!("ip:{ip}"), throttle.per_ip)];
-    throttle.check(&keys, now)?;
+    let ip_key = format!("ip:{ip}");
+    let keys = [(email_key.as_str(), LOGIN_FAILURES_PER_ACCOUNT), (ip_key.as_str(), LOGIN_FAILURES_PER_IP)];
+    throttle.check(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
     let candidates: Vec<User> = users::table
         .filter(users::email.eq(email.trim().to_lowercase()))
         .filter(users::deleted_at.is_null())
