@@ -278,8 +278,21 @@ fn app_roles_and_who(b: &Backend) {
     );
     // The owner holds every role.
     s.app(&at, json!({"name": "o", "roles": ["metrics:read", "org:owner"]}));
-    // A developer may manage an admin-created app (same org), e.g. delete it.
-    assert_eq!(s.delete(&format!("/api/v1/apps/{admin_app}"), &dev).status, 204);
+    // A developer may not act on an app holding roles the developer lacks: regenerating its
+    // secret would hand the developer org:admin.
+    for (method, path) in [
+        ("DELETE", format!("/api/v1/apps/{admin_app}")),
+        ("POST", format!("/api/v1/apps/{admin_app}/secret")),
+        ("PATCH", format!("/api/v1/apps/{admin_app}")),
+    ] {
+        let body = (method == "PATCH").then(|| json!({"name": "renamed"}));
+        let r = s.call(method, &path, Some(&dev), body.as_ref());
+        assert_eq!(r.status, 403, "developer {method} {path}: {}", r.text);
+    }
+    // …but may manage one within its own roles, whoever created it.
+    let (member_app, _, _) = s.app(&admin, json!({"name": "m", "roles": ["org:member"]}));
+    assert_eq!(s.delete(&format!("/api/v1/apps/{member_app}"), &dev).status, 204);
+    assert_eq!(s.delete(&format!("/api/v1/apps/{admin_app}"), &admin).status, 204);
 }
 
 // ---------------------------------------------------------------- client_credentials

@@ -184,8 +184,11 @@ struct Login {
 async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
-    let (token, ttl) = write(&st, move |conn, s, now| {
-        let user = users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip, now)?.user;
+    // Password verification (argon2, tens of ms) on a read connection: the single SQLite
+    // writer is never held while hashing. The audit insert takes the writer briefly after.
+    let ip2 = ip.clone();
+    let (token, user) = read(&st, move |conn, s, now| {
+        let user = users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user;
         let roles = crate::store::roles_from_text(&user.roles);
         let claims = AccessClaims {
             iss: s.cfg.issuer.clone(),
@@ -203,6 +206,11 @@ async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Resu
             amr: Some(vec!["pwd".into()]),
         };
         let token = jwt::issue(&s.keys, &claims, now).map_err(|e| service::Error::Internal(e.to_string()))?;
+        Ok((token, user))
+    })
+    .await?;
+    let ttl = st.cfg.access_token_ttl;
+    write(&st, move |conn, _, now| {
         let ev = audit::Event {
             org_id: Some(&user.org_id),
             actor_kind: "user",
@@ -214,8 +222,7 @@ async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Resu
             outcome: "success",
             detail: None,
         };
-        audit::record(conn, ev, now)?;
-        Ok((token, s.cfg.access_token_ttl))
+        audit::record(conn, ev, now)
     })
     .await?;
     Ok(HttpResponse::Ok()

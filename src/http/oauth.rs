@@ -94,18 +94,20 @@ fn client_auth(req: &HttpRequest, form: &HashMap<String, String>) -> Result<Opti
     }
 }
 
-/// The token path's database read. On SQLite it runs inline on the worker: an indexed
-/// read of a local file takes microseconds, less than handing it to another thread.
-/// On PostgreSQL (a network round trip) it goes to the blocking pool.
+/// The token path's database read. On SQLite it runs inline on the worker with the
+/// worker's own connection: an indexed read of a local file takes microseconds, less than
+/// handing it to another thread or checking a connection out of the pool. On PostgreSQL
+/// (a network round trip) it goes to the blocking pool.
 async fn hot<T, F>(state: &web::Data<State>, f: F) -> Result<T, OAuthError>
 where
-    F: FnOnce() -> Result<T, OAuthError> + Send + 'static,
+    F: FnOnce(&mut crate::store::AnyConnection) -> Result<T, OAuthError> + Send + 'static,
     T: Send + 'static,
 {
     if state.db.backend == crate::store::Backend::Sqlite {
-        f()
+        state.db.with_thread_reader(f).map_err(crate::service::Error::from)?
     } else {
-        blocking(f).await
+        let st = state.clone();
+        blocking(move || f(&mut *st.db.read().map_err(crate::service::Error::from)?)).await
     }
 }
 
@@ -173,10 +175,9 @@ async fn token_inner(
             let aud = aud?;
             let basic = auth.basic;
             let st = state.clone();
-            let issued = hot(&state, move || {
-                let mut conn = st.db.read().map_err(crate::service::Error::from)?;
+            let issued = hot(&state, move |conn| {
                 let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
-                exchange::client_credentials(&mut conn, &ctx, &auth.id, &auth.secret, scope.as_deref(), aud)
+                exchange::client_credentials(conn, &ctx, &auth.id, &auth.secret, scope.as_deref(), aud)
                     .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })
             })
             .await?;
@@ -212,20 +213,23 @@ async fn token_inner(
             let aud = aud?;
             let st = state.clone();
             let ip2 = ip.clone();
-            let result = hot(&state, move || {
-                let mut conn = st.db.read().map_err(crate::service::Error::from)?;
+            let result = hot(&state, move |conn| {
                 let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip2 };
-                Ok(exchange::exchange(&mut conn, &ctx, &secret, scope.as_deref(), aud))
+                Ok(exchange::exchange(conn, &ctx, &secret, scope.as_deref(), aud))
             })
             .await?;
             if let Err(GrantError::InvalidGrant { known: Some((org, id)), reason }) = &result {
-                // Off the worker thread: the audit write waits for the disk.
+                // Off the worker thread (the write waits for the disk), and never allowed to
+                // turn an invalid_grant into a server error.
                 let (st, org, id, reason) = (state.clone(), org.clone(), id.clone(), *reason);
-                blocking(move || -> Result<(), OAuthError> {
-                    let mut w = st.db.write().map_err(crate::service::Error::from)?;
-                    Ok(exchange::audit_refusal(&mut w, &org, &id, reason, &ip, st.now())?)
+                let r = blocking(move || -> Result<(), crate::service::Error> {
+                    let mut w = st.db.write()?;
+                    exchange::audit_refusal(&mut w, &org, &id, reason, &ip, st.now())
                 })
-                .await?;
+                .await;
+                if let Err(e) = r {
+                    log::warn!("auditing a refused exchange failed: {e}");
+                }
             }
             let issued = result?;
             let mut body = serde_json::json!({
@@ -262,11 +266,9 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
     // The caller: an app, or a bearer holding org:admin.
     let org_id = if let Some(auth) = client_auth(&req, &form)? {
-        let st = state.clone();
         let basic = auth.basic;
-        hot(&state, move || {
-            let mut conn = st.db.read().map_err(crate::service::Error::from)?;
-            exchange::authenticate_app(&mut conn, &auth.id, &auth.secret)
+        hot(&state, move |conn| {
+            exchange::authenticate_app(conn, &auth.id, &auth.secret)
                 .map(|a| a.org_id)
                 .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })
         })
@@ -284,10 +286,9 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     };
     let st = state.clone();
     let ip = client_ip(&req);
-    let v = hot(&state, move || {
-        let mut conn = st.db.read().map_err(crate::service::Error::from)?;
+    let v = hot(&state, move |conn| {
         let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
-        exchange::introspect(&mut conn, &ctx, &org_id, &token).map_err(OAuthError::from)
+        exchange::introspect(conn, &ctx, &org_id, &token).map_err(OAuthError::from)
     })
     .await?;
     Ok(ok_json(v))

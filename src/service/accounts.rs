@@ -130,6 +130,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
     conn.transaction(|conn| {
         let mut s = load(conn, p, id)?;
         let before = roles_from_text(&s.roles);
+        p.require_holds_all(&before, "service account")?;
         if let Some(r) = &input.roles {
             let changed: Vec<String> = before
                 .iter()
@@ -186,6 +187,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     p.require("org:admin")?;
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
+        p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
         diesel::update(service_accounts::table.find(&s.id))
             .set((service_accounts::deleted_at.eq(Some(now)), service_accounts::updated_at.eq(now)))
             .execute(conn)?;
@@ -222,6 +224,7 @@ pub fn token_create(
     now: i64,
 ) -> Result<CreatedToken> {
     p.require("org:admin")?;
+    p.require_interactive()?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
@@ -243,6 +246,8 @@ pub fn token_create(
             }
             None => account_roles,
         };
+        // The caller must be able to grant what the token will carry.
+        super::roles::check_grantable(conn, &p.org_id, &p.roles, &roles)?;
         let live: i64 = api_tokens::table
             .filter(api_tokens::owner_id.eq(&s.id))
             .filter(api_tokens::revoked_at.is_null())
@@ -303,6 +308,6 @@ pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
-        tokens::revoke(conn, p, &t, "token.revoke", now)
+        tokens::revoke(conn, p, &t, "token.revoke", now).map(|_| ())
     })
 }

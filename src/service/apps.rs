@@ -99,6 +99,7 @@ pub fn create(
     now: i64,
 ) -> Result<AppWithSecret> {
     p.require_any(&WHO)?;
+    p.require_interactive()?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     let ttl = check_ttl(input.access_token_ttl_seconds.unwrap_or(default_ttl))?;
@@ -159,6 +160,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch
     let ttl = input.access_token_ttl_seconds.map(check_ttl).transpose()?;
     conn.transaction(|conn| {
         let mut a = load(conn, p, id)?;
+        p.require_holds_all(&roles_from_text(&a.roles), "app")?;
         if let Some(r) = &input.roles {
             super::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
             a.roles = roles_to_text(r);
@@ -195,6 +197,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     p.require_any(&WHO)?;
     conn.transaction(|conn| {
         let a = load(conn, p, id)?;
+        p.require_holds_all(&roles_from_text(&a.roles), "app")?;
         diesel::delete(apps::table.find(&a.id)).execute(conn)?;
         audit::record(
             conn,
@@ -208,8 +211,10 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
 /// A new secret; the old one stops working when this commits.
 pub fn regenerate_secret(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<AppWithSecret> {
     p.require_any(&WHO)?;
+    p.require_interactive()?;
     conn.transaction(|conn| {
         let mut a = load(conn, p, id)?;
+        p.require_holds_all(&roles_from_text(&a.roles), "app")?;
         let secret = secrets::generate(SecretKind::ClientSecret);
         a.secret_hash = secret.hash;
         a.secret_hint = secret.hint;

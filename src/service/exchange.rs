@@ -289,6 +289,7 @@ pub fn introspect(
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["active"] = json!(true);
             v["token_type"] = json!("Bearer");
+            v["scope"] = json!(p.roles.join(" "));
             v["roles"] = json!(p.roles);
             Ok(v)
         }

@@ -72,6 +72,27 @@ impl Principal {
             Err(super::Error::Forbidden(format!("requires one of the roles {}", roles.join(", "))))
         }
     }
+    /// Minting or resetting a credential (API tokens, app secrets, passwords) needs an
+    /// interactive login: a leaked API token must not be able to mint more.
+    pub fn require_interactive(&self) -> Result<()> {
+        if self.interactive && self.acct == Acct::User {
+            Ok(())
+        } else {
+            Err(super::Error::Forbidden(
+                "minting or resetting credentials needs an access token from an interactive login; one derived from an API token or app cannot".into(),
+            ))
+        }
+    }
+
+    /// Acting on a principal (app, service account) needs every role it holds, so that no
+    /// one reaches roles they lack through it.
+    pub fn require_holds_all(&self, roles: &[String], what: &str) -> Result<()> {
+        match roles.iter().find(|r| !self.has(r)) {
+            Some(r) => Err(super::Error::Forbidden(format!("this {what} holds {r}, which the caller does not"))),
+            None => Ok(()),
+        }
+    }
+
     pub fn user_id(&self) -> Result<&str> {
         if self.acct == Acct::User {
             Ok(&self.id)

@@ -222,15 +222,19 @@ pub fn rename(
     Ok(view(&t, usage, now))
 }
 
-/// Revokes one token (idempotent: the first revocation's time and author stay).
-pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &str, now: i64) -> Result<()> {
-    if t.revoked_at.is_none() {
-        diesel::update(api_tokens::table.find(&t.id).filter(api_tokens::revoked_at.is_null()))
-            .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
-            .execute(conn)?;
+/// Revokes one token (idempotent: the first revocation's time and author stay). Answers
+/// whether this call revoked it (false when a concurrent call already had).
+pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &str, now: i64) -> Result<bool> {
+    if t.revoked_at.is_some() {
+        return Ok(false);
+    }
+    let n = diesel::update(api_tokens::table.find(&t.id).filter(api_tokens::revoked_at.is_null()))
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
+        .execute(conn)?;
+    if n == 1 {
         audit::record(conn, Event::by(p, action, "api_token", &t.id), now)?;
     }
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Revokes every live token of one owner (revoke-all, and deleting a user or service account).
@@ -261,15 +265,6 @@ pub fn my_get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, 
     Ok(view(&load_owned(conn, &p.org_id, p.user_id()?, id)?, usage, now))
 }
 
-fn require_interactive(p: &Principal) -> Result<()> {
-    if !p.interactive {
-        return Err(Error::Forbidden(
-            "creating API tokens needs an access token from an interactive login; one derived from an API token cannot mint more".into(),
-        ));
-    }
-    Ok(())
-}
-
 pub fn my_create(
     conn: &mut AnyConnection,
     p: &Principal,
@@ -278,7 +273,7 @@ pub fn my_create(
     now: i64,
 ) -> Result<CreatedToken> {
     let user_id = p.user_id()?.to_string();
-    require_interactive(p)?;
+    p.require_interactive()?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
@@ -340,7 +335,7 @@ pub fn my_patch(
 pub fn my_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
     conn.transaction(|conn| {
         let t = load_owned(conn, &p.org_id, p.user_id()?, id)?;
-        revoke(conn, p, &t, "token.revoke", now)
+        revoke(conn, p, &t, "token.revoke", now).map(|_| ())
     })
 }
 
@@ -359,7 +354,7 @@ pub fn my_revoke_all(conn: &mut AnyConnection, p: &Principal, now: i64) -> Resul
 
 /// A new secret with the same settings; the old token is revoked in the same transaction.
 pub fn my_rotate(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<CreatedToken> {
-    require_interactive(p)?;
+    p.require_interactive()?;
     conn.transaction(|conn| {
         let old = load_owned(conn, &p.org_id, p.user_id()?, id)?;
         let max_days = super::policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
@@ -381,6 +376,11 @@ pub fn rotate(
             status(old, usage, now)
         )));
     }
+    // Revoke first and insist on winning: a concurrent revoke or rotate of the same token
+    // must not leave a live successor (PostgreSQL runs them in parallel).
+    if !revoke(conn, p, old, "token.revoke", now)? {
+        return Err(Error::Conflict("the token was revoked concurrently".into()));
+    }
     let days = ((old.expires_at - old.created_at) / 86_400).clamp(1, max_days);
     let roles = roles_from_text(&old.roles);
     let (row, secret) = insert(
@@ -399,7 +399,6 @@ pub fn rotate(
         },
         now,
     )?;
-    revoke(conn, p, old, "token.revoke", now)?;
     audit::record(
         conn,
         Event::by(p, "token.rotate", "api_token", &old.id).detail(serde_json::json!({"new_token": row.id})),

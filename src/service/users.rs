@@ -223,6 +223,9 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64) -> Result<UserView> {
     p.require("org:admin")?;
+    if input.password.is_some() {
+        p.require_interactive()?;
+    }
     let email = normalize_email(&input.email)?;
     let name = check_text("name", input.name.as_deref().unwrap_or(email.split('@').next().unwrap_or("")), 1, 200)?;
     let roles = input.roles.clone().unwrap_or_else(|| vec!["org:member".into()]);
@@ -331,6 +334,9 @@ fn guard_owner_target(p: &Principal, target: &User) -> Result<()> {
 
 pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatch, now: i64) -> Result<UserView> {
     p.require("org:admin")?;
+    if input.password.is_some() {
+        p.require_interactive()?;
+    }
     let name = input.name.as_deref().map(|n| check_text("name", n, 1, 200)).transpose()?;
     let hash = match &input.password {
         Some(pw) => {

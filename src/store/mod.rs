@@ -61,6 +61,8 @@ pub struct Db {
     read: DbPool,
     write: DbPool,
     pub backend: Backend,
+    /// The SQLite file, for per-thread reader connections.
+    sqlite_path: Option<String>,
 }
 
 #[derive(Debug)]
@@ -125,7 +127,7 @@ impl Db {
             };
             let read = build(read_pool_size.max(1))?;
             let write = build(1)?;
-            Ok(Db { read, write, backend: Backend::Sqlite })
+            Ok(Db { read, write, backend: Backend::Sqlite, sqlite_path: Some(path.to_string()) })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // MultiConnection::establish hides the real reason; ask libpq directly first.
             diesel::PgConnection::establish(url)
@@ -136,7 +138,7 @@ impl Db {
                 .test_on_check_out(false)
                 .connection_timeout(Duration::from_secs(10))
                 .build(ConnectionManager::<AnyConnection>::new(url))?;
-            Ok(Db { read: pool.clone(), write: pool, backend: Backend::Postgres })
+            Ok(Db { read: pool.clone(), write: pool, backend: Backend::Postgres, sqlite_path: None })
         } else {
             Err(StoreError::BadUrl(format!("{target}: expected sqlite://PATH or postgres://…")))
         }
@@ -169,6 +171,31 @@ impl Db {
             }
         };
         Ok(applied)
+    }
+
+    /// SQLite: runs `f` with a read connection owned by the calling thread (an HTTP
+    /// worker), opened on first use and kept for the thread's life. Falls back to the pool
+    /// on PostgreSQL.
+    pub fn with_thread_reader<T>(&self, f: impl FnOnce(&mut AnyConnection) -> T) -> Result<T, StoreError> {
+        thread_local! {
+            static READER: std::cell::RefCell<Option<(String, AnyConnection)>> = const { std::cell::RefCell::new(None) };
+        }
+        let Some(path) = &self.sqlite_path else { return Ok(f(&mut *self.read()?)) };
+        READER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(p, _)| p != path) {
+                let mut conn = AnyConnection::establish(path)
+                    .map_err(|e| StoreError::Connect { target: describe_url(path), reason: e.to_string() })?;
+                SqlitePragmas
+                    .on_acquire(&mut conn)
+                    .map_err(|e| StoreError::Connect { target: describe_url(path), reason: e.to_string() })?;
+                *slot = Some((path.clone(), conn));
+            }
+            match slot.as_mut() {
+                Some((_, conn)) => Ok(f(conn)),
+                None => unreachable!("set above"),
+            }
+        })
     }
 
     /// Readiness probe: one round trip.
