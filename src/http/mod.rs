@@ -219,9 +219,14 @@ async fn bench_sign(state: web::Data<State>) -> actix_web::HttpResponse {
         crate::service::Acct::App,
     );
     match crate::jwt::issue(&state.keys, &c, ctx.now) {
-        Ok(t) => actix_web::HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({"access_token": t, "token_type": "Bearer", "expires_in": 1800, "scope": c.scope})),
+        // The same response writer as the token endpoint, so the ceiling is comparable.
+        Ok(t) => oauth::token_response(&oauth::TokenResponse {
+            access_token: &t,
+            token_type: "Bearer",
+            expires_in: 1800,
+            scope: &c.scope,
+            issued_token_type: None,
+        }),
         Err(_) => actix_web::HttpResponse::InternalServerError().finish(),
     }
 }

@@ -39,8 +39,12 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, Stri
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let mut it = pair.splitn(2, |b| *b == b'=');
         let decode = |raw: &[u8]| -> Result<String, OAuthError> {
-            let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-            let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+            let bytes: Vec<u8> = if raw.contains(&b'+') {
+                let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+                percent_encoding::percent_decode(&plus).collect()
+            } else {
+                percent_encoding::percent_decode(raw).collect()
+            };
             String::from_utf8(bytes).map_err(|_| OAuthError::request("parameters must be UTF-8"))
         };
         let k = decode(it.next().unwrap_or_default())?;
@@ -109,6 +113,25 @@ where
         let st = state.clone();
         blocking(move || f(&mut *st.db.read().map_err(crate::service::Error::from)?)).await
     }
+}
+
+/// The RFC 6749 §5.1 success body, serialised straight from borrowed fields.
+#[derive(serde::Serialize)]
+pub struct TokenResponse<'a> {
+    pub access_token: &'a str,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+}
+
+pub fn token_response(r: &TokenResponse<'_>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .content_type("application/json")
+        .body(serde_json::to_vec(r).unwrap_or_default())
 }
 
 fn ok_json(body: serde_json::Value) -> HttpResponse {
@@ -181,10 +204,13 @@ async fn token_inner(
                     .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })
             })
             .await?;
-            Ok(ok_json(serde_json::json!({
-                "access_token": issued.access_token, "token_type": "Bearer",
-                "expires_in": issued.expires_in, "scope": issued.scope,
-            })))
+            Ok(token_response(&TokenResponse {
+                access_token: &issued.access_token,
+                token_type: "Bearer",
+                expires_in: issued.expires_in,
+                scope: &issued.scope,
+                issued_token_type: None,
+            }))
         }
         "refresh_token" | "urn:ietf:params:oauth:grant-type:token-exchange" => {
             let is_exchange = grant != "refresh_token";
@@ -232,14 +258,13 @@ async fn token_inner(
                 }
             }
             let issued = result?;
-            let mut body = serde_json::json!({
-                "access_token": issued.access_token, "token_type": "Bearer",
-                "expires_in": issued.expires_in, "scope": issued.scope,
-            });
-            if is_exchange {
-                body["issued_token_type"] = serde_json::json!(TOKEN_TYPE_ACCESS);
-            }
-            Ok(ok_json(body))
+            Ok(token_response(&TokenResponse {
+                access_token: &issued.access_token,
+                token_type: "Bearer",
+                expires_in: issued.expires_in,
+                scope: &issued.scope,
+                issued_token_type: is_exchange.then_some(TOKEN_TYPE_ACCESS),
+            }))
         }
         "authorization_code" | "password" | "implicit" => {
             Err(OAuthError::new("unauthorized_client", "this server issues tokens only for the grants it advertises"))

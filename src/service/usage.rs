@@ -21,7 +21,12 @@ impl Usage {
     pub fn touch(&self, token_id: &str, now: i64, ip: &str) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         match p.get_mut(token_id) {
-            Some(v) => *v = (now.max(v.0), ip.to_string()),
+            Some(v) => {
+                v.0 = now.max(v.0);
+                if v.1 != ip {
+                    v.1 = ip.to_string();
+                }
+            }
             None => {
                 p.insert(token_id.to_string(), (now, ip.to_string()));
             }
