@@ -311,9 +311,41 @@ impl KeyRing {
         };
         let mut keys = load_dir(dir)?;
         if keys.is_empty() {
-            // Nothing can have been signed yet, so the first key signs at once.
-            ring.create_key(now, now)?;
-            keys = load_dir(dir)?;
+            // Several instances may start together on one empty shared directory: one of
+            // them creates the first key, the others wait for it and use it.
+            let lock = dir.join(".first-key.lock");
+            let mut waited = 0;
+            loop {
+                match fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+                    Ok(_) => {
+                        keys = load_dir(dir)?;
+                        if keys.is_empty() {
+                            // Nothing can have been signed yet, so the first key signs at once.
+                            let made = ring.create_key(now, now);
+                            let _ = fs::remove_file(&lock);
+                            made?;
+                            keys = load_dir(dir)?;
+                        } else {
+                            let _ = fs::remove_file(&lock);
+                        }
+                        break;
+                    }
+                    Err(_) if waited < 100 => {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        waited += 1;
+                        keys = load_dir(dir)?;
+                        if !keys.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        return Err(KeyError::Dir(
+                            dirname,
+                            format!("{} is held (a crashed first start?); remove it: {e}", lock.display()),
+                        ))
+                    }
+                }
+            }
         }
         *ring.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(keys));
         Ok(ring)
@@ -487,6 +519,29 @@ mod tests {
             .unwrap();
         let err = KeyRing::open(dir.path(), Alg::EdDSA, 0, 1000).err().unwrap().to_string();
         assert!(err.contains("junk.pem"), "{err}");
+    }
+
+    #[test]
+    fn instances_starting_together_share_one_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let kids: Vec<String> = (0..4)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || {
+                    KeyRing::open(&p, Alg::ES256, 600, 1000).unwrap().set().keys[0].meta.kid.clone()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+        let pems = fs::read_dir(&path)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pem"))
+            .count();
+        assert_eq!(pems, 1);
     }
 
     #[test]

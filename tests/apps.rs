@@ -1493,7 +1493,26 @@ fn node_clients(b: &Backend) {
     assert!(stdout.contains("ok   verify with remote JWKS"), "{stdout}");
 }
 
+/// A token idle beyond the policy's idle TTL can never be exchanged again, so it frees its
+/// slot under the per-account cap like a revoked or expired one.
+fn idle_token_frees_its_slot(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let r = s.put("/api/v1/policy", &at, json!({"max_tokens_per_service_account": 1, "idle_ttl_days": 1}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sa = s.post("/api/v1/service-accounts", &at, json!({"name": "bot", "roles": ["org:member"]}));
+    let sa = sa.body["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/service-accounts/{sa}/tokens");
+    assert_eq!(s.post(&path, &at, json!({"name": "a", "ttl_days": 30})).status, 201);
+    assert_eq!(s.post(&path, &at, json!({"name": "b", "ttl_days": 30})).status, 409, "cap of 1");
+    s.clock.advance(86_400 + 1);
+    let at = s.owner_login();
+    let r = s.post(&path, &at, json!({"name": "c", "ttl_days": 30}));
+    assert_eq!(r.status, 201, "the idle token freed its slot: {}", r.text);
+}
+
 backend_tests!(
+    idle_token_frees_its_slot,
     apps_crud,
     app_ttl_bounds,
     app_roles_and_who,

@@ -252,6 +252,11 @@ pub fn token_create(
             .filter(api_tokens::owner_id.eq(&s.id))
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::expires_at.gt(now))
+            // Idle-expired tokens can never be exchanged again: they free their slot too.
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(super::table::NOT_IDLE_SQL)
+                    .bind::<diesel::sql_types::BigInt, _>(now),
+            )
             .count()
             .get_result(conn)?;
         if live >= policy.max_tokens_per_service_account {

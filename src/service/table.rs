@@ -90,8 +90,12 @@ pub struct Row {
     pub owner_email: Option<String>,
 }
 
-const IDLE_SQL: &str =
-    "(api_tokens.idle_ttl_days IS NOT NULL AND COALESCE(api_tokens.last_used_at, api_tokens.created_at) + api_tokens.idle_ttl_days * 86400 <= ";
+/// Idle beyond the token's idle TTL, by the database's last-used time (a NULL idle TTL
+/// counts as a billion days); each is one comparison ending in the bound `now`.
+pub const IDLE_SQL: &str =
+    "COALESCE(api_tokens.last_used_at, api_tokens.created_at) + COALESCE(api_tokens.idle_ttl_days, 1000000000) * 86400 <= ";
+pub const NOT_IDLE_SQL: &str =
+    "COALESCE(api_tokens.last_used_at, api_tokens.created_at) + COALESCE(api_tokens.idle_ttl_days, 1000000000) * 86400 > ";
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usage, now: i64) -> Result<Paged<Row>> {
     p.require("org:admin")?;
@@ -112,13 +116,13 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usa
                 q = q
                     .filter(api_tokens::revoked_at.is_null())
                     .filter(api_tokens::expires_at.gt(now))
-                    .filter(sql::<Bool>(IDLE_SQL).bind::<BigInt, _>(now).sql(")"))
+                    .filter(sql::<Bool>(IDLE_SQL).bind::<BigInt, _>(now))
             }
             Some("active") => {
                 q = q
                     .filter(api_tokens::revoked_at.is_null())
                     .filter(api_tokens::expires_at.gt(now))
-                    .filter(sql::<Bool>("NOT ").sql(IDLE_SQL).bind::<BigInt, _>(now).sql(")"))
+                    .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
             }
             _ => {}
         }
