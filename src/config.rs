@@ -38,6 +38,10 @@ pub struct ConfigArgs {
     /// Failed /oauth/token calls per client IP per minute before 429; 0 turns the limit off.
     #[arg(long, env = "TOKEND_TOKEN_FAILURES_PER_MINUTE", default_value = "120")]
     pub token_failures_per_minute: String,
+    /// Comma-separated IPs of reverse proxies whose X-Forwarded-For is believed (throttles,
+    /// audit and last-used IPs then see the real client).
+    #[arg(long, env = "TOKEND_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// Serve POST /bench/sign, which only signs a fixed JWT: the ceiling for benchmarks.
     #[arg(long, env = "TOKEND_BENCH_SIGN_ROUTE", hide = true)]
     pub bench_sign_route: bool,
@@ -62,6 +66,7 @@ pub struct Config {
     pub bootstrap_password: Option<String>,
     pub workers: usize,
     pub token_failures_per_minute: usize,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub bench_sign_route: bool,
 }
 
@@ -168,6 +173,18 @@ impl Config {
                 1_000_000,
                 "a count",
             )? as usize,
+            trusted_proxies: a
+                .trusted_proxies
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse().map_err(|_| ConfigError {
+                        var: "TOKEND_TRUSTED_PROXIES",
+                        message: format!("expected comma-separated IP addresses, got {s:?}"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             bench_sign_route: a.bench_sign_route,
         })
     }
@@ -189,6 +206,7 @@ impl Config {
             bootstrap_password: None,
             workers: 2,
             token_failures_per_minute: 120,
+            trusted_proxies: vec![],
             bench_sign_route: false,
         }
     }

@@ -68,7 +68,55 @@ fn introspection_scope_follows_demotion(b: &Backend) {
     assert_eq!(r.body["scope"], "org:member", "{}", r.text);
 }
 
+/// Deleting a custom role also takes it out of API tokens that still carry it (an owner
+/// holds every role without being granted it, so the delete sees no holder).
+fn deleted_role_leaves_owner_tokens(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    s.role(&owner, "metrics:read");
+    let (_, pat) = s.pat(&owner, json!({"name": "m", "ttl_days": 1, "roles": ["metrics:read", "org:member"]}));
+    let claims = s.verify(&s.exchange_ok(&pat));
+    assert_eq!(claims["roles"], json!(["metrics:read", "org:member"]));
+    let r = s.delete("/api/v1/roles/metrics:read", &owner);
+    assert_eq!(r.status, 204, "{}", r.text);
+    let claims = s.verify(&s.exchange_ok(&pat));
+    assert_eq!(claims["roles"], json!(["org:member"]), "the deleted role is gone from the token");
+}
+
+fn exchange_from(s: &common::Server, pat: &str, xff: &str) {
+    let body = format!("grant_type=refresh_token&refresh_token={pat}");
+    let r = s.raw(
+        "POST",
+        "/oauth/token",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-For", xff)],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+fn last_used_ip(s: &common::Server, at: &str, id: &str) -> serde_json::Value {
+    s.flush_usage();
+    s.get(&format!("/api/v1/me/tokens/{id}"), at).body["last_used_ip"].clone()
+}
+
+/// X-Forwarded-For counts only from a trusted proxy, and only its nearest untrusted hop.
+fn forwarded_for_only_from_trusted_proxies(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let (id, pat) = s.pat(&at, json!({"name": "p", "ttl_days": 1}));
+    exchange_from(&s, &pat, "203.0.113.7");
+    assert_eq!(last_used_ip(&s, &at, &id), "127.0.0.1", "untrusted peer: header ignored");
+
+    let s = b.start_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    let at = s.owner_login();
+    let (id, pat) = s.pat(&at, json!({"name": "p", "ttl_days": 1}));
+    exchange_from(&s, &pat, "198.51.100.1, 203.0.113.7");
+    assert_eq!(last_used_ip(&s, &at, &id), "203.0.113.7", "the hop the proxy saw, not the client's claim");
+}
+
 backend_tests!(
+    forwarded_for_only_from_trusted_proxies,
+    deleted_role_leaves_owner_tokens,
     admin_cannot_borrow_owner_roles_from_a_service_account,
     leaked_api_token_cannot_mint_credentials,
     introspection_scope_follows_demotion,

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::audit::{self, Event};
 use super::{holds, invalid, Error, Principal, Result, ORG_ROLES};
 use crate::store::models::Role;
-use crate::store::schema::{apps, roles, service_accounts, users};
-use crate::store::{like_escape, AnyConnection};
+use crate::store::schema::{api_tokens, apps, roles, service_accounts, users};
+use crate::store::{like_escape, roles_from_text, roles_to_text, AnyConnection};
 
 #[derive(Serialize)]
 pub struct RoleView {
@@ -146,7 +146,22 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> 
             )));
         }
         diesel::delete(roles::table.filter(roles::org_id.eq(&p.org_id)).filter(roles::name.eq(name))).execute(conn)?;
-        audit::record(conn, Event::by(p, "role.delete", "role", name), now)?;
+        // Owners hold every role, so their tokens may still carry it: strip it there too.
+        let carrying: Vec<(String, String)> = api_tokens::table
+            .filter(api_tokens::org_id.eq(&p.org_id))
+            .filter(api_tokens::roles.like(&pattern).escape('\\'))
+            .select((api_tokens::id, api_tokens::roles))
+            .load(conn)?;
+        for (id, text) in &carrying {
+            let kept: Vec<String> = roles_from_text(text).into_iter().filter(|r| r != name).collect();
+            diesel::update(api_tokens::table.find(id)).set(api_tokens::roles.eq(roles_to_text(&kept))).execute(conn)?;
+        }
+        audit::record(
+            conn,
+            Event::by(p, "role.delete", "role", name)
+                .detail(serde_json::json!({"stripped_from_tokens": carrying.len()})),
+            now,
+        )?;
         Ok(())
     })
 }
