@@ -395,7 +395,10 @@ async fn apps_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) ->
 }
 
 async fn apps_create(c: Caller, body: Obj<apps::NewApp>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    created(write(&st, move |conn, s, now| apps::create(conn, &c.0, &body, s.cfg.access_token_ttl, now)).await?)
+    // Apps live 300 s to 86400 s; a shorter server default still gives apps a valid one.
+    created(
+        write(&st, move |conn, s, now| apps::create(conn, &c.0, &body, s.cfg.access_token_ttl.max(300), now)).await?,
+    )
 }
 
 async fn apps_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
@@ -423,6 +426,7 @@ async fn apps_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> 
 // ---- org-wide token table, policy, saved searches, audit ----
 
 async fn table_list(c: Caller, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    c.0.require("org:admin")?;
     let q = table::parse(req.query_string())?;
     ok(read(&st, move |conn, s, now| table::list(conn, &c.0, &q, &s.usage, now)).await?)
 }
@@ -458,6 +462,7 @@ async fn audit_list(
     q: web::Query<PageQuery>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
+    c.0.require("org:admin")?;
     let page = q.validate()?;
     ok(read(&st, move |conn, _, _| audit::list(conn, &c.0, &f, &page)).await?)
 }

@@ -8,7 +8,18 @@ use super::State;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/oauth-authorization-server", web::get().to(metadata))
         .route("/.well-known/openid-configuration", web::get().to(metadata))
-        .route("/.well-known/jwks.json", web::get().to(jwks));
+        .route("/.well-known/jwks.json", web::get().to(jwks))
+        .route("/openapi.json", web::get().to(openapi));
+}
+
+/// The OpenAPI 3.1 description of every endpoint, compiled into the binary.
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .content_type("application/json")
+        .body(OPENAPI)
 }
 
 pub fn metadata_json(state: &State) -> serde_json::Value {
@@ -34,7 +45,7 @@ pub fn metadata_json(state: &State) -> serde_json::Value {
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "id_token_signing_alg_values_supported": algs,
         "subject_types_supported": ["public"],
-        "service_documentation": format!("{iss}/"),
+        "service_documentation": format!("{iss}/openapi.json"),
     })
 }
 

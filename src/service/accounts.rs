@@ -238,6 +238,7 @@ pub fn token_create(
         let ttl = tokens::check_ttl(input.ttl_days, policy.service_token_max_ttl_days)?;
         let account_roles = roles_from_text(&s.roles);
         let roles = match &input.roles {
+            Some(r) if r.is_empty() => return Err(invalid("roles", "must name at least one role")),
             Some(r) => {
                 if let Some(x) = r.iter().find(|x| !super::holds(&account_roles, x)) {
                     return Err(invalid("roles", format!("role {x:?} is not held by the service account")));

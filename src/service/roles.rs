@@ -17,6 +17,7 @@ pub struct RoleView {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewRole {
     pub name: String,
     pub kind: String,
