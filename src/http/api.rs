@@ -75,32 +75,35 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(StatusCode::NOT_FOUND, "no such route"))
 }
 
-/// Runs `f` with a pooled read connection on the blocking pool.
-async fn read<T, F>(st: &web::Data<State>, f: F) -> Result<T, ApiError>
+/// Runs `f` on the blocking pool with a pooled read connection, or with the writer
+/// (`write = true`; one transaction inside `f`).
+async fn run<T, F>(st: &web::Data<State>, write: bool, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut AnyConnection, &State, i64) -> service::Result<T> + Send + 'static,
 {
     let st = st.clone();
     blocking(move || -> Result<T, ApiError> {
-        let mut conn = st.db.read().map_err(service::Error::from)?;
+        let mut conn = if write { st.db.write() } else { st.db.read() }.map_err(service::Error::from)?;
         Ok(f(&mut conn, &st, st.now())?)
     })
     .await
 }
 
-/// Runs `f` with the writer connection (one transaction inside `f`).
+async fn read<T, F>(st: &web::Data<State>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection, &State, i64) -> service::Result<T> + Send + 'static,
+{
+    run(st, false, f).await
+}
+
 async fn write<T, F>(st: &web::Data<State>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut AnyConnection, &State, i64) -> service::Result<T> + Send + 'static,
 {
-    let st = st.clone();
-    blocking(move || -> Result<T, ApiError> {
-        let mut conn = st.db.write().map_err(service::Error::from)?;
-        Ok(f(&mut conn, &st, st.now())?)
-    })
-    .await
+    run(st, true, f).await
 }
 
 fn ok<T: Serialize>(v: T) -> Result<HttpResponse, ApiError> {

@@ -167,7 +167,7 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> R
         "urn:ietf:params:oauth:grant-type:token-exchange" => "token_exchange",
         _ => "other",
     };
-    let result = token_inner(&req, form, grant, state.clone()).await;
+    let result = token_inner(&req, ip.clone(), form, grant, state.clone()).await;
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => e.error,
@@ -181,13 +181,13 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> R
 
 async fn token_inner(
     req: &HttpRequest,
+    ip: String,
     mut form: HashMap<String, String>,
     grant: String,
     state: web::Data<State>,
 ) -> Result<HttpResponse, OAuthError> {
     let scope = form.remove("scope");
     let aud = exchange::resolve_audience(&state.cfg, nonempty(&form, "resource"), nonempty(&form, "audience"));
-    let ip = client_ip(req);
     match grant.as_str() {
         "" => Err(OAuthError::request("grant_type is required")),
         "client_credentials" => {

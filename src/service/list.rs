@@ -53,6 +53,12 @@ impl PageQuery {
     }
 }
 
+impl Default for Page {
+    fn default() -> Self {
+        Page { page: 1, size: DEFAULT_PAGE_SIZE, sort: None, desc: false }
+    }
+}
+
 impl Page {
     pub fn offset(&self) -> i64 {
         (self.page - 1) * self.size

@@ -28,12 +28,6 @@ pub struct TableQuery {
 
 const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
 
-impl Default for Page {
-    fn default() -> Self {
-        Page { page: 1, size: super::list::DEFAULT_PAGE_SIZE, sort: None, desc: false }
-    }
-}
-
 /// Parses and validates a query string; unknown parameters and values are 422.
 pub fn parse(query: &str) -> Result<TableQuery> {
     let pairs: Vec<(String, String)> =
