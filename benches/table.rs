@@ -120,6 +120,9 @@ fn main() {
         interactive: true,
         token_id: None,
         ip: None,
+        sid: None,
+        jti: "bench".into(),
+        exp: i64::MAX,
     };
     let queries = [
         "",

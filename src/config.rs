@@ -26,9 +26,12 @@ pub struct ConfigArgs {
     pub key_publish_delay: String,
     #[arg(long, env = "TOKEND_KEYS_RELOAD_SECONDS", default_value = "30")]
     pub keys_reload_seconds: String,
-    /// Comma-separated; the first is the default. Empty means the issuer.
+    /// Comma-separated resource-server audiences; the first is the default. None by default.
     #[arg(long, env = "TOKEND_AUDIENCES", default_value = "")]
     pub audiences: String,
+    /// The management API's audience (default `{issuer}/api`): never a default audience.
+    #[arg(long, env = "TOKEND_API_AUDIENCE")]
+    pub api_audience: Option<String>,
     #[arg(long, env = "TOKEND_SERVICE_ONLY_AUDIENCES", default_value = "")]
     pub service_only_audiences: String,
     #[arg(long, env = "TOKEND_BOOTSTRAP_EMAIL", default_value = "admin@localhost")]
@@ -60,7 +63,10 @@ pub struct Config {
     pub access_token_ttl: i64,
     pub key_publish_delay: i64,
     pub keys_reload_seconds: u64,
+    /// Resource-server audiences; the first is the default for token requests naming none.
     pub audiences: Vec<String>,
+    /// The audience `/api/v1` accepts. Only a client naming it gets a token for it.
+    pub api_audience: String,
     pub service_only_audiences: Vec<String>,
     pub bootstrap_email: String,
     pub bootstrap_password: Option<String>,
@@ -118,9 +124,18 @@ impl Config {
                 ),
             });
         }
-        let mut audiences = list(&a.audiences);
-        if audiences.is_empty() {
-            audiences.push(issuer.clone());
+        let audiences = list(&a.audiences);
+        let api_audience = match a.api_audience.as_deref().map(str::trim) {
+            None | Some("") => format!("{issuer}/api"),
+            Some(v) => v.trim_end_matches('/').to_string(),
+        };
+        if audiences.contains(&api_audience) {
+            return Err(ConfigError {
+                var: "TOKEND_API_AUDIENCE",
+                message: format!(
+                    "{api_audience:?} is also in TOKEND_AUDIENCES; the management audience must be separate"
+                ),
+            });
         }
         let service_only_audiences = list(&a.service_only_audiences);
         if let Some(bad) = service_only_audiences.iter().find(|s| !audiences.contains(s)) {
@@ -158,6 +173,7 @@ impl Config {
             keys_reload_seconds: int_in("TOKEND_KEYS_RELOAD_SECONDS", &a.keys_reload_seconds, 1, 86_400, "seconds")?
                 as u64,
             audiences,
+            api_audience,
             service_only_audiences,
             bootstrap_email: a.bootstrap_email.trim().to_lowercase(),
             bootstrap_password: a.bootstrap_password.clone(),
@@ -201,6 +217,7 @@ impl Config {
             key_publish_delay: 600,
             keys_reload_seconds: 30,
             audiences: vec!["http://127.0.0.1:8080".into()],
+            api_audience: "http://127.0.0.1:8080/api".into(),
             service_only_audiences: vec![],
             bootstrap_email: "admin@localhost".into(),
             bootstrap_password: None,

@@ -64,6 +64,7 @@ impl From<service::Error> for ApiError {
         use service::Error as E;
         match e {
             E::NotFound => ApiError::new(StatusCode::NOT_FOUND, "no such object"),
+            E::BadRequest(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
             E::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
             E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
@@ -153,6 +154,10 @@ impl From<GrantError> for OAuthError {
             GrantError::InvalidClient => OAuthError::new("invalid_client", "client authentication failed"),
             GrantError::InvalidScope(m) => OAuthError::new("invalid_scope", m),
             GrantError::InvalidTarget(m) => OAuthError::new("invalid_target", m),
+            GrantError::UnsupportedTokenType => OAuthError::new(
+                "unsupported_token_type",
+                "client secrets are not revoked here: regenerate the secret through the management API",
+            ),
             GrantError::Store(e) => {
                 log::error!("storage error on the token endpoint: {e}");
                 OAuthError::new("server_error", "internal error")

@@ -20,6 +20,13 @@ pub struct AccessClaims {
     pub acct: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// The login session of an interactive token (logout and password changes end it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The principal's epoch at mint: a later bump (secret regeneration, reset, disable,
+    /// sign-out-everywhere) ends this token at the management API and introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ep: Option<i64>,
 }
 
 impl AccessClaims {

@@ -62,13 +62,11 @@ fn new_user(s: &Server, at: &str, email: &str, roles: &[&str]) -> String {
 
 /// A user with a password and a name; answers (id, access token from login).
 fn person(s: &Server, at: &str, email: &str, name: &str, roles: &[&str]) -> (String, String) {
-    let r = s.post(
-        "/api/v1/users",
-        at,
-        json!({"email": email, "name": name, "roles": roles, "password": "user-password-123"}),
-    );
+    let r = s.post("/api/v1/users", at, json!({"email": email, "name": name, "roles": roles}));
     assert_eq!(r.status, 201, "create user {email}: {}", r.text);
-    (str_of(&r.body, "id"), s.login(email, "user-password-123"))
+    let id = str_of(&r.body, "id");
+    s.set_password(at, &id, "user-password-123");
+    (id, s.login(email, "user-password-123"))
 }
 
 fn new_sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
@@ -198,7 +196,7 @@ fn role_endpoint_matrix(b: &Backend) {
     let (_, dev) = s.user(&owner, "dev@example.test", &["org:developer"]);
     let (_, member) = s.user(&owner, "member@example.test", &["org:member"]);
     let (_, pat_secret) = s.pat(&owner, json!({"name": "narrow", "ttl_days": 7, "roles": ["org:member"]}));
-    let pat = s.exchange_ok(&pat_secret);
+    let pat = s.exchange_api(&pat_secret);
     let me = s.get("/api/v1/me", &pat);
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["token_roles"], json!(["org:member"]), "the PAT-derived token must carry only org:member");
@@ -349,7 +347,12 @@ fn role_endpoint_matrix(b: &Backend) {
         case(
             "POST",
             "/me/tokens",
-            |i| ("/api/v1/me/tokens".into(), Some(json!({"name": format!("mine{i}"), "ttl_days": 1}))),
+            |i| {
+                (
+                    "/api/v1/me/tokens".into(),
+                    Some(json!({"name": format!("mine{i}"), "ttl_days": 1, "roles": ["org:member"]})),
+                )
+            },
             [401, 201, 201, 201, 201, 403],
         ),
     ];
@@ -910,13 +913,13 @@ fn policy_defaults_validation_and_limits(b: &Backend) {
     assert_eq!(four(&s.get("/api/v1/policy", &owner).body), expect);
 
     // At and over the new limit.
-    let r = s.post("/api/v1/me/tokens", &owner, json!({"name": "at-limit", "ttl_days": 7}));
+    let r = s.post("/api/v1/me/tokens", &owner, json!({"roles": ["org:owner"], "name": "at-limit", "ttl_days": 7}));
     assert_eq!(r.status, 201, "{}", r.text);
     let created = tokend::clock::parse_rfc3339(r.body["created_at"].as_str().unwrap()).unwrap();
     let expires = tokend::clock::parse_rfc3339(r.body["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!(expires - created, 7 * DAY);
     assert_422(
-        &s.post("/api/v1/me/tokens", &owner, json!({"name": "over", "ttl_days": 8})),
+        &s.post("/api/v1/me/tokens", &owner, json!({"roles": ["org:owner"], "name": "over", "ttl_days": 8})),
         "ttl_days",
         "PAT over the limit",
     );
@@ -952,13 +955,13 @@ fn policy_defaults_validation_and_limits(b: &Backend) {
     // Idle TTL applies to tokens created afterwards; null clears it.
     let r = s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 5}));
     assert_eq!(r.body["idle_ttl_days"], json!(5), "{}", r.text);
-    let r = s.post("/api/v1/me/tokens", &owner, json!({"name": "idle5", "ttl_days": 7}));
+    let r = s.post("/api/v1/me/tokens", &owner, json!({"roles": ["org:owner"], "name": "idle5", "ttl_days": 7}));
     assert_eq!(r.body["idle_ttl_days"], json!(5), "{}", r.text);
     assert_eq!(before["idle_ttl_days"], Value::Null);
     let r = s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": null}));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["idle_ttl_days"], Value::Null);
-    let r = s.post("/api/v1/me/tokens", &owner, json!({"name": "no-idle", "ttl_days": 7}));
+    let r = s.post("/api/v1/me/tokens", &owner, json!({"roles": ["org:owner"], "name": "no-idle", "ttl_days": 7}));
     assert_eq!(r.body["idle_ttl_days"], Value::Null, "{}", r.text);
 
     // Every change is audited with before and after.
@@ -983,10 +986,15 @@ fn policy_defaults_validation_and_limits(b: &Backend) {
 fn users_crud_and_filters(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
-    let r = s.post("/api/v1/users", &owner, json!({"email": "Dana@Example.TEST", "name": "Dana Q", "roles": ["org:developer"], "password": "dana-password-1"}));
+    let r = s.post(
+        "/api/v1/users",
+        &owner,
+        json!({"email": "Dana@Example.TEST", "name": "Dana Q", "roles": ["org:developer"]}),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
-    assert!(!r.text.contains("dana-password-1"), "the password is never echoed");
+    assert_eq!(r.body["has_password"], json!(false), "a new person has no password until they redeem a code");
     let dana = str_of(&r.body, "id");
+    s.set_password(&owner, &dana, "dana-password-1");
     assert_eq!(r.body["email"], json!("dana@example.test"));
     assert_eq!(r.body["name"], json!("Dana Q"));
     assert_eq!(r.body["roles"], json!(["org:developer"]));
@@ -1000,11 +1008,11 @@ fn users_crud_and_filters(b: &Backend) {
     for bad in ["not-an-email", "a@", "@b.test", "a b@c.test", "a@b@c.test", ""] {
         assert_422(&s.post("/api/v1/users", &owner, json!({"email": bad})), "email", &format!("email {bad:?}"));
     }
-    assert_422(
-        &s.post("/api/v1/users", &owner, json!({"email": "short@example.test", "password": "short"})),
-        "password",
-        "short password",
-    );
+    let before = s.data_snapshot();
+    let r = s.post("/api/v1/users", &owner, json!({"email": "pw@example.test", "password": "an-admin-set-one"}));
+    assert_status(&r, 422, "an admin never sets a password");
+    assert!(r.text.contains("password"), "the error names the field: {}", r.text);
+    assert_eq!(s.data_snapshot(), before, "the refused create changed nothing");
     let ed = new_user(&s, &owner, "ed@example.test", &["org:admin"]);
     let r = s.post("/api/v1/users", &owner, json!({"email": "fay@example.test", "name": "Fay", "disabled": true}));
     assert_eq!(r.status, 201, "{}", r.text);
@@ -1041,12 +1049,13 @@ fn users_crud_and_filters(b: &Backend) {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["email"], json!("dana@example.test"));
     assert_status(&s.get("/api/v1/users/nope", &owner), 404, "unknown user");
-    let r = s.patch(
-        &format!("/api/v1/users/{dana}"),
-        &owner,
-        json!({"name": "Dana R", "roles": ["org:admin"], "password": "dana-password-2"}),
-    );
+    let before = s.data_snapshot();
+    let r = s.patch(&format!("/api/v1/users/{dana}"), &owner, json!({"password": "dana-password-2"}));
+    assert_status(&r, 422, "no password through PATCH");
+    assert_eq!(s.data_snapshot(), before, "the refused patch changed nothing");
+    let r = s.patch(&format!("/api/v1/users/{dana}"), &owner, json!({"name": "Dana R", "roles": ["org:admin"]}));
     assert_eq!(r.status, 200, "{}", r.text);
+    s.set_password(&owner, &dana, "dana-password-2");
     assert_eq!(r.body["name"], json!("Dana R"));
     assert_eq!(r.body["roles"], json!(["org:admin"]));
     let bad_login = s.call(
@@ -1438,11 +1447,18 @@ fn audit_log(b: &Backend) {
     let mut secrets = vec![s.owner_pat.clone(), s.owner_password.clone(), "user-password-123".to_string()];
 
     let u = new_user(&s, &admin, "target@example.test", &["org:member"]);
-    assert_eq!(
-        s.patch(&format!("/api/v1/users/{u}"), &admin, json!({"name": "Target", "password": "a-new-password-9"}))
-            .status,
-        200
+    assert_eq!(s.patch(&format!("/api/v1/users/{u}"), &admin, json!({"name": "Target"})).status, 200);
+    let r = s.post(&format!("/api/v1/users/{u}/password-reset"), &admin, json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let code = str_of(&r.body, "code");
+    secrets.push(code.clone());
+    let r = s.call(
+        "POST",
+        "/api/v1/password-reset",
+        None,
+        Some(&json!({"code": code, "new_password": "a-new-password-9"})),
     );
+    assert_eq!(r.status, 204, "{}", r.text);
     secrets.push("a-new-password-9".into());
     let sa = new_sa(&s, &admin, "robot", &[]);
     let (sat, sat_secret) = new_sa_token(&s, &admin, &sa, json!({"name": "robot-token", "ttl_days": 5}));
@@ -1454,7 +1470,7 @@ fn audit_log(b: &Backend) {
     secrets.push(str_of(&r.body, "client_secret"));
     let (pat, pat_secret) = s.pat(&owner, json!({"name": "owner-cli", "ttl_days": 5}));
     secrets.push(pat_secret.clone());
-    let r = s.post("/api/v1/me/tokens", &owner, json!({"name": "rot", "ttl_days": 5}));
+    let r = s.post("/api/v1/me/tokens", &owner, json!({"roles": ["org:owner"], "name": "rot", "ttl_days": 5}));
     let rot = str_of(&r.body, "id");
     secrets.push(str_of(&r.body, "token"));
     let r = s.post(&format!("/api/v1/me/tokens/{rot}/rotate"), &owner, json!({}));
@@ -1463,14 +1479,19 @@ fn audit_log(b: &Backend) {
     assert_eq!(s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 90})).status, 200);
     new_saved(&s, &admin, "active", "status=active");
     // A mutation through a PAT-derived access token names the token.
-    let via = s.exchange_ok(&pat_secret);
+    let via = s.exchange_api(&pat_secret);
     let r = s.post("/api/v1/service-accounts", &via, json!({"name": "via-token"}));
     assert_eq!(r.status, 201, "{}", r.text);
     let via_sa = str_of(&r.body, "id");
     // A mutation by an app names the app.
     let (robo_app, robo_client, robo_secret) = s.app(&admin, json!({"name": "automation", "roles": ["org:admin"]}));
     secrets.push(robo_secret.clone());
-    let cc = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&robo_client, &robo_secret)));
+    let api = s.api_audience();
+    let cc = s.form(
+        "/oauth/token",
+        &[("grant_type", "client_credentials"), ("audience", &api)],
+        Some((&robo_client, &robo_secret)),
+    );
     assert_eq!(cc.status, 200, "{}", cc.text);
     let r = s.post("/api/v1/service-accounts", &str_of(&cc.body, "access_token"), json!({"name": "by-app"}));
     assert_eq!(r.status, 201, "{}", r.text);
@@ -1549,7 +1570,13 @@ fn audit_log(b: &Backend) {
     let about_u = find(&format!("object={u}"));
     assert!(about_u.iter().all(|e| e["object_id"] == json!(u)));
     let actions: BTreeSet<String> = about_u.iter().map(|e| str_of(e, "action")).collect();
-    assert_eq!(actions, BTreeSet::from(["user.create".into(), "user.update".into(), "user.delete".into()]));
+    assert_eq!(
+        actions,
+        BTreeSet::from(
+            ["user.create", "user.update", "user.password.reset", "user.password.redeem", "user.delete"]
+                .map(String::from)
+        )
+    );
     let mid = rfc3339(t0 + 1800);
     let later = find(&qs(&[("from", mid.as_str())]));
     let earlier = find(&qs(&[("to", mid.as_str())]));

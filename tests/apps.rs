@@ -350,7 +350,7 @@ fn client_credentials_basic_and_post(b: &Backend) {
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
 
     // The app's access token works as a bearer for what its roles allow (not app management).
-    let app_at = cc_token(&s, &cid, &secret);
+    let app_at = s.app_api_token(&cid, &secret);
     assert_problem(&s.get("/api/v1/apps", &app_at), 403, "app without org:developer lists apps");
 
     // A default-TTL app answers the configured TTL.
@@ -965,7 +965,7 @@ fn service_only_audiences(b: &Backend) {
 fn introspection_caller_auth(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
-    let (rs_id, cid, secret) = s.app(&at, json!({"name": "rs"}));
+    let (rs_id, cid, secret) = s.app(&at, json!({"name": "rs", "introspect": true}));
     let (_, admin) = s.user(&at, "admin@example.test", &["org:admin"]);
     let (_, dev) = s.user(&at, "dev@example.test", &["org:developer"]);
     let (_, member) = s.user(&at, "member@example.test", &["org:member"]);
@@ -981,9 +981,13 @@ fn introspection_caller_auth(b: &Backend) {
     assert_active(&introspect_bearer(&s, &admin, &subject), "admin bearer");
     let sa = service_account(&s, &at, json!({"name": "auditor", "roles": ["org:admin"]}));
     let (_, sat) = sa_token(&s, &at, &sa, json!({"name": "t"}));
-    assert_active(&introspect_bearer(&s, &s.exchange_ok(&sat), &subject), "sa bearer with org:admin");
-    // A PAT-derived access token of the owner (org:owner ⊇ org:admin).
-    assert_active(&introspect_bearer(&s, &subject, &subject), "owner's exchanged bearer");
+    assert_active(&introspect_bearer(&s, &s.exchange_api(&sat), &subject), "sa bearer with org:admin");
+    // A PAT-derived management access token of the owner (org:owner ⊇ org:admin).
+    assert_active(&introspect_bearer(&s, &s.exchange_api(&s.owner_pat), &subject), "owner's exchanged bearer");
+    // A token minted for a resource server is no management bearer, whatever its roles.
+    let r = introspect_bearer(&s, &subject, &subject);
+    assert_eq!(r.status, 401, "a resource-audience bearer: {}", r.body);
+    assert!(r.body.get("active").is_none(), "a resource-audience bearer learns nothing: {}", r.body);
 
     // Bearers without org:admin are rejected, and learn nothing.
     for (who, bearer) in [("developer", &dev), ("member", &member)] {
@@ -994,10 +998,11 @@ fn introspection_caller_auth(b: &Backend) {
     }
     // An org:admin narrowed away by scope is not org:admin.
     let (_, admin_pat) = s.pat(&at, json!({"name": "two-roles", "roles": ["org:admin", "org:member"]}));
-    assert_active(&introspect_bearer(&s, &s.exchange_ok(&admin_pat), &subject), "bearer from an org:admin PAT");
+    assert_active(&introspect_bearer(&s, &s.exchange_api(&admin_pat), &subject), "bearer from an org:admin PAT");
+    let api = s.api_audience();
     let narrowed = s.form(
         "/oauth/token",
-        &[("grant_type", "refresh_token"), ("refresh_token", &admin_pat), ("scope", "org:member")],
+        &[("grant_type", "refresh_token"), ("refresh_token", &admin_pat), ("scope", "org:member"), ("audience", &api)],
         None,
     );
     assert_eq!(narrowed.status, 200, "{}", narrowed.body);
@@ -1005,7 +1010,7 @@ fn introspection_caller_auth(b: &Backend) {
     assert!(r.status == 401 || r.status == 403, "scope-narrowed bearer: {}", r.body);
     // An app holding only org:member roles, used as a bearer, is no admin either.
     let (_, m_cid, m_secret) = s.app(&at, json!({"name": "m", "roles": ["org:member"]}));
-    let r = introspect_bearer(&s, &cc_token(&s, &m_cid, &m_secret), &subject);
+    let r = introspect_bearer(&s, &s.app_api_token(&m_cid, &m_secret), &subject);
     assert!(r.status == 401 || r.status == 403, "member app bearer: {}", r.body);
 
     // No authentication: 401.
@@ -1032,7 +1037,7 @@ fn introspection_caller_auth(b: &Backend) {
 fn introspect_pat_access_token_after_revoke(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
-    let (_, cid, secret) = s.app(&at, json!({"name": "rs"}));
+    let (_, cid, secret) = s.app(&at, json!({"name": "rs", "introspect": true}));
     let (uid, u_at) = s.user(&at, "u@example.test", &["org:developer"]);
     let (pat_id, pat) = s.pat(&u_at, json!({"name": "ci", "ttl_days": 7}));
     let access = s.exchange_ok(&pat);
@@ -1079,7 +1084,7 @@ fn introspect_pat_access_token_after_revoke(b: &Backend) {
 fn introspect_expiry_is_exact(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
-    let (_, cid, secret) = s.app(&at, json!({"name": "rs", "access_token_ttl_seconds": 300}));
+    let (_, cid, secret) = s.app(&at, json!({"name": "rs", "introspect": true, "access_token_ttl_seconds": 300}));
     let t = cc_token(&s, &cid, &secret);
     let exp = s.verify(&t)["exp"].as_i64().unwrap();
     let derived = s.exchange_ok(&s.owner_pat);
@@ -1096,7 +1101,7 @@ fn introspect_expiry_is_exact(b: &Backend) {
 fn introspect_login_token_after_disable(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
-    let (_, cid, secret) = s.app(&at, json!({"name": "rs"}));
+    let (_, cid, secret) = s.app(&at, json!({"name": "rs", "introspect": true}));
     let (uid, u_at) = s.user(&at, "u@example.test", &["org:member"]);
     let (_, pat) = s.pat(&u_at, json!({"name": "p", "ttl_days": 7}));
     let derived = s.exchange_ok(&pat);
@@ -1115,9 +1120,13 @@ fn introspect_login_token_after_disable(b: &Backend) {
     assert_inactive(&introspect_app(&s, &cid, &secret, &derived), "PAT-derived token of a disabled user");
     assert_inactive(&introspect_app(&s, &cid, &secret, &pat), "PAT of a disabled user");
 
-    // Re-enabled: live again (nothing was revoked).
+    // Re-enabled: the PAT works again, but what was minted before the disable stays dead.
     assert_eq!(s.patch(&format!("/api/v1/users/{uid}"), &at, json!({"disabled": false})).status, 200);
-    assert_active(&introspect_app(&s, &cid, &secret, &u_at), "login token after re-enabling");
+    assert_inactive(&introspect_app(&s, &cid, &secret, &u_at), "login token after re-enabling");
+    assert_inactive(&introspect_app(&s, &cid, &secret, &derived), "PAT-derived token after re-enabling");
+    assert_active(&introspect_app(&s, &cid, &secret, &pat), "the PAT after re-enabling");
+    let u_at = s.login("u@example.test", "user-password-123");
+    assert_active(&introspect_app(&s, &cid, &secret, &u_at), "a new login after re-enabling");
 
     // Deleted: inactive.
     assert_eq!(s.delete(&format!("/api/v1/users/{uid}"), &at).status, 204);
@@ -1129,7 +1138,7 @@ fn introspect_app_token_after_delete(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
     s.role(&at, "metrics:read");
-    let (_, cid, secret) = s.app(&at, json!({"name": "rs"}));
+    let (_, cid, secret) = s.app(&at, json!({"name": "rs", "introspect": true}));
     let (id2, cid2, secret2) =
         s.app(&at, json!({"name": "worker", "roles": ["metrics:read"], "access_token_ttl_seconds": 600}));
     let t = cc_token(&s, &cid2, &secret2);
@@ -1141,20 +1150,28 @@ fn introspect_app_token_after_delete(b: &Backend) {
     assert_eq!(r.body["acct"], "app");
     assert_eq!(roles_of(&r.body["roles"]), strs(&["metrics:read"]));
     assert_eq!(r.body["exp"].as_i64().unwrap() - r.body["iat"].as_i64().unwrap(), 600);
-    // An app may introspect its own token.
-    assert_active(&introspect_app(&s, &cid2, &secret2, &t), "own token");
+    // An app without the introspect flag may not introspect, not even its own token.
+    let own = introspect_app(&s, &cid2, &secret2, &t);
+    assert_eq!(own.status, 403, "own token without the flag: {}", own.body);
+    assert!(own.body.get("active").is_none());
 
-    // Disabled: inactive; re-enabled: active.
-    assert_eq!(s.patch(&format!("/api/v1/apps/{id2}"), &at, json!({"disabled": true})).status, 200);
-    assert_inactive(&introspect_app(&s, &cid, &secret, &t), "token of a disabled app");
-    assert_eq!(s.patch(&format!("/api/v1/apps/{id2}"), &at, json!({"disabled": false})).status, 200);
-    assert_active(&introspect_app(&s, &cid, &secret, &t), "token of a re-enabled app");
     // Narrowing the app's roles shows in introspection.
     assert_eq!(s.patch(&format!("/api/v1/apps/{id2}"), &at, json!({"roles": []})).status, 200);
     assert_eq!(roles_of(&introspect_app(&s, &cid, &secret, &t).body["roles"]), Vec::<String>::new());
-    // Regenerating the secret does not kill issued access tokens (they live to their exp).
-    assert_eq!(s.post(&format!("/api/v1/apps/{id2}/secret"), &at, json!({})).status, 201);
-    assert_active(&introspect_app(&s, &cid, &secret, &t), "token after the secret was regenerated");
+
+    // Disabled: inactive; re-enabled: still inactive (disabling ends the tokens it had).
+    assert_eq!(s.patch(&format!("/api/v1/apps/{id2}"), &at, json!({"disabled": true})).status, 200);
+    assert_inactive(&introspect_app(&s, &cid, &secret, &t), "token of a disabled app");
+    assert_eq!(s.patch(&format!("/api/v1/apps/{id2}"), &at, json!({"disabled": false})).status, 200);
+    assert_inactive(&introspect_app(&s, &cid, &secret, &t), "token minted before the app was disabled");
+    let t = cc_token(&s, &cid2, &secret2);
+    assert_active(&introspect_app(&s, &cid, &secret, &t), "token of the re-enabled app");
+    // Regenerating the secret ends the access tokens minted with the old one.
+    let r = s.post(&format!("/api/v1/apps/{id2}/secret"), &at, json!({}));
+    assert_eq!(r.status, 201);
+    assert_inactive(&introspect_app(&s, &cid, &secret, &t), "token after the secret was regenerated");
+    let t = cc_token(&s, &cid2, r.body["client_secret"].as_str().unwrap());
+    assert_active(&introspect_app(&s, &cid, &secret, &t), "token of the new secret");
 
     // Deleted: inactive.
     assert_eq!(s.delete(&format!("/api/v1/apps/{id2}"), &at).status, 204);
@@ -1172,7 +1189,7 @@ fn introspect_app_token_after_delete(b: &Backend) {
 fn introspect_api_tokens_and_garbage(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
-    let (_, cid, secret) = s.app(&at, json!({"name": "rs"}));
+    let (_, cid, secret) = s.app(&at, json!({"name": "rs", "introspect": true}));
     let (uid, u_at) = s.user(&at, "u@example.test", &["org:developer"]);
     let created = s.clock.now();
     let (pat_id, pat) = s.pat(&u_at, json!({"name": "deploy", "ttl_days": 7, "roles": ["org:member"]}));
@@ -1261,12 +1278,12 @@ fn other_org(s: &Server) -> (String, String, String) {
 fn introspect_cross_org(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
-    let (id1, cid1, secret1) = s.app(&at, json!({"name": "one"}));
+    let (id1, cid1, secret1) = s.app(&at, json!({"name": "one", "introspect": true}));
     let (org2, password2, pat2) = other_org(&s);
     assert!(org2 != s.org_id);
     let at2 = s.login("o@other.test", &password2);
     assert_eq!(s.verify(&at2)["org"], json!(org2));
-    let (_, cid2, secret2) = s.app(&at2, json!({"name": "two"}));
+    let (_, cid2, secret2) = s.app(&at2, json!({"name": "two", "introspect": true}));
 
     // Org 1's tokens of every kind.
     let org1 = [
@@ -1346,7 +1363,7 @@ fn oauth2_crate_client_credentials(b: &Backend) {
     let at = s.owner_login();
     s.role(&at, "metrics:read");
     let (_, cid, secret) =
-        s.app(&at, json!({"name": "rust", "roles": ["metrics:read", "org:member"], "access_token_ttl_seconds": 600}));
+        s.app(&at, json!({"name": "rust", "roles": ["metrics:read", "org:member"], "access_token_ttl_seconds": 600, "introspect": true}));
     let client = |secret: &str, auth: AuthType| {
         BasicClient::new(ClientId::new(cid.clone()))
             .set_client_secret(ClientSecret::new(secret.to_string()))

@@ -30,7 +30,7 @@ fn admin_cannot_borrow_owner_roles_from_a_service_account(b: &Backend) {
 fn leaked_api_token_cannot_mint_credentials(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
-    let derived = s.exchange_ok(&s.owner_pat);
+    let derived = s.exchange_api(&s.owner_pat);
     let sa = s.post("/api/v1/service-accounts", &owner, json!({"name": "bot", "roles": ["org:member"]}));
     let sa = sa.body["id"].as_str().unwrap().to_string();
     let (app, _, _) = s.app(&owner, json!({"name": "app", "roles": ["org:member"]}));
@@ -39,9 +39,13 @@ fn leaked_api_token_cannot_mint_credentials(b: &Backend) {
         ("POST", format!("/api/v1/service-accounts/{sa}/tokens"), Some(json!({"name": "x", "ttl_days": 1}))),
         ("POST", "/api/v1/apps".to_string(), Some(json!({"name": "x", "roles": ["org:member"]}))),
         ("POST", format!("/api/v1/apps/{app}/secret"), None),
-        ("POST", "/api/v1/users".to_string(), Some(json!({"email": "x@example.test", "password": "password-123"}))),
-        ("PATCH", format!("/api/v1/users/{}", s.owner_id), Some(json!({"password": "new-password-123"}))),
-        ("POST", "/api/v1/me/tokens".to_string(), Some(json!({"name": "x", "ttl_days": 1}))),
+        ("POST", format!("/api/v1/users/{}/password-reset", s.owner_id), None),
+        (
+            "PUT",
+            "/api/v1/me/password".to_string(),
+            Some(json!({"current_password": "owner-password-123", "new_password": "new-password-123"})),
+        ),
+        ("POST", "/api/v1/me/tokens".to_string(), Some(json!({"name": "x", "ttl_days": 1, "roles": ["org:member"]}))),
     ];
     for (method, path, body) in &attempts {
         let r = s.call(method, path, Some(&derived), body.as_ref());
@@ -59,7 +63,7 @@ fn introspection_scope_follows_demotion(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     let (uid, user) = s.user(&owner, "dev@example.test", &["org:admin"]);
-    let (_, cid, secret) = s.app(&owner, json!({"name": "rs", "roles": ["org:member"]}));
+    let (_, cid, secret) = s.app(&owner, json!({"name": "rs", "roles": ["org:member"], "introspect": true}));
     let r = s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"roles": ["org:member"]}));
     assert_eq!(r.status, 200, "{}", r.text);
     let r = s.form("/oauth/introspect", &[("token", &user)], Some((&cid, &secret)));

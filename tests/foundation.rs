@@ -369,7 +369,7 @@ fn login_issues_verifiable_token(b: &Backend) {
     assert_eq!(h["typ"], json!("at+jwt"));
     assert_eq!(h["alg"], json!("ES256"));
     assert_eq!(c["iss"], json!(s.issuer()));
-    assert_eq!(c["aud"], json!(s.issuer()), "management tokens are for the issuer");
+    assert_eq!(c["aud"], json!(s.api_audience()), "logins are for the management audience");
     assert_eq!(c["sub"], json!(s.owner_id));
     assert_eq!(c["org"], json!(s.org_id));
     assert_eq!(c["acct"], json!("user"));
@@ -709,8 +709,10 @@ fn forged_wrong_audience(b: &Backend) {
     let for_rs = r.body["access_token"].as_str().unwrap();
     assert_eq!(s.verify(for_rs)["aud"], json!(other));
     assert_rejected(&s, for_rs, "a real token whose aud is another resource server");
-    // The same exchange for the default audience works on /api/v1.
-    assert_accepted(&s, &s.exchange_ok(&s.owner_pat), "an exchanged token for the issuer audience");
+    // Nor is one for the default (resource) audience: the management audience is never a default.
+    assert_rejected(&s, &s.exchange_ok(&s.owner_pat), "an exchanged token for the default audience");
+    // The same exchange naming the management audience works on /api/v1.
+    assert_accepted(&s, &s.exchange_api(&s.owner_pat), "an exchanged token for the management audience");
 }
 
 fn forged_unknown_kid(b: &Backend) {
@@ -1115,7 +1117,7 @@ fn cli_org_create_credentials_work(b: &Backend) {
     assert_eq!(me.body["email"], json!("a@acme.test"));
     assert_eq!(me.body["org"], json!(org_id));
 
-    let ex = s.exchange_ok(token);
+    let ex = s.exchange_api(token);
     let ec = s.verify(&ex);
     assert_eq!(ec["org"], json!(org_id));
     assert_eq!(ec["sub"], json!(owner_id));

@@ -190,7 +190,11 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
     let now = clock_now(&s);
-    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "ci deploy", "description": "for CI", "ttl_days": 7}));
+    let r = s.post(
+        "/api/v1/me/tokens",
+        &at,
+        json!({"roles": ["org:owner"], "name": "ci deploy", "description": "for CI", "ttl_days": 7}),
+    );
     assert_eq!(r.status, 201, "{}", red(&r.text));
     let secret = r.body["token"].as_str().expect("the secret is in the 201 body").to_string();
     assert!(secret.starts_with("tkd_pat_"), "personal token prefix");
@@ -241,7 +245,7 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     assert_no_secret(&one.text, &secret, "GET /api/v1/me/tokens/{id}");
     assert!(one.body.get("token").is_none());
     assert_eq!(one.body["hint"], hint);
-    let other = s.post("/api/v1/me/tokens", &at, json!({"name": "second", "ttl_days": 1}));
+    let other = s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "second", "ttl_days": 1}));
     assert_eq!(other.status, 201);
     assert_no_secret(&other.text, &secret, "another token's creation");
 
@@ -263,6 +267,8 @@ fn create_validation(b: &Backend) {
         (json!({"name": "ok", "ttl_days": 31}), "ttl_days"),
         (json!({"name": "ok", "ttl_days": 100000}), "ttl_days"),
         (json!({"name": "ok", "ttl_days": 1, "roles": []}), "roles"),
+        // Least privilege: nothing is granted implicitly.
+        (json!({"name": "ok", "ttl_days": 1}), "roles"),
         (json!({"name": "ok", "ttl_days": 1, "roles": ["nope:unknown"]}), "roles"),
     ];
     for (body, field) in cases {
@@ -283,9 +289,9 @@ fn create_validation(b: &Backend) {
     }
     // The limits themselves are accepted.
     for body in [
-        json!({"name": "x".repeat(100), "ttl_days": 1}),
-        json!({"name": "n", "description": "d".repeat(1000), "ttl_days": 30}),
-        json!({"name": "n", "description": "", "ttl_days": 1}),
+        json!({"name": "x".repeat(100), "ttl_days": 1, "roles": ["org:member"]}),
+        json!({"name": "n", "description": "d".repeat(1000), "ttl_days": 30, "roles": ["org:member"]}),
+        json!({"name": "n", "description": "", "ttl_days": 1, "roles": ["org:member"]}),
     ] {
         let r = s.post("/api/v1/me/tokens", &at, body.clone());
         assert_eq!(r.status, 201, "{body}: {}", red(&r.text));
@@ -298,15 +304,21 @@ fn create_ttl_follows_policy(b: &Backend) {
     let at = s.owner_login();
     let r = s.put("/api/v1/policy", &at, json!({"personal_token_max_ttl_days": 10}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
-    assert_invalid_field(&s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 11})), "ttl_days");
-    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 10}));
+    assert_invalid_field(
+        &s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 11})),
+        "ttl_days",
+    );
+    let r = s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 10}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
     assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), 10 * DAY);
     let r = s.put("/api/v1/policy", &at, json!({"personal_token_max_ttl_days": 90}));
     assert_eq!(r.status, 200, "{}", red(&r.text));
-    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 90}));
+    let r = s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 90}));
     assert_eq!(r.status, 201, "{}", red(&r.text));
-    assert_invalid_field(&s.post("/api/v1/me/tokens", &at, json!({"name": "n", "ttl_days": 91})), "ttl_days");
+    assert_invalid_field(
+        &s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 91})),
+        "ttl_days",
+    );
 }
 
 fn roles_default_and_must_be_held(b: &Backend) {
@@ -316,7 +328,16 @@ fn roles_default_and_must_be_held(b: &Backend) {
     s.role(&owner, "alerts:write");
     let (_, dev) = s.user(&owner, "dev@example.com", &["org:developer", "metrics:read"]);
 
+    // No implicit roles: a token without `roles` is refused and nothing is stored.
+    let before = s.snapshot();
     let r = s.post("/api/v1/me/tokens", &dev, json!({"name": "default roles", "ttl_days": 3}));
+    assert_invalid_field(&r, "roles");
+    assert_refused_unchanged(&s, &before, "create without roles");
+    let r = s.post(
+        "/api/v1/me/tokens",
+        &dev,
+        json!({"name": "all my roles", "ttl_days": 3, "roles": ["org:developer", "metrics:read"]}),
+    );
     assert_eq!(r.status, 201, "{}", red(&r.text));
     assert_eq!(strings(&r.body["roles"]), sorted(&["org:developer", "metrics:read"]));
     let c = s.verify(&s.exchange_ok(r.body["token"].as_str().unwrap()));
@@ -341,13 +362,13 @@ fn pat_derived_access_token_cannot_mint(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     let (id, secret) = s.pat(&owner, json!({"name": "script", "ttl_days": 5}));
-    let derived = s.exchange_ok(&secret);
+    let derived = s.exchange_api(&secret);
     // The bearer itself is valid...
     let me = s.get("/api/v1/me", &derived);
     assert_eq!(me.status, 200, "{}", red(&me.text));
     // ...but cannot mint or rotate.
     let before = split_audit(&s.snapshot()).0;
-    let r = s.post("/api/v1/me/tokens", &derived, json!({"name": "minted", "ttl_days": 1}));
+    let r = s.post("/api/v1/me/tokens", &derived, json!({"roles": ["org:owner"], "name": "minted", "ttl_days": 1}));
     assert_eq!(r.status, 403, "{}", red(&r.text));
     assert!(r.body.get("token").is_none());
     let r = s.post(&format!("/api/v1/me/tokens/{id}/rotate"), &derived, json!({}));
@@ -355,12 +376,18 @@ fn pat_derived_access_token_cannot_mint(b: &Backend) {
     assert!(r.body.get("token").is_none());
     assert_eq!(split_audit(&s.snapshot()).0, before, "a refused mint changed the database");
     // Same for the bootstrap token, and for another user's PAT.
-    let derived_boot = s.exchange_ok(&s.owner_pat);
-    assert_eq!(s.post("/api/v1/me/tokens", &derived_boot, json!({"name": "m", "ttl_days": 1})).status, 403);
+    let derived_boot = s.exchange_api(&s.owner_pat);
+    assert_eq!(
+        s.post("/api/v1/me/tokens", &derived_boot, json!({"roles": ["org:owner"], "name": "m", "ttl_days": 1})).status,
+        403
+    );
     let (_, user_at) = s.user(&owner, "u@example.com", &["org:member"]);
     let (_, user_pat) = s.pat(&user_at, json!({"name": "u", "ttl_days": 1}));
-    let user_derived = s.exchange_ok(&user_pat);
-    assert_eq!(s.post("/api/v1/me/tokens", &user_derived, json!({"name": "m", "ttl_days": 1})).status, 403);
+    let user_derived = s.exchange_api(&user_pat);
+    assert_eq!(
+        s.post("/api/v1/me/tokens", &user_derived, json!({"roles": ["org:owner"], "name": "m", "ttl_days": 1})).status,
+        403
+    );
     // The original token is untouched.
     assert_eq!(s.exchange(&secret).status, 200);
     assert_eq!(my_token(&s, &owner, &id)["status"], "active");
@@ -394,8 +421,8 @@ fn check_exchanged(s: &Server, r: &Resp, token_id: &str, roles: &[&str]) -> Valu
     assert_eq!(c["exp"].as_i64().unwrap() - iat, 1800);
     assert!(c["nbf"].as_i64().unwrap() <= iat);
     assert!(!c["jti"].as_str().unwrap().is_empty());
-    // Usable as a bearer at the management API (aud = issuer).
-    assert_eq!(s.get("/api/v1/me", at).status, 200);
+    // Not usable at the management API (a resource audience), as API.md requires.
+    assert_eq!(s.get("/api/v1/me", at).status, 401);
     c
 }
 
@@ -826,23 +853,25 @@ fn rfc7009_revoke(b: &Backend) {
     }
     s.exchange_ok(&s.owner_pat);
 
-    // A client secret: 200, but nothing is revoked.
+    // A client secret: unsupported_token_type (API.md), and nothing is revoked.
     let (app_id, client_id, client_secret) = s.app(&owner, json!({"name": "svc", "roles": ["org:member"]}));
     let before = s.snapshot();
     let r = s.form("/oauth/revoke", &[("token", &client_secret)], None);
-    assert_eq!(r.status, 200, "{}", red(&r.text));
-    assert!(r.text.is_empty());
+    assert_oauth_error(&r, 400, "unsupported_token_type");
+    assert!(!r.text.contains(&client_secret), "the secret is not echoed");
     assert_eq!(s.snapshot(), before, "revoking a client secret via RFC 7009 changes nothing");
     let cc = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&client_id, &client_secret)));
     assert_eq!(cc.status, 200, "the client secret still works: {}", red(&cc.text));
     let app = s.get(&format!("/api/v1/apps/{app_id}"), &owner);
     assert_eq!(app.status, 200);
     assert_ne!(app.body["disabled"], true);
-    // An access token is not an API token: 200, nothing changes.
+    // An access token is revoked by its jti (tests/security.rs follows it to the API and
+    // introspection); the API token it came from is untouched.
     let at = s.exchange_ok(&s.owner_pat);
-    let before = s.snapshot();
+    let api_before = s.count("api_tokens WHERE revoked_at IS NOT NULL");
     assert_eq!(s.form("/oauth/revoke", &[("token", &at)], None).status, 200);
-    assert_eq!(s.snapshot(), before);
+    assert_eq!(s.count("revoked_jtis"), 1, "one jti recorded");
+    assert_eq!(s.count("api_tokens WHERE revoked_at IS NOT NULL"), api_before);
     s.exchange_ok(&s.owner_pat);
     // No token parameter: invalid_request.
     assert_oauth_error(&s.form("/oauth/revoke", &[("token_type_hint", "refresh_token")], None), 400, "invalid_request");
@@ -1067,7 +1096,7 @@ fn token_endpoint_bad_input(b: &Backend) {
             "authorization_code",
             &[("grant_type", "authorization_code"), ("code", "abc"), ("redirect_uri", "https://x.example/cb")],
             400,
-            "unauthorized_client",
+            "unsupported_grant_type",
         ),
         Case {
             body: format!("grant_type=refresh_token&grant_type=refresh_token&refresh_token={live}").into_bytes(),

@@ -3,14 +3,15 @@
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{client_ip, Caller};
 use super::{blocking, State};
 use crate::error::ApiError;
-use crate::jwt::{self, AccessClaims};
+use crate::service::exchange::{self, Ctx};
 use crate::service::list::PageQuery;
-use crate::service::{self, accounts, apps, audit, policy, roles, saved, table, tokens, users, Acct};
+use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users};
 use crate::store::AnyConnection;
 
 pub fn json_config() -> web::JsonConfig {
@@ -121,7 +122,11 @@ fn no_content() -> Result<HttpResponse, ApiError> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, patch, post, put, resource};
     cfg.service(resource("/login").route(post().to(login)))
+        .service(resource("/logout").route(post().to(logout)))
+        .service(resource("/password-reset").route(post().to(redeem_reset)))
         .service(resource("/me").route(get().to(me)))
+        .service(resource("/me/password").route(put().to(change_password)))
+        .service(resource("/me/sessions/revoke").route(post().to(sign_out_everywhere)))
         .service(
             resource("/me/tokens")
                 .route(get().to(my_tokens))
@@ -142,6 +147,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(patch().to(users_patch))
                 .route(delete().to(users_delete)),
         )
+        .service(resource("/users/{id}/password-reset").route(post().to(users_password_reset)))
         .service(resource("/roles").route(get().to(roles_list)).route(post().to(roles_create)))
         .service(resource("/roles/{name}").route(delete().to(roles_delete)))
         .service(resource("/service-accounts").route(get().to(sa_list)).route(post().to(sa_create)))
@@ -188,50 +194,115 @@ async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Resu
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
     // Password verification (argon2, tens of ms) on a read connection: the single SQLite
-    // writer is never held while hashing. The audit insert takes the writer briefly after.
+    // writer is never held while hashing. The session and audit rows take it briefly after.
     let ip2 = ip.clone();
-    let (token, user) = read(&st, move |conn, s, now| {
-        let user = users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user;
-        let roles = crate::store::roles_from_text(&user.roles);
-        let claims = AccessClaims {
-            iss: s.cfg.issuer.clone(),
-            sub: user.id.clone(),
-            aud: s.cfg.issuer.clone(),
-            exp: now + s.cfg.access_token_ttl,
-            iat: now,
-            nbf: now,
-            jti: crate::service::exchange::next_jti(),
-            client_id: "tokend-login".into(),
-            scope: roles.join(" "),
-            roles,
-            org: user.org_id.clone(),
-            acct: Acct::User.as_str().into(),
-            amr: Some(vec!["pwd".into()]),
-        };
-        let token = jwt::issue(&s.keys, &claims, now).map_err(|e| service::Error::Internal(e.to_string()))?;
-        Ok((token, user))
+    let user = read(&st, move |conn, s, now| {
+        Ok(users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user)
     })
     .await?;
-    let ttl = st.cfg.access_token_ttl;
-    write(&st, move |conn, _, now| {
-        let ev = audit::Event {
-            org_id: Some(&user.org_id),
-            actor_kind: "user",
-            actor_id: Some(&user.id),
-            action: "user.login",
-            object_kind: Some("user"),
-            object_id: Some(&user.id),
-            ip: Some(&ip),
-            outcome: "success",
-            detail: None,
-        };
-        audit::record(conn, ev, now)
+    let token = write(&st, move |conn, s, now| {
+        let ttl = s.cfg.access_token_ttl;
+        conn.transaction(|conn| {
+            let session = sessions::start(conn, &user, ttl, now)?;
+            let ev = audit::Event {
+                org_id: Some(&user.org_id),
+                actor_kind: "user",
+                actor_id: Some(&user.id),
+                action: "user.login",
+                object_kind: Some("user"),
+                object_id: Some(&user.id),
+                ip: Some(&ip),
+                outcome: "success",
+                detail: None,
+            };
+            audit::record(conn, ev, now)?;
+            let ctx = Ctx { keys: &s.keys, cfg: &s.cfg, usage: &s.usage, now, ip: &ip };
+            let claims = exchange::login_claims(&ctx, &user, &session.id);
+            exchange::sign_claims(&ctx, &claims).map_err(|e| service::Error::Internal(e.to_string()))
+        })
     })
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl})))
+        .json(
+            serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": st.cfg.access_token_ttl}),
+        ))
+}
+
+async fn logout(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| sessions::logout(conn, &c.0, now)).await?;
+    no_content()
+}
+
+async fn sign_out_everywhere(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| sessions::sign_out_everywhere(conn, &c.0, now)).await?;
+    no_content()
+}
+
+/// Own password change: the current password is checked and the new one hashed with no
+/// database connection held; failures count against the login throttle.
+async fn change_password(
+    req: HttpRequest,
+    c: Caller,
+    body: Obj<sessions::PasswordChange>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let p = c.0;
+    p.require_interactive()?;
+    users::check_password(&body.new_password)
+        .map_err(|_| ApiError::from(service::invalid("new_password", "must be 8 to 1024 characters")))?;
+    let (org, id) = (p.org_id.clone(), p.user_id()?.to_string());
+    let user = read(&st, move |conn, _, _| users::load(conn, &org, &id)).await?;
+    let ip = client_ip(&req);
+    let keys = users::throttle_keys(&user.email, &ip);
+    let key_refs = [(keys[0].0.as_str(), keys[0].1), (keys[1].0.as_str(), keys[1].1)];
+    st.throttle.check(&key_refs, st.now()).map_err(|retry_after| service::Error::TooMany { retry_after })?;
+    let body = body.0;
+    let new_hash = blocking(move || -> Result<Option<String>, ApiError> {
+        let ok = users::verify_password(
+            user.password_hash.as_deref().unwrap_or(users::dummy_hash()),
+            &body.current_password,
+        ) && user.password_hash.is_some();
+        if !ok {
+            return Ok(None);
+        }
+        Ok(Some(users::hash_password(&body.new_password)?))
+    })
+    .await?;
+    let Some(new_hash) = new_hash else {
+        st.throttle.fail(&key_refs, st.now());
+        return Err(service::invalid("current_password", "is not correct").into());
+    };
+    write(&st, move |conn, _, now| sessions::change_password(conn, &p, &new_hash, now)).await?;
+    no_content()
+}
+
+async fn users_password_reset(
+    c: Caller,
+    id: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let issued = write(&st, move |conn, _, now| sessions::issue_reset_code(conn, &c.0, &id, now)).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(issued))
+}
+
+/// Anyone holding a reset code sets the password: the code is checked before hashing.
+async fn redeem_reset(
+    req: HttpRequest,
+    body: Obj<sessions::Redeem>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    users::check_password(&body.new_password)
+        .map_err(|_| ApiError::from(service::invalid("new_password", "must be 8 to 1024 characters")))?;
+    let code_text = body.code.clone();
+    let code = read(&st, move |conn, _, now| sessions::find_code(conn, &code_text, now)).await?;
+    let pw = body.new_password;
+    let new_hash = blocking(move || -> Result<String, ApiError> { Ok(users::hash_password(&pw)?) }).await?;
+    let ip = client_ip(&req);
+    write(&st, move |conn, _, now| sessions::redeem(conn, &code, &new_hash, &ip, now)).await?;
+    no_content()
 }
 
 async fn me(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
@@ -297,14 +368,22 @@ async fn users_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Re
 async fn users_patch(
     c: Caller,
     id: web::Path<String>,
+    q: web::Query<users::CredentialsQuery>,
     body: Obj<users::UserPatch>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, now)).await?)
+    let choice = q.choice()?;
+    ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, choice, now)).await?)
 }
 
-async fn users_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    write(&st, move |conn, _, now| users::delete(conn, &c.0, &id, now)).await?;
+async fn users_delete(
+    c: Caller,
+    id: web::Path<String>,
+    q: web::Query<users::CredentialsQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let choice = q.choice()?;
+    write(&st, move |conn, _, now| users::delete(conn, &c.0, &id, choice, now)).await?;
     no_content()
 }
 

@@ -1,6 +1,6 @@
 //! Bearer authentication for `/api/v1`: verify the access token (signature with the key's
-//! own algorithm, typ, iss, aud = issuer, exp/nbf with a small leeway), then check that
-//! the user, service account, app or API token behind it is still live.
+//! own algorithm, typ, iss, aud = the management audience, exp/nbf with a small leeway), then check that
+//! the user, service account, app, API token or login session behind it is still live.
 use std::future::Future;
 use std::pin::Pin;
 
@@ -47,7 +47,9 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let token = bearer(req).ok_or_else(|| unauthorized("a bearer access token is required"))?;
     let now = state.now();
     let set = state.keys.set();
-    let claims = crate::jwt::verify(&set, token, &state.cfg.issuer, Some(&state.cfg.issuer), now)
+    // Only tokens minted for the management audience: a resource server that received a
+    // token must not be able to replay it here.
+    let claims = crate::jwt::verify(&set, token, &state.cfg.issuer, Some(&state.cfg.api_audience), now)
         .map_err(|e| unauthorized(&format!("invalid access token: {e}")))?;
     let ip = client_ip(req);
     let st = state.clone();

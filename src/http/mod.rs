@@ -71,16 +71,29 @@ impl State {
     }
 }
 
-/// Periodic work off the request path: usage flush every 2 s, key directory re-read.
+/// Periodic work off the request path: usage flush every 0.5 s, key directory re-read,
+/// expired sessions and revocations purged every minute.
 pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("tokend-maintenance".into())
         .spawn(move || {
             let mut last_reload = Instant::now();
+            let mut last_purge = Instant::now();
             let reload_every = Duration::from_secs(state.cfg.keys_reload_seconds);
             while !state.stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
                 state.flush_usage();
+                if last_purge.elapsed() >= Duration::from_secs(60) {
+                    last_purge = Instant::now();
+                    let purged = state
+                        .db
+                        .write()
+                        .map_err(crate::service::Error::from)
+                        .and_then(|mut c| crate::service::sessions::purge_expired(&mut c, state.now()));
+                    if let Err(e) = purged {
+                        log::warn!("purging expired sessions and revocations failed, will retry: {e}");
+                    }
+                }
                 if last_reload.elapsed() >= reload_every {
                     last_reload = Instant::now();
                     match state.keys.reload() {
@@ -208,16 +221,14 @@ async fn bench_sign(state: web::Data<State>) -> actix_web::HttpResponse {
         ip: "",
     };
     let roles = vec!["org:member".to_string()];
-    let c = crate::service::exchange::claims(
-        &ctx,
-        "bench",
-        state.cfg.issuer.clone(),
-        1800,
-        "bench",
-        roles,
-        "bench",
-        crate::service::Acct::App,
-    );
+    let subject = crate::service::exchange::Subject {
+        sub: "bench",
+        org: "bench",
+        acct: crate::service::Acct::App,
+        client_id: "bench",
+        epoch: 0,
+    };
+    let c = crate::service::exchange::claims(&ctx, &subject, state.cfg.issuer.clone(), 1800, roles);
     match crate::jwt::issue(&state.keys, &c, ctx.now) {
         // The same response writer as the token endpoint, so the ceiling is comparable.
         Ok(t) => oauth::token_response(&oauth::TokenResponse {

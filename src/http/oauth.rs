@@ -236,10 +236,16 @@ async fn token_inner(
                     .ok_or_else(|| OAuthError::request("refresh_token is required"))?
                     .to_string()
             };
+            // Client authentication is optional here, but presented credentials are checked.
+            let client = client_auth(req, &form)?;
             let aud = aud?;
             let st = state.clone();
             let ip2 = ip.clone();
             let result = hot(&state, move |conn| {
+                if let Some(auth) = client {
+                    exchange::authenticate_app(conn, &auth.id, &auth.secret)
+                        .map_err(|e| OAuthError { basic: auth.basic, ..OAuthError::from(e) })?;
+                }
                 let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip2 };
                 Ok(exchange::exchange(conn, &ctx, &secret, scope.as_deref(), aud))
             })
@@ -266,10 +272,12 @@ async fn token_inner(
                 issued_token_type: is_exchange.then_some(TOKEN_TYPE_ACCESS),
             }))
         }
-        "authorization_code" | "password" | "implicit" => {
-            Err(OAuthError::new("unauthorized_client", "this server issues tokens only for the grants it advertises"))
-        }
-        _ => Err(OAuthError::new("unsupported_grant_type", "unsupported grant_type")),
+        // RFC 6749 §5.2: every grant this server does not implement, password and
+        // authorization_code included.
+        _ => Err(OAuthError::new(
+            "unsupported_grant_type",
+            "supported grant types: client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange",
+        )),
     }
 }
 
@@ -280,7 +288,8 @@ async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
     let st = state.clone();
     blocking(move || {
         let mut conn = st.db.write().map_err(crate::service::Error::from)?;
-        exchange::revoke_by_holder(&mut conn, &token, &ip, st.now()).map_err(OAuthError::from)
+        let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
+        exchange::revoke_by_holder(&mut conn, &ctx, &token).map_err(OAuthError::from)
     })
     .await?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
@@ -289,13 +298,16 @@ async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
 async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let form = parse_form(&req, &body)?;
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
-    // The caller: an app, or a bearer holding org:admin.
+    // The caller: an app an admin allowed to introspect, or a management bearer holding org:admin.
     let org_id = if let Some(auth) = client_auth(&req, &form)? {
         let basic = auth.basic;
         hot(&state, move |conn| {
-            exchange::authenticate_app(conn, &auth.id, &auth.secret)
-                .map(|a| a.org_id)
-                .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })
+            let app = exchange::authenticate_app(conn, &auth.id, &auth.secret)
+                .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })?;
+            if !app.introspect {
+                return Err(OAuthError::new("access_denied", "this app is not allowed to introspect tokens"));
+            }
+            Ok(app.org_id)
         })
         .await?
     } else if bearer(&req).is_some() {

@@ -67,6 +67,14 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<ServiceAcco
         .ok_or(Error::NotFound)
 }
 
+/// An account the caller may act on: acting on it needs every role it holds. (Revoking its
+/// tokens does not: containment is never refused to an admin, as on the org token table.)
+fn load_held(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<ServiceAccount> {
+    let s = load(conn, p, id)?;
+    p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
+    Ok(s)
+}
+
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: i64) -> Result<AccountView> {
     p.require("org:admin")?;
     let name = check_text("name", &input.name, 1, 100)?;
@@ -84,6 +92,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
             created_by: Some(p.id.clone()),
             created_at: now,
             updated_at: now,
+            epoch: 0,
         };
         diesel::insert_into(service_accounts::table).values(&s).execute(conn)?;
         audit::record(
@@ -139,8 +148,11 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
                 .cloned()
                 .collect();
             super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)?;
+            p.require_interactive_if_raising(&before, r)?;
             s.roles = roles_to_text(r);
         }
+        // Disabling ends the account's access tokens for good (re-enabling does not revive them).
+        let newly_disabled = input.disabled == Some(true) && !s.disabled;
         if let Some(v) = name {
             s.name = v;
         }
@@ -158,6 +170,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
                 service_accounts::roles.eq(&s.roles),
                 service_accounts::disabled.eq(s.disabled),
                 service_accounts::updated_at.eq(now),
+                service_accounts::epoch.eq(s.epoch + i64::from(newly_disabled)),
             ))
             .execute(conn)?;
         if input.name.is_some() {
@@ -228,7 +241,7 @@ pub fn token_create(
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
-        let s = load(conn, p, id)?;
+        let s = load_held(conn, p, id)?;
         // Row lock on the account: concurrent creates count live tokens one after another
         // (PostgreSQL runs them in parallel; SQLite already has a single writer).
         diesel::update(service_accounts::table.find(&s.id))
@@ -303,7 +316,7 @@ pub fn token_patch(
 ) -> Result<TokenView> {
     p.require("org:admin")?;
     conn.transaction(|conn| {
-        let s = load(conn, p, id)?;
+        let s = load_held(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
         tokens::rename(conn, p, t, input, usage, now)
     })

@@ -23,6 +23,8 @@ pub struct AppView {
     pub roles: Vec<String>,
     pub access_token_ttl_seconds: i64,
     pub disabled: bool,
+    /// May call /oauth/introspect.
+    pub introspect: bool,
     pub secret_hint: String,
     pub created_by: Option<String>,
     pub created_at: String,
@@ -46,6 +48,8 @@ pub struct NewApp {
     pub roles: Vec<String>,
     #[serde(default)]
     pub access_token_ttl_seconds: Option<i64>,
+    #[serde(default)]
+    pub introspect: bool,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +60,7 @@ pub struct AppPatch {
     pub roles: Option<Vec<String>>,
     pub access_token_ttl_seconds: Option<i64>,
     pub disabled: Option<bool>,
+    pub introspect: Option<bool>,
 }
 
 fn view(a: &App) -> AppView {
@@ -67,6 +72,7 @@ fn view(a: &App) -> AppView {
         roles: roles_from_text(&a.roles),
         access_token_ttl_seconds: a.access_token_ttl_seconds,
         disabled: a.disabled,
+        introspect: a.introspect,
         secret_hint: a.secret_hint.clone(),
         created_by: a.created_by.clone(),
         created_at: rfc3339(a.created_at),
@@ -79,6 +85,12 @@ fn check_ttl(v: i64) -> Result<i64> {
         return Err(invalid("access_token_ttl_seconds", format!("must be from 300 to {MAX_ACCESS_TOKEN_TTL}")));
     }
     Ok(v)
+}
+
+/// Letting an app see every token of the org through introspection is an admin's power.
+fn check_introspect_grant(p: &Principal) -> Result<()> {
+    p.require("org:admin")?;
+    p.require_interactive()
 }
 
 fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<App> {
@@ -103,6 +115,9 @@ pub fn create(
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     let ttl = check_ttl(input.access_token_ttl_seconds.unwrap_or(default_ttl))?;
+    if input.introspect {
+        check_introspect_grant(p)?;
+    }
     conn.transaction(|conn| {
         super::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
         let secret = secrets::generate(SecretKind::ClientSecret);
@@ -120,6 +135,8 @@ pub fn create(
             created_by: Some(p.id.clone()),
             created_at: now,
             updated_at: now,
+            epoch: 0,
+            introspect: input.introspect,
         };
         diesel::insert_into(apps::table).values(&a).execute(conn)?;
         audit::record(
@@ -160,10 +177,22 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch
     let ttl = input.access_token_ttl_seconds.map(check_ttl).transpose()?;
     conn.transaction(|conn| {
         let mut a = load(conn, p, id)?;
-        p.require_holds_all(&roles_from_text(&a.roles), "app")?;
+        let before = roles_from_text(&a.roles);
+        p.require_holds_all(&before, "app")?;
         if let Some(r) = &input.roles {
             super::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
+            p.require_interactive_if_raising(&before, r)?;
             a.roles = roles_to_text(r);
+        }
+        if input.introspect == Some(true) && !a.introspect {
+            check_introspect_grant(p)?;
+        }
+        if let Some(v) = input.introspect {
+            a.introspect = v;
+        }
+        // Disabling ends the app's access tokens for good (re-enabling does not revive them).
+        if input.disabled == Some(true) && !a.disabled {
+            a.epoch += 1;
         }
         if let Some(v) = name {
             a.name = v;
@@ -185,10 +214,17 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch
                 apps::roles.eq(&a.roles),
                 apps::access_token_ttl_seconds.eq(a.access_token_ttl_seconds),
                 apps::disabled.eq(a.disabled),
+                apps::introspect.eq(a.introspect),
+                apps::epoch.eq(a.epoch),
                 apps::updated_at.eq(now),
             ))
             .execute(conn)?;
-        audit::record(conn, Event::by(p, "app.update", "app", &a.id), now)?;
+        let detail = serde_json::json!({
+            "roles": {"before": before, "after": roles_from_text(&a.roles)},
+            "introspect": a.introspect,
+            "disabled": a.disabled,
+        });
+        audit::record(conn, Event::by(p, "app.update", "app", &a.id).detail(detail), now)?;
         Ok(view(&a))
     })
 }
@@ -219,8 +255,15 @@ pub fn regenerate_secret(conn: &mut AnyConnection, p: &Principal, id: &str, now:
         a.secret_hash = secret.hash;
         a.secret_hint = secret.hint;
         a.updated_at = now;
+        // Access tokens minted with the old secret end with it.
+        a.epoch += 1;
         diesel::update(apps::table.find(&a.id))
-            .set((apps::secret_hash.eq(&a.secret_hash), apps::secret_hint.eq(&a.secret_hint), apps::updated_at.eq(now)))
+            .set((
+                apps::secret_hash.eq(&a.secret_hash),
+                apps::secret_hint.eq(&a.secret_hint),
+                apps::epoch.eq(a.epoch),
+                apps::updated_at.eq(now),
+            ))
             .execute(conn)?;
         audit::record(conn, Event::by(p, "app.secret.regenerate", "app", &a.id), now)?;
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })

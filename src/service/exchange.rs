@@ -13,7 +13,7 @@ use crate::jwt::{self, AccessClaims};
 use crate::keys::KeyRing;
 use crate::secrets::{self, SecretKind};
 use crate::store::models::{ApiToken, App};
-use crate::store::schema::{api_tokens, apps, service_accounts, users};
+use crate::store::schema::{api_tokens, apps, revoked_jtis, service_accounts, users};
 use crate::store::{roles_from_text, AnyConnection, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,9 @@ pub enum GrantError {
     InvalidScope(String),
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// RFC 7009 §2.2.1: a client secret is not revoked here.
+    #[error("unsupported_token_type")]
+    UnsupportedTokenType,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -53,16 +56,24 @@ pub struct Issued {
     pub scope: String,
 }
 
-/// `resource` (RFC 8707) or `audience` (RFC 8693); the issuer is always acceptable.
+/// `resource` (RFC 8707) or `audience` (RFC 8693): a configured resource audience or the
+/// management audience. Naming none gives the first resource audience; the management
+/// audience is never a default.
 pub fn resolve_audience(cfg: &Config, resource: Option<&str>, audience: Option<&str>) -> Result<String, GrantError> {
     let wanted = match (resource, audience) {
         (Some(r), Some(a)) if r.trim_end_matches('/') != a.trim_end_matches('/') => {
             return Err(GrantError::InvalidTarget("resource and audience disagree".into()))
         }
         (Some(v), _) | (None, Some(v)) => v.trim_end_matches('/'),
-        (None, None) => return Ok(cfg.audiences[0].clone()),
+        (None, None) => {
+            return cfg.audiences.first().cloned().ok_or_else(|| {
+                GrantError::InvalidTarget(
+                    "no default audience is configured: name one with the resource or audience parameter".into(),
+                )
+            })
+        }
     };
-    if wanted == cfg.issuer || cfg.audiences.iter().any(|a| a == wanted) {
+    if wanted == cfg.api_audience || cfg.audiences.iter().any(|a| a == wanted) {
         Ok(wanted.to_string())
     } else {
         Err(GrantError::InvalidTarget("the requested audience is not configured".into()))
@@ -82,36 +93,59 @@ pub fn narrow(granted: Vec<String>, scope: Option<&str>) -> Result<Vec<String>, 
 }
 
 fn sign(ctx: &Ctx<'_>, claims: &AccessClaims) -> Result<Issued, GrantError> {
-    let access_token = jwt::issue(ctx.keys, claims, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))?;
+    let access_token = sign_claims(ctx, claims)?;
     Ok(Issued { access_token, expires_in: claims.exp - claims.iat, scope: claims.scope.clone() })
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn claims(
-    ctx: &Ctx<'_>,
-    sub: &str,
-    aud: String,
-    ttl: i64,
-    client_id: &str,
-    roles: Vec<String>,
-    org: &str,
-    acct: Acct,
-) -> AccessClaims {
+/// Who a token is for: the fields every access token's claims take from its principal.
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    pub org: &'a str,
+    pub acct: Acct,
+    /// The app's client id, or the API token's id for exchanged tokens.
+    pub client_id: &'a str,
+    /// The principal's epoch now (see `AccessClaims::ep`).
+    pub epoch: i64,
+}
+
+/// The claims of every access token tokend issues (exchange, client_credentials, login).
+pub fn claims(ctx: &Ctx<'_>, s: &Subject<'_>, aud: String, ttl: i64, roles: Vec<String>) -> AccessClaims {
     AccessClaims {
         iss: ctx.cfg.issuer.clone(),
-        sub: sub.to_string(),
+        sub: s.sub.to_string(),
         aud,
         exp: ctx.now + ttl,
         iat: ctx.now,
         nbf: ctx.now,
         jti: next_jti(),
-        client_id: client_id.to_string(),
+        client_id: s.client_id.to_string(),
         scope: roles.join(" "),
         roles,
-        org: org.to_string(),
-        acct: acct.as_str().to_string(),
+        org: s.org.to_string(),
+        acct: s.acct.as_str().to_string(),
         amr: None,
+        sid: None,
+        ep: Some(s.epoch),
     }
+}
+
+/// A password login's token: all the user's roles, for the management audience only,
+/// `amr: ["pwd"]`, tied to its session.
+pub fn login_claims(ctx: &Ctx<'_>, user: &crate::store::models::User, sid: &str) -> AccessClaims {
+    let roles = roles_from_text(&user.roles);
+    let s =
+        Subject { sub: &user.id, org: &user.org_id, acct: Acct::User, client_id: LOGIN_CLIENT_ID, epoch: user.epoch };
+    let mut c = claims(ctx, &s, ctx.cfg.api_audience.clone(), ctx.cfg.access_token_ttl, roles);
+    c.amr = Some(vec!["pwd".into()]);
+    c.sid = Some(sid.to_string());
+    c
+}
+
+pub const LOGIN_CLIENT_ID: &str = "tokend-login";
+
+/// Signs claims into a compact JWS.
+pub fn sign_claims(ctx: &Ctx<'_>, c: &AccessClaims) -> Result<String, GrantError> {
+    jwt::issue(ctx.keys, c, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))
 }
 
 /// Unique token ids without a syscall per token: a random per-process prefix and a counter.
@@ -124,7 +158,8 @@ pub fn next_jti() -> String {
     format!("{prefix}.{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-type OwnerState = Option<(String, bool, Option<i64>)>;
+/// The owner's roles, disabled, deleted_at and epoch.
+type OwnerState = Option<(String, bool, Option<i64>, i64)>;
 
 /// The columns an exchange needs, and no more (the hot path decodes this row).
 #[derive(Queryable, Selectable)]
@@ -151,8 +186,9 @@ fn find_token(conn: &mut AnyConnection, hash: &str) -> Result<Option<(Grant, Own
         .left_join(service_accounts::table.on(service_accounts::id.eq(api_tokens::owner_id)))
         .select((
             Grant::as_select(),
-            (users::roles, users::disabled, users::deleted_at).nullable(),
-            (service_accounts::roles, service_accounts::disabled, service_accounts::deleted_at).nullable(),
+            (users::roles, users::disabled, users::deleted_at, users::epoch).nullable(),
+            (service_accounts::roles, service_accounts::disabled, service_accounts::deleted_at, service_accounts::epoch)
+                .nullable(),
         ))
         // No `.first()`: SQLite re-prepares a statement whenever a bound LIMIT is rebound.
         // secret_hash is unique, so this loads at most one row.
@@ -160,13 +196,13 @@ fn find_token(conn: &mut AnyConnection, hash: &str) -> Result<Option<(Grant, Own
     .pop())
 }
 
-/// A live API token and its owner's current roles, or why not.
+/// A live API token, its owner's kind, current roles and epoch, or why not.
 fn check_token(
     conn: &mut AnyConnection,
     secret: &str,
     usage: &Usage,
     now: i64,
-) -> Result<(Grant, Acct, Vec<String>), GrantError> {
+) -> Result<(Grant, Acct, Vec<String>, i64), GrantError> {
     let kind = secrets::parse(secret).map_err(|_| GrantError::InvalidGrant { known: None, reason: "malformed" })?;
     if kind == SecretKind::ClientSecret {
         return Err(GrantError::InvalidGrant { known: None, reason: "client secret" });
@@ -189,11 +225,11 @@ fn check_token(
     if idle(&t.id, t.idle_ttl_days, t.last_used_at, t.created_at, usage, now) {
         return Err(reject("idle"));
     }
-    let Some((roles, disabled, deleted)) = owner else { return Err(reject("owner missing")) };
+    let Some((roles, disabled, deleted, epoch)) = owner else { return Err(reject("owner missing")) };
     if disabled || deleted.is_some() {
         return Err(reject("owner disabled"));
     }
-    Ok((t, acct, roles_from_text(&roles)))
+    Ok((t, acct, roles_from_text(&roles), epoch))
 }
 
 /// refresh_token and token-exchange grants.
@@ -204,12 +240,13 @@ pub fn exchange(
     scope: Option<&str>,
     aud: String,
 ) -> Result<Issued, GrantError> {
-    let (t, acct, owner_roles) = check_token(conn, secret, ctx.usage, ctx.now)?;
+    let (t, acct, owner_roles, epoch) = check_token(conn, secret, ctx.usage, ctx.now)?;
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
     }
     let roles = narrow(intersect(&roles_from_text(&t.roles), &owner_roles), scope)?;
-    let c = claims(ctx, &t.owner_id, aud, ctx.cfg.access_token_ttl, &t.id, roles, &t.org_id, acct);
+    let s = Subject { sub: &t.owner_id, org: &t.org_id, acct, client_id: &t.id, epoch };
+    let c = claims(ctx, &s, aud, ctx.cfg.access_token_ttl, roles);
     let issued = sign(ctx, &c)?;
     ctx.usage.touch(&t.id, ctx.now, ctx.ip);
     Ok(issued)
@@ -241,8 +278,9 @@ pub fn client_credentials(
 ) -> Result<Issued, GrantError> {
     let app = authenticate_app(conn, client_id, secret)?;
     let roles = narrow(roles_from_text(&app.roles), scope)?;
-    let c =
-        claims(ctx, &app.client_id, aud, app.access_token_ttl_seconds, &app.client_id, roles, &app.org_id, Acct::App);
+    let s =
+        Subject { sub: &app.client_id, org: &app.org_id, acct: Acct::App, client_id: &app.client_id, epoch: app.epoch };
+    let c = claims(ctx, &s, aud, app.access_token_ttl_seconds, roles);
     sign(ctx, &c)
 }
 
@@ -257,7 +295,7 @@ pub fn introspect(
     let inactive = json!({ "active": false });
     if token.starts_with("tkd_") {
         return match check_token(conn, token, ctx.usage, ctx.now) {
-            Ok((t, acct, owner_roles)) if t.org_id == org_id => {
+            Ok((t, acct, owner_roles, _)) if t.org_id == org_id => {
                 let roles = intersect(&roles_from_text(&t.roles), &owner_roles);
                 Ok(json!({
                     "active": true,
@@ -297,13 +335,45 @@ pub fn introspect(
     }
 }
 
-/// RFC 7009: the holder of an API token revokes it. Unknown tokens are not an error.
-pub fn revoke_by_holder(conn: &mut AnyConnection, secret: &str, ip: &str, now: i64) -> Result<(), GrantError> {
-    match secrets::parse(secret) {
-        Ok(SecretKind::Personal) | Ok(SecretKind::Service) => {}
-        _ => return Ok(()),
+/// RFC 7009: the holder of an API token revokes it; the holder of an access token revokes
+/// that token (its jti is refused by introspection and the management API until it
+/// expires). Unknown tokens are not an error; a client secret is `unsupported_token_type`.
+pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Result<(), GrantError> {
+    if !token.starts_with("tkd_") {
+        let set = ctx.keys.set();
+        // Only tokens we signed and that have not expired are worth a row.
+        let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(()) };
+        return conn.transaction(|conn| {
+            if super::principal::jti_revoked(conn, &c.jti).map_err(|e| GrantError::Internal(e.to_string()))? {
+                return Ok(());
+            }
+            diesel::insert_into(revoked_jtis::table)
+                .values((
+                    revoked_jtis::jti.eq(&c.jti),
+                    revoked_jtis::org_id.eq(&c.org),
+                    revoked_jtis::expires_at.eq(c.exp + jwt::LEEWAY),
+                ))
+                .execute(conn)?;
+            let ev = Event {
+                org_id: Some(&c.org),
+                actor_kind: &c.acct,
+                actor_id: Some(&c.sub),
+                action: "access_token.revoke",
+                object_kind: Some("access_token"),
+                object_id: Some(&c.jti),
+                ip: Some(ctx.ip),
+                outcome: "success",
+                detail: Some(json!({"via": "oauth/revoke"})),
+            };
+            audit::record(conn, ev, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))
+        });
     }
-    let hash = secrets::hash(secret);
+    match secrets::parse(token) {
+        Ok(SecretKind::Personal) | Ok(SecretKind::Service) => {}
+        Ok(SecretKind::ClientSecret) => return Err(GrantError::UnsupportedTokenType),
+        Err(_) => return Ok(()),
+    }
+    let (hash, ip, now) = (secrets::hash(token), ctx.ip, ctx.now);
     conn.transaction(|conn| {
         let t: Option<ApiToken> = api_tokens::table
             .filter(api_tokens::secret_hash.eq(&hash))

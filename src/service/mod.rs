@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod apps;
 pub mod audit;
+pub mod credentials;
 pub mod exchange;
 pub mod list;
 pub mod orgs;
@@ -10,6 +11,7 @@ pub mod policy;
 pub mod principal;
 pub mod roles;
 pub mod saved;
+pub mod sessions;
 pub mod table;
 pub mod throttle;
 pub mod tokens;
@@ -24,6 +26,9 @@ pub use principal::{Acct, Principal};
 pub enum Error {
     #[error("not found")]
     NotFound,
+    /// A request that cannot succeed as sent (e.g. a used reset code): 400.
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]

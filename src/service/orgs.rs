@@ -58,6 +58,7 @@ pub fn create(
             deleted_at: None,
             created_at: now,
             updated_at: now,
+            epoch: 0,
         };
         diesel::insert_into(users::table).values(&user).execute(conn)?;
         let policy = super::policy::get(conn, &org.id)?;

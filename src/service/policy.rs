@@ -72,8 +72,15 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
         "idle_ttl_days",
         "max_tokens_per_service_account",
     ];
-    if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    // Read-only fields of the GET body are accepted and ignored, so that a PUT of exactly
+    // what GET returned succeeds (read-modify-write clients); unknown fields are refused.
+    const READ_ONLY: [&str; 1] = ["updated_at"];
+    if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str())) {
         return Err(invalid(k, "unknown field"));
+    }
+    match obj.get("updated_at") {
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::String(_)) => {}
+        Some(_) => return Err(invalid("updated_at", "is read-only: a string or null, and ignored")),
     }
     let required = |field: &str, v: Option<Option<i64>>, cur: i64| -> Result<i64> {
         match v {

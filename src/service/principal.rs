@@ -6,8 +6,8 @@ use serde::Serialize;
 use super::usage::Usage;
 use super::{holds, intersect, Result};
 use crate::jwt::AccessClaims;
-use crate::store::models::{ApiToken, App, ServiceAccount, User};
-use crate::store::schema::{api_tokens, apps, service_accounts, users};
+use crate::store::models::{ApiToken, App, ServiceAccount, Session, User};
+use crate::store::schema::{api_tokens, apps, revoked_jtis, service_accounts, sessions, users};
 use crate::store::AnyConnection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -49,6 +49,11 @@ pub struct Principal {
     /// The API token the access token was exchanged from, if any.
     pub token_id: Option<String>,
     pub ip: Option<String>,
+    /// The login session (interactive tokens), the access token's id and expiry: what
+    /// logout and sign-out-everywhere end.
+    pub sid: Option<String>,
+    pub jti: String,
+    pub exp: i64,
 }
 
 impl Principal {
@@ -84,8 +89,17 @@ impl Principal {
         }
     }
 
-    /// Acting on a principal (app, service account) needs every role it holds, so that no
-    /// one reaches roles they lack through it.
+    /// Raising the roles of an existing credential is minting: it needs an interactive login.
+    pub fn require_interactive_if_raising(&self, before: &[String], after: &[String]) -> Result<()> {
+        if after.iter().any(|r| !holds(before, r)) {
+            self.require_interactive()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Acting on a principal (user, app, service account) needs every role it holds, so
+    /// that no one reaches roles they lack through it.
     pub fn require_holds_all(&self, roles: &[String], what: &str) -> Result<()> {
         match roles.iter().find(|r| !self.has(r)) {
             Some(r) => Err(super::Error::Forbidden(format!("this {what} holds {r}, which the caller does not"))),
@@ -135,17 +149,25 @@ fn live_api_token(conn: &mut AnyConnection, id: &str, owner: &str, usage: &Usage
 }
 
 /// Resolves verified claims to a live principal, or None when what stands behind the
-/// token is gone (user disabled or deleted, API token revoked, app deleted or disabled).
+/// token is gone (user disabled or deleted, API token revoked, app deleted or disabled),
+/// when the token was minted before its principal's epoch was bumped, when its login
+/// session ended, or when it was revoked by jti.
 pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i64) -> Result<Option<Principal>> {
     let Some(acct) = Acct::parse(&c.acct) else { return Ok(None) };
     let interactive = c.interactive();
     let token_id = (!interactive && acct != Acct::App).then(|| c.client_id.clone());
+    let minted_epoch = c.ep.unwrap_or(0);
     let current_roles: Vec<String> = match acct {
         Acct::User => {
             let u: Option<User> = users::table.find(&c.sub).select(User::as_select()).first(conn).optional()?;
             let Some(u) = u.filter(|u| u.org_id == c.org && !u.disabled && u.deleted_at.is_none()) else {
                 return Ok(None);
             };
+            let live =
+                if interactive { session_live(conn, c.sid.as_deref(), &u, now)? } else { minted_epoch >= u.epoch };
+            if !live {
+                return Ok(None);
+            }
             crate::store::roles_from_text(&u.roles)
         }
         Acct::ServiceAccount => {
@@ -154,12 +176,18 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
             let Some(s) = s.filter(|s| s.org_id == c.org && !s.disabled && s.deleted_at.is_none()) else {
                 return Ok(None);
             };
+            if minted_epoch < s.epoch || interactive {
+                return Ok(None);
+            }
             crate::store::roles_from_text(&s.roles)
         }
         Acct::App => {
             let a: Option<App> =
                 apps::table.filter(apps::client_id.eq(&c.sub)).select(App::as_select()).first(conn).optional()?;
             let Some(a) = a.filter(|a| a.org_id == c.org && !a.disabled) else { return Ok(None) };
+            if minted_epoch < a.epoch || interactive {
+                return Ok(None);
+            }
             crate::store::roles_from_text(&a.roles)
         }
     };
@@ -167,6 +195,9 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
         if !live_api_token(conn, tid, &c.sub, usage, now)? {
             return Ok(None);
         }
+    }
+    if jti_revoked(conn, &c.jti)? {
+        return Ok(None);
     }
     Ok(Some(Principal {
         org_id: c.org.clone(),
@@ -176,5 +207,21 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
         interactive,
         token_id,
         ip: None,
+        sid: c.sid.clone(),
+        jti: c.jti.clone(),
+        exp: c.exp,
     }))
+}
+
+/// A login session lives while it is not revoked, not expired, and not older than the
+/// user's epoch (a password reset or sign-out-everywhere bumps it).
+fn session_live(conn: &mut AnyConnection, sid: Option<&str>, u: &User, now: i64) -> Result<bool> {
+    let Some(sid) = sid else { return Ok(false) };
+    let s: Option<Session> = sessions::table.find(sid).select(Session::as_select()).first(conn).optional()?;
+    Ok(s.is_some_and(|s| s.user_id == u.id && s.revoked_at.is_none() && s.expires_at > now && s.epoch >= u.epoch))
+}
+
+pub fn jti_revoked(conn: &mut AnyConnection, jti: &str) -> Result<bool> {
+    let n: i64 = revoked_jtis::table.filter(revoked_jtis::jti.eq(jti)).count().get_result(conn)?;
+    Ok(n > 0)
 }

@@ -279,18 +279,15 @@ pub fn my_create(
     conn.transaction(|conn| {
         let policy = super::policy::get(conn, &p.org_id)?;
         let ttl = check_ttl(input.ttl_days, policy.personal_token_max_ttl_days)?;
-        let (owner_roles, email): (String, String) =
-            users::table.find(&user_id).select((users::roles, users::email)).first(conn)?;
-        let owner_roles = roles_from_text(&owner_roles);
+        let email: String = users::table.find(&user_id).select(users::email).first(conn)?;
+        // Least privilege: a personal token carries only the roles named for it.
         let roles = match &input.roles {
-            Some(r) => {
-                if r.is_empty() {
-                    return Err(invalid("roles", "must name at least one role"));
-                }
+            Some(r) if !r.is_empty() => {
                 super::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
                 r.clone()
             }
-            None => owner_roles,
+            Some(_) => return Err(invalid("roles", "must name at least one role")),
+            None => return Err(invalid("roles", "is required: name the roles this token carries")),
         };
         let (row, secret) = insert(
             conn,

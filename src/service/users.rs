@@ -42,7 +42,7 @@ pub fn hash_password(p: &str) -> Result<String> {
         .map_err(|e| Error::Internal(format!("password hashing: {e}")))
 }
 
-fn verify_password(hash: &str, p: &str) -> bool {
+pub fn verify_password(hash: &str, p: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
 }
 
@@ -56,6 +56,14 @@ pub fn dummy_hash() -> &'static str {
 /// Failed logins allowed per account and per client IP within the throttle's window.
 pub const LOGIN_FAILURES_PER_ACCOUNT: usize = 5;
 pub const LOGIN_FAILURES_PER_IP: usize = 30;
+
+/// The login throttle's keys for an account and client address.
+pub fn throttle_keys(email: &str, ip: &str) -> [(String, usize); 2] {
+    [
+        (format!("acct:{}", email.trim().to_lowercase()), LOGIN_FAILURES_PER_ACCOUNT),
+        (format!("ip:{ip}"), LOGIN_FAILURES_PER_IP),
+    ]
+}
 
 pub struct LoginOk {
     pub user: User,
@@ -136,7 +144,7 @@ pub fn view(u: &User) -> UserView {
     }
 }
 
-fn load(conn: &mut AnyConnection, org_id: &str, id: &str) -> Result<User> {
+pub fn load(conn: &mut AnyConnection, org_id: &str, id: &str) -> Result<User> {
     users::table
         .find(id)
         .filter(users::org_id.eq(org_id))
@@ -171,8 +179,6 @@ pub struct NewUser {
     #[serde(default)]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
     pub disabled: bool,
 }
 
@@ -182,7 +188,39 @@ pub struct UserPatch {
     pub name: Option<String>,
     pub roles: Option<Vec<String>>,
     pub disabled: Option<bool>,
-    pub password: Option<String>,
+}
+
+/// What happens to the live apps and service accounts a person created when they are
+/// deleted, or demoted below the roles those credentials hold (`?credentials=`).
+#[derive(Deserialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialsChoice {
+    /// Not given: refuse with 409 when any such credential exists.
+    #[default]
+    #[serde(skip)]
+    Ask,
+    /// Disable them (their access tokens end at once).
+    Disable,
+    /// Make the caller their creator; the caller must hold every role they hold.
+    Transfer,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsQuery {
+    #[serde(default)]
+    pub credentials: Option<String>,
+}
+
+impl CredentialsQuery {
+    pub fn choice(&self) -> Result<CredentialsChoice> {
+        match self.credentials.as_deref() {
+            None => Ok(CredentialsChoice::Ask),
+            Some("disable") => Ok(CredentialsChoice::Disable),
+            Some("transfer") => Ok(CredentialsChoice::Transfer),
+            Some(_) => Err(invalid("credentials", "must be disable or transfer")),
+        }
+    }
 }
 
 fn is_owner_roles(roles: &[String]) -> bool {
@@ -221,21 +259,12 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
     super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)
 }
 
+/// A new person. No password: they set one by redeeming a reset code (see `resets`).
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64) -> Result<UserView> {
     p.require("org:admin")?;
-    if input.password.is_some() {
-        p.require_interactive()?;
-    }
     let email = normalize_email(&input.email)?;
     let name = check_text("name", input.name.as_deref().unwrap_or(email.split('@').next().unwrap_or("")), 1, 200)?;
     let roles = input.roles.clone().unwrap_or_else(|| vec!["org:member".into()]);
-    let hash = match &input.password {
-        Some(pw) => {
-            check_password(pw)?;
-            Some(hash_password(pw)?)
-        }
-        None => None,
-    };
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         check_role_change(conn, p, &[], &roles)?;
@@ -253,12 +282,13 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
             org_id: p.org_id.clone(),
             email: email.clone(),
             name: name.clone(),
-            password_hash: hash.clone(),
+            password_hash: None,
             roles: roles_to_text(&roles),
             disabled: input.disabled,
             deleted_at: None,
             created_at: now,
             updated_at: now,
+            epoch: 0,
         };
         diesel::insert_into(users::table).values(&u).execute(conn)?;
         audit::record(
@@ -321,60 +351,74 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<UserView> {
-    p.require("org:admin")?;
-    Ok(view(&load(conn, &p.org_id, id)?))
+    Ok(view(&load_target(conn, p, id)?))
 }
 
-fn guard_owner_target(p: &Principal, target: &User) -> Result<()> {
-    if is_owner_roles(&roles_from_text(&target.roles)) && !p.is_owner() {
-        return Err(Error::Forbidden("only an owner changes an owner's account".into()));
+/// A person the caller may act on: an `org:admin` holding every role the person holds
+/// (so no one reaches a role they lack by taking over an account), in the caller's org.
+pub fn load_target(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<User> {
+    p.require("org:admin")?;
+    let u = load(conn, &p.org_id, id)?;
+    if is_owner_roles(&roles_from_text(&u.roles)) && !p.is_owner() {
+        return Err(Error::Forbidden("only an owner acts on an owner's account".into()));
     }
+    p.require_holds_all(&roles_from_text(&u.roles), "user")?;
+    Ok(u)
+}
+
+/// Ends every access token and login of the user minted before now.
+pub fn bump_epoch(conn: &mut AnyConnection, user_id: &str) -> Result<()> {
+    diesel::update(users::table.find(user_id)).set(users::epoch.eq(users::epoch + 1)).execute(conn)?;
     Ok(())
 }
 
-pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatch, now: i64) -> Result<UserView> {
+pub fn patch(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    input: &UserPatch,
+    choice: CredentialsChoice,
+    now: i64,
+) -> Result<UserView> {
     p.require("org:admin")?;
-    if input.password.is_some() {
-        p.require_interactive()?;
-    }
     let name = input.name.as_deref().map(|n| check_text("name", n, 1, 200)).transpose()?;
-    let hash = match &input.password {
-        Some(pw) => {
-            check_password(pw)?;
-            Some(hash_password(pw)?)
-        }
-        None => None,
-    };
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
-        let mut u = load(conn, &p.org_id, id)?;
-        guard_owner_target(p, &u)?;
+        let mut u = load_target(conn, p, id)?;
         let before = roles_from_text(&u.roles);
         let after = input.roles.clone().unwrap_or_else(|| before.clone());
         check_role_change(conn, p, &before, &after)?;
+        p.require_interactive_if_raising(&before, &after)?;
         let disabled = input.disabled.unwrap_or(u.disabled);
         let loses_owner = is_owner_roles(&before) && !u.disabled && (!is_owner_roles(&after) || disabled);
         if loses_owner && other_owners(conn, &p.org_id, &u.id)? == 0 {
             return Err(Error::Conflict("the last enabled owner cannot be demoted or disabled".into()));
         }
+        // Demoted below what their apps or service accounts hold: those are settled too.
+        let settled = if before.iter().any(|r| !super::holds(&after, r)) {
+            super::credentials::settle(conn, p, &u.id, Some(&after), choice, now)?
+        } else {
+            super::credentials::Settled::default()
+        };
         if let Some(n) = name.clone() {
             u.name = n;
         }
-        if let Some(h) = hash.clone() {
-            u.password_hash = Some(h);
-        }
         u.roles = roles_to_text(&after);
+        let newly_disabled = disabled && !u.disabled;
         u.disabled = disabled;
         u.updated_at = now;
         diesel::update(users::table.find(&u.id))
             .set((
                 users::name.eq(&u.name),
-                users::password_hash.eq(&u.password_hash),
                 users::roles.eq(&u.roles),
                 users::disabled.eq(u.disabled),
                 users::updated_at.eq(now),
             ))
             .execute(conn)?;
+        if newly_disabled {
+            // A re-enabled account must not bring old logins and access tokens back.
+            bump_epoch(conn, &u.id)?;
+        }
         let mut changes = serde_json::Map::new();
         if input.roles.is_some() {
             changes.insert("roles".into(), serde_json::json!({"before": before, "after": after}));
@@ -385,8 +429,8 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatc
         if input.name.is_some() {
             changes.insert("name".into(), serde_json::json!(u.name));
         }
-        if input.password.is_some() {
-            changes.insert("password".into(), serde_json::json!("changed"));
+        if !settled.is_empty() {
+            changes.insert("credentials".into(), settled.to_json());
         }
         audit::record(
             conn,
@@ -397,23 +441,27 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatc
     })
 }
 
-/// Soft delete: the row stays for the token table and audit; live tokens are revoked.
-pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
+/// Soft delete: the row stays for the token table and audit; live tokens are revoked, and
+/// the apps and service accounts the person created are disabled or transferred (`choice`).
+pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, choice: CredentialsChoice, now: i64) -> Result<()> {
     p.require("org:admin")?;
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
-        let u = load(conn, &p.org_id, id)?;
-        guard_owner_target(p, &u)?;
+        let u = load_target(conn, p, id)?;
         if is_owner_roles(&roles_from_text(&u.roles)) && !u.disabled && other_owners(conn, &p.org_id, &u.id)? == 0 {
             return Err(Error::Conflict("the last enabled owner cannot be deleted".into()));
         }
+        // A deleted person holds no role: every live credential they created is settled.
+        let settled = super::credentials::settle(conn, p, &u.id, None, choice, now)?;
         diesel::update(users::table.find(&u.id))
             .set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now)))
             .execute(conn)?;
+        bump_epoch(conn, &u.id)?;
         let revoked = super::tokens::revoke_owned(conn, p, &u.id, now)?;
         audit::record(
             conn,
-            Event::by(p, "user.delete", "user", &u.id).detail(serde_json::json!({"revoked_tokens": revoked})),
+            Event::by(p, "user.delete", "user", &u.id)
+                .detail(serde_json::json!({"revoked_tokens": revoked, "credentials": settled.to_json()})),
             now,
         )?;
         Ok(())

@@ -24,6 +24,8 @@ pub struct User {
     pub deleted_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped to end every access token minted before (see migrations: security).
+    pub epoch: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -49,6 +51,7 @@ pub struct ServiceAccount {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub epoch: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -99,6 +102,34 @@ pub struct App {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub epoch: i64,
+    /// May call /oauth/introspect.
+    pub introspect: bool,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub epoch: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = reset_codes)]
+pub struct ResetCode {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub code_hash: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
 }
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug, PartialEq)]

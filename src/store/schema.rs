@@ -20,6 +20,7 @@ diesel::table! {
         deleted_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        epoch -> BigInt,
     }
 }
 
@@ -45,6 +46,7 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        epoch -> BigInt,
     }
 }
 
@@ -87,6 +89,41 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        epoch -> BigInt,
+        introspect -> Bool,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        epoch -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    revoked_jtis (jti) {
+        jti -> Text,
+        org_id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    reset_codes (id) {
+        id -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 
@@ -138,4 +175,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     policies,
     saved_searches,
     audit_events,
+    sessions,
+    revoked_jtis,
+    reset_codes,
 );

@@ -1,0 +1,204 @@
+//! Interactive logins and what ends them: sessions, logout, sign-out-everywhere, a
+//! person's own password change, and one-time password reset codes issued by an admin.
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Event};
+use super::users::{bump_epoch, load_target};
+use super::{new_id, Error, Principal, Result};
+use crate::clock::rfc3339;
+use crate::secrets;
+use crate::store::models::{ResetCode, Session, User};
+use crate::store::schema::{reset_codes, revoked_jtis, sessions, users};
+use crate::store::AnyConnection;
+
+/// A reset code is valid for one hour, once.
+pub const RESET_CODE_TTL: i64 = 3600;
+
+/// Records a login; the access token names it (`sid`).
+pub fn start(conn: &mut AnyConnection, user: &User, ttl: i64, now: i64) -> Result<Session> {
+    let s = Session {
+        id: new_id(),
+        org_id: user.org_id.clone(),
+        user_id: user.id.clone(),
+        epoch: user.epoch,
+        created_at: now,
+        expires_at: now + ttl,
+        revoked_at: None,
+    };
+    diesel::insert_into(sessions::table).values(&s).execute(conn)?;
+    Ok(s)
+}
+
+/// Ends the presented login (or, for a token that is not a login, that access token).
+pub fn logout(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
+    conn.transaction(|conn| {
+        match &p.sid {
+            Some(sid) => {
+                diesel::update(sessions::table.find(sid).filter(sessions::revoked_at.is_null()))
+                    .set(sessions::revoked_at.eq(Some(now)))
+                    .execute(conn)?;
+            }
+            None => revoke_jti(conn, p)?,
+        }
+        audit::record(conn, Event::by(p, "session.logout", p.acct.as_str(), &p.id), now)
+    })
+}
+
+fn revoke_jti(conn: &mut AnyConnection, p: &Principal) -> Result<()> {
+    if !super::principal::jti_revoked(conn, &p.jti)? {
+        diesel::insert_into(revoked_jtis::table)
+            .values((
+                revoked_jtis::jti.eq(&p.jti),
+                revoked_jtis::org_id.eq(&p.org_id),
+                revoked_jtis::expires_at.eq(p.exp + crate::jwt::LEEWAY),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// "Sign out everywhere": every login and access token of the caller ends now.
+pub fn sign_out_everywhere(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
+    let user_id = p.user_id()?.to_string();
+    conn.transaction(|conn| {
+        bump_epoch(conn, &user_id)?;
+        audit::record(conn, Event::by(p, "session.revoke_all", "user", &user_id), now)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Stores a person's new password hash (checked and hashed by the caller, outside any
+/// transaction) and ends their other logins: the epoch moves on and only the current
+/// session is carried over to it.
+pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, now: i64) -> Result<()> {
+    p.require_interactive()?;
+    let user_id = p.user_id()?.to_string();
+    conn.transaction(|conn| {
+        diesel::update(users::table.find(&user_id))
+            .set((users::password_hash.eq(Some(new_hash)), users::updated_at.eq(now)))
+            .execute(conn)?;
+        bump_epoch(conn, &user_id)?;
+        if let Some(sid) = &p.sid {
+            let epoch: i64 = users::table.find(&user_id).select(users::epoch).first(conn)?;
+            diesel::update(sessions::table.find(sid).filter(sessions::revoked_at.is_null()))
+                .set(sessions::epoch.eq(epoch))
+                .execute(conn)?;
+        }
+        audit::record(conn, Event::by(p, "user.password.change", "user", &user_id), now)
+    })
+}
+
+#[derive(Serialize)]
+pub struct IssuedCode {
+    /// Shown once; only its SHA-256 is stored.
+    pub code: String,
+    pub expires_at: String,
+}
+
+/// An admin's one-time reset code for a person (who sets their own password with it).
+/// Issuing one ends the person's logins and voids earlier unused codes.
+pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, now: i64) -> Result<IssuedCode> {
+    p.require("org:admin")?;
+    p.require_interactive()?;
+    conn.transaction(|conn| {
+        let u = load_target(conn, p, user_id)?;
+        diesel::update(
+            reset_codes::table.filter(reset_codes::user_id.eq(&u.id)).filter(reset_codes::used_at.is_null()),
+        )
+        .set(reset_codes::used_at.eq(Some(now)))
+        .execute(conn)?;
+        let code = secrets::random_id("", 24);
+        let row = ResetCode {
+            id: new_id(),
+            org_id: u.org_id.clone(),
+            user_id: u.id.clone(),
+            code_hash: secrets::hash(&code),
+            created_by: p.id.clone(),
+            created_at: now,
+            expires_at: now + RESET_CODE_TTL,
+            used_at: None,
+        };
+        diesel::insert_into(reset_codes::table).values(&row).execute(conn)?;
+        bump_epoch(conn, &u.id)?;
+        audit::record(
+            conn,
+            Event::by(p, "user.password.reset", "user", &u.id).detail(serde_json::json!({"code_id": row.id})),
+            now,
+        )?;
+        Ok(IssuedCode { code, expires_at: rfc3339(row.expires_at) })
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redeem {
+    pub code: String,
+    pub new_password: String,
+}
+
+fn bad_code() -> Error {
+    Error::BadRequest("the reset code is unknown, expired or already used".into())
+}
+
+/// The live reset code with this value (checked before any password hashing is done).
+pub fn find_code(conn: &mut AnyConnection, code: &str, now: i64) -> Result<ResetCode> {
+    let c: Option<ResetCode> = reset_codes::table
+        .filter(reset_codes::code_hash.eq(secrets::hash(code.trim())))
+        .select(ResetCode::as_select())
+        .first(conn)
+        .optional()?;
+    c.filter(|c| c.used_at.is_none() && c.expires_at > now).ok_or_else(bad_code)
+}
+
+/// Spends the code and sets the password; ends every login of the person.
+pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &str, now: i64) -> Result<()> {
+    conn.transaction(|conn| {
+        let n = diesel::update(
+            reset_codes::table
+                .find(&code.id)
+                .filter(reset_codes::used_at.is_null())
+                .filter(reset_codes::expires_at.gt(now)),
+        )
+        .set(reset_codes::used_at.eq(Some(now)))
+        .execute(conn)?;
+        if n != 1 {
+            return Err(bad_code());
+        }
+        let n = diesel::update(users::table.find(&code.user_id).filter(users::deleted_at.is_null()))
+            .set((users::password_hash.eq(Some(new_hash)), users::updated_at.eq(now)))
+            .execute(conn)?;
+        if n != 1 {
+            return Err(bad_code());
+        }
+        bump_epoch(conn, &code.user_id)?;
+        let ev = Event {
+            org_id: Some(&code.org_id),
+            actor_kind: "user",
+            actor_id: Some(&code.user_id),
+            action: "user.password.redeem",
+            object_kind: Some("user"),
+            object_id: Some(&code.user_id),
+            ip: Some(ip),
+            outcome: "success",
+            detail: Some(serde_json::json!({"code_id": code.id})),
+        };
+        audit::record(conn, ev, now)
+    })
+}
+
+/// Drops what can no longer matter: ended or expired sessions past their expiry, revoked
+/// access-token ids past their expiry, and spent or expired reset codes (maintenance).
+pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<usize> {
+    let a = diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
+    let b = diesel::delete(revoked_jtis::table.filter(revoked_jtis::expires_at.lt(now))).execute(conn)?;
+    let c =
+        diesel::delete(reset_codes::table.filter(reset_codes::expires_at.lt(now - RESET_CODE_TTL))).execute(conn)?;
+    Ok(a + b + c)
+}
