@@ -125,6 +125,10 @@ pub fn verify_with_jwks(
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| VerifyError::UnknownKey)?;
     let mut v = jsonwebtoken::Validation::new(alg);
     v.leeway = LEEWAY as u64;
+    // jsonwebtoken skips `nbf` unless asked; a token must not be usable before it.
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v.required_spec_claims = ["iss", "sub", "aud", "exp", "nbf"].iter().map(|s| s.to_string()).collect();
     v.set_issuer(&[issuer]);
     match audience {
         Some(a) => v.set_audience(&[a]),
@@ -132,6 +136,88 @@ pub fn verify_with_jwks(
     }
     jsonwebtoken::decode::<AccessClaims>(token, &key, &v).map(|d| d.claims).map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
+        jsonwebtoken::errors::ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
         _ => VerifyError::Invalid,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Alg, KeyRing};
+
+    const ISS: &str = "http://127.0.0.1:8080";
+    const AUD: &str = "https://api.example";
+
+    fn now() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    }
+
+    fn claims(nbf: i64, exp: i64) -> AccessClaims {
+        AccessClaims {
+            iss: ISS.into(),
+            sub: "u1".into(),
+            aud: AUD.into(),
+            exp,
+            iat: nbf,
+            nbf,
+            jti: "j1".into(),
+            client_id: "c1".into(),
+            scope: String::new(),
+            roles: vec!["org:member".into()],
+            org: "o1".into(),
+            acct: "user".into(),
+            amr: None,
+        }
+    }
+
+    #[test]
+    fn verify_with_jwks_checks_nbf_exp_iss_and_aud() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = now();
+        for alg in [Alg::ES256, Alg::EdDSA] {
+            let sub = dir.path().join(alg.as_str());
+            let ring = KeyRing::open(&sub, alg, 0, t - 10).unwrap();
+            let jwks = ring.set().jwks_body.to_vec();
+            let sign = |c: &AccessClaims| issue(&ring, c, t).unwrap();
+
+            let ok = sign(&claims(t, t + 600));
+            assert_eq!(verify_with_jwks(&jwks, &ok, ISS, Some(AUD)).unwrap(), claims(t, t + 600));
+            // Within the leeway on both sides.
+            let skewed = sign(&claims(t + LEEWAY / 2, t + 600));
+            assert!(verify_with_jwks(&jwks, &skewed, ISS, Some(AUD)).is_ok());
+
+            let future = sign(&claims(t + 3600, t + 7200));
+            assert_eq!(verify_with_jwks(&jwks, &future, ISS, Some(AUD)), Err(VerifyError::NotYetValid));
+            let beyond_leeway = sign(&claims(t + LEEWAY + 60, t + 7200));
+            assert_eq!(verify_with_jwks(&jwks, &beyond_leeway, ISS, Some(AUD)), Err(VerifyError::NotYetValid));
+
+            let expired = sign(&claims(t - 7200, t - LEEWAY - 60));
+            assert_eq!(verify_with_jwks(&jwks, &expired, ISS, Some(AUD)), Err(VerifyError::Expired));
+
+            assert_eq!(verify_with_jwks(&jwks, &ok, ISS, Some("https://other.example")), Err(VerifyError::Invalid));
+            assert_eq!(verify_with_jwks(&jwks, &ok, "http://elsewhere:8080", Some(AUD)), Err(VerifyError::Invalid));
+        }
+    }
+
+    #[test]
+    fn verify_with_jwks_takes_the_alg_from_the_jwk() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = now();
+        let ring = KeyRing::open(dir.path(), Alg::ES256, 0, t - 10).unwrap();
+        let jwks = ring.set().jwks_body.to_vec();
+        let token = issue(&ring, &claims(t, t + 600), t).unwrap();
+        let (_, rest) = token.split_once('.').unwrap();
+        let kid = ring.set().keys[0].meta.kid.clone();
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        // Same kid and signature, header claiming another algorithm: refused.
+        for alg in ["EdDSA", "RS256", "HS256", "none"] {
+            let forged = format!("{}.{rest}", b64(serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": kid})));
+            assert!(verify_with_jwks(&jwks, &forged, ISS, Some(AUD)).is_err(), "{alg}");
+        }
+        // A JWT that is not an access token.
+        let plain = format!("{}.{rest}", b64(serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": kid})));
+        assert_eq!(verify_with_jwks(&jwks, &plain, ISS, Some(AUD)), Err(VerifyError::Type));
+    }
 }

@@ -58,6 +58,8 @@ pub enum KeyError {
     Io(String, String),
     #[error("{0}")]
     Refused(String),
+    #[error("no signing keys in {0}{1}")]
+    NoKeys(String, &'static str),
 }
 
 /// The status file beside each PEM.
@@ -295,6 +297,20 @@ pub struct KeyStatus {
     pub created_at: i64,
     pub activates_at: i64,
     pub retired_at: Option<i64>,
+}
+
+/// The JWKS of an existing key directory (live keys only, as the server publishes it),
+/// read-only: unlike `KeyRing::open` it never creates the directory, a lock or a key, so
+/// `tokend verify` cannot leave a signing key behind in a directory it only reads.
+pub fn published_jwks(dir: &Path) -> Result<Vec<u8>, KeyError> {
+    if !dir.is_dir() {
+        return Err(KeyError::NoKeys(dir.display().to_string(), " (no such directory)"));
+    }
+    let keys = load_dir(dir)?;
+    if keys.is_empty() {
+        return Err(KeyError::NoKeys(dir.display().to_string(), ""));
+    }
+    Ok(build_set(keys).jwks_body.to_vec())
 }
 
 impl KeyRing {
@@ -542,6 +558,22 @@ mod tests {
             .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pem"))
             .count();
         assert_eq!(pems, 1);
+    }
+
+    #[test]
+    fn published_jwks_never_creates_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let err = published_jwks(&missing).err().unwrap().to_string();
+        assert!(err.starts_with("no signing keys in ") && err.contains("missing"), "{err}");
+        assert!(!missing.exists());
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        let err = published_jwks(&empty).err().unwrap().to_string();
+        assert_eq!(err, format!("no signing keys in {}", empty.display()));
+        assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+        let ring = KeyRing::open(&empty, Alg::EdDSA, 0, 1000).unwrap();
+        assert_eq!(published_jwks(&empty).unwrap(), ring.set().jwks_body.to_vec());
     }
 
     #[test]

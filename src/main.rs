@@ -34,17 +34,23 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
-    /// Verify an access token offline and print its claims.
+    /// Verify an access token (read from standard input) offline and print its claims.
+    ///
+    /// Checks what a resource server must: typ at+jwt, the algorithm of the key (ES256,
+    /// EdDSA or RS256), iss (TOKEND_ISSUER), aud, exp and nbf. Never creates keys.
     Verify {
         #[command(flatten)]
         config: ConfigArgs,
-        /// Expected audience (default: not checked).
+        /// The audience the token must carry.
         #[arg(long)]
-        audience: Option<String>,
-        /// Verify against this JWKS URL instead of the local key directory.
+        audience: String,
+        /// Verify against this JWKS URL (http or https) instead of the local key directory.
         #[arg(long)]
         jwks: Option<String>,
-        token: String,
+        /// Refused: a token on the command line is visible to other users and kept in shell
+        /// history. Caught here so that the refusal does not repeat it.
+        #[arg(hide = true, num_args = 0..)]
+        stray: Vec<String>,
     },
 }
 
@@ -153,9 +159,21 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Keys { cmd } => keys(cmd),
-        Cmd::Verify { config: a, audience, jwks, token } => {
+        Cmd::Verify { config: a, audience, jwks, stray } => {
+            if !stray.is_empty() {
+                use clap::CommandFactory;
+                let mut cli = Cli::command();
+                cli.build();
+                cli.find_subcommand_mut("verify")
+                    .expect("the verify subcommand")
+                    .error(
+                        clap::error::ErrorKind::UnknownArgument,
+                        "unexpected positional argument: `tokend verify` reads the token from standard input, never from the command line",
+                    )
+                    .exit();
+            }
             let cfg = tryx!(config(&a));
-            verify(&cfg, audience.as_deref(), jwks.as_deref(), &token)
+            verify(&cfg, &audience, jwks.as_deref())
         }
     }
 }
@@ -200,24 +218,52 @@ fn keys(cmd: KeysCmd) -> ExitCode {
     }
 }
 
-fn verify(cfg: &Config, audience: Option<&str>, jwks_url: Option<&str>, token: &str) -> ExitCode {
+/// Upper bound on a token read from stdin and on a fetched JWKS document.
+const MAX_TOKEN: u64 = 64 << 10;
+const MAX_JWKS: u64 = 1 << 20;
+
+fn fetch_jwks(url: &str) -> Result<Vec<u8>, String> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .build();
+    // ureq's errors name the URL.
+    let resp = agent.get(url).call().map_err(|e| format!("fetching the JWKS: {e}"))?;
+    let mut body = Vec::new();
+    resp.into_reader().take(MAX_JWKS + 1).read_to_end(&mut body).map_err(|e| format!("reading {url}: {e}"))?;
+    if body.len() as u64 > MAX_JWKS {
+        return Err(format!("{url}: the JWKS document is larger than {MAX_JWKS} bytes"));
+    }
+    Ok(body)
+}
+
+fn verify(cfg: &Config, audience: &str, jwks_url: Option<&str>) -> ExitCode {
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().take(MAX_TOKEN + 1).read_to_end(&mut input) {
+        return fail(format!("reading the token from standard input: {e}"));
+    }
+    if input.len() as u64 > MAX_TOKEN {
+        return fail(format!("token rejected: longer than {MAX_TOKEN} bytes"));
+    }
+    let token = match std::str::from_utf8(&input) {
+        Ok(t) => t.trim(),
+        Err(_) => return fail("token rejected: malformed token"),
+    };
+    if token.is_empty() {
+        return fail("token rejected: no token on standard input (usage: tokend verify --audience A < FILE)");
+    }
     let jwks: Vec<u8> = match jwks_url {
-        Some(url) => match ureq::get(url).call() {
-            Ok(r) => {
-                let mut v = Vec::new();
-                if let Err(e) = r.into_reader().take(1 << 20).read_to_end(&mut v) {
-                    return fail(format!("reading {url}: {e}"));
-                }
-                v
-            }
-            Err(e) => return fail(format!("fetching {url}: {e}")),
+        Some(url) => match fetch_jwks(url) {
+            Ok(body) => body,
+            Err(e) => return fail(e),
         },
-        None => match KeyRing::open(&cfg.keys_dir, cfg.signing_alg, cfg.key_publish_delay, SystemClock.now()) {
-            Ok(r) => r.set().jwks_body.to_vec(),
+        // Read-only: a verifier must never create a signing key.
+        None => match tokend::keys::published_jwks(&cfg.keys_dir) {
+            Ok(body) => body,
             Err(e) => return fail(e),
         },
     };
-    match tokend::jwt::verify_with_jwks(&jwks, token, &cfg.issuer, audience) {
+    match tokend::jwt::verify_with_jwks(&jwks, token, &cfg.issuer, Some(audience)) {
         Ok(claims) => {
             println!("{}", serde_json::to_string_pretty(&claims).unwrap_or_default());
             ExitCode::SUCCESS
@@ -229,22 +275,12 @@ fn verify(cfg: &Config, audience: Option<&str>, jwks_url: Option<&str>, token: &
 fn serve(cfg: Config) -> ExitCode {
     let started = std::time::Instant::now();
     let bind = cfg.bind;
-    let (state, created) = match tokend::boot(cfg, Arc::new(SystemClock)) {
+    // On a fresh database boot() writes the owner's first credentials to a private file and
+    // logs its path: they never go to stdout or the log.
+    let (state, _first_credentials) = match tokend::boot(cfg, Arc::new(SystemClock)) {
         Ok(v) => v,
         Err(e) => return fail(e),
     };
-    if let Some(c) = created {
-        // Printed once to stdout for the operator; never logged.
-        println!("==================== tokend first start ====================");
-        println!("organization: default ({})", c.org_id);
-        println!("owner:        {}", state.cfg.bootstrap_email);
-        if let Some(p) = &c.password {
-            println!("password:     {p}");
-        }
-        println!("API token:    {}", c.token);
-        println!("These are shown once. Store them now.");
-        println!("=============================================================");
-    }
     let listener = match TcpListener::bind(bind) {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot listen on {bind} (TOKEND_BIND): {e}")),

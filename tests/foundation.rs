@@ -199,6 +199,12 @@ fn cli(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Out {
     run(tokend(cwd, args, envs), None, Duration::from_secs(60))
 }
 
+/// `tokend verify` for the default issuer's audience, the token on stdin (never argv).
+fn cli_verify(cwd: &Path, token: &str, envs: &[(&str, &str)]) -> Out {
+    let args = ["verify", "--audience", "http://127.0.0.1:8080"];
+    run(tokend(cwd, &args, envs), Some(token), Duration::from_secs(60))
+}
+
 /// `tokend serve` that is expected to refuse to start.
 fn serve_fails(cwd: &Path, envs: &[(&str, &str)]) -> Out {
     let mut all = vec![("TOKEND_BIND", "127.0.0.1:0")];
@@ -887,9 +893,9 @@ fn cli_keys_rotate_list_retire() {
             "iat": t, "nbf": t, "jti": "j", "client_id": "c", "scope": "", "roles": [], "org": "o", "acct": "user"});
         sign_es256(&key, Some(kid), Some("at+jwt"), &c)
     };
-    let v3 = cli(w.path(), &["verify", &sign_with(&k3)], &env0);
+    let v3 = cli_verify(w.path(), &sign_with(&k3), &env0);
     assert!(v3.ok(), "a token of the live key verifies: {v3:?}");
-    let v1 = cli(w.path(), &["verify", &sign_with(&k1)], &env0);
+    let v1 = cli_verify(w.path(), &sign_with(&k1), &env0);
     assert!(!v1.ok(), "a token of the retired key does not: {v1:?}");
 }
 
@@ -952,7 +958,7 @@ fn cli_keys_list_shows_hand_dropped_key() {
     let t = now();
     let c = json!({"iss": "http://127.0.0.1:8080", "sub": "u", "aud": "http://127.0.0.1:8080", "exp": t + 600,
         "iat": t, "nbf": t, "jti": "j", "client_id": "c", "scope": "", "roles": [], "org": "o", "acct": "user"});
-    let v = cli(w.path(), &["verify", &sign_es256(&key, Some(&kid), Some("at+jwt"), &c)], &env);
+    let v = cli_verify(w.path(), &sign_es256(&key, Some(&kid), Some("at+jwt"), &c), &env);
     assert!(v.ok(), "the hand-dropped key is published: {v:?}");
     let l = cli(w.path(), &["keys", "list"], &env);
     assert!(l.ok(), "{l:?}");

@@ -89,8 +89,66 @@ pub fn describe_url(url: &str) -> String {
     }
 }
 
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The file path of a `sqlite:` URL; None for other backends.
+pub fn sqlite_path(url: &str) -> Option<&str> {
     url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))
+}
+
+/// The database holds password hashes, token hashes and the audit log: private to the
+/// service user (API.md: "directory 0700, files 0600").
+///
+/// - The directory is made 0700 only when tokend creates it; an existing directory is left
+///   as the operator made it (it may be shared on purpose, e.g. with a backup group).
+/// - The database file is created 0600 before SQLite opens it, so it is never readable by
+///   others even for a moment; an existing file is set to 0600 on every start, and so are
+///   its `-wal` and `-shm` files (see `restrict_sqlite_files`).
+///
+/// `file:` URIs are passed to SQLite untouched.
+fn prepare_sqlite_files(path: &str) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if path.starts_with("file:") {
+        return Ok(());
+    }
+    let db = std::path::Path::new(path);
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
+            // The mode above passes through the umask; this one does not.
+            set_mode(parent, 0o700)?;
+        }
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(db) {
+        Ok(_) => Ok(()),
+        // Existing database (or another process created it just now).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create {}: {e}", db.display())),
+    }
+}
+
+/// Sets the database file and its `-wal` / `-shm` companions (those that exist) to 0600.
+/// A file tokend may use but not chmod (another owner) is reported, not fatal.
+fn restrict_sqlite_files(path: &str) {
+    if path.starts_with("file:") {
+        return;
+    }
+    for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm")] {
+        let p = std::path::Path::new(&file);
+        if p.exists() {
+            if let Err(e) = set_mode(p, 0o600) {
+                log::warn!("{e}; the database should be readable by the service user only");
+            }
+        }
+    }
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot set mode {mode:o} on {}: {e}", path.display()))
 }
 
 impl Db {
@@ -102,19 +160,14 @@ impl Db {
                     "sqlite needs a file path (each pooled in-memory connection would be a separate database)".into(),
                 ));
             }
-            if let Some(parent) = std::path::Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Connect {
-                        target: target.clone(),
-                        reason: format!("cannot create directory {}: {e}", parent.display()),
-                    })?;
-                }
-            }
+            prepare_sqlite_files(path).map_err(|reason| StoreError::Connect { target: target.clone(), reason })?;
             let mut first = diesel::SqliteConnection::establish(path)
                 .map_err(|e| StoreError::Connect { target: target.clone(), reason: e.to_string() })?;
             first
                 .batch_execute("PRAGMA journal_mode = WAL;")
                 .map_err(|e| StoreError::Connect { target: target.clone(), reason: e.to_string() })?;
+            // SQLite gives -wal and -shm the database file's mode; say so explicitly anyway.
+            restrict_sqlite_files(path);
             let build = |size: u32| {
                 Pool::builder()
                     .max_size(size)
@@ -253,6 +306,36 @@ mod tests {
         assert_eq!(d, "postgres://db.example:5432");
         assert!(!d.contains("s3cret"));
         assert_eq!(describe_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+
+    #[test]
+    fn sqlite_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a/data");
+        let path = data.join("tokend.db");
+        let db = Db::connect(&format!("sqlite://{}", path.display()), 1).unwrap();
+        db.migrate().unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        for suffix in ["-wal", "-shm"] {
+            let p = data.join(format!("tokend.db{suffix}"));
+            if p.exists() {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+            }
+        }
+        drop(db);
+        // An existing directory keeps its mode; an existing database file is made private.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let file = shared.join("x.db");
+        std::fs::write(&file, b"").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _db = Db::connect(&format!("sqlite://{}", file.display()), 1).unwrap();
+        assert_eq!(mode(&shared), 0o750);
+        assert_eq!(mode(&file), 0o600);
     }
 
     #[test]

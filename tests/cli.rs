@@ -1,0 +1,300 @@
+//! The real `tokend` binary: the first start (credentials in a private file, never on
+//! stdout or stderr; private database files) and `tokend verify` (token on stdin only,
+//! required audience, local keys read-only, JWKS over HTTP).
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokend");
+const OWNER: &str = "admin@localhost";
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+}
+
+/// A `tokend` command with only the environment given here (none inherited from the
+/// test's own environment).
+fn tokend(env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TOKEND_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs to completion within RUN_TIMEOUT: (exit code, stdout, stderr).
+fn run(mut cmd: Command, stdin: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        // The process may exit before reading (a clap error): a broken pipe is fine.
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tokend did not finish within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code().unwrap_or(-1), fs::read_to_string(&out).unwrap(), fs::read_to_string(&err).unwrap())
+}
+
+/// `tokend serve` on a fresh SQLite database under `dir/data`, keys under `dir/keys`.
+/// Killed when dropped.
+struct Serve {
+    child: Child,
+    port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Serve {
+    fn start(dir: &Path, password: Option<&str>) -> Serve {
+        let port = free_port();
+        let mut env = vec![
+            ("DATABASE_URL", format!("sqlite://{}/data/tokend.db", dir.display())),
+            ("TOKEND_KEYS_DIR", dir.join("keys").display().to_string()),
+            ("TOKEND_BIND", format!("127.0.0.1:{port}")),
+            ("TOKEND_ISSUER", format!("http://127.0.0.1:{port}")),
+            ("TOKEND_WORKERS", "1".to_string()),
+            ("RUST_LOG", "info".to_string()),
+        ];
+        if let Some(p) = password {
+            env.push(("TOKEND_BOOTSTRAP_PASSWORD", p.to_string()));
+        }
+        let n = fs::read_dir(dir).unwrap().count();
+        let (stdout, stderr) = (dir.join(format!("serve{n}.out")), dir.join(format!("serve{n}.err")));
+        let child = tokend(&env)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut s = Serve { child, port, stdout, stderr };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+        loop {
+            if let Ok(r) = agent.get(&s.url("/readyz")).call() {
+                if r.status() == 200 {
+                    return s;
+                }
+            }
+            if let Some(status) = s.child.try_wait().unwrap() {
+                panic!("tokend serve exited with {status}: {}", fs::read_to_string(&s.stderr).unwrap_or_default());
+            }
+            assert!(Instant::now() < deadline, "tokend serve not ready within {START_TIMEOUT:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer())
+    }
+
+    /// Stops the server; everything it wrote is then in the files.
+    fn stop(&mut self) -> (String, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (fs::read_to_string(&self.stdout).unwrap(), fs::read_to_string(&self.stderr).unwrap())
+    }
+
+    fn login(&self, password: &str) -> String {
+        let body = json!({"email": OWNER, "password": password}).to_string();
+        let r = ureq::post(&self.url("/api/v1/login"))
+            .timeout(Duration::from_secs(30))
+            .set("Content-Type", "application/json")
+            .send_string(&body)
+            .unwrap_or_else(|e| panic!("login: {e}"));
+        let v: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+        v["access_token"].as_str().expect("access_token").to_string()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn payload(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).expect("a compact JWS");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// `key: value` lines.
+fn fields(text: &str) -> Vec<(String, String)> {
+    text.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
+}
+
+fn field<'a>(f: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    f.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn first_start_credentials_go_to_a_private_file_and_database_files_are_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let mut server = Serve::start(dir, None);
+
+    // The credentials file, beside the database, created 0600.
+    let creds_path = data.join("first-start-credentials.txt");
+    assert_eq!(mode(&creds_path), 0o600);
+    let text = fs::read_to_string(&creds_path).unwrap();
+    let f = fields(&text);
+    assert_eq!(field(&f, "owner_email"), Some(OWNER), "{text}");
+    assert!(field(&f, "org_id").is_some_and(|v| !v.is_empty()), "{text}");
+    let token = field(&f, "api_token").unwrap_or_default().to_string();
+    assert!(token.starts_with("tkd_pat_"), "api_token line missing");
+    let password = field(&f, "password").expect("a generated password").to_string();
+    assert!(password.len() >= 8);
+    // The generated password is the real one.
+    let at = server.login(&password);
+    assert!(!at.is_empty());
+
+    // Data directory 0700 (tokend created it), database files 0600.
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tokend.db")), 0o600);
+    for companion in ["tokend.db-wal", "tokend.db-shm"] {
+        let p = data.join(companion);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{companion}");
+        }
+    }
+
+    // Nothing secret on stdout or stderr; the log names the file.
+    let (stdout, stderr) = server.stop();
+    for (name, out) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!out.contains("tkd_"), "{name} holds an API token");
+        assert!(!out.contains(&password), "{name} holds the generated password");
+    }
+    assert!(stderr.contains(&creds_path.display().to_string()), "the log names the credentials file: {stderr}");
+
+    // A later start on the same database creates nothing and writes no file.
+    fs::remove_file(&creds_path).unwrap();
+    let mut again = Serve::start(dir, None);
+    let (stdout, stderr) = again.stop();
+    assert!(!creds_path.exists());
+    assert!(!stdout.contains("tkd_") && !stderr.contains("tkd_"));
+}
+
+#[test]
+fn verify_reads_the_token_from_stdin_and_checks_it_strictly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let password = "cli-owner-password-123";
+    let server = Serve::start(dir, Some(password));
+    let token = server.login(password);
+    // Another change moves login tokens to `{issuer}/api`: take the audience from the token.
+    let aud = payload(&token)["aud"].as_str().expect("aud").to_string();
+    let keys = dir.join("keys").display().to_string();
+    let env = |keys_dir: &str, issuer: &str| {
+        vec![("TOKEND_KEYS_DIR", keys_dir.to_string()), ("TOKEND_ISSUER", issuer.to_string())]
+    };
+    let issuer = server.issuer();
+    let verify = |env: &[(&str, String)], args: &[&str], stdin: &str| {
+        let mut cmd = tokend(env);
+        cmd.arg("verify").args(args);
+        let (code, out, err) = run(cmd, stdin);
+        assert!(!out.contains(&token) && !err.contains(&token), "the token was echoed");
+        (code, out, err)
+    };
+
+    // Right audience, from stdin (surrounding whitespace trimmed): exit 0, claims printed.
+    let (code, out, err) = verify(&env(&keys, &issuer), &["--audience", &aud], &format!("\n  {token}  \n"));
+    assert_eq!(code, 0, "{err}");
+    let claims: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(claims["aud"], json!(aud));
+    assert_eq!(claims["iss"], json!(issuer));
+    assert_eq!(claims, payload(&token));
+
+    // Wrong audience.
+    let (code, _, err) = verify(&env(&keys, &issuer), &["--audience", "https://other.example"], &token);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("tokend: error: token rejected: "), "{err}");
+
+    // Wrong issuer.
+    let (code, _, err) = verify(&env(&keys, "http://127.0.0.1:1"), &["--audience", &aud], &token);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("tokend: error: token rejected: "), "{err}");
+
+    // Not a token; no token at all.
+    let (code, _, err) = verify(&env(&keys, &issuer), &["--audience", &aud], "not-a-jwt");
+    assert_eq!(code, 1);
+    assert!(err.starts_with("tokend: error: token rejected: "), "{err}");
+    let (code, _, err) = verify(&env(&keys, &issuer), &["--audience", &aud], "");
+    assert_eq!(code, 1, "{err}");
+
+    // --audience is required.
+    let (code, _, err) = verify(&env(&keys, &issuer), &[], &token);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--audience"), "{err}");
+
+    // A token on the command line is refused (and not repeated).
+    let (code, _, err) = verify(&env(&keys, &issuer), &["--audience", &aud, &token], "");
+    assert_eq!(code, 2, "{err}");
+
+    // Against the server's JWKS over HTTP, with no local keys at all.
+    let nowhere = dir.join("no-keys-here").display().to_string();
+    let jwks = server.url("/.well-known/jwks.json");
+    let (code, out, err) = verify(&env(&nowhere, &issuer), &["--audience", &aud, "--jwks", &jwks], &token);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), payload(&token));
+    assert!(!Path::new(&nowhere).exists());
+
+    // https is supported (TLS is compiled in): talking TLS to this plain-HTTP server fails
+    // in the handshake, not for want of a TLS backend.
+    let https = format!("https://127.0.0.1:{}/.well-known/jwks.json", server.port);
+    let (code, _, err) = verify(&env(&nowhere, &issuer), &["--audience", &aud, "--jwks", &https], &token);
+    assert_eq!(code, 1);
+    assert!(!err.contains("no TLS backend") && !err.to_lowercase().contains("unknown scheme"), "{err}");
+
+    // An empty key directory: refused, and still empty afterwards (no key generated).
+    let empty = dir.join("empty-keys");
+    fs::create_dir(&empty).unwrap();
+    let (code, _, err) = verify(&env(&empty.display().to_string(), &issuer), &["--audience", &aud], &token);
+    assert_eq!(code, 1);
+    assert!(err.contains("no signing keys in"), "{err}");
+    assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+    // A missing one: refused, and not created.
+    let (code, _, err) = verify(&env(&nowhere, &issuer), &["--audience", &aud], &token);
+    assert_eq!(code, 1);
+    assert!(err.contains("no signing keys in"), "{err}");
+    assert!(!Path::new(&nowhere).exists());
+}
