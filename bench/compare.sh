@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Side by side on this machine: tokend (release, SQLite, ES256) and panva's oidc-provider
-# (../shared/bench/peer-oidc), the same load tool and concurrency, then the ratios.
+# (bench/peer-oidc), the same load tool and concurrency, then the ratios.
 #   bench/compare.sh [SECONDS=10] [CONNECTIONS=64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}; CONNS=${2:-64}
-PEER_SRC=${PEER_SRC:-../shared/bench/peer-oidc}
+PEER_SRC=${PEER_SRC:-bench/peer-oidc}
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cargo build --release --quiet
@@ -18,7 +18,7 @@ echo "### load: $CONNS connections, ${SECS}s per scenario, one load-generator th
 # tokend
 PW=bench-password-123
 DATABASE_URL=sqlite://$work/tokend.db TOKEND_KEYS_DIR=$work/keys TOKEND_BIND=127.0.0.1:18080 \
-  TOKEND_ISSUER=http://127.0.0.1:18080 TOKEND_BOOTSTRAP_PASSWORD=$PW TOKEND_BENCH_SIGN_ROUTE=true RUST_LOG=warn \
+  TOKEND_ISSUER=http://127.0.0.1:18080 TOKEND_AUDIENCES=https://api.example.test TOKEND_BOOTSTRAP_PASSWORD=$PW TOKEND_BENCH_SIGN_ROUTE=true RUST_LOG=warn \
   target/release/tokend serve > "$work/tokend.out" 2>&1 &
 echo $! > "$work/tokend.pid"
 for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:18080/readyz && break; sleep 0.1; done

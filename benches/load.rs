@@ -99,7 +99,8 @@ fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
     };
     let login = api("POST", "/api/v1/login", None, json!({"email": a.email, "password": a.password}));
     let at = login["access_token"].as_str().expect("login").to_string();
-    let app = api("POST", "/api/v1/apps", Some(&at), json!({"name": "load", "roles": ["org:member"]}));
+    let app =
+        api("POST", "/api/v1/apps", Some(&at), json!({"name": "load", "roles": ["org:member"], "introspect": true}));
     let (cid, secret) =
         (app["client_id"].as_str().unwrap().to_string(), app["client_secret"].as_str().unwrap().to_string());
     let pat =

@@ -1,7 +1,7 @@
 //! A resource server protected by tokend access tokens, verified offline against the JWKS.
 //!
-//!   cargo run --example resource_server -- http://127.0.0.1:8080 http://127.0.0.1:8080
-//!   (tokend's issuer, the audience this API accepts; listens on 127.0.0.1:9090)
+//!   cargo run --example resource_server -- http://127.0.0.1:8080 https://metrics.example
+//!   (tokend's issuer, and the audience this API accepts: one of TOKEND_AUDIENCES; port 9090)
 //!
 //!   curl -s 127.0.0.1:9090/metrics/query -H "authorization: Bearer $ACCESS"
 //!
@@ -76,7 +76,8 @@ async fn query(req: HttpRequest, v: web::Data<Arc<Verifier>>) -> HttpResponse {
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let issuer = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let audience = args.next().unwrap_or_else(|| issuer.clone());
+    // One of tokend's TOKEND_AUDIENCES; never the management audience.
+    let audience = args.next().unwrap_or_else(|| "https://metrics.example".into());
     let jwks = Verifier::fetch(&issuer);
     let v = Arc::new(Verifier { issuer, audience, jwks: RwLock::new((jwks, Instant::now())) });
     println!("resource server on http://127.0.0.1:9090, trusting {}", v.issuer);

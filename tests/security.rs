@@ -365,6 +365,56 @@ fn demotion_and_deletion_settle_created_credentials(b: &Backend) {
     assert_eq!(s.get("/api/v1/roles", &t).status, 200, "a transferred app keeps working");
 }
 
+/// A leaver's disabled credentials stay dead: their secrets are voided, re-enabling needs an
+/// interactive login, and a transfer goes to a person only.
+fn settled_credentials_stay_settled(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (bea_id, bea) = s.user(&owner, "bea@example.test", &["org:admin"]);
+    let (app, cid, secret) = s.app(&bea, json!({"name": "bea-bot", "roles": ["org:admin"]}));
+    let r = s.post("/api/v1/service-accounts", &bea, json!({"name": "bea-sa", "roles": ["org:admin"]}));
+    let sa = r.body["id"].as_str().unwrap().to_string();
+    let r = s.post(&format!("/api/v1/service-accounts/{sa}/tokens"), &bea, json!({"name": "t", "ttl_days": 5}));
+    let sat = r.body["token"].as_str().unwrap().to_string();
+    // An app cannot be the receiver of a transfer.
+    let app_token = s.app_api_token(&cid, &secret);
+    let before = s.data_snapshot();
+    let r = s.delete(&format!("/api/v1/users/{bea_id}?credentials=transfer"), &app_token);
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(s.data_snapshot(), before);
+    assert_eq!(s.delete(&format!("/api/v1/users/{bea_id}?credentials=disable"), &owner).status, 204);
+    // Re-enabling from a non-interactive token is refused; from a login it works, but what the
+    // leaver knew stays dead.
+    let derived = s.exchange_api(&s.owner_pat);
+    for path in [format!("/api/v1/apps/{app}"), format!("/api/v1/service-accounts/{sa}")] {
+        let before = s.data_snapshot();
+        assert_eq!(s.patch(&path, &derived, json!({"disabled": false})).status, 403, "{path}");
+        assert_eq!(s.data_snapshot(), before);
+        assert_eq!(s.patch(&path, &owner, json!({"disabled": false})).status, 200, "{path}");
+    }
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &secret)));
+    assert_eq!(r.status, 401, "the leaver's app secret is void: {}", r.body);
+    assert_eq!(s.exchange(&sat).status, 400, "the leaver's service-account token is revoked");
+}
+
+/// The people list shows only those the caller may act on.
+fn user_list_hides_stronger_people(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    s.role(&owner, "billing:write");
+    let (_, admin) = s.user(&owner, "adm@example.test", &["org:admin"]);
+    s.user(&owner, "payer@example.test", &["org:member", "billing:write"]);
+    s.user(&owner, "plain@example.test", &["org:member"]);
+    let emails = |bearer: &str| -> Vec<String> {
+        let r = s.get("/api/v1/users?sort=email", bearer);
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["total_count"].as_u64().unwrap() as usize, r.body["items"].as_array().unwrap().len());
+        r.body["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(emails(&admin), vec!["adm@example.test", "plain@example.test"], "no owner, no billing:write holder");
+    assert_eq!(emails(&owner).len(), 4, "the owner sees everyone");
+}
+
 fn introspection_needs_the_flag(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
@@ -400,4 +450,6 @@ backend_tests!(
     policy_round_trips,
     demotion_and_deletion_settle_created_credentials,
     introspection_needs_the_flag,
+    settled_credentials_stay_settled,
+    user_list_hides_stronger_people,
 );

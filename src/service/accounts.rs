@@ -153,6 +153,10 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
         }
         // Disabling ends the account's access tokens for good (re-enabling does not revive them).
         let newly_disabled = input.disabled == Some(true) && !s.disabled;
+        // Re-enabling restores a credential's power, so it is minting.
+        if input.disabled == Some(false) && s.disabled {
+            p.require_interactive()?;
+        }
         if let Some(v) = name {
             s.name = v;
         }

@@ -190,9 +190,13 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch
         if let Some(v) = input.introspect {
             a.introspect = v;
         }
-        // Disabling ends the app's access tokens for good (re-enabling does not revive them).
+        // Disabling ends the app's access tokens for good (re-enabling does not revive them);
+        // re-enabling restores a credential's power, so it is minting.
         if input.disabled == Some(true) && !a.disabled {
             a.epoch += 1;
+        }
+        if input.disabled == Some(false) && a.disabled {
+            p.require_interactive()?;
         }
         if let Some(v) = name {
             a.name = v;

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::audit::{self, Event};
 use super::users::CredentialsChoice;
 use super::{holds, Error, Principal, Result};
+use crate::secrets;
 use crate::store::models::{App, ServiceAccount};
 use crate::store::schema::{apps, service_accounts};
 use crate::store::{roles_from_text, AnyConnection};
@@ -79,9 +80,18 @@ pub fn settle(
             out.service_accounts.len()
         ))),
         CredentialsChoice::Disable => {
+            // The creator knows these secrets: disabled credentials also lose them, so that
+            // re-enabling one (an interactive act) never revives what the leaver holds.
             for a in &apps_hit {
+                let unknown = secrets::hash(&secrets::random_id("", 32));
                 diesel::update(apps::table.find(&a.id))
-                    .set((apps::disabled.eq(true), apps::epoch.eq(apps::epoch + 1), apps::updated_at.eq(now)))
+                    .set((
+                        apps::disabled.eq(true),
+                        apps::epoch.eq(apps::epoch + 1),
+                        apps::secret_hash.eq(unknown),
+                        apps::secret_hint.eq("(voided: regenerate)"),
+                        apps::updated_at.eq(now),
+                    ))
                     .execute(conn)?;
                 audit::record(
                     conn,
@@ -97,6 +107,7 @@ pub fn settle(
                         service_accounts::updated_at.eq(now),
                     ))
                     .execute(conn)?;
+                super::tokens::revoke_owned(conn, p, &s.id, now)?;
                 audit::record(
                     conn,
                     Event::by(p, "service_account.disable", "service_account", &s.id)
@@ -107,6 +118,9 @@ pub fn settle(
             Ok(out)
         }
         CredentialsChoice::Transfer => {
+            // To a person only: a credential that owns credentials would escape every later
+            // settlement.
+            p.user_id().map_err(|_| Error::Forbidden("credentials are transferred to a person only".into()))?;
             for a in &apps_hit {
                 p.require_holds_all(&roles_from_text(&a.roles), "app")?;
                 diesel::update(apps::table.find(&a.id))

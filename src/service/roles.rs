@@ -64,6 +64,12 @@ pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
 }
 
 /// Every role must be catalogued in the org and held by the granter.
+/// Every role of the org (built-in and catalogued) that `holder` does not hold.
+pub fn unheld(conn: &mut AnyConnection, org_id: &str, holder: &[String]) -> Result<Vec<String>> {
+    let catalogue: Vec<String> = roles::table.filter(roles::org_id.eq(org_id)).select(roles::name).load(conn)?;
+    Ok(ORG_ROLES.iter().map(|r| r.to_string()).chain(catalogue).filter(|r| !holds(holder, r)).collect())
+}
+
 pub fn check_grantable(conn: &mut AnyConnection, org_id: &str, granter: &[String], wanted: &[String]) -> Result<()> {
     for r in wanted {
         if !ORG_ROLES.contains(&r.as_str()) {

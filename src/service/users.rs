@@ -317,8 +317,13 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
         Some("false") => Some(false),
         Some(_) => return Err(invalid("disabled", "must be true or false")),
     };
+    // Only people the caller may act on (who hold no role the caller lacks) are listed.
+    let unheld = super::roles::unheld(conn, &p.org_id, &p.roles)?;
     let build = || {
         let mut q = users::table.filter(users::org_id.eq(&p.org_id)).filter(users::deleted_at.is_null()).into_boxed();
+        for r in &unheld {
+            q = q.filter(users::roles.not_like(format!("%{}%", like_escape(&format!("\"{r}\"")))).escape('\\'));
+        }
         if let Some(s) = &f.q {
             let pat = format!("%{}%", like_escape(&s.to_lowercase()));
             q = q.filter(

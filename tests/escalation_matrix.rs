@@ -1,0 +1,755 @@
+//! The escalation matrix: every acting principal × every sensitive action of the management
+//! API, over real HTTP, on SQLite and (when configured) PostgreSQL. The exact status of
+//! every cell is written out in `MATRIX`; every refused cell must leave the data exactly as
+//! it was (the audit log of refusals aside). After the matrix, the issue's reproductions
+//! (a)–(g), each a test of its own.
+mod common;
+
+use std::cell::Cell;
+
+use common::{Backend, Resp, Server};
+use serde_json::{json, Value};
+
+/// A custom role every "high" target holds and the admin principal lacks.
+const BILLING: &str = "billing:write";
+/// Roles of a "low" target: every acting admin holds them.
+const LOW: [&str; 1] = ["org:member"];
+/// Roles of a "high" target: the admin principal lacks billing:write.
+const HIGH: [&str; 2] = ["org:member", BILLING];
+
+/// The acting principals, in the order of the MATRIX columns.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    /// The owner, from a password login (interactive).
+    Owner,
+    /// An org:admin from a password login who lacks billing:write (which high targets hold).
+    Admin,
+    /// An org:developer from a password login.
+    Developer,
+    /// An org:member from a password login.
+    Member,
+    /// The owner's personal API token (org:owner) exchanged for the management audience:
+    /// every role, but not interactive.
+    Pat,
+    /// A service account holding org:admin, its token exchanged for the management audience.
+    ServiceAccount,
+    /// An app holding org:admin, client_credentials for the management audience.
+    App,
+}
+
+const WHO: [Who; 7] = [Who::Owner, Who::Admin, Who::Developer, Who::Member, Who::Pat, Who::ServiceAccount, Who::App];
+
+/// The actions. "Low"/"High" name the target's roles (LOW/HIGH above); "Other" targets
+/// objects of a second organization. Every target is created fresh by the owner for each
+/// cell (the other org's objects are created once: every cell must leave them alone).
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    // ---- people ----
+    /// POST /users with LOW roles.
+    UserCreateLow,
+    /// POST /users with HIGH roles.
+    UserCreateHigh,
+    /// POST /users with a password: the field does not exist (422 for everyone).
+    UserCreateWithPassword,
+    UserGetLow,
+    UserGetHigh,
+    /// PATCH /users/{id} {"name"}.
+    UserRenameLow,
+    UserRenameHigh,
+    /// PATCH roles org:member → org:developer (raising).
+    UserRaiseLow,
+    /// PATCH roles [member, billing] → [developer, billing] (raising).
+    UserRaiseHigh,
+    /// PATCH roles [member] → [member, billing]: granting a role the admin lacks.
+    UserGrantBilling,
+    /// PATCH {"disabled": true}.
+    UserDisableLow,
+    UserDisableHigh,
+    /// DELETE /users/{id} (the target created no credentials).
+    UserDeleteLow,
+    UserDeleteHigh,
+    /// POST /users/{id}/password-reset.
+    UserResetLow,
+    UserResetHigh,
+    // ---- service accounts ----
+    SaCreateLow,
+    SaCreateHigh,
+    /// PATCH roles org:member → org:developer (raising).
+    SaRaiseLow,
+    /// PATCH roles [member, billing] → [developer, billing] (raising).
+    SaRaiseHigh,
+    SaDeleteLow,
+    SaDeleteHigh,
+    // ---- service-account tokens ----
+    /// POST /service-accounts/{id}/tokens (the account's roles).
+    SaTokenCreateLow,
+    SaTokenCreateHigh,
+    /// POST /service-accounts/{id}/tokens with roles [org:member] on a HIGH account: a
+    /// narrower token is still acting on the account.
+    SaTokenCreateHighNarrow,
+    /// PATCH /service-accounts/{id}/tokens/{tid} {"name"} on a HIGH account.
+    SaTokenRenameHigh,
+    /// DELETE /service-accounts/{id}/tokens/{tid}.
+    SaTokenRevokeLow,
+    /// Revoking is not acting on the account's roles: any admin may deactivate any token of
+    /// the org (as at POST /api/v1/tokens/{id}/revoke).
+    SaTokenRevokeHigh,
+    // ---- apps ----
+    AppCreateLow,
+    AppCreateHigh,
+    /// POST /apps with "introspect": true.
+    AppCreateIntrospect,
+    /// PATCH roles org:member → org:developer (raising).
+    AppRaiseLow,
+    /// PATCH roles org:member → org:admin (raising; reproduction (c) for the PAT column).
+    AppRaiseToAdmin,
+    /// PATCH roles [member, billing] → [developer, billing] (raising).
+    AppRaiseHigh,
+    /// PATCH {"introspect": true}.
+    AppIntrospectLow,
+    AppDeleteLow,
+    AppDeleteHigh,
+    /// POST /apps/{id}/secret.
+    AppSecretLow,
+    AppSecretHigh,
+    // ---- roles and policy ----
+    RoleList,
+    RoleCreate,
+    /// DELETE /roles/{name} of a role nobody holds.
+    RoleDelete,
+    PolicyGet,
+    PolicyPut,
+    // ---- another organization's objects ----
+    OtherUserGet,
+    OtherUserRename,
+    OtherUserDelete,
+    OtherUserReset,
+    OtherAppRename,
+    OtherAppDelete,
+    OtherAppSecret,
+    OtherSaRename,
+    OtherSaDelete,
+    OtherSaTokenCreate,
+    OtherSaTokenRevoke,
+}
+
+/// The exact status of every cell.
+#[rustfmt::skip]
+const MATRIX: &[(Act, [u16; 7])] = &[
+    //                              owner admin  dev  member pat   sa   app
+    (Act::UserCreateLow,            [201,  201,  403,  403,  201,  201,  201]),
+    (Act::UserCreateHigh,           [201,  422,  403,  403,  201,  422,  422]),
+    (Act::UserCreateWithPassword,   [422,  422,  422,  422,  422,  422,  422]),
+    (Act::UserGetLow,               [200,  200,  403,  403,  200,  200,  200]),
+    (Act::UserGetHigh,              [200,  403,  403,  403,  200,  403,  403]),
+    (Act::UserRenameLow,            [200,  200,  403,  403,  200,  200,  200]),
+    (Act::UserRenameHigh,           [200,  403,  403,  403,  200,  403,  403]),
+    (Act::UserRaiseLow,             [200,  200,  403,  403,  403,  403,  403]),
+    (Act::UserRaiseHigh,            [200,  403,  403,  403,  403,  403,  403]),
+    (Act::UserGrantBilling,         [200,  422,  403,  403,  403,  422,  422]),
+    (Act::UserDisableLow,           [200,  200,  403,  403,  200,  200,  200]),
+    (Act::UserDisableHigh,          [200,  403,  403,  403,  200,  403,  403]),
+    (Act::UserDeleteLow,            [204,  204,  403,  403,  204,  204,  204]),
+    (Act::UserDeleteHigh,           [204,  403,  403,  403,  204,  403,  403]),
+    (Act::UserResetLow,             [200,  200,  403,  403,  403,  403,  403]),
+    (Act::UserResetHigh,            [200,  403,  403,  403,  403,  403,  403]),
+    (Act::SaCreateLow,              [201,  201,  403,  403,  201,  201,  201]),
+    (Act::SaCreateHigh,             [201,  422,  403,  403,  201,  422,  422]),
+    (Act::SaRaiseLow,               [200,  200,  403,  403,  403,  403,  403]),
+    (Act::SaRaiseHigh,              [200,  403,  403,  403,  403,  403,  403]),
+    (Act::SaDeleteLow,              [204,  204,  403,  403,  204,  204,  204]),
+    (Act::SaDeleteHigh,             [204,  403,  403,  403,  204,  403,  403]),
+    (Act::SaTokenCreateLow,         [201,  201,  403,  403,  403,  403,  403]),
+    (Act::SaTokenCreateHigh,        [201,  403,  403,  403,  403,  403,  403]),
+    (Act::SaTokenCreateHighNarrow,  [201,  403,  403,  403,  403,  403,  403]),
+    (Act::SaTokenRenameHigh,        [200,  403,  403,  403,  200,  403,  403]),
+    (Act::SaTokenRevokeLow,         [204,  204,  403,  403,  204,  204,  204]),
+    (Act::SaTokenRevokeHigh,        [204,  204,  403,  403,  204,  204,  204]),
+    (Act::AppCreateLow,             [201,  201,  201,  403,  403,  403,  403]),
+    (Act::AppCreateHigh,            [201,  422,  422,  403,  403,  403,  403]),
+    (Act::AppCreateIntrospect,      [201,  201,  403,  403,  403,  403,  403]),
+    (Act::AppRaiseLow,              [200,  200,  200,  403,  403,  403,  403]),
+    (Act::AppRaiseToAdmin,          [200,  200,  422,  403,  403,  403,  403]),
+    (Act::AppRaiseHigh,             [200,  403,  403,  403,  403,  403,  403]),
+    (Act::AppIntrospectLow,         [200,  200,  403,  403,  403,  403,  403]),
+    (Act::AppDeleteLow,             [204,  204,  204,  403,  204,  204,  204]),
+    (Act::AppDeleteHigh,            [204,  403,  403,  403,  204,  403,  403]),
+    (Act::AppSecretLow,             [201,  201,  201,  403,  403,  403,  403]),
+    (Act::AppSecretHigh,            [201,  403,  403,  403,  403,  403,  403]),
+    (Act::RoleList,                 [200,  200,  200,  200,  200,  200,  200]),
+    (Act::RoleCreate,               [201,  201,  403,  403,  201,  201,  201]),
+    (Act::RoleDelete,               [204,  204,  403,  403,  204,  204,  204]),
+    (Act::PolicyGet,                [200,  200,  403,  403,  200,  200,  200]),
+    (Act::PolicyPut,                [200,  403,  403,  403,  200,  403,  403]),
+    (Act::OtherUserGet,             [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherUserRename,          [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherUserDelete,          [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherUserReset,           [404,  404,  403,  403,  403,  403,  403]),
+    (Act::OtherAppRename,           [404,  404,  404,  403,  404,  404,  404]),
+    (Act::OtherAppDelete,           [404,  404,  404,  403,  404,  404,  404]),
+    (Act::OtherAppSecret,           [404,  404,  404,  403,  403,  403,  403]),
+    (Act::OtherSaRename,            [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherSaDelete,            [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherSaTokenCreate,       [404,  404,  403,  403,  403,  403,  403]),
+    (Act::OtherSaTokenRevoke,       [404,  404,  403,  403,  404,  404,  404]),
+];
+
+// ---------------------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------------------
+
+fn str_of(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_else(|| panic!("{k} missing in {v}")).to_string()
+}
+
+#[track_caller]
+fn expect(r: &Resp, status: u16, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", r.text);
+    if status >= 400 {
+        assert!(
+            r.header("content-type").unwrap_or("").starts_with("application/problem+json"),
+            "{what}: an error is problem+json: {:?}",
+            r.header("content-type")
+        );
+    }
+}
+
+fn create(s: &Server, at: &str, path: &str, body: Value) -> Value {
+    let r = s.post(path, at, body);
+    assert_eq!(r.status, 201, "POST {path}: {}", r.text);
+    r.body
+}
+
+fn new_user(s: &Server, at: &str, email: &str, roles: &[&str]) -> String {
+    str_of(&create(s, at, "/api/v1/users", json!({"email": email, "roles": roles})), "id")
+}
+
+fn new_sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
+    str_of(&create(s, at, "/api/v1/service-accounts", json!({"name": name, "roles": roles})), "id")
+}
+
+/// A token of a service account (its roles); answers (id, secret).
+fn new_sa_token(s: &Server, at: &str, sa: &str) -> (String, String) {
+    let v = create(s, at, &format!("/api/v1/service-accounts/{sa}/tokens"), json!({"name": "t", "ttl_days": 1}));
+    (str_of(&v, "id"), str_of(&v, "token"))
+}
+
+/// A row-by-row dump of every table a management call can change, with every column that
+/// such a call could change (last-use times are left out: the server flushes them on its
+/// own schedule). Stronger than `data_snapshot`, which counts rows and so misses a refused
+/// PATCH that changed a field.
+fn dump(s: &Server) -> Vec<String> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    const TABLES: [(&str, &str); 9] = [
+        ("orgs", "id, name"),
+        ("users", "id, org_id, email, name, password_hash, roles, disabled, deleted_at, updated_at, epoch"),
+        (
+            "service_accounts",
+            "id, org_id, name, description, roles, disabled, deleted_at, created_by, updated_at, epoch",
+        ),
+        (
+            "api_tokens",
+            "id, org_id, owner_id, name, description, secret_hash, roles, expires_at, revoked_at, revoked_by",
+        ),
+        (
+            "apps",
+            "id, org_id, name, description, client_id, secret_hash, roles, access_token_ttl_seconds, disabled, \
+             introspect, created_by, updated_at, epoch",
+        ),
+        ("roles", "org_id, name, kind, description"),
+        (
+            "policies",
+            "org_id, personal_token_max_ttl_days, service_token_max_ttl_days, idle_ttl_days, \
+             max_tokens_per_service_account, updated_at",
+        ),
+        ("reset_codes", "id, user_id, code_hash, used_at"),
+        ("sessions", "id, user_id, epoch, revoked_at"),
+    ];
+    let mut conn = s.state.db.read().unwrap();
+    let mut out = Vec::new();
+    for (table, cols) in TABLES {
+        let expr = cols
+            .split(',')
+            .map(|c| format!("COALESCE(CAST({} AS TEXT), '~')", c.trim()))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let q = format!("SELECT '{table}|' || {expr} AS v FROM {table} ORDER BY v");
+        let rows = diesel::sql_query(&q).load::<Row>(&mut *conn).unwrap_or_else(|e| panic!("{q}: {e}"));
+        out.extend(rows.into_iter().map(|r| r.v));
+    }
+    out
+}
+
+/// Everything a refusal must leave alone: the harness's row counts and the full dump.
+fn state(s: &Server) -> (Vec<(String, i64)>, Vec<String>) {
+    (s.data_snapshot(), dump(s))
+}
+
+#[track_caller]
+fn assert_unchanged(s: &Server, before: &(Vec<(String, i64)>, Vec<String>), what: &str) {
+    let after = state(s);
+    assert_eq!(after.0, before.0, "{what}: row counts changed");
+    if after.1 != before.1 {
+        let gone: Vec<&String> = before.1.iter().filter(|r| !after.1.contains(r)).collect();
+        let new: Vec<&String> = after.1.iter().filter(|r| !before.1.contains(r)).collect();
+        panic!("{what}: rows changed\n  before: {gone:?}\n  after:  {new:?}");
+    }
+}
+
+/// A second organization made with the service layer, with one object of each kind.
+struct Other {
+    user: String,
+    app: String,
+    sa: String,
+    sa_token: String,
+}
+
+fn other_org(s: &Server) -> Other {
+    let password = "other-password-123";
+    {
+        let mut conn = s.state.db.write().unwrap();
+        tokend::service::orgs::create(&mut conn, "other", "owner@other.test", Some(password.into()), s.state.now())
+            .expect("create a second org");
+    }
+    let at = s.login("owner@other.test", password);
+    let user = new_user(s, &at, "person@other.test", &LOW);
+    let (app, _, _) = s.app(&at, json!({"name": "other-app", "roles": LOW}));
+    let sa = new_sa(s, &at, "other-bot", &LOW);
+    let (sa_token, _) = new_sa_token(s, &at, &sa);
+    Other { user, app, sa, sa_token }
+}
+
+/// The server, the acting principals' bearers (in WHO order) and the other org.
+struct World {
+    s: Server,
+    owner: String,
+    bearers: Vec<String>,
+    other: Other,
+    n: Cell<u32>,
+}
+
+impl World {
+    fn new(b: &Backend) -> World {
+        let s = b.start();
+        let owner = s.owner_login();
+        create(&s, &owner, "/api/v1/roles", json!({"name": BILLING, "kind": "custom", "description": "charges"}));
+        let (_, admin) = s.user(&owner, "admin@example.test", &["org:admin"]);
+        let (_, developer) = s.user(&owner, "developer@example.test", &["org:developer"]);
+        let (_, member) = s.user(&owner, "member@example.test", &["org:member"]);
+        let pat = s.exchange_api(&s.owner_pat);
+        let sa = new_sa(&s, &owner, "admin-bot", &["org:admin"]);
+        let (_, sa_secret) = new_sa_token(&s, &owner, &sa);
+        let sa_at = s.exchange_api(&sa_secret);
+        let (_, cid, secret) = s.app(&owner, json!({"name": "admin-app", "roles": ["org:admin"]}));
+        let app_at = s.app_api_token(&cid, &secret);
+        let bearers = vec![owner.clone(), admin, developer, member, pat, sa_at, app_at];
+        // The principals are what the columns say.
+        let aud = s.api_audience();
+        for (who, at) in WHO.iter().zip(&bearers) {
+            let c = s.verify(at);
+            assert_eq!(c["aud"], json!(aud), "{who:?}: a management-audience token");
+            let interactive = c["amr"].as_array().is_some_and(|a| a.contains(&json!("pwd")));
+            let (acct, want_interactive) = match who {
+                Who::Owner | Who::Admin | Who::Developer | Who::Member => ("user", true),
+                Who::Pat => ("user", false),
+                Who::ServiceAccount => ("service_account", false),
+                Who::App => ("app", false),
+            };
+            assert_eq!(c["acct"], json!(acct), "{who:?}: {c}");
+            assert_eq!(interactive, want_interactive, "{who:?}: {c}");
+        }
+        assert_eq!(s.verify(&bearers[4])["roles"], json!(["org:owner"]), "the PAT column carries org:owner");
+        let other = other_org(&s);
+        World { s, owner, bearers, other, n: Cell::new(0) }
+    }
+
+    fn next(&self) -> u32 {
+        self.n.set(self.n.get() + 1);
+        self.n.get()
+    }
+
+    fn user(&self, roles: &[&str]) -> String {
+        let n = self.next();
+        new_user(&self.s, &self.owner, &format!("target{n}@example.test"), roles)
+    }
+
+    fn sa(&self, roles: &[&str]) -> String {
+        let n = self.next();
+        new_sa(&self.s, &self.owner, &format!("target-bot-{n}"), roles)
+    }
+
+    /// The path of a token of a new service account.
+    fn sa_token(&self, roles: &[&str]) -> String {
+        let id = self.sa(roles);
+        let (tid, _) = new_sa_token(&self.s, &self.owner, &id);
+        format!("/api/v1/service-accounts/{id}/tokens/{tid}")
+    }
+
+    fn app(&self, roles: &[&str]) -> String {
+        let n = self.next();
+        self.s.app(&self.owner, json!({"name": format!("target-app-{n}"), "roles": roles})).0
+    }
+
+    /// Creates the cell's targets (as the owner) and answers its request.
+    fn prepare(&self, act: Act) -> (&'static str, String, Option<Value>) {
+        let n = self.next();
+        let o = &self.other;
+        let user = |roles: &[&str]| format!("/api/v1/users/{}", self.user(roles));
+        let sa = |roles: &[&str]| format!("/api/v1/service-accounts/{}", self.sa(roles));
+        let app = |roles: &[&str]| format!("/api/v1/apps/{}", self.app(roles));
+        let rename = Some(json!({"name": format!("renamed {n}")}));
+        let raise = Some(json!({"roles": ["org:developer"]}));
+        let raise_high = Some(json!({"roles": ["org:developer", BILLING]}));
+        let disable = Some(json!({"disabled": true}));
+        let email = format!("new{n}@example.test");
+        match act {
+            Act::UserCreateLow => ("POST", "/api/v1/users".into(), Some(json!({"email": email, "roles": LOW}))),
+            Act::UserCreateHigh => ("POST", "/api/v1/users".into(), Some(json!({"email": email, "roles": HIGH}))),
+            Act::UserCreateWithPassword => (
+                "POST",
+                "/api/v1/users".into(),
+                Some(json!({"email": email, "roles": LOW, "password": "chosen-by-admin-1"})),
+            ),
+            Act::UserGetLow => ("GET", user(&LOW), None),
+            Act::UserGetHigh => ("GET", user(&HIGH), None),
+            Act::UserRenameLow => ("PATCH", user(&LOW), rename),
+            Act::UserRenameHigh => ("PATCH", user(&HIGH), rename),
+            Act::UserRaiseLow => ("PATCH", user(&LOW), raise),
+            Act::UserRaiseHigh => ("PATCH", user(&HIGH), raise_high),
+            Act::UserGrantBilling => ("PATCH", user(&LOW), Some(json!({"roles": HIGH}))),
+            Act::UserDisableLow => ("PATCH", user(&LOW), disable),
+            Act::UserDisableHigh => ("PATCH", user(&HIGH), disable),
+            Act::UserDeleteLow => ("DELETE", user(&LOW), None),
+            Act::UserDeleteHigh => ("DELETE", user(&HIGH), None),
+            Act::UserResetLow => ("POST", format!("{}/password-reset", user(&LOW)), None),
+            Act::UserResetHigh => ("POST", format!("{}/password-reset", user(&HIGH)), None),
+            Act::SaCreateLow => {
+                ("POST", "/api/v1/service-accounts".into(), Some(json!({"name": format!("bot-{n}"), "roles": LOW})))
+            }
+            Act::SaCreateHigh => {
+                ("POST", "/api/v1/service-accounts".into(), Some(json!({"name": format!("bot-{n}"), "roles": HIGH})))
+            }
+            Act::SaRaiseLow => ("PATCH", sa(&LOW), raise),
+            Act::SaRaiseHigh => ("PATCH", sa(&HIGH), raise_high),
+            Act::SaDeleteLow => ("DELETE", sa(&LOW), None),
+            Act::SaDeleteHigh => ("DELETE", sa(&HIGH), None),
+            Act::SaTokenCreateLow => {
+                ("POST", format!("{}/tokens", sa(&LOW)), Some(json!({"name": "t", "ttl_days": 1})))
+            }
+            Act::SaTokenCreateHigh => {
+                ("POST", format!("{}/tokens", sa(&HIGH)), Some(json!({"name": "t", "ttl_days": 1})))
+            }
+            Act::SaTokenCreateHighNarrow => (
+                "POST",
+                format!("{}/tokens", sa(&HIGH)),
+                Some(json!({"name": "t", "ttl_days": 1, "roles": ["org:member"]})),
+            ),
+            Act::SaTokenRenameHigh => ("PATCH", self.sa_token(&HIGH), rename),
+            Act::SaTokenRevokeLow => ("DELETE", self.sa_token(&LOW), None),
+            Act::SaTokenRevokeHigh => ("DELETE", self.sa_token(&HIGH), None),
+            Act::AppCreateLow => {
+                ("POST", "/api/v1/apps".into(), Some(json!({"name": format!("app-{n}"), "roles": LOW})))
+            }
+            Act::AppCreateHigh => {
+                ("POST", "/api/v1/apps".into(), Some(json!({"name": format!("app-{n}"), "roles": HIGH})))
+            }
+            Act::AppCreateIntrospect => (
+                "POST",
+                "/api/v1/apps".into(),
+                Some(json!({"name": format!("app-{n}"), "roles": LOW, "introspect": true})),
+            ),
+            Act::AppRaiseLow => ("PATCH", app(&LOW), raise),
+            Act::AppRaiseToAdmin => ("PATCH", app(&LOW), Some(json!({"roles": ["org:admin"]}))),
+            Act::AppRaiseHigh => ("PATCH", app(&HIGH), raise_high),
+            Act::AppIntrospectLow => ("PATCH", app(&LOW), Some(json!({"introspect": true}))),
+            Act::AppDeleteLow => ("DELETE", app(&LOW), None),
+            Act::AppDeleteHigh => ("DELETE", app(&HIGH), None),
+            Act::AppSecretLow => ("POST", format!("{}/secret", app(&LOW)), None),
+            Act::AppSecretHigh => ("POST", format!("{}/secret", app(&HIGH)), None),
+            Act::RoleList => ("GET", "/api/v1/roles".into(), None),
+            Act::RoleCreate => (
+                "POST",
+                "/api/v1/roles".into(),
+                Some(json!({"name": format!("made{n}:read"), "kind": "custom", "description": "x"})),
+            ),
+            Act::RoleDelete => {
+                let name = format!("spare{n}:read");
+                create(&self.s, &self.owner, "/api/v1/roles", json!({"name": name, "kind": "service"}));
+                ("DELETE", format!("/api/v1/roles/{name}"), None)
+            }
+            Act::PolicyGet => ("GET", "/api/v1/policy".into(), None),
+            // A new value every time, so that a success visibly changes the policy.
+            Act::PolicyPut => {
+                ("PUT", "/api/v1/policy".into(), Some(json!({"personal_token_max_ttl_days": n % 1000 + 1})))
+            }
+            Act::OtherUserGet => ("GET", format!("/api/v1/users/{}", o.user), None),
+            Act::OtherUserRename => ("PATCH", format!("/api/v1/users/{}", o.user), rename),
+            Act::OtherUserDelete => ("DELETE", format!("/api/v1/users/{}", o.user), None),
+            Act::OtherUserReset => ("POST", format!("/api/v1/users/{}/password-reset", o.user), None),
+            Act::OtherAppRename => ("PATCH", format!("/api/v1/apps/{}", o.app), rename),
+            Act::OtherAppDelete => ("DELETE", format!("/api/v1/apps/{}", o.app), None),
+            Act::OtherAppSecret => ("POST", format!("/api/v1/apps/{}/secret", o.app), None),
+            Act::OtherSaRename => ("PATCH", format!("/api/v1/service-accounts/{}", o.sa), rename),
+            Act::OtherSaDelete => ("DELETE", format!("/api/v1/service-accounts/{}", o.sa), None),
+            Act::OtherSaTokenCreate => {
+                ("POST", format!("/api/v1/service-accounts/{}/tokens", o.sa), Some(json!({"name": "t", "ttl_days": 1})))
+            }
+            Act::OtherSaTokenRevoke => {
+                ("DELETE", format!("/api/v1/service-accounts/{}/tokens/{}", o.sa, o.sa_token), None)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the matrix
+// ---------------------------------------------------------------------------------------
+
+/// Every (principal, action) cell answers exactly its status in MATRIX; a refusal (and a
+/// read) changes nothing, a successful write changes something. All disagreements are
+/// collected and reported together.
+fn escalation_matrix(b: &Backend) {
+    let w = World::new(b);
+    let s = &w.s;
+    let mut wrong = Vec::new();
+    let mut cells = 0;
+    for (act, row) in MATRIX {
+        for (i, who) in WHO.iter().enumerate() {
+            cells += 1;
+            let (method, path, body) = w.prepare(*act);
+            let before = state(s);
+            let r = s.call(method, &path, Some(&w.bearers[i]), body.as_ref());
+            let cell = format!("{act:?} by {who:?} ({method} {path})");
+            if r.status != row[i] {
+                wrong.push(format!("{cell}: expected {}, got {} {}", row[i], r.status, r.text));
+                continue;
+            }
+            if r.status >= 400 {
+                if !r.header("content-type").unwrap_or("").starts_with("application/problem+json") {
+                    wrong.push(format!("{cell}: an error must be problem+json, got {:?}", r.header("content-type")));
+                }
+                assert_unchanged(s, &before, &format!("refused {cell}"));
+            } else if method == "GET" {
+                assert_unchanged(s, &before, &format!("read {cell}"));
+            } else {
+                assert_ne!(state(s).1, before.1, "{cell} answered {} but changed nothing", r.status);
+            }
+        }
+    }
+    assert_eq!(cells, MATRIX.len() * WHO.len());
+    // Every principal is still live: no cell ended one of them.
+    for (who, at) in WHO.iter().zip(&w.bearers) {
+        assert_eq!(s.get("/api/v1/roles", at).status, 200, "{who:?} still authenticates after the matrix");
+    }
+    assert!(wrong.is_empty(), "{} of {cells} cells disagree with the matrix:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// the issue's reproductions
+// ---------------------------------------------------------------------------------------
+
+/// (a) An admin lacking billing:write can neither reset, patch nor delete a person holding
+/// it, nor give them a password of its choosing; so it cannot log in as them.
+fn repro_a_admin_cannot_take_over_a_user_holding_a_role_it_lacks(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    create(&s, &owner, "/api/v1/roles", json!({"name": BILLING, "kind": "custom"}));
+    let (_, admin) = s.user(&owner, "admin@example.test", &["org:admin"]);
+    let payer = new_user(&s, &owner, "payer@example.test", &HIGH);
+    let path = format!("/api/v1/users/{payer}");
+    let before = state(&s);
+    expect(&s.post(&format!("{path}/password-reset"), &admin, json!({})), 403, "reset code for the payer");
+    expect(&s.patch(&path, &admin, json!({"name": "mine now"})), 403, "rename the payer");
+    expect(&s.patch(&path, &admin, json!({"roles": ["org:member"]})), 403, "strip billing:write");
+    expect(&s.patch(&path, &admin, json!({"disabled": true})), 403, "disable the payer");
+    expect(&s.patch(&path, &admin, json!({"password": "admin-chosen-123"})), 422, "set the payer's password");
+    expect(&s.get(&path, &admin), 403, "read the payer");
+    expect(&s.delete(&format!("{path}?credentials=transfer"), &admin), 403, "delete the payer");
+    assert_unchanged(&s, &before, "the admin's attempts");
+    let r = s.call(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(&json!({"email": "payer@example.test", "password": "admin-chosen-123"})),
+    );
+    expect(&r, 401, "log in as the payer with a password the admin chose");
+    // The owner holds billing:write: the same reset works for it.
+    expect(&s.post(&format!("{path}/password-reset"), &owner, json!({})), 200, "the owner resets the payer");
+}
+
+/// (b) A token minted for a resource server (the default audience) is refused at /api/v1.
+fn repro_b_resource_audience_token_is_refused_at_the_management_api(b: &Backend) {
+    let s = b.start();
+    let resource = s.exchange_ok(&s.owner_pat);
+    let claims = s.verify(&resource);
+    assert_ne!(claims["aud"], json!(s.api_audience()), "the default audience is a resource server's");
+    assert_eq!(claims["roles"], json!(["org:owner"]));
+    let before = state(&s);
+    expect(&s.get("/api/v1/users", &resource), 401, "GET /api/v1/users with a resource-audience token");
+    let r = s.post("/api/v1/users", &resource, json!({"email": "x@example.test", "roles": ["org:owner"]}));
+    expect(&r, 401, "POST /api/v1/users with a resource-audience token");
+    expect(&s.get("/api/v1/me", &resource), 401, "GET /api/v1/me with a resource-audience token");
+    assert_unchanged(&s, &before, "a replayed resource-audience token");
+    // The same for an app's client_credentials token without an audience.
+    let owner = s.owner_login();
+    let (_, cid, secret) = s.app(&owner, json!({"name": "rs", "roles": ["org:admin"]}));
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &secret)));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let app_resource = str_of(&r.body, "access_token");
+    let before_app = state(&s);
+    expect(&s.get("/api/v1/users", &app_resource), 401, "an app's resource-audience token");
+    expect(&s.delete(&format!("/api/v1/users/{}", s.owner_id), &app_resource), 401, "an app deleting the owner");
+    assert_unchanged(&s, &before_app, "replayed resource-audience tokens");
+}
+
+/// (c) A PAT-derived (non-interactive) token cannot raise a low app to org:admin, even
+/// though it carries org:owner; the app's roles stay as they were.
+fn repro_c_pat_derived_token_cannot_raise_an_app(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (app, cid, secret) = s.app(&owner, json!({"name": "low", "roles": ["org:member"]}));
+    let derived = s.exchange_api(&s.owner_pat);
+    let before = state(&s);
+    let r = s.patch(&format!("/api/v1/apps/{app}"), &derived, json!({"roles": ["org:admin"]}));
+    expect(&r, 403, "PAT-derived token raises the app to org:admin");
+    assert_unchanged(&s, &before, "the refused raise");
+    let g = s.get(&format!("/api/v1/apps/{app}"), &owner);
+    assert_eq!(g.body["roles"], json!(["org:member"]), "the app's roles are unchanged: {}", g.text);
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &secret)));
+    assert_eq!(s.verify(&str_of(&r.body, "access_token"))["roles"], json!(["org:member"]));
+    // Lowering is not minting: the same token may take roles away.
+    let r = s.patch(&format!("/api/v1/apps/{app}"), &derived, json!({"roles": []}));
+    expect(&r, 200, "PAT-derived token lowers the app");
+}
+
+/// (d) An admin creates an org:admin app and is deleted: without `?credentials=` the delete
+/// is refused (409, nothing changed); with `disable` the app is disabled and its access
+/// token stops at once; with `transfer` (by the owner) the owner becomes the creator.
+fn repro_d_deleting_the_creator_of_an_admin_app(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (admin_id, admin) = s.user(&owner, "leaver@example.test", &["org:admin"]);
+    let (app, cid, secret) = s.app(&admin, json!({"name": "ci", "roles": ["org:admin"]}));
+    let sa = new_sa(&s, &admin, "leaver-bot", &["org:member"]);
+    let app_at = s.app_api_token(&cid, &secret);
+    expect(&s.get("/api/v1/users", &app_at), 200, "the app's management token works");
+
+    let before = state(&s);
+    let r = s.delete(&format!("/api/v1/users/{admin_id}"), &owner);
+    expect(&r, 409, "delete the creator of live credentials without ?credentials=");
+    let r = s.delete(&format!("/api/v1/users/{admin_id}?credentials=keep"), &owner);
+    expect(&r, 422, "an unknown ?credentials= value");
+    assert_unchanged(&s, &before, "the refused deletes");
+    expect(&s.get("/api/v1/users", &app_at), 200, "the app still works after the refusals");
+
+    let r = s.delete(&format!("/api/v1/users/{admin_id}?credentials=disable"), &owner);
+    expect(&r, 204, "delete with ?credentials=disable");
+    expect(&s.get("/api/v1/users", &app_at), 401, "the disabled app's access token at /api/v1");
+    let g = s.get(&format!("/api/v1/apps/{app}"), &owner);
+    assert_eq!(g.body["disabled"], json!(true), "the app is disabled: {}", g.text);
+    let g = s.get(&format!("/api/v1/service-accounts/{sa}"), &owner);
+    assert_eq!(g.body["disabled"], json!(true), "the service account is disabled: {}", g.text);
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &secret)));
+    assert_eq!(r.status, 401, "a disabled app gets no token: {}", r.text);
+    assert_eq!(r.body["error"], "invalid_client");
+    expect(&s.get("/api/v1/me", &admin), 401, "the deleted admin's login");
+
+    // Transfer, by the owner.
+    let (admin2_id, admin2) = s.user(&owner, "leaver2@example.test", &["org:admin"]);
+    let (app2, cid2, secret2) = s.app(&admin2, json!({"name": "ci-2", "roles": ["org:admin"]}));
+    let sa2 = new_sa(&s, &admin2, "leaver2-bot", &["org:admin"]);
+    let app2_at = s.app_api_token(&cid2, &secret2);
+    let r = s.delete(&format!("/api/v1/users/{admin2_id}?credentials=transfer"), &owner);
+    expect(&r, 204, "delete with ?credentials=transfer");
+    let g = s.get(&format!("/api/v1/apps/{app2}"), &owner);
+    assert_eq!(g.body["created_by"], json!(s.owner_id), "the owner is the app's creator now: {}", g.text);
+    assert_eq!(g.body["disabled"], json!(false), "{}", g.text);
+    let g = s.get(&format!("/api/v1/service-accounts/{sa2}"), &owner);
+    assert_eq!(g.body["created_by"], json!(s.owner_id), "the owner is the account's creator now: {}", g.text);
+    expect(&s.get("/api/v1/users", &app2_at), 200, "a transferred app keeps working");
+}
+
+/// (e) After a secret regeneration, an access token minted with the old secret is refused
+/// at /api/v1 and introspects inactive (for an app the owner allowed to introspect).
+fn repro_e_regenerated_secret_ends_old_access_tokens(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (app, cid, old_secret) = s.app(&owner, json!({"name": "x", "roles": ["org:admin"]}));
+    let (_, icid, isecret) = s.app(&owner, json!({"name": "introspector", "introspect": true}));
+    let introspect = |token: &str| {
+        let r = s.form("/oauth/introspect", &[("token", token)], Some((&icid, &isecret)));
+        assert_eq!(r.status, 200, "introspection: {}", r.text);
+        r.body
+    };
+    let old_api = s.app_api_token(&cid, &old_secret);
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &old_secret)));
+    let old_resource = str_of(&r.body, "access_token");
+    expect(&s.get("/api/v1/users", &old_api), 200, "before the regeneration");
+    assert_eq!(introspect(&old_api)["active"], json!(true));
+    assert_eq!(introspect(&old_resource)["active"], json!(true));
+
+    let r = s.post(&format!("/api/v1/apps/{app}/secret"), &owner, json!({}));
+    expect(&r, 201, "regenerate the secret");
+    let new_secret = str_of(&r.body, "client_secret");
+    assert_ne!(new_secret, old_secret);
+
+    expect(&s.get("/api/v1/users", &old_api), 401, "an access token minted with the old secret");
+    assert_eq!(introspect(&old_api), json!({"active": false}), "old management token");
+    assert_eq!(introspect(&old_resource), json!({"active": false}), "old resource token");
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &old_secret)));
+    assert_eq!(r.status, 401, "the old secret: {}", r.text);
+    let new_api = s.app_api_token(&cid, &new_secret);
+    expect(&s.get("/api/v1/users", &new_api), 200, "a token from the new secret");
+    assert_eq!(introspect(&new_api)["active"], json!(true));
+}
+
+/// (f) A role-less app without the introspect flag is refused at /oauth/introspect (403);
+/// once the owner sets the flag it may introspect.
+fn repro_f_app_without_introspect_flag_cannot_introspect(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (app, cid, secret) = s.app(&owner, json!({"name": "plain"}));
+    let subject = s.exchange_ok(&s.owner_pat);
+    let r = s.form("/oauth/introspect", &[("token", &subject)], Some((&cid, &secret)));
+    assert_eq!(r.status, 403, "introspection by an app without the flag: {}", r.text);
+    assert_eq!(r.body["error"], "access_denied", "{}", r.text);
+    assert!(r.body.get("active").is_none(), "no introspection result: {}", r.text);
+    let r = s.form("/oauth/introspect", &[("token", &s.owner_pat)], Some((&cid, &secret)));
+    assert_eq!(r.status, 403, "nor for an API token: {}", r.text);
+    expect(&s.patch(&format!("/api/v1/apps/{app}"), &owner, json!({"introspect": true})), 200, "allow it");
+    let r = s.form("/oauth/introspect", &[("token", &subject)], Some((&cid, &secret)));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["active"], json!(true), "{}", r.text);
+}
+
+/// (g) A personal token names its roles: POST /api/v1/me/tokens without roles (or with
+/// none) is 422 naming the field, and nothing is created.
+fn repro_g_personal_token_requires_roles(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let before = state(&s);
+    for body in [json!({"name": "x", "ttl_days": 1}), json!({"name": "x", "ttl_days": 1, "roles": []})] {
+        let r = s.post("/api/v1/me/tokens", &owner, body.clone());
+        expect(&r, 422, &format!("POST /api/v1/me/tokens {body}"));
+        assert_eq!(r.body["errors"][0]["field"], "roles", "{}", r.text);
+    }
+    assert_unchanged(&s, &before, "refused personal tokens");
+    let (_, pat) = s.pat(&owner, json!({"name": "x", "ttl_days": 1, "roles": ["org:member"]}));
+    assert_eq!(s.verify(&s.exchange_ok(&pat))["roles"], json!(["org:member"]), "exactly the named roles");
+}
+
+backend_tests!(
+    escalation_matrix,
+    repro_a_admin_cannot_take_over_a_user_holding_a_role_it_lacks,
+    repro_b_resource_audience_token_is_refused_at_the_management_api,
+    repro_c_pat_derived_token_cannot_raise_an_app,
+    repro_d_deleting_the_creator_of_an_admin_app,
+    repro_e_regenerated_secret_ends_old_access_tokens,
+    repro_f_app_without_introspect_flag_cannot_introspect,
+    repro_g_personal_token_requires_roles,
+);
