@@ -1445,17 +1445,23 @@ fn node_clients_dir() -> Option<PathBuf> {
         .find(|d| d.join("node_modules/openid-client").is_dir() && d.join("node_modules/jose").is_dir())
 }
 
+/// A real-client check that cannot run: a failure under CI=true, a visible skip otherwise.
+fn cannot_run(why: &str) {
+    if cfg!(tokend_ci) {
+        panic!("node_clients cannot run under CI=true: {why}");
+    }
+    eprintln!("SKIPPED node_clients: {why}");
+}
+
 fn node_clients(b: &Backend) {
     if !std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED node_clients: `node` is not installed");
-        return;
+        return cannot_run("`node` is not installed");
     }
     let Some(dir) = node_clients_dir() else {
-        eprintln!(
-            "SKIPPED node_clients: no node_modules with openid-client and jose; run `npm install --no-audit --no-fund` in a copy of \
-             ../shared/clients at target/tmp/node-clients (or set TOKEND_NODE_CLIENTS_DIR)"
+        return cannot_run(
+            "no node_modules with openid-client and jose; run `npm install --no-audit --no-fund` in a copy of \
+             ../shared/clients at target/tmp/node-clients (or set TOKEND_NODE_CLIENTS_DIR)",
         );
-        return;
     };
     // Always run the current, unmodified script from ../shared/clients: in place when the
     // modules are there, otherwise as a per-run copy next to the modules (ESM resolves
