@@ -231,7 +231,24 @@ async fn bench_sign(state: web::Data<State>) -> actix_web::HttpResponse {
     }
 }
 
-/// Counts and times every request by its route pattern (never the raw path).
+/// The `method` label: the standard methods, everything else one value, so that clients
+/// inventing methods cannot grow the metrics without bound.
+pub fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request by its route pattern (never the raw path) and a
+/// bounded method label.
 async fn observe(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
@@ -239,12 +256,12 @@ async fn observe(
     let start = Instant::now();
     let state = req.app_data::<web::Data<State>>().cloned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let res = next.call(req).await?;
     if let Some(s) = state {
         let status = res.status().as_u16().to_string();
-        s.metrics.requests.with_label_values(&[&route, &method, &status]).inc();
-        s.metrics.latency.with_label_values(&[&route, &method]).observe(start.elapsed().as_secs_f64());
+        s.metrics.requests.with_label_values(&[&route, method, &status]).inc();
+        s.metrics.latency.with_label_values(&[&route, method]).observe(start.elapsed().as_secs_f64());
     }
     Ok(res)
 }
