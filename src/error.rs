@@ -79,6 +79,12 @@ impl From<service::Error> for ApiError {
                 field: None,
                 retry_after: Some(retry_after),
             },
+            E::Unavailable { what, retry_after } => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail: format!("{what}; retry later"),
+                field: None,
+                retry_after: Some(retry_after),
+            },
             E::Store(e) => {
                 log::error!("storage error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

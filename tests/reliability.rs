@@ -7,7 +7,45 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
-use common::Backend;
+use common::{Backend, Resp};
+use serde_json::json;
+use tokend::service::passwords;
+use tokend::service::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
+
+/// Tests that flood password hashing on purpose hold this exclusively; every other test
+/// that logs in holds it shared, so a flood never turns its logins into 503s.
+static HASHING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn hashing_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    HASHING.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn hashing_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    HASHING.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A server that believes X-Forwarded-For from the test client (127.0.0.1), so tests can
+/// speak from many addresses.
+fn behind_proxy(b: &Backend) -> common::Server {
+    b.start_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
+}
+
+fn login_from(s: &common::Server, email: &str, password: &str, addr: &str) -> Resp {
+    let body = json!({"email": email, "password": password}).to_string();
+    s.raw("POST", "/api/v1/login", &[("Content-Type", "application/json"), ("X-Forwarded-For", addr)], body.as_bytes())
+}
+
+fn retry_after(r: &Resp) -> i64 {
+    r.header("retry-after").expect("Retry-After").trim().parse().expect("Retry-After in seconds")
+}
+
+fn statuses(v: &[u16]) -> std::collections::BTreeMap<u16, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for s in v {
+        *m.entry(*s).or_insert(0) += 1;
+    }
+    m
+}
 
 // ---------------------------------------------------------------- raw HTTP
 
@@ -107,3 +145,101 @@ fn random_methods_do_not_grow_metrics() {
     assert!(after.contains("method=\"other\""), "invented methods are counted as other");
     assert!(!after.contains("WARMUP"), "no raw method name in the metrics");
 }
+
+// ---------------------------------------------------------------- 1. bounded hashing
+
+/// Concurrent wrong passwords for one account from one address: each attempt holds its
+/// throttle place before hashing, so exactly the free failures are checked and the rest
+/// answer 429 at once, however the requests interleave.
+fn concurrent_bad_logins_reserve_before_hashing(b: &Backend) {
+    let _g = hashing_shared();
+    let s = behind_proxy(b);
+    let codes: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..16)
+            .map(|_| sc.spawn(|| login_from(&s, &s.owner_email, "wrong-password-xyz", "203.0.113.10").status))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let m = statuses(&codes);
+    assert_eq!(m.get(&401).copied(), Some(LOGIN_FREE_FAILURES as usize), "{m:?}");
+    assert_eq!(m.get(&429).copied(), Some(16 - LOGIN_FREE_FAILURES as usize), "{m:?}");
+    assert_eq!(login_from(&s, &s.owner_email, &s.owner_password, "198.51.100.20").status, 200);
+}
+
+/// Many logins at once (distinct accounts and addresses, so no throttle applies): never
+/// more than `bound` hashes run together nor more than `queue` wait; everyone else is told
+/// 503 with Retry-After at once, and nothing answers 500.
+fn hashing_is_bounded(b: &Backend) {
+    let _g = hashing_exclusive();
+    let s = behind_proxy(b);
+    let n = 48;
+    let rs: Vec<Resp> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                let s = &s;
+                sc.spawn(move || {
+                    login_from(s, &format!("nobody{i}@example.test"), "wrong-password-xyz", &format!("192.0.2.{i}"))
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let m = statuses(&rs.iter().map(|r| r.status).collect::<Vec<_>>());
+    eprintln!("{n} concurrent logins: {m:?}, {:?}", passwords::stats());
+    assert_eq!(m.keys().filter(|k| **k != 401 && **k != 503).count(), 0, "only 401 and 503: {m:?}");
+    assert!(m.get(&401).copied().unwrap_or(0) >= 1, "some were checked: {m:?}");
+    for r in rs.iter().filter(|r| r.status == 503) {
+        assert!(retry_after(r) >= 1, "{}", r.text);
+        assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/problem+json")));
+    }
+    let st = passwords::stats();
+    assert!(st.peak_running <= st.bound, "{st:?}");
+    assert!(st.peak_waiting <= st.queue, "{st:?}");
+    assert_eq!(st.queue, 4 * st.bound);
+    // Refused for load, not for failing: the addresses are not charged.
+    drop(_g);
+    let _g = hashing_shared();
+    let r = login_from(&s, &s.owner_email, &s.owner_password, "192.0.2.1");
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+// ---------------------------------------------------------------- 2. login throttle
+
+/// Wrong passwords from one address slow that address down for that account; the right
+/// password from anywhere else still answers 200, and the wait grows instead of locking.
+fn login_failures_do_not_lock_out_other_addresses(b: &Backend) {
+    let _g = hashing_shared();
+    let s = behind_proxy(b);
+    let (attacker, owner) = ("203.0.113.9", "198.51.100.20");
+    for i in 0..LOGIN_FREE_FAILURES {
+        let r = login_from(&s, &s.owner_email, "wrong-password-xyz", attacker);
+        assert_eq!(r.status, 401, "failure {i}: {}", r.text);
+    }
+    let r = login_from(&s, &s.owner_email, &s.owner_password, attacker);
+    assert_eq!(r.status, 429, "that address waits, even with the right password: {}", r.text);
+    assert_eq!(retry_after(&r), LOGIN_BACKOFF_SECONDS);
+    assert!(r.body.get("access_token").is_none());
+    // The owner, elsewhere, is not affected, in any spelling of the email.
+    let r = login_from(&s, &s.owner_email, &s.owner_password, owner);
+    assert_eq!(r.status, 200, "the right password from another address: {}", r.text);
+    let r = login_from(&s, &format!(" {} ", s.owner_email.to_uppercase()), &s.owner_password, owner);
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A wrong password from the owner's address counts there, not with the attacker's.
+    assert_eq!(login_from(&s, &s.owner_email, "wrong-password-xyz", owner).status, 401);
+    assert_eq!(login_from(&s, &s.owner_email, &s.owner_password, owner).status, 200);
+    // The attacker's wait grows with each further failure instead of becoming a lockout.
+    s.clock.advance(LOGIN_BACKOFF_SECONDS);
+    assert_eq!(login_from(&s, &s.owner_email, "wrong-password-xyz", attacker).status, 401);
+    let r = login_from(&s, &s.owner_email, "wrong-password-xyz", attacker);
+    assert_eq!(r.status, 429);
+    assert_eq!(retry_after(&r), 2 * LOGIN_BACKOFF_SECONDS, "the wait doubles");
+    s.clock.advance(2 * LOGIN_BACKOFF_SECONDS);
+    let r = login_from(&s, &s.owner_email, &s.owner_password, attacker);
+    assert_eq!(r.status, 200, "after the wait even that address logs in with the right password: {}", r.text);
+}
+
+backend_tests!(
+    concurrent_bad_logins_reserve_before_hashing,
+    hashing_is_bounded,
+    login_failures_do_not_lock_out_other_addresses,
+);

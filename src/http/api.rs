@@ -187,11 +187,14 @@ struct Login {
 async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
-    // Password verification (argon2, tens of ms) on a read connection: the single SQLite
-    // writer is never held while hashing. The audit insert takes the writer briefly after.
+    // Password verification (argon2, tens of ms, bounded in service::passwords) on the
+    // blocking pool, holding no database connection while it hashes. The audit insert
+    // takes the writer briefly after.
     let ip2 = ip.clone();
-    let (token, user) = read(&st, move |conn, s, now| {
-        let user = users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user;
+    let s = st.clone();
+    let (token, user) = blocking(move || -> Result<_, ApiError> {
+        let now = s.now();
+        let user = users::login(&s.db, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user;
         let roles = crate::store::roles_from_text(&user.roles);
         let claims = AccessClaims {
             iss: s.cfg.issuer.clone(),

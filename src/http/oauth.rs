@@ -148,7 +148,7 @@ fn nonempty<'a>(form: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
 async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let ip = client_ip(&req);
     let limit = state.cfg.token_failures_per_minute;
-    let key = [(ip.as_str(), limit)];
+    let key = [(ip.as_str(), crate::service::throttle::Rule::Limit(limit as u32))];
     if let Err(retry) =
         state.token_throttle.check(&key, state.now()).or_else(|r| if limit == 0 { Ok(()) } else { Err(r) })
     {
@@ -173,7 +173,7 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> R
         Err(e) => e.error,
     };
     if limit > 0 && matches!(outcome, "invalid_grant" | "invalid_client") {
-        state.token_throttle.fail(&key, state.now());
+        let _ = state.token_throttle.fail(&key, state.now());
     }
     state.metrics.issued.with_label_values(&[label, outcome]).inc();
     result

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod exchange;
 pub mod list;
 pub mod orgs;
+pub mod passwords;
 pub mod policy;
 pub mod principal;
 pub mod roles;
@@ -34,6 +35,9 @@ pub enum Error {
     Invalid { field: String, message: String },
     #[error("too many attempts")]
     TooMany { retry_after: u64 },
+    /// Busy or a dependency is down: 503 with Retry-After.
+    #[error("{what}")]
+    Unavailable { what: &'static str, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]

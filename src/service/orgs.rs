@@ -4,7 +4,6 @@ use serde::Serialize;
 
 use super::audit::{self, Event};
 use super::tokens::{self, NewToken};
-use super::users::hash_password;
 use super::{new_id, Acct, Error, Result};
 use crate::store::models::{Org, User};
 use crate::store::schema::{orgs, users};
@@ -38,7 +37,7 @@ pub fn create(
     let generated = password.is_none();
     let password = password.unwrap_or_else(random_password);
     super::users::check_password(&password)?;
-    let hash = hash_password(&password)?;
+    let hash = super::passwords::hash(&password)?;
     conn.transaction(|conn| {
         let exists: i64 = orgs::table.filter(orgs::name.eq(&name)).count().get_result(conn)?;
         if exists > 0 {
