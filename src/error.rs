@@ -105,6 +105,7 @@ pub struct OAuthError {
     pub description: String,
     /// The client tried HTTP Basic: a 401 carries the Basic challenge.
     pub basic: bool,
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -116,10 +117,17 @@ impl OAuthError {
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        OAuthError { status, error, description: description.into(), basic: false }
+        OAuthError { status, error, description: description.into(), basic: false, retry_after: None }
     }
     pub fn request(description: impl Into<String>) -> OAuthError {
         OAuthError::new("invalid_request", description)
+    }
+    /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1) with Retry-After.
+    pub fn unavailable(retry_after: u64) -> OAuthError {
+        OAuthError {
+            retry_after: Some(retry_after),
+            ..OAuthError::new("temporarily_unavailable", "the service is temporarily unavailable; retry later")
+        }
     }
 }
 
@@ -144,6 +152,9 @@ impl ResponseError for OAuthError {
             .insert_header((header::PRAGMA, "no-cache"));
         if self.status == StatusCode::UNAUTHORIZED && self.basic {
             r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tokend\""));
+        }
+        if let Some(s) = self.retry_after {
+            r.insert_header((header::RETRY_AFTER, s.to_string()));
         }
         r.body(oauth_body(self.error, &self.description))
     }

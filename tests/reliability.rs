@@ -9,6 +9,7 @@ use std::net::TcpStream;
 
 use common::{Backend, Resp};
 use serde_json::json;
+use tokend::http::oauth::IDENTITY_FAILURES_PER_MINUTE;
 use tokend::service::passwords;
 use tokend::service::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
 
@@ -238,7 +239,127 @@ fn login_failures_do_not_lock_out_other_addresses(b: &Backend) {
     assert_eq!(r.status, 200, "after the wait even that address logs in with the right password: {}", r.text);
 }
 
+// ---------------------------------------------------------------- 3. credential failures
+
+fn form_bearer(s: &common::Server, path: &str, pairs: &[(&str, &str)], bearer: &str) -> Resp {
+    Resp::from(ureq::post(&s.url(path)).set("Authorization", &format!("Bearer {bearer}")).send_form(pairs))
+}
+
+fn cc(s: &common::Server, id: &str, secret: &str) -> Resp {
+    s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((id, secret)))
+}
+
+fn assert_slow_down(r: &Resp, what: &str) {
+    assert_eq!(r.status, 429, "{what}: {}", r.text);
+    assert_eq!(r.body["error"], "slow_down", "{what}: {}", r.text);
+    assert!(retry_after(r) >= 1, "{what}");
+}
+
+/// A well-formed API token that no one holds.
+fn unknown_pat() -> String {
+    tokend::secrets::generate(tokend::secrets::SecretKind::Personal).value
+}
+
+/// 125 bad token requests from one address put it over its limit (120 a minute): its
+/// further failures answer 429, but valid credentials from that same address are still
+/// answered 200 on every endpoint.
+fn valid_credentials_pass_an_address_over_its_failure_limit(b: &Backend) {
+    let _g = hashing_shared();
+    let s = b.start_with(|c| c.token_failures_per_minute = 120);
+    let at = s.owner_login();
+    let (_, client_id, secret) = s.app(&at, json!({"name": "svc"}));
+    let (_, pat) = s.pat(&at, json!({"name": "p", "ttl_days": 1, "roles": ["org:member"]}));
+    let mut codes = Vec::new();
+    for i in 0..125 {
+        // Distinct tokens: the address, not one guessed identity, goes over its limit.
+        let r = s.exchange(&format!("tkd_pat_bogus{i}"));
+        codes.push(r.status);
+    }
+    let m = statuses(&codes);
+    assert_eq!(m.get(&400).copied(), Some(120), "{m:?}");
+    assert_eq!(m.get(&429).copied(), Some(5), "{m:?}");
+    assert_slow_down(&s.exchange("tkd_pat_bogus-again"), "another bad token");
+
+    let r = s.exchange(&pat);
+    assert_eq!(r.status, 200, "a valid PAT from the throttled address: {}", r.text);
+    let r = cc(&s, &client_id, &secret);
+    assert_eq!(r.status, 200, "valid app credentials from the throttled address: {}", r.text);
+    assert_slow_down(&cc(&s, &client_id, "tkd_cs_wrong"), "a wrong client secret");
+
+    // Introspection: a valid caller is answered, a failing one slowed down.
+    let subject = s.exchange_ok(&pat);
+    let r = s.form("/oauth/introspect", &[("token", &subject)], Some((&client_id, &secret)));
+    assert_eq!((r.status, r.body["active"].clone()), (200, json!(true)), "{}", r.text);
+    let r = form_bearer(&s, "/oauth/introspect", &[("token", &subject)], &at);
+    assert_eq!((r.status, r.body["active"].clone()), (200, json!(true)), "{}", r.text);
+    assert_slow_down(
+        &s.form("/oauth/introspect", &[("token", &subject)], Some((&client_id, "tkd_cs_wrong"))),
+        "introspection with a wrong secret",
+    );
+    assert_slow_down(&form_bearer(&s, "/oauth/introspect", &[("token", &subject)], "x.y.z"), "a bad bearer");
+
+    // Revocation: the holder of a real token revokes it; unknown tokens are slowed down.
+    let (_, doomed) = s.pat(&at, json!({"name": "doomed", "ttl_days": 1, "roles": ["org:member"]}));
+    let r = s.form("/oauth/revoke", &[("token", &doomed)], None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(s.exchange(&doomed).status, 429, "revoked (and the address is over its limit)");
+    assert_slow_down(&s.form("/oauth/revoke", &[("token", &unknown_pat())], None), "revoking an unknown token");
+
+    // /api/v1: a valid bearer is served, invalid ones get 429 problem+json.
+    let r = s.get("/api/v1/me", &at);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s.get("/api/v1/me", "not-a-token");
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(retry_after(&r) >= 1);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/problem+json")));
+
+    // A minute later the address is served normally again.
+    s.clock.advance(61);
+    assert_eq!(s.exchange("tkd_pat_bogus-later").status, 400);
+    assert_eq!(s.get("/api/v1/me", "not-a-token").status, 401);
+}
+
+/// One identity failing again and again from one address is slowed down on its own,
+/// long before the address is; other identities from there are not, and neither is the
+/// right secret for that identity. Refused exchanges of a known token stop adding audit
+/// rows once they are throttled.
+fn one_guessed_identity_is_throttled(b: &Backend) {
+    let _g = hashing_shared();
+    let s = b.start_with(|c| c.token_failures_per_minute = 120);
+    let at = s.owner_login();
+    let (_, client_id, secret) = s.app(&at, json!({"name": "target"}));
+    let (_, other_id, _) = s.app(&at, json!({"name": "other"}));
+    let n = IDENTITY_FAILURES_PER_MINUTE as usize;
+    for i in 0..n {
+        let r = cc(&s, &client_id, "tkd_cs_guess");
+        assert_eq!(r.status, 401, "guess {i}: {}", r.text);
+    }
+    assert_slow_down(&cc(&s, &client_id, "tkd_cs_guess"), "the guessed client");
+    assert_eq!(cc(&s, &other_id, "tkd_cs_guess").status, 401, "another client is not throttled");
+    assert_eq!(cc(&s, &client_id, &secret).status, 200, "the right secret still works");
+
+    // A revoked token retried in a loop.
+    let (id, pat) = s.pat(&at, json!({"name": "retry-loop", "ttl_days": 1, "roles": ["org:member"]}));
+    assert_eq!(s.delete(&format!("/api/v1/me/tokens/{id}"), &at).status, 204);
+    let audited = || {
+        let r = s.get(&format!("/api/v1/audit?action=token.exchange&object={id}&page_size=200"), &at);
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["total_count"].as_i64().unwrap()
+    };
+    for _ in 0..n {
+        assert_eq!(s.exchange(&pat).status, 400);
+    }
+    assert_eq!(audited(), n as i64, "each refusal is audited");
+    for _ in 0..20 {
+        assert_slow_down(&s.exchange(&pat), "the revoked token again");
+    }
+    assert_eq!(audited(), n as i64, "throttled refusals add no audit rows");
+    assert_eq!(s.exchange(&s.owner_pat).status, 200, "others from that address are served");
+}
+
 backend_tests!(
+    valid_credentials_pass_an_address_over_its_failure_limit,
+    one_guessed_identity_is_throttled,
     concurrent_bad_logins_reserve_before_hashing,
     hashing_is_bounded,
     login_failures_do_not_lock_out_other_addresses,

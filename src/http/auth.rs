@@ -80,8 +80,28 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// Verifies a bearer and resolves it to a live principal.
+/// Verifies a bearer and resolves it to a live principal. A presented bearer that fails
+/// counts against the caller's address and the token; over the limit the answer is 429
+/// (a valid bearer is never refused for others' failures).
 pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let r = authenticate_once(req).await;
+    if let Err(e) = &r {
+        if e.status == StatusCode::UNAUTHORIZED {
+            if let (Some(state), Some(token)) = (req.app_data::<web::Data<State>>(), bearer(req)) {
+                if let Err(retry) = super::oauth::credential_failure(state, &client_ip(req), Some(token)) {
+                    return Err(ApiError {
+                        retry_after: Some(retry),
+                        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed requests; retry later")
+                    });
+                }
+            }
+        }
+    }
+    r
+}
+
+/// [`authenticate`] without the failure throttle (callers that count failures themselves).
+pub async fn authenticate_once(req: &HttpRequest) -> Result<Principal, ApiError> {
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
     let state = req
         .app_data::<web::Data<State>>()

@@ -297,6 +297,21 @@ pub fn introspect(
     }
 }
 
+/// Whether `secret` has the form of an API token (PAT or service token) with a valid
+/// checksum: only those can name a stored token.
+pub fn revocable(secret: &str) -> bool {
+    matches!(secrets::parse(secret), Ok(SecretKind::Personal) | Ok(SecretKind::Service))
+}
+
+/// Whether an API token with this secret hash is stored (live or not); one indexed read.
+pub fn token_known(conn: &mut AnyConnection, hash: &str) -> Result<bool, GrantError> {
+    let ids: Vec<String> = crate::on_backend!(conn, c => api_tokens::table
+        .filter(api_tokens::secret_hash.eq(hash))
+        .select(api_tokens::id)
+        .load(c)?);
+    Ok(!ids.is_empty())
+}
+
 /// RFC 7009: the holder of an API token revokes it. Unknown tokens are not an error.
 pub fn revoke_by_holder(conn: &mut AnyConnection, secret: &str, ip: &str, now: i64) -> Result<(), GrantError> {
     match secrets::parse(secret) {
