@@ -357,7 +357,80 @@ fn one_guessed_identity_is_throttled(b: &Backend) {
     assert_eq!(s.exchange(&s.owner_pat).status, 200, "others from that address are served");
 }
 
+// ---------------------------------------------------------------- 5. refused-call audit
+
+/// Bytes held in the text columns of the audit log.
+fn audit_bytes(s: &common::Server) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = s.state.db.read().unwrap();
+    diesel::sql_query(
+        "SELECT CAST(COALESCE(SUM(LENGTH(id) + LENGTH(COALESCE(org_id, '')) + LENGTH(actor_kind) \
+         + LENGTH(COALESCE(actor_id, '')) + LENGTH(action) + LENGTH(COALESCE(object_kind, '')) \
+         + LENGTH(COALESCE(object_id, '')) + LENGTH(COALESCE(ip, '')) + LENGTH(outcome) \
+         + LENGTH(COALESCE(detail, ''))), 0) AS BIGINT) AS n FROM audit_events",
+    )
+    .get_result::<N>(&mut *conn)
+    .unwrap()
+    .n
+}
+
+/// 600 refused calls with 7,000-character ids from one member: the first few are audited
+/// (ids cut to 64 characters), the rest become one summary row; the log grows < 64 KiB.
+fn refused_call_flood_is_summarised(b: &Backend) {
+    let _g = hashing_shared();
+    let s = b.start();
+    let owner = s.owner_login();
+    let (member_id, member) = s.user(&owner, "member@example.test", &["org:member"]);
+    let before = audit_bytes(&s);
+    let long_id = "x".repeat(7000);
+    for i in 0..600 {
+        let r = s.delete(&format!("/api/v1/users/{long_id}{i}"), &member);
+        assert_eq!(r.status, 403, "call {i}: {}", r.text);
+    }
+    let grown = audit_bytes(&s) - before;
+    assert!(grown < 64 * 1024, "the audit log grew by {grown} bytes");
+
+    let list = |q: &str| {
+        let r = s.get(&format!("/api/v1/audit?actor={member_id}{q}&page_size=200"), &owner);
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body
+    };
+    let denied = list("&outcome=denied");
+    assert_eq!(denied["total_count"], json!(5), "the first refused calls are audited: {denied}");
+    for ev in denied["items"].as_array().unwrap() {
+        let object = ev["object_id"].as_str().unwrap();
+        assert_eq!(object.chars().count(), 65, "{object}");
+        assert!(object.starts_with("xxxx") && object.ends_with('…'), "{object}");
+        assert_eq!(ev["action"], "DELETE /api/v1/users/{id}");
+    }
+    assert_eq!(list("&action=audit.suppressed")["total_count"], json!(0), "the window is still open");
+
+    // When the window has closed, the next refused call brings the summary (or the
+    // maintenance pass writes it first; either way exactly once).
+    s.clock.advance(61);
+    assert_eq!(s.delete("/api/v1/users/after", &member).status, 403);
+    let mut summary = json!(null);
+    for _ in 0..100 {
+        summary = list("&action=audit.suppressed");
+        if summary["total_count"] == json!(1) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(summary["total_count"], json!(1), "{summary}");
+    let detail = &summary["items"][0]["detail"];
+    assert_eq!(detail["suppressed"], json!(595), "{detail}");
+    assert_eq!(detail["message"], "refused calls suppressed: 595");
+    assert_eq!(list("&outcome=denied")["total_count"], json!(6), "the new window audits again");
+}
+
 backend_tests!(
+    refused_call_flood_is_summarised,
     valid_credentials_pass_an_address_over_its_failure_limit,
     one_guessed_identity_is_throttled,
     concurrent_bad_logins_reserve_before_hashing,
