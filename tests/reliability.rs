@@ -429,6 +429,74 @@ fn refused_call_flood_is_summarised(b: &Backend) {
     assert_eq!(list("&outcome=denied")["total_count"], json!(6), "the new window audits again");
 }
 
+// ---------------------------------------------------------------- 7. concurrent start-up
+
+/// Drops a test database however the test ends.
+struct DropDatabase<'a>(&'a str, &'a str);
+
+impl Drop for DropDatabase<'_> {
+    fn drop(&mut self) {
+        common::drop_pg_database(self.0, self.1);
+    }
+}
+
+/// Counts rows with a fresh connection of the test's own.
+fn pg_count(url: &str, table: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut c = diesel::PgConnection::establish(url).unwrap();
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(&mut c).unwrap().n
+}
+
+/// Four instances starting at once on one empty PostgreSQL database and one key
+/// directory all come up, with one org `default`, one owner and one signing key; only one
+/// of them reports first-start credentials.
+#[test]
+fn concurrent_start_on_an_empty_postgres_database() {
+    use std::sync::Arc;
+    use tokend::clock::{Clock, FixedClock};
+    let Some(Backend::Postgres(base)) = Backend::postgres() else { return };
+    let _g = hashing_shared();
+    let url = common::fresh_pg_database(&base);
+    let _drop = DropDatabase(&base, &url);
+    let dir = tempfile::tempdir().unwrap();
+    let start = std::sync::Barrier::new(4);
+    let results: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut cfg = tokend::config::Config::for_test(&url, &dir.path().join("keys"));
+                    cfg.bootstrap_password = Some("owner-password-123".into());
+                    cfg.key_publish_delay = 0;
+                    start.wait();
+                    tokend::boot(cfg, Arc::new(FixedClock::new(common::now())) as Arc<dyn Clock>)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut states = Vec::new();
+    let mut created = 0;
+    for r in results {
+        let (state, c) = r.unwrap_or_else(|e| panic!("an instance failed to start: {e}"));
+        created += usize::from(c.is_some());
+        states.push(state);
+    }
+    assert_eq!(created, 1, "exactly one instance reports first-start credentials");
+    assert_eq!(pg_count(&url, "orgs"), 1);
+    assert_eq!(pg_count(&url, "orgs WHERE name = 'default'"), 1);
+    assert_eq!(pg_count(&url, "users"), 1);
+    assert_eq!(pg_count(&url, "api_tokens"), 1);
+    let kids: Vec<Vec<String>> =
+        states.iter().map(|s| s.keys.set().keys.iter().map(|k| k.meta.kid.clone()).collect()).collect();
+    assert_eq!(kids[0].len(), 1, "one signing key: {kids:?}");
+    assert!(kids.iter().all(|k| *k == kids[0]), "every instance uses it: {kids:?}");
+}
+
 backend_tests!(
     refused_call_flood_is_summarised,
     valid_credentials_pass_an_address_over_its_failure_limit,
