@@ -85,6 +85,13 @@ impl From<service::Error> for ApiError {
                 field: None,
                 retry_after: Some(retry_after),
             },
+            E::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                ApiError {
+                    retry_after: Some(crate::store::RETRY_AFTER),
+                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; retry later")
+                }
+            }
             E::Store(e) => {
                 log::error!("storage error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -170,6 +177,10 @@ impl From<GrantError> for OAuthError {
             GrantError::InvalidClient => OAuthError::new("invalid_client", "client authentication failed"),
             GrantError::InvalidScope(m) => OAuthError::new("invalid_scope", m),
             GrantError::InvalidTarget(m) => OAuthError::new("invalid_target", m),
+            GrantError::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                OAuthError::unavailable(crate::store::RETRY_AFTER)
+            }
             GrantError::Store(e) => {
                 log::error!("storage error on the token endpoint: {e}");
                 OAuthError::new("server_error", "internal error")

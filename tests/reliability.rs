@@ -497,6 +497,84 @@ fn concurrent_start_on_an_empty_postgres_database() {
     assert!(kids.iter().all(|k| *k == kids[0]), "every instance uses it: {kids:?}");
 }
 
+// ---------------------------------------------------------------- 8. database outage
+
+/// Makes one test database unreachable (new connections refused, existing ones ended)
+/// without touching the shared PostgreSQL server, or reachable again.
+fn set_reachable(base: &str, database_url: &str, reachable: bool) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let name = database_url.rsplit_once('/').unwrap().1.split('?').next().unwrap();
+    let mut admin = diesel::PgConnection::establish(base).unwrap();
+    admin.batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}")).unwrap();
+    if !reachable {
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ))
+            .unwrap();
+    }
+}
+
+fn assert_unavailable(r: &Resp, what: &str) {
+    assert_eq!(r.status, 503, "{what}: {}", r.text);
+    assert!(retry_after(r) >= 1, "{what}: Retry-After");
+}
+
+/// With its database unreachable the server answers 503 with Retry-After (never 200,
+/// never 500) on the token endpoint, the API and readiness, and serves again once the
+/// database is back.
+#[test]
+fn database_outage_answers_503_then_recovers() {
+    let Some(b) = Backend::postgres() else { return };
+    let Backend::Postgres(base) = &b else { return };
+    let _g = hashing_shared();
+    let s = b.start();
+    let at = s.owner_login();
+    let (_, client_id, secret) = s.app(&at, json!({"name": "svc"}));
+    assert_eq!(s.exchange(&s.owner_pat).status, 200);
+
+    set_reachable(base, &s.database_url, false);
+    for round in 0..3 {
+        let r = s.exchange(&s.owner_pat);
+        assert_unavailable(&r, &format!("token exchange, round {round}"));
+        assert_eq!(r.body["error"], "temporarily_unavailable", "{}", r.text);
+        let r = cc(&s, &client_id, &secret);
+        assert_unavailable(&r, "client_credentials");
+        assert_eq!(r.body["error"], "temporarily_unavailable", "{}", r.text);
+        let r = s.get("/api/v1/me", &at);
+        assert_unavailable(&r, "GET /api/v1/me");
+        assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/problem+json")));
+        assert_unavailable(&login_from(&s, &s.owner_email, &s.owner_password, "127.0.0.1"), "login");
+        let r = s.form("/oauth/introspect", &[("token", &at)], Some((&client_id, &secret)));
+        assert_unavailable(&r, "introspection");
+        assert_unavailable(&s.form("/oauth/revoke", &[("token", &s.owner_pat)], None), "revocation");
+        assert_eq!(s.call("GET", "/readyz", None, None).status, 503);
+    }
+    // Refused for the database, not for a wrong password: these attempts do not count
+    // towards the login throttle (a sixth counted failure would answer 429).
+    for i in 0..(LOGIN_FREE_FAILURES + 1) {
+        assert_unavailable(&login_from(&s, &s.owner_email, "wrong-password-xyz", "127.0.0.1"), &format!("login {i}"));
+    }
+
+    set_reachable(base, &s.database_url, true);
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = s.call("GET", "/readyz", None, None).status;
+        if ready == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(ready, 200, "/readyz recovers");
+    assert_eq!(s.exchange(&s.owner_pat).status, 200, "the token endpoint recovers");
+    assert_eq!(cc(&s, &client_id, &secret).status, 200);
+    let r = s.get("/api/v1/me", &at);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(login_from(&s, &s.owner_email, &s.owner_password, "127.0.0.1").status, 200);
+}
+
 backend_tests!(
     refused_call_flood_is_summarised,
     valid_credentials_pass_an_address_over_its_failure_limit,

@@ -100,6 +100,7 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
             let reload_every = Duration::from_secs(state.cfg.keys_reload_seconds);
             while !state.stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
+                state.db.sweep();
                 state.flush_usage();
                 state.flush_refused(false);
                 if last_reload.elapsed() >= reload_every {

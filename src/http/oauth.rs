@@ -19,8 +19,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 impl From<crate::service::Error> for OAuthError {
     fn from(e: crate::service::Error) -> OAuthError {
-        log::error!("oauth endpoint: {e}");
-        OAuthError::new("server_error", "internal error")
+        use crate::service::Error as E;
+        match e {
+            E::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                OAuthError::unavailable(crate::store::RETRY_AFTER)
+            }
+            E::Unavailable { retry_after, .. } => OAuthError::unavailable(retry_after),
+            e => {
+                log::error!("oauth endpoint: {e}");
+                OAuthError::new("server_error", "internal error")
+            }
+        }
     }
 }
 

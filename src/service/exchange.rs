@@ -35,7 +35,7 @@ pub enum GrantError {
 
 impl From<diesel::result::Error> for GrantError {
     fn from(e: diesel::result::Error) -> Self {
-        GrantError::Store(StoreError::Query(e))
+        GrantError::Store(StoreError::from(e))
     }
 }
 
@@ -284,7 +284,11 @@ pub fn introspect(
     if c.org != org_id || c.exp <= ctx.now || c.nbf > ctx.now {
         return Ok(inactive);
     }
-    match resolve(conn, &c, ctx.usage, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))? {
+    let resolved = resolve(conn, &c, ctx.usage, ctx.now).map_err(|e| match e {
+        super::Error::Store(s) => GrantError::Store(s),
+        e => GrantError::Internal(e.to_string()),
+    })?;
+    match resolved {
         Some(p) => {
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["active"] = json!(true);

@@ -52,7 +52,7 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Error::Conflict("the object already exists".into())
             }
-            e => Error::Store(StoreError::Query(e)),
+            e => Error::Store(StoreError::from(e)),
         }
     }
 }
