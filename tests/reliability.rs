@@ -552,6 +552,12 @@ fn database_outage_answers_503_then_recovers() {
         assert_unavailable(&s.form("/oauth/revoke", &[("token", &s.owner_pat)], None), "revocation");
         assert_eq!(s.call("GET", "/readyz", None, None).status, 503);
     }
+    // What the log says: the database is unavailable, with the server's reason.
+    let e = s.state.db.read().err().expect("no connection while the database is away");
+    assert!(e.is_unavailable(), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("not currently accepting connections"), "the server's reason: {msg}");
+    assert!(!msg.contains("invalid connection url"), "{msg}");
     // Refused for the database, not for a wrong password: these attempts do not count
     // towards the login throttle (a sixth counted failure would answer 429).
     for i in 0..(LOGIN_FREE_FAILURES + 1) {
