@@ -13,8 +13,9 @@ use tokend::http::oauth::IDENTITY_FAILURES_PER_MINUTE;
 use tokend::service::passwords;
 use tokend::service::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
 
-/// Tests that flood password hashing on purpose hold this exclusively; every other test
-/// that logs in holds it shared, so a flood never turns its logins into 503s.
+/// Tests that flood or count password hashing hold this exclusively; every other test
+/// holds it shared (starting a server hashes the owner's password), so a flood never
+/// turns another test's logins into 503s and counts see only their own test's hashes.
 static HASHING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 fn hashing_shared() -> std::sync::RwLockReadGuard<'static, ()> {
@@ -116,6 +117,7 @@ fn metrics_text(s: &common::Server) -> String {
 /// standard methods or "other".
 #[test]
 fn random_methods_do_not_grow_metrics() {
+    let _g = hashing_shared();
     let s = Backend::Sqlite.start();
     let addr = s.base.trim_start_matches("http://").to_string();
     let send = |methods: Vec<String>| {
@@ -202,6 +204,27 @@ fn hashing_is_bounded(b: &Backend) {
     let _g = hashing_shared();
     let r = login_from(&s, &s.owner_email, &s.owner_password, "192.0.2.1");
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Setting a password hashes only for a caller allowed to set it, and before any
+/// database connection is taken; a member's attempts cost no hashing at all.
+fn only_admins_make_the_server_hash(b: &Backend) {
+    let _g = hashing_exclusive();
+    let s = b.start();
+    let owner = s.owner_login();
+    let (member_id, member) = s.user(&owner, "member@example.test", &["org:member"]);
+    let before = passwords::stats().turns;
+    for i in 0..20 {
+        let body = json!({"email": format!("u{i}@example.test"), "password": "user-password-123"});
+        assert_eq!(s.post("/api/v1/users", &member, body).status, 403);
+        let r = s.patch(&format!("/api/v1/users/{member_id}"), &member, json!({"password": "new-password-123"}));
+        assert_eq!(r.status, 403);
+    }
+    assert_eq!(passwords::stats().turns, before, "refused callers cost no hashing");
+    let r = s.post("/api/v1/users", &owner, json!({"email": "ok@example.test", "password": "user-password-123"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(passwords::stats().turns, before + 1);
+    assert_eq!(login_from(&s, "ok@example.test", "user-password-123", "127.0.0.1").status, 200);
 }
 
 // ---------------------------------------------------------------- 2. login throttle
@@ -587,5 +610,6 @@ backend_tests!(
     one_guessed_identity_is_throttled,
     concurrent_bad_logins_reserve_before_hashing,
     hashing_is_bounded,
+    only_admins_make_the_server_hash,
     login_failures_do_not_lock_out_other_addresses,
 );

@@ -289,8 +289,16 @@ async fn users_list(
     ok(read(&st, move |conn, _, _| users::list(conn, &c.0, &f, &q)).await?)
 }
 
+/// Hashes a password being set on the blocking pool, holding no database connection.
+async fn password_hash(c: &Caller, password: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(pw) = password.map(str::to_string) else { return Ok(None) };
+    let p = c.0.clone();
+    blocking(move || users::new_password_hash(&p, Some(&pw)).map_err(ApiError::from)).await
+}
+
 async fn users_create(c: Caller, body: Obj<users::NewUser>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    created(write(&st, move |conn, _, now| users::create(conn, &c.0, &body, now)).await?)
+    let hash = password_hash(&c, body.password.as_deref()).await?;
+    created(write(&st, move |conn, _, now| users::create(conn, &c.0, &body, hash, now)).await?)
 }
 
 async fn users_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
@@ -303,7 +311,8 @@ async fn users_patch(
     body: Obj<users::UserPatch>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, now)).await?)
+    let hash = password_hash(&c, body.password.as_deref()).await?;
+    ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, hash, now)).await?)
 }
 
 async fn users_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {

@@ -23,6 +23,7 @@ pub struct Bound {
     turn: Condvar,
     peak_running: AtomicUsize,
     peak_waiting: AtomicUsize,
+    turns: AtomicUsize,
 }
 
 /// A turn to hash; gives it back when dropped.
@@ -45,6 +46,8 @@ pub struct Stats {
     pub waiting: usize,
     pub peak_running: usize,
     pub peak_waiting: usize,
+    /// Turns given so far (hashes computed or verified).
+    pub turns: usize,
 }
 
 /// Seconds a refused caller is asked to wait.
@@ -60,6 +63,7 @@ impl Bound {
             turn: Condvar::new(),
             peak_running: AtomicUsize::new(0),
             peak_waiting: AtomicUsize::new(0),
+            turns: AtomicUsize::new(0),
         }
     }
 
@@ -86,6 +90,7 @@ impl Bound {
         }
         s.0 += 1;
         self.peak_running.fetch_max(s.0, Ordering::Relaxed);
+        self.turns.fetch_add(1, Ordering::Relaxed);
         Some(Permit(self))
     }
 
@@ -98,6 +103,7 @@ impl Bound {
             waiting: s.1,
             peak_running: self.peak_running.load(Ordering::Relaxed),
             peak_waiting: self.peak_waiting.load(Ordering::Relaxed),
+            turns: self.turns.load(Ordering::Relaxed),
         }
     }
 }

@@ -225,7 +225,26 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
     super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)
 }
 
-pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64) -> Result<UserView> {
+/// The hash of a password an admin sets (create or patch), computed before the handler
+/// takes a database connection: argon2 is slow and bounded, and the SQLite writer must
+/// not wait for it. The caller's right to set a password is checked first, so no one
+/// else can make the server hash.
+pub fn new_password_hash(p: &Principal, password: Option<&str>) -> Result<Option<String>> {
+    let Some(pw) = password else { return Ok(None) };
+    p.require("org:admin")?;
+    p.require_interactive()?;
+    check_password(pw)?;
+    Ok(Some(passwords::hash(pw)?))
+}
+
+/// `hash`: from [`new_password_hash`] for `input.password`.
+pub fn create(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    input: &NewUser,
+    hash: Option<String>,
+    now: i64,
+) -> Result<UserView> {
     p.require("org:admin")?;
     if input.password.is_some() {
         p.require_interactive()?;
@@ -233,13 +252,9 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
     let email = normalize_email(&input.email)?;
     let name = check_text("name", input.name.as_deref().unwrap_or(email.split('@').next().unwrap_or("")), 1, 200)?;
     let roles = input.roles.clone().unwrap_or_else(|| vec!["org:member".into()]);
-    let hash = match &input.password {
-        Some(pw) => {
-            check_password(pw)?;
-            Some(passwords::hash(pw)?)
-        }
-        None => None,
-    };
+    if input.password.is_some() != hash.is_some() {
+        return Err(Error::Internal("password and hash disagree".into()));
+    }
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         check_role_change(conn, p, &[], &roles)?;
@@ -336,19 +351,23 @@ fn guard_owner_target(p: &Principal, target: &User) -> Result<()> {
     Ok(())
 }
 
-pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &UserPatch, now: i64) -> Result<UserView> {
+/// `hash`: from [`new_password_hash`] for `input.password`.
+pub fn patch(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    input: &UserPatch,
+    hash: Option<String>,
+    now: i64,
+) -> Result<UserView> {
     p.require("org:admin")?;
     if input.password.is_some() {
         p.require_interactive()?;
     }
     let name = input.name.as_deref().map(|n| check_text("name", n, 1, 200)).transpose()?;
-    let hash = match &input.password {
-        Some(pw) => {
-            check_password(pw)?;
-            Some(passwords::hash(pw)?)
-        }
-        None => None,
-    };
+    if input.password.is_some() != hash.is_some() {
+        return Err(Error::Internal("password and hash disagree".into()));
+    }
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         let mut u = load(conn, &p.org_id, id)?;
