@@ -71,11 +71,17 @@ fn note(e: &diesel::result::Error) {
 /// database answers, and discards connections that lost their server.
 #[derive(Debug)]
 pub struct Manager {
-    target: String,
     backend: Backend,
     /// The URL (PostgreSQL) or file path (SQLite).
     url: String,
-    down: Arc<AtomicBool>,
+    health: Arc<Health>,
+}
+
+/// Whether the database answered the last attempt to connect, and if not, why.
+#[derive(Debug, Default)]
+pub struct Health {
+    down: AtomicBool,
+    reason: std::sync::Mutex<String>,
 }
 
 impl ManageConnection for Manager {
@@ -87,14 +93,18 @@ impl ManageConnection for Manager {
             Backend::Postgres => diesel::PgConnection::establish(&self.url).map(AnyConnection::Postgresql),
             Backend::Sqlite => diesel::SqliteConnection::establish(&self.url).map(AnyConnection::Sqlite),
         };
-        self.down.store(r.is_err(), Ordering::Relaxed);
-        r.map_err(|e| {
-            let reason = redact(&e.to_string(), &self.url);
-            diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(format!(
-                "{}: {reason}",
-                self.target
-            )))
-        })
+        match r {
+            Ok(c) => {
+                self.health.down.store(false, Ordering::Relaxed);
+                Ok(c)
+            }
+            Err(e) => {
+                let reason = redact(&e.to_string(), &self.url);
+                *self.health.reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.clone();
+                self.health.down.store(true, Ordering::Relaxed);
+                Err(diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(reason)))
+            }
+        }
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
@@ -167,8 +177,8 @@ pub struct Db {
     pub backend: Backend,
     /// The SQLite file, for per-thread reader connections.
     sqlite_path: Option<String>,
-    /// The last attempt to open a connection failed.
-    down: Arc<AtomicBool>,
+    target: String,
+    health: Arc<Health>,
     /// `LOSSES` when the pools were last swept.
     swept: Arc<AtomicU64>,
 }
@@ -223,7 +233,7 @@ impl Db {
             first
                 .batch_execute("PRAGMA journal_mode = WAL;")
                 .map_err(|e| StoreError::Connect { target: target.clone(), reason: e.to_string() })?;
-            let down = Arc::new(AtomicBool::new(false));
+            let health = Arc::new(Health::default());
             let build = |size: u32, timeout: Duration| {
                 Pool::builder()
                     .max_size(size)
@@ -232,12 +242,7 @@ impl Db {
                     // A "SELECT 1" before every checkout doubles the hot path's queries.
                     .test_on_check_out(false)
                     .connection_customizer(Box::new(SqlitePragmas))
-                    .build(Manager {
-                        target: target.clone(),
-                        backend: Backend::Sqlite,
-                        url: path.to_string(),
-                        down: down.clone(),
-                    })
+                    .build(Manager { backend: Backend::Sqlite, url: path.to_string(), health: health.clone() })
             };
             let read = build(read_pool_size.max(1), CHECKOUT_TIMEOUT)?;
             let write = build(1, SQLITE_WRITER_TIMEOUT)?;
@@ -246,26 +251,28 @@ impl Db {
                 write,
                 backend: Backend::Sqlite,
                 sqlite_path: Some(path.to_string()),
-                down,
+                target,
+                health,
                 swept: Arc::new(AtomicU64::new(LOSSES.load(Ordering::Relaxed))),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Fail at start-up with libpq's own reason.
             diesel::PgConnection::establish(url)
                 .map_err(|e| StoreError::Connect { target: target.clone(), reason: redact(&e.to_string(), url) })?;
-            let down = Arc::new(AtomicBool::new(false));
+            let health = Arc::new(Health::default());
             let pool = Pool::builder()
                 .max_size(read_pool_size.max(2) + 2)
                 .min_idle(Some(1))
                 .test_on_check_out(false)
                 .connection_timeout(CHECKOUT_TIMEOUT)
-                .build(Manager { target, backend: Backend::Postgres, url: url.to_string(), down: down.clone() })?;
+                .build(Manager { backend: Backend::Postgres, url: url.to_string(), health: health.clone() })?;
             Ok(Db {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
                 sqlite_path: None,
-                down,
+                target,
+                health,
                 swept: Arc::new(AtomicU64::new(LOSSES.load(Ordering::Relaxed))),
             })
         } else {
@@ -273,12 +280,19 @@ impl Db {
         }
     }
 
+    /// A pooled connection; while connecting fails, a short wait and the server's reason.
     fn checkout(&self, pool: &DbPool) -> Result<Conn, StoreError> {
-        if self.down.load(Ordering::Relaxed) {
-            Ok(pool.get_timeout(CHECKOUT_TIMEOUT_WHILE_DOWN)?)
-        } else {
-            Ok(pool.get()?)
+        if !self.health.down.load(Ordering::Relaxed) {
+            return Ok(pool.get()?);
         }
+        pool.get_timeout(CHECKOUT_TIMEOUT_WHILE_DOWN).map_err(|e| {
+            if self.health.down.load(Ordering::Relaxed) {
+                let reason = self.health.reason.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                StoreError::Connect { target: self.target.clone(), reason }
+            } else {
+                StoreError::Pool(e)
+            }
+        })
     }
 
     /// After a connection was lost somewhere in the process: checks each idle pooled
