@@ -38,7 +38,9 @@ pub struct ConfigArgs {
     pub bootstrap_email: String,
     #[arg(long, env = "TOKEND_BOOTSTRAP_PASSWORD", hide_env_values = true)]
     pub bootstrap_password: Option<String>,
-    /// Failed /oauth/token calls per client IP per minute before 429; 0 turns the limit off.
+    /// Failed credential checks (/oauth/token, /oauth/introspect, /oauth/revoke, /api/v1
+    /// bearers) per client address per minute before further failures answer 429 (valid
+    /// credentials are always served); 0 turns these limits off.
     #[arg(long, env = "TOKEND_TOKEN_FAILURES_PER_MINUTE", default_value = "120")]
     pub token_failures_per_minute: String,
     /// Comma-separated IPs of reverse proxies whose X-Forwarded-For is believed (throttles,

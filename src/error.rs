@@ -80,6 +80,19 @@ impl From<service::Error> for ApiError {
                 field: None,
                 retry_after: Some(retry_after),
             },
+            E::Unavailable { what, retry_after } => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail: format!("{what}; retry later"),
+                field: None,
+                retry_after: Some(retry_after),
+            },
+            E::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                ApiError {
+                    retry_after: Some(crate::store::RETRY_AFTER),
+                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; retry later")
+                }
+            }
             E::Store(e) => {
                 log::error!("storage error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -100,6 +113,7 @@ pub struct OAuthError {
     pub description: String,
     /// The client tried HTTP Basic: a 401 carries the Basic challenge.
     pub basic: bool,
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -111,10 +125,17 @@ impl OAuthError {
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        OAuthError { status, error, description: description.into(), basic: false }
+        OAuthError { status, error, description: description.into(), basic: false, retry_after: None }
     }
     pub fn request(description: impl Into<String>) -> OAuthError {
         OAuthError::new("invalid_request", description)
+    }
+    /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1) with Retry-After.
+    pub fn unavailable(retry_after: u64) -> OAuthError {
+        OAuthError {
+            retry_after: Some(retry_after),
+            ..OAuthError::new("temporarily_unavailable", "the service is temporarily unavailable; retry later")
+        }
     }
 }
 
@@ -140,6 +161,9 @@ impl ResponseError for OAuthError {
         if self.status == StatusCode::UNAUTHORIZED && self.basic {
             r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tokend\""));
         }
+        if let Some(s) = self.retry_after {
+            r.insert_header((header::RETRY_AFTER, s.to_string()));
+        }
         r.body(oauth_body(self.error, &self.description))
     }
 }
@@ -158,6 +182,10 @@ impl From<GrantError> for OAuthError {
                 "unsupported_token_type",
                 "client secrets are not revoked here: regenerate the secret through the management API",
             ),
+            GrantError::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                OAuthError::unavailable(crate::store::RETRY_AFTER)
+            }
             GrantError::Store(e) => {
                 log::error!("storage error on the token endpoint: {e}");
                 OAuthError::new("server_error", "internal error")

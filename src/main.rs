@@ -295,6 +295,7 @@ fn serve(cfg: Config) -> ExitCode {
     state.stopping.store(true, Ordering::Relaxed);
     let _ = maintenance.join();
     state.flush_usage();
+    state.flush_refused(true);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

@@ -11,7 +11,7 @@ use super::{blocking, State};
 use crate::error::ApiError;
 use crate::service::exchange::{self, Ctx};
 use crate::service::list::PageQuery;
-use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users};
+use crate::service::{self, accounts, apps, audit, passwords, policy, roles, saved, sessions, table, tokens, users};
 use crate::store::AnyConnection;
 
 pub fn json_config() -> web::JsonConfig {
@@ -193,11 +193,14 @@ struct Login {
 async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
-    // Password verification (argon2, tens of ms) on a read connection: the single SQLite
-    // writer is never held while hashing. The session and audit rows take it briefly after.
+    // Password verification (argon2, tens of ms, bounded in service::passwords) on the
+    // blocking pool, holding no database connection while it hashes. The session and audit
+    // rows take the writer briefly after.
     let ip2 = ip.clone();
-    let user = read(&st, move |conn, s, now| {
-        Ok(users::login(conn, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user)
+    let s = st.clone();
+    let user = blocking(move || -> Result<_, ApiError> {
+        let now = s.now();
+        Ok(users::login(&s.db, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user)
     })
     .await?;
     let token = write(&st, move |conn, s, now| {
@@ -255,23 +258,16 @@ async fn change_password(
     let (org, id) = (p.org_id.clone(), p.user_id()?.to_string());
     let user = read(&st, move |conn, _, _| users::load(conn, &org, &id)).await?;
     let ip = client_ip(&req);
-    let keys = users::throttle_keys(&user.email, &ip);
-    let key_refs = [(keys[0].0.as_str(), keys[0].1), (keys[1].0.as_str(), keys[1].1)];
-    st.throttle.check(&key_refs, st.now()).map_err(|retry_after| service::Error::TooMany { retry_after })?;
     let body = body.0;
+    let s = st.clone();
     let new_hash = blocking(move || -> Result<Option<String>, ApiError> {
-        let ok = users::verify_password(
-            user.password_hash.as_deref().unwrap_or(users::dummy_hash()),
-            &body.current_password,
-        ) && user.password_hash.is_some();
-        if !ok {
+        if !users::check_current_password(&s.throttle, &user, &body.current_password, &ip, s.now())? {
             return Ok(None);
         }
-        Ok(Some(users::hash_password(&body.new_password)?))
+        Ok(Some(passwords::hash(&body.new_password)?))
     })
     .await?;
     let Some(new_hash) = new_hash else {
-        st.throttle.fail(&key_refs, st.now());
         return Err(service::invalid("current_password", "is not correct").into());
     };
     write(&st, move |conn, _, now| sessions::change_password(conn, &p, &new_hash, now)).await?;
@@ -299,7 +295,7 @@ async fn redeem_reset(
     let code_text = body.code.clone();
     let code = read(&st, move |conn, _, now| sessions::find_code(conn, &code_text, now)).await?;
     let pw = body.new_password;
-    let new_hash = blocking(move || -> Result<String, ApiError> { Ok(users::hash_password(&pw)?) }).await?;
+    let new_hash = blocking(move || -> Result<String, ApiError> { Ok(passwords::hash(&pw)?) }).await?;
     let ip = client_ip(&req);
     write(&st, move |conn, _, now| sessions::redeem(conn, &code, &new_hash, &ip, now)).await?;
     no_content()
@@ -357,6 +353,7 @@ async fn users_list(
     ok(read(&st, move |conn, _, _| users::list(conn, &c.0, &f, &q)).await?)
 }
 
+/// Hashes a password being set on the blocking pool, holding no database connection.
 async fn users_create(c: Caller, body: Obj<users::NewUser>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| users::create(conn, &c.0, &body, now)).await?)
 }

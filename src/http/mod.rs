@@ -36,6 +36,8 @@ pub struct State {
     /// Failed token-endpoint calls per client IP (1-minute window).
     pub token_throttle: Throttle,
     pub metrics: metrics::Metrics,
+    /// Flood control for the audit of refused calls.
+    pub refused: crate::service::audit::RefusalFlood,
     pub stopping: AtomicBool,
 }
 
@@ -50,6 +52,7 @@ impl State {
             throttle: Throttle::new(900),
             token_throttle: Throttle::new(60),
             metrics: metrics::Metrics::new(),
+            refused: Default::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -69,6 +72,23 @@ impl State {
             Err(e) => log::warn!("flushing token usage: {e}"),
         }
     }
+
+    /// Writes the summaries of suppressed refused calls whose window has closed (`all`:
+    /// every window, at shutdown).
+    pub fn flush_refused(&self, all: bool) {
+        let due = self.refused.take_closed(self.now(), all);
+        if due.is_empty() {
+            return;
+        }
+        let r = self
+            .db
+            .write()
+            .map_err(crate::service::Error::from)
+            .and_then(|mut conn| due.iter().try_for_each(|s| s.record(&mut conn, self.now())));
+        if let Err(e) = r {
+            log::warn!("writing the summary of suppressed refused calls failed: {e}");
+        }
+    }
 }
 
 /// Periodic work off the request path: usage flush every 0.5 s, key directory re-read,
@@ -82,6 +102,7 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
             let reload_every = Duration::from_secs(state.cfg.keys_reload_seconds);
             while !state.stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
+                state.db.sweep();
                 state.flush_usage();
                 if last_purge.elapsed() >= Duration::from_secs(60) {
                     last_purge = Instant::now();
@@ -94,6 +115,7 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
                         log::warn!("purging expired sessions and revocations failed, will retry: {e}");
                     }
                 }
+                state.flush_refused(false);
                 if last_reload.elapsed() >= reload_every {
                     last_reload = Instant::now();
                     match state.keys.reload() {
@@ -121,8 +143,11 @@ where
 }
 
 /// Every refused mutating call of an authenticated caller becomes an audit event
-/// (successful ones are recorded by the service in the same transaction as the change).
+/// (successful ones are recorded by the service in the same transaction as the change):
+/// object ids and paths cut to 64 characters, and at most a few rows per caller a minute,
+/// the rest counted into one summary row.
 async fn audit_refused(res: &ServiceResponse<BoxBody>) {
+    use crate::service::audit::truncate;
     use actix_web::HttpMessage;
     let status = res.status();
     let req = res.request();
@@ -131,12 +156,24 @@ async fn audit_refused(res: &ServiceResponse<BoxBody>) {
     }
     let Some(p) = req.extensions().get::<crate::service::Principal>().cloned() else { return };
     let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return };
-    let action = format!("{} {}", req.method(), req.match_pattern().unwrap_or_else(|| req.path().to_string()));
-    let object = req.match_info().iter().last().map(|(_, v)| v.to_string());
+    let (write, summary) = state.refused.admit(&p, state.now());
+    if !write && summary.is_none() {
+        return;
+    }
+    let route = req.match_pattern();
+    let action = format!("{} {}", audit_method(req.method()), truncate(route.as_deref().unwrap_or(req.path())));
+    let object = req.match_info().iter().last().map(|(_, v)| truncate(v).into_owned());
     let outcome = if status == actix_web::http::StatusCode::FORBIDDEN { "denied" } else { "failure" };
     let code = status.as_u16();
     let result = blocking(move || -> Result<(), crate::service::Error> {
         let mut conn = state.db.write()?;
+        let now = state.now();
+        if let Some(s) = summary {
+            s.record(&mut conn, now)?;
+        }
+        if !write {
+            return Ok(());
+        }
         let ev = crate::service::audit::Event {
             org_id: Some(&p.org_id),
             actor_kind: p.acct.as_str(),
@@ -148,11 +185,19 @@ async fn audit_refused(res: &ServiceResponse<BoxBody>) {
             outcome,
             detail: Some(serde_json::json!({ "status": code, "via_token": p.token_id })),
         };
-        crate::service::audit::record(&mut conn, ev, state.now())
+        crate::service::audit::record(&mut conn, ev, now)
     })
     .await;
     if let Err(e) = result {
         log::warn!("auditing a refused call failed: {e}");
+    }
+}
+
+/// The method as written in audit actions: a standard one, or "OTHER".
+fn audit_method(m: &actix_web::http::Method) -> &'static str {
+    match method_label(m) {
+        "other" => "OTHER",
+        l => l,
     }
 }
 
@@ -242,7 +287,24 @@ async fn bench_sign(state: web::Data<State>) -> actix_web::HttpResponse {
     }
 }
 
-/// Counts and times every request by its route pattern (never the raw path).
+/// The `method` label: the standard methods, everything else one value, so that clients
+/// inventing methods cannot grow the metrics without bound.
+pub fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request by its route pattern (never the raw path) and a
+/// bounded method label.
 async fn observe(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
@@ -250,12 +312,12 @@ async fn observe(
     let start = Instant::now();
     let state = req.app_data::<web::Data<State>>().cloned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let res = next.call(req).await?;
     if let Some(s) = state {
         let status = res.status().as_u16().to_string();
-        s.metrics.requests.with_label_values(&[&route, &method, &status]).inc();
-        s.metrics.latency.with_label_values(&[&route, &method]).observe(start.elapsed().as_secs_f64());
+        s.metrics.requests.with_label_values(&[&route, method, &status]).inc();
+        s.metrics.latency.with_label_values(&[&route, method]).observe(start.elapsed().as_secs_f64());
     }
     Ok(res)
 }

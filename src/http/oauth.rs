@@ -19,8 +19,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 impl From<crate::service::Error> for OAuthError {
     fn from(e: crate::service::Error) -> OAuthError {
-        log::error!("oauth endpoint: {e}");
-        OAuthError::new("server_error", "internal error")
+        use crate::service::Error as E;
+        match e {
+            E::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                OAuthError::unavailable(crate::store::RETRY_AFTER)
+            }
+            E::Unavailable { retry_after, .. } => OAuthError::unavailable(retry_after),
+            e => {
+                log::error!("oauth endpoint: {e}");
+                OAuthError::new("server_error", "internal error")
+            }
+        }
     }
 }
 
@@ -145,21 +155,53 @@ fn nonempty<'a>(form: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
     form.get(k).map(String::as_str).filter(|v| !v.is_empty())
 }
 
+/// Failed credential checks (token endpoint, introspection, revocation, /api/v1 bearers)
+/// allowed per (client address, presented identity) per minute, below the per-address limit.
+pub const IDENTITY_FAILURES_PER_MINUTE: u32 = 10;
+
+/// Counts a failed credential check from `ip` presenting `identity` (a client_id or a
+/// token, only its fingerprint is kept). Err(seconds) when the address or the identity was
+/// already over its limit: the caller then answers 429 instead of the failure. Only
+/// failures are counted and only failures are turned into 429s, so a request with valid
+/// credentials is never refused because others failed from the same address.
+pub fn credential_failure(state: &State, ip: &str, identity: Option<&str>) -> Result<(), u64> {
+    use crate::service::throttle::{address_key, fingerprint, Rule};
+    let limit = state.cfg.token_failures_per_minute;
+    if limit == 0 {
+        return Ok(());
+    }
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    let addr = address_key(ip);
+    let ip_key = format!("cred-ip:{addr}");
+    let id_key = identity.map(|i| format!("cred-id:{addr}|{}", fingerprint(i)));
+    let mut keys = vec![(ip_key.as_str(), Rule::Limit(limit))];
+    if let Some(k) = &id_key {
+        keys.push((k.as_str(), Rule::Limit(IDENTITY_FAILURES_PER_MINUTE.min(limit))));
+    }
+    state.token_throttle.fail(&keys, state.now())
+}
+
+/// 429 `slow_down` (RFC 8628's code, as clients already know it) with Retry-After.
+pub fn slow_down(retry: u64) -> HttpResponse {
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, retry.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("application/json")
+        .body(crate::error::oauth_body("slow_down", "too many failed requests; retry later"))
+}
+
+/// The identity a failed token request presented: the client_id, or the API token.
+fn presented_identity(req: &HttpRequest, form: &HashMap<String, String>, grant: &str) -> Option<String> {
+    match grant {
+        "client_credentials" => client_auth(req, form).ok().flatten().map(|a| format!("client:{}", a.id)),
+        "refresh_token" => form.get("refresh_token").cloned(),
+        _ => form.get("subject_token").cloned(),
+    }
+}
+
 async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let ip = client_ip(&req);
-    let limit = state.cfg.token_failures_per_minute;
-    let key = [(ip.as_str(), limit)];
-    if let Err(retry) =
-        state.token_throttle.check(&key, state.now()).or_else(|r| if limit == 0 { Ok(()) } else { Err(r) })
-    {
-        state.metrics.issued.with_label_values(&["any", "throttled"]).inc();
-        return Ok(HttpResponse::TooManyRequests()
-            .insert_header((header::RETRY_AFTER, retry.to_string()))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .content_type("application/json")
-            .body(crate::error::oauth_body("slow_down", "too many failed requests from this address; retry later")));
-    }
-    let form = parse_form(&req, &body)?;
+    let mut form = parse_form(&req, &body)?;
     let grant = form.get("grant_type").cloned().unwrap_or_default();
     let label = match grant.as_str() {
         "client_credentials" => "client_credentials",
@@ -167,31 +209,56 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> R
         "urn:ietf:params:oauth:grant-type:token-exchange" => "token_exchange",
         _ => "other",
     };
-    let result = token_inner(&req, ip.clone(), form, grant, state.clone()).await;
+    // Valid credentials are always evaluated and answered, whatever failed before from
+    // this address; the throttle is consulted only once a request has failed.
+    let mut refused_known = None;
+    let result = token_inner(&req, ip.clone(), &mut form, &grant, state.clone(), &mut refused_known).await;
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => e.error,
     };
-    if limit > 0 && matches!(outcome, "invalid_grant" | "invalid_client") {
-        state.token_throttle.fail(&key, state.now());
+    if matches!(outcome, "invalid_grant" | "invalid_client") {
+        let identity = presented_identity(&req, &form, &grant);
+        if let Err(retry) = credential_failure(&state, &ip, identity.as_deref()) {
+            // Already over the limit: answered without another audit row.
+            state.metrics.issued.with_label_values(&[label, "throttled"]).inc();
+            return Ok(slow_down(retry));
+        }
+    }
+    if let Some((org, id, reason)) = refused_known {
+        // Off the worker thread (the write waits for the disk), and never allowed to turn
+        // an invalid_grant into a server error.
+        let st = state.clone();
+        let r = blocking(move || -> Result<(), crate::service::Error> {
+            let mut w = st.db.write()?;
+            exchange::audit_refusal(&mut w, &org, &id, reason, &ip, st.now())
+        })
+        .await;
+        if let Err(e) = r {
+            log::warn!("auditing a refused exchange failed: {e}");
+        }
     }
     state.metrics.issued.with_label_values(&[label, outcome]).inc();
     result
 }
 
+/// `refused_known` receives the token a refused exchange named (org, id, reason), for
+/// the audit log.
 async fn token_inner(
     req: &HttpRequest,
     ip: String,
-    mut form: HashMap<String, String>,
-    grant: String,
+    form: &mut HashMap<String, String>,
+    grant: &str,
     state: web::Data<State>,
+    refused_known: &mut Option<(String, String, &'static str)>,
 ) -> Result<HttpResponse, OAuthError> {
     let scope = form.remove("scope");
-    let aud = exchange::resolve_audience(&state.cfg, nonempty(&form, "resource"), nonempty(&form, "audience"));
-    match grant.as_str() {
+    let form = &*form;
+    let aud = exchange::resolve_audience(&state.cfg, nonempty(form, "resource"), nonempty(form, "audience"));
+    match grant {
         "" => Err(OAuthError::request("grant_type is required")),
         "client_credentials" => {
-            let auth = client_auth(req, &form)?;
+            let auth = client_auth(req, form)?;
             let Some(auth) = auth else {
                 return Err(OAuthError::new("invalid_client", "client authentication is required"));
             };
@@ -216,13 +283,13 @@ async fn token_inner(
             let is_exchange = grant != "refresh_token";
             let secret = if is_exchange {
                 let t =
-                    nonempty(&form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
-                let ty = nonempty(&form, "subject_token_type")
+                    nonempty(form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
+                let ty = nonempty(form, "subject_token_type")
                     .ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
                 if !SUBJECT_TYPES.contains(&ty) {
                     return Err(OAuthError::request("unsupported subject_token_type"));
                 }
-                if let Some(rt) = nonempty(&form, "requested_token_type") {
+                if let Some(rt) = nonempty(form, "requested_token_type") {
                     if rt != TOKEN_TYPE_ACCESS {
                         return Err(OAuthError::request("only access tokens can be requested"));
                     }
@@ -232,36 +299,25 @@ async fn token_inner(
                 }
                 t.to_string()
             } else {
-                nonempty(&form, "refresh_token")
+                nonempty(form, "refresh_token")
                     .ok_or_else(|| OAuthError::request("refresh_token is required"))?
                     .to_string()
             };
             // Client authentication is optional here, but presented credentials are checked.
-            let client = client_auth(req, &form)?;
+            let client = client_auth(req, form)?;
             let aud = aud?;
             let st = state.clone();
-            let ip2 = ip.clone();
             let result = hot(&state, move |conn| {
                 if let Some(auth) = client {
                     exchange::authenticate_app(conn, &auth.id, &auth.secret)
                         .map_err(|e| OAuthError { basic: auth.basic, ..OAuthError::from(e) })?;
                 }
-                let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip2 };
+                let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
                 Ok(exchange::exchange(conn, &ctx, &secret, scope.as_deref(), aud))
             })
             .await?;
             if let Err(GrantError::InvalidGrant { known: Some((org, id)), reason }) = &result {
-                // Off the worker thread (the write waits for the disk), and never allowed to
-                // turn an invalid_grant into a server error.
-                let (st, org, id, reason) = (state.clone(), org.clone(), id.clone(), *reason);
-                let r = blocking(move || -> Result<(), crate::service::Error> {
-                    let mut w = st.db.write()?;
-                    exchange::audit_refusal(&mut w, &org, &id, reason, &ip, st.now())
-                })
-                .await;
-                if let Err(e) = r {
-                    log::warn!("auditing a refused exchange failed: {e}");
-                }
+                *refused_known = Some((org.clone(), id.clone(), *reason));
             }
             let issued = result?;
             Ok(token_response(&TokenResponse {
@@ -285,6 +341,28 @@ async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
     let form = parse_form(&req, &body)?;
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
     let ip = client_ip(&req);
+    let done = || Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish());
+    // Decide without the writer whether there is anything to revoke: a token nobody holds
+    // costs no write transaction, and counts as a failure of the caller's address.
+    let worth_a_write = if token.starts_with("tkd_") {
+        match crate::secrets::parse(&token) {
+            Ok(crate::secrets::SecretKind::ClientSecret) => return Err(GrantError::UnsupportedTokenType.into()),
+            Ok(_) => {
+                let hash = crate::secrets::hash(&token);
+                hot(&state, move |conn| exchange::token_known(conn, &hash).map_err(OAuthError::from)).await?
+            }
+            Err(_) => false,
+        }
+    } else {
+        // An access token: only one we signed and that has not expired is worth a row.
+        crate::jwt::verify(&state.keys.set(), &token, &state.cfg.issuer, None, state.now()).is_ok()
+    };
+    if !worth_a_write {
+        if let Err(retry) = credential_failure(&state, &ip, Some(&token)) {
+            return Ok(slow_down(retry));
+        }
+        return done();
+    }
     let st = state.clone();
     blocking(move || {
         let mut conn = st.db.write().map_err(crate::service::Error::from)?;
@@ -292,16 +370,20 @@ async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         exchange::revoke_by_holder(&mut conn, &ctx, &token).map_err(OAuthError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+    done()
 }
 
 async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let form = parse_form(&req, &body)?;
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
-    // The caller: an app an admin allowed to introspect, or a management bearer holding org:admin.
-    let org_id = if let Some(auth) = client_auth(&req, &form)? {
+    let ip = client_ip(&req);
+    // The caller: an app an admin allowed to introspect, or a management bearer holding
+    // org:admin. A caller whose credentials fail counts against its address and identity;
+    // a valid caller is always answered.
+    let caller = if let Some(auth) = client_auth(&req, &form)? {
         let basic = auth.basic;
-        hot(&state, move |conn| {
+        let id = format!("client:{}", auth.id);
+        let r = hot(&state, move |conn| {
             let app = exchange::authenticate_app(conn, &auth.id, &auth.secret)
                 .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })?;
             if !app.introspect {
@@ -309,20 +391,35 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
             }
             Ok(app.org_id)
         })
-        .await?
-    } else if bearer(&req).is_some() {
-        let p = super::auth::authenticate(&req)
-            .await
-            .map_err(|_| OAuthError::new("invalid_client", "the bearer token is not valid"))?;
-        if !p.has("org:admin") {
-            return Err(OAuthError::new("access_denied", "introspection needs org:admin or app credentials"));
+        .await;
+        r.map_err(|e| (e, Some(id)))
+    } else if let Some(b) = bearer(&req) {
+        let b = b.to_string();
+        match super::auth::authenticate_once(&req).await {
+            Ok(p) if !p.has("org:admin") => {
+                return Err(OAuthError::new("access_denied", "introspection needs org:admin or app credentials"))
+            }
+            Ok(p) => Ok(p.org_id),
+            Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE => {
+                return Err(OAuthError::unavailable(e.retry_after.unwrap_or(1)))
+            }
+            Err(_) => Err((OAuthError::new("invalid_client", "the bearer token is not valid"), Some(b))),
         }
-        p.org_id
     } else {
         return Err(OAuthError::new("invalid_client", "authenticate as an app or with an org:admin bearer"));
     };
+    let org_id = match caller {
+        Ok(org) => org,
+        Err((e, identity)) => {
+            if e.error == "invalid_client" {
+                if let Err(retry) = credential_failure(&state, &ip, identity.as_deref()) {
+                    return Ok(slow_down(retry));
+                }
+            }
+            return Err(e);
+        }
+    };
     let st = state.clone();
-    let ip = client_ip(&req);
     let v = hot(&state, move |conn| {
         let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
         exchange::introspect(conn, &ctx, &org_id, &token).map_err(OAuthError::from)

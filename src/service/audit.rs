@@ -73,6 +73,135 @@ pub fn record(conn: &mut AnyConnection, e: Event<'_>, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Longest object id or path kept in an audit row, in characters.
+pub const MAX_FIELD_CHARS: usize = 64;
+
+/// `s` cut to [`MAX_FIELD_CHARS`] characters, with `…` marking a cut.
+pub fn truncate(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(MAX_FIELD_CHARS) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+    }
+}
+
+/// Refused calls written individually per principal per window; beyond that they are
+/// counted and written as one summary row.
+pub const REFUSED_ROWS_PER_WINDOW: u32 = 5;
+pub const REFUSED_WINDOW_SECONDS: i64 = 60;
+/// Principals tracked at once; beyond that refused calls are written individually.
+const MAX_TRACKED: usize = 10_000;
+
+struct Window {
+    start: i64,
+    written: u32,
+    suppressed: u64,
+    org_id: String,
+    actor_kind: &'static str,
+    ip: Option<String>,
+}
+
+/// Refused calls left out of the log in one window of one principal.
+pub struct Suppressed {
+    pub org_id: String,
+    pub actor_kind: &'static str,
+    pub actor_id: String,
+    pub ip: Option<String>,
+    pub count: u64,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Suppressed {
+    pub fn record(&self, conn: &mut AnyConnection, now: i64) -> Result<()> {
+        let ev = Event {
+            org_id: Some(&self.org_id),
+            actor_kind: self.actor_kind,
+            actor_id: Some(&self.actor_id),
+            action: "audit.suppressed",
+            object_kind: None,
+            object_id: None,
+            ip: self.ip.as_deref(),
+            outcome: "failure",
+            detail: Some(serde_json::json!({
+                "message": format!("refused calls suppressed: {}", self.count),
+                "suppressed": self.count,
+                "from": rfc3339(self.from),
+                "to": rfc3339(self.to),
+            })),
+        };
+        record(conn, ev, now)
+    }
+}
+
+/// Per-principal flood control for the audit of refused calls: a caller repeating refused
+/// calls cannot make the log grow faster than a few rows a minute.
+#[derive(Default)]
+pub struct RefusalFlood {
+    map: std::sync::Mutex<std::collections::HashMap<String, Window>>,
+}
+
+impl RefusalFlood {
+    /// Whether to write this refused call, and a summary of an earlier window of the same
+    /// principal that is due now.
+    pub fn admit(&self, p: &Principal, now: i64) -> (bool, Option<Suppressed>) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(&p.id) && map.len() >= MAX_TRACKED {
+            return (true, None);
+        }
+        let fresh = || Window {
+            start: now,
+            written: 1,
+            suppressed: 0,
+            org_id: p.org_id.clone(),
+            actor_kind: p.acct.as_str(),
+            ip: p.ip.clone(),
+        };
+        match map.get_mut(&p.id) {
+            None => {
+                map.insert(p.id.clone(), fresh());
+                (true, None)
+            }
+            Some(w) if now >= w.start + REFUSED_WINDOW_SECONDS => {
+                let old = std::mem::replace(w, fresh());
+                (true, summary(&p.id, old, now))
+            }
+            Some(w) if w.written < REFUSED_ROWS_PER_WINDOW => {
+                w.written += 1;
+                (true, None)
+            }
+            Some(w) => {
+                w.suppressed += 1;
+                w.ip.clone_from(&p.ip);
+                (false, None)
+            }
+        }
+    }
+
+    /// Summaries of windows that have closed (all windows with `all`, at shutdown); closed
+    /// windows are forgotten.
+    pub fn take_closed(&self, now: i64, all: bool) -> Vec<Suppressed> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let closed: Vec<String> = map
+            .iter()
+            .filter(|(_, w)| all || now >= w.start + REFUSED_WINDOW_SECONDS)
+            .map(|(k, _)| k.clone())
+            .collect();
+        closed.into_iter().filter_map(|k| map.remove(&k).and_then(|w| summary(&k, w, now))).collect()
+    }
+}
+
+fn summary(actor_id: &str, w: Window, now: i64) -> Option<Suppressed> {
+    (w.suppressed > 0).then(|| Suppressed {
+        org_id: w.org_id,
+        actor_kind: w.actor_kind,
+        actor_id: actor_id.to_string(),
+        ip: w.ip,
+        count: w.suppressed,
+        from: w.start,
+        to: now.min(w.start + REFUSED_WINDOW_SECONDS),
+    })
+}
+
 #[derive(Serialize)]
 pub struct AuditView {
     pub id: String,
@@ -164,4 +293,59 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
             .collect(),
         total,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Acct;
+
+    fn p(id: &str) -> Principal {
+        Principal {
+            org_id: "o".into(),
+            acct: Acct::User,
+            id: id.into(),
+            roles: vec![],
+            interactive: false,
+            token_id: None,
+            ip: Some("192.0.2.1".into()),
+            sid: None,
+            jti: "j".into(),
+            exp: 0,
+        }
+    }
+
+    #[test]
+    fn truncates_with_a_marker() {
+        assert_eq!(truncate("short"), "short");
+        let long = "é".repeat(100);
+        let t = truncate(&long);
+        assert_eq!(t.chars().count(), MAX_FIELD_CHARS + 1);
+        assert!(t.ends_with('…'));
+        assert_eq!(truncate(&"x".repeat(MAX_FIELD_CHARS)).len(), MAX_FIELD_CHARS);
+    }
+
+    #[test]
+    fn floods_are_summarised() {
+        let f = RefusalFlood::default();
+        let (a, b) = (p("a"), p("b"));
+        let writes = (0..100).filter(|_| f.admit(&a, 1000).0).count();
+        assert_eq!(writes, REFUSED_ROWS_PER_WINDOW as usize);
+        assert!(f.admit(&b, 1000).0, "another principal has its own budget");
+        assert!(f.take_closed(1059, false).is_empty(), "the window is still open");
+        // The next allowed write carries the summary of the closed window.
+        let (write, sum) = f.admit(&a, 1060);
+        assert!(write);
+        let sum = sum.expect("a summary");
+        assert_eq!((sum.count, sum.from, sum.to), (95, 1000, 1060));
+        // Or the maintenance pass writes it once the window has closed.
+        for _ in 0..10 {
+            f.admit(&a, 1061);
+        }
+        assert!(f.take_closed(1100, false).is_empty());
+        let closed = f.take_closed(1121, false);
+        assert_eq!(closed.len(), 1, "only a's window had anything suppressed");
+        assert_eq!(closed[0].count, 10 - (REFUSED_ROWS_PER_WINDOW as u64 - 1));
+        assert!(f.take_closed(1200, true).is_empty(), "each summary is handed out once");
+    }
 }

@@ -38,7 +38,7 @@ pub enum GrantError {
 
 impl From<diesel::result::Error> for GrantError {
     fn from(e: diesel::result::Error) -> Self {
-        GrantError::Store(StoreError::Query(e))
+        GrantError::Store(StoreError::from(e))
     }
 }
 
@@ -322,7 +322,11 @@ pub fn introspect(
     if c.org != org_id || c.exp <= ctx.now || c.nbf > ctx.now {
         return Ok(inactive);
     }
-    match resolve(conn, &c, ctx.usage, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))? {
+    let resolved = resolve(conn, &c, ctx.usage, ctx.now).map_err(|e| match e {
+        super::Error::Store(s) => GrantError::Store(s),
+        e => GrantError::Internal(e.to_string()),
+    })?;
+    match resolved {
         Some(p) => {
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["active"] = json!(true);
@@ -333,6 +337,21 @@ pub fn introspect(
         }
         None => Ok(inactive),
     }
+}
+
+/// Whether `secret` has the form of an API token (PAT or service token) with a valid
+/// checksum: only those can name a stored token.
+pub fn revocable(secret: &str) -> bool {
+    matches!(secrets::parse(secret), Ok(SecretKind::Personal) | Ok(SecretKind::Service))
+}
+
+/// Whether an API token with this secret hash is stored (live or not); one indexed read.
+pub fn token_known(conn: &mut AnyConnection, hash: &str) -> Result<bool, GrantError> {
+    let ids: Vec<String> = crate::on_backend!(conn, c => api_tokens::table
+        .filter(api_tokens::secret_hash.eq(hash))
+        .select(api_tokens::id)
+        .load(c)?);
+    Ok(!ids.is_empty())
 }
 
 /// RFC 7009: the holder of an API token revokes it; the holder of an access token revokes

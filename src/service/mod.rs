@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod exchange;
 pub mod list;
 pub mod orgs;
+pub mod passwords;
 pub mod policy;
 pub mod principal;
 pub mod roles;
@@ -39,6 +40,9 @@ pub enum Error {
     Invalid { field: String, message: String },
     #[error("too many attempts")]
     TooMany { retry_after: u64 },
+    /// Busy or a dependency is down: 503 with Retry-After.
+    #[error("{what}")]
+    Unavailable { what: &'static str, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -53,7 +57,7 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Error::Conflict("the object already exists".into())
             }
-            e => Error::Store(StoreError::Query(e)),
+            e => Error::Store(StoreError::from(e)),
         }
     }
 }

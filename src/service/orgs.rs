@@ -4,7 +4,6 @@ use serde::Serialize;
 
 use super::audit::{self, Event};
 use super::tokens::{self, NewToken};
-use super::users::hash_password;
 use super::{new_id, Acct, Error, Result};
 use crate::store::models::{Org, User};
 use crate::store::schema::{orgs, users};
@@ -38,7 +37,7 @@ pub fn create(
     let generated = password.is_none();
     let password = password.unwrap_or_else(random_password);
     super::users::check_password(&password)?;
-    let hash = hash_password(&password)?;
+    let hash = super::passwords::hash(&password)?;
     conn.transaction(|conn| {
         let exists: i64 = orgs::table.filter(orgs::name.eq(&name)).count().get_result(conn)?;
         if exists > 0 {
@@ -102,15 +101,31 @@ pub fn create(
 }
 
 /// On an empty database: org `default` and its owner. Returns None when orgs exist.
+///
+/// Idempotent when several instances start together on one empty database: on
+/// PostgreSQL the check and the creation run under a transaction-scoped advisory lock
+/// (released however the transaction ends), and an instance that loses a race anyway
+/// (SQLite files shared between processes) sees "already exists" and returns None, so
+/// only the winner prints credentials.
 pub fn bootstrap(
     conn: &mut AnyConnection,
     email: &str,
     password: Option<String>,
     now: i64,
 ) -> Result<Option<CreatedOrg>> {
-    let count: i64 = orgs::table.count().get_result(conn)?;
-    if count > 0 {
-        return Ok(None);
+    use diesel::connection::SimpleConnection;
+    let result = conn.transaction(|conn| {
+        if matches!(conn, AnyConnection::Postgresql(_)) {
+            conn.batch_execute("SELECT pg_advisory_xact_lock(7320152)")?;
+        }
+        let count: i64 = orgs::table.count().get_result(conn)?;
+        if count > 0 {
+            return Ok(None);
+        }
+        create(conn, "default", email, password, now).map(Some)
+    });
+    match result {
+        Err(Error::Conflict(_)) if orgs::table.count().get_result::<i64>(conn)? > 0 => Ok(None),
+        r => r,
     }
-    create(conn, "default", email, password, now).map(Some)
 }

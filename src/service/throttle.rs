@@ -1,56 +1,225 @@
-//! Sliding-window failure counters (per process): login attempts per account and per IP,
-//! failed token-endpoint calls per IP. Successful calls pay one atomic load while nothing
-//! has failed recently.
+//! Failure counters (per process) for logins and credential checks. Each key counts its
+//! failures in a sliding window of a few buckets (constant memory per key, whatever the
+//! limit), and the map holds at most `MAX_KEYS` keys. A caller that has not failed pays
+//! nothing: the token endpoint and bearer checks consult a throttle only after a failure,
+//! login pays one atomic load while nothing has failed recently.
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// Buckets per window; a failure leaves the count between `window - window/8` and
+/// `window` after it happened.
+const PER_WINDOW: i64 = 8;
+const SLOTS: usize = PER_WINDOW as usize + 2;
+/// Beyond this many keys the oldest half is forgotten.
+pub const MAX_KEYS: usize = 100_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// At most `n` failures within the window.
+    Limit(u32),
+    /// `free` failures within the window; after that each further attempt waits
+    /// `base · 2^(failures − free)` seconds (at most the window) after the last failure.
+    Backoff { free: u32, base: i64 },
+}
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    /// (bucket number, failures in it).
+    slots: [(i64, u32); SLOTS],
+    last: i64,
+}
+
 pub struct Throttle {
-    failures: Mutex<HashMap<String, Vec<i64>>>,
-    /// Number of keys with recorded failures; zero means nothing to check.
+    map: Mutex<HashMap<String, Entry>>,
+    /// Number of keys; zero means nothing to check.
     tracked: AtomicUsize,
     window: i64,
+    bucket: i64,
+}
+
+impl Entry {
+    fn alive(&self, bucket: i64, window: i64, now: i64) -> impl Iterator<Item = (i64, u32)> + '_ {
+        self.slots.iter().copied().filter(move |(b, n)| *n > 0 && b * bucket + window > now)
+    }
+
+    fn count(&self, bucket: i64, window: i64, now: i64) -> u32 {
+        self.alive(bucket, window, now).map(|(_, n)| n).sum()
+    }
+
+    /// Ok, or the seconds until `rule` lets the next attempt through.
+    fn check(&self, rule: Rule, bucket: i64, window: i64, now: i64) -> Result<(), u64> {
+        let count = self.count(bucket, window, now);
+        match rule {
+            Rule::Limit(n) if count >= n => {
+                let mut alive: Vec<(i64, u32)> = self.alive(bucket, window, now).collect();
+                alive.sort_unstable();
+                let mut left = count;
+                for (b, c) in alive {
+                    left -= c;
+                    if left < n {
+                        return Err((b * bucket + window - now).max(1) as u64);
+                    }
+                }
+                Err(1)
+            }
+            Rule::Backoff { free, base } if count >= free => {
+                let delay = (base << (count - free).min(20)).min(window);
+                let until = self.last + delay;
+                if now < until {
+                    Err((until - now) as u64)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn add(&mut self, bucket: i64, window: i64, now: i64) {
+        let b = now.div_euclid(bucket);
+        self.last = self.last.max(now);
+        if let Some(s) = self.slots.iter_mut().find(|(sb, n)| *sb == b && *n > 0) {
+            s.1 = s.1.saturating_add(1);
+            return;
+        }
+        // A free or expired slot; there is always one, as at most PER_WINDOW + 1 are alive.
+        let i = self
+            .slots
+            .iter()
+            .position(|(sb, n)| *n == 0 || sb * bucket + window <= now)
+            .unwrap_or_else(|| (0..SLOTS).min_by_key(|i| self.slots[*i].0).unwrap_or(0));
+        self.slots[i] = (b, 1);
+    }
+
+    fn remove(&mut self, bucket: i64, at: i64) {
+        let b = at.div_euclid(bucket);
+        if let Some(s) = self.slots.iter_mut().find(|(sb, n)| *sb == b && *n > 0) {
+            s.1 -= 1;
+        }
+    }
+
+    fn expired(&self, bucket: i64, window: i64, now: i64) -> bool {
+        self.count(bucket, window, now) == 0 && self.last + window <= now
+    }
 }
 
 impl Throttle {
     pub fn new(window_seconds: i64) -> Throttle {
-        Throttle { failures: Mutex::new(HashMap::new()), tracked: AtomicUsize::new(0), window: window_seconds }
+        let window = window_seconds.max(1);
+        Throttle {
+            map: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
+            window,
+            bucket: ((window + PER_WINDOW - 1) / PER_WINDOW).max(1),
+        }
     }
 
-    /// Ok, or the seconds until the oldest failure of a key over its limit leaves the window.
-    pub fn check(&self, keys: &[(&str, usize)], now: i64) -> Result<(), u64> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ok, or the longest wait any key's rule asks for.
+    pub fn check(&self, keys: &[(&str, Rule)], now: i64) -> Result<(), u64> {
         if self.tracked.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if f.len() > 100_000 {
-            f.retain(|_, v| v.last().is_some_and(|t| *t > now - self.window));
-            self.tracked.store(f.len(), Ordering::Relaxed);
-        }
-        for (k, limit) in keys {
-            if let Some(v) = f.get_mut(*k) {
-                v.retain(|t| *t > now - self.window);
-                if v.len() >= *limit {
-                    return Err((v[0] + self.window - now).max(1) as u64);
+        let map = self.lock();
+        self.check_locked(&map, keys, now)
+    }
+
+    fn check_locked(&self, map: &HashMap<String, Entry>, keys: &[(&str, Rule)], now: i64) -> Result<(), u64> {
+        let mut wait = None;
+        for (k, rule) in keys {
+            if let Some(e) = map.get(*k) {
+                if let Err(w) = e.check(*rule, self.bucket, self.window, now) {
+                    wait = Some(wait.unwrap_or(0).max(w));
                 }
             }
         }
+        wait.map_or(Ok(()), Err)
+    }
+
+    fn add_locked(&self, map: &mut HashMap<String, Entry>, keys: &[(&str, Rule)], now: i64) {
+        for (k, _) in keys {
+            if !map.contains_key(*k) && map.len() >= MAX_KEYS {
+                self.shrink(map, now);
+            }
+            map.entry(k.to_string()).or_default().add(self.bucket, self.window, now);
+        }
+        self.tracked.store(map.len(), Ordering::Relaxed);
+    }
+
+    /// Forgets expired keys, and if that is not enough, the half that failed longest ago.
+    fn shrink(&self, map: &mut HashMap<String, Entry>, now: i64) {
+        map.retain(|_, e| !e.expired(self.bucket, self.window, now));
+        if map.len() >= MAX_KEYS {
+            let mut lasts: Vec<i64> = map.values().map(|e| e.last).collect();
+            let mid = lasts.len() / 2;
+            let (_, median, _) = lasts.select_nth_unstable(mid);
+            let median = *median;
+            map.retain(|_, e| e.last > median);
+        }
+    }
+
+    /// Checks, and when every key allows it, counts one failure on each key now: the
+    /// attempt holds its place before the slow work, so concurrent attempts cannot all
+    /// pass the check first. A success gives the place back with [`Throttle::release`].
+    pub fn reserve(&self, keys: &[(&str, Rule)], now: i64) -> Result<(), u64> {
+        let mut map = self.lock();
+        self.check_locked(&map, keys, now)?;
+        self.add_locked(&mut map, keys, now);
         Ok(())
     }
 
-    pub fn fail(&self, keys: &[(&str, usize)], now: i64) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, _) in keys {
-            f.entry(k.to_string()).or_default().push(now);
+    /// Counts a failure on every key, and answers whether the keys were already over their
+    /// rules before it (then the caller answers 429 instead of the failure).
+    pub fn fail(&self, keys: &[(&str, Rule)], now: i64) -> Result<(), u64> {
+        let mut map = self.lock();
+        let before = self.check_locked(&map, keys, now);
+        self.add_locked(&mut map, keys, now);
+        before
+    }
+
+    /// Takes back one failure counted at `at` (a reservation that turned out not to be one).
+    pub fn release(&self, key: &str, at: i64) {
+        let mut map = self.lock();
+        if let Some(e) = map.get_mut(key) {
+            e.remove(self.bucket, at);
         }
-        self.tracked.store(f.len(), Ordering::Relaxed);
     }
 
     pub fn clear(&self, key: &str) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        f.remove(key);
-        self.tracked.store(f.len(), Ordering::Relaxed);
+        let mut map = self.lock();
+        map.remove(key);
+        self.tracked.store(map.len(), Ordering::Relaxed);
     }
+
+    pub fn keys(&self) -> usize {
+        self.tracked.load(Ordering::Relaxed)
+    }
+}
+
+/// The address part of a throttle key: an IPv4 address, or the /64 of an IPv6 address
+/// (one host usually holds a whole /64).
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.chars().take(64).collect(),
+    }
+}
+
+/// A short fixed-size fingerprint of a presented credential or identity for throttle keys
+/// (never the value itself, whose length the caller chooses).
+pub fn fingerprint(value: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -58,17 +227,80 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_after_limit_until_window_passes() {
+    fn limit_blocks_until_the_window_passes() {
         let t = Throttle::new(60);
-        let keys = [("ip:1", 3)];
+        let keys = [("ip:1", Rule::Limit(3))];
         for _ in 0..3 {
             assert!(t.check(&keys, 100).is_ok());
-            t.fail(&keys, 100);
+            assert!(t.fail(&keys, 100).is_ok());
         }
-        assert_eq!(t.check(&keys, 110), Err(50));
-        assert!(t.check(&[("ip:2", 3)], 110).is_ok());
+        let wait = t.check(&keys, 110).unwrap_err();
+        assert!((1..=50).contains(&wait), "{wait}");
+        assert!(t.check(&keys, 110 + wait as i64).is_ok(), "free after the announced wait");
+        assert!(t.check(&[("ip:2", Rule::Limit(3))], 110).is_ok());
         assert!(t.check(&keys, 161).is_ok());
+        assert_eq!(t.fail(&keys, 110).map_err(|_| ()), Err(()), "a failure over the limit says so");
         t.clear("ip:1");
         assert!(t.check(&keys, 110).is_ok());
+    }
+
+    #[test]
+    fn backoff_grows_and_never_locks() {
+        let t = Throttle::new(900);
+        let rule = Rule::Backoff { free: 5, base: 30 };
+        let keys = [("pair", rule)];
+        for _ in 0..5 {
+            t.reserve(&keys, 1000).unwrap();
+        }
+        assert_eq!(t.reserve(&keys, 1000), Err(30));
+        assert_eq!(t.reserve(&keys, 1029), Err(1));
+        t.reserve(&keys, 1030).unwrap();
+        assert_eq!(t.reserve(&keys, 1030), Err(60), "the wait doubles");
+        t.reserve(&keys, 1090).unwrap();
+        assert_eq!(t.check(&keys, 1090), Err(120));
+        // Capped at the window, and everything is forgotten after it.
+        for i in 0..30 {
+            let _ = t.fail(&keys, 1100 + i);
+        }
+        assert_eq!(t.check(&keys, 1130), Err(900 - 1));
+        assert!(t.check(&keys, 1130 + 900).is_ok());
+    }
+
+    #[test]
+    fn reservations_are_atomic_and_releasable() {
+        let t = Throttle::new(900);
+        let keys = [("a", Rule::Limit(2))];
+        assert!(t.reserve(&keys, 5).is_ok());
+        assert!(t.reserve(&keys, 5).is_ok());
+        assert!(t.reserve(&keys, 5).is_err(), "two places taken");
+        t.release("a", 5);
+        assert!(t.reserve(&keys, 5).is_ok(), "a released place is free again");
+        // A refused key records nothing on the other keys either.
+        let both = [("b", Rule::Limit(5)), ("a", Rule::Limit(2))];
+        assert!(t.reserve(&both, 5).is_err());
+        assert!(t.check(&[("b", Rule::Limit(1))], 5).is_ok());
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let t = Throttle::new(60);
+        for i in 0..(MAX_KEYS + 10) {
+            let _ = t.fail(&[(&format!("k{i}"), Rule::Limit(1))], 100 + (i as i64 % 7));
+        }
+        assert!(t.keys() <= MAX_KEYS, "{}", t.keys());
+        // Thousands of failures on one key take constant space and still count.
+        for _ in 0..10_000 {
+            let _ = t.fail(&[("hot", Rule::Limit(5))], 200);
+        }
+        assert!(t.check(&[("hot", Rule::Limit(10_000))], 200).is_err());
+    }
+
+    #[test]
+    fn address_keys() {
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2::99"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(fingerprint("x").len(), 16);
     }
 }

@@ -1,19 +1,17 @@
 //! People: passwords, login with throttling, and administration with the role-grant
 //! rules (no one grants what they do not hold; the last enabled owner is protected).
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
 use super::list::{PageQuery, Paged};
-use super::throttle::Throttle;
+use super::passwords;
+use super::throttle::{self, Rule, Throttle};
 use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::{Org, User};
 use crate::store::schema::{orgs, users};
-use crate::store::{like_escape, roles_from_text, roles_to_text, AnyConnection};
+use crate::store::{like_escape, roles_from_text, roles_to_text, AnyConnection, Db};
 
 pub fn normalize_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
@@ -35,43 +33,23 @@ pub fn check_password(p: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn hash_password(p: &str) -> Result<String> {
-    Argon2::default()
-        .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
-}
-
-pub fn verify_password(hash: &str, p: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
-}
-
-/// A hash to verify against when the email is unknown, so both failures cost the same.
-/// Built on first use, not at startup (argon2 is deliberately slow).
-pub fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("tokend-dummy-password").unwrap_or_default())
-}
-
-/// Failed logins allowed per account and per client IP within the throttle's window.
-pub const LOGIN_FAILURES_PER_ACCOUNT: usize = 5;
-pub const LOGIN_FAILURES_PER_IP: usize = 30;
-
-/// The login throttle's keys for an account and client address.
-pub fn throttle_keys(email: &str, ip: &str) -> [(String, usize); 2] {
-    [
-        (format!("acct:{}", email.trim().to_lowercase()), LOGIN_FAILURES_PER_ACCOUNT),
-        (format!("ip:{ip}"), LOGIN_FAILURES_PER_IP),
-    ]
-}
+/// Failed logins per (account, client address) before each further attempt from that
+/// address waits (30 s, doubling, at most the 15-minute window). Keyed by address too, so
+/// failures elsewhere never stop the right password: no one can lock an account out.
+pub const LOGIN_FREE_FAILURES: u32 = 5;
+pub const LOGIN_BACKOFF_SECONDS: i64 = 30;
+/// Failed logins per client address (any accounts) within the window.
+pub const LOGIN_FAILURES_PER_IP: u32 = 30;
 
 pub struct LoginOk {
     pub user: User,
 }
 
-/// Password login. Unknown email, wrong password and disabled user all answer the same.
+/// Password login. Unknown email, wrong password and disabled user all answer the same,
+/// after the same work. The attempt holds its throttle place before hashing, and no
+/// database connection is held while hashing.
 pub fn login(
-    conn: &mut AnyConnection,
+    db: &Db,
     throttle: &Throttle,
     email: &str,
     password: &str,
@@ -79,42 +57,89 @@ pub fn login(
     ip: &str,
     now: i64,
 ) -> Result<LoginOk> {
-    let email_key = format!("acct:{}", email.trim().to_lowercase());
-    let dummy = dummy_hash();
-    let ip_key = format!("ip:{ip}");
-    let keys = [(email_key.as_str(), LOGIN_FAILURES_PER_ACCOUNT), (ip_key.as_str(), LOGIN_FAILURES_PER_IP)];
-    throttle.check(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
-    let candidates: Vec<User> = users::table
-        .filter(users::email.eq(email.trim().to_lowercase()))
-        .filter(users::deleted_at.is_null())
-        .select(User::as_select())
-        .load(conn)?;
-    let orgs_by_name: Vec<Org> = match org {
-        Some(o) => orgs::table.filter(orgs::name.eq(o).or(orgs::id.eq(o))).select(Org::as_select()).load(conn)?,
-        None => vec![],
+    let email = email.trim().to_lowercase();
+    let (pair_key, ip_key) = login_keys(&email, ip);
+    let keys = [
+        (pair_key.as_str(), Rule::Backoff { free: LOGIN_FREE_FAILURES, base: LOGIN_BACKOFF_SECONDS }),
+        (ip_key.as_str(), Rule::Limit(LOGIN_FAILURES_PER_IP)),
+    ];
+    throttle.reserve(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
+    match check_login(db, &email, password, org) {
+        Ok(Some(user)) => {
+            throttle.clear(&pair_key);
+            throttle.release(&ip_key, now);
+            Ok(LoginOk { user })
+        }
+        // The reservation stays: it was a failure.
+        Ok(None) => Err(Error::Unauthorized("invalid email or password".into())),
+        // Not the caller's failure (database down, hashing busy): give the place back.
+        Err(e) => {
+            throttle.release(&pair_key, now);
+            throttle.release(&ip_key, now);
+            Err(e)
+        }
+    }
+}
+
+/// The login throttle's keys: (account, address) and address.
+fn login_keys(email: &str, ip: &str) -> (String, String) {
+    let addr = throttle::address_key(ip);
+    (format!("login:{}|{addr}", throttle::fingerprint(email)), format!("login-ip:{addr}"))
+}
+
+/// A person's current password, checked for an own password change under the login
+/// throttle and the hashing bound (no database connection is held). Answers whether it
+/// matched; a mismatch counts as a failed login from that address.
+pub fn check_current_password(throttle: &Throttle, user: &User, password: &str, ip: &str, now: i64) -> Result<bool> {
+    let (pair_key, ip_key) = login_keys(&user.email, ip);
+    let keys = [
+        (pair_key.as_str(), Rule::Backoff { free: LOGIN_FREE_FAILURES, base: LOGIN_BACKOFF_SECONDS }),
+        (ip_key.as_str(), Rule::Limit(LOGIN_FAILURES_PER_IP)),
+    ];
+    throttle.reserve(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
+    match passwords::verify(user.password_hash.as_deref().unwrap_or(passwords::dummy_hash()), password) {
+        Ok(ok) if ok && user.password_hash.is_some() => {
+            throttle.clear(&pair_key);
+            throttle.release(&ip_key, now);
+            Ok(true)
+        }
+        Ok(_) => Ok(false),
+        Err(e) => {
+            throttle.release(&pair_key, now);
+            throttle.release(&ip_key, now);
+            Err(e)
+        }
+    }
+}
+
+fn check_login(db: &Db, email: &str, password: &str, org: Option<&str>) -> Result<Option<User>> {
+    let candidates: Vec<User> = {
+        let mut conn = db.read()?;
+        let candidates: Vec<User> = users::table
+            .filter(users::email.eq(email))
+            .filter(users::deleted_at.is_null())
+            .select(User::as_select())
+            .load(&mut *conn)?;
+        let orgs_by_name: Vec<Org> = match org {
+            Some(o) => {
+                orgs::table.filter(orgs::name.eq(o).or(orgs::id.eq(o))).select(Org::as_select()).load(&mut *conn)?
+            }
+            None => vec![],
+        };
+        candidates.into_iter().filter(|u| org.is_none() || orgs_by_name.iter().any(|o| o.id == u.org_id)).collect()
     };
-    let candidates: Vec<User> =
-        candidates.into_iter().filter(|u| org.is_none() || orgs_by_name.iter().any(|o| o.id == u.org_id)).collect();
+    let dummy = passwords::dummy_hash();
     let mut found = None;
     if candidates.is_empty() {
-        verify_password(dummy, password);
+        passwords::verify(dummy, password)?;
     }
     for u in candidates {
-        let ok = verify_password(u.password_hash.as_deref().unwrap_or(dummy), password);
+        let ok = passwords::verify(u.password_hash.as_deref().unwrap_or(dummy), password)?;
         if ok && u.password_hash.is_some() && !u.disabled && found.is_none() {
             found = Some(u);
         }
     }
-    match found {
-        Some(user) => {
-            throttle.clear(&email_key);
-            Ok(LoginOk { user })
-        }
-        None => {
-            throttle.fail(&keys, now);
-            Err(Error::Unauthorized("invalid email or password".into()))
-        }
-    }
+    Ok(found)
 }
 
 #[derive(Serialize)]

@@ -2,11 +2,14 @@
 pub mod models;
 pub mod schema;
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 #[derive(diesel::MultiConnection)]
@@ -28,8 +31,100 @@ macro_rules! on_backend {
     };
 }
 
-pub type DbPool = Pool<ConnectionManager<AnyConnection>>;
-pub type Conn = PooledConnection<ConnectionManager<AnyConnection>>;
+pub type DbPool = Pool<Manager>;
+pub type Conn = PooledConnection<Manager>;
+
+/// How long a request waits for a pooled connection. Beyond it the request answers 503
+/// (database unavailable) rather than hanging. SQLite's single writer queues longer.
+pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
+const SQLITE_WRITER_TIMEOUT: Duration = Duration::from_secs(10);
+/// While the last attempt to connect failed, requests wait only this long.
+const CHECKOUT_TIMEOUT_WHILE_DOWN: Duration = Duration::from_millis(250);
+/// What a 503 for an unavailable database asks clients to wait, in seconds.
+pub const RETRY_AFTER: u64 = 5;
+
+thread_local! {
+    /// Set when a query on this thread lost its connection; the pool then discards the
+    /// connection being returned instead of handing it out again.
+    static LOST: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Connection losses seen in this process, so that the maintenance pass sweeps pools.
+static LOSSES: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a query error means the connection is gone (server stopped, connection
+/// terminated, network down) rather than anything about the query.
+pub fn connection_lost(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as K, Error as D};
+    matches!(e, D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) | D::BrokenTransactionManager)
+}
+
+fn note(e: &diesel::result::Error) {
+    if connection_lost(e) {
+        LOST.with(|l| l.set(true));
+        LOSSES.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The pool's connection manager: opens connections with the backend's own error message
+/// (MultiConnection's establish only says "invalid connection url"), notes whether the
+/// database answers, and discards connections that lost their server.
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    /// The URL (PostgreSQL) or file path (SQLite).
+    url: String,
+    health: Arc<Health>,
+}
+
+/// Whether the database answered the last attempt to connect, and if not, why.
+#[derive(Debug, Default)]
+pub struct Health {
+    down: AtomicBool,
+    reason: std::sync::Mutex<String>,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        let r = match self.backend {
+            Backend::Postgres => diesel::PgConnection::establish(&self.url).map(AnyConnection::Postgresql),
+            Backend::Sqlite => diesel::SqliteConnection::establish(&self.url).map(AnyConnection::Sqlite),
+        };
+        match r {
+            Ok(c) => {
+                self.health.down.store(false, Ordering::Relaxed);
+                Ok(c)
+            }
+            Err(e) => {
+                let reason = redact(&e.to_string(), &self.url);
+                *self.health.reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.clone();
+                self.health.down.store(true, Ordering::Relaxed);
+                Err(diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(reason)))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        LOST.with(|l| l.replace(false)) || std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Logs an unavailable database at most once a second (every request during an outage
+/// would otherwise log it).
+pub fn log_unavailable(e: &StoreError) {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    if LAST.swap(now, Ordering::Relaxed) != now {
+        log::warn!("database unavailable, answering 503: {e}");
+    }
+}
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -42,10 +137,29 @@ pub enum StoreError {
     Connect { target: String, reason: String },
     #[error("database migration failed: {0}")]
     Migrate(String),
-    #[error("database pool: {0}")]
+    #[error("no database connection: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("database: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> StoreError {
+        note(&e);
+        StoreError::Query(e)
+    }
+}
+
+impl StoreError {
+    /// The database cannot be reached (no connection within the checkout timeout, or the
+    /// connection was lost): worth a 503 and a retry, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Pool(_) | StoreError::Connect { .. } => true,
+            StoreError::Query(e) => connection_lost(e),
+            StoreError::BadUrl(_) | StoreError::Migrate(_) => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +177,10 @@ pub struct Db {
     pub backend: Backend,
     /// The SQLite file, for per-thread reader connections.
     sqlite_path: Option<String>,
+    target: String,
+    health: Arc<Health>,
+    /// `LOSSES` when the pools were last swept.
+    swept: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -168,41 +286,98 @@ impl Db {
                 .map_err(|e| StoreError::Connect { target: target.clone(), reason: e.to_string() })?;
             // SQLite gives -wal and -shm the database file's mode; say so explicitly anyway.
             restrict_sqlite_files(path);
-            let build = |size: u32| {
+            let health = Arc::new(Health::default());
+            let build = |size: u32, timeout: Duration| {
                 Pool::builder()
                     .max_size(size)
                     .min_idle(Some(1))
-                    .connection_timeout(Duration::from_secs(10))
+                    .connection_timeout(timeout)
                     // A "SELECT 1" before every checkout doubles the hot path's queries.
                     .test_on_check_out(false)
                     .connection_customizer(Box::new(SqlitePragmas))
-                    .build(ConnectionManager::<AnyConnection>::new(path))
+                    .build(Manager { backend: Backend::Sqlite, url: path.to_string(), health: health.clone() })
             };
-            let read = build(read_pool_size.max(1))?;
-            let write = build(1)?;
-            Ok(Db { read, write, backend: Backend::Sqlite, sqlite_path: Some(path.to_string()) })
+            let read = build(read_pool_size.max(1), CHECKOUT_TIMEOUT)?;
+            let write = build(1, SQLITE_WRITER_TIMEOUT)?;
+            Ok(Db {
+                read,
+                write,
+                backend: Backend::Sqlite,
+                sqlite_path: Some(path.to_string()),
+                target,
+                health,
+                swept: Arc::new(AtomicU64::new(LOSSES.load(Ordering::Relaxed))),
+            })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // MultiConnection::establish hides the real reason; ask libpq directly first.
+            // Fail at start-up with libpq's own reason.
             diesel::PgConnection::establish(url)
                 .map_err(|e| StoreError::Connect { target: target.clone(), reason: redact(&e.to_string(), url) })?;
+            let health = Arc::new(Health::default());
             let pool = Pool::builder()
                 .max_size(read_pool_size.max(2) + 2)
                 .min_idle(Some(1))
                 .test_on_check_out(false)
-                .connection_timeout(Duration::from_secs(10))
-                .build(ConnectionManager::<AnyConnection>::new(url))?;
-            Ok(Db { read: pool.clone(), write: pool, backend: Backend::Postgres, sqlite_path: None })
+                .connection_timeout(CHECKOUT_TIMEOUT)
+                .build(Manager { backend: Backend::Postgres, url: url.to_string(), health: health.clone() })?;
+            Ok(Db {
+                read: pool.clone(),
+                write: pool,
+                backend: Backend::Postgres,
+                sqlite_path: None,
+                target,
+                health,
+                swept: Arc::new(AtomicU64::new(LOSSES.load(Ordering::Relaxed))),
+            })
         } else {
             Err(StoreError::BadUrl(format!("{target}: expected sqlite://PATH or postgres://…")))
         }
     }
 
+    /// A pooled connection; while connecting fails, a short wait and the server's reason.
+    fn checkout(&self, pool: &DbPool) -> Result<Conn, StoreError> {
+        if !self.health.down.load(Ordering::Relaxed) {
+            return Ok(pool.get()?);
+        }
+        pool.get_timeout(CHECKOUT_TIMEOUT_WHILE_DOWN).map_err(|e| {
+            if self.health.down.load(Ordering::Relaxed) {
+                let reason = self.health.reason.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                StoreError::Connect { target: self.target.clone(), reason }
+            } else {
+                StoreError::Pool(e)
+            }
+        })
+    }
+
+    /// After a connection was lost somewhere in the process: checks each idle pooled
+    /// connection once and discards the dead ones, so that they do not fail requests one
+    /// by one once the database is back. Called by the maintenance pass.
+    pub fn sweep(&self) {
+        let losses = LOSSES.load(Ordering::Relaxed);
+        if self.swept.swap(losses, Ordering::Relaxed) == losses || self.backend != Backend::Postgres {
+            return;
+        }
+        let mut alive = Vec::new();
+        while let Some(mut conn) = self.read.try_get() {
+            match conn.batch_execute("SELECT 1") {
+                Ok(()) => alive.push(conn),
+                Err(e) => {
+                    // Marked as lost by `note`, so the pool discards it on return.
+                    note(&e);
+                    drop(conn);
+                }
+            }
+            if alive.len() as u32 >= self.read.max_size() {
+                break;
+            }
+        }
+    }
+
     pub fn read(&self) -> Result<Conn, StoreError> {
-        Ok(self.read.get()?)
+        self.checkout(&self.read)
     }
 
     pub fn write(&self) -> Result<Conn, StoreError> {
-        Ok(self.write.get()?)
+        self.checkout(&self.write)
     }
 
     pub fn migrate(&self) -> Result<usize, StoreError> {
@@ -253,7 +428,7 @@ impl Db {
 
     /// Readiness probe: one round trip.
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.read.get_timeout(Duration::from_secs(2))?;
+        let mut conn = self.read()?;
         conn.batch_execute("SELECT 1")?;
         Ok(())
     }

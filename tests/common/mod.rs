@@ -77,7 +77,7 @@ macro_rules! backend_tests {
     };
 }
 
-fn fresh_pg_database(base: &str) -> String {
+pub fn fresh_pg_database(base: &str) -> String {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let name = format!("tokend_t_{}", uuid::Uuid::new_v4().simple());
@@ -88,7 +88,7 @@ fn fresh_pg_database(base: &str) -> String {
     format!("{prefix}/{name}{query}")
 }
 
-fn drop_pg_database(base: &str, url: &str) {
+pub fn drop_pg_database(base: &str, url: &str) {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let name = url.rsplit_once('/').map(|(_, n)| n.split('?').next().unwrap_or(n).to_string()).unwrap_or_default();

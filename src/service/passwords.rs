@@ -1,0 +1,199 @@
+//! Password hashing: argon2id with the crate's defaults (19 MiB, 2 passes), behind one
+//! process-wide bound. At most `bound` hashes run at once (about one per core), at most
+//! `4 × bound` callers wait for a turn, each for a few seconds at most; anyone beyond
+//! that is told to come back later (`Error::Unavailable`, 503 with Retry-After). Memory
+//! stays at `bound × 19 MiB` however many logins arrive at once.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+use super::{Error, Result};
+
+/// A counting semaphore with a bounded queue.
+pub struct Bound {
+    max: usize,
+    queue: usize,
+    wait: Duration,
+    /// (running, waiting)
+    state: Mutex<(usize, usize)>,
+    turn: Condvar,
+    peak_running: AtomicUsize,
+    peak_waiting: AtomicUsize,
+    turns: AtomicUsize,
+}
+
+/// A turn to hash; gives it back when dropped.
+pub struct Permit<'a>(&'a Bound);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 -= 1;
+        drop(s);
+        self.0.turn.notify_one();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub bound: usize,
+    pub queue: usize,
+    pub running: usize,
+    pub waiting: usize,
+    pub peak_running: usize,
+    pub peak_waiting: usize,
+    /// Turns given so far (hashes computed or verified).
+    pub turns: usize,
+}
+
+/// Seconds a refused caller is asked to wait.
+pub const RETRY_AFTER: u64 = 1;
+
+impl Bound {
+    pub fn new(max: usize, queue: usize, wait: Duration) -> Bound {
+        Bound {
+            max: max.max(1),
+            queue,
+            wait,
+            state: Mutex::new((0, 0)),
+            turn: Condvar::new(),
+            peak_running: AtomicUsize::new(0),
+            peak_waiting: AtomicUsize::new(0),
+            turns: AtomicUsize::new(0),
+        }
+    }
+
+    /// A turn now, or after waiting in the queue; None when the queue is full or the wait
+    /// runs out.
+    pub fn acquire(&self) -> Option<Permit<'_>> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.0 >= self.max {
+            if s.1 >= self.queue {
+                return None;
+            }
+            s.1 += 1;
+            self.peak_waiting.fetch_max(s.1, Ordering::Relaxed);
+            let deadline = Instant::now() + self.wait;
+            while s.0 >= self.max {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    s.1 -= 1;
+                    return None;
+                }
+                s = self.turn.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            s.1 -= 1;
+        }
+        s.0 += 1;
+        self.peak_running.fetch_max(s.0, Ordering::Relaxed);
+        self.turns.fetch_add(1, Ordering::Relaxed);
+        Some(Permit(self))
+    }
+
+    pub fn stats(&self) -> Stats {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Stats {
+            bound: self.max,
+            queue: self.queue,
+            running: s.0,
+            waiting: s.1,
+            peak_running: self.peak_running.load(Ordering::Relaxed),
+            peak_waiting: self.peak_waiting.load(Ordering::Relaxed),
+            turns: self.turns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The process-wide bound: one hash per core, four waiting per core, five seconds' wait.
+pub fn bound() -> &'static Bound {
+    static BOUND: OnceLock<Bound> = OnceLock::new();
+    BOUND.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Bound::new(cores, 4 * cores, Duration::from_secs(5))
+    })
+}
+
+pub fn stats() -> Stats {
+    bound().stats()
+}
+
+fn turn() -> Result<Permit<'static>> {
+    bound().acquire().ok_or(Error::Unavailable { what: "password hashing is busy", retry_after: RETRY_AFTER })
+}
+
+/// A new PHC-format argon2id hash of `p`.
+pub fn hash(p: &str) -> Result<String> {
+    let _turn = turn()?;
+    Argon2::default()
+        .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+}
+
+/// Whether `p` matches `hash`; a hash that does not parse matches nothing (after the same
+/// work as a real one, against the dummy hash).
+pub fn verify(hash: &str, p: &str) -> Result<bool> {
+    let parsed = PasswordHash::new(hash).or_else(|_| PasswordHash::new(dummy_hash()));
+    let _turn = turn()?;
+    let ok = parsed.is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok());
+    Ok(ok && hash != dummy_hash())
+}
+
+/// A hash to verify against when the email is unknown or has no password, so every
+/// failure costs the same. Built on first use (outside the bound: once per process).
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"tokend-dummy-password", &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_waits_then_gives_up() {
+        let b = Bound::new(1, 4, Duration::from_millis(20));
+        let _p = b.acquire().expect("first turn");
+        assert!(b.acquire().is_none(), "the wait runs out while nobody finishes");
+        assert_eq!(b.stats().waiting, 0, "a caller that gave up left the queue");
+    }
+
+    #[test]
+    fn bound_queues_then_refuses() {
+        let b = Bound::new(2, 1, Duration::from_secs(60));
+        let p1 = b.acquire().expect("first turn");
+        let _p2 = b.acquire().expect("second turn");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| b.acquire().is_some());
+            // Let the waiter queue, then a further caller finds the queue full at once.
+            while b.stats().waiting == 0 {
+                std::thread::yield_now();
+            }
+            assert!(b.acquire().is_none(), "the queue is full");
+            drop(p1);
+            assert!(waiter.join().unwrap(), "a finished turn goes to the waiter");
+        });
+        let st = b.stats();
+        assert_eq!((st.peak_running, st.peak_waiting), (2, 1));
+        assert_eq!(st.running, 1, "the waiter's turn ended with its thread");
+    }
+
+    #[test]
+    fn hash_and_verify() {
+        let h = hash("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify(&h, "correct horse").unwrap());
+        assert!(!verify(&h, "wrong horse").unwrap());
+        assert!(!verify("not a hash", "correct horse").unwrap());
+        assert!(!verify(dummy_hash(), "tokend-dummy-password").unwrap(), "the dummy matches nothing");
+    }
+}
