@@ -13,7 +13,7 @@ use crate::jwt::{self, AccessClaims};
 use crate::keys::KeyRing;
 use crate::secrets::{self, SecretKind};
 use crate::store::models::{ApiToken, App};
-use crate::store::schema::{api_tokens, apps, revoked_jtis, service_accounts, users};
+use crate::store::schema::{api_tokens, apps, service_accounts, users};
 use crate::store::{roles_from_text, AnyConnection, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,16 @@ pub enum GrantError {
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// Lower errors keep their kind: a database outage stays a store error (503), not a 500.
+impl From<super::Error> for GrantError {
+    fn from(e: super::Error) -> Self {
+        match e {
+            super::Error::Store(s) => GrantError::Store(s),
+            other => GrantError::Internal(other.to_string()),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for GrantError {
@@ -322,11 +332,7 @@ pub fn introspect(
     if c.org != org_id || c.exp <= ctx.now || c.nbf > ctx.now {
         return Ok(inactive);
     }
-    let resolved = resolve(conn, &c, ctx.usage, ctx.now).map_err(|e| match e {
-        super::Error::Store(s) => GrantError::Store(s),
-        e => GrantError::Internal(e.to_string()),
-    })?;
-    match resolved {
+    match resolve(conn, &c, ctx.usage, ctx.now)? {
         Some(p) => {
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["active"] = json!(true);
@@ -363,16 +369,10 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
         // Only tokens we signed and that have not expired are worth a row.
         let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(()) };
         return conn.transaction(|conn| {
-            if super::principal::jti_revoked(conn, &c.jti).map_err(|e| GrantError::Internal(e.to_string()))? {
+            let recorded = super::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp)?;
+            if !recorded {
                 return Ok(());
             }
-            diesel::insert_into(revoked_jtis::table)
-                .values((
-                    revoked_jtis::jti.eq(&c.jti),
-                    revoked_jtis::org_id.eq(&c.org),
-                    revoked_jtis::expires_at.eq(c.exp + jwt::LEEWAY),
-                ))
-                .execute(conn)?;
             let ev = Event {
                 org_id: Some(&c.org),
                 actor_kind: &c.acct,
@@ -384,7 +384,7 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
                 outcome: "success",
                 detail: Some(json!({"via": "oauth/revoke"})),
             };
-            audit::record(conn, ev, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))
+            Ok(audit::record(conn, ev, ctx.now)?)
         });
     }
     match secrets::parse(token) {
@@ -414,7 +414,7 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
                 outcome: "success",
                 detail: Some(json!({"via": "oauth/revoke"})),
             };
-            audit::record(conn, ev, now).map_err(|e| GrantError::Internal(e.to_string()))?;
+            audit::record(conn, ev, now)?;
         }
         Ok(())
     })

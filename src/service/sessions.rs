@@ -46,16 +46,23 @@ pub fn logout(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
 }
 
 fn revoke_jti(conn: &mut AnyConnection, p: &Principal) -> Result<()> {
-    if !super::principal::jti_revoked(conn, &p.jti)? {
-        diesel::insert_into(revoked_jtis::table)
-            .values((
-                revoked_jtis::jti.eq(&p.jti),
-                revoked_jtis::org_id.eq(&p.org_id),
-                revoked_jtis::expires_at.eq(p.exp + crate::jwt::LEEWAY),
-            ))
-            .execute(conn)?;
+    record_revoked_jti(conn, &p.jti, &p.org_id, p.exp).map(|_| ())
+}
+
+/// Refuses an access token by its id until it expires (logout of a non-login token, and
+/// RFC 7009 revocation). Answers whether this call recorded it (false if it already was).
+pub fn record_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, exp: i64) -> Result<bool> {
+    if super::principal::jti_revoked(conn, jti)? {
+        return Ok(false);
     }
-    Ok(())
+    diesel::insert_into(revoked_jtis::table)
+        .values((
+            revoked_jtis::jti.eq(jti),
+            revoked_jtis::org_id.eq(org_id),
+            revoked_jtis::expires_at.eq(exp + crate::jwt::LEEWAY),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }
 
 /// "Sign out everywhere": every login and access token of the caller ends now.
