@@ -59,6 +59,20 @@ pub fn connection_lost(e: &diesel::result::Error) -> bool {
     matches!(e, D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) | D::BrokenTransactionManager)
 }
 
+/// Whether a query failed because the database's disk is full (SQLite's SQLITE_FULL,
+/// "database or disk is full"; PostgreSQL's "No space left on device", SQLSTATE 53100).
+/// The transaction was rolled back and nothing was written: worth a 503 and a retry once
+/// space is freed, not a 500.
+pub fn disk_full(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("database or disk is full") || m.contains("No space left on device")
+        }
+        _ => false,
+    }
+}
+
 fn note(e: &diesel::result::Error) {
     if connection_lost(e) {
         LOST.with(|l| l.set(true));
@@ -156,7 +170,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Pool(_) | StoreError::Connect { .. } => true,
-            StoreError::Query(e) => connection_lost(e),
+            StoreError::Query(e) => connection_lost(e) || disk_full(e),
             StoreError::BadUrl(_) | StoreError::Migrate(_) => false,
         }
     }
@@ -511,6 +525,35 @@ mod tests {
         let _db = Db::connect(&format!("sqlite://{}", file.display()), 1).unwrap();
         assert_eq!(mode(&shared), 0o750);
         assert_eq!(mode(&file), 0o600);
+    }
+
+    #[test]
+    fn a_full_disk_is_unavailable_not_internal() {
+        use diesel::result::{DatabaseErrorKind as K, Error as D};
+        let full = StoreError::Query(D::DatabaseError(K::Unknown, Box::new("database or disk is full".to_string())));
+        assert!(full.is_unavailable(), "SQLITE_FULL answers 503");
+        let pg = StoreError::Query(D::DatabaseError(
+            K::Unknown,
+            Box::new("could not extend file \"base/1/2\": No space left on device".to_string()),
+        ));
+        assert!(pg.is_unavailable(), "PostgreSQL's disk full answers 503");
+        let other = StoreError::Query(D::DatabaseError(K::UniqueViolation, Box::new("duplicate key".to_string())));
+        assert!(!other.is_unavailable());
+        assert!(!StoreError::Query(D::NotFound).is_unavailable());
+    }
+
+    /// A real SQLITE_FULL (max_page_count reached) is classified as a full disk.
+    #[test]
+    fn sqlite_full_is_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.db");
+        let mut c = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        c.batch_execute("CREATE TABLE t (x TEXT); PRAGMA max_page_count = 3;").unwrap();
+        let e = (0..100)
+            .find_map(|_| c.batch_execute("INSERT INTO t VALUES (hex(randomblob(2000)))").err())
+            .expect("the database fills up");
+        assert!(disk_full(&e), "{e}");
+        assert!(StoreError::from(e).is_unavailable());
     }
 
     #[test]

@@ -139,8 +139,31 @@ impl Server {
         let owner_email = cfg.bootstrap_email.clone();
         let owner_password = cfg.bootstrap_password.clone().unwrap();
         let clock = Arc::new(FixedClock::new(now()));
-        let (state, created) = tokend::boot(cfg, clock.clone() as Arc<dyn Clock>).expect("boot");
+        let (state, created, handle) = Self::launch(cfg, clock.clone(), listener);
         let created = created.expect("fresh database bootstraps an org");
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            database_url: state.cfg.database_url.clone(),
+            state,
+            clock,
+            org_id: created.org_id,
+            owner_id: created.owner_id,
+            owner_email,
+            owner_password,
+            owner_pat: created.token,
+            dir,
+            pg_base,
+            handle,
+        }
+    }
+
+    /// Boots and serves `cfg` on `listener` (HTTP server and maintenance thread).
+    fn launch(
+        cfg: Config,
+        clock: Arc<FixedClock>,
+        listener: TcpListener,
+    ) -> (web::Data<State>, Option<tokend::service::orgs::CreatedOrg>, actix_web::dev::ServerHandle) {
+        let (state, created) = tokend::boot(cfg, clock as Arc<dyn Clock>).expect("boot");
         let maintenance_state = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
@@ -154,17 +177,70 @@ impl Server {
         });
         let handle = rx.recv().unwrap();
         tokend::http::spawn_maintenance(maintenance_state);
+        (state, created, handle)
+    }
+
+    /// Another instance beside `first`: same database, same key directory, same issuer
+    /// and audiences (as behind one load balancer), same clock; no bootstrap. `f` adjusts
+    /// its configuration (a copy of the first one's). Dropping it leaves the database to
+    /// `first`.
+    pub fn start_second(first: &Server, f: impl FnOnce(&mut Config)) -> Server {
+        let mut cfg = first.state.cfg.clone();
+        f(&mut cfg);
+        Self::start_on(first, cfg, tempfile::tempdir().unwrap(), None)
+    }
+
+    /// Stops this instance and starts a new one on the same database file or database,
+    /// key directory and configuration (a new port).
+    pub fn restart(mut self) -> Server {
+        let cfg = self.state.cfg.clone();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let pg_base = self.pg_base.take();
+        let template = (
+            self.clock.clone(),
+            self.org_id.clone(),
+            self.owner_id.clone(),
+            self.owner_email.clone(),
+            self.owner_password.clone(),
+            self.owner_pat.clone(),
+        );
+        drop(self);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (state, created, handle) = Self::launch(cfg, template.0.clone(), listener);
+        assert!(created.is_none(), "a restart finds its org");
         Server {
             base: format!("http://127.0.0.1:{port}"),
+            database_url: state.cfg.database_url.clone(),
             state,
-            clock,
-            org_id: created.org_id,
-            owner_id: created.owner_id,
-            owner_email,
-            owner_password,
-            owner_pat: created.token,
+            clock: template.0,
+            org_id: template.1,
+            owner_id: template.2,
+            owner_email: template.3,
+            owner_password: template.4,
+            owner_pat: template.5,
             dir,
-            database_url,
+            pg_base,
+            handle,
+        }
+    }
+
+    fn start_on(first: &Server, cfg: Config, dir: tempfile::TempDir, pg_base: Option<String>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (state, created, handle) = Self::launch(cfg, first.clock.clone(), listener);
+        assert!(created.is_none(), "a second instance finds the org the first one created");
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            database_url: state.cfg.database_url.clone(),
+            state,
+            clock: first.clock.clone(),
+            org_id: first.org_id.clone(),
+            owner_id: first.owner_id.clone(),
+            owner_email: first.owner_email.clone(),
+            owner_password: first.owner_password.clone(),
+            owner_pat: first.owner_pat.clone(),
+            dir,
             pg_base,
             handle,
         }
