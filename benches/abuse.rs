@@ -893,7 +893,7 @@ fn fuzz(a: &Args, s: &Setup) -> bool {
                 (host.clone(), routes.clone(), ids.clone(), bearer.clone(), basic.clone(), sent.clone());
             tasks.push(tokio::spawn(async move {
                 let mut t = FuzzTally::default();
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1) * 0x1000_0001);
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((c as u64 + 1) * 0x1000_0001));
                 let mut buf = Vec::with_capacity(8192);
                 'outer: while Instant::now() < until && sent.load(Ordering::Relaxed) < target {
                     let Ok(mut sock) = TcpStream::connect(&host).await else {
