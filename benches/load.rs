@@ -10,8 +10,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{b64, get, pct, post_form, read_response};
 
 struct Args {
     url: String,
@@ -61,28 +65,10 @@ fn args() -> Args {
     a
 }
 
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
 /// A fixed request, sent again and again on each connection.
 struct Scenario {
     name: String,
     request: Vec<u8>,
-}
-
-fn post_form(host: &str, path: &str, auth: Option<&str>, body: &str) -> Vec<u8> {
-    let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-fn get(host: &str, path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
 }
 
 fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
@@ -150,44 +136,6 @@ fn setup_peer(a: &Args, host: &str) -> Vec<Scenario> {
         .collect()
 }
 
-/// Reads one HTTP/1.1 response (Content-Length or chunked); answers the status.
-async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
-    buf.clear();
-    let mut tmp = [0u8; 16384];
-    let header_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-        let n = s.read(&mut tmp).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-    let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    if let Some(len) =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        while buf.len() < header_end + len {
-            let n = s.read(&mut tmp).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf.extend_from_slice(&tmp[..n]);
-        }
-    } else if head.contains("transfer-encoding: chunked") {
-        while !buf[header_end..].windows(5).any(|w| w == b"0\r\n\r\n") {
-            let n = s.read(&mut tmp).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf.extend_from_slice(&tmp[..n]);
-        }
-    }
-    Ok(status)
-}
-
 struct ConnResult {
     latencies_us: Vec<u32>,
     non2xx: u64,
@@ -228,14 +176,6 @@ async fn connection(addr: String, request: Vec<u8>, until: Instant) -> ConnResul
         }
     }
     r
-}
-
-fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 fn main() {
