@@ -25,6 +25,8 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
+    // Only one key exists, so ID tokens (unused here) must name its algorithm too.
+    id_token_signed_response_alg: alg,
     scope: 'read write',
   }],
   jwks: { keys: [signing] },
