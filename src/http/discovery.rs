@@ -6,10 +6,10 @@ use serde_json::json;
 use super::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/oauth-authorization-server", web::get().to(metadata))
-        .route("/.well-known/openid-configuration", web::get().to(metadata))
-        .route("/.well-known/jwks.json", web::get().to(jwks))
-        .route("/openapi.json", web::get().to(openapi));
+    cfg.service(web::resource("/.well-known/oauth-authorization-server").route(web::get().to(metadata)))
+        .service(web::resource("/.well-known/openid-configuration").route(web::get().to(metadata)))
+        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
 }
 
 /// The OpenAPI 3.1 description of every endpoint, compiled into the binary.

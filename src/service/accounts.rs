@@ -28,7 +28,7 @@ pub struct AccountView {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub description: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
@@ -37,9 +37,13 @@ pub struct NewAccount {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub disabled: Option<bool>,
 }
 

@@ -42,11 +42,11 @@ pub struct AppWithSecret {
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub description: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub access_token_ttl_seconds: Option<i64>,
     #[serde(default)]
     pub introspect: bool,
@@ -55,11 +55,17 @@ pub struct NewApp {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub access_token_ttl_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub introspect: Option<bool>,
 }
 

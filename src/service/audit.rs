@@ -238,6 +238,11 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
     };
     let from = time("from", &f.from)?;
     let to = time("to", &f.to)?;
+    if let Some(o) = &f.outcome {
+        if !["success", "failure", "denied"].contains(&o.as_str()) {
+            return Err(super::invalid("outcome", "must be success, failure or denied"));
+        }
+    }
     page.check_sort(&["at", "created_at", "action"])?;
     let build = || {
         let mut q = audit_events::table.filter(audit_events::org_id.eq(&p.org_id)).into_boxed();

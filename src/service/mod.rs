@@ -68,6 +68,17 @@ pub fn invalid(field: &str, message: impl Into<String>) -> Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// For optional body fields that may be absent but not `null` (the document declares them
+/// non-nullable): `#[serde(default, deserialize_with = "crate::service::not_null")]`.
+/// An explicit `null` is a 422 like any other wrong type.
+pub fn not_null<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Time-ordered ids: inserts append to indexes and ties in `created_at` sort stably.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -124,18 +124,20 @@ pub struct CreatedToken {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub ttl_days: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub roles: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchToken {
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub description: Option<String>,
 }
 

@@ -199,9 +199,9 @@ pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub email: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: bool,
@@ -210,8 +210,11 @@ pub struct NewUser {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
     pub disabled: Option<bool>,
 }
 

@@ -1,0 +1,108 @@
+//! The server keeps to its OpenAPI document where schemathesis found it did not (issue #11):
+//! undeclared methods are 405 with Allow, unknown filter values and `null` for
+//! non-nullable body fields are 422.
+mod common;
+use common::Backend;
+use serde_json::json;
+
+/// Every known path answers an undeclared method with 405 and an Allow header naming the
+/// declared ones, in the error format of its scope.
+fn undeclared_methods_are_405(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let cases = [
+        ("POST", "/healthz", "GET"),
+        ("DELETE", "/readyz", "GET"),
+        ("PUT", "/metrics", "GET"),
+        ("POST", "/openapi.json", "GET"),
+        ("PATCH", "/.well-known/jwks.json", "GET"),
+        ("DELETE", "/.well-known/oauth-authorization-server", "GET"),
+        ("PUT", "/.well-known/openid-configuration", "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let r = s.raw(method, path, &[], b"");
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text);
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+    }
+    // /api/v1: problem+json, also for an authenticated caller.
+    for (method, path, allowed) in [
+        ("DELETE", "/api/v1/me", vec!["GET"]),
+        ("PUT", "/api/v1/users", vec!["GET", "POST"]),
+        ("GET", "/api/v1/login", vec!["POST"]),
+        ("PATCH", "/api/v1/audit", vec!["GET"]),
+    ] {
+        let r = s.call(method, path, Some(&at), None);
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text);
+        assert!(r.header("content-type").unwrap().starts_with("application/problem+json"), "{method} {path}");
+        assert_eq!(r.body["status"], 405);
+        let mut got: Vec<String> = r.header("allow").unwrap().split(',').map(|m| m.trim().to_string()).collect();
+        got.sort();
+        assert_eq!(got, allowed, "{method} {path}");
+    }
+    // /oauth: the RFC 6749 body.
+    let r = s.raw("GET", "/oauth/token", &[], b"");
+    assert_eq!(r.status, 405, "{}", r.text);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.body["error"], "invalid_request");
+    // Unknown paths stay 404.
+    assert_eq!(s.raw("GET", "/nowhere", &[], b"").status, 404);
+    assert_eq!(s.get("/api/v1/nowhere", &at).status, 404);
+}
+
+/// An `outcome` filter outside the documented enum is refused, not silently matched.
+fn audit_outcome_filter_is_validated(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    for ok in ["success", "failure", "denied"] {
+        let r = s.get(&format!("/api/v1/audit?outcome={ok}"), &at);
+        assert_eq!(r.status, 200, "{ok}: {}", r.body);
+    }
+    let r = s.get("/api/v1/audit?outcome=maybe", &at);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "outcome");
+}
+
+/// Optional body fields may be absent but not `null` (none of them is nullable in the
+/// document): 422 and nothing changed.
+fn null_for_non_nullable_fields_is_422(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let (app_id, _, _) = s.app(&at, json!({"name": "nulls"}));
+    let (tok_id, _) = s.pat(&at, json!({"name": "nulls"}));
+    let sa = s.post("/api/v1/service-accounts", &at, json!({"name": "nulls"}));
+    assert_eq!(sa.status, 201, "{}", sa.body);
+    let sa_id = sa.body["id"].as_str().unwrap().to_string();
+    let (user_id, _) = s.user(&at, "nulls@example.test", &["org:member"]);
+    let cases = [
+        (format!("/api/v1/apps/{app_id}"), "disabled"),
+        (format!("/api/v1/apps/{app_id}"), "introspect"),
+        (format!("/api/v1/apps/{app_id}"), "name"),
+        (format!("/api/v1/apps/{app_id}"), "access_token_ttl_seconds"),
+        (format!("/api/v1/service-accounts/{sa_id}"), "disabled"),
+        (format!("/api/v1/service-accounts/{sa_id}"), "roles"),
+        (format!("/api/v1/users/{user_id}"), "disabled"),
+        (format!("/api/v1/users/{user_id}"), "name"),
+        (format!("/api/v1/me/tokens/{tok_id}"), "description"),
+    ];
+    for (path, field) in cases {
+        let before = s.get(&path, &at);
+        assert_eq!(before.status, 200, "{path}: {}", before.body);
+        let r = s.patch(&path, &at, json!({ field: null }));
+        assert_eq!(r.status, 422, "{path} {field}: null: {}", r.body);
+        let after = s.get(&path, &at);
+        assert_eq!(before.body, after.body, "{path}: a refused PATCH changed nothing");
+        // Absent is still fine.
+        assert_eq!(s.patch(&path, &at, json!({})).status, 200, "{path}: empty PATCH");
+    }
+    // Creation bodies too.
+    let r = s.post("/api/v1/apps", &at, json!({"name": "n", "description": null}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = s.post("/api/v1/users", &at, json!({"email": "n@example.test", "name": null}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "n", "roles": ["org:member"], "ttl_days": null}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    // The policy's idle_ttl_days is documented nullable and stays so.
+    assert_eq!(s.put("/api/v1/policy", &at, json!({"idle_ttl_days": null})).status, 200);
+}
+
+backend_tests!(undeclared_methods_are_405, audit_outcome_filter_is_validated, null_for_non_nullable_fields_is_422);
