@@ -168,6 +168,8 @@ mod tests {
             org: "o1".into(),
             acct: "user".into(),
             amr: None,
+            sid: None,
+            ep: None,
         }
     }
 
