@@ -221,6 +221,63 @@ fn detect_alg(der: &[u8]) -> Option<Alg> {
     [Alg::ES256, Alg::EdDSA, Alg::RS256].into_iter().find(|a| parse_signer(*a, der).is_ok())
 }
 
+/// A private key as read from one key file: its algorithm and the key pair.
+pub struct ParsedKey {
+    pub alg: Alg,
+    signer: Signer,
+}
+
+impl ParsedKey {
+    /// The public JWK (without `kid`), as the JWKS publishes it.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        public_jwk(&self.signer, self.alg)
+    }
+
+    /// The RFC 7638 thumbprint: the kid of a key file without a status file.
+    pub fn thumbprint(&self) -> String {
+        thumbprint(&self.public_jwk())
+    }
+
+    /// The verification key built from the public JWK, as for a loaded key.
+    pub fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, String> {
+        decoding_key(&self.public_jwk())
+    }
+}
+
+/// The bytes of a key file as one PEM `PRIVATE KEY` block (errors name the file `name`).
+fn parse_pem_block(name: &str, bytes: &[u8]) -> Result<pem::Pem, KeyError> {
+    // What `fs::read_to_string` says of a file that is not UTF-8.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| KeyError::Io(name.to_string(), "stream did not contain valid UTF-8".into()))?;
+    let pem = pem::parse(text).map_err(|e| KeyError::Malformed(name.to_string(), e.to_string()))?;
+    if pem.tag() != "PRIVATE KEY" {
+        return Err(KeyError::Malformed(
+            name.to_string(),
+            format!("expected a PRIVATE KEY block, found {}", pem.tag()),
+        ));
+    }
+    Ok(pem)
+}
+
+/// PKCS#8 DER as a key of `alg` (the status file's), or of whichever algorithm it fits.
+fn parse_der(name: &str, der: &[u8], alg: Option<Alg>) -> Result<ParsedKey, KeyError> {
+    let alg = match alg {
+        Some(a) => a,
+        None => detect_alg(der)
+            .ok_or_else(|| KeyError::Malformed(name.to_string(), "not an ES256, EdDSA or RS256 key".into()))?,
+    };
+    let signer = parse_signer(alg, der).map_err(|e| KeyError::Malformed(name.to_string(), e))?;
+    Ok(ParsedKey { alg, signer })
+}
+
+/// The contents of a key file (`name` is used in errors), as the key directory loader reads
+/// it: UTF-8, one PEM `PRIVATE KEY` block holding a PKCS#8 key of `alg` (from the key's
+/// status file) or, with `None`, of whichever of ES256, EdDSA and RS256 it fits.
+pub fn parse_key_pem(name: &str, bytes: &[u8], alg: Option<Alg>) -> Result<ParsedKey, KeyError> {
+    let pem = parse_pem_block(name, bytes)?;
+    parse_der(name, pem.contents(), alg)
+}
+
 /// Reads every `*.pem` of the directory (non-recursive), with its status file if present.
 fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
     let entries = fs::read_dir(dir).map_err(|e| KeyError::Dir(dir.display().to_string(), e.to_string()))?;
@@ -236,11 +293,8 @@ fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
         if md.permissions().mode() & 0o077 != 0 {
             return Err(KeyError::Permissions(name));
         }
-        let text = fs::read_to_string(&path).map_err(|e| KeyError::Io(name.clone(), e.to_string()))?;
-        let pem = pem::parse(&text).map_err(|e| KeyError::Malformed(name.clone(), e.to_string()))?;
-        if pem.tag() != "PRIVATE KEY" {
-            return Err(KeyError::Malformed(name, format!("expected a PRIVATE KEY block, found {}", pem.tag())));
-        }
+        let bytes = fs::read(&path).map_err(|e| KeyError::Io(name.clone(), e.to_string()))?;
+        let pem = parse_pem_block(&name, &bytes)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         let meta_file = meta_path(dir, &stem);
         let meta: Option<KeyMeta> = match fs::read(&meta_file) {
@@ -250,12 +304,7 @@ fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
             ),
             Err(_) => None,
         };
-        let alg = match &meta {
-            Some(m) => m.alg,
-            None => detect_alg(pem.contents())
-                .ok_or_else(|| KeyError::Malformed(name.clone(), "not an ES256, EdDSA or RS256 key".into()))?,
-        };
-        let signer = parse_signer(alg, pem.contents()).map_err(|e| KeyError::Malformed(name.clone(), e))?;
+        let ParsedKey { alg, signer } = parse_der(&name, pem.contents(), meta.as_ref().map(|m| m.alg))?;
         let meta = match meta {
             Some(m) => m,
             // A PEM dropped in by hand: published and signing at once, kid from its thumbprint.
@@ -574,6 +623,29 @@ mod tests {
         assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
         let ring = KeyRing::open(&empty, Alg::EdDSA, 0, 1000).unwrap();
         assert_eq!(published_jwks(&empty).unwrap(), ring.set().jwks_body.to_vec());
+    }
+
+    #[test]
+    fn parse_key_pem_reads_what_the_loader_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        for alg in [Alg::ES256, Alg::EdDSA] {
+            let sub = dir.path().join(alg.as_str());
+            let ring = KeyRing::open(&sub, alg, 0, 1000).unwrap();
+            let kid = ring.set().keys[0].meta.kid.clone();
+            let bytes = fs::read(pem_path(&sub, &kid)).unwrap();
+            for given in [None, Some(alg)] {
+                let key = parse_key_pem("k.pem", &bytes, given).unwrap();
+                assert_eq!((key.alg, key.thumbprint()), (alg, kid.clone()));
+            }
+        }
+        let err = parse_key_pem("k.pem", b"\xff", None).err().unwrap().to_string();
+        assert_eq!(err, "key file k.pem: stream did not contain valid UTF-8");
+        // The loader used to read key files with fs::read_to_string: same message.
+        fs::write(dir.path().join("bin"), b"\xff").unwrap();
+        let io = fs::read_to_string(dir.path().join("bin")).unwrap_err().to_string();
+        assert_eq!(err, format!("key file k.pem: {io}"));
+        let err = parse_key_pem("k.pem", b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", None);
+        assert!(err.err().unwrap().to_string().contains("expected a PRIVATE KEY block, found PUBLIC KEY"));
     }
 
     #[test]

@@ -117,7 +117,8 @@ pub fn hash(secret: &str) -> String {
 pub fn hint(secret: &str) -> String {
     let cut = secret.find('_').and_then(|i| secret[i + 1..].find('_').map(|j| i + j + 2));
     let start = cut.unwrap_or(0);
-    let end = (start + 4).min(secret.len());
+    // Four characters on (four bytes for a real secret, which is ASCII), never half of one.
+    let end = secret[start..].char_indices().nth(4).map_or(secret.len(), |(i, _)| start + i);
     format!("{}…", &secret[..end])
 }
 
@@ -158,6 +159,18 @@ mod tests {
         assert_eq!(parse(&s[..s.len() - 1]), Err(SecretError::Length));
         assert_eq!(parse(&format!("{}-", &s[..s.len() - 1])), Err(SecretError::Alphabet));
         assert_eq!(parse(""), Err(SecretError::Prefix));
+    }
+
+    #[test]
+    fn hint_never_splits_a_character() {
+        // Found by fuzz/fuzz_targets/secret_parse.rs: the cut was four bytes on, and
+        // panicked inside a multi-byte character.
+        assert_eq!(hint("tkd_pat_é_ü_ÄÖ€€"), "tkd_pat_é_ü_…");
+        assert_eq!(hint("ab€"), "ab€…");
+        assert_eq!(hint("x_y_€€€€€"), "x_y_€€€€…");
+        assert_eq!(hint("tkd_pat_AbCdEf"), "tkd_pat_AbCd…");
+        assert_eq!(hint("tkd_pat_Ab"), "tkd_pat_Ab…");
+        assert_eq!(hint(""), "…");
     }
 
     proptest! {

@@ -41,7 +41,13 @@ const SUBJECT_TYPES: [&str; 2] =
 /// Strict `application/x-www-form-urlencoded`: UTF-8 only, each parameter at most once.
 pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim();
+    parse_form_body(ct, body)
+}
+
+/// `parse_form` without the request: the Content-Type value (`""` when absent or not
+/// visible ASCII) and the body.
+pub fn parse_form_body(content_type: &str, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(OAuthError::request("the body must be application/x-www-form-urlencoded"));
     }
@@ -67,7 +73,25 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, Stri
     Ok(out)
 }
 
-/// Client credentials from HTTP Basic (RFC 6749 §2.3.1: each part form-urlencoded) or the body.
+/// An `Authorization` header value as HTTP Basic client credentials (RFC 6749 §2.3.1: each
+/// part form-urlencoded): `Ok(None)` when the scheme is not Basic, `invalid_client` (with
+/// the Basic challenge) when it is but the credentials are malformed.
+pub fn decode_basic(header_value: &str) -> Result<Option<(String, String)>, OAuthError> {
+    let Some((_, b64)) = header_value.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("basic")) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError { basic: true, ..OAuthError::new("invalid_client", "malformed Basic credentials") };
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let dec = |s: &str| -> Result<String, OAuthError> {
+        let plus = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus).decode_utf8().map(|c| c.into_owned()).map_err(|_| bad())
+    };
+    Ok(Some((dec(id)?, dec(secret)?)))
+}
+
+/// Client credentials from HTTP Basic (see `decode_basic`) or the body.
 struct ClientAuth {
     id: String,
     secret: String,
@@ -76,18 +100,8 @@ struct ClientAuth {
 
 fn client_auth(req: &HttpRequest, form: &HashMap<String, String>) -> Result<Option<ClientAuth>, OAuthError> {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let basic = match header.and_then(|h| h.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("basic")) {
-        Some((_, b64)) => {
-            let bad = || OAuthError { basic: true, ..OAuthError::new("invalid_client", "malformed Basic credentials") };
-            let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| bad())?;
-            let text = String::from_utf8(raw).map_err(|_| bad())?;
-            let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-            let dec = |s: &str| -> Result<String, OAuthError> {
-                let plus = s.replace('+', " ");
-                percent_encoding::percent_decode_str(&plus).decode_utf8().map(|c| c.into_owned()).map_err(|_| bad())
-            };
-            Some(ClientAuth { id: dec(id)?, secret: dec(secret)?, basic: true })
-        }
+    let basic = match header {
+        Some(h) => decode_basic(h)?.map(|(id, secret)| ClientAuth { id, secret, basic: true }),
         None => None,
     };
     let post = match (form.get("client_id"), form.get("client_secret")) {
@@ -426,4 +440,37 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     })
     .await?;
     Ok(ok_json(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    #[test]
+    fn form_body_is_strict() {
+        let f = parse_form_body("Application/X-WWW-Form-URLEncoded; charset=UTF-8", b"a=1+2&b=%C3%A9&&c").unwrap();
+        assert_eq!(f.len(), 3);
+        assert_eq!((f["a"].as_str(), f["b"].as_str(), f["c"].as_str()), ("1 2", "é", ""));
+        assert_eq!(parse_form_body("application/json", b"a=1").unwrap_err().error, "invalid_request");
+        assert_eq!(parse_form_body("", b"a=1").unwrap_err().error, "invalid_request");
+        assert!(parse_form_body(FORM, b"a=1&a=1").unwrap_err().description.contains("more than once"));
+        assert!(parse_form_body(FORM, b"a=%FF").unwrap_err().description.contains("UTF-8"));
+        assert!(parse_form_body(FORM, b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn basic_credentials() {
+        let h = |raw: &str| format!("Basic {}", STANDARD.encode(raw));
+        assert_eq!(decode_basic(&h("app:s%2Bc+r")).unwrap(), Some(("app".into(), "s+c r".into())));
+        assert_eq!(decode_basic(&format!("bAsIc  {} ", STANDARD.encode("a:"))).unwrap(), Some(("a".into(), "".into())));
+        assert_eq!(decode_basic("Bearer abc").unwrap(), None);
+        assert_eq!(decode_basic("Basic").unwrap(), None);
+        for bad in [h("no-colon"), "Basic !!".into(), h("a:%FF"), format!("Basic {}", STANDARD.encode([0xff, b':']))] {
+            let e = decode_basic(&bad).unwrap_err();
+            assert!(e.error == "invalid_client" && e.basic, "{bad}");
+        }
+    }
 }
