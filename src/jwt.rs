@@ -90,10 +90,11 @@ pub fn verify(
     }
     let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v).map_err(|_| VerifyError::Invalid)?;
     let c = data.claims;
-    if c.exp + LEEWAY <= now {
+    // Saturating: a signed `exp` or `nbf` at the ends of the i64 range must not overflow.
+    if c.exp.saturating_add(LEEWAY) <= now {
         return Err(VerifyError::Expired);
     }
-    if c.nbf - LEEWAY > now {
+    if c.nbf.saturating_sub(LEEWAY) > now {
         return Err(VerifyError::NotYetValid);
     }
     Ok(c)
@@ -200,6 +201,24 @@ mod tests {
             assert_eq!(verify_with_jwks(&jwks, &ok, ISS, Some("https://other.example")), Err(VerifyError::Invalid));
             assert_eq!(verify_with_jwks(&jwks, &ok, "http://elsewhere:8080", Some(AUD)), Err(VerifyError::Invalid));
         }
+    }
+
+    #[test]
+    fn verify_survives_extreme_times() {
+        // Found by fuzz/fuzz_targets/jwt_verify.rs: `exp + LEEWAY` and `nbf - LEEWAY`
+        // overflowed (a panic with overflow checks, and with wrapping an exp at the end of
+        // the range read as expired).
+        let dir = tempfile::tempdir().unwrap();
+        let t = now();
+        let ring = KeyRing::open(dir.path(), Alg::EdDSA, 0, t - 10).unwrap();
+        let set = ring.set();
+        let forever = issue(&ring, &claims(i64::MIN, i64::MAX), t).unwrap();
+        assert_eq!(verify(&set, &forever, ISS, Some(AUD), t).unwrap(), claims(i64::MIN, i64::MAX));
+        let never = issue(&ring, &claims(i64::MAX, i64::MAX), t).unwrap();
+        assert_eq!(verify(&set, &never, ISS, Some(AUD), t), Err(VerifyError::NotYetValid));
+        // A negative exp is not the unsigned NumericDate jsonwebtoken requires.
+        let long_ago = issue(&ring, &claims(i64::MIN, i64::MIN), t).unwrap();
+        assert_eq!(verify(&set, &long_ago, ISS, Some(AUD), t), Err(VerifyError::Invalid));
     }
 
     #[test]

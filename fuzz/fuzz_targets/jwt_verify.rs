@@ -199,6 +199,8 @@ enum Time {
     Absent,
     FromNow(i32),
     At(i64),
+    /// Within 255 seconds of the end (true) or start of the i64 range.
+    Extreme(bool, u8),
     Any(Json),
 }
 
@@ -288,6 +290,7 @@ fn set_time(obj: &mut Map<String, Value>, name: &str, t: &Time, good: i64, now: 
         Time::Good => json!(good),
         Time::FromNow(d) => json!(now + i64::from(*d)),
         Time::At(a) => json!(a),
+        Time::Extreme(end, k) => json!(if *end { i64::MAX - i64::from(*k) } else { i64::MIN + i64::from(*k) }),
         Time::Any(j) => value(j),
     };
     obj.insert(name.into(), v);

@@ -59,7 +59,7 @@ pub fn record_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, exp
         .values((
             revoked_jtis::jti.eq(jti),
             revoked_jtis::org_id.eq(org_id),
-            revoked_jtis::expires_at.eq(exp + crate::jwt::LEEWAY),
+            revoked_jtis::expires_at.eq(exp.saturating_add(crate::jwt::LEEWAY)),
         ))
         .execute(conn)?;
     Ok(true)
