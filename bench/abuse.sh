@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The token path under abuse, then an HTTP fuzz of every route (issue #11), against a
 # release tokend on SQLite in a temporary directory. Loopback only; bounded in time and count.
-#   bench/abuse.sh [SECONDS=10] [CONNECTIONS=64] [FUZZ_REQUESTS=100000]
+#   [MODE=abuse|fuzz|all] bench/abuse.sh [SECONDS=10] [CONNECTIONS=64] [FUZZ_REQUESTS=100000]
 # Exit status 1 when the fuzz fails (a response >= 500 other than 503 + Retry-After from a
 # hashing route, a dead server, or RSS growth >= 32 MiB). Abuse targets are printed as met/MISSED.
 set -euo pipefail
@@ -26,7 +26,7 @@ echo "--- tokend pid $PID, idle RSS $(ps -o rss= -p "$PID") KiB"
 
 status=0
 "$ABUSE" --url http://127.0.0.1:18081 --password $PW --pid "$PID" --seconds "$SECS" --connections "$CONNS" \
-  --fuzz-requests "$FUZZ" --mode all || status=$?
+  --fuzz-requests "$FUZZ" --mode "${MODE:-all}" || status=$?
 
 kill -0 "$PID" 2>/dev/null && echo "--- server alive at the end, RSS $(ps -o rss= -p "$PID") KiB" || { echo "--- SERVER DIED"; status=1; }
 echo "--- server log: $(wc -l < "$work/tokend.out") lines; warnings/errors by kind:"

@@ -43,6 +43,10 @@ pub struct ConfigArgs {
     /// credentials are always served); 0 turns these limits off.
     #[arg(long, env = "TOKEND_TOKEN_FAILURES_PER_MINUTE", default_value = "120")]
     pub token_failures_per_minute: String,
+    /// Refused requests (4xx) answered at once per second, process-wide; beyond, a refusal
+    /// waits its turn (at most 1 s) or is answered with its connection closed. 0 = off.
+    #[arg(long, env = "TOKEND_REFUSALS_PER_SECOND", default_value = "1000")]
+    pub refusals_per_second: String,
     /// Comma-separated IPs of reverse proxies whose X-Forwarded-For is believed (throttles,
     /// audit and last-used IPs then see the real client).
     #[arg(long, env = "TOKEND_TRUSTED_PROXIES", default_value = "")]
@@ -74,6 +78,7 @@ pub struct Config {
     pub bootstrap_password: Option<String>,
     pub workers: usize,
     pub token_failures_per_minute: usize,
+    pub refusals_per_second: u64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub bench_sign_route: bool,
 }
@@ -191,6 +196,8 @@ impl Config {
                 1_000_000,
                 "a count",
             )? as usize,
+            refusals_per_second: int_in("TOKEND_REFUSALS_PER_SECOND", &a.refusals_per_second, 0, 1_000_000, "a count")?
+                as u64,
             trusted_proxies: a
                 .trusted_proxies
                 .split(',')
@@ -225,6 +232,7 @@ impl Config {
             bootstrap_password: None,
             workers: 2,
             token_failures_per_minute: 120,
+            refusals_per_second: 1000,
             trusted_proxies: vec![],
             bench_sign_route: false,
         }

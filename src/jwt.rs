@@ -90,6 +90,11 @@ pub fn verify(
     }
     let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v).map_err(|_| VerifyError::Invalid)?;
     let c = data.claims;
+    // NumericDates before 1970 are refused, as `verify_with_jwks` (jsonwebtoken reads them
+    // as u64) does: both verifiers must give the same answer for the same token.
+    if c.exp < 0 || c.nbf < 0 {
+        return Err(VerifyError::Invalid);
+    }
     // Saturating: a signed `exp` or `nbf` at the ends of the i64 range must not overflow.
     if c.exp.saturating_add(LEEWAY) <= now {
         return Err(VerifyError::Expired);
@@ -212,8 +217,13 @@ mod tests {
         let t = now();
         let ring = KeyRing::open(dir.path(), Alg::EdDSA, 0, t - 10).unwrap();
         let set = ring.set();
-        let forever = issue(&ring, &claims(i64::MIN, i64::MAX), t).unwrap();
-        assert_eq!(verify(&set, &forever, ISS, Some(AUD), t).unwrap(), claims(i64::MIN, i64::MAX));
+        let forever = issue(&ring, &claims(0, i64::MAX), t).unwrap();
+        assert_eq!(verify(&set, &forever, ISS, Some(AUD), t).unwrap(), claims(0, i64::MAX));
+        // A negative nbf: refused by both verifiers alike (jsonwebtoken reads it as u64).
+        let jwks = set.jwks_body.to_vec();
+        let before_1970 = issue(&ring, &claims(-1, t + 600), t).unwrap();
+        assert_eq!(verify(&set, &before_1970, ISS, Some(AUD), t), Err(VerifyError::Invalid));
+        assert!(verify_with_jwks(&jwks, &before_1970, ISS, Some(AUD)).is_err());
         let never = issue(&ring, &claims(i64::MAX, i64::MAX), t).unwrap();
         assert_eq!(verify(&set, &never, ISS, Some(AUD), t), Err(VerifyError::NotYetValid));
         // A negative exp is not the unsigned NumericDate jsonwebtoken requires.

@@ -149,6 +149,81 @@ fn random_methods_do_not_grow_metrics() {
     assert!(!after.contains("WARMUP"), "no raw method name in the metrics");
 }
 
+// ---------------------------------------------------------------- refusal pacing
+
+fn paced(s: &common::Server, action: &str) -> u64 {
+    let needle = format!("tokend_refusals_paced_total{{action=\"{action}\"}} ");
+    metrics_text(s).lines().find_map(|l| l.strip_prefix(needle.as_str())).map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// Refusals beyond TOKEND_REFUSALS_PER_SECOND wait their turn and, past a second of queue,
+/// are answered at once with the connection closed; answers that are not refusals are never
+/// paced, and every request still gets its own right answer.
+fn refusals_are_paced_and_valid_requests_are_not(b: &Backend) {
+    let s = b.start_with(|c| c.refusals_per_second = 20);
+    let pat = s.owner_pat.clone();
+    let bearer = s.exchange_api(&pat);
+    // 60 concurrent refusals (unknown token: 401) next to 30 valid calls.
+    let (refused, served): (Vec<Resp>, Vec<Resp>) = std::thread::scope(|sc| {
+        let bad: Vec<_> = (0..60)
+            .map(|_| {
+                sc.spawn(|| {
+                    s.raw(
+                        "GET",
+                        "/api/v1/me",
+                        &[("Authorization", "Bearer not-a-token"), ("Connection", "keep-alive")],
+                        b"",
+                    )
+                })
+            })
+            .collect();
+        let good: Vec<_> = (0..30)
+            .map(|_| sc.spawn(|| s.raw("GET", "/api/v1/me", &[("Authorization", &format!("Bearer {bearer}"))], b"")))
+            .collect();
+        (bad.into_iter().map(|h| h.join().unwrap()).collect(), good.into_iter().map(|h| h.join().unwrap()).collect())
+    });
+    assert!(
+        refused.iter().all(|r| r.status == 401),
+        "{:?}",
+        statuses(&refused.iter().map(|r| r.status).collect::<Vec<_>>())
+    );
+    assert!(served.iter().all(|r| r.status == 200), "valid calls are never refused");
+    assert!(served.iter().all(|r| r.header("connection").is_none_or(|v| !v.eq_ignore_ascii_case("close"))));
+    let closed_seen =
+        refused.iter().filter(|r| r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))).count()
+            as u64;
+    let (delayed, closed) = (paced(&s, "delayed"), paced(&s, "closed"));
+    // At 20/s with at most 1 s of queue, 60 simultaneous refusals cannot all be answered at
+    // once nor all wait: some waited, some were closed, and the counters saw only refusals.
+    assert!(delayed >= 1, "delayed {delayed}");
+    assert!(closed >= 1 && closed == closed_seen, "closed: counter {closed}, seen {closed_seen}");
+    assert!(delayed + closed <= 60, "only refusals are paced: {delayed} + {closed}");
+    // The pacing ends with the flood: a burst of refusals is answered at once again later.
+    // The pacer runs on real time (sub-second slots), not the test clock: let the queue drain.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let before = paced(&s, "delayed") + paced(&s, "closed");
+    for _ in 0..5 {
+        assert_eq!(s.raw("GET", "/api/v1/me", &[("Authorization", "Bearer not-a-token")], b"").status, 401);
+    }
+    assert_eq!(paced(&s, "delayed") + paced(&s, "closed"), before, "an idle pacer answers a few refusals at once");
+}
+
+/// With pacing off (0), nothing is ever paced.
+#[test]
+fn pacing_off_paces_nothing() {
+    let s = Backend::Sqlite.start_with(|c| c.refusals_per_second = 0);
+    std::thread::scope(|sc| {
+        for _ in 0..8 {
+            sc.spawn(|| {
+                for _ in 0..25 {
+                    assert_eq!(s.raw("GET", "/api/v1/nowhere", &[], b"").status, 404);
+                }
+            });
+        }
+    });
+    assert_eq!(paced(&s, "delayed") + paced(&s, "closed"), 0);
+}
+
 // ---------------------------------------------------------------- 1. bounded hashing
 
 /// Concurrent wrong passwords for one account from one address: each attempt holds its
@@ -625,6 +700,7 @@ fn database_outage_answers_503_then_recovers() {
 }
 
 backend_tests!(
+    refusals_are_paced_and_valid_requests_are_not,
     refused_call_flood_is_summarised,
     valid_credentials_pass_an_address_over_its_failure_limit,
     one_guessed_identity_is_throttled,

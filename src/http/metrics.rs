@@ -7,6 +7,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub issued: IntCounterVec,
+    /// Refusals over the pacing budget: `delayed`, or answered with the connection `closed`.
+    pub paced: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -34,14 +36,20 @@ impl Metrics {
             &["grant", "outcome"],
         )
         .expect("static metric definition");
+        let paced = IntCounterVec::new(
+            Opts::new("tokend_refusals_paced_total", "4xx answers over TOKEND_REFUSALS_PER_SECOND"),
+            &["action"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(issued.clone()),
+            Box::new(paced.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, requests, latency, issued }
+        Metrics { registry, requests, latency, issued, paced }
     }
 
     pub fn render(&self) -> Vec<u8> {

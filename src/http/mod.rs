@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod health;
 pub mod metrics;
 pub mod oauth;
+pub mod pacing;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,11 +39,14 @@ pub struct State {
     pub metrics: metrics::Metrics,
     /// Flood control for the audit of refused calls.
     pub refused: crate::service::audit::RefusalFlood,
+    /// The budget of 4xx answers a second (`TOKEND_REFUSALS_PER_SECOND`).
+    pub pacer: pacing::Pacer,
     pub stopping: AtomicBool,
 }
 
 impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>) -> State {
+        let pacer = pacing::Pacer::new(cfg.refusals_per_second);
         State {
             db,
             keys,
@@ -53,6 +57,7 @@ impl State {
             token_throttle: Throttle::new(60),
             metrics: metrics::Metrics::new(),
             refused: Default::default(),
+            pacer,
             stopping: AtomicBool::new(false),
         }
     }
@@ -325,7 +330,11 @@ async fn observe(
 pub fn server(state: web::Data<State>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.cfg.workers;
     let s = HttpServer::new(move || {
-        App::new().app_data(state.clone()).wrap(actix_web::middleware::from_fn(observe)).configure(configure)
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(pacing::pace))
+            .wrap(actix_web::middleware::from_fn(observe))
+            .configure(configure)
     })
     .workers(workers)
     .backlog(2048)

@@ -8,8 +8,8 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::{Error, Result};
 
@@ -109,25 +109,8 @@ impl Bound {
 }
 
 /// The process-wide bound: one hash per core, four waiting per core, five seconds' wait.
-/// argon2 allocates 19 MiB per hash. Once glibc's dynamic mmap threshold has grown past
-/// that, freed buffers stay in the per-thread arena of whichever blocking-pool thread ran
-/// the hash: a login flood spread over many threads left one buffer per arena resident
-/// (+386 MiB measured). A fixed threshold keeps such buffers mmapped, so each is returned
-/// to the system when the hash ends and resident memory stays at the bound × 19 MiB.
-fn return_large_buffers_to_the_system() {
-    static TUNED: std::sync::Once = std::sync::Once::new();
-    TUNED.call_once(|| {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only sets an allocator tunable; any thread may call it.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        }
-    });
-}
-
 pub fn bound() -> &'static Bound {
     static BOUND: OnceLock<Bound> = OnceLock::new();
-    return_large_buffers_to_the_system();
     BOUND.get_or_init(|| {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Bound::new(cores, 4 * cores, Duration::from_secs(5))
@@ -142,13 +125,67 @@ fn turn() -> Result<Permit<'static>> {
     bound().acquire().ok_or(Error::Unavailable { what: "password hashing is busy", retry_after: RETRY_AFTER })
 }
 
+/// argon2's working memory (19 MiB a hash), kept for the next hash instead of being
+/// allocated and freed each time. At most one buffer per concurrent hash exists, so
+/// resident memory for hashing is at most the bound × 19 MiB and does not churn: with a
+/// fresh allocation per hash, glibc kept freed buffers in the arena of every
+/// blocking-pool thread that had hashed (+386 MiB measured under a login flood).
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+    let taken = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut mem = match taken {
+        Some(m) if m.len() >= blocks => m,
+        _ => vec![Block::default(); blocks],
+    };
+    let out = f(&mut mem[..blocks]);
+    POOL.lock().unwrap_or_else(|e| e.into_inner()).push(mem);
+    out
+}
+
+/// argon2 of `p` with `a`'s parameters into `out`, in pooled memory.
+fn compute(a: &Argon2, p: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
+    with_memory(a.params().block_count(), |mem| a.hash_password_into_with_memory(p, salt, out, mem))
+        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+}
+
+/// A PHC-format argon2id hash (the crate's default parameters) of `p`, outside the bound.
+fn hash_unbounded(p: &str) -> Result<String> {
+    let a = Argon2::default();
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(&a, p.as_bytes(), salt_bytes, &mut out)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(a.params()).map_err(|e| Error::Internal(format!("params: {e}")))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| Error::Internal(format!("output: {e}")))?),
+    };
+    Ok(phc.to_string())
+}
+
 /// A new PHC-format argon2id hash of `p`.
 pub fn hash(p: &str) -> Result<String> {
     let _turn = turn()?;
-    Argon2::default()
-        .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+    hash_unbounded(p)
+}
+
+/// Whether `p` matches the PHC string `h` (any argon2 variant and parameters it names).
+fn matches(h: &PasswordHash, p: &str) -> bool {
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else { return false };
+    let parsed = (
+        Algorithm::try_from(h.algorithm),
+        h.version.map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(h),
+    );
+    let (Ok(alg), Ok(version), Ok(params)) = parsed else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    compute(&Argon2::new(alg, version, params), p.as_bytes(), salt, &mut out).is_ok()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()))
 }
 
 /// Whether `p` matches `hash`; a hash that does not parse matches nothing (after the same
@@ -156,7 +193,7 @@ pub fn hash(p: &str) -> Result<String> {
 pub fn verify(hash: &str, p: &str) -> Result<bool> {
     let parsed = PasswordHash::new(hash).or_else(|_| PasswordHash::new(dummy_hash()));
     let _turn = turn()?;
-    let ok = parsed.is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok());
+    let ok = parsed.is_ok_and(|h| matches(&h, p));
     Ok(ok && hash != dummy_hash())
 }
 
@@ -164,13 +201,7 @@ pub fn verify(hash: &str, p: &str) -> Result<bool> {
 /// failure costs the same. Built on first use (outside the bound: once per process).
 pub fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    return_large_buffers_to_the_system();
-    DUMMY.get_or_init(|| {
-        Argon2::default()
-            .hash_password(b"tokend-dummy-password", &SaltString::generate(&mut OsRng))
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
+    DUMMY.get_or_init(|| hash_unbounded("tokend-dummy-password").unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -213,5 +244,25 @@ mod tests {
         assert!(!verify(&h, "wrong horse").unwrap());
         assert!(!verify("not a hash", "correct horse").unwrap());
         assert!(!verify(dummy_hash(), "tokend-dummy-password").unwrap(), "the dummy matches nothing");
+    }
+
+    #[test]
+    fn pooled_hashes_are_the_crates_own_format() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // Ours verifies with the crate's verifier, and the crate's hashes (stored before
+        // pooling, or with other parameters) verify with ours.
+        let ours = hash("correct horse").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default().hash_password(b"battery staple", &salt).unwrap().to_string();
+        assert!(verify(&theirs, "battery staple").unwrap());
+        assert!(!verify(&theirs, "battery stapler").unwrap());
+        let small = Params::new(8, 1, 1, Some(16)).unwrap();
+        let other = Argon2::new(Algorithm::Argon2i, Version::V0x10, small);
+        let theirs = other.hash_password(b"tr0ub4dor", &salt).unwrap().to_string();
+        assert!(verify(&theirs, "tr0ub4dor").unwrap(), "{theirs}");
+        assert!(!verify(&theirs, "tr0ub4dor&3").unwrap());
     }
 }
