@@ -259,6 +259,7 @@ impl From<GrantError> for OAuthError {
                 OAuthCode::UnsupportedTokenType,
                 "client secrets are not revoked here: regenerate the secret through the management API",
             ),
+            GrantError::AccessDenied(m) => OAuthError::new(OAuthCode::AccessDenied, m),
             GrantError::Store(e) if e.is_unavailable() => {
                 crate::store::log_unavailable(&e);
                 OAuthError::unavailable(crate::store::RETRY_AFTER)
@@ -346,5 +347,60 @@ pub enum BootError {
 impl From<diesel::result::Error> for BootError {
     fn from(e: diesel::result::Error) -> BootError {
         BootError::Store(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [OAuthCode; 12] = [
+        OAuthCode::InvalidRequest,
+        OAuthCode::InvalidClient,
+        OAuthCode::InvalidGrant,
+        OAuthCode::UnauthorizedClient,
+        OAuthCode::UnsupportedGrantType,
+        OAuthCode::InvalidScope,
+        OAuthCode::InvalidTarget,
+        OAuthCode::UnsupportedTokenType,
+        OAuthCode::AccessDenied,
+        OAuthCode::SlowDown,
+        OAuthCode::TemporarilyUnavailable,
+        OAuthCode::ServerError,
+    ];
+
+    #[test]
+    fn codes_serialise_as_rfc6749_strings() {
+        for c in ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), json!(c.as_str()));
+            assert_eq!(c.to_string(), c.as_str());
+        }
+        assert_eq!(OAuthCode::UnsupportedGrantType.as_str(), "unsupported_grant_type");
+        assert_eq!(OAuthCode::TemporarilyUnavailable.as_str(), "temporarily_unavailable");
+        assert_eq!(oauth_body(OAuthCode::InvalidGrant, "x"), r#"{"error":"invalid_grant","error_description":"x"}"#);
+    }
+
+    #[test]
+    fn statuses_and_headers() {
+        let status = |c: OAuthCode| OAuthError::new(c, "d").status.as_u16();
+        assert_eq!(status(OAuthCode::InvalidClient), 401);
+        assert_eq!(status(OAuthCode::AccessDenied), 403);
+        assert_eq!(status(OAuthCode::ServerError), 500);
+        assert_eq!(status(OAuthCode::TemporarilyUnavailable), 503);
+        for c in [OAuthCode::InvalidRequest, OAuthCode::InvalidGrant, OAuthCode::InvalidScope, OAuthCode::InvalidTarget]
+        {
+            assert_eq!(status(c), 400, "{c}");
+        }
+        let r = OAuthError::new(OAuthCode::InvalidClient, "d").basic(true).error_response();
+        assert_eq!(r.headers().get(header::WWW_AUTHENTICATE).unwrap(), "Basic realm=\"tokend\"");
+        assert_eq!(r.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let r = OAuthError::unavailable(7).error_response();
+        assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), "7");
+        assert!(OAuthError::new(OAuthCode::InvalidGrant, "d")
+            .basic(true)
+            .error_response()
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .is_none());
     }
 }

@@ -27,8 +27,11 @@ fn flush_usage(st: &State) {
 
 /// Expired sessions and revocations.
 fn purge_expired(st: &State) {
-    let purged =
-        st.db.write().map_err(service::Error::from).and_then(|mut c| service::sessions::purge_expired(&mut c, st.now()));
+    let purged = st
+        .db
+        .write()
+        .map_err(service::Error::from)
+        .and_then(|mut c| service::sessions::purge_expired(&mut c, st.now()));
     if let Err(e) = purged {
         log::warn!("purging expired sessions and revocations failed, will retry: {e}");
     }

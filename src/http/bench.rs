@@ -17,13 +17,8 @@ async fn bench_sign(state: web::Data<State>) -> HttpResponse {
     }
     let ctx = state.ctx("");
     let roles = vec!["org:member".to_string()];
-    let subject = exchange::Subject {
-        sub: "bench",
-        org: "bench",
-        acct: crate::service::Acct::App,
-        client_id: "bench",
-        epoch: 0,
-    };
+    let subject =
+        exchange::Subject { sub: "bench", org: "bench", acct: crate::service::Acct::App, client_id: "bench", epoch: 0 };
     let c = exchange::claims(&ctx, &subject, state.cfg.issuer.clone(), 1800, roles);
     match exchange::sign_claims(&ctx, &c) {
         // The same response writer as the token endpoint, so the ceiling is comparable.
@@ -37,4 +32,3 @@ async fn bench_sign(state: web::Data<State>) -> HttpResponse {
         Err(_) => HttpResponse::InternalServerError().finish(),
     }
 }
-

@@ -12,13 +12,19 @@ use crate::app::{blocking, State};
 use crate::error::{oauth_body, problem_body, OAuthCode};
 
 /// Shapes errors under `/oauth` as RFC 6749 bodies.
-pub async fn oauth_errors(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn oauth_errors(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let res = next.call(req).await?;
     Ok(shape_errors(res.map_into_boxed_body(), true))
 }
 
 /// Under `/api/v1`: audits refused calls, then shapes errors as problem+json.
-pub async fn api_errors(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn api_errors(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let res = next.call(req).await?;
     audit_refused(&res).await;
     Ok(shape_errors(res.map_into_boxed_body(), false))
@@ -140,4 +146,3 @@ pub async fn observe(
     }
     Ok(res)
 }
-

@@ -172,9 +172,7 @@ pub fn slow_down(retry: u64) -> HttpResponse {
 /// The identity a failed token request presented: the client_id, or the API token.
 fn presented_identity(req: &HttpRequest, form: &HashMap<String, String>, grant: Option<GrantType>) -> Option<String> {
     match grant {
-        Some(GrantType::ClientCredentials) => {
-            client_auth(req, form).ok().flatten().map(|a| format!("client:{}", a.id))
-        }
+        Some(GrantType::ClientCredentials) => client_auth(req, form).ok().flatten().map(|a| format!("client:{}", a.id)),
         Some(GrantType::RefreshToken) => form.get("refresh_token").cloned(),
         _ => form.get("subject_token").cloned(),
     }
@@ -210,8 +208,9 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
             Ok((TokenRequest::ClientCredentials { client: secret(auth), scope, target }, basic))
         }
         GrantType::RefreshToken => {
-            let refresh_token =
-                nonempty(form, "refresh_token").ok_or_else(|| OAuthError::request("refresh_token is required"))?.to_string();
+            let refresh_token = nonempty(form, "refresh_token")
+                .ok_or_else(|| OAuthError::request("refresh_token is required"))?
+                .to_string();
             // Client authentication is optional here, but presented credentials are checked.
             let client = client_auth(req, form)?;
             let basic = client.as_ref().is_some_and(|c| c.basic);
@@ -220,8 +219,8 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
         GrantType::TokenExchange => {
             let subject_token =
                 nonempty(form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
-            let ty =
-                nonempty(form, "subject_token_type").ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
+            let ty = nonempty(form, "subject_token_type")
+                .ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
             if !SUBJECT_TYPES.contains(&ty) {
                 return Err(OAuthError::request("unsupported subject_token_type"));
             }
@@ -337,9 +336,7 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
         let r = hot(&state, move |conn| {
             let app = exchange::authenticate_app(conn, &auth.id, &auth.secret)
                 .map_err(|e| OAuthError::from(e).basic(basic))?;
-            if !app.introspect {
-                return Err(OAuthError::new(OAuthCode::AccessDenied, "this app is not allowed to introspect tokens"));
-            }
+            exchange::app_may_introspect(&app)?;
             Ok(app.org_id)
         })
         .await;
@@ -347,10 +344,10 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     } else if let Some(b) = bearer(&req) {
         let b = b.to_string();
         match super::auth::authenticate_once(&req).await {
-            Ok(p) if !p.has("org:admin") => {
-                return Err(OAuthError::new(OAuthCode::AccessDenied, "introspection needs org:admin or app credentials"))
+            Ok(p) => {
+                exchange::bearer_may_introspect(&p)?;
+                Ok(p.org_id)
             }
-            Ok(p) => Ok(p.org_id),
             Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE => {
                 return Err(OAuthError::unavailable(e.retry_after.unwrap_or(1)))
             }
@@ -371,10 +368,9 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
         }
     };
     let st = state.clone();
-    let v = hot(&state, move |conn| {
-        exchange::introspect(conn, &st.ctx(&ip), &org_id, &token).map_err(OAuthError::from)
-    })
-    .await?;
+    let v =
+        hot(&state, move |conn| exchange::introspect(conn, &st.ctx(&ip), &org_id, &token).map_err(OAuthError::from))
+            .await?;
     Ok(ok_json(v))
 }
 

@@ -30,6 +30,9 @@ pub enum GrantError {
     /// RFC 7009 §2.2.1: a client secret is not revoked here.
     #[error("unsupported_token_type")]
     UnsupportedTokenType,
+    /// An authenticated caller that may not do this (e.g. introspect).
+    #[error("access_denied: {0}")]
+    AccessDenied(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Signing failed (the key ring refused).
@@ -377,7 +380,11 @@ fn exchange_grant(
 
 /// A password login's access token, in the login's transaction: starts the session,
 /// records the login and signs `login_claims`.
-pub fn login_token(conn: &mut AnyConnection, ctx: &Ctx<'_>, user: &crate::store::models::User) -> super::Result<String> {
+pub fn login_token(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    user: &crate::store::models::User,
+) -> super::Result<String> {
     conn.transaction(|conn| {
         let session = super::sessions::start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
         let ev = Event {
@@ -427,6 +434,24 @@ pub fn client_credentials(
         Subject { sub: &app.client_id, org: &app.org_id, acct: Acct::App, client_id: &app.client_id, epoch: app.epoch };
     let c = claims(ctx, &s, aud, app.access_token_ttl_seconds, roles);
     sign(ctx, &c)
+}
+
+/// RFC 7662 callers: an app an admin allowed to introspect (its org's tokens).
+pub fn app_may_introspect(app: &App) -> Result<(), GrantError> {
+    if app.introspect {
+        Ok(())
+    } else {
+        Err(GrantError::AccessDenied("this app is not allowed to introspect tokens"))
+    }
+}
+
+/// RFC 7662 callers: a management bearer holding org:admin (its org's tokens).
+pub fn bearer_may_introspect(p: &super::Principal) -> Result<(), GrantError> {
+    if p.has("org:admin") {
+        Ok(())
+    } else {
+        Err(GrantError::AccessDenied("introspection needs org:admin or app credentials"))
+    }
 }
 
 /// RFC 7662 for a caller of `org_id`: active only if the token verifies AND what stands
