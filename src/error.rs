@@ -102,7 +102,7 @@ impl From<service::Error> for ApiError {
                 log::error!("storage error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
-            e @ (E::Internal(_) | E::Sign(_)) => {
+            e @ (E::Internal(_) | E::Sign(_) | E::PasswordHash(_)) => {
                 log::error!("internal error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }

@@ -405,4 +405,54 @@ mod tests {
             assert!(e.error == "invalid_client" && e.basic, "{bad}");
         }
     }
+
+    fn request_of(pairs: &[(&str, &str)], basic: Option<&str>) -> Result<(TokenRequest, bool), OAuthError> {
+        let mut req = actix_web::test::TestRequest::default();
+        if let Some(b) = basic {
+            req = req.insert_header((header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(b))));
+        }
+        let mut form: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        token_request(&req.to_http_request(), &mut form)
+    }
+
+    #[test]
+    fn token_requests_are_typed() {
+        let e = request_of(&[], None).unwrap_err();
+        assert_eq!((e.error, e.description.as_str()), (OAuthCode::InvalidRequest, "grant_type is required"));
+        for g in ["password", "authorization_code", "CLIENT_CREDENTIALS"] {
+            let e = request_of(&[("grant_type", g)], None).unwrap_err();
+            assert_eq!((e.error, e.status.as_u16()), (OAuthCode::UnsupportedGrantType, 400), "{g}");
+        }
+        let e = request_of(&[("grant_type", "client_credentials")], None).unwrap_err();
+        assert!(e.error == OAuthCode::InvalidClient && !e.basic);
+        let (r, basic) =
+            request_of(&[("grant_type", "client_credentials"), ("scope", "a b"), ("resource", "")], Some("app:s"))
+                .unwrap();
+        assert!(basic);
+        match r {
+            TokenRequest::ClientCredentials { client, scope, target } => {
+                assert_eq!((client.client_id.as_str(), client.secret.as_str()), ("app", "s"));
+                assert_eq!(scope.as_deref(), Some("a b"));
+                assert!(target.resource.is_none() && target.audience.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = request_of(&[("grant_type", "refresh_token")], None).unwrap_err();
+        assert_eq!(e.description, "refresh_token is required");
+        let (r, basic) =
+            request_of(&[("grant_type", "refresh_token"), ("refresh_token", "t"), ("audience", "x")], None).unwrap();
+        assert!(!basic);
+        assert!(
+            matches!(r, TokenRequest::RefreshToken { ref refresh_token, client: None, .. } if refresh_token == "t")
+        );
+        let te = GrantType::TOKEN_EXCHANGE;
+        let e =
+            request_of(&[("grant_type", te), ("subject_token", "t"), ("subject_token_type", "x")], None).unwrap_err();
+        assert_eq!(e.description, "unsupported subject_token_type");
+        let ok = [("grant_type", te), ("subject_token", "t"), ("subject_token_type", SUBJECT_TYPES[1])];
+        let (r, _) = request_of(&ok, None).unwrap();
+        assert!(matches!(r, TokenRequest::TokenExchange { ref subject_token, .. } if subject_token == "t"));
+        let e = request_of(&[ok[0], ok[1], ok[2], ("actor_token", "a")], None).unwrap_err();
+        assert_eq!(e.description, "actor_token is not supported");
+    }
 }

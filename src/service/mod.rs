@@ -48,6 +48,9 @@ pub enum Error {
     /// Signing a token failed (the key ring refused).
     #[error("signing: {0}")]
     Sign(#[from] crate::keys::KeyError),
+    /// Hashing a new password failed.
+    #[error("password hashing: {0}")]
+    PasswordHash(#[source] argon2::password_hash::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -148,7 +148,7 @@ pub fn hash(p: &str) -> Result<String> {
     Argon2::default()
         .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
         .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+        .map_err(Error::PasswordHash)
 }
 
 /// Whether `p` matches `hash`; a hash that does not parse matches nothing (after the same
