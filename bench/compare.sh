@@ -8,7 +8,8 @@ SECS=${1:-10}; CONNS=${2:-64}
 PEER_SRC=${PEER_SRC:-bench/peer-oidc}
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cargo build --release --quiet
+# --features bench: the sign-only ceiling route (/bench/sign) is never in a default build.
+cargo build --release --features bench --quiet
 cargo bench --bench load --no-run --quiet 2>/dev/null || cargo bench --bench load --no-run
 LOAD=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
 

@@ -5,6 +5,10 @@
 //!       --password PW [--connections 64] [--seconds 10] [--scenarios cc,refresh,exchange,jwks,introspect,sign]
 //!   cargo bench --bench load -- --peer --url http://127.0.0.1:3000     (panva oidc-provider: cc, jwks)
 //!
+//! The `sign` scenario (`POST /bench/sign`, the sign-only ceiling) needs a server built
+//! with `cargo build --release --features bench` and started with
+//! TOKEND_BENCH_SIGN_ROUTE=true; a default build answers it 404 (bench/compare.sh does both).
+//!
 //! One current-thread runtime, so the load generator uses one core and leaves the other
 //! to the server on a 2-core machine. `--json` prints one JSON object per scenario.
 use std::time::{Duration, Instant};

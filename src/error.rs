@@ -1,11 +1,16 @@
 //! The two error formats of the HTTP edge: RFC 9457 problem+json for `/api/v1`, and the
 //! RFC 6749 §5.2 body for `/oauth/*`. Neither ever carries a secret.
+//!
+//! Every conversion between the crate's error types lives here, so that the mapping from
+//! a lower layer's failure to what a client sees can be read in one place. Lower errors
+//! are kept as the source (for the log); the wire message stays generic.
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::service;
 use crate::service::exchange::GrantError;
+use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -97,11 +102,81 @@ impl From<service::Error> for ApiError {
                 log::error!("storage error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
-            E::Internal(m) => {
-                log::error!("internal error: {m}");
+            e @ (E::Internal(_) | E::Sign(_) | E::PasswordHash(_)) => {
+                log::error!("internal error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         }
+    }
+}
+
+/// The RFC 6749 §5.2 `error` codes tokend answers with (with RFC 8693's `invalid_target`,
+/// RFC 7009's `unsupported_token_type` and RFC 8628's `slow_down`), serialised as their
+/// snake_case wire strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    InvalidTarget,
+    UnsupportedTokenType,
+    AccessDenied,
+    SlowDown,
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl OAuthCode {
+    /// The wire string (the same as the serde serialisation).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OAuthCode::InvalidRequest => "invalid_request",
+            OAuthCode::InvalidClient => "invalid_client",
+            OAuthCode::InvalidGrant => "invalid_grant",
+            OAuthCode::UnauthorizedClient => "unauthorized_client",
+            OAuthCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthCode::InvalidScope => "invalid_scope",
+            OAuthCode::InvalidTarget => "invalid_target",
+            OAuthCode::UnsupportedTokenType => "unsupported_token_type",
+            OAuthCode::AccessDenied => "access_denied",
+            OAuthCode::SlowDown => "slow_down",
+            OAuthCode::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthCode::ServerError => "server_error",
+        }
+    }
+
+    /// The status this code is answered with.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            OAuthCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthCode::AccessDenied => StatusCode::FORBIDDEN,
+            OAuthCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
+            OAuthCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for OAuthCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for OAuthCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
     }
 }
 
@@ -109,7 +184,7 @@ impl From<service::Error> for ApiError {
 #[derive(Debug)]
 pub struct OAuthError {
     pub status: StatusCode,
-    pub error: &'static str,
+    pub error: OAuthCode,
     pub description: String,
     /// The client tried HTTP Basic: a 401 carries the Basic challenge.
     pub basic: bool,
@@ -117,25 +192,27 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
-        let status = match error {
-            "invalid_client" => StatusCode::UNAUTHORIZED,
-            "access_denied" => StatusCode::FORBIDDEN,
-            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        OAuthError { status, error, description: description.into(), basic: false, retry_after: None }
+    pub fn new(error: OAuthCode, description: impl Into<String>) -> OAuthError {
+        OAuthError { status: error.status(), error, description: description.into(), basic: false, retry_after: None }
     }
     pub fn request(description: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_request", description)
+        OAuthError::new(OAuthCode::InvalidRequest, description)
     }
     /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1) with Retry-After.
     pub fn unavailable(retry_after: u64) -> OAuthError {
         OAuthError {
             retry_after: Some(retry_after),
-            ..OAuthError::new("temporarily_unavailable", "the service is temporarily unavailable; retry later")
+            ..OAuthError::new(OAuthCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry later")
         }
+    }
+    /// 500 `server_error`: the generic wire message; the cause goes to the log only.
+    fn internal(cause: &dyn std::error::Error) -> OAuthError {
+        log::error!("oauth endpoint: {cause}");
+        OAuthError::new(OAuthCode::ServerError, "internal error")
+    }
+    /// With the Basic challenge on a 401 when the client tried HTTP Basic.
+    pub fn basic(self, basic: bool) -> OAuthError {
+        OAuthError { basic, ..self }
     }
 }
 
@@ -145,7 +222,7 @@ impl std::fmt::Display for OAuthError {
     }
 }
 
-pub fn oauth_body(error: &str, description: &str) -> String {
+pub fn oauth_body(error: OAuthCode, description: &str) -> String {
     json!({ "error": error, "error_description": description }).to_string()
 }
 
@@ -173,27 +250,157 @@ impl From<GrantError> for OAuthError {
         match e {
             // Never say which check failed.
             GrantError::InvalidGrant { .. } => {
-                OAuthError::new("invalid_grant", "the grant is invalid, expired or revoked")
+                OAuthError::new(OAuthCode::InvalidGrant, "the grant is invalid, expired or revoked")
             }
-            GrantError::InvalidClient => OAuthError::new("invalid_client", "client authentication failed"),
-            GrantError::InvalidScope(m) => OAuthError::new("invalid_scope", m),
-            GrantError::InvalidTarget(m) => OAuthError::new("invalid_target", m),
+            GrantError::InvalidClient => OAuthError::new(OAuthCode::InvalidClient, "client authentication failed"),
+            GrantError::InvalidScope(m) => OAuthError::new(OAuthCode::InvalidScope, m),
+            GrantError::InvalidTarget(m) => OAuthError::new(OAuthCode::InvalidTarget, m),
             GrantError::UnsupportedTokenType => OAuthError::new(
-                "unsupported_token_type",
+                OAuthCode::UnsupportedTokenType,
                 "client secrets are not revoked here: regenerate the secret through the management API",
             ),
+            GrantError::AccessDenied(m) => OAuthError::new(OAuthCode::AccessDenied, m),
             GrantError::Store(e) if e.is_unavailable() => {
                 crate::store::log_unavailable(&e);
                 OAuthError::unavailable(crate::store::RETRY_AFTER)
             }
             GrantError::Store(e) => {
                 log::error!("storage error on the token endpoint: {e}");
-                OAuthError::new("server_error", "internal error")
+                OAuthError::new(OAuthCode::ServerError, "internal error")
             }
-            GrantError::Internal(m) => {
-                log::error!("token endpoint: {m}");
-                OAuthError::new("server_error", "internal error")
-            }
+            GrantError::Service(e) => OAuthError::from(e),
+            e @ GrantError::Sign(_) => OAuthError::internal(&e),
         }
+    }
+}
+
+impl From<service::Error> for OAuthError {
+    fn from(e: service::Error) -> OAuthError {
+        use service::Error as E;
+        match e {
+            E::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                OAuthError::unavailable(crate::store::RETRY_AFTER)
+            }
+            E::Unavailable { retry_after, .. } => OAuthError::unavailable(retry_after),
+            e => OAuthError::internal(&e),
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> OAuthError {
+        OAuthError::from(service::Error::from(e))
+    }
+}
+
+/// Lower errors keep their kind: a database outage stays a store error (503), not a 500;
+/// anything else is kept whole as the source.
+impl From<service::Error> for GrantError {
+    fn from(e: service::Error) -> GrantError {
+        match e {
+            service::Error::Store(s) => GrantError::Store(s),
+            other => GrantError::Service(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for GrantError {
+    fn from(e: diesel::result::Error) -> GrantError {
+        GrantError::Store(StoreError::from(e))
+    }
+}
+
+impl From<diesel::result::Error> for service::Error {
+    fn from(e: diesel::result::Error) -> service::Error {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match e {
+            // A concurrent create won the race for a unique name or email.
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                service::Error::Conflict("the object already exists".into())
+            }
+            e => service::Error::Store(StoreError::from(e)),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> StoreError {
+        crate::store::note(&e);
+        StoreError::Query(e)
+    }
+}
+
+/// Why `app::boot` could not start the server.
+#[derive(thiserror::Error, Debug)]
+pub enum BootError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("bootstrap: {0}")]
+    Bootstrap(#[from] service::Error),
+    #[error(transparent)]
+    Credentials(#[from] crate::bootstrap::CredentialsError),
+}
+
+impl From<diesel::result::Error> for BootError {
+    fn from(e: diesel::result::Error) -> BootError {
+        BootError::Store(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [OAuthCode; 12] = [
+        OAuthCode::InvalidRequest,
+        OAuthCode::InvalidClient,
+        OAuthCode::InvalidGrant,
+        OAuthCode::UnauthorizedClient,
+        OAuthCode::UnsupportedGrantType,
+        OAuthCode::InvalidScope,
+        OAuthCode::InvalidTarget,
+        OAuthCode::UnsupportedTokenType,
+        OAuthCode::AccessDenied,
+        OAuthCode::SlowDown,
+        OAuthCode::TemporarilyUnavailable,
+        OAuthCode::ServerError,
+    ];
+
+    #[test]
+    fn codes_serialise_as_rfc6749_strings() {
+        for c in ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), json!(c.as_str()));
+            assert_eq!(c.to_string(), c.as_str());
+        }
+        assert_eq!(OAuthCode::UnsupportedGrantType.as_str(), "unsupported_grant_type");
+        assert_eq!(OAuthCode::TemporarilyUnavailable.as_str(), "temporarily_unavailable");
+        assert_eq!(oauth_body(OAuthCode::InvalidGrant, "x"), r#"{"error":"invalid_grant","error_description":"x"}"#);
+    }
+
+    #[test]
+    fn statuses_and_headers() {
+        let status = |c: OAuthCode| OAuthError::new(c, "d").status.as_u16();
+        assert_eq!(status(OAuthCode::InvalidClient), 401);
+        assert_eq!(status(OAuthCode::AccessDenied), 403);
+        assert_eq!(status(OAuthCode::ServerError), 500);
+        assert_eq!(status(OAuthCode::TemporarilyUnavailable), 503);
+        for c in [OAuthCode::InvalidRequest, OAuthCode::InvalidGrant, OAuthCode::InvalidScope, OAuthCode::InvalidTarget]
+        {
+            assert_eq!(status(c), 400, "{c}");
+        }
+        let r = OAuthError::new(OAuthCode::InvalidClient, "d").basic(true).error_response();
+        assert_eq!(r.headers().get(header::WWW_AUTHENTICATE).unwrap(), "Basic realm=\"tokend\"");
+        assert_eq!(r.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let r = OAuthError::unavailable(7).error_response();
+        assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), "7");
+        assert!(OAuthError::new(OAuthCode::InvalidGrant, "d")
+            .basic(true)
+            .error_response()
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .is_none());
     }
 }

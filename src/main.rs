@@ -285,7 +285,7 @@ fn serve(cfg: Config) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot listen on {bind} (TOKEND_BIND): {e}")),
     };
-    let maintenance = tokend::http::spawn_maintenance(state.clone());
+    let maintenance = tokend::app::spawn_maintenance(state.clone());
     let system = actix_web::rt::System::new();
     let result = system.block_on(async {
         let server = tokend::http::server(state.clone(), listener)?;

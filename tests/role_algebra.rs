@@ -115,7 +115,7 @@ struct World {
     _dir: tempfile::TempDir,
     /// On PostgreSQL: the server URL and the test database's name (dropped at the end).
     pg: Option<(String, String)>,
-    state: actix_web::web::Data<tokend::http::State>,
+    state: actix_web::web::Data<tokend::app::State>,
     /// The single writer, held for the whole run.
     conn: RefCell<Conn>,
     owner: Principal,

@@ -313,6 +313,22 @@ fn unimplemented_grants_are_unsupported(b: &Backend) {
     }
 }
 
+/// The sign-only benchmark route exists only in a `--features bench` build: a default
+/// build answers 404 even with TOKEND_BENCH_SIGN_ROUTE set.
+fn bench_route_only_with_the_feature(b: &Backend) {
+    let s = b.start_with(|c| c.bench_sign_route = true);
+    let r = s.raw("POST", "/bench/sign", &[], b"");
+    if cfg!(feature = "bench") {
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.body["access_token"].is_string(), "{}", r.body);
+    } else {
+        assert!(matches!(r.status, 404 | 405), "a default build serves /bench/sign: {} {}", r.status, r.text);
+        assert!(r.body.get("access_token").is_none(), "{}", r.body);
+    }
+    let off = b.start();
+    assert_eq!(off.raw("POST", "/bench/sign", &[], b"").status, 404, "without TOKEND_BENCH_SIGN_ROUTE");
+}
+
 fn policy_round_trips(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
@@ -447,6 +463,7 @@ backend_tests!(
     no_audience_configured,
     presented_client_credentials_are_checked,
     unimplemented_grants_are_unsupported,
+    bench_route_only_with_the_feature,
     policy_round_trips,
     demotion_and_deletion_settle_created_credentials,
     introspection_needs_the_flag,

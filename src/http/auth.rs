@@ -8,7 +8,7 @@ use std::pin::Pin;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::State;
+use crate::app::State;
 use crate::error::ApiError;
 use crate::service::{principal, Principal};
 
@@ -116,7 +116,7 @@ pub async fn authenticate_once(req: &HttpRequest) -> Result<Principal, ApiError>
         .map_err(|e| unauthorized(&format!("invalid access token: {e}")))?;
     let ip = client_ip(req);
     let st = state.clone();
-    let found = super::blocking(move || -> Result<_, ApiError> {
+    let found = crate::app::blocking(move || -> Result<_, ApiError> {
         let mut conn = st.db.read().map_err(crate::service::Error::from)?;
         Ok(principal::resolve(&mut conn, &claims, &st.usage, now)?)
     })

@@ -3,7 +3,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::State;
+use crate::app::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/.well-known/oauth-authorization-server").route(web::get().to(metadata)))

@@ -1,7 +1,7 @@
 //! Liveness, readiness (database round trip) and Prometheus metrics.
 use actix_web::{web, HttpResponse};
 
-use super::State;
+use crate::app::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(healthz)))

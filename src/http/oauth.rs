@@ -7,9 +7,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 
 use super::auth::{bearer, client_ip};
-use super::{blocking, State};
-use crate::error::OAuthError;
-use crate::service::exchange::{self, Ctx, GrantError};
+use crate::app::{blocking, State};
+use crate::error::{OAuthCode, OAuthError};
+use crate::service::exchange::{self, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)))
@@ -17,24 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/introspect").route(web::post().to(introspect)));
 }
 
-impl From<crate::service::Error> for OAuthError {
-    fn from(e: crate::service::Error) -> OAuthError {
-        use crate::service::Error as E;
-        match e {
-            E::Store(e) if e.is_unavailable() => {
-                crate::store::log_unavailable(&e);
-                OAuthError::unavailable(crate::store::RETRY_AFTER)
-            }
-            E::Unavailable { retry_after, .. } => OAuthError::unavailable(retry_after),
-            e => {
-                log::error!("oauth endpoint: {e}");
-                OAuthError::new("server_error", "internal error")
-            }
-        }
-    }
-}
-
-pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub use crate::service::exchange::TOKEN_TYPE_ACCESS;
 const SUBJECT_TYPES: [&str; 2] =
     ["urn:ietf:params:oauth:token-type:refresh_token", "urn:tokend:params:oauth:token-type:api_token"];
 
@@ -80,7 +63,7 @@ pub fn decode_basic(header_value: &str) -> Result<Option<(String, String)>, OAut
     let Some((_, b64)) = header_value.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("basic")) else {
         return Ok(None);
     };
-    let bad = || OAuthError { basic: true, ..OAuthError::new("invalid_client", "malformed Basic credentials") };
+    let bad = || OAuthError::new(OAuthCode::InvalidClient, "malformed Basic credentials").basic(true);
     let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
@@ -122,35 +105,17 @@ fn client_auth(req: &HttpRequest, form: &HashMap<String, String>) -> Result<Opti
     }
 }
 
-/// The token path's database read. On SQLite it runs inline on the worker with the
-/// worker's own connection: an indexed read of a local file takes microseconds, less than
-/// handing it to another thread or checking a connection out of the pool. On PostgreSQL
-/// (a network round trip) it goes to the blocking pool.
+/// The token path's database read: the per-backend strategy is `Db::read_hot`'s.
 async fn hot<T, F>(state: &web::Data<State>, f: F) -> Result<T, OAuthError>
 where
     F: FnOnce(&mut crate::store::AnyConnection) -> Result<T, OAuthError> + Send + 'static,
     T: Send + 'static,
 {
-    if state.db.backend == crate::store::Backend::Sqlite {
-        state.db.with_thread_reader(f).map_err(crate::service::Error::from)?
-    } else {
-        let st = state.clone();
-        blocking(move || f(&mut *st.db.read().map_err(crate::service::Error::from)?)).await
-    }
+    state.db.read_hot(f).await?
 }
 
-/// The RFC 6749 §5.1 success body, serialised straight from borrowed fields.
-#[derive(serde::Serialize)]
-pub struct TokenResponse<'a> {
-    pub access_token: &'a str,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub scope: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issued_token_type: Option<&'static str>,
-}
-
-pub fn token_response(r: &TokenResponse<'_>) -> HttpResponse {
+/// Writes the RFC 6749 §5.1 success body.
+pub fn token_response(r: &TokenResponse) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -201,38 +166,105 @@ pub fn slow_down(retry: u64) -> HttpResponse {
         .insert_header((header::RETRY_AFTER, retry.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("application/json")
-        .body(crate::error::oauth_body("slow_down", "too many failed requests; retry later"))
+        .body(crate::error::oauth_body(OAuthCode::SlowDown, "too many failed requests; retry later"))
 }
 
 /// The identity a failed token request presented: the client_id, or the API token.
-fn presented_identity(req: &HttpRequest, form: &HashMap<String, String>, grant: &str) -> Option<String> {
+fn presented_identity(req: &HttpRequest, form: &HashMap<String, String>, grant: Option<GrantType>) -> Option<String> {
     match grant {
-        "client_credentials" => client_auth(req, form).ok().flatten().map(|a| format!("client:{}", a.id)),
-        "refresh_token" => form.get("refresh_token").cloned(),
+        Some(GrantType::ClientCredentials) => client_auth(req, form).ok().flatten().map(|a| format!("client:{}", a.id)),
+        Some(GrantType::RefreshToken) => form.get("refresh_token").cloned(),
         _ => form.get("subject_token").cloned(),
+    }
+}
+
+/// The form of `POST /oauth/token` as a typed request (`basic`: the client tried HTTP
+/// Basic). Unknown grants are `unsupported_grant_type`, a missing one `invalid_request`.
+fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Result<(TokenRequest, bool), OAuthError> {
+    let scope = form.remove("scope");
+    let form = &*form;
+    let target = Target {
+        resource: nonempty(form, "resource").map(str::to_string),
+        audience: nonempty(form, "audience").map(str::to_string),
+    };
+    let grant = match form.get("grant_type").map(String::as_str).unwrap_or_default() {
+        "" => return Err(OAuthError::request("grant_type is required")),
+        g => GrantType::from_param(g).ok_or_else(|| {
+            // RFC 6749 §5.2: every grant this server does not implement, password and
+            // authorization_code included.
+            OAuthError::new(
+                OAuthCode::UnsupportedGrantType,
+                "supported grant types: client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange",
+            )
+        })?,
+    };
+    let secret = |a: ClientAuth| ClientSecret { client_id: a.id, secret: a.secret };
+    match grant {
+        GrantType::ClientCredentials => {
+            let Some(auth) = client_auth(req, form)? else {
+                return Err(OAuthError::new(OAuthCode::InvalidClient, "client authentication is required"));
+            };
+            let basic = auth.basic;
+            Ok((TokenRequest::ClientCredentials { client: secret(auth), scope, target }, basic))
+        }
+        GrantType::RefreshToken => {
+            let refresh_token = nonempty(form, "refresh_token")
+                .ok_or_else(|| OAuthError::request("refresh_token is required"))?
+                .to_string();
+            // Client authentication is optional here, but presented credentials are checked.
+            let client = client_auth(req, form)?;
+            let basic = client.as_ref().is_some_and(|c| c.basic);
+            Ok((TokenRequest::RefreshToken { refresh_token, client: client.map(secret), scope, target }, basic))
+        }
+        GrantType::TokenExchange => {
+            let subject_token =
+                nonempty(form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
+            let ty = nonempty(form, "subject_token_type")
+                .ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
+            if !SUBJECT_TYPES.contains(&ty) {
+                return Err(OAuthError::request("unsupported subject_token_type"));
+            }
+            if let Some(rt) = nonempty(form, "requested_token_type") {
+                if rt != TOKEN_TYPE_ACCESS {
+                    return Err(OAuthError::request("only access tokens can be requested"));
+                }
+            }
+            if form.contains_key("actor_token") {
+                return Err(OAuthError::request("actor_token is not supported"));
+            }
+            let subject_token = subject_token.to_string();
+            let client = client_auth(req, form)?;
+            let basic = client.as_ref().is_some_and(|c| c.basic);
+            Ok((TokenRequest::TokenExchange { subject_token, client: client.map(secret), scope, target }, basic))
+        }
     }
 }
 
 async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let ip = client_ip(&req);
     let mut form = parse_form(&req, &body)?;
-    let grant = form.get("grant_type").cloned().unwrap_or_default();
-    let label = match grant.as_str() {
-        "client_credentials" => "client_credentials",
-        "refresh_token" => "refresh_token",
-        "urn:ietf:params:oauth:grant-type:token-exchange" => "token_exchange",
-        _ => "other",
-    };
+    let grant = form.get("grant_type").and_then(|g| GrantType::from_param(g));
+    let label = grant.map_or("other", GrantType::label);
     // Valid credentials are always evaluated and answered, whatever failed before from
     // this address; the throttle is consulted only once a request has failed.
     let mut refused_known = None;
-    let result = token_inner(&req, ip.clone(), &mut form, &grant, state.clone(), &mut refused_known).await;
+    let result = match token_request(&req, &mut form) {
+        Ok((request, basic)) => {
+            let (st, ip) = (state.clone(), ip.clone());
+            let r = hot(&state, move |conn| Ok(exchange::token(conn, request, &st.ctx(&ip)))).await?;
+            if let Err(GrantError::InvalidGrant { known: Some((org, id)), reason }) = &r {
+                refused_known = Some((org.clone(), id.clone(), *reason));
+            }
+            r.map_err(|e| OAuthError::from(e).basic(basic))
+        }
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok(_) => "success",
-        Err(e) => e.error,
+        Err(e) => e.error.as_str(),
     };
-    if matches!(outcome, "invalid_grant" | "invalid_client") {
-        let identity = presented_identity(&req, &form, &grant);
+    if matches!(result, Err(OAuthError { error: OAuthCode::InvalidGrant | OAuthCode::InvalidClient, .. })) {
+        let identity = presented_identity(&req, &form, grant);
         if let Err(retry) = credential_failure(&state, &ip, identity.as_deref()) {
             // Already over the limit: answered without another audit row.
             state.metrics.issued.with_label_values(&[label, "throttled"]).inc();
@@ -253,102 +285,7 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> R
         }
     }
     state.metrics.issued.with_label_values(&[label, outcome]).inc();
-    result
-}
-
-/// `refused_known` receives the token a refused exchange named (org, id, reason), for
-/// the audit log.
-async fn token_inner(
-    req: &HttpRequest,
-    ip: String,
-    form: &mut HashMap<String, String>,
-    grant: &str,
-    state: web::Data<State>,
-    refused_known: &mut Option<(String, String, &'static str)>,
-) -> Result<HttpResponse, OAuthError> {
-    let scope = form.remove("scope");
-    let form = &*form;
-    let aud = exchange::resolve_audience(&state.cfg, nonempty(form, "resource"), nonempty(form, "audience"));
-    match grant {
-        "" => Err(OAuthError::request("grant_type is required")),
-        "client_credentials" => {
-            let auth = client_auth(req, form)?;
-            let Some(auth) = auth else {
-                return Err(OAuthError::new("invalid_client", "client authentication is required"));
-            };
-            let aud = aud?;
-            let basic = auth.basic;
-            let st = state.clone();
-            let issued = hot(&state, move |conn| {
-                let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
-                exchange::client_credentials(conn, &ctx, &auth.id, &auth.secret, scope.as_deref(), aud)
-                    .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })
-            })
-            .await?;
-            Ok(token_response(&TokenResponse {
-                access_token: &issued.access_token,
-                token_type: "Bearer",
-                expires_in: issued.expires_in,
-                scope: &issued.scope,
-                issued_token_type: None,
-            }))
-        }
-        "refresh_token" | "urn:ietf:params:oauth:grant-type:token-exchange" => {
-            let is_exchange = grant != "refresh_token";
-            let secret = if is_exchange {
-                let t =
-                    nonempty(form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
-                let ty = nonempty(form, "subject_token_type")
-                    .ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
-                if !SUBJECT_TYPES.contains(&ty) {
-                    return Err(OAuthError::request("unsupported subject_token_type"));
-                }
-                if let Some(rt) = nonempty(form, "requested_token_type") {
-                    if rt != TOKEN_TYPE_ACCESS {
-                        return Err(OAuthError::request("only access tokens can be requested"));
-                    }
-                }
-                if form.contains_key("actor_token") {
-                    return Err(OAuthError::request("actor_token is not supported"));
-                }
-                t.to_string()
-            } else {
-                nonempty(form, "refresh_token")
-                    .ok_or_else(|| OAuthError::request("refresh_token is required"))?
-                    .to_string()
-            };
-            // Client authentication is optional here, but presented credentials are checked.
-            let client = client_auth(req, form)?;
-            let aud = aud?;
-            let st = state.clone();
-            let result = hot(&state, move |conn| {
-                if let Some(auth) = client {
-                    exchange::authenticate_app(conn, &auth.id, &auth.secret)
-                        .map_err(|e| OAuthError { basic: auth.basic, ..OAuthError::from(e) })?;
-                }
-                let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
-                Ok(exchange::exchange(conn, &ctx, &secret, scope.as_deref(), aud))
-            })
-            .await?;
-            if let Err(GrantError::InvalidGrant { known: Some((org, id)), reason }) = &result {
-                *refused_known = Some((org.clone(), id.clone(), *reason));
-            }
-            let issued = result?;
-            Ok(token_response(&TokenResponse {
-                access_token: &issued.access_token,
-                token_type: "Bearer",
-                expires_in: issued.expires_in,
-                scope: &issued.scope,
-                issued_token_type: is_exchange.then_some(TOKEN_TYPE_ACCESS),
-            }))
-        }
-        // RFC 6749 §5.2: every grant this server does not implement, password and
-        // authorization_code included.
-        _ => Err(OAuthError::new(
-            "unsupported_grant_type",
-            "supported grant types: client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange",
-        )),
-    }
+    result.map(|r| token_response(&r))
 }
 
 async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
@@ -380,8 +317,7 @@ async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
     let st = state.clone();
     blocking(move || {
         let mut conn = st.db.write().map_err(crate::service::Error::from)?;
-        let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
-        exchange::revoke_by_holder(&mut conn, &ctx, &token).map_err(OAuthError::from)
+        exchange::revoke_by_holder(&mut conn, &st.ctx(&ip), &token).map_err(OAuthError::from)
     })
     .await?;
     done()
@@ -399,10 +335,8 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
         let id = format!("client:{}", auth.id);
         let r = hot(&state, move |conn| {
             let app = exchange::authenticate_app(conn, &auth.id, &auth.secret)
-                .map_err(|e| OAuthError { basic, ..OAuthError::from(e) })?;
-            if !app.introspect {
-                return Err(OAuthError::new("access_denied", "this app is not allowed to introspect tokens"));
-            }
+                .map_err(|e| OAuthError::from(e).basic(basic))?;
+            exchange::app_may_introspect(&app)?;
             Ok(app.org_id)
         })
         .await;
@@ -410,22 +344,22 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     } else if let Some(b) = bearer(&req) {
         let b = b.to_string();
         match super::auth::authenticate_once(&req).await {
-            Ok(p) if !p.has("org:admin") => {
-                return Err(OAuthError::new("access_denied", "introspection needs org:admin or app credentials"))
+            Ok(p) => {
+                exchange::bearer_may_introspect(&p)?;
+                Ok(p.org_id)
             }
-            Ok(p) => Ok(p.org_id),
             Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE => {
                 return Err(OAuthError::unavailable(e.retry_after.unwrap_or(1)))
             }
-            Err(_) => Err((OAuthError::new("invalid_client", "the bearer token is not valid"), Some(b))),
+            Err(_) => Err((OAuthError::new(OAuthCode::InvalidClient, "the bearer token is not valid"), Some(b))),
         }
     } else {
-        return Err(OAuthError::new("invalid_client", "authenticate as an app or with an org:admin bearer"));
+        return Err(OAuthError::new(OAuthCode::InvalidClient, "authenticate as an app or with an org:admin bearer"));
     };
     let org_id = match caller {
         Ok(org) => org,
         Err((e, identity)) => {
-            if e.error == "invalid_client" {
+            if e.error == OAuthCode::InvalidClient {
                 if let Err(retry) = credential_failure(&state, &ip, identity.as_deref()) {
                     return Ok(slow_down(retry));
                 }
@@ -434,11 +368,9 @@ async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
         }
     };
     let st = state.clone();
-    let v = hot(&state, move |conn| {
-        let ctx = Ctx { keys: &st.keys, cfg: &st.cfg, usage: &st.usage, now: st.now(), ip: &ip };
-        exchange::introspect(conn, &ctx, &org_id, &token).map_err(OAuthError::from)
-    })
-    .await?;
+    let v =
+        hot(&state, move |conn| exchange::introspect(conn, &st.ctx(&ip), &org_id, &token).map_err(OAuthError::from))
+            .await?;
     Ok(ok_json(v))
 }
 
@@ -472,5 +404,55 @@ mod tests {
             let e = decode_basic(&bad).unwrap_err();
             assert!(e.error == "invalid_client" && e.basic, "{bad}");
         }
+    }
+
+    fn request_of(pairs: &[(&str, &str)], basic: Option<&str>) -> Result<(TokenRequest, bool), OAuthError> {
+        let mut req = actix_web::test::TestRequest::default();
+        if let Some(b) = basic {
+            req = req.insert_header((header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(b))));
+        }
+        let mut form: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        token_request(&req.to_http_request(), &mut form)
+    }
+
+    #[test]
+    fn token_requests_are_typed() {
+        let e = request_of(&[], None).unwrap_err();
+        assert_eq!((e.error, e.description.as_str()), (OAuthCode::InvalidRequest, "grant_type is required"));
+        for g in ["password", "authorization_code", "CLIENT_CREDENTIALS"] {
+            let e = request_of(&[("grant_type", g)], None).unwrap_err();
+            assert_eq!((e.error, e.status.as_u16()), (OAuthCode::UnsupportedGrantType, 400), "{g}");
+        }
+        let e = request_of(&[("grant_type", "client_credentials")], None).unwrap_err();
+        assert!(e.error == OAuthCode::InvalidClient && !e.basic);
+        let (r, basic) =
+            request_of(&[("grant_type", "client_credentials"), ("scope", "a b"), ("resource", "")], Some("app:s"))
+                .unwrap();
+        assert!(basic);
+        match r {
+            TokenRequest::ClientCredentials { client, scope, target } => {
+                assert_eq!((client.client_id.as_str(), client.secret.as_str()), ("app", "s"));
+                assert_eq!(scope.as_deref(), Some("a b"));
+                assert!(target.resource.is_none() && target.audience.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = request_of(&[("grant_type", "refresh_token")], None).unwrap_err();
+        assert_eq!(e.description, "refresh_token is required");
+        let (r, basic) =
+            request_of(&[("grant_type", "refresh_token"), ("refresh_token", "t"), ("audience", "x")], None).unwrap();
+        assert!(!basic);
+        assert!(
+            matches!(r, TokenRequest::RefreshToken { ref refresh_token, client: None, .. } if refresh_token == "t")
+        );
+        let te = GrantType::TOKEN_EXCHANGE;
+        let e =
+            request_of(&[("grant_type", te), ("subject_token", "t"), ("subject_token_type", "x")], None).unwrap_err();
+        assert_eq!(e.description, "unsupported subject_token_type");
+        let ok = [("grant_type", te), ("subject_token", "t"), ("subject_token_type", SUBJECT_TYPES[1])];
+        let (r, _) = request_of(&ok, None).unwrap();
+        assert!(matches!(r, TokenRequest::TokenExchange { ref subject_token, .. } if subject_token == "t"));
+        let e = request_of(&[ok[0], ok[1], ok[2], ("actor_token", "a")], None).unwrap_err();
+        assert_eq!(e.description, "actor_token is not supported");
     }
 }

@@ -17,7 +17,7 @@ use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::State;
+use crate::app::State;
 
 /// The longest a refusal waits for its turn.
 pub const MAX_WAIT: Duration = Duration::from_secs(1);

@@ -30,27 +30,20 @@ pub enum GrantError {
     /// RFC 7009 §2.2.1: a client secret is not revoked here.
     #[error("unsupported_token_type")]
     UnsupportedTokenType,
+    /// An authenticated caller that may not do this (e.g. introspect).
+    #[error("access_denied: {0}")]
+    AccessDenied(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("internal: {0}")]
-    Internal(String),
+    /// Signing failed (the key ring refused).
+    #[error("signing: {0}")]
+    Sign(#[from] crate::keys::KeyError),
+    /// Any other lower failure, kept whole (a store error stays `Store`: see `crate::error`).
+    #[error(transparent)]
+    Service(super::Error),
 }
 
-/// Lower errors keep their kind: a database outage stays a store error (503), not a 500.
-impl From<super::Error> for GrantError {
-    fn from(e: super::Error) -> Self {
-        match e {
-            super::Error::Store(s) => GrantError::Store(s),
-            other => GrantError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for GrantError {
-    fn from(e: diesel::result::Error) -> Self {
-        GrantError::Store(StoreError::from(e))
-    }
-}
+// The conversions from `service::Error` and diesel's error are in `crate::error`.
 
 pub struct Ctx<'a> {
     pub keys: &'a KeyRing,
@@ -155,7 +148,7 @@ pub const LOGIN_CLIENT_ID: &str = "tokend-login";
 
 /// Signs claims into a compact JWS.
 pub fn sign_claims(ctx: &Ctx<'_>, c: &AccessClaims) -> Result<String, GrantError> {
-    jwt::issue(ctx.keys, c, ctx.now).map_err(|e| GrantError::Internal(e.to_string()))
+    Ok(jwt::issue(ctx.keys, c, ctx.now)?)
 }
 
 /// Unique token ids without a syscall per token: a random per-process prefix and a counter.
@@ -262,6 +255,155 @@ pub fn exchange(
     Ok(issued)
 }
 
+/// The grant types of `POST /oauth/token`, as named by the `grant_type` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    ClientCredentials,
+    RefreshToken,
+    TokenExchange,
+}
+
+impl GrantType {
+    pub const TOKEN_EXCHANGE: &'static str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+    /// The grant a `grant_type` value names, if tokend implements it.
+    pub fn from_param(v: &str) -> Option<GrantType> {
+        match v {
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            "refresh_token" => Some(GrantType::RefreshToken),
+            Self::TOKEN_EXCHANGE => Some(GrantType::TokenExchange),
+            _ => None,
+        }
+    }
+
+    /// The `grant` label of the issuance metric.
+    pub fn label(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::TokenExchange => "token_exchange",
+        }
+    }
+}
+
+/// RFC 8693 token type of an access token (the only type tokend issues by exchange).
+pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// Client credentials as presented (HTTP Basic or the body); checked by the service.
+#[derive(Debug)]
+pub struct ClientSecret {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// The target a token is asked for: RFC 8707 `resource` and RFC 8693 `audience` as sent
+/// (empty values already dropped); resolved by `resolve_audience`.
+#[derive(Debug, Default)]
+pub struct Target {
+    pub resource: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// A parsed token request, one variant per supported grant (kanidm's `GrantTypeReq`).
+#[derive(Debug)]
+pub enum TokenRequest {
+    /// RFC 6749 §4.4: an app with its client secret.
+    ClientCredentials { client: ClientSecret, scope: Option<String>, target: Target },
+    /// RFC 6749 §6 with an API token as the refresh token; client authentication optional.
+    RefreshToken { refresh_token: String, client: Option<ClientSecret>, scope: Option<String>, target: Target },
+    /// RFC 8693 with an API token as the subject token (the type is checked by the parser);
+    /// client authentication optional.
+    TokenExchange { subject_token: String, client: Option<ClientSecret>, scope: Option<String>, target: Target },
+}
+
+/// The RFC 6749 §5.1 success body.
+#[derive(Debug, serde::Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+}
+
+impl TokenResponse {
+    fn bearer(issued: Issued, issued_token_type: Option<&'static str>) -> TokenResponse {
+        TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            scope: issued.scope,
+            issued_token_type,
+        }
+    }
+}
+
+/// `POST /oauth/token`: every grant through one entry point. The target is resolved
+/// first, then the client (when presented) is authenticated, then the grant's rules run.
+/// No database write; a refused grant of a known token says so in `InvalidGrant::known`
+/// for the caller's audit (see `audit_refusal`).
+pub fn token(conn: &mut AnyConnection, req: TokenRequest, ctx: &Ctx<'_>) -> Result<TokenResponse, GrantError> {
+    match req {
+        TokenRequest::ClientCredentials { client, scope, target } => {
+            let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
+            let issued = client_credentials(conn, ctx, &client.client_id, &client.secret, scope.as_deref(), aud)?;
+            Ok(TokenResponse::bearer(issued, None))
+        }
+        TokenRequest::RefreshToken { refresh_token, client, scope, target } => {
+            let issued = exchange_grant(conn, ctx, &refresh_token, client, scope, target)?;
+            Ok(TokenResponse::bearer(issued, None))
+        }
+        TokenRequest::TokenExchange { subject_token, client, scope, target } => {
+            let issued = exchange_grant(conn, ctx, &subject_token, client, scope, target)?;
+            Ok(TokenResponse::bearer(issued, Some(TOKEN_TYPE_ACCESS)))
+        }
+    }
+}
+
+/// refresh_token and token-exchange: the presented client, if any, must authenticate;
+/// then the API token is exchanged.
+fn exchange_grant(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    secret: &str,
+    client: Option<ClientSecret>,
+    scope: Option<String>,
+    target: Target,
+) -> Result<Issued, GrantError> {
+    let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
+    if let Some(c) = client {
+        authenticate_app(conn, &c.client_id, &c.secret)?;
+    }
+    exchange(conn, ctx, secret, scope.as_deref(), aud)
+}
+
+/// A password login's access token, in the login's transaction: starts the session,
+/// records the login and signs `login_claims`.
+pub fn login_token(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    user: &crate::store::models::User,
+) -> super::Result<String> {
+    conn.transaction(|conn| {
+        let session = super::sessions::start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
+        let ev = Event {
+            org_id: Some(&user.org_id),
+            actor_kind: "user",
+            actor_id: Some(&user.id),
+            action: "user.login",
+            object_kind: Some("user"),
+            object_id: Some(&user.id),
+            ip: Some(ctx.ip),
+            outcome: "success",
+            detail: None,
+        };
+        audit::record(conn, ev, ctx.now)?;
+        let claims = login_claims(ctx, user, &session.id);
+        Ok(jwt::issue(ctx.keys, &claims, ctx.now)?)
+    })
+}
+
 /// Equal work for unknown clients: hash, then compare against a fixed dummy.
 const DUMMY_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -292,6 +434,24 @@ pub fn client_credentials(
         Subject { sub: &app.client_id, org: &app.org_id, acct: Acct::App, client_id: &app.client_id, epoch: app.epoch };
     let c = claims(ctx, &s, aud, app.access_token_ttl_seconds, roles);
     sign(ctx, &c)
+}
+
+/// RFC 7662 callers: an app an admin allowed to introspect (its org's tokens).
+pub fn app_may_introspect(app: &App) -> Result<(), GrantError> {
+    if app.introspect {
+        Ok(())
+    } else {
+        Err(GrantError::AccessDenied("this app is not allowed to introspect tokens"))
+    }
+}
+
+/// RFC 7662 callers: a management bearer holding org:admin (its org's tokens).
+pub fn bearer_may_introspect(p: &super::Principal) -> Result<(), GrantError> {
+    if p.has("org:admin") {
+        Ok(())
+    } else {
+        Err(GrantError::AccessDenied("introspection needs org:admin or app credentials"))
+    }
 }
 
 /// RFC 7662 for a caller of `org_id`: active only if the token verifies AND what stands

@@ -45,22 +45,17 @@ pub enum Error {
     Unavailable { what: &'static str, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Signing a token failed (the key ring refused).
+    #[error("signing: {0}")]
+    Sign(#[from] crate::keys::KeyError),
+    /// Hashing a new password failed.
+    #[error("password hashing: {0}")]
+    PasswordHash(#[source] argon2::password_hash::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-impl From<diesel::result::Error> for Error {
-    fn from(e: diesel::result::Error) -> Error {
-        use diesel::result::{DatabaseErrorKind, Error as D};
-        match e {
-            // A concurrent create won the race for a unique name or email.
-            D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                Error::Conflict("the object already exists".into())
-            }
-            e => Error::Store(StoreError::from(e)),
-        }
-    }
-}
+// `From<diesel::result::Error>` (a unique violation is a conflict) is in `crate::error`.
 
 pub fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::Invalid { field: field.to_string(), message: message.into() }

@@ -145,7 +145,7 @@ fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
 /// argon2 of `p` with `a`'s parameters into `out`, in pooled memory.
 fn compute(a: &Argon2, p: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
     with_memory(a.params().block_count(), |mem| a.hash_password_into_with_memory(p, salt, out, mem))
-        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+        .map_err(|e| Error::PasswordHash(e.into()))
 }
 
 /// A PHC-format argon2id hash (the crate's default parameters) of `p`, outside the bound.
@@ -153,15 +153,15 @@ fn hash_unbounded(p: &str) -> Result<String> {
     let a = Argon2::default();
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_buf = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(Error::PasswordHash)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     compute(&a, p.as_bytes(), salt_bytes, &mut out)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(a.params()).map_err(|e| Error::Internal(format!("params: {e}")))?,
+        params: ParamsString::try_from(a.params()).map_err(Error::PasswordHash)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(|e| Error::Internal(format!("output: {e}")))?),
+        hash: Some(Output::new(&out).map_err(Error::PasswordHash)?),
     };
     Ok(phc.to_string())
 }

@@ -73,7 +73,7 @@ pub fn disk_full(e: &diesel::result::Error) -> bool {
     }
 }
 
-fn note(e: &diesel::result::Error) {
+pub(crate) fn note(e: &diesel::result::Error) {
     if connection_lost(e) {
         LOST.with(|l| l.set(true));
         LOSSES.fetch_add(1, Ordering::Relaxed);
@@ -154,14 +154,10 @@ pub enum StoreError {
     #[error("no database connection: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("database: {0}")]
-    Query(diesel::result::Error),
-}
-
-impl From<diesel::result::Error> for StoreError {
-    fn from(e: diesel::result::Error) -> StoreError {
-        note(&e);
-        StoreError::Query(e)
-    }
+    Query(#[source] diesel::result::Error),
+    /// The blocking task running a read did not finish (it panicked or was cancelled).
+    #[error("database task failed")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 impl StoreError {
@@ -171,7 +167,7 @@ impl StoreError {
         match self {
             StoreError::Pool(_) | StoreError::Connect { .. } => true,
             StoreError::Query(e) => connection_lost(e) || disk_full(e),
-            StoreError::BadUrl(_) | StoreError::Migrate(_) => false,
+            StoreError::BadUrl(_) | StoreError::Migrate(_) | StoreError::Task(_) => false,
         }
     }
 }
@@ -438,6 +434,24 @@ impl Db {
                 None => unreachable!("set above"),
             }
         })
+    }
+
+    /// The token path's read strategy, per backend. On SQLite `f` runs inline on the
+    /// calling thread (an HTTP worker) with that thread's own connection: an indexed read
+    /// of a local file takes microseconds, less than handing it to another thread or
+    /// checking a connection out of the pool. On PostgreSQL (a network round trip) it runs
+    /// on the runtime's blocking pool with a pooled read connection, so that the worker
+    /// keeps serving while it waits.
+    pub async fn read_hot<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend == Backend::Sqlite {
+            return self.with_thread_reader(f);
+        }
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read().map(|mut c| f(&mut c))).await.map_err(StoreError::Task)?
     }
 
     /// Readiness probe: one round trip.

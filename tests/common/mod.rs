@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use actix_web::web;
 use serde_json::{json, Value};
+use tokend::app::State;
 use tokend::clock::{Clock, FixedClock};
 use tokend::config::Config;
-use tokend::http::State;
 
 /// The fields of a token record (API.md, "A token record").
 pub const RECORD_FIELDS: [&str; 15] = [
@@ -176,7 +176,7 @@ impl Server {
             });
         });
         let handle = rx.recv().unwrap();
-        tokend::http::spawn_maintenance(maintenance_state);
+        tokend::app::spawn_maintenance(maintenance_state);
         (state, created, handle)
     }
 

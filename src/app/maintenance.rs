@@ -1,0 +1,86 @@
+//! Periodic work off the request path, one named task each, on one thread.
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+
+use super::State;
+use crate::service;
+
+/// A task run every `every` by the maintenance thread.
+struct Task {
+    name: &'static str,
+    every: Duration,
+    last: Instant,
+    run: fn(&State),
+}
+
+/// Pool health: drops connections a lost database left behind.
+fn sweep_pools(st: &State) {
+    st.db.sweep();
+}
+
+/// Buffered last-used times to the database.
+fn flush_usage(st: &State) {
+    st.flush_usage();
+}
+
+/// Expired sessions and revocations.
+fn purge_expired(st: &State) {
+    let purged = st
+        .db
+        .write()
+        .map_err(service::Error::from)
+        .and_then(|mut c| service::sessions::purge_expired(&mut c, st.now()));
+    if let Err(e) = purged {
+        log::warn!("purging expired sessions and revocations failed, will retry: {e}");
+    }
+}
+
+/// Summaries of suppressed refused calls whose window has closed.
+fn flush_refused(st: &State) {
+    st.flush_refused(false);
+}
+
+/// The key directory, re-read so that rotations by another instance or by hand show up.
+fn reload_keys(st: &State) {
+    match st.keys.reload() {
+        Ok(true) => log::info!("signing keys reloaded"),
+        Ok(false) => {}
+        Err(e) => log::error!("key directory unreadable, keeping current keys: {e}"),
+    }
+}
+
+/// Periodic work off the request path: usage flush every 0.5 s, key directory re-read,
+/// expired sessions and revocations purged every minute. Stops once `state.stopping` is set.
+pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()> {
+    let tick = Duration::from_millis(500);
+    let start = Instant::now();
+    let mut tasks = [
+        Task { name: "sweep_pools", every: tick, last: start, run: sweep_pools },
+        Task { name: "flush_usage", every: tick, last: start, run: flush_usage },
+        Task { name: "purge_expired", every: Duration::from_secs(60), last: start, run: purge_expired },
+        Task { name: "flush_refused", every: tick, last: start, run: flush_refused },
+        Task {
+            name: "reload_keys",
+            every: Duration::from_secs(state.cfg.keys_reload_seconds),
+            last: start,
+            run: reload_keys,
+        },
+    ];
+    std::thread::Builder::new()
+        .name("tokend-maintenance".into())
+        .spawn(move || {
+            while !state.stopping.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                for t in tasks.iter_mut() {
+                    if t.every <= tick || t.last.elapsed() >= t.every {
+                        t.last = Instant::now();
+                        log::trace!("maintenance: {}", t.name);
+                        (t.run)(&state);
+                    }
+                }
+            }
+        })
+        .expect("spawning the maintenance thread")
+}

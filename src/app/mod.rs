@@ -1,0 +1,145 @@
+//! App wiring: the shared state, boot (database, migrations, keys, first org), the
+//! maintenance thread and the blocking runner. The HTTP edge (`http`) reads this state; it
+//! does not build it.
+pub mod maintenance;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use actix_web::web;
+use diesel::Connection;
+
+use crate::bootstrap;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::KeyRing;
+use crate::metrics::Metrics;
+use crate::service;
+use crate::service::orgs::CreatedOrg;
+use crate::service::throttle::Throttle;
+use crate::service::usage::Usage;
+use crate::store::{AnyConnection, Db};
+
+pub use crate::error::BootError;
+pub use maintenance::spawn_maintenance;
+
+pub struct State {
+    pub db: Db,
+    pub keys: Arc<KeyRing>,
+    pub cfg: Config,
+    pub clock: Arc<dyn Clock>,
+    pub usage: Usage,
+    /// Failed logins (15-minute window).
+    pub throttle: Throttle,
+    /// Failed token-endpoint calls per client IP (1-minute window).
+    pub token_throttle: Throttle,
+    pub metrics: Metrics,
+    /// Flood control for the audit of refused calls.
+    pub refused: service::audit::RefusalFlood,
+    /// The budget of 4xx answers a second (`TOKEND_REFUSALS_PER_SECOND`).
+    pub pacer: crate::http::pacing::Pacer,
+    pub stopping: AtomicBool,
+}
+
+impl State {
+    pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>) -> State {
+        let pacer = crate::http::pacing::Pacer::new(cfg.refusals_per_second);
+        State {
+            db,
+            keys,
+            cfg,
+            clock,
+            usage: Usage::default(),
+            throttle: Throttle::new(900),
+            token_throttle: Throttle::new(60),
+            metrics: Metrics::new(),
+            refused: Default::default(),
+            pacer,
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The token services' context for one request from `ip`, at the current time.
+    pub fn ctx<'a>(&'a self, ip: &'a str) -> service::exchange::Ctx<'a> {
+        service::exchange::Ctx { keys: &self.keys, cfg: &self.cfg, usage: &self.usage, now: self.now(), ip }
+    }
+
+    /// Writes buffered last-used times (also called at shutdown).
+    pub fn flush_usage(&self) {
+        match self.db.write() {
+            Ok(mut conn) => {
+                if let Err(e) = self.usage.flush(&mut conn) {
+                    log::warn!("flushing token usage failed, will retry: {e}");
+                }
+            }
+            Err(e) => log::warn!("flushing token usage: {e}"),
+        }
+    }
+
+    /// Writes the summaries of suppressed refused calls whose window has closed (`all`:
+    /// every window, at shutdown).
+    pub fn flush_refused(&self, all: bool) {
+        let due = self.refused.take_closed(self.now(), all);
+        if due.is_empty() {
+            return;
+        }
+        let r = self
+            .db
+            .write()
+            .map_err(service::Error::from)
+            .and_then(|mut conn| due.iter().try_for_each(|s| s.record(&mut conn, self.now())));
+        if let Err(e) = r {
+            log::warn!("writing the summary of suppressed refused calls failed: {e}");
+        }
+    }
+}
+
+/// Runs a blocking closure (database work) on actix's blocking pool.
+pub async fn blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static + From<service::Error>,
+{
+    match web::block(f).await {
+        Ok(r) => r,
+        Err(_) => Err(E::from(service::Error::Internal("blocking task failed".into()))),
+    }
+}
+
+/// Everything `serve` does before listening: database, migrations, keys, first org.
+/// Returns the shared state and, on a fresh database, the owner's first credentials, which
+/// are also written to `bootstrap::CREDENTIALS_FILE` beside the database (only its path is
+/// logged). The org is committed only once that file is written, so a failed write leaves
+/// the database empty for the next start instead of losing the credentials.
+pub fn boot(cfg: Config, clock: Arc<dyn Clock>) -> Result<(web::Data<State>, Option<CreatedOrg>), BootError> {
+    let db = Db::connect(&cfg.database_url, (cfg.workers as u32) * 2)?;
+    db.migrate()?;
+    let now = clock.now();
+    let keys = Arc::new(KeyRing::open(&cfg.keys_dir, cfg.signing_alg, cfg.key_publish_delay, now)?);
+    let created = {
+        let mut pooled = db.write()?;
+        let conn: &mut AnyConnection = &mut pooled;
+        let created = conn.transaction::<_, BootError, _>(|c| {
+            let Some(org) = service::orgs::bootstrap(c, &cfg.bootstrap_email, cfg.bootstrap_password.clone(), now)?
+            else {
+                return Ok(None);
+            };
+            let path = bootstrap::write_credentials(&bootstrap::credentials_dir(&cfg), &org, &cfg.bootstrap_email)?;
+            Ok(Some((org, path)))
+        })?;
+        created.map(|(org, path)| {
+            log::warn!(
+                "first start: the owner's credentials were written to {} (mode 0600). Read that file, store them safely, then delete it.",
+                path.display()
+            );
+            org
+        })
+    };
+    let state = web::Data::new(State::new(db, keys, cfg, clock));
+    Ok((state, created))
+}

@@ -1,0 +1,148 @@
+//! The HTTP middleware: request metrics, the audit of refused calls, and the error
+//! shaping that gives actix's own errors (404, 405, 413) the format of their scope.
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use crate::app::{blocking, State};
+use crate::error::{oauth_body, problem_body, OAuthCode};
+
+/// Shapes errors under `/oauth` as RFC 6749 bodies.
+pub async fn oauth_errors(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    Ok(shape_errors(res.map_into_boxed_body(), true))
+}
+
+/// Under `/api/v1`: audits refused calls, then shapes errors as problem+json.
+pub async fn api_errors(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    audit_refused(&res).await;
+    Ok(shape_errors(res.map_into_boxed_body(), false))
+}
+
+/// Every refused mutating call of an authenticated caller becomes an audit event
+/// (successful ones are recorded by the service in the same transaction as the change):
+/// object ids and paths cut to 64 characters, and at most a few rows per caller a minute,
+/// the rest counted into one summary row.
+async fn audit_refused(res: &ServiceResponse<BoxBody>) {
+    use crate::service::audit::truncate;
+    use actix_web::HttpMessage;
+    let status = res.status();
+    let req = res.request();
+    if !(status.is_client_error() || status.is_server_error()) || req.method() == actix_web::http::Method::GET {
+        return;
+    }
+    let Some(p) = req.extensions().get::<crate::service::Principal>().cloned() else { return };
+    let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return };
+    let (write, summary) = state.refused.admit(&p, state.now());
+    if !write && summary.is_none() {
+        return;
+    }
+    let route = req.match_pattern();
+    let action = format!("{} {}", audit_method(req.method()), truncate(route.as_deref().unwrap_or(req.path())));
+    let object = req.match_info().iter().last().map(|(_, v)| truncate(v).into_owned());
+    let outcome = if status == actix_web::http::StatusCode::FORBIDDEN { "denied" } else { "failure" };
+    let code = status.as_u16();
+    let result = blocking(move || -> Result<(), crate::service::Error> {
+        let mut conn = state.db.write()?;
+        let now = state.now();
+        if let Some(s) = summary {
+            s.record(&mut conn, now)?;
+        }
+        if !write {
+            return Ok(());
+        }
+        let ev = crate::service::audit::Event {
+            org_id: Some(&p.org_id),
+            actor_kind: p.acct.as_str(),
+            actor_id: Some(&p.id),
+            action: &action,
+            object_kind: None,
+            object_id: object.as_deref(),
+            ip: p.ip.as_deref(),
+            outcome,
+            detail: Some(serde_json::json!({ "status": code, "via_token": p.token_id })),
+        };
+        crate::service::audit::record(&mut conn, ev, now)
+    })
+    .await;
+    if let Err(e) = result {
+        log::warn!("auditing a refused call failed: {e}");
+    }
+}
+
+/// The method as written in audit actions: a standard one, or "OTHER".
+fn audit_method(m: &actix_web::http::Method) -> &'static str {
+    match method_label(m) {
+        "other" => "OTHER",
+        l => l,
+    }
+}
+
+/// Gives errors from actix itself (404, 405, 413: bodiless or plain text) the format of their scope.
+fn shape_errors(res: ServiceResponse<BoxBody>, oauth: bool) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let want = if oauth { "application/json" } else { "application/problem+json" };
+    let shaped =
+        res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with(want));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
+        return res;
+    }
+    let (req, mut resp) = res.into_parts();
+    let (ct, body) = if oauth {
+        ("application/json", oauth_body(OAuthCode::InvalidRequest, status.canonical_reason().unwrap_or("error")))
+    } else {
+        (
+            "application/problem+json",
+            problem_body(status, status.canonical_reason().unwrap_or("error"), None).to_string(),
+        )
+    };
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
+    let resp = resp.set_body(BoxBody::new(body));
+    ServiceResponse::new(req, resp)
+}
+
+/// The `method` label: the standard methods, everything else one value, so that clients
+/// inventing methods cannot grow the metrics without bound.
+pub fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request by its route pattern (never the raw path) and a
+/// bounded method label.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let state = req.app_data::<web::Data<State>>().cloned();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = method_label(req.method());
+    let res = next.call(req).await?;
+    if let Some(s) = state {
+        let status = res.status().as_u16().to_string();
+        s.metrics.requests.with_label_values(&[&route, method, &status]).inc();
+        s.metrics.latency.with_label_values(&[&route, method]).observe(start.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
