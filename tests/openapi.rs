@@ -105,4 +105,36 @@ fn null_for_non_nullable_fields_is_422(b: &Backend) {
     assert_eq!(s.put("/api/v1/policy", &at, json!({"idle_ttl_days": null})).status, 200);
 }
 
-backend_tests!(undeclared_methods_are_405, audit_outcome_filter_is_validated, null_for_non_nullable_fields_is_422);
+/// JSON Schema's `integer` admits `30.0`: every integer body field takes a whole number
+/// written with a zero fraction, and refuses real fractions, changing nothing.
+fn integral_floats_are_integers(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let r = s.put("/api/v1/policy", &at, json!({"idle_ttl_days": 397.0, "personal_token_max_ttl_days": 90.0}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.body["idle_ttl_days"].as_i64(), r.body["personal_token_max_ttl_days"].as_i64()), (Some(397), Some(90)));
+    let before = s.get("/api/v1/policy", &at).body;
+    for bad in [json!({"idle_ttl_days": 397.5}), json!({"max_tokens_per_service_account": 1e300})] {
+        let r = s.put("/api/v1/policy", &at, bad.clone());
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+    assert_eq!(s.get("/api/v1/policy", &at).body, before, "refused updates changed nothing");
+
+    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "f", "roles": ["org:member"], "ttl_days": 30.0}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "g", "roles": ["org:member"], "ttl_days": 30.5}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "ttl_days", "{}", r.body);
+    let r = s.post("/api/v1/apps", &at, json!({"name": "f", "access_token_ttl_seconds": 600.0}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["access_token_ttl_seconds"].as_i64(), Some(600), "{}", r.body);
+    let r = s.post("/api/v1/apps", &at, json!({"name": "g", "access_token_ttl_seconds": 600.25}));
+    assert_eq!(r.status, 422, "{}", r.body);
+}
+
+backend_tests!(
+    undeclared_methods_are_405,
+    audit_outcome_filter_is_validated,
+    null_for_non_nullable_fields_is_422,
+    integral_floats_are_integers,
+);

@@ -46,7 +46,7 @@ pub struct NewApp {
     pub description: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
-    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[serde(default, deserialize_with = "crate::service::whole_number")]
     pub access_token_ttl_seconds: Option<i64>,
     #[serde(default)]
     pub introspect: bool,
@@ -61,7 +61,7 @@ pub struct AppPatch {
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     pub roles: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[serde(default, deserialize_with = "crate::service::whole_number")]
     pub access_token_ttl_seconds: Option<i64>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     pub disabled: Option<bool>,

@@ -74,6 +74,24 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// A whole number written as an integer or with a zero fraction (`30` or `30.0`): JSON
+/// Schema's `integer`, which the OpenAPI document promises, admits both. Present → `Some`;
+/// `null`, fractions and anything outside i64 are a 422 like any other wrong type.
+pub fn whole_number<'de, D>(d: D) -> std::result::Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
+    whole(&n).map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
+}
+
+/// The value of a JSON number that is a whole number in i64's range.
+pub fn whole(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64().filter(|f| f.fract() == 0.0 && *f >= -(2f64.powi(63)) && *f < 2f64.powi(63)).map(|f| f as i64)
+    })
+}
+
 /// Time-ordered ids: inserts append to indexes and ties in `created_at` sort stably.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

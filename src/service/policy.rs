@@ -55,7 +55,7 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
     match body.get(field) {
         None => Ok(None),
         Some(serde_json::Value::Null) => Ok(Some(None)),
-        Some(v) => match v.as_i64() {
+        Some(v) => match v.as_number().and_then(super::whole) {
             Some(n) if (lo..=hi).contains(&n) => Ok(Some(Some(n))),
             _ => Err(invalid(field, format!("must be an integer from {lo} to {hi}"))),
         },

@@ -126,7 +126,7 @@ pub struct CreateToken {
     pub name: String,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[serde(default, deserialize_with = "crate::service::whole_number")]
     pub ttl_days: Option<i64>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     pub roles: Option<Vec<String>>,
