@@ -112,11 +112,8 @@ pub fn bootstrap(
     password: Option<String>,
     now: i64,
 ) -> Result<Option<CreatedOrg>> {
-    use diesel::connection::SimpleConnection;
     let result = conn.transaction(|conn| {
-        if matches!(conn, AnyConnection::Postgresql(_)) {
-            conn.batch_execute("SELECT pg_advisory_xact_lock(7320152)")?;
-        }
+        store::org::lock_bootstrap(conn)?;
         let count = store::org::count(conn)?;
         if count > 0 {
             return Ok(None);

@@ -17,6 +17,17 @@ pub fn named(conn: &mut AnyConnection, name_or_id: &str) -> QueryResult<Vec<Org>
     orgs::table.filter(orgs::name.eq(name_or_id).or(orgs::id.eq(name_or_id))).select(Org::as_select()).load(conn)
 }
 
+/// Serialises first-start bootstraps of several instances on one empty database: a
+/// transaction-scoped advisory lock on PostgreSQL (released however the transaction
+/// ends). A no-op on SQLite.
+pub fn lock_bootstrap(conn: &mut AnyConnection) -> QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    if matches!(conn, AnyConnection::Postgresql(_)) {
+        conn.batch_execute("SELECT pg_advisory_xact_lock(7320152)")?;
+    }
+    Ok(())
+}
+
 pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
     orgs::table.count().get_result(conn)
 }

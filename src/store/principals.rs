@@ -267,6 +267,14 @@ pub fn app_by_client_id(conn: &mut AnyConnection, client_id: &str) -> QueryResul
     apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).first(conn).optional()
 }
 
+/// The app a client authenticates as, on the hot path: the concrete connection and `load`
+/// rather than `first` keep the prepared statement (see `tokens::find_grant`); client_id
+/// is unique.
+pub fn app_for_client_auth(conn: &mut AnyConnection, client_id: &str) -> QueryResult<Option<App>> {
+    Ok(crate::on_backend!(conn, c => apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).load(c)?)
+        .pop())
+}
+
 pub fn insert_app(conn: &mut AnyConnection, a: &App) -> QueryResult<()> {
     diesel::insert_into(apps::table).values(a).execute(conn)?;
     Ok(())

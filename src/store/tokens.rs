@@ -54,6 +54,54 @@ pub fn find_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, id: &s
         .optional()
 }
 
+/// The owner's roles, disabled, deleted_at and epoch.
+pub type OwnerState = Option<(String, bool, Option<i64>, i64)>;
+
+/// The columns an exchange needs, and no more (the hot path decodes this row).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct Grant {
+    pub id: String,
+    pub org_id: String,
+    pub owner_kind: String,
+    pub owner_id: String,
+    pub name: String,
+    pub roles: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub idle_ttl_days: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// The hot path's read: an API token by the SHA-256 of its secret together with its
+/// owner's state (user, service account), in one indexed read on the concrete connection.
+pub fn find_grant(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<(Grant, OwnerState, OwnerState)>> {
+    Ok(crate::on_backend!(conn, c => api_tokens::table
+        .filter(api_tokens::secret_hash.eq(hash))
+        .left_join(users::table.on(users::id.eq(api_tokens::owner_id)))
+        .left_join(service_accounts::table.on(service_accounts::id.eq(api_tokens::owner_id)))
+        .select((
+            Grant::as_select(),
+            (users::roles, users::disabled, users::deleted_at, users::epoch).nullable(),
+            (service_accounts::roles, service_accounts::disabled, service_accounts::deleted_at, service_accounts::epoch)
+                .nullable(),
+        ))
+        // No `.first()`: SQLite re-prepares a statement whenever a bound LIMIT is rebound.
+        // secret_hash is unique, so this loads at most one row.
+        .load(c)?)
+    .pop())
+}
+
+/// Whether a token with this secret hash exists (concrete connection, no LIMIT, as above).
+pub fn hash_known(conn: &mut AnyConnection, hash: &str) -> QueryResult<bool> {
+    let ids: Vec<String> = crate::on_backend!(conn, c => api_tokens::table
+        .filter(api_tokens::secret_hash.eq(hash))
+        .select(api_tokens::id)
+        .load(c)?);
+    Ok(!ids.is_empty())
+}
+
 /// A token by the SHA-256 of its secret.
 pub fn find_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<ApiToken>> {
     api_tokens::table.filter(api_tokens::secret_hash.eq(hash)).select(ApiToken::as_select()).first(conn).optional()
@@ -200,6 +248,15 @@ pub fn revoke(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> QueryRe
     diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))
         .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
         .execute(conn)
+}
+
+/// Sets a token's revocation time and author, whatever they were (RFC 7009 revocation by
+/// the holder, which has just read the token as live in the same transaction).
+pub fn mark_revoked(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(id))
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Revokes every live token of one owner in the org; answers how many.
