@@ -1,7 +1,9 @@
 //! tokend: a self-hosted OAuth2 token exchange authorization server.
 //!
-//! Layers, top to bottom: `http` (actix handlers) → `service` (rules) → `store` (diesel);
-//! `secrets`, `keys` and `jwt` hold the cryptography.
+//! Layers, top to bottom: `http` (actix handlers) → `service` (rules: validate → authorise
+//! → store → audit → view) → `store` (diesel: pools, schema, and the queries beside their
+//! rows in `store::{tokens, principals, org, sessions, audit, saved}`, every list paged by
+//! `store::page`; no policy decisions); `secrets`, `keys` and `jwt` hold the cryptography.
 pub mod bootstrap;
 pub mod clock;
 pub mod config;

@@ -60,7 +60,7 @@ pub fn count_other_owners(conn: &mut AnyConnection, org_id: &str, except: &str) 
         .filter(users::deleted_at.is_null())
         .filter(users::disabled.eq(false))
         .filter(users::id.ne(except))
-        .filter(users::roles.like(format!("%{}%", like_escape("\"org:owner\""))).escape('\\'))
+        .filter(users::roles.like(role_pattern("org:owner")).escape('\\'))
         .count()
         .get_result(conn)
 }
