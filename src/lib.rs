@@ -8,11 +8,13 @@
 //!   for the bearer extractor, `middleware` for metrics, refused-call audit and error
 //!   shaping; `bench` only with `--features bench`). Parses and authenticates: no state
 //!   definition, no threads, no SQL, no role checks.
-//! - `service`: the rules (synchronous; a connection, the caller and the time in).
-//!   `service::exchange::token` is the one entry point of `POST /oauth/token`, taking a
-//!   typed `TokenRequest`.
-//! - `store`: diesel schema, rows, pools for SQLite and PostgreSQL, and the per-backend
-//!   read strategy of the token path (`Db::read_hot`).
+//! - `service`: the rules (synchronous; a connection, the caller and the time in), each
+//!   reading validate → authorise → store → audit → view. `service::exchange::token` is
+//!   the one entry point of `POST /oauth/token`, taking a typed `TokenRequest`.
+//! - `store`: diesel schema, rows, pools for SQLite and PostgreSQL, the per-backend read
+//!   strategy of the token path (`Db::read_hot`), and the queries beside their rows in
+//!   `store::{tokens, principals, org, sessions, audit, saved}`; every list is paged by
+//!   `store::page`. No policy decisions.
 //!
 //! Beside them: `error` (ApiError → problem+json, OAuthError with typed `OAuthCode` →
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus

@@ -1,5 +1,5 @@
 //! Service accounts: persistent non-human identities holding up to N live API tokens.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
@@ -8,9 +8,8 @@ use super::tokens::{self, CreateToken, CreatedToken, NewToken, PatchToken, Token
 use super::usage::Usage;
 use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::clock::rfc3339;
-use crate::store::models::{ApiToken, ServiceAccount};
-use crate::store::schema::{api_tokens, service_accounts};
-use crate::store::{roles_from_text, roles_to_text, AnyConnection};
+use crate::store::models::ServiceAccount;
+use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
 #[derive(Serialize)]
 pub struct AccountView {
@@ -61,14 +60,7 @@ fn view(s: &ServiceAccount) -> AccountView {
 }
 
 fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<ServiceAccount> {
-    service_accounts::table
-        .find(id)
-        .filter(service_accounts::org_id.eq(&p.org_id))
-        .filter(service_accounts::deleted_at.is_null())
-        .select(ServiceAccount::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(Error::NotFound)
+    store::principals::live_account(conn, &p.org_id, id)?.ok_or(Error::NotFound)
 }
 
 /// An account the caller may act on: acting on it needs every role it holds. (Revoking its
@@ -98,7 +90,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
             updated_at: now,
             epoch: 0,
         };
-        diesel::insert_into(service_accounts::table).values(&s).execute(conn)?;
+        store::principals::insert_account(conn, &s)?;
         audit::record(
             conn,
             Event::by(p, "service_account.create", "service_account", &s.id)
@@ -113,22 +105,8 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<P
     p.require("org:admin")?;
     let page = pq.validate()?;
     page.check_sort(&["created_at", "name"])?;
-    let base = || {
-        service_accounts::table
-            .filter(service_accounts::org_id.eq(&p.org_id))
-            .filter(service_accounts::deleted_at.is_null())
-            .into_boxed()
-    };
-    let total: i64 = base().count().get_result(conn)?;
-    let q = match (page.sort.as_deref(), page.desc) {
-        (Some("name"), false) => base().order((service_accounts::name.asc(), service_accounts::id.asc())),
-        (Some("name"), true) => base().order((service_accounts::name.desc(), service_accounts::id.desc())),
-        (_, false) => base().order((service_accounts::created_at.asc(), service_accounts::id.asc())),
-        (_, true) => base().order((service_accounts::created_at.desc(), service_accounts::id.desc())),
-    };
-    let rows: Vec<ServiceAccount> =
-        q.limit(page.size).offset(page.offset()).select(ServiceAccount::as_select()).load(conn)?;
-    Ok(page.wrap(rows.iter().map(view).collect(), total))
+    let rows = store::principals::list_accounts(conn, &p.org_id, &page)?;
+    Ok(page.view(rows, |s| view(&s)))
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AccountView> {
@@ -171,36 +149,15 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
             s.disabled = v;
         }
         s.updated_at = now;
-        diesel::update(service_accounts::table.find(&s.id))
-            .set((
-                service_accounts::name.eq(&s.name),
-                service_accounts::description.eq(&s.description),
-                service_accounts::roles.eq(&s.roles),
-                service_accounts::disabled.eq(s.disabled),
-                service_accounts::updated_at.eq(now),
-                service_accounts::epoch.eq(s.epoch + i64::from(newly_disabled)),
-            ))
-            .execute(conn)?;
+        store::principals::update_account(conn, &s, newly_disabled, now)?;
         if input.name.is_some() {
-            relabel_tokens(conn, &s)?;
+            // Keeps the tokens' owner label and search text in step with a renamed account.
+            store::tokens::relabel_owner(conn, &s.id, &s.name)?;
         }
         let detail = serde_json::json!({"roles": {"before": before, "after": roles_from_text(&s.roles)}});
         audit::record(conn, Event::by(p, "service_account.update", "service_account", &s.id).detail(detail), now)?;
         Ok(view(&s))
     })
-}
-
-/// Keeps the tokens' owner label and search text in step with a renamed account.
-fn relabel_tokens(conn: &mut AnyConnection, s: &ServiceAccount) -> Result<()> {
-    let rows: Vec<ApiToken> =
-        api_tokens::table.filter(api_tokens::owner_id.eq(&s.id)).select(ApiToken::as_select()).load(conn)?;
-    for t in rows {
-        let search = ApiToken::search_text(&t.name, &t.description, &t.hint, &s.name);
-        diesel::update(api_tokens::table.find(&t.id))
-            .set((api_tokens::owner_label.eq(&s.name), api_tokens::search.eq(search)))
-            .execute(conn)?;
-    }
-    Ok(())
 }
 
 /// Soft delete; every token of the account is revoked with it.
@@ -209,9 +166,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
-        diesel::update(service_accounts::table.find(&s.id))
-            .set((service_accounts::deleted_at.eq(Some(now)), service_accounts::updated_at.eq(now)))
-            .execute(conn)?;
+        store::principals::delete_account(conn, &s.id, now)?;
         let n = tokens::revoke_owned(conn, p, &s.id, now)?;
         audit::record(
             conn,
@@ -252,9 +207,7 @@ pub fn token_create(
         let s = load_held(conn, p, id)?;
         // Row lock on the account: concurrent creates count live tokens one after another
         // (PostgreSQL runs them in parallel; SQLite already has a single writer).
-        diesel::update(service_accounts::table.find(&s.id))
-            .set(service_accounts::updated_at.eq(service_accounts::updated_at))
-            .execute(conn)?;
+        store::principals::lock_account(conn, &s.id)?;
         let policy = super::policy::get(conn, &p.org_id)?;
         let ttl = tokens::check_ttl(input.ttl_days, policy.service_token_max_ttl_days)?;
         let account_roles = roles_from_text(&s.roles);
@@ -270,17 +223,8 @@ pub fn token_create(
         };
         // The caller must be able to grant what the token will carry.
         super::roles::check_grantable(conn, &p.org_id, &p.roles, &roles)?;
-        let live: i64 = api_tokens::table
-            .filter(api_tokens::owner_id.eq(&s.id))
-            .filter(api_tokens::revoked_at.is_null())
-            .filter(api_tokens::expires_at.gt(now))
-            // Idle-expired tokens can never be exchanged again: they free their slot too.
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(super::table::NOT_IDLE_SQL)
-                    .bind::<diesel::sql_types::BigInt, _>(now),
-            )
-            .count()
-            .get_result(conn)?;
+        // Idle-expired tokens can never be exchanged again: they free their slot too.
+        let live = store::tokens::count_live(conn, &s.id, now)?;
         if live >= policy.max_tokens_per_service_account {
             return Err(Error::Conflict(format!(
                 "service account already has {live} live tokens (limit {}); revoke one first",

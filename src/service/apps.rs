@@ -1,5 +1,5 @@
 //! Server-to-server apps: a public client id and a secret shown once, stored as a hash.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
@@ -9,7 +9,7 @@ use crate::clock::rfc3339;
 use crate::config::MAX_ACCESS_TOKEN_TTL;
 use crate::secrets::{self, SecretKind};
 use crate::store::models::App;
-use crate::store::schema::apps;
+use crate::store::principals;
 use crate::store::{roles_from_text, roles_to_text, AnyConnection};
 
 const WHO: [&str; 2] = ["org:admin", "org:developer"];
@@ -100,13 +100,7 @@ fn check_introspect_grant(p: &Principal) -> Result<()> {
 }
 
 fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<App> {
-    apps::table
-        .find(id)
-        .filter(apps::org_id.eq(&p.org_id))
-        .select(App::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(Error::NotFound)
+    principals::app_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)
 }
 
 pub fn create(
@@ -144,7 +138,7 @@ pub fn create(
             epoch: 0,
             introspect: input.introspect,
         };
-        diesel::insert_into(apps::table).values(&a).execute(conn)?;
+        principals::insert_app(conn, &a)?;
         audit::record(
             conn,
             Event::by(p, "app.create", "app", &a.id)
@@ -159,16 +153,8 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<P
     p.require_any(&WHO)?;
     let page = pq.validate()?;
     page.check_sort(&["created_at", "name"])?;
-    let base = || apps::table.filter(apps::org_id.eq(&p.org_id)).into_boxed();
-    let total: i64 = base().count().get_result(conn)?;
-    let q = match (page.sort.as_deref(), page.desc) {
-        (Some("name"), false) => base().order((apps::name.asc(), apps::id.asc())),
-        (Some("name"), true) => base().order((apps::name.desc(), apps::id.desc())),
-        (_, false) => base().order((apps::created_at.asc(), apps::id.asc())),
-        (_, true) => base().order((apps::created_at.desc(), apps::id.desc())),
-    };
-    let rows: Vec<App> = q.limit(page.size).offset(page.offset()).select(App::as_select()).load(conn)?;
-    Ok(page.wrap(rows.iter().map(view).collect(), total))
+    let rows = principals::list_apps(conn, &p.org_id, &page)?;
+    Ok(page.view(rows, |a| view(&a)))
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AppView> {
@@ -217,18 +203,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch
             a.disabled = v;
         }
         a.updated_at = now;
-        diesel::update(apps::table.find(&a.id))
-            .set((
-                apps::name.eq(&a.name),
-                apps::description.eq(&a.description),
-                apps::roles.eq(&a.roles),
-                apps::access_token_ttl_seconds.eq(a.access_token_ttl_seconds),
-                apps::disabled.eq(a.disabled),
-                apps::introspect.eq(a.introspect),
-                apps::epoch.eq(a.epoch),
-                apps::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+        principals::update_app(conn, &a, now)?;
         let detail = serde_json::json!({
             "roles": {"before": before, "after": roles_from_text(&a.roles)},
             "introspect": a.introspect,
@@ -244,7 +219,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     conn.transaction(|conn| {
         let a = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
-        diesel::delete(apps::table.find(&a.id)).execute(conn)?;
+        principals::delete_app(conn, &a.id)?;
         audit::record(
             conn,
             Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),
@@ -267,14 +242,7 @@ pub fn regenerate_secret(conn: &mut AnyConnection, p: &Principal, id: &str, now:
         a.updated_at = now;
         // Access tokens minted with the old secret end with it.
         a.epoch += 1;
-        diesel::update(apps::table.find(&a.id))
-            .set((
-                apps::secret_hash.eq(&a.secret_hash),
-                apps::secret_hint.eq(&a.secret_hint),
-                apps::epoch.eq(a.epoch),
-                apps::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+        principals::update_app_secret(conn, &a, now)?;
         audit::record(conn, Event::by(p, "app.secret.regenerate", "app", &a.id), now)?;
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
     })

@@ -1,13 +1,11 @@
 //! Append-only audit log: who did what to which object, when, from where, with what outcome.
-use diesel::prelude::*;
 use serde::Serialize;
 
 use super::list::{Page, Paged};
 use super::{new_id, Principal, Result};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::store::models::AuditEvent;
-use crate::store::schema::audit_events;
-use crate::store::AnyConnection;
+use crate::store::{self, AnyConnection};
 
 /// An event about to be written; `org_id` None only for system events.
 pub struct Event<'a> {
@@ -69,8 +67,7 @@ pub fn record(conn: &mut AnyConnection, e: Event<'_>, now: i64) -> Result<()> {
         outcome: e.outcome.to_string(),
         detail: e.detail.map(|d| d.to_string()),
     };
-    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
-    Ok(())
+    Ok(store::audit::insert(conn, &row)?)
 }
 
 /// Longest object id or path kept in an audit row, in characters.
@@ -244,60 +241,29 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
         }
     }
     page.check_sort(&["at", "created_at", "action"])?;
-    let build = || {
-        let mut q = audit_events::table.filter(audit_events::org_id.eq(&p.org_id)).into_boxed();
-        if let Some(v) = &f.actor {
-            q = q.filter(audit_events::actor_id.eq(v.clone()));
-        }
-        if let Some(v) = &f.actor_kind {
-            q = q.filter(audit_events::actor_kind.eq(v.clone()));
-        }
-        if let Some(v) = &f.action {
-            q = q.filter(audit_events::action.eq(v.clone()));
-        }
-        if let Some(v) = &f.object {
-            q = q.filter(audit_events::object_id.eq(v.clone()));
-        }
-        if let Some(v) = &f.object_kind {
-            q = q.filter(audit_events::object_kind.eq(v.clone()));
-        }
-        if let Some(v) = &f.outcome {
-            q = q.filter(audit_events::outcome.eq(v.clone()));
-        }
-        if let Some(v) = from {
-            q = q.filter(audit_events::at.ge(v));
-        }
-        if let Some(v) = to {
-            q = q.filter(audit_events::at.lt(v));
-        }
-        q
+    let filter = store::audit::Filter {
+        actor: f.actor.as_deref(),
+        actor_kind: f.actor_kind.as_deref(),
+        action: f.action.as_deref(),
+        object: f.object.as_deref(),
+        object_kind: f.object_kind.as_deref(),
+        outcome: f.outcome.as_deref(),
+        from,
+        to,
     };
-    let total: i64 = build().count().get_result(conn)?;
-    let mut q = build();
-    q = match (page.sort.as_deref(), page.desc) {
-        (Some("action"), false) => q.order((audit_events::action.asc(), audit_events::id.asc())),
-        (Some("action"), true) => q.order((audit_events::action.desc(), audit_events::id.desc())),
-        (_, false) => q.order((audit_events::at.asc(), audit_events::id.asc())),
-        (_, true) => q.order((audit_events::at.desc(), audit_events::id.desc())),
-    };
-    let rows: Vec<AuditEvent> = q.limit(page.size).offset(page.offset()).select(AuditEvent::as_select()).load(conn)?;
-    Ok(page.wrap(
-        rows.into_iter()
-            .map(|r| AuditView {
-                id: r.id,
-                at: rfc3339(r.at),
-                actor_kind: r.actor_kind,
-                actor_id: r.actor_id,
-                action: r.action,
-                object_kind: r.object_kind,
-                object_id: r.object_id,
-                ip: r.ip,
-                outcome: r.outcome,
-                detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
-            })
-            .collect(),
-        total,
-    ))
+    let rows = store::audit::list(conn, &p.org_id, &filter, page)?;
+    Ok(page.view(rows, |r| AuditView {
+        id: r.id,
+        at: rfc3339(r.at),
+        actor_kind: r.actor_kind,
+        actor_id: r.actor_id,
+        action: r.action,
+        object_kind: r.object_kind,
+        object_id: r.object_id,
+        ip: r.ip,
+        outcome: r.outcome,
+        detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
+    }))
 }
 
 #[cfg(test)]

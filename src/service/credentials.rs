@@ -1,7 +1,6 @@
 //! The apps and service accounts a person created, when that person is deleted or demoted:
 //! they must not keep working with roles their creator no longer holds. The caller decides
 //! (`?credentials=disable|transfer`); without a decision the change is refused with 409.
-use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Event};
@@ -9,8 +8,7 @@ use super::users::CredentialsChoice;
 use super::{holds, Error, Principal, Result};
 use crate::secrets;
 use crate::store::models::{App, ServiceAccount};
-use crate::store::schema::{apps, service_accounts};
-use crate::store::{roles_from_text, AnyConnection};
+use crate::store::{principals, roles_from_text, AnyConnection};
 
 #[derive(Default, Debug)]
 pub struct Settled {
@@ -48,19 +46,8 @@ pub fn settle(
         None => true,
         Some(kept) => roles_from_text(roles).iter().any(|r| !holds(kept, r)),
     };
-    let live_apps: Vec<App> = apps::table
-        .filter(apps::org_id.eq(&p.org_id))
-        .filter(apps::created_by.eq(creator))
-        .filter(apps::disabled.eq(false))
-        .select(App::as_select())
-        .load(conn)?;
-    let live_accounts: Vec<ServiceAccount> = service_accounts::table
-        .filter(service_accounts::org_id.eq(&p.org_id))
-        .filter(service_accounts::created_by.eq(creator))
-        .filter(service_accounts::disabled.eq(false))
-        .filter(service_accounts::deleted_at.is_null())
-        .select(ServiceAccount::as_select())
-        .load(conn)?;
+    let live_apps = principals::live_apps_created_by(conn, &p.org_id, creator)?;
+    let live_accounts = principals::live_accounts_created_by(conn, &p.org_id, creator)?;
     let apps_hit: Vec<App> = live_apps.into_iter().filter(|a| affected(&a.roles)).collect();
     let accounts_hit: Vec<ServiceAccount> = live_accounts.into_iter().filter(|s| affected(&s.roles)).collect();
     let mut out = Settled {
@@ -84,15 +71,7 @@ pub fn settle(
             // re-enabling one (an interactive act) never revives what the leaver holds.
             for a in &apps_hit {
                 let unknown = secrets::hash(&secrets::random_id("", 32));
-                diesel::update(apps::table.find(&a.id))
-                    .set((
-                        apps::disabled.eq(true),
-                        apps::epoch.eq(apps::epoch + 1),
-                        apps::secret_hash.eq(unknown),
-                        apps::secret_hint.eq("(voided: regenerate)"),
-                        apps::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                principals::disable_app(conn, &a.id, &unknown, "(voided: regenerate)", now)?;
                 audit::record(
                     conn,
                     Event::by(p, "app.disable", "app", &a.id).detail(json!({"creator": creator})),
@@ -100,13 +79,7 @@ pub fn settle(
                 )?;
             }
             for s in &accounts_hit {
-                diesel::update(service_accounts::table.find(&s.id))
-                    .set((
-                        service_accounts::disabled.eq(true),
-                        service_accounts::epoch.eq(service_accounts::epoch + 1),
-                        service_accounts::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                principals::disable_account(conn, &s.id, now)?;
                 super::tokens::revoke_owned(conn, p, &s.id, now)?;
                 audit::record(
                     conn,
@@ -123,16 +96,12 @@ pub fn settle(
             p.user_id().map_err(|_| Error::Forbidden("credentials are transferred to a person only".into()))?;
             for a in &apps_hit {
                 p.require_holds_all(&roles_from_text(&a.roles), "app")?;
-                diesel::update(apps::table.find(&a.id))
-                    .set((apps::created_by.eq(Some(&p.id)), apps::updated_at.eq(now)))
-                    .execute(conn)?;
+                principals::set_app_creator(conn, &a.id, &p.id, now)?;
                 audit::record(conn, Event::by(p, "app.transfer", "app", &a.id).detail(json!({"from": creator})), now)?;
             }
             for s in &accounts_hit {
                 p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
-                diesel::update(service_accounts::table.find(&s.id))
-                    .set((service_accounts::created_by.eq(Some(&p.id)), service_accounts::updated_at.eq(now)))
-                    .execute(conn)?;
+                principals::set_account_creator(conn, &s.id, &p.id, now)?;
                 audit::record(
                     conn,
                     Event::by(p, "service_account.transfer", "service_account", &s.id).detail(json!({"from": creator})),

@@ -1,7 +1,7 @@
 //! The token endpoint's rules: API-token exchange (refresh_token and RFC 8693 grants),
 //! client_credentials for apps, RFC 7662 introspection and RFC 7009 revocation.
 //! Hot path: checksum → SHA-256 → one indexed read → sign. No database write on success.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde_json::json;
 
 use super::audit::{self, Event};
@@ -12,9 +12,9 @@ use crate::config::Config;
 use crate::jwt::{self, AccessClaims};
 use crate::keys::KeyRing;
 use crate::secrets::{self, SecretKind};
-use crate::store::models::{ApiToken, App};
-use crate::store::schema::{api_tokens, apps, service_accounts, users};
-use crate::store::{roles_from_text, AnyConnection, StoreError};
+use crate::store::models::App;
+use crate::store::tokens::Grant;
+use crate::store::{self, roles_from_text, AnyConnection, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
@@ -161,44 +161,6 @@ pub fn next_jti() -> String {
     format!("{prefix}.{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The owner's roles, disabled, deleted_at and epoch.
-type OwnerState = Option<(String, bool, Option<i64>, i64)>;
-
-/// The columns an exchange needs, and no more (the hot path decodes this row).
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = api_tokens)]
-pub struct Grant {
-    pub id: String,
-    pub org_id: String,
-    pub owner_kind: String,
-    pub owner_id: String,
-    pub name: String,
-    pub roles: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub idle_ttl_days: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
-
-/// Looks up an API token by hash together with its owner's state, in one indexed read.
-fn find_token(conn: &mut AnyConnection, hash: &str) -> Result<Option<(Grant, OwnerState, OwnerState)>, GrantError> {
-    Ok(crate::on_backend!(conn, c => api_tokens::table
-        .filter(api_tokens::secret_hash.eq(hash))
-        .left_join(users::table.on(users::id.eq(api_tokens::owner_id)))
-        .left_join(service_accounts::table.on(service_accounts::id.eq(api_tokens::owner_id)))
-        .select((
-            Grant::as_select(),
-            (users::roles, users::disabled, users::deleted_at, users::epoch).nullable(),
-            (service_accounts::roles, service_accounts::disabled, service_accounts::deleted_at, service_accounts::epoch)
-                .nullable(),
-        ))
-        // No `.first()`: SQLite re-prepares a statement whenever a bound LIMIT is rebound.
-        // secret_hash is unique, so this loads at most one row.
-        .load(c)?)
-    .pop())
-}
-
 /// A live API token, its owner's kind, current roles and epoch, or why not.
 fn check_token(
     conn: &mut AnyConnection,
@@ -210,7 +172,7 @@ fn check_token(
     if kind == SecretKind::ClientSecret {
         return Err(GrantError::InvalidGrant { known: None, reason: "client secret" });
     }
-    let Some((t, user, sa)) = find_token(conn, &secrets::hash(secret))? else {
+    let Some((t, user, sa)) = store::tokens::find_grant(conn, &secrets::hash(secret))? else {
         return Err(GrantError::InvalidGrant { known: None, reason: "unknown" });
     };
     let reject = |reason| GrantError::InvalidGrant { known: Some((t.org_id.clone(), t.id.clone())), reason };
@@ -408,10 +370,7 @@ pub fn login_token(
 const DUMMY_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str) -> Result<App, GrantError> {
-    // client_id is unique; `load` rather than `first` keeps the prepared statement (see find_token).
-    let app: Option<App> =
-        crate::on_backend!(conn, c => apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).load(c)?)
-            .pop();
+    let app = store::principals::app_for_client_auth(conn, client_id)?;
     let presented = secrets::hash(secret);
     let ok = secrets::ct_eq(&presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
     match app {
@@ -513,11 +472,7 @@ pub fn revocable(secret: &str) -> bool {
 
 /// Whether an API token with this secret hash is stored (live or not); one indexed read.
 pub fn token_known(conn: &mut AnyConnection, hash: &str) -> Result<bool, GrantError> {
-    let ids: Vec<String> = crate::on_backend!(conn, c => api_tokens::table
-        .filter(api_tokens::secret_hash.eq(hash))
-        .select(api_tokens::id)
-        .load(c)?);
-    Ok(!ids.is_empty())
+    Ok(store::tokens::hash_known(conn, hash)?)
 }
 
 /// RFC 7009: the holder of an API token revokes it; the holder of an access token revokes
@@ -554,15 +509,9 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
     }
     let (hash, ip, now) = (secrets::hash(token), ctx.ip, ctx.now);
     conn.transaction(|conn| {
-        let t: Option<ApiToken> = api_tokens::table
-            .filter(api_tokens::secret_hash.eq(&hash))
-            .select(ApiToken::as_select())
-            .first(conn)
-            .optional()?;
+        let t = store::tokens::find_by_hash(conn, &hash)?;
         if let Some(t) = t.filter(|t| t.revoked_at.is_none()) {
-            diesel::update(api_tokens::table.find(&t.id))
-                .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(t.id.clone()))))
-                .execute(conn)?;
+            store::tokens::mark_revoked(conn, &t.id, &t.id, now)?;
             let ev = Event {
                 org_id: Some(&t.org_id),
                 actor_kind: "api_token",

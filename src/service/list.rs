@@ -1,10 +1,10 @@
-//! Pagination and sorting parameters shared by every list endpoint.
+//! Pagination and sorting parameters shared by every list endpoint: validation of the
+//! caller's parameters and the wire format of a page. The paginator itself (sorting,
+//! limit/offset, total count) is `store::page`.
 use serde::{Deserialize, Serialize};
 
 use super::{invalid, Result};
-
-pub const DEFAULT_PAGE_SIZE: i64 = 50;
-pub const MAX_PAGE_SIZE: i64 = 200;
+pub use crate::store::page::{Page, Rows, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// Raw query parameters; validated into a `Page`.
 #[derive(Deserialize, Default, Debug, Clone)]
@@ -13,14 +13,6 @@ pub struct PageQuery {
     pub page_size: Option<String>,
     pub sort: Option<String>,
     pub order: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub page: i64,
-    pub size: i64,
-    pub sort: Option<String>,
-    pub desc: bool,
 }
 
 #[derive(Serialize)]
@@ -53,17 +45,7 @@ impl PageQuery {
     }
 }
 
-impl Default for Page {
-    fn default() -> Self {
-        Page { page: 1, size: DEFAULT_PAGE_SIZE, sort: None, desc: false }
-    }
-}
-
 impl Page {
-    pub fn offset(&self) -> i64 {
-        (self.page - 1) * self.size
-    }
-
     pub fn check_sort(&self, allowed: &[&str]) -> Result<()> {
         match &self.sort {
             Some(s) if !allowed.contains(&s.as_str()) => {
@@ -75,5 +57,10 @@ impl Page {
 
     pub fn wrap<T: Serialize>(&self, items: Vec<T>, total: i64) -> Paged<T> {
         Paged { items, total_count: total, page: self.page, page_size: self.size }
+    }
+
+    /// The wire page of a store page, each row through `view`.
+    pub fn view<R, T: Serialize>(&self, rows: Rows<R>, view: impl FnMut(R) -> T) -> Paged<T> {
+        self.wrap(rows.rows.into_iter().map(view).collect(), rows.total)
     }
 }

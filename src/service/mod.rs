@@ -1,5 +1,7 @@
 //! Business rules: synchronous, no HTTP. Each function takes a connection, the caller and
-//! the current time, and runs its own transaction when it mutates.
+//! the current time, and runs its own transaction when it mutates. A function reads as
+//! validate → authorise → store → audit → view: the SQL lives in `crate::store` (queries
+//! beside their rows, every list through `store::page`), the rules and views here.
 pub mod accounts;
 pub mod apps;
 pub mod audit;

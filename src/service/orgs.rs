@@ -1,13 +1,12 @@
 //! Organizations and their first owner (bootstrap and `tokend org create`).
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::Serialize;
 
 use super::audit::{self, Event};
 use super::tokens::{self, NewToken};
 use super::{new_id, Acct, Error, Result};
 use crate::store::models::{Org, User};
-use crate::store::schema::{orgs, users};
-use crate::store::{roles_to_text, AnyConnection};
+use crate::store::{self, roles_to_text, AnyConnection};
 
 #[derive(Serialize)]
 pub struct CreatedOrg {
@@ -39,12 +38,12 @@ pub fn create(
     super::users::check_password(&password)?;
     let hash = super::passwords::hash(&password)?;
     conn.transaction(|conn| {
-        let exists: i64 = orgs::table.filter(orgs::name.eq(&name)).count().get_result(conn)?;
+        let exists = store::org::count_named(conn, &name)?;
         if exists > 0 {
             return Err(Error::Conflict(format!("an organization named {name:?} already exists")));
         }
         let org = Org { id: new_id(), name: name.clone(), created_at: now };
-        diesel::insert_into(orgs::table).values(&org).execute(conn)?;
+        store::org::insert(conn, &org)?;
         let owner_roles = vec!["org:owner".to_string()];
         let user = User {
             id: new_id(),
@@ -59,7 +58,7 @@ pub fn create(
             updated_at: now,
             epoch: 0,
         };
-        diesel::insert_into(users::table).values(&user).execute(conn)?;
+        store::principals::insert_user(conn, &user)?;
         let policy = super::policy::get(conn, &org.id)?;
         let (token, secret) = tokens::insert(
             conn,
@@ -113,19 +112,16 @@ pub fn bootstrap(
     password: Option<String>,
     now: i64,
 ) -> Result<Option<CreatedOrg>> {
-    use diesel::connection::SimpleConnection;
     let result = conn.transaction(|conn| {
-        if matches!(conn, AnyConnection::Postgresql(_)) {
-            conn.batch_execute("SELECT pg_advisory_xact_lock(7320152)")?;
-        }
-        let count: i64 = orgs::table.count().get_result(conn)?;
+        store::org::lock_bootstrap(conn)?;
+        let count = store::org::count(conn)?;
         if count > 0 {
             return Ok(None);
         }
         create(conn, "default", email, password, now).map(Some)
     });
     match result {
-        Err(Error::Conflict(_)) if orgs::table.count().get_result::<i64>(conn)? > 0 => Ok(None),
+        Err(Error::Conflict(_)) if store::org::count(conn)? > 0 => Ok(None),
         r => r,
     }
 }

@@ -1,13 +1,12 @@
 //! Per-org token policy: maximum TTLs, idle TTL and the service-account token cap.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::Serialize;
 
 use super::audit::{self, Event};
 use super::{invalid, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::Policy;
-use crate::store::schema::policies;
-use crate::store::AnyConnection;
+use crate::store::{self, AnyConnection};
 
 pub const MAX_DAYS: i64 = 3650;
 
@@ -23,8 +22,7 @@ pub fn defaults(org_id: &str) -> Policy {
 }
 
 pub fn get(conn: &mut AnyConnection, org_id: &str) -> Result<Policy> {
-    let row: Option<Policy> = policies::table.find(org_id).select(Policy::as_select()).first(conn).optional()?;
-    Ok(row.unwrap_or_else(|| defaults(org_id)))
+    Ok(store::org::policy(conn, org_id)?.unwrap_or_else(|| defaults(org_id)))
 }
 
 #[derive(Serialize)]
@@ -112,11 +110,7 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
             updated_at: now,
         };
         let exists = before.updated_at > 0;
-        if exists {
-            diesel::update(policies::table.find(&p.org_id)).set(&after).execute(conn)?;
-        } else {
-            diesel::insert_into(policies::table).values(&after).execute(conn)?;
-        }
+        store::org::save_policy(conn, &after, exists)?;
         let detail = serde_json::json!({
             "before": serde_json::to_value(view(&before)).unwrap_or_default(),
             "after": serde_json::to_value(view(&after)).unwrap_or_default(),

@@ -1,14 +1,12 @@
 //! Who is calling: built from a verified access token, re-checked against the database
 //! so that a disabled user, a revoked API token or a deleted app stops at once.
-use diesel::prelude::*;
 use serde::Serialize;
 
 use super::usage::Usage;
 use super::{holds, intersect, Result};
 use crate::jwt::AccessClaims;
-use crate::store::models::{ApiToken, App, ServiceAccount, Session, User};
-use crate::store::schema::{api_tokens, apps, revoked_jtis, service_accounts, sessions, users};
-use crate::store::AnyConnection;
+use crate::store::models::{ApiToken, User};
+use crate::store::{self, principals, AnyConnection};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -144,7 +142,7 @@ pub fn idle(
 }
 
 fn live_api_token(conn: &mut AnyConnection, id: &str, owner: &str, usage: &Usage, now: i64) -> Result<bool> {
-    let t: Option<ApiToken> = api_tokens::table.find(id).select(ApiToken::as_select()).first(conn).optional()?;
+    let t = store::tokens::find(conn, id)?;
     Ok(t.is_some_and(|t| t.owner_id == owner && token_live(&t, usage, now)))
 }
 
@@ -159,7 +157,7 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
     let minted_epoch = c.ep.unwrap_or(0);
     let current_roles: Vec<String> = match acct {
         Acct::User => {
-            let u: Option<User> = users::table.find(&c.sub).select(User::as_select()).first(conn).optional()?;
+            let u = principals::user(conn, &c.sub)?;
             let Some(u) = u.filter(|u| u.org_id == c.org && !u.disabled && u.deleted_at.is_none()) else {
                 return Ok(None);
             };
@@ -171,8 +169,7 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
             crate::store::roles_from_text(&u.roles)
         }
         Acct::ServiceAccount => {
-            let s: Option<ServiceAccount> =
-                service_accounts::table.find(&c.sub).select(ServiceAccount::as_select()).first(conn).optional()?;
+            let s = principals::account(conn, &c.sub)?;
             let Some(s) = s.filter(|s| s.org_id == c.org && !s.disabled && s.deleted_at.is_none()) else {
                 return Ok(None);
             };
@@ -182,8 +179,7 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
             crate::store::roles_from_text(&s.roles)
         }
         Acct::App => {
-            let a: Option<App> =
-                apps::table.filter(apps::client_id.eq(&c.sub)).select(App::as_select()).first(conn).optional()?;
+            let a = principals::app_by_client_id(conn, &c.sub)?;
             let Some(a) = a.filter(|a| a.org_id == c.org && !a.disabled) else { return Ok(None) };
             if minted_epoch < a.epoch || interactive {
                 return Ok(None);
@@ -217,11 +213,10 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
 /// user's epoch (a password reset or sign-out-everywhere bumps it).
 fn session_live(conn: &mut AnyConnection, sid: Option<&str>, u: &User, now: i64) -> Result<bool> {
     let Some(sid) = sid else { return Ok(false) };
-    let s: Option<Session> = sessions::table.find(sid).select(Session::as_select()).first(conn).optional()?;
+    let s = store::sessions::find(conn, sid)?;
     Ok(s.is_some_and(|s| s.user_id == u.id && s.revoked_at.is_none() && s.expires_at > now && s.epoch >= u.epoch))
 }
 
 pub fn jti_revoked(conn: &mut AnyConnection, jti: &str) -> Result<bool> {
-    let n: i64 = revoked_jtis::table.filter(revoked_jtis::jti.eq(jti)).count().get_result(conn)?;
-    Ok(n > 0)
+    Ok(store::sessions::jti_revoked(conn, jti)?)
 }

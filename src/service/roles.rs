@@ -1,13 +1,12 @@
 //! The org's role catalogue: four built-in organization roles plus its own service and
 //! custom roles. Only catalogued roles can be granted.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
 use super::{holds, invalid, Error, Principal, Result, ORG_ROLES};
 use crate::store::models::Role;
-use crate::store::schema::{api_tokens, apps, roles, service_accounts, users};
-use crate::store::{like_escape, roles_from_text, roles_to_text, AnyConnection};
+use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
 #[derive(Serialize)]
 pub struct RoleView {
@@ -54,11 +53,7 @@ pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
             description: builtin_description(r).into(),
         })
         .collect();
-    let own: Vec<Role> = roles::table
-        .filter(roles::org_id.eq(&p.org_id))
-        .order(roles::name.asc())
-        .select(Role::as_select())
-        .load(conn)?;
+    let own = store::org::roles(conn, &p.org_id)?;
     out.extend(own.into_iter().map(|r| RoleView { name: r.name, kind: r.kind, description: r.description }));
     Ok(out)
 }
@@ -66,15 +61,14 @@ pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
 /// Every role must be catalogued in the org and held by the granter.
 /// Every role of the org (built-in and catalogued) that `holder` does not hold.
 pub fn unheld(conn: &mut AnyConnection, org_id: &str, holder: &[String]) -> Result<Vec<String>> {
-    let catalogue: Vec<String> = roles::table.filter(roles::org_id.eq(org_id)).select(roles::name).load(conn)?;
+    let catalogue = store::org::role_names(conn, org_id)?;
     Ok(ORG_ROLES.iter().map(|r| r.to_string()).chain(catalogue).filter(|r| !holds(holder, r)).collect())
 }
 
 pub fn check_grantable(conn: &mut AnyConnection, org_id: &str, granter: &[String], wanted: &[String]) -> Result<()> {
     for r in wanted {
         if !ORG_ROLES.contains(&r.as_str()) {
-            let known: i64 =
-                roles::table.filter(roles::org_id.eq(org_id)).filter(roles::name.eq(r)).count().get_result(conn)?;
+            let known = store::org::count_role(conn, org_id, r)?;
             if known == 0 {
                 return Err(invalid("roles", format!("role {r:?} is not in the organization's role catalogue")));
             }
@@ -96,11 +90,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
     }
     let description = super::check_text("description", &input.description, 0, 1000)?;
     conn.transaction(|conn| {
-        let exists: i64 = roles::table
-            .filter(roles::org_id.eq(&p.org_id))
-            .filter(roles::name.eq(&input.name))
-            .count()
-            .get_result(conn)?;
+        let exists = store::org::count_role(conn, &p.org_id, &input.name)?;
         if exists > 0 {
             return Err(Error::Conflict(format!("role {} already exists", input.name)));
         }
@@ -111,7 +101,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
             description: description.clone(),
             created_at: now,
         };
-        diesel::insert_into(roles::table).values(&row).execute(conn)?;
+        store::org::insert_role(conn, &row)?;
         audit::record(conn, Event::by(p, "role.create", "role", &input.name), now)?;
         Ok(RoleView { name: row.name, kind: row.kind, description })
     })
@@ -123,45 +113,24 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> 
         return Err(Error::Conflict("built-in roles cannot be deleted".into()));
     }
     conn.transaction(|conn| {
-        let found: i64 =
-            roles::table.filter(roles::org_id.eq(&p.org_id)).filter(roles::name.eq(name)).count().get_result(conn)?;
+        let found = store::org::count_role(conn, &p.org_id, name)?;
         if found == 0 {
             return Err(Error::NotFound);
         }
-        let pattern = format!("%{}%", like_escape(&format!("\"{name}\"")));
-        let u: i64 = users::table
-            .filter(users::org_id.eq(&p.org_id))
-            .filter(users::deleted_at.is_null())
-            .filter(users::roles.like(&pattern).escape('\\'))
-            .count()
-            .get_result(conn)?;
-        let s: i64 = service_accounts::table
-            .filter(service_accounts::org_id.eq(&p.org_id))
-            .filter(service_accounts::deleted_at.is_null())
-            .filter(service_accounts::roles.like(&pattern).escape('\\'))
-            .count()
-            .get_result(conn)?;
-        let a: i64 = apps::table
-            .filter(apps::org_id.eq(&p.org_id))
-            .filter(apps::roles.like(&pattern).escape('\\'))
-            .count()
-            .get_result(conn)?;
+        let pattern = store::principals::role_pattern(name);
+        let (u, s, a) = store::principals::count_with_roles_like(conn, &p.org_id, &pattern)?;
         if u + s + a > 0 {
             return Err(Error::Conflict(format!(
                 "role {name} is still granted to {} holder(s): {u} user(s), {s} service account(s), {a} app(s)",
                 u + s + a
             )));
         }
-        diesel::delete(roles::table.filter(roles::org_id.eq(&p.org_id)).filter(roles::name.eq(name))).execute(conn)?;
+        store::org::delete_role(conn, &p.org_id, name)?;
         // Owners hold every role, so their tokens may still carry it: strip it there too.
-        let carrying: Vec<(String, String)> = api_tokens::table
-            .filter(api_tokens::org_id.eq(&p.org_id))
-            .filter(api_tokens::roles.like(&pattern).escape('\\'))
-            .select((api_tokens::id, api_tokens::roles))
-            .load(conn)?;
+        let carrying = store::tokens::with_roles_like(conn, &p.org_id, &pattern)?;
         for (id, text) in &carrying {
             let kept: Vec<String> = roles_from_text(text).into_iter().filter(|r| r != name).collect();
-            diesel::update(api_tokens::table.find(id)).set(api_tokens::roles.eq(roles_to_text(&kept))).execute(conn)?;
+            store::tokens::set_roles(conn, id, &roles_to_text(&kept))?;
         }
         audit::record(
             conn,

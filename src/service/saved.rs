@@ -1,5 +1,5 @@
 //! Saved searches of the token table, shared by every admin of the org.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
@@ -7,8 +7,7 @@ use super::list::{PageQuery, Paged};
 use super::{check_text, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::SavedSearch;
-use crate::store::schema::saved_searches;
-use crate::store::AnyConnection;
+use crate::store::{self, AnyConnection};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +50,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
     let s =
         SavedSearch { id: new_id(), org_id: p.org_id.clone(), name, query, created_by: p.id.clone(), created_at: now };
     conn.transaction(|conn| {
-        diesel::insert_into(saved_searches::table).values(&s).execute(conn)?;
+        store::saved::insert(conn, &s)?;
         audit::record(conn, Event::by(p, "saved_search.create", "saved_search", &s.id), now)
     })?;
     Ok(view(&s))
@@ -61,33 +60,18 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<P
     p.require("org:admin")?;
     let page = pq.validate()?;
     page.check_sort(&["created_at", "name"])?;
-    let base = || saved_searches::table.filter(saved_searches::org_id.eq(&p.org_id)).into_boxed();
-    let total: i64 = base().count().get_result(conn)?;
-    let q = match (page.sort.as_deref(), page.desc) {
-        (Some("name"), false) => base().order((saved_searches::name.asc(), saved_searches::id.asc())),
-        (Some("name"), true) => base().order((saved_searches::name.desc(), saved_searches::id.desc())),
-        (_, false) => base().order((saved_searches::created_at.asc(), saved_searches::id.asc())),
-        (_, true) => base().order((saved_searches::created_at.desc(), saved_searches::id.desc())),
-    };
-    let rows: Vec<SavedSearch> =
-        q.limit(page.size).offset(page.offset()).select(SavedSearch::as_select()).load(conn)?;
-    Ok(page.wrap(rows.iter().map(view).collect(), total))
+    let rows = store::saved::list(conn, &p.org_id, &page)?;
+    Ok(page.view(rows, |s| view(&s)))
 }
 
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
     p.require("org:admin")?;
     conn.transaction(|conn| {
-        let s: SavedSearch = saved_searches::table
-            .find(id)
-            .filter(saved_searches::org_id.eq(&p.org_id))
-            .select(SavedSearch::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound)?;
+        let s = store::saved::find(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
         if s.created_by != p.id && !p.is_owner() {
             return Err(Error::Forbidden("only its creator or an owner deletes a saved search".into()));
         }
-        diesel::delete(saved_searches::table.find(&s.id)).execute(conn)?;
+        store::saved::delete(conn, &s.id)?;
         audit::record(conn, Event::by(p, "saved_search.delete", "saved_search", &s.id), now)
     })
 }

@@ -1,6 +1,6 @@
 //! Interactive logins and what ends them: sessions, logout, sign-out-everywhere, a
 //! person's own password change, and one-time password reset codes issued by an admin.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
@@ -9,8 +9,7 @@ use super::{new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::secrets;
 use crate::store::models::{ResetCode, Session, User};
-use crate::store::schema::{reset_codes, revoked_jtis, sessions, users};
-use crate::store::AnyConnection;
+use crate::store::{self, AnyConnection};
 
 /// A reset code is valid for one hour, once.
 pub const RESET_CODE_TTL: i64 = 3600;
@@ -26,7 +25,7 @@ pub fn start(conn: &mut AnyConnection, user: &User, ttl: i64, now: i64) -> Resul
         expires_at: now + ttl,
         revoked_at: None,
     };
-    diesel::insert_into(sessions::table).values(&s).execute(conn)?;
+    store::sessions::insert(conn, &s)?;
     Ok(s)
 }
 
@@ -34,11 +33,7 @@ pub fn start(conn: &mut AnyConnection, user: &User, ttl: i64, now: i64) -> Resul
 pub fn logout(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
     conn.transaction(|conn| {
         match &p.sid {
-            Some(sid) => {
-                diesel::update(sessions::table.find(sid).filter(sessions::revoked_at.is_null()))
-                    .set(sessions::revoked_at.eq(Some(now)))
-                    .execute(conn)?;
-            }
+            Some(sid) => store::sessions::revoke(conn, sid, now)?,
             None => revoke_jti(conn, p)?,
         }
         audit::record(conn, Event::by(p, "session.logout", p.acct.as_str(), &p.id), now)
@@ -55,13 +50,7 @@ pub fn record_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, exp
     if super::principal::jti_revoked(conn, jti)? {
         return Ok(false);
     }
-    diesel::insert_into(revoked_jtis::table)
-        .values((
-            revoked_jtis::jti.eq(jti),
-            revoked_jtis::org_id.eq(org_id),
-            revoked_jtis::expires_at.eq(exp.saturating_add(crate::jwt::LEEWAY)),
-        ))
-        .execute(conn)?;
+    store::sessions::insert_revoked_jti(conn, jti, org_id, exp.saturating_add(crate::jwt::LEEWAY))?;
     Ok(true)
 }
 
@@ -88,15 +77,11 @@ pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, 
     p.require_interactive()?;
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
-        diesel::update(users::table.find(&user_id))
-            .set((users::password_hash.eq(Some(new_hash)), users::updated_at.eq(now)))
-            .execute(conn)?;
+        store::principals::set_password(conn, &user_id, new_hash, now)?;
         bump_epoch(conn, &user_id)?;
         if let Some(sid) = &p.sid {
-            let epoch: i64 = users::table.find(&user_id).select(users::epoch).first(conn)?;
-            diesel::update(sessions::table.find(sid).filter(sessions::revoked_at.is_null()))
-                .set(sessions::epoch.eq(epoch))
-                .execute(conn)?;
+            let epoch = store::principals::user_epoch(conn, &user_id)?;
+            store::sessions::set_epoch(conn, sid, epoch)?;
         }
         audit::record(conn, Event::by(p, "user.password.change", "user", &user_id), now)
     })
@@ -116,11 +101,7 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
     p.require_interactive()?;
     conn.transaction(|conn| {
         let u = load_target(conn, p, user_id)?;
-        diesel::update(
-            reset_codes::table.filter(reset_codes::user_id.eq(&u.id)).filter(reset_codes::used_at.is_null()),
-        )
-        .set(reset_codes::used_at.eq(Some(now)))
-        .execute(conn)?;
+        store::sessions::void_reset_codes(conn, &u.id, now)?;
         let code = secrets::random_id("", 24);
         let row = ResetCode {
             id: new_id(),
@@ -132,7 +113,7 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
             expires_at: now + RESET_CODE_TTL,
             used_at: None,
         };
-        diesel::insert_into(reset_codes::table).values(&row).execute(conn)?;
+        store::sessions::insert_reset_code(conn, &row)?;
         bump_epoch(conn, &u.id)?;
         audit::record(
             conn,
@@ -156,31 +137,18 @@ fn bad_code() -> Error {
 
 /// The live reset code with this value (checked before any password hashing is done).
 pub fn find_code(conn: &mut AnyConnection, code: &str, now: i64) -> Result<ResetCode> {
-    let c: Option<ResetCode> = reset_codes::table
-        .filter(reset_codes::code_hash.eq(secrets::hash(code.trim())))
-        .select(ResetCode::as_select())
-        .first(conn)
-        .optional()?;
+    let c = store::sessions::reset_code_by_hash(conn, &secrets::hash(code.trim()))?;
     c.filter(|c| c.used_at.is_none() && c.expires_at > now).ok_or_else(bad_code)
 }
 
 /// Spends the code and sets the password; ends every login of the person.
 pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &str, now: i64) -> Result<()> {
     conn.transaction(|conn| {
-        let n = diesel::update(
-            reset_codes::table
-                .find(&code.id)
-                .filter(reset_codes::used_at.is_null())
-                .filter(reset_codes::expires_at.gt(now)),
-        )
-        .set(reset_codes::used_at.eq(Some(now)))
-        .execute(conn)?;
+        let n = store::sessions::spend_reset_code(conn, &code.id, now)?;
         if n != 1 {
             return Err(bad_code());
         }
-        let n = diesel::update(users::table.find(&code.user_id).filter(users::deleted_at.is_null()))
-            .set((users::password_hash.eq(Some(new_hash)), users::updated_at.eq(now)))
-            .execute(conn)?;
+        let n = store::principals::set_password_if_live(conn, &code.user_id, new_hash, now)?;
         if n != 1 {
             return Err(bad_code());
         }
@@ -203,9 +171,5 @@ pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &s
 /// Drops what can no longer matter: ended or expired sessions past their expiry, revoked
 /// access-token ids past their expiry, and spent or expired reset codes (maintenance).
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<usize> {
-    let a = diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
-    let b = diesel::delete(revoked_jtis::table.filter(revoked_jtis::expires_at.lt(now))).execute(conn)?;
-    let c =
-        diesel::delete(reset_codes::table.filter(reset_codes::expires_at.lt(now - RESET_CODE_TTL))).execute(conn)?;
-    Ok(a + b + c)
+    Ok(store::sessions::purge(conn, now, now - RESET_CODE_TTL)?)
 }

@@ -1,6 +1,6 @@
 //! API tokens (personal and service-account): creation with policy limits, the record
 //! shown in lists, rename, revoke and rotate.
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
@@ -11,8 +11,7 @@ use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::secrets::{self, SecretKind};
 use crate::store::models::ApiToken;
-use crate::store::schema::{api_tokens, users};
-use crate::store::{roles_from_text, roles_to_text, AnyConnection};
+use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
 pub struct NewToken<'a> {
     pub org_id: &'a str,
@@ -53,7 +52,7 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
         search: ApiToken::search_text(t.name, t.description, &secret.hint, t.owner_label),
         owner_label: t.owner_label.to_string(),
     };
-    diesel::insert_into(api_tokens::table).values(&row).execute(conn)?;
+    store::tokens::insert(conn, &row)?;
     Ok((row, secret.value))
 }
 
@@ -151,14 +150,7 @@ pub fn check_ttl(ttl: Option<i64>, max: i64) -> Result<i64> {
 
 /// Loads a token of `owner_id` in the org, or NotFound.
 pub fn load_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, id: &str) -> Result<ApiToken> {
-    api_tokens::table
-        .find(id)
-        .filter(api_tokens::org_id.eq(org_id))
-        .filter(api_tokens::owner_id.eq(owner_id))
-        .select(ApiToken::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(Error::NotFound)
+    store::tokens::find_owned(conn, org_id, owner_id, id)?.ok_or(Error::NotFound)
 }
 
 pub fn list_owned(
@@ -171,20 +163,8 @@ pub fn list_owned(
 ) -> Result<Paged<TokenView>> {
     let page = pq.validate()?;
     page.check_sort(&["created_at", "name", "expires_at"])?;
-    let base = || {
-        api_tokens::table.filter(api_tokens::org_id.eq(org_id)).filter(api_tokens::owner_id.eq(owner_id)).into_boxed()
-    };
-    let total: i64 = base().count().get_result(conn)?;
-    let q = match (page.sort.as_deref(), page.desc) {
-        (Some("name"), false) => base().order((api_tokens::name.asc(), api_tokens::id.asc())),
-        (Some("name"), true) => base().order((api_tokens::name.desc(), api_tokens::id.desc())),
-        (Some("expires_at"), false) => base().order((api_tokens::expires_at.asc(), api_tokens::id.asc())),
-        (Some("expires_at"), true) => base().order((api_tokens::expires_at.desc(), api_tokens::id.desc())),
-        (_, false) => base().order((api_tokens::created_at.asc(), api_tokens::id.asc())),
-        (_, true) => base().order((api_tokens::created_at.desc(), api_tokens::id.desc())),
-    };
-    let rows: Vec<ApiToken> = q.limit(page.size).offset(page.offset()).select(ApiToken::as_select()).load(conn)?;
-    Ok(page.wrap(rows.iter().map(|t| view(t, usage, now)).collect(), total))
+    let rows = store::tokens::list_owned(conn, org_id, owner_id, &page)?;
+    Ok(page.view(rows, |t| view(&t, usage, now)))
 }
 
 /// Renames or re-describes a token; a revoked token is frozen.
@@ -209,13 +189,7 @@ pub fn rename(
         t.description = d;
     }
     t.search = ApiToken::search_text(&t.name, &t.description, &t.hint, &t.owner_label);
-    diesel::update(api_tokens::table.find(&t.id))
-        .set((
-            api_tokens::name.eq(&t.name),
-            api_tokens::description.eq(&t.description),
-            api_tokens::search.eq(&t.search),
-        ))
-        .execute(conn)?;
+    store::tokens::set_name(conn, &t)?;
     audit::record(
         conn,
         Event::by(p, "token.update", "api_token", &t.id).detail(serde_json::json!({"name": t.name})),
@@ -230,9 +204,7 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &st
     if t.revoked_at.is_some() {
         return Ok(false);
     }
-    let n = diesel::update(api_tokens::table.find(&t.id).filter(api_tokens::revoked_at.is_null()))
-        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
-        .execute(conn)?;
+    let n = store::tokens::revoke(conn, &t.id, &p.id, now)?;
     if n == 1 {
         audit::record(conn, Event::by(p, action, "api_token", &t.id), now)?;
     }
@@ -241,14 +213,7 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &st
 
 /// Revokes every live token of one owner (revoke-all, and deleting a user or service account).
 pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now: i64) -> Result<usize> {
-    Ok(diesel::update(
-        api_tokens::table
-            .filter(api_tokens::org_id.eq(&p.org_id))
-            .filter(api_tokens::owner_id.eq(owner_id))
-            .filter(api_tokens::revoked_at.is_null()),
-    )
-    .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(p.id.clone()))))
-    .execute(conn)?)
+    Ok(store::tokens::revoke_owned(conn, &p.org_id, owner_id, &p.id, now)?)
 }
 
 // ---- personal tokens (/api/v1/me/tokens) ----
@@ -281,7 +246,7 @@ pub fn my_create(
     conn.transaction(|conn| {
         let policy = super::policy::get(conn, &p.org_id)?;
         let ttl = check_ttl(input.ttl_days, policy.personal_token_max_ttl_days)?;
-        let email: String = users::table.find(&user_id).select(users::email).first(conn)?;
+        let email = store::principals::user_email(conn, &user_id)?;
         // Least privilege: a personal token carries only the roles named for it.
         let roles = match &input.roles {
             Some(r) if !r.is_empty() => {

@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use diesel::prelude::*;
+use diesel::Connection;
 
-use crate::store::schema::api_tokens;
-use crate::store::AnyConnection;
+use crate::store::{self, AnyConnection};
 
 #[derive(Default)]
 pub struct Usage {
@@ -57,13 +56,7 @@ impl Usage {
         }
         conn.transaction(|conn| {
             for (id, (at, ip)) in &batch {
-                diesel::update(
-                    api_tokens::table
-                        .filter(api_tokens::id.eq(id))
-                        .filter(api_tokens::last_used_at.is_null().or(api_tokens::last_used_at.lt(*at))),
-                )
-                .set((api_tokens::last_used_at.eq(*at), api_tokens::last_used_ip.eq(ip)))
-                .execute(conn)?;
+                store::tokens::touch(conn, id, *at, ip)?;
             }
             Ok::<_, diesel::result::Error>(())
         })?;

@@ -1,6 +1,6 @@
 //! People: passwords, login with throttling, and administration with the role-grant
 //! rules (no one grants what they do not hold; the last enabled owner is protected).
-use diesel::prelude::*;
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
@@ -10,8 +10,7 @@ use super::throttle::{self, Rule, Throttle};
 use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::{Org, User};
-use crate::store::schema::{orgs, users};
-use crate::store::{like_escape, roles_from_text, roles_to_text, AnyConnection, Db};
+use crate::store::{self, roles_from_text, roles_to_text, AnyConnection, Db};
 
 pub fn normalize_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
@@ -115,15 +114,9 @@ pub fn check_current_password(throttle: &Throttle, user: &User, password: &str, 
 fn check_login(db: &Db, email: &str, password: &str, org: Option<&str>) -> Result<Option<User>> {
     let candidates: Vec<User> = {
         let mut conn = db.read()?;
-        let candidates: Vec<User> = users::table
-            .filter(users::email.eq(email))
-            .filter(users::deleted_at.is_null())
-            .select(User::as_select())
-            .load(&mut *conn)?;
+        let candidates = store::principals::users_by_email(&mut conn, email)?;
         let orgs_by_name: Vec<Org> = match org {
-            Some(o) => {
-                orgs::table.filter(orgs::name.eq(o).or(orgs::id.eq(o))).select(Org::as_select()).load(&mut *conn)?
-            }
+            Some(o) => store::org::named(&mut conn, o)?,
             None => vec![],
         };
         candidates.into_iter().filter(|u| org.is_none() || orgs_by_name.iter().any(|o| o.id == u.org_id)).collect()
@@ -170,14 +163,7 @@ pub fn view(u: &User) -> UserView {
 }
 
 pub fn load(conn: &mut AnyConnection, org_id: &str, id: &str) -> Result<User> {
-    users::table
-        .find(id)
-        .filter(users::org_id.eq(org_id))
-        .filter(users::deleted_at.is_null())
-        .select(User::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(Error::NotFound)
+    store::principals::live_user(conn, org_id, id)?.ok_or(Error::NotFound)
 }
 
 #[derive(Serialize)]
@@ -191,7 +177,7 @@ pub struct MeView {
 
 pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
     let u = load(conn, &p.org_id, p.user_id()?)?;
-    let org: Org = orgs::table.find(&p.org_id).select(Org::as_select()).first(conn)?;
+    let org = store::org::get(conn, &p.org_id)?;
     Ok(MeView { user: view(&u), org_name: org.name, token_roles: p.roles.clone() })
 }
 
@@ -257,20 +243,12 @@ fn is_owner_roles(roles: &[String]) -> bool {
 
 /// Enabled, undeleted owners of the org other than `except`.
 fn other_owners(conn: &mut AnyConnection, org_id: &str, except: &str) -> Result<i64> {
-    Ok(users::table
-        .filter(users::org_id.eq(org_id))
-        .filter(users::deleted_at.is_null())
-        .filter(users::disabled.eq(false))
-        .filter(users::id.ne(except))
-        .filter(users::roles.like(format!("%{}%", like_escape("\"org:owner\""))).escape('\\'))
-        .count()
-        .get_result(conn)?)
+    Ok(store::principals::count_other_owners(conn, org_id, except)?)
 }
 
 /// Serialises owner-affecting changes within an org (last-owner checks) on PostgreSQL.
 fn lock_org(conn: &mut AnyConnection, org_id: &str) -> Result<()> {
-    diesel::update(orgs::table.find(org_id)).set(orgs::name.eq(orgs::name)).execute(conn)?;
-    Ok(())
+    Ok(store::org::lock(conn, org_id)?)
 }
 
 /// Roles changed in either direction must be grantable by the caller.
@@ -296,12 +274,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         check_role_change(conn, p, &[], &roles)?;
-        let taken: i64 = users::table
-            .filter(users::org_id.eq(&p.org_id))
-            .filter(users::email.eq(&email))
-            .filter(users::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
+        let taken = store::principals::count_users_with_email(conn, &p.org_id, &email)?;
         if taken > 0 {
             return Err(Error::Conflict(format!("a user with email {email} already exists")));
         }
@@ -318,7 +291,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
             updated_at: now,
             epoch: 0,
         };
-        diesel::insert_into(users::table).values(&u).execute(conn)?;
+        store::principals::insert_user(conn, &u)?;
         audit::record(
             conn,
             Event::by(p, "user.create", "user", &u.id).detail(serde_json::json!({"roles": roles})),
@@ -347,40 +320,10 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
     };
     // Only people the caller may act on (who hold no role the caller lacks) are listed.
     let unheld = super::roles::unheld(conn, &p.org_id, &p.roles)?;
-    let build = || {
-        let mut q = users::table.filter(users::org_id.eq(&p.org_id)).filter(users::deleted_at.is_null()).into_boxed();
-        for r in &unheld {
-            q = q.filter(users::roles.not_like(format!("%{}%", like_escape(&format!("\"{r}\"")))).escape('\\'));
-        }
-        if let Some(s) = &f.q {
-            let pat = format!("%{}%", like_escape(&s.to_lowercase()));
-            q = q.filter(
-                crate::store::lower(users::email)
-                    .like(pat.clone())
-                    .escape('\\')
-                    .or(crate::store::lower(users::name).like(pat).escape('\\')),
-            );
-        }
-        if let Some(r) = &f.role {
-            q = q.filter(users::roles.like(format!("%{}%", like_escape(&format!("\"{r}\"")))).escape('\\'));
-        }
-        if let Some(d) = disabled {
-            q = q.filter(users::disabled.eq(d));
-        }
-        q
-    };
-    let total: i64 = build().count().get_result(conn)?;
-    let q = build();
-    let q = match (page.sort.as_deref(), page.desc) {
-        (Some("email"), false) => q.order((users::email.asc(), users::id.asc())),
-        (Some("email"), true) => q.order((users::email.desc(), users::id.desc())),
-        (Some("name"), false) => q.order((users::name.asc(), users::id.asc())),
-        (Some("name"), true) => q.order((users::name.desc(), users::id.desc())),
-        (_, false) => q.order((users::created_at.asc(), users::id.asc())),
-        (_, true) => q.order((users::created_at.desc(), users::id.desc())),
-    };
-    let rows: Vec<User> = q.limit(page.size).offset(page.offset()).select(User::as_select()).load(conn)?;
-    Ok(page.wrap(rows.iter().map(view).collect(), total))
+    let filter =
+        store::principals::UserFilter { without_roles: &unheld, q: f.q.as_deref(), role: f.role.as_deref(), disabled };
+    let rows = store::principals::list_users(conn, &p.org_id, &filter, &page)?;
+    Ok(page.view(rows, |u| view(&u)))
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<UserView> {
@@ -401,8 +344,7 @@ pub fn load_target(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<
 
 /// Ends every access token and login of the user minted before now.
 pub fn bump_epoch(conn: &mut AnyConnection, user_id: &str) -> Result<()> {
-    diesel::update(users::table.find(user_id)).set(users::epoch.eq(users::epoch + 1)).execute(conn)?;
-    Ok(())
+    Ok(store::principals::bump_user_epoch(conn, user_id)?)
 }
 
 pub fn patch(
@@ -440,14 +382,7 @@ pub fn patch(
         let newly_disabled = disabled && !u.disabled;
         u.disabled = disabled;
         u.updated_at = now;
-        diesel::update(users::table.find(&u.id))
-            .set((
-                users::name.eq(&u.name),
-                users::roles.eq(&u.roles),
-                users::disabled.eq(u.disabled),
-                users::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+        store::principals::update_user(conn, &u, now)?;
         if newly_disabled {
             // A re-enabled account must not bring old logins and access tokens back.
             bump_epoch(conn, &u.id)?;
@@ -486,9 +421,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, choice: Credent
         }
         // A deleted person holds no role: every live credential they created is settled.
         let settled = super::credentials::settle(conn, p, &u.id, None, choice, now)?;
-        diesel::update(users::table.find(&u.id))
-            .set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now)))
-            .execute(conn)?;
+        store::principals::delete_user(conn, &u.id, now)?;
         bump_epoch(conn, &u.id)?;
         let revoked = super::tokens::revoke_owned(conn, p, &u.id, now)?;
         audit::record(

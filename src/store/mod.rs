@@ -1,6 +1,24 @@
-//! Storage: one connection type over SQLite and PostgreSQL, pools, embedded migrations.
+//! Storage: one connection type over SQLite and PostgreSQL, pools, embedded migrations,
+//! and the queries, beside the rows they own. Query functions take a connection and
+//! return `QueryResult`; they make no policy decision (who may do what is `service`'s).
+//!
+//! - `schema.rs`, `models.rs`: the tables and their row types
+//! - `page.rs`: the one paginator of every list (sort, limit/offset, exact total)
+//! - `tokens.rs`: API tokens (lists, the org token table, revoke, last-used flush)
+//! - `principals.rs`: people, service accounts and apps
+//! - `org.rs`: organizations, token policy, role catalogue
+//! - `sessions.rs`: login sessions, revoked access-token ids, reset codes
+//! - `audit.rs`: the audit log
+//! - `saved.rs`: saved searches of the token table
+pub mod audit;
 pub mod models;
+pub mod org;
+pub mod page;
+pub mod principals;
+pub mod saved;
 pub mod schema;
+pub mod sessions;
+pub mod tokens;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};

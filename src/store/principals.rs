@@ -1,0 +1,381 @@
+//! Who can hold roles: people (`users`), service accounts and apps. Look-ups, lists,
+//! inserts and updates of their rows; no role checks here (`service` decides who may).
+use diesel::prelude::*;
+
+use super::models::{App, ServiceAccount, User};
+use super::page::{Page, Rows};
+use super::schema::{apps, service_accounts, users};
+use super::{like_escape, lower, AnyConnection};
+
+/// A LIKE pattern matching roles text (a JSON array) that holds `role`.
+pub fn role_pattern(role: &str) -> String {
+    format!("%{}%", like_escape(&format!("\"{role}\"")))
+}
+
+// ---- people ----
+
+/// A user by id, whatever its org or state.
+pub fn user(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<User>> {
+    users::table.find(id).select(User::as_select()).first(conn).optional()
+}
+
+/// An undeleted user of the org.
+pub fn live_user(conn: &mut AnyConnection, org_id: &str, id: &str) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .filter(users::org_id.eq(org_id))
+        .filter(users::deleted_at.is_null())
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Undeleted users with this email, in every org.
+pub fn users_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Vec<User>> {
+    users::table.filter(users::email.eq(email)).filter(users::deleted_at.is_null()).select(User::as_select()).load(conn)
+}
+
+pub fn user_email(conn: &mut AnyConnection, id: &str) -> QueryResult<String> {
+    users::table.find(id).select(users::email).first(conn)
+}
+
+pub fn user_epoch(conn: &mut AnyConnection, id: &str) -> QueryResult<i64> {
+    users::table.find(id).select(users::epoch).first(conn)
+}
+
+/// Undeleted users of the org with this email.
+pub fn count_users_with_email(conn: &mut AnyConnection, org_id: &str, email: &str) -> QueryResult<i64> {
+    users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::email.eq(email))
+        .filter(users::deleted_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
+/// Enabled, undeleted owners of the org other than `except`.
+pub fn count_other_owners(conn: &mut AnyConnection, org_id: &str, except: &str) -> QueryResult<i64> {
+    users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::deleted_at.is_null())
+        .filter(users::disabled.eq(false))
+        .filter(users::id.ne(except))
+        .filter(users::roles.like(role_pattern("org:owner")).escape('\\'))
+        .count()
+        .get_result(conn)
+}
+
+pub fn insert_user(conn: &mut AnyConnection, u: &User) -> QueryResult<()> {
+    diesel::insert_into(users::table).values(u).execute(conn)?;
+    Ok(())
+}
+
+/// Filters of the people list, already validated.
+#[derive(Default)]
+pub struct UserFilter<'a> {
+    /// Roles a listed person must not hold.
+    pub without_roles: &'a [String],
+    /// Case-insensitive substring of the email or name.
+    pub q: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub disabled: Option<bool>,
+}
+
+/// One page of the org's undeleted people. Sorts: `email`, `name`, else `created_at`.
+pub fn list_users(conn: &mut AnyConnection, org_id: &str, f: &UserFilter<'_>, page: &Page) -> QueryResult<Rows<User>> {
+    let query = || {
+        let mut q = users::table.filter(users::org_id.eq(org_id)).filter(users::deleted_at.is_null()).into_boxed();
+        for r in f.without_roles {
+            q = q.filter(users::roles.not_like(role_pattern(r)).escape('\\'));
+        }
+        if let Some(s) = f.q {
+            let pat = format!("%{}%", like_escape(&s.to_lowercase()));
+            q = q.filter(
+                lower(users::email).like(pat.clone()).escape('\\').or(lower(users::name).like(pat).escape('\\')),
+            );
+        }
+        if let Some(r) = f.role {
+            q = q.filter(users::roles.like(role_pattern(r)).escape('\\'));
+        }
+        if let Some(d) = f.disabled {
+            q = q.filter(users::disabled.eq(d));
+        }
+        q.select(User::as_select())
+    };
+    page.load(conn, query, |q| match page.key() {
+        Some("email") => page.order(q, users::email, users::id),
+        Some("name") => page.order(q, users::name, users::id),
+        _ => page.order(q, users::created_at, users::id),
+    })
+}
+
+/// Stores a user's name, roles, disabled flag and update time.
+pub fn update_user(conn: &mut AnyConnection, u: &User, now: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(&u.id))
+        .set((
+            users::name.eq(&u.name),
+            users::roles.eq(&u.roles),
+            users::disabled.eq(u.disabled),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Soft delete: the row stays for the token table and audit.
+pub fn delete_user(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves the user's epoch on: access tokens and logins minted before end.
+pub fn bump_user_epoch(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id)).set(users::epoch.eq(users::epoch + 1)).execute(conn)?;
+    Ok(())
+}
+
+pub fn set_password(conn: &mut AnyConnection, id: &str, hash: &str, now: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(Some(hash)), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sets the password of an undeleted user; answers the rows changed (0 or 1).
+pub fn set_password_if_live(conn: &mut AnyConnection, id: &str, hash: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(users::table.find(id).filter(users::deleted_at.is_null()))
+        .set((users::password_hash.eq(Some(hash)), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+// ---- service accounts ----
+
+/// A service account by id, whatever its org or state.
+pub fn account(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<ServiceAccount>> {
+    service_accounts::table.find(id).select(ServiceAccount::as_select()).first(conn).optional()
+}
+
+/// An undeleted service account of the org.
+pub fn live_account(conn: &mut AnyConnection, org_id: &str, id: &str) -> QueryResult<Option<ServiceAccount>> {
+    service_accounts::table
+        .find(id)
+        .filter(service_accounts::org_id.eq(org_id))
+        .filter(service_accounts::deleted_at.is_null())
+        .select(ServiceAccount::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_account(conn: &mut AnyConnection, s: &ServiceAccount) -> QueryResult<()> {
+    diesel::insert_into(service_accounts::table).values(s).execute(conn)?;
+    Ok(())
+}
+
+/// One page of the org's undeleted service accounts. Sorts: `name`, else `created_at`.
+pub fn list_accounts(conn: &mut AnyConnection, org_id: &str, page: &Page) -> QueryResult<Rows<ServiceAccount>> {
+    let query = || {
+        service_accounts::table
+            .filter(service_accounts::org_id.eq(org_id))
+            .filter(service_accounts::deleted_at.is_null())
+            .select(ServiceAccount::as_select())
+            .into_boxed()
+    };
+    page.load(conn, query, |q| match page.key() {
+        Some("name") => page.order(q, service_accounts::name, service_accounts::id),
+        _ => page.order(q, service_accounts::created_at, service_accounts::id),
+    })
+}
+
+/// Stores an account's name, description, roles, disabled flag and update time; moves its
+/// epoch on when `bump_epoch` (its access tokens end).
+pub fn update_account(conn: &mut AnyConnection, s: &ServiceAccount, bump_epoch: bool, now: i64) -> QueryResult<()> {
+    diesel::update(service_accounts::table.find(&s.id))
+        .set((
+            service_accounts::name.eq(&s.name),
+            service_accounts::description.eq(&s.description),
+            service_accounts::roles.eq(&s.roles),
+            service_accounts::disabled.eq(s.disabled),
+            service_accounts::updated_at.eq(now),
+            service_accounts::epoch.eq(s.epoch + i64::from(bump_epoch)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Soft delete.
+pub fn delete_account(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
+    diesel::update(service_accounts::table.find(id))
+        .set((service_accounts::deleted_at.eq(Some(now)), service_accounts::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Row lock on the account (a no-op write): concurrent transactions touching it run one
+/// after another on PostgreSQL; SQLite already has a single writer.
+pub fn lock_account(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    diesel::update(service_accounts::table.find(id))
+        .set(service_accounts::updated_at.eq(service_accounts::updated_at))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Enabled, undeleted service accounts of the org created by `creator`.
+pub fn live_accounts_created_by(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    creator: &str,
+) -> QueryResult<Vec<ServiceAccount>> {
+    service_accounts::table
+        .filter(service_accounts::org_id.eq(org_id))
+        .filter(service_accounts::created_by.eq(creator))
+        .filter(service_accounts::disabled.eq(false))
+        .filter(service_accounts::deleted_at.is_null())
+        .select(ServiceAccount::as_select())
+        .load(conn)
+}
+
+/// Disables an account and moves its epoch on.
+pub fn disable_account(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
+    diesel::update(service_accounts::table.find(id))
+        .set((
+            service_accounts::disabled.eq(true),
+            service_accounts::epoch.eq(service_accounts::epoch + 1),
+            service_accounts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_account_creator(conn: &mut AnyConnection, id: &str, creator: &str, now: i64) -> QueryResult<()> {
+    diesel::update(service_accounts::table.find(id))
+        .set((service_accounts::created_by.eq(Some(creator)), service_accounts::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- apps ----
+
+/// An app of the org, by id.
+pub fn app_in_org(conn: &mut AnyConnection, org_id: &str, id: &str) -> QueryResult<Option<App>> {
+    apps::table.find(id).filter(apps::org_id.eq(org_id)).select(App::as_select()).first(conn).optional()
+}
+
+/// An app by client id, whatever its org or state.
+pub fn app_by_client_id(conn: &mut AnyConnection, client_id: &str) -> QueryResult<Option<App>> {
+    apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).first(conn).optional()
+}
+
+/// The app a client authenticates as, on the hot path: the concrete connection and `load`
+/// rather than `first` keep the prepared statement (see `tokens::find_grant`); client_id
+/// is unique.
+pub fn app_for_client_auth(conn: &mut AnyConnection, client_id: &str) -> QueryResult<Option<App>> {
+    Ok(crate::on_backend!(conn, c => apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).load(c)?)
+        .pop())
+}
+
+pub fn insert_app(conn: &mut AnyConnection, a: &App) -> QueryResult<()> {
+    diesel::insert_into(apps::table).values(a).execute(conn)?;
+    Ok(())
+}
+
+/// One page of the org's apps. Sorts: `name`, else `created_at`.
+pub fn list_apps(conn: &mut AnyConnection, org_id: &str, page: &Page) -> QueryResult<Rows<App>> {
+    let query = || apps::table.filter(apps::org_id.eq(org_id)).select(App::as_select()).into_boxed();
+    page.load(conn, query, |q| match page.key() {
+        Some("name") => page.order(q, apps::name, apps::id),
+        _ => page.order(q, apps::created_at, apps::id),
+    })
+}
+
+/// Stores an app's settings (name, description, roles, TTL, disabled, introspect, epoch)
+/// and update time.
+pub fn update_app(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()> {
+    diesel::update(apps::table.find(&a.id))
+        .set((
+            apps::name.eq(&a.name),
+            apps::description.eq(&a.description),
+            apps::roles.eq(&a.roles),
+            apps::access_token_ttl_seconds.eq(a.access_token_ttl_seconds),
+            apps::disabled.eq(a.disabled),
+            apps::introspect.eq(a.introspect),
+            apps::epoch.eq(a.epoch),
+            apps::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stores an app's secret hash and hint, epoch and update time.
+pub fn update_app_secret(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()> {
+    diesel::update(apps::table.find(&a.id))
+        .set((
+            apps::secret_hash.eq(&a.secret_hash),
+            apps::secret_hint.eq(&a.secret_hint),
+            apps::epoch.eq(a.epoch),
+            apps::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete_app(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    diesel::delete(apps::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Enabled apps of the org created by `creator`.
+pub fn live_apps_created_by(conn: &mut AnyConnection, org_id: &str, creator: &str) -> QueryResult<Vec<App>> {
+    apps::table
+        .filter(apps::org_id.eq(org_id))
+        .filter(apps::created_by.eq(creator))
+        .filter(apps::disabled.eq(false))
+        .select(App::as_select())
+        .load(conn)
+}
+
+/// Disables an app, moves its epoch on and replaces its secret hash with `secret_hash`
+/// (and its hint with `hint`).
+pub fn disable_app(conn: &mut AnyConnection, id: &str, secret_hash: &str, hint: &str, now: i64) -> QueryResult<()> {
+    diesel::update(apps::table.find(id))
+        .set((
+            apps::disabled.eq(true),
+            apps::epoch.eq(apps::epoch + 1),
+            apps::secret_hash.eq(secret_hash),
+            apps::secret_hint.eq(hint),
+            apps::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_app_creator(conn: &mut AnyConnection, id: &str, creator: &str, now: i64) -> QueryResult<()> {
+    diesel::update(apps::table.find(id))
+        .set((apps::created_by.eq(Some(creator)), apps::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Holders in the org of roles text matching the LIKE `pattern`: (undeleted users,
+/// undeleted service accounts, apps).
+pub fn count_with_roles_like(conn: &mut AnyConnection, org_id: &str, pattern: &str) -> QueryResult<(i64, i64, i64)> {
+    let u: i64 = users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::deleted_at.is_null())
+        .filter(users::roles.like(pattern).escape('\\'))
+        .count()
+        .get_result(conn)?;
+    let s: i64 = service_accounts::table
+        .filter(service_accounts::org_id.eq(org_id))
+        .filter(service_accounts::deleted_at.is_null())
+        .filter(service_accounts::roles.like(pattern).escape('\\'))
+        .count()
+        .get_result(conn)?;
+    let a: i64 = apps::table
+        .filter(apps::org_id.eq(org_id))
+        .filter(apps::roles.like(pattern).escape('\\'))
+        .count()
+        .get_result(conn)?;
+    Ok((u, s, a))
+}

@@ -1,0 +1,312 @@
+//! API token rows: insert, look-ups, the per-owner list and the org-wide token table,
+//! rename, revoke, owner relabelling and the last-used flush. No policy here: who may see
+//! or revoke a token is decided in `service`.
+use std::collections::HashMap;
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
+
+use super::models::ApiToken;
+use super::page::{Page, Rows};
+use super::schema::{api_tokens, service_accounts, users};
+use super::{like_escape, AnyConnection};
+
+/// Idle beyond the token's idle TTL, by the database's last-used time (a NULL idle TTL
+/// counts as a billion days); each is one comparison ending in the bound `now`.
+pub const IDLE_SQL: &str =
+    "COALESCE(api_tokens.last_used_at, api_tokens.created_at) + COALESCE(api_tokens.idle_ttl_days, 1000000000) * 86400 <= ";
+pub const NOT_IDLE_SQL: &str =
+    "COALESCE(api_tokens.last_used_at, api_tokens.created_at) + COALESCE(api_tokens.idle_ttl_days, 1000000000) * 86400 > ";
+
+pub fn insert(conn: &mut AnyConnection, row: &ApiToken) -> QueryResult<()> {
+    diesel::insert_into(api_tokens::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<ApiToken>> {
+    api_tokens::table.find(id).select(ApiToken::as_select()).first(conn).optional()
+}
+
+/// A token known to exist, by id.
+pub fn get(conn: &mut AnyConnection, id: &str) -> QueryResult<ApiToken> {
+    api_tokens::table.find(id).select(ApiToken::as_select()).first(conn)
+}
+
+/// A token of the org, by id.
+pub fn find_in_org(conn: &mut AnyConnection, org_id: &str, id: &str) -> QueryResult<Option<ApiToken>> {
+    api_tokens::table
+        .find(id)
+        .filter(api_tokens::org_id.eq(org_id))
+        .select(ApiToken::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A token of `owner_id` in the org, by id.
+pub fn find_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, id: &str) -> QueryResult<Option<ApiToken>> {
+    api_tokens::table
+        .find(id)
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::owner_id.eq(owner_id))
+        .select(ApiToken::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The owner's roles, disabled, deleted_at and epoch.
+pub type OwnerState = Option<(String, bool, Option<i64>, i64)>;
+
+/// The columns an exchange needs, and no more (the hot path decodes this row).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct Grant {
+    pub id: String,
+    pub org_id: String,
+    pub owner_kind: String,
+    pub owner_id: String,
+    pub name: String,
+    pub roles: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub idle_ttl_days: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// The hot path's read: an API token by the SHA-256 of its secret together with its
+/// owner's state (user, service account), in one indexed read on the concrete connection.
+pub fn find_grant(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<(Grant, OwnerState, OwnerState)>> {
+    Ok(crate::on_backend!(conn, c => api_tokens::table
+        .filter(api_tokens::secret_hash.eq(hash))
+        .left_join(users::table.on(users::id.eq(api_tokens::owner_id)))
+        .left_join(service_accounts::table.on(service_accounts::id.eq(api_tokens::owner_id)))
+        .select((
+            Grant::as_select(),
+            (users::roles, users::disabled, users::deleted_at, users::epoch).nullable(),
+            (service_accounts::roles, service_accounts::disabled, service_accounts::deleted_at, service_accounts::epoch)
+                .nullable(),
+        ))
+        // No `.first()`: SQLite re-prepares a statement whenever a bound LIMIT is rebound.
+        // secret_hash is unique, so this loads at most one row.
+        .load(c)?)
+    .pop())
+}
+
+/// Whether a token with this secret hash exists (concrete connection, no LIMIT, as above).
+pub fn hash_known(conn: &mut AnyConnection, hash: &str) -> QueryResult<bool> {
+    let ids: Vec<String> = crate::on_backend!(conn, c => api_tokens::table
+        .filter(api_tokens::secret_hash.eq(hash))
+        .select(api_tokens::id)
+        .load(c)?);
+    Ok(!ids.is_empty())
+}
+
+/// A token by the SHA-256 of its secret.
+pub fn find_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<ApiToken>> {
+    api_tokens::table.filter(api_tokens::secret_hash.eq(hash)).select(ApiToken::as_select()).first(conn).optional()
+}
+
+/// One page of the tokens of one owner. Sorts: `name`, `expires_at`, else `created_at`.
+pub fn list_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, page: &Page) -> QueryResult<Rows<ApiToken>> {
+    let query = || {
+        api_tokens::table
+            .filter(api_tokens::org_id.eq(org_id))
+            .filter(api_tokens::owner_id.eq(owner_id))
+            .select(ApiToken::as_select())
+            .into_boxed()
+    };
+    page.load(conn, query, |q| match page.key() {
+        Some("name") => page.order(q, api_tokens::name, api_tokens::id),
+        Some("expires_at") => page.order(q, api_tokens::expires_at, api_tokens::id),
+        _ => page.order(q, api_tokens::created_at, api_tokens::id),
+    })
+}
+
+/// Filters of the org-wide token table, already validated.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct TableFilter<'a> {
+    pub owner_kind: Option<&'a str>,
+    pub owner_id: Option<&'a str>,
+    /// active, expired, revoked or idle, as of `now`.
+    pub status: Option<&'a str>,
+    /// never_used or used.
+    pub usage: Option<&'a str>,
+    pub unused_since: Option<i64>,
+    pub role: Option<&'a str>,
+    pub q: Option<&'a str>,
+}
+
+/// One page of the org's token table. Filters and sorts touch api_tokens alone (owner
+/// label and search text are denormalised), so every sort has an index and OFFSET skips
+/// rows without joins. Sorts: `name`, `expires_at`, `last_used_at`, `owner`, else
+/// `created_at`.
+pub fn table(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    f: &TableFilter<'_>,
+    now: i64,
+    page: &Page,
+) -> QueryResult<Rows<ApiToken>> {
+    let query = || {
+        let mut q = api_tokens::table.filter(api_tokens::org_id.eq(org_id.to_string())).into_boxed();
+        if let Some(v) = f.owner_kind {
+            q = q.filter(api_tokens::owner_kind.eq(v.to_string()));
+        }
+        if let Some(v) = f.owner_id {
+            q = q.filter(api_tokens::owner_id.eq(v.to_string()));
+        }
+        match f.status {
+            Some("revoked") => q = q.filter(api_tokens::revoked_at.is_not_null()),
+            Some("expired") => q = q.filter(api_tokens::revoked_at.is_null()).filter(api_tokens::expires_at.le(now)),
+            Some("idle") => {
+                q = q
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::expires_at.gt(now))
+                    .filter(sql::<Bool>(IDLE_SQL).bind::<BigInt, _>(now))
+            }
+            Some("active") => {
+                q = q
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::expires_at.gt(now))
+                    .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+            }
+            _ => {}
+        }
+        match f.usage {
+            Some("never_used") => q = q.filter(api_tokens::last_used_at.is_null()),
+            Some("used") => q = q.filter(api_tokens::last_used_at.is_not_null()),
+            _ => {}
+        }
+        if let Some(since) = f.unused_since {
+            q = q.filter(api_tokens::last_used_at.is_null().or(api_tokens::last_used_at.lt(since)));
+        }
+        if let Some(r) = f.role {
+            q = q.filter(api_tokens::roles.like(format!("%{}%", like_escape(&format!("\"{r}\"")))).escape('\\'));
+        }
+        if let Some(s) = f.q {
+            q = q.filter(api_tokens::search.like(format!("%{}%", like_escape(&s.to_lowercase()))).escape('\\'));
+        }
+        q.select(ApiToken::as_select())
+    };
+    page.load(conn, query, |q| match page.key() {
+        Some("name") => page.order(q, api_tokens::name, api_tokens::id),
+        Some("expires_at") => page.order(q, api_tokens::expires_at, api_tokens::id),
+        // Never-used tokens sort as oldest on both backends (NULL ordering differs); the
+        // expression matches the index api_tokens_org_last_used_sort.
+        Some("last_used_at") => page.order(q, sql::<BigInt>("COALESCE(last_used_at, 0)"), api_tokens::id),
+        Some("owner") => page.order(q, api_tokens::owner_label, api_tokens::id),
+        _ => page.order(q, api_tokens::created_at, api_tokens::id),
+    })
+}
+
+/// The owners among `ids`: people by id (email, name) and service accounts by id (name).
+pub type Owners = (HashMap<String, (String, String)>, HashMap<String, String>);
+
+pub fn owners(conn: &mut AnyConnection, ids: &[&String]) -> QueryResult<Owners> {
+    let people: HashMap<String, (String, String)> = users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::email, users::name))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, email, name)| (id, (email, name)))
+        .collect();
+    let accounts: HashMap<String, String> = service_accounts::table
+        .filter(service_accounts::id.eq_any(ids))
+        .select((service_accounts::id, service_accounts::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok((people, accounts))
+}
+
+/// Live tokens of an owner: not revoked, not expired and not idle-expired as of `now`.
+pub fn count_live(conn: &mut AnyConnection, owner_id: &str, now: i64) -> QueryResult<i64> {
+    api_tokens::table
+        .filter(api_tokens::owner_id.eq(owner_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+        .count()
+        .get_result(conn)
+}
+
+/// Stores a token's name, description and search text.
+pub fn set_name(conn: &mut AnyConnection, t: &ApiToken) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(&t.id))
+        .set((
+            api_tokens::name.eq(&t.name),
+            api_tokens::description.eq(&t.description),
+            api_tokens::search.eq(&t.search),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes one token unless it already is; answers the rows changed (0 or 1).
+pub fn revoke(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
+        .execute(conn)
+}
+
+/// Sets a token's revocation time and author, whatever they were (RFC 7009 revocation by
+/// the holder, which has just read the token as live in the same transaction).
+pub fn mark_revoked(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(id))
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes every live token of one owner in the org; answers how many.
+pub fn revoke_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, by: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        api_tokens::table
+            .filter(api_tokens::org_id.eq(org_id))
+            .filter(api_tokens::owner_id.eq(owner_id))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
+    .execute(conn)
+}
+
+/// Keeps the owner label and search text of an owner's tokens in step with its new label.
+pub fn relabel_owner(conn: &mut AnyConnection, owner_id: &str, label: &str) -> QueryResult<()> {
+    let rows: Vec<ApiToken> =
+        api_tokens::table.filter(api_tokens::owner_id.eq(owner_id)).select(ApiToken::as_select()).load(conn)?;
+    for t in rows {
+        let search = ApiToken::search_text(&t.name, &t.description, &t.hint, label);
+        diesel::update(api_tokens::table.find(&t.id))
+            .set((api_tokens::owner_label.eq(label), api_tokens::search.eq(search)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// (id, roles text) of the org's tokens whose roles text matches the LIKE `pattern`.
+pub fn with_roles_like(conn: &mut AnyConnection, org_id: &str, pattern: &str) -> QueryResult<Vec<(String, String)>> {
+    api_tokens::table
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::roles.like(pattern).escape('\\'))
+        .select((api_tokens::id, api_tokens::roles))
+        .load(conn)
+}
+
+pub fn set_roles(conn: &mut AnyConnection, id: &str, roles_text: &str) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(id)).set(api_tokens::roles.eq(roles_text)).execute(conn)?;
+    Ok(())
+}
+
+/// Records a use, never moving the last-used time backwards (another instance may have
+/// written a newer one).
+pub fn touch(conn: &mut AnyConnection, id: &str, at: i64, ip: &str) -> QueryResult<()> {
+    diesel::update(
+        api_tokens::table
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::last_used_at.is_null().or(api_tokens::last_used_at.lt(at))),
+    )
+    .set((api_tokens::last_used_at.eq(at), api_tokens::last_used_ip.eq(ip)))
+    .execute(conn)?;
+    Ok(())
+}
