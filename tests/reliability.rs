@@ -10,21 +10,7 @@ use std::net::TcpStream;
 use common::{Backend, Resp};
 use serde_json::json;
 use tokend::http::oauth::IDENTITY_FAILURES_PER_MINUTE;
-use tokend::service::passwords;
 use tokend::service::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
-
-/// Tests that flood or count password hashing hold this exclusively; every other test
-/// holds it shared (starting a server hashes the owner's password), so a flood never
-/// turns another test's logins into 503s and counts see only their own test's hashes.
-static HASHING: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-fn hashing_shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    HASHING.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn hashing_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
-    HASHING.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A server that believes X-Forwarded-For from the test client (127.0.0.1), so tests can
 /// speak from many addresses.
@@ -117,7 +103,6 @@ fn metrics_text(s: &common::Server) -> String {
 /// standard methods or "other".
 #[test]
 fn random_methods_do_not_grow_metrics() {
-    let _g = hashing_shared();
     let s = Backend::Sqlite.start();
     let addr = s.base.trim_start_matches("http://").to_string();
     let send = |methods: Vec<String>| {
@@ -230,7 +215,6 @@ fn pacing_off_paces_nothing() {
 /// throttle place before hashing, so exactly the free failures are checked and the rest
 /// answer 429 at once, however the requests interleave.
 fn concurrent_bad_logins_reserve_before_hashing(b: &Backend) {
-    let _g = hashing_shared();
     let s = behind_proxy(b);
     let codes: Vec<u16> = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..16)
@@ -248,7 +232,6 @@ fn concurrent_bad_logins_reserve_before_hashing(b: &Backend) {
 /// more than `bound` hashes run together nor more than `queue` wait; everyone else is told
 /// 503 with Retry-After at once, and nothing answers 500.
 fn hashing_is_bounded(b: &Backend) {
-    let _g = hashing_exclusive();
     let s = behind_proxy(b);
     let n = 48;
     let rs: Vec<Resp> = std::thread::scope(|sc| {
@@ -263,20 +246,18 @@ fn hashing_is_bounded(b: &Backend) {
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let m = statuses(&rs.iter().map(|r| r.status).collect::<Vec<_>>());
-    eprintln!("{n} concurrent logins: {m:?}, {:?}", passwords::stats());
+    eprintln!("{n} concurrent logins: {m:?}, {:?}", s.state.hashing.stats());
     assert_eq!(m.keys().filter(|k| **k != 401 && **k != 503).count(), 0, "only 401 and 503: {m:?}");
     assert!(m.get(&401).copied().unwrap_or(0) >= 1, "some were checked: {m:?}");
     for r in rs.iter().filter(|r| r.status == 503) {
         assert!(retry_after(r) >= 1, "{}", r.text);
         assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/problem+json")));
     }
-    let st = passwords::stats();
+    let st = s.state.hashing.stats();
     assert!(st.peak_running <= st.bound, "{st:?}");
     assert!(st.peak_waiting <= st.queue, "{st:?}");
     assert_eq!(st.queue, 4 * st.bound);
     // Refused for load, not for failing: the addresses are not charged.
-    drop(_g);
-    let _g = hashing_shared();
     let r = login_from(&s, &s.owner_email, &s.owner_password, "192.0.2.1");
     assert_eq!(r.status, 200, "{}", r.text);
 }
@@ -284,13 +265,12 @@ fn hashing_is_bounded(b: &Backend) {
 /// Setting a password hashes only for a caller allowed to set it, and before any
 /// database connection is taken; a member's attempts cost no hashing at all.
 fn only_admins_make_the_server_hash(b: &Backend) {
-    let _g = hashing_exclusive();
     let s = b.start();
     let owner = s.owner_login();
     let (member_id, member) = s.user(&owner, "member@example.test", &["org:member"]);
     let (_, pat) = s.pat(&member, json!({"name": "p", "ttl_days": 1, "roles": ["org:member"]}));
     let derived = s.exchange_api(&pat);
-    let before = passwords::stats().turns;
+    let before = s.state.hashing.stats().turns;
     for i in 0..20 {
         // No one sets another person's password; an unknown reset code is refused before
         // any hashing; a non-interactive token cannot change a password.
@@ -312,11 +292,11 @@ fn only_admins_make_the_server_hash(b: &Backend) {
         );
         assert_eq!(r.status, 403);
     }
-    assert_eq!(passwords::stats().turns, before, "refused callers cost no hashing");
+    assert_eq!(s.state.hashing.stats().turns, before, "refused callers cost no hashing");
     let r = s.post("/api/v1/users", &owner, json!({"email": "ok@example.test"}));
     assert_eq!(r.status, 201, "{}", r.text);
     s.set_password(&owner, r.body["id"].as_str().unwrap(), "user-password-123");
-    assert_eq!(passwords::stats().turns, before + 1, "a redeemed reset code hashes once");
+    assert_eq!(s.state.hashing.stats().turns, before + 1, "a redeemed reset code hashes once");
     assert_eq!(login_from(&s, "ok@example.test", "user-password-123", "127.0.0.1").status, 200);
 }
 
@@ -325,7 +305,6 @@ fn only_admins_make_the_server_hash(b: &Backend) {
 /// Wrong passwords from one address slow that address down for that account; the right
 /// password from anywhere else still answers 200, and the wait grows instead of locking.
 fn login_failures_do_not_lock_out_other_addresses(b: &Backend) {
-    let _g = hashing_shared();
     let s = behind_proxy(b);
     let (attacker, owner) = ("203.0.113.9", "198.51.100.20");
     for i in 0..LOGIN_FREE_FAILURES {
@@ -380,7 +359,6 @@ fn unknown_pat() -> String {
 /// further failures answer 429, but valid credentials from that same address are still
 /// answered 200 on every endpoint.
 fn valid_credentials_pass_an_address_over_its_failure_limit(b: &Backend) {
-    let _g = hashing_shared();
     let s = b.start_with(|c| c.token_failures_per_minute = 120);
     let at = s.owner_login();
     let (_, client_id, secret) = s.app(&at, json!({"name": "svc", "introspect": true}));
@@ -440,7 +418,6 @@ fn valid_credentials_pass_an_address_over_its_failure_limit(b: &Backend) {
 /// right secret for that identity. Refused exchanges of a known token stop adding audit
 /// rows once they are throttled.
 fn one_guessed_identity_is_throttled(b: &Backend) {
-    let _g = hashing_shared();
     let s = b.start_with(|c| c.token_failures_per_minute = 120);
     let at = s.owner_login();
     let (_, client_id, secret) = s.app(&at, json!({"name": "target"}));
@@ -498,7 +475,6 @@ fn audit_bytes(s: &common::Server) -> i64 {
 /// 600 refused calls with 7,000-character ids from one member: the first few are audited
 /// (ids cut to 64 characters), the rest become one summary row; the log grows < 64 KiB.
 fn refused_call_flood_is_summarised(b: &Backend) {
-    let _g = hashing_shared();
     let s = b.start();
     let owner = s.owner_login();
     let (member_id, member) = s.user(&owner, "member@example.test", &["org:member"]);
@@ -577,7 +553,6 @@ fn concurrent_start_on_an_empty_postgres_database() {
     use std::sync::Arc;
     use tokend::clock::{Clock, FixedClock};
     let Backend::Postgres(base) = Backend::postgres() else { unreachable!("postgres() answers PostgreSQL") };
-    let _g = hashing_shared();
     let url = common::fresh_pg_database(&base);
     let _drop = DropDatabase(&base, &url);
     let dir = tempfile::tempdir().unwrap();
@@ -647,7 +622,6 @@ fn assert_unavailable(r: &Resp, what: &str) {
 fn database_outage_answers_503_then_recovers() {
     let b = Backend::postgres();
     let Backend::Postgres(base) = &b else { unreachable!("postgres() answers PostgreSQL") };
-    let _g = hashing_shared();
     let s = b.start();
     let at = s.owner_login();
     let (_, client_id, secret) = s.app(&at, json!({"name": "svc"}));

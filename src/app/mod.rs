@@ -38,6 +38,8 @@ pub struct State {
     pub refused: service::audit::RefusalFlood,
     /// The budget of 4xx answers a second (`TOKEND_REFUSALS_PER_SECOND`).
     pub pacer: crate::http::pacing::Pacer,
+    /// The bound on password hashing (one hash per core at a time).
+    pub hashing: service::passwords::Bound,
     pub stopping: AtomicBool,
 }
 
@@ -55,6 +57,7 @@ impl State {
             metrics: Metrics::new(),
             refused: Default::default(),
             pacer,
+            hashing: service::passwords::Bound::per_core(),
             stopping: AtomicBool::new(false),
         }
     }

@@ -199,7 +199,7 @@ async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Resu
     let s = st.clone();
     let user = blocking(move || -> Result<_, ApiError> {
         let now = s.now();
-        Ok(users::login(&s.db, &s.throttle, &email, &password, org.as_deref(), &ip2, now)?.user)
+        Ok(users::login(&s.db, &s.throttle, &s.hashing, &email, &password, org.as_deref(), &ip2, now)?.user)
     })
     .await?;
     let token = write(&st, move |conn, s, _| exchange::login_token(conn, &s.ctx(&ip), &user)).await?;
@@ -239,10 +239,10 @@ async fn change_password(
     let body = body.0;
     let s = st.clone();
     let new_hash = blocking(move || -> Result<Option<String>, ApiError> {
-        if !users::check_current_password(&s.throttle, &user, &body.current_password, &ip, s.now())? {
+        if !users::check_current_password(&s.throttle, &s.hashing, &user, &body.current_password, &ip, s.now())? {
             return Ok(None);
         }
-        Ok(Some(passwords::hash(&body.new_password)?))
+        Ok(Some(s.hashing.hash(&body.new_password)?))
     })
     .await?;
     let Some(new_hash) = new_hash else {
@@ -273,7 +273,8 @@ async fn redeem_reset(
     let code_text = body.code.clone();
     let code = read(&st, move |conn, _, now| sessions::find_code(conn, &code_text, now)).await?;
     let pw = body.new_password;
-    let new_hash = blocking(move || -> Result<String, ApiError> { Ok(passwords::hash(&pw)?) }).await?;
+    let s = st.clone();
+    let new_hash = blocking(move || -> Result<String, ApiError> { Ok(s.hashing.hash(&pw)?) }).await?;
     let ip = client_ip(&req);
     write(&st, move |conn, _, now| sessions::redeem(conn, &code, &new_hash, &ip, now)).await?;
     no_content()

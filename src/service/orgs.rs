@@ -36,7 +36,7 @@ pub fn create(
     let generated = password.is_none();
     let password = password.unwrap_or_else(random_password);
     super::users::check_password(&password)?;
-    let hash = super::passwords::hash(&password)?;
+    let hash = super::passwords::hash_once(&password)?;
     conn.transaction(|conn| {
         let exists = store::org::count_named(conn, &name)?;
         if exists > 0 {

@@ -1,6 +1,6 @@
-//! Password hashing: argon2id with the crate's defaults (19 MiB, 2 passes), behind one
-//! process-wide bound. At most `bound` hashes run at once (about one per core), at most
-//! `4 × bound` callers wait for a turn, each for a few seconds at most; anyone beyond
+//! Password hashing: argon2id with the crate's defaults (19 MiB, 2 passes), behind the
+//! server's bound (`State::hashing`, one per process). At most `bound` hashes run at once
+//! (about one per core), at most `4 × bound` callers wait for a turn, each for a few seconds at most; anyone beyond
 //! that is told to come back later (`Error::Unavailable`, 503 with Retry-After). Memory
 //! stays at `bound × 19 MiB` however many logins arrive at once.
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,21 +108,31 @@ impl Bound {
     }
 }
 
-/// The process-wide bound: one hash per core, four waiting per core, five seconds' wait.
-pub fn bound() -> &'static Bound {
-    static BOUND: OnceLock<Bound> = OnceLock::new();
-    BOUND.get_or_init(|| {
+impl Bound {
+    /// The server's bound: one hash per core, four waiting per core, five seconds' wait.
+    pub fn per_core() -> Bound {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Bound::new(cores, 4 * cores, Duration::from_secs(5))
-    })
-}
+    }
 
-pub fn stats() -> Stats {
-    bound().stats()
-}
+    fn turn(&self) -> Result<Permit<'_>> {
+        self.acquire().ok_or(Error::Unavailable { what: "password hashing is busy", retry_after: RETRY_AFTER })
+    }
 
-fn turn() -> Result<Permit<'static>> {
-    bound().acquire().ok_or(Error::Unavailable { what: "password hashing is busy", retry_after: RETRY_AFTER })
+    /// A new PHC-format argon2id hash of `p`, in a turn.
+    pub fn hash(&self, p: &str) -> Result<String> {
+        let _turn = self.turn()?;
+        hash_once(p)
+    }
+
+    /// Whether `p` matches `hash`, in a turn; a hash that does not parse matches nothing
+    /// (after the same work as a real one, against the dummy hash).
+    pub fn verify(&self, hash: &str, p: &str) -> Result<bool> {
+        let parsed = PasswordHash::new(hash).or_else(|_| PasswordHash::new(dummy_hash()));
+        let _turn = self.turn()?;
+        let ok = parsed.is_ok_and(|h| matches(&h, p));
+        Ok(ok && hash != dummy_hash())
+    }
 }
 
 /// argon2's working memory (19 MiB a hash), kept for the next hash instead of being
@@ -148,8 +158,9 @@ fn compute(a: &Argon2, p: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
         .map_err(|e| Error::PasswordHash(e.into()))
 }
 
-/// A PHC-format argon2id hash (the crate's default parameters) of `p`, outside the bound.
-fn hash_unbounded(p: &str) -> Result<String> {
+/// A PHC-format argon2id hash (the crate's default parameters) of `p`, outside any bound:
+/// for work that no request can trigger (the first start, `tokend org create`).
+pub fn hash_once(p: &str) -> Result<String> {
     let a = Argon2::default();
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_buf = [0u8; 64];
@@ -164,12 +175,6 @@ fn hash_unbounded(p: &str) -> Result<String> {
         hash: Some(Output::new(&out).map_err(Error::PasswordHash)?),
     };
     Ok(phc.to_string())
-}
-
-/// A new PHC-format argon2id hash of `p`.
-pub fn hash(p: &str) -> Result<String> {
-    let _turn = turn()?;
-    hash_unbounded(p)
 }
 
 /// Whether `p` matches the PHC string `h` (any argon2 variant and parameters it names).
@@ -188,20 +193,11 @@ fn matches(h: &PasswordHash, p: &str) -> bool {
         && bool::from(subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()))
 }
 
-/// Whether `p` matches `hash`; a hash that does not parse matches nothing (after the same
-/// work as a real one, against the dummy hash).
-pub fn verify(hash: &str, p: &str) -> Result<bool> {
-    let parsed = PasswordHash::new(hash).or_else(|_| PasswordHash::new(dummy_hash()));
-    let _turn = turn()?;
-    let ok = parsed.is_ok_and(|h| matches(&h, p));
-    Ok(ok && hash != dummy_hash())
-}
-
 /// A hash to verify against when the email is unknown or has no password, so every
 /// failure costs the same. Built on first use (outside the bound: once per process).
 pub fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_unbounded("tokend-dummy-password").unwrap_or_default())
+    DUMMY.get_or_init(|| hash_once("tokend-dummy-password").unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -238,6 +234,8 @@ mod tests {
 
     #[test]
     fn hash_and_verify() {
+        let b = Bound::per_core();
+        let (hash, verify) = (|p: &str| b.hash(p), |h: &str, p: &str| b.verify(h, p));
         let h = hash("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify(&h, "correct horse").unwrap());
@@ -249,6 +247,8 @@ mod tests {
     #[test]
     fn pooled_hashes_are_the_crates_own_format() {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let b = Bound::per_core();
+        let (hash, verify) = (|p: &str| b.hash(p), |h: &str, p: &str| b.verify(h, p));
         // Ours verifies with the crate's verifier, and the crate's hashes (stored before
         // pooling, or with other parameters) verify with ours.
         let ours = hash("correct horse").unwrap();

@@ -50,6 +50,7 @@ pub struct LoginOk {
 pub fn login(
     db: &Db,
     throttle: &Throttle,
+    hashing: &passwords::Bound,
     email: &str,
     password: &str,
     org: Option<&str>,
@@ -63,7 +64,7 @@ pub fn login(
         (ip_key.as_str(), Rule::Limit(LOGIN_FAILURES_PER_IP)),
     ];
     throttle.reserve(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
-    match check_login(db, &email, password, org) {
+    match check_login(db, hashing, &email, password, org) {
         Ok(Some(user)) => {
             throttle.clear(&pair_key);
             throttle.release(&ip_key, now);
@@ -89,14 +90,21 @@ fn login_keys(email: &str, ip: &str) -> (String, String) {
 /// A person's current password, checked for an own password change under the login
 /// throttle and the hashing bound (no database connection is held). Answers whether it
 /// matched; a mismatch counts as a failed login from that address.
-pub fn check_current_password(throttle: &Throttle, user: &User, password: &str, ip: &str, now: i64) -> Result<bool> {
+pub fn check_current_password(
+    throttle: &Throttle,
+    hashing: &passwords::Bound,
+    user: &User,
+    password: &str,
+    ip: &str,
+    now: i64,
+) -> Result<bool> {
     let (pair_key, ip_key) = login_keys(&user.email, ip);
     let keys = [
         (pair_key.as_str(), Rule::Backoff { free: LOGIN_FREE_FAILURES, base: LOGIN_BACKOFF_SECONDS }),
         (ip_key.as_str(), Rule::Limit(LOGIN_FAILURES_PER_IP)),
     ];
     throttle.reserve(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
-    match passwords::verify(user.password_hash.as_deref().unwrap_or(passwords::dummy_hash()), password) {
+    match hashing.verify(user.password_hash.as_deref().unwrap_or(passwords::dummy_hash()), password) {
         Ok(ok) if ok && user.password_hash.is_some() => {
             throttle.clear(&pair_key);
             throttle.release(&ip_key, now);
@@ -111,7 +119,13 @@ pub fn check_current_password(throttle: &Throttle, user: &User, password: &str, 
     }
 }
 
-fn check_login(db: &Db, email: &str, password: &str, org: Option<&str>) -> Result<Option<User>> {
+fn check_login(
+    db: &Db,
+    hashing: &passwords::Bound,
+    email: &str,
+    password: &str,
+    org: Option<&str>,
+) -> Result<Option<User>> {
     let candidates: Vec<User> = {
         let mut conn = db.read()?;
         let candidates = store::principals::users_by_email(&mut conn, email)?;
@@ -124,10 +138,10 @@ fn check_login(db: &Db, email: &str, password: &str, org: Option<&str>) -> Resul
     let dummy = passwords::dummy_hash();
     let mut found = None;
     if candidates.is_empty() {
-        passwords::verify(dummy, password)?;
+        hashing.verify(dummy, password)?;
     }
     for u in candidates {
-        let ok = passwords::verify(u.password_hash.as_deref().unwrap_or(dummy), password)?;
+        let ok = hashing.verify(u.password_hash.as_deref().unwrap_or(dummy), password)?;
         if ok && u.password_hash.is_some() && !u.disabled && found.is_none() {
             found = Some(u);
         }
