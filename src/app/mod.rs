@@ -62,6 +62,11 @@ impl State {
         }
     }
 
+    /// The login throttle and hashing bound every password check passes through.
+    pub fn password_gate(&self) -> service::users::PasswordGate<'_> {
+        service::users::PasswordGate { throttle: &self.throttle, hashing: &self.hashing }
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }

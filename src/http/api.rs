@@ -10,7 +10,7 @@ use crate::app::{blocking, State};
 use crate::error::ApiError;
 use crate::service::exchange;
 use crate::service::list::PageQuery;
-use crate::service::{self, accounts, apps, audit, passwords, policy, roles, saved, sessions, table, tokens, users};
+use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users};
 use crate::store::AnyConnection;
 
 pub fn json_config() -> web::JsonConfig {
@@ -199,7 +199,7 @@ async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Resu
     let s = st.clone();
     let user = blocking(move || -> Result<_, ApiError> {
         let now = s.now();
-        Ok(users::login(&s.db, &s.throttle, &s.hashing, &email, &password, org.as_deref(), &ip2, now)?.user)
+        Ok(users::login(&s.db, &s.password_gate(), &email, &password, org.as_deref(), &ip2, now)?.user)
     })
     .await?;
     let token = write(&st, move |conn, s, _| exchange::login_token(conn, &s.ctx(&ip), &user)).await?;
@@ -239,7 +239,7 @@ async fn change_password(
     let body = body.0;
     let s = st.clone();
     let new_hash = blocking(move || -> Result<Option<String>, ApiError> {
-        if !users::check_current_password(&s.throttle, &s.hashing, &user, &body.current_password, &ip, s.now())? {
+        if !users::check_current_password(&s.password_gate(), &user, &body.current_password, &ip, s.now())? {
             return Ok(None);
         }
         Ok(Some(s.hashing.hash(&body.new_password)?))

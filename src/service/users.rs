@@ -40,6 +40,13 @@ pub const LOGIN_BACKOFF_SECONDS: i64 = 30;
 /// Failed logins per client address (any accounts) within the window.
 pub const LOGIN_FAILURES_PER_IP: u32 = 30;
 
+/// What every password check passes through: the login throttle (its place is held
+/// before hashing) and the server's hashing bound.
+pub struct PasswordGate<'a> {
+    pub throttle: &'a Throttle,
+    pub hashing: &'a passwords::Bound,
+}
+
 pub struct LoginOk {
     pub user: User,
 }
@@ -49,14 +56,14 @@ pub struct LoginOk {
 /// database connection is held while hashing.
 pub fn login(
     db: &Db,
-    throttle: &Throttle,
-    hashing: &passwords::Bound,
+    gate: &PasswordGate,
     email: &str,
     password: &str,
     org: Option<&str>,
     ip: &str,
     now: i64,
 ) -> Result<LoginOk> {
+    let (throttle, hashing) = (gate.throttle, gate.hashing);
     let email = email.trim().to_lowercase();
     let (pair_key, ip_key) = login_keys(&email, ip);
     let keys = [
@@ -90,14 +97,8 @@ fn login_keys(email: &str, ip: &str) -> (String, String) {
 /// A person's current password, checked for an own password change under the login
 /// throttle and the hashing bound (no database connection is held). Answers whether it
 /// matched; a mismatch counts as a failed login from that address.
-pub fn check_current_password(
-    throttle: &Throttle,
-    hashing: &passwords::Bound,
-    user: &User,
-    password: &str,
-    ip: &str,
-    now: i64,
-) -> Result<bool> {
+pub fn check_current_password(gate: &PasswordGate, user: &User, password: &str, ip: &str, now: i64) -> Result<bool> {
+    let (throttle, hashing) = (gate.throttle, gate.hashing);
     let (pair_key, ip_key) = login_keys(&user.email, ip);
     let keys = [
         (pair_key.as_str(), Rule::Backoff { free: LOGIN_FREE_FAILURES, base: LOGIN_BACKOFF_SECONDS }),
