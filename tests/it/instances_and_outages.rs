@@ -3,7 +3,7 @@
 //! resource server's JWKS cache across a rotation), a real PostgreSQL outage under load on
 //! a private server this test starts and stops itself, and SQLite on a full disk.
 //! Real HTTP through the harness; every test is bounded in time.
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

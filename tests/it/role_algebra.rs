@@ -6,7 +6,7 @@
 //! the credential's roles as they were. Runs on SQLite, and on PostgreSQL too when
 //! TOKEND_TEST_DATABASE_URL is set. A second property checks `intersect`, the rule that
 //! decides the roles of every exchanged token.
-mod common;
+use crate::common;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The server keeps to its OpenAPI document where schemathesis found it did not (issue #11):
 //! undeclared methods are 405 with Allow, unknown filter values and `null` for
 //! non-nullable body fields are 422.
-mod common;
+use crate::common;
 use common::Backend;
 use serde_json::json;
 

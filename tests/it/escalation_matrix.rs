@@ -3,7 +3,7 @@
 //! every cell is written out in `MATRIX`; every refused cell must leave the data exactly as
 //! it was (the audit log of refusals aside). After the matrix, the reproductions
 //! (a)–(g), each a test of its own.
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 

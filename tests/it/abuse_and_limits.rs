@@ -2,7 +2,7 @@
 //! out, bounded metric cardinality, refused-call audit without amplification, robust
 //! X-Forwarded-For, idempotent concurrent start-up, and 503 while the database is away.
 //! Real HTTP through the harness; both backends where the database matters.
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! metrics, password login, the bearer extractor against forged tokens, key rotation (API
 //! and CLI), refusal to start on bad key files / config / database, `tokend org create`,
 //! and that the database never holds a secret.
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Privilege escalation through principals and leaked API tokens (review findings).
-mod common;
+use crate::common;
 use common::Backend;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! Organization administration (issue 5) through HTTP: the role × endpoint matrix,
 //! two-org isolation, the org-wide token table, policy, people, roles, saved searches
 //! and the audit log. Every scenario runs on SQLite and (when configured) PostgreSQL.
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Issue 4: server-to-server apps (client_credentials), service accounts and their tokens,
 //! RFC 7662 introspection, and real third-party clients (the `oauth2` crate, and the Node
 //! clients of ../shared/clients when Node and their modules are present). All through HTTP.
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! What ends a login or an access token (logout, sign-out-everywhere, own password change,
 //! one-time reset codes, app secret regeneration, disable, jti revocation), the separate
 //! management audience, and the RFC 6749/7009 answers of the security review.
-mod common;
+use crate::common;
 
 use common::{Backend, Resp, Server};
 use serde_json::{json, Value};

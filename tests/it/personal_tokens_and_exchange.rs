@@ -1,6 +1,6 @@
 //! Issue 3: personal access tokens and the token exchange at POST /oauth/token, through HTTP.
 //! Every scenario runs on SQLite and (when TOKEND_TEST_DATABASE_URL is set) PostgreSQL.
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 use common::Backend;
 use serde_json::json;
 
@@ -39,10 +39,10 @@ fn openapi_documents_every_route(b: &Backend) {
     };
     let documented: Vec<String> = paths.keys().map(|k| normalise(k)).collect();
     let sources = [
-        ("/api/v1", include_str!("../src/http/api.rs")),
-        ("/oauth", include_str!("../src/http/oauth.rs")),
-        ("", include_str!("../src/http/discovery.rs")),
-        ("", include_str!("../src/http/health.rs")),
+        ("/api/v1", include_str!("../../src/http/api.rs")),
+        ("/oauth", include_str!("../../src/http/oauth.rs")),
+        ("", include_str!("../../src/http/discovery.rs")),
+        ("", include_str!("../../src/http/health.rs")),
     ];
     let mut missing = Vec::new();
     for (prefix, src) in sources {

@@ -1,7 +1,6 @@
 //! Test harness: a real tokend on 127.0.0.1:0 with a temp SQLite file (or a fresh
 //! PostgreSQL database when TOKEND_TEST_DATABASE_URL is set), a temp key directory and a
 //! fixed clock; a blocking HTTP client; JWT checks against the JWKS fetched over HTTP.
-#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;

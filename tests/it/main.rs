@@ -1,0 +1,36 @@
+//! tokend's integration tests: one binary (one build, one link), a module per feature.
+//! Every module starts real servers through `common` (127.0.0.1:0, temp SQLite file or a
+//! fresh PostgreSQL database, temp key directory, fixed clock), speaks HTTP and verifies
+//! issued JWTs independently. Scenarios written once run as `MODULE::sqlite::NAME` and
+//! `MODULE::postgres::NAME` (`backend_tests!`); without `TOKEND_TEST_DATABASE_URL` the
+//! PostgreSQL ones are ignored with the reason `SKIPPED: …` and counted as ignored in the
+//! summary, and under `CI=true` they fail instead.
+#[macro_use]
+mod common;
+
+/// Bounded cost under abuse: hashing bound, throttles, pacing, metrics, audit floods.
+mod abuse_and_limits;
+/// Apps (client_credentials), service accounts, introspection, real third-party clients.
+mod apps_and_service_accounts;
+/// The real `tokend` binary: first start, `tokend verify`.
+mod cli_process;
+/// Signing keys and discovery: JWKS, rotation, forged bearers, health, metrics, login.
+mod discovery_keys_and_login;
+/// Every principal × every sensitive action, exact statuses, nothing changed when refused.
+mod escalation_matrix;
+/// Several instances on one database, PostgreSQL outages, SQLite on a full disk.
+mod instances_and_outages;
+/// Escalation through principals and leaked credentials.
+mod leaked_credentials;
+/// The server against its OpenAPI document.
+mod openapi_conformance;
+/// Org administration: the token table, policy, people, roles, saved searches, audit.
+mod org_admin;
+/// Personal access tokens and `POST /oauth/token` (refresh_token, token exchange).
+mod personal_tokens_and_exchange;
+/// The role algebra, property-tested at the service layer.
+mod role_algebra;
+/// Logins, sessions, resets, jti revocation, the management audience.
+mod sessions_and_revocation;
+/// A first look: the server starts and answers.
+mod smoke;
