@@ -112,7 +112,10 @@ fn integral_floats_are_integers(b: &Backend) {
     let at = s.owner_login();
     let r = s.put("/api/v1/policy", &at, json!({"idle_ttl_days": 397.0, "personal_token_max_ttl_days": 90.0}));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!((r.body["idle_ttl_days"].as_i64(), r.body["personal_token_max_ttl_days"].as_i64()), (Some(397), Some(90)));
+    assert_eq!(
+        (r.body["idle_ttl_days"].as_i64(), r.body["personal_token_max_ttl_days"].as_i64()),
+        (Some(397), Some(90))
+    );
     let before = s.get("/api/v1/policy", &at).body;
     for bad in [json!({"idle_ttl_days": 397.5}), json!({"max_tokens_per_service_account": 1e300})] {
         let r = s.put("/api/v1/policy", &at, bad.clone());
