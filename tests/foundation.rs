@@ -1284,7 +1284,89 @@ fn database_never_holds_secrets(b: &Backend) {
     }
 }
 
+/// The harness' "nothing changed" snapshot sees changed fields, not only row counts: a
+/// rename and a secret regeneration (which change no count) each change it.
+fn harness_snapshot_sees_changed_fields(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let (id, _) = s.pat(&at, json!({"name": "before", "ttl_days": 5, "roles": ["org:owner"]}));
+    let (app, _, _) = s.app(&at, json!({"name": "app"}));
+    let before = s.data_snapshot();
+    let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &at, json!({"name": "after"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let renamed = s.data_snapshot();
+    assert_ne!(renamed, before, "a rename changes the snapshot");
+    let r = s.post(&format!("/api/v1/apps/{app}/secret"), &at, json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_ne!(s.data_snapshot(), renamed, "a secret regeneration changes the snapshot");
+}
+
+/// The harness' own verifier (common::Server::verify) is strict: the wrong audience, a
+/// header naming another algorithm than the key's, and exp/nbf on the server's fixed clock
+/// (not the wall clock) all make it fail.
+fn harness_verifier_is_strict(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let fails = |what: &str, f: &dyn Fn()| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        assert!(r.is_err(), "the harness verifier accepted {what}");
+    };
+    s.verify_api(&at);
+    fails("a management token for the resource audience", &|| {
+        s.verify_resource(&at);
+    });
+    let resource = s.exchange_ok(&s.owner_pat);
+    fails("a resource token for the management audience", &|| {
+        s.verify_api(&resource);
+    });
+    // Same signature, header claiming another algorithm.
+    let parts = segments(&at);
+    let mut h = header_of(&at);
+    h["alg"] = json!("ES384");
+    let relabelled = format!("{}.{}.{}", B64.encode(h.to_string()), parts[1], parts[2]);
+    fails("a header alg other than the key's", &|| {
+        s.verify_api(&relabelled);
+    });
+    // Time is the server's clock.
+    let c = claims_of(&at);
+    let (nbf, exp) = (c["nbf"].as_i64().unwrap(), c["exp"].as_i64().unwrap());
+    s.clock.set(exp);
+    fails("a token at its exp on the server clock", &|| {
+        s.verify_api(&at);
+    });
+    s.clock.set(nbf - 1);
+    fails("a token before its nbf on the server clock", &|| {
+        s.verify_api(&at);
+    });
+    s.clock.set(nbf);
+    s.verify_api(&at);
+}
+
+/// TOKEND_SIGNING_ALG (the configuration it sets) with EdDSA and RS256: the harness obtains
+/// login, management and resource tokens, each verified independently with the algorithm
+/// pinned from the published key (common::Server::verify), and they work at the server.
+fn other_signing_algorithms_verify(b: &Backend) {
+    for (alg, name, kty) in [(tokend::keys::Alg::EdDSA, "EdDSA", "OKP"), (tokend::keys::Alg::RS256, "RS256", "RSA")] {
+        let s = b.start_with(|c| c.signing_alg = alg);
+        let at = s.owner_login();
+        assert_eq!(header_of(&at)["alg"], json!(name), "login token signed with {name}");
+        let jwks = s.call("GET", "/.well-known/jwks.json", None, None);
+        let kid = header_of(&at)["kid"].clone();
+        let key = jwks.body["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid).cloned().unwrap();
+        assert_eq!(key["kty"], json!(kty), "{key}");
+        assert_eq!(s.get("/api/v1/me", &at).status, 200, "{name} login token at the server");
+        let api = s.exchange_api(&s.owner_pat);
+        assert_eq!(s.get("/api/v1/me", &api).status, 200, "{name} management token at the server");
+        let resource = s.exchange_ok(&s.owner_pat);
+        assert_eq!(header_of(&resource)["alg"], json!(name));
+        assert_eq!(s.verify_resource(&resource)["sub"], json!(s.owner_id));
+    }
+}
+
 backend_tests!(
+    harness_snapshot_sees_changed_fields,
+    harness_verifier_is_strict,
+    other_signing_algorithms_verify,
     discovery_documents,
     jwks_is_public_only_and_cacheable,
     health_readiness_and_metrics,
