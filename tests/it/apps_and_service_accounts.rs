@@ -74,9 +74,15 @@ fn assert_invalid_field(r: &Resp, field: &str, what: &str) {
     assert_eq!(r.body["errors"][0]["field"], json!(field), "{what}: {}", r.body);
 }
 
+/// The roles array, sorted. A missing or non-array `roles` fails (it is not an empty list:
+/// an inactive introspection answer has no roles at all).
 fn roles_of(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> =
-        v.as_array().unwrap_or(&vec![]).iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("roles must be an array, got {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
     out.sort();
     out
 }
@@ -215,7 +221,7 @@ fn app_ttl_bounds(b: &Backend) {
     assert_eq!(r.body["expires_in"], 300, "{}", r.body);
     let r = cc_basic(&s, &hi_cid, &hi_secret, &[]);
     assert_eq!(r.body["expires_in"], 86_400, "{}", r.body);
-    let c = s.verify(r.body["access_token"].as_str().unwrap());
+    let c = s.verify_resource(r.body["access_token"].as_str().unwrap());
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 86_400);
 
     for bad in [299, 86_401] {
@@ -248,7 +254,7 @@ fn app_roles_and_who(b: &Backend) {
     let r = cc_basic(&s, &dev_cid, &dev_secret, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        roles_of(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]),
+        roles_of(&s.verify_resource(r.body["access_token"].as_str().unwrap())["roles"]),
         strs(&["org:developer", "org:member"])
     );
 
@@ -315,7 +321,7 @@ fn client_credentials_basic_and_post(b: &Backend) {
         assert_eq!(r.body["expires_in"], 600, "{how}: the app's TTL");
         assert_eq!(r.body["scope"], "logs:write metrics:read", "{how}");
         assert!(r.body.get("refresh_token").is_none(), "{how}: no refresh token for client_credentials");
-        let c = s.verify(r.body["access_token"].as_str().unwrap());
+        let c = s.verify_resource(r.body["access_token"].as_str().unwrap());
         assert_eq!(c["sub"], json!(cid), "{how}: sub is the client id");
         assert_eq!(c["client_id"], json!(cid), "{how}: client_id claim");
         assert_eq!(c["acct"], "app", "{how}");
@@ -332,9 +338,12 @@ fn client_credentials_basic_and_post(b: &Backend) {
     let r = cc_basic(&s, &cid, &secret, &[("scope", "metrics:read")]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scope"], "metrics:read");
-    assert_eq!(roles_of(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]), strs(&["metrics:read"]));
+    assert_eq!(
+        roles_of(&s.verify_resource(r.body["access_token"].as_str().unwrap())["roles"]),
+        strs(&["metrics:read"])
+    );
     let r = cc_post(&s, &cid, &secret, &[("scope", "logs:write")]);
-    assert_eq!(roles_of(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]), strs(&["logs:write"]));
+    assert_eq!(roles_of(&s.verify_resource(r.body["access_token"].as_str().unwrap())["roles"]), strs(&["logs:write"]));
     for scope in ["org:admin", "metrics:read org:owner", "other:role"] {
         let r = cc_basic(&s, &cid, &secret, &[("scope", scope)]);
         assert_oauth_error(&r, 400, "invalid_scope", &format!("scope {scope}"));
@@ -346,7 +355,7 @@ fn client_credentials_basic_and_post(b: &Backend) {
     assert_eq!(s.patch(&format!("/api/v1/apps/{id}"), &at, json!({"access_token_ttl_seconds": 3600})).status, 200);
     let r = cc_post(&s, &cid, &secret, &[]);
     assert_eq!(r.body["expires_in"], 3600, "{}", r.body);
-    let c = s.verify(r.body["access_token"].as_str().unwrap());
+    let c = s.verify_resource(r.body["access_token"].as_str().unwrap());
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
 
     // The app's access token works as a bearer for what its roles allow (not app management).
@@ -767,7 +776,7 @@ fn sa_token_ttl_and_roles(b: &Backend) {
         "role the account lacks",
     );
     let (_, sub) = sa_token(&s, &at, &sa, json!({"name": "sub", "roles": ["ingest:write"]}));
-    assert_eq!(roles_of(&s.verify(&s.exchange_ok(&sub))["roles"]), strs(&["ingest:write"]));
+    assert_eq!(roles_of(&s.verify_resource(&s.exchange_ok(&sub))["roles"]), strs(&["ingest:write"]));
     // Unknown account: 404.
     assert_problem(
         &s.post("/api/v1/service-accounts/nope/tokens", &at, json!({"name": "x"})),
@@ -823,7 +832,7 @@ fn sa_exchange_and_role_narrowing(b: &Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["expires_in"], json!(s.state.cfg.access_token_ttl));
     let first = r.body["access_token"].as_str().unwrap().to_string();
-    let c = s.verify(&first);
+    let c = s.verify_resource(&first);
     assert_eq!(c["acct"], "service_account");
     assert_eq!(c["sub"], json!(sa));
     assert_eq!(c["client_id"], json!(tid), "client_id is the API token's id");
@@ -841,14 +850,14 @@ fn sa_exchange_and_role_narrowing(b: &Backend) {
         None,
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(s.verify(r.body["access_token"].as_str().unwrap())["acct"], "service_account");
+    assert_eq!(s.verify_resource(r.body["access_token"].as_str().unwrap())["acct"], "service_account");
     // scope narrows; more is invalid_scope.
     let r = s.form(
         "/oauth/token",
         &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "logs:write")],
         None,
     );
-    assert_eq!(roles_of(&s.verify(r.body["access_token"].as_str().unwrap())["roles"]), strs(&["logs:write"]));
+    assert_eq!(roles_of(&s.verify_resource(r.body["access_token"].as_str().unwrap())["roles"]), strs(&["logs:write"]));
     let r = s.form(
         "/oauth/token",
         &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "org:admin")],
@@ -858,7 +867,7 @@ fn sa_exchange_and_role_narrowing(b: &Backend) {
 
     // Narrowing the account's roles narrows the token at the next exchange.
     assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &at, json!({"roles": ["metrics:read"]})).status, 200);
-    assert_eq!(roles_of(&s.verify(&s.exchange_ok(&secret))["roles"]), strs(&["metrics:read"]));
+    assert_eq!(roles_of(&s.verify_resource(&s.exchange_ok(&secret))["roles"]), strs(&["metrics:read"]));
     let r = s.form(
         "/oauth/token",
         &[("grant_type", "refresh_token"), ("refresh_token", &secret), ("scope", "logs:write")],
@@ -879,7 +888,7 @@ fn sa_exchange_and_role_narrowing(b: &Backend) {
         .status,
         200
     );
-    assert_eq!(roles_of(&s.verify(&s.exchange_ok(&secret))["roles"]), strs(&["logs:write", "metrics:read"]));
+    assert_eq!(roles_of(&s.verify_resource(&s.exchange_ok(&secret))["roles"]), strs(&["logs:write", "metrics:read"]));
 
     // Disabling the account stops its tokens; enabling restores them.
     assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &at, json!({"disabled": true})).status, 200);
@@ -916,7 +925,7 @@ fn service_only_audiences(b: &Backend) {
         None,
     );
     assert_eq!(r.status, 200, "sa token for a service-only audience: {}", r.body);
-    let c = s.verify(r.body["access_token"].as_str().unwrap());
+    let c = s.verify(r.body["access_token"].as_str().unwrap(), INGEST);
     assert_eq!(c["aud"], INGEST);
     assert_eq!(c["acct"], "service_account");
     let r = s.form(
@@ -930,7 +939,7 @@ fn service_only_audiences(b: &Backend) {
         None,
     );
     assert_eq!(r.status, 200, "sa token exchange with audience: {}", r.body);
-    assert_eq!(s.verify(r.body["access_token"].as_str().unwrap())["aud"], INGEST);
+    assert_eq!(s.verify(r.body["access_token"].as_str().unwrap(), INGEST)["aud"], INGEST);
 
     // Personal tokens are refused there, but not at the default audience.
     let r = s.form(
@@ -1051,7 +1060,7 @@ fn introspect_pat_access_token_after_revoke(b: &Backend) {
     assert_eq!(r.body["iss"], json!(s.issuer()));
     assert_eq!(r.body["token_type"], "Bearer");
     assert_eq!(roles_of(&r.body["roles"]), strs(&["org:developer"]));
-    let c = s.verify(&access);
+    let c = s.verify_resource(&access);
     assert_eq!(r.body["exp"], c["exp"]);
     assert_eq!(r.body["iat"], c["iat"]);
     assert_eq!(r.body["jti"], c["jti"]);
@@ -1086,9 +1095,9 @@ fn introspect_expiry_is_exact(b: &Backend) {
     let at = s.owner_login();
     let (_, cid, secret) = s.app(&at, json!({"name": "rs", "introspect": true, "access_token_ttl_seconds": 300}));
     let t = cc_token(&s, &cid, &secret);
-    let exp = s.verify(&t)["exp"].as_i64().unwrap();
+    let exp = s.verify_resource(&t)["exp"].as_i64().unwrap();
     let derived = s.exchange_ok(&s.owner_pat);
-    let derived_exp = s.verify(&derived)["exp"].as_i64().unwrap();
+    let derived_exp = s.verify_resource(&derived)["exp"].as_i64().unwrap();
 
     s.clock.set(exp - 1);
     assert_active(&introspect_app(&s, &cid, &secret, &t), "one second before exp");
@@ -1157,7 +1166,9 @@ fn introspect_app_token_after_delete(b: &Backend) {
 
     // Narrowing the app's roles shows in introspection.
     assert_eq!(s.patch(&format!("/api/v1/apps/{id2}"), &at, json!({"roles": []})).status, 200);
-    assert_eq!(roles_of(&introspect_app(&s, &cid, &secret, &t).body["roles"]), Vec::<String>::new());
+    let r = introspect_app(&s, &cid, &secret, &t);
+    assert_active(&r, "app access token after its app's roles were narrowed");
+    assert_eq!(roles_of(&r.body["roles"]), Vec::<String>::new());
 
     // Disabled: inactive; re-enabled: still inactive (disabling ends the tokens it had).
     assert_eq!(s.patch(&format!("/api/v1/apps/{id2}"), &at, json!({"disabled": true})).status, 200);
@@ -1282,7 +1293,7 @@ fn introspect_cross_org(b: &Backend) {
     let (org2, password2, pat2) = other_org(&s);
     assert!(org2 != s.org_id);
     let at2 = s.login("o@other.test", &password2);
-    assert_eq!(s.verify(&at2)["org"], json!(org2));
+    assert_eq!(s.verify_api(&at2)["org"], json!(org2));
     let (_, cid2, secret2) = s.app(&at2, json!({"name": "two", "introspect": true}));
 
     // Org 1's tokens of every kind.
@@ -1317,7 +1328,7 @@ fn introspect_cross_org(b: &Backend) {
     assert_eq!(s.get("/api/v1/apps", &at2).body["total_count"], 1);
     assert_eq!(cc_basic(&s, &cid1, &secret1, &[]).status, 200, "org1's app untouched");
     // Org 2's app token carries org 2.
-    assert_eq!(s.verify(&cc_token(&s, &cid2, &secret2))["org"], json!(org2));
+    assert_eq!(s.verify_resource(&cc_token(&s, &cid2, &secret2))["org"], json!(org2));
 }
 
 // ---------------------------------------------------------------- the oauth2 crate
@@ -1385,7 +1396,7 @@ fn oauth2_crate_client_credentials(b: &Backend) {
             tok.scopes().map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
         scopes.sort();
         assert_eq!(scopes, strs(&["metrics:read", "org:member"]), "{how}");
-        let claims = s.verify(tok.access_token().secret());
+        let claims = s.verify_resource(tok.access_token().secret());
         assert_eq!(claims["sub"], json!(cid), "{how}");
         assert_eq!(claims["client_id"], json!(cid), "{how}");
         assert_eq!(claims["acct"], "app", "{how}");
@@ -1396,7 +1407,11 @@ fn oauth2_crate_client_credentials(b: &Backend) {
             .add_scope(Scope::new("metrics:read".into()))
             .request(&oauth2_http)
             .unwrap_or_else(|e| panic!("{how}: scoped request failed: {e:?}"));
-        assert_eq!(roles_of(&s.verify(tok.access_token().secret())["roles"]), strs(&["metrics:read"]), "{how}");
+        assert_eq!(
+            roles_of(&s.verify_resource(tok.access_token().secret())["roles"]),
+            strs(&["metrics:read"]),
+            "{how}"
+        );
         // A scope beyond the app's roles.
         match c.exchange_client_credentials().add_scope(Scope::new("org:admin".into())).request(&oauth2_http) {
             Err(RequestTokenError::ServerResponse(e)) => {

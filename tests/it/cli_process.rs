@@ -80,6 +80,11 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path, password: Option<&str>) -> Serve {
+        Self::start_env(dir, password, &[])
+    }
+
+    /// `start` with more environment variables.
+    fn start_env(dir: &Path, password: Option<&str>, extra: &[(&str, &str)]) -> Serve {
         let port = free_port();
         let mut env = vec![
             ("DATABASE_URL", format!("sqlite://{}/data/tokend.db", dir.display())),
@@ -92,6 +97,7 @@ impl Serve {
         if let Some(p) = password {
             env.push(("TOKEND_BOOTSTRAP_PASSWORD", p.to_string()));
         }
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let n = fs::read_dir(dir).unwrap().count();
         let (stdout, stderr) = (dir.join(format!("serve{n}.out")), dir.join(format!("serve{n}.err")));
         let child = tokend(&env)
@@ -143,6 +149,39 @@ impl Serve {
         let v: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
         v["access_token"].as_str().expect("access_token").to_string()
     }
+}
+
+/// A JSON call to a `tokend serve`: (status, body).
+fn call(s: &Serve, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = ureq::request(method, &s.url(path)).timeout(Duration::from_secs(30));
+    if let Some(b) = bearer {
+        req = req.set("Authorization", &format!("Bearer {b}"));
+    }
+    let r = match body {
+        Some(v) => req.set("Content-Type", "application/json").send_string(&v.to_string()),
+        None => req.call(),
+    };
+    let r = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    let status = r.status();
+    (status, serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+/// The refresh_token grant at a `tokend serve`: (status, body).
+fn exchange(s: &Serve, api_token: &str) -> (u16, Value) {
+    let r = ureq::post(&s.url("/oauth/token"))
+        .timeout(Duration::from_secs(30))
+        .send_form(&[("grant_type", "refresh_token"), ("refresh_token", api_token)]);
+    let r = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("exchange: {e}"),
+    };
+    let status = r.status();
+    (status, serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null))
 }
 
 impl Drop for Serve {
@@ -297,4 +336,137 @@ fn verify_reads_the_token_from_stdin_and_checks_it_strictly() {
     assert_eq!(code, 1);
     assert!(err.contains("no signing keys in"), "{err}");
     assert!(!Path::new(&nowhere).exists());
+}
+
+/// README: `TOKEND_SIGNING_ALG` picks the algorithm of new keys. A fresh `tokend serve` with
+/// it set signs with that algorithm; its JWKS publishes the key; an independent verifier
+/// (jsonwebtoken, the algorithm pinned from the JWK's key type, exact audience and issuer)
+/// accepts the token and refuses it for another audience.
+fn signs_end_to_end_with(alg: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = "alg-owner-password-123";
+    let server = Serve::start_env(
+        tmp.path(),
+        Some(password),
+        &[("TOKEND_SIGNING_ALG", alg), ("TOKEND_AUDIENCES", "https://metrics.example")],
+    );
+    let token = server.login(password);
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(format!("{:?}", header.alg), alg, "the token is signed with TOKEND_SIGNING_ALG");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.expect("kid");
+
+    let text = ureq::get(&server.url("/.well-known/jwks.json")).call().unwrap().into_string().unwrap();
+    let jwks: Value = serde_json::from_str(&text).unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == json!(kid))
+        .unwrap_or_else(|| panic!("kid {kid} in the JWKS: {jwks}"))
+        .clone();
+    let (pinned, kty, crv) = match alg {
+        "EdDSA" => (jsonwebtoken::Algorithm::EdDSA, "OKP", Some("Ed25519")),
+        "RS256" => (jsonwebtoken::Algorithm::RS256, "RSA", None),
+        other => panic!("no case for {other}"),
+    };
+    assert_eq!(key["kty"], json!(kty), "{key}");
+    assert_eq!(key["crv"].as_str(), crv, "{key}");
+    if let Some(a) = key.get("alg") {
+        assert_eq!(a, &json!(alg), "the JWK's alg: {key}");
+    }
+    assert!(key.get("d").is_none() && key.get("p").is_none(), "no private parts published: {key}");
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key).unwrap();
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let api_aud = format!("{}/api", server.issuer());
+    let validation = |aud: &str| {
+        let mut v = jsonwebtoken::Validation::new(pinned);
+        v.algorithms = vec![pinned];
+        v.set_issuer(&[server.issuer()]);
+        v.set_audience(&[aud]);
+        v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        v.validate_nbf = true;
+        v
+    };
+    let claims = jsonwebtoken::decode::<Value>(&token, &decoding, &validation(&api_aud))
+        .unwrap_or_else(|e| panic!("the {alg} token verifies against the published key: {e}"))
+        .claims;
+    assert_eq!(claims["aud"], json!(api_aud));
+    assert_eq!(claims["iss"], json!(server.issuer()));
+    assert!(
+        jsonwebtoken::decode::<Value>(&token, &decoding, &validation("https://other.example")).is_err(),
+        "another audience is refused"
+    );
+    // The key is used for what the server signs next, too: an exchanged resource token.
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/api/v1/me/tokens",
+        Some(&token),
+        Some(json!({"name": "n", "ttl_days": 1, "roles": ["org:owner"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = exchange(&server, body["token"].as_str().unwrap());
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(jsonwebtoken::decode_header(access).unwrap().kid.as_deref(), Some(kid.as_str()));
+    jsonwebtoken::decode::<Value>(access, &decoding, &validation("https://metrics.example"))
+        .unwrap_or_else(|e| panic!("the exchanged {alg} token verifies for the resource audience: {e}"));
+}
+
+#[test]
+fn eddsa_signs_end_to_end() {
+    signs_end_to_end_with("EdDSA");
+}
+
+#[test]
+fn rs256_signs_end_to_end() {
+    signs_end_to_end_with("RS256");
+}
+
+/// Crash durability on SQLite: a PAT revoked through the API stays revoked after `tokend
+/// serve` is killed with SIGKILL (no shutdown, no flush) and restarted on the same
+/// database; a PAT that was not revoked still works (the database came back, not just a
+/// refusal of everything).
+#[test]
+fn revocation_survives_kill_9_on_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = "crash-owner-password-123";
+    let env = [("TOKEND_AUDIENCES", "https://metrics.example")];
+    let mut server = Serve::start_env(tmp.path(), Some(password), &env);
+    let at = server.login(password);
+    let create = |name: &str| {
+        let (status, body) = call(
+            &server,
+            "POST",
+            "/api/v1/me/tokens",
+            Some(&at),
+            Some(json!({"name": name, "ttl_days": 5, "roles": ["org:owner"]})),
+        );
+        assert_eq!(status, 201, "{body}");
+        (body["id"].as_str().unwrap().to_string(), body["token"].as_str().unwrap().to_string())
+    };
+    let (victim_id, victim) = create("victim");
+    let (_, keep) = create("keep");
+    assert_eq!(exchange(&server, &victim).0, 200);
+    let (status, body) = call(&server, "DELETE", &format!("/api/v1/me/tokens/{victim_id}"), Some(&at), None);
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = exchange(&server, &victim);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+
+    // Child::kill is SIGKILL on Unix: kill -9.
+    server.child.kill().unwrap();
+    let status = server.child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status}");
+
+    let again = Serve::start_env(tmp.path(), None, &env);
+    let (status, body) = exchange(&again, &victim);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the revocation held: {body}");
+    let (status, body) = exchange(&again, &keep);
+    assert_eq!(status, 200, "the other PAT still works after the crash: {body}");
+    let at = again.login(password);
+    let (status, body) = call(&again, "GET", &format!("/api/v1/me/tokens/{victim_id}"), Some(&at), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], json!("revoked"), "{body}");
 }

@@ -370,7 +370,7 @@ fn login_issues_verifiable_token(b: &Backend) {
     let at = r.body["access_token"].as_str().unwrap();
 
     // Independent verification against the JWKS fetched over HTTP.
-    let c = s.verify(at);
+    let c = s.verify_api(at);
     let h = header_of(at);
     assert_eq!(h["typ"], json!("at+jwt"));
     assert_eq!(h["alg"], json!("ES256"));
@@ -397,7 +397,7 @@ fn login_issues_verifiable_token(b: &Backend) {
     // All the user's roles, not only the org role.
     s.role(at, "metrics:read");
     let (uid, uat) = s.user(at, "dev@example.test", &["org:developer", "metrics:read"]);
-    let uc = s.verify(&uat);
+    let uc = s.verify_api(&uat);
     assert_eq!(uc["sub"], json!(uid));
     let mut roles: Vec<String> = serde_json::from_value(uc["roles"].clone()).unwrap();
     roles.sort();
@@ -713,7 +713,7 @@ fn forged_wrong_audience(b: &Backend) {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let for_rs = r.body["access_token"].as_str().unwrap();
-    assert_eq!(s.verify(for_rs)["aud"], json!(other));
+    assert_eq!(s.verify(for_rs, other)["aud"], json!(other));
     assert_rejected(&s, for_rs, "a real token whose aud is another resource server");
     // Nor is one for the default (resource) audience: the management audience is never a default.
     assert_rejected(&s, &s.exchange_ok(&s.owner_pat), "an exchanged token for the default audience");
@@ -775,7 +775,7 @@ fn key_rotation_keeps_old_tokens_until_retired(b: &Backend) {
     assert_ne!(r.header("etag"), Some(etag_before.as_str()));
 
     // The token from before still verifies, independently and at the server.
-    assert_eq!(s.verify(&before)["sub"], json!(s.owner_id));
+    assert_eq!(s.verify_api(&before)["sub"], json!(s.owner_id));
     assert_accepted(&s, &before, "token signed by the old key");
 
     // New tokens use the new key (login and exchange).
@@ -784,7 +784,7 @@ fn key_rotation_keeps_old_tokens_until_retired(b: &Backend) {
     assert_eq!(kid_of(&after), new.kid, "login tokens are signed by the new key");
     let exchanged = s.exchange_ok(&s.owner_pat);
     assert_eq!(kid_of(&exchanged), new.kid, "exchanged tokens are signed by the new key");
-    s.verify(&after);
+    s.verify_api(&after);
     assert_accepted(&s, &after, "token signed by the new key");
 
     // Retiring without force is refused while old tokens may live; with force it goes.
@@ -841,7 +841,8 @@ fn cli_keys_rotate_list_retire() {
     let k2 = j["kid"].as_str().unwrap().to_string();
     assert_ne!(k2, k1);
     assert_eq!(j["alg"], json!("ES256"));
-    assert_eq!(rfc3339(j["signs_from"].as_str().unwrap()) - rfc3339(j["published_at"].as_str().unwrap()), 600);
+    let k2_published = rfc3339(j["published_at"].as_str().unwrap());
+    assert_eq!(rfc3339(j["signs_from"].as_str().unwrap()) - k2_published, 600);
     let l = cli(w.path(), &["keys", "list"], &env);
     assert!(l.ok(), "{l:?}");
     assert!(l.stdout.lines().any(|x| x.starts_with(&format!("{k1}\t")) && x.contains("\tsigning")), "{}", l.stdout);
@@ -861,8 +862,14 @@ fn cli_keys_rotate_list_retire() {
     assert!(!r.ok() && r.stderr.contains("no-such-kid"), "{r:?}");
 
     // A rotation with publish delay 0 signs at once. (A second apart from k1's creation so
-    // that this test does not depend on the same-second ordering checked elsewhere.)
-    std::thread::sleep(Duration::from_millis(1100));
+    // that this test does not depend on the same-second ordering checked elsewhere: the CLI
+    // is another process on the wall clock, so wait until the wall clock has left the second
+    // k2 was published in, which is no earlier than k1's.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::now() <= k2_published {
+        assert!(Instant::now() < deadline, "the wall clock passes {k2_published}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let env0 = [("TOKEND_KEYS_DIR", keys.as_str()), ("DATABASE_URL", db.as_str()), ("TOKEND_KEY_PUBLISH_DELAY", "0")];
     let r = cli(w.path(), &["keys", "rotate"], &env0);
     assert!(r.ok(), "{r:?}");
@@ -981,9 +988,13 @@ fn cli_rotation_is_picked_up_by_a_running_server() {
     let j: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     let new = j["kid"].as_str().unwrap().to_string();
     let signs_from = rfc3339(j["signs_from"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Polled: the reload runs every second; the deadline is generous for a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !jwks_kids(&s).contains(&new) {
-        assert!(Instant::now() < deadline, "the running server publishes the CLI's new key within its reload interval");
+        assert!(
+            Instant::now() < deadline,
+            "the running server publishes the CLI's new key (reload every 1 s) within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(jwks_kids(&s).contains(&old));
@@ -993,7 +1004,7 @@ fn cli_rotation_is_picked_up_by_a_running_server() {
     s.clock.set(signs_from);
     let at = s.owner_login();
     assert_eq!(kid_of(&at), new, "from signs_from the new key signs");
-    s.verify(&at);
+    s.verify_api(&at);
     assert_accepted(&s, &at, "token of the CLI-rotated key");
 }
 
@@ -1114,7 +1125,7 @@ fn cli_org_create_credentials_work(b: &Backend) {
     assert!(!out.stderr.contains(password) && !out.stderr.contains(token), "secrets only on stdout");
 
     let at = s.login("a@acme.test", password);
-    let c = s.verify(&at);
+    let c = s.verify_api(&at);
     assert_eq!(c["org"], json!(org_id));
     assert_eq!(c["sub"], json!(owner_id));
     assert_eq!(c["roles"], json!(["org:owner"]));
@@ -1124,7 +1135,7 @@ fn cli_org_create_credentials_work(b: &Backend) {
     assert_eq!(me.body["org"], json!(org_id));
 
     let ex = s.exchange_api(token);
-    let ec = s.verify(&ex);
+    let ec = s.verify_api(&ex);
     assert_eq!(ec["org"], json!(org_id));
     assert_eq!(ec["sub"], json!(owner_id));
     assert_accepted(&s, &ex, "the exchanged org-create token");
@@ -1146,7 +1157,7 @@ fn cli_org_create_credentials_work(b: &Backend) {
     assert!(!out.stdout.contains("beta-password-123") && !out.stderr.contains("beta-password-123"));
     assert!(j["token"].as_str().is_some_and(|t| t.starts_with("tkd_pat_")));
     let at = s.login("b@beta.test", "beta-password-123");
-    assert_eq!(s.verify(&at)["org"], j["org_id"]);
+    assert_eq!(s.verify_api(&at)["org"], j["org_id"]);
     s.exchange_ok(j["token"].as_str().unwrap());
 
     // A too-short password on stdin is refused and creates nothing.
@@ -1273,7 +1284,89 @@ fn database_never_holds_secrets(b: &Backend) {
     }
 }
 
+/// The harness' "nothing changed" snapshot sees changed fields, not only row counts: a
+/// rename and a secret regeneration (which change no count) each change it.
+fn harness_snapshot_sees_changed_fields(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let (id, _) = s.pat(&at, json!({"name": "before", "ttl_days": 5, "roles": ["org:owner"]}));
+    let (app, _, _) = s.app(&at, json!({"name": "app"}));
+    let before = s.data_snapshot();
+    let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &at, json!({"name": "after"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let renamed = s.data_snapshot();
+    assert_ne!(renamed, before, "a rename changes the snapshot");
+    let r = s.post(&format!("/api/v1/apps/{app}/secret"), &at, json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_ne!(s.data_snapshot(), renamed, "a secret regeneration changes the snapshot");
+}
+
+/// The harness' own verifier (common::Server::verify) is strict: the wrong audience, a
+/// header naming another algorithm than the key's, and exp/nbf on the server's fixed clock
+/// (not the wall clock) all make it fail.
+fn harness_verifier_is_strict(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    let fails = |what: &str, f: &dyn Fn()| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        assert!(r.is_err(), "the harness verifier accepted {what}");
+    };
+    s.verify_api(&at);
+    fails("a management token for the resource audience", &|| {
+        s.verify_resource(&at);
+    });
+    let resource = s.exchange_ok(&s.owner_pat);
+    fails("a resource token for the management audience", &|| {
+        s.verify_api(&resource);
+    });
+    // Same signature, header claiming another algorithm.
+    let parts = segments(&at);
+    let mut h = header_of(&at);
+    h["alg"] = json!("ES384");
+    let relabelled = format!("{}.{}.{}", B64.encode(h.to_string()), parts[1], parts[2]);
+    fails("a header alg other than the key's", &|| {
+        s.verify_api(&relabelled);
+    });
+    // Time is the server's clock.
+    let c = claims_of(&at);
+    let (nbf, exp) = (c["nbf"].as_i64().unwrap(), c["exp"].as_i64().unwrap());
+    s.clock.set(exp);
+    fails("a token at its exp on the server clock", &|| {
+        s.verify_api(&at);
+    });
+    s.clock.set(nbf - 1);
+    fails("a token before its nbf on the server clock", &|| {
+        s.verify_api(&at);
+    });
+    s.clock.set(nbf);
+    s.verify_api(&at);
+}
+
+/// TOKEND_SIGNING_ALG (the configuration it sets) with EdDSA and RS256: the harness obtains
+/// login, management and resource tokens, each verified independently with the algorithm
+/// pinned from the published key (common::Server::verify), and they work at the server.
+fn other_signing_algorithms_verify(b: &Backend) {
+    for (alg, name, kty) in [(tokend::keys::Alg::EdDSA, "EdDSA", "OKP"), (tokend::keys::Alg::RS256, "RS256", "RSA")] {
+        let s = b.start_with(|c| c.signing_alg = alg);
+        let at = s.owner_login();
+        assert_eq!(header_of(&at)["alg"], json!(name), "login token signed with {name}");
+        let jwks = s.call("GET", "/.well-known/jwks.json", None, None);
+        let kid = header_of(&at)["kid"].clone();
+        let key = jwks.body["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid).cloned().unwrap();
+        assert_eq!(key["kty"], json!(kty), "{key}");
+        assert_eq!(s.get("/api/v1/me", &at).status, 200, "{name} login token at the server");
+        let api = s.exchange_api(&s.owner_pat);
+        assert_eq!(s.get("/api/v1/me", &api).status, 200, "{name} management token at the server");
+        let resource = s.exchange_ok(&s.owner_pat);
+        assert_eq!(header_of(&resource)["alg"], json!(name));
+        assert_eq!(s.verify_resource(&resource)["sub"], json!(s.owner_id));
+    }
+}
+
 backend_tests!(
+    harness_snapshot_sees_changed_fields,
+    harness_verifier_is_strict,
+    other_signing_algorithms_verify,
     discovery_documents,
     jwks_is_public_only_and_cacheable,
     health_readiness_and_metrics,

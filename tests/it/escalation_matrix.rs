@@ -286,12 +286,12 @@ fn dump(s: &Server) -> Vec<String> {
 }
 
 /// Everything a refusal must leave alone: the harness's row counts and the full dump.
-fn state(s: &Server) -> (Vec<(String, i64)>, Vec<String>) {
+fn state(s: &Server) -> (common::Snapshot, Vec<String>) {
     (s.data_snapshot(), dump(s))
 }
 
 #[track_caller]
-fn assert_unchanged(s: &Server, before: &(Vec<(String, i64)>, Vec<String>), what: &str) {
+fn assert_unchanged(s: &Server, before: &(common::Snapshot, Vec<String>), what: &str) {
     let after = state(s);
     assert_eq!(after.0, before.0, "{what}: row counts changed");
     if after.1 != before.1 {
@@ -351,7 +351,7 @@ impl World {
         // The principals are what the columns say.
         let aud = s.api_audience();
         for (who, at) in WHO.iter().zip(&bearers) {
-            let c = s.verify(at);
+            let c = s.verify_api(at);
             assert_eq!(c["aud"], json!(aud), "{who:?}: a management-audience token");
             let interactive = c["amr"].as_array().is_some_and(|a| a.contains(&json!("pwd")));
             let (acct, want_interactive) = match who {
@@ -363,7 +363,7 @@ impl World {
             assert_eq!(c["acct"], json!(acct), "{who:?}: {c}");
             assert_eq!(interactive, want_interactive, "{who:?}: {c}");
         }
-        assert_eq!(s.verify(&bearers[4])["roles"], json!(["org:owner"]), "the PAT column carries org:owner");
+        assert_eq!(s.verify_api(&bearers[4])["roles"], json!(["org:owner"]), "the PAT column carries org:owner");
         let other = other_org(&s);
         World { s, owner, bearers, other, n: Cell::new(0) }
     }
@@ -586,7 +586,7 @@ fn repro_a_admin_cannot_take_over_a_user_holding_a_role_it_lacks(b: &Backend) {
 fn repro_b_resource_audience_token_is_refused_at_the_management_api(b: &Backend) {
     let s = b.start();
     let resource = s.exchange_ok(&s.owner_pat);
-    let claims = s.verify(&resource);
+    let claims = s.verify_resource(&resource);
     assert_ne!(claims["aud"], json!(s.api_audience()), "the default audience is a resource server's");
     assert_eq!(claims["roles"], json!(["org:owner"]));
     let before = state(&s);
@@ -621,7 +621,7 @@ fn repro_c_pat_derived_token_cannot_raise_an_app(b: &Backend) {
     let g = s.get(&format!("/api/v1/apps/{app}"), &owner);
     assert_eq!(g.body["roles"], json!(["org:member"]), "the app's roles are unchanged: {}", g.text);
     let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &secret)));
-    assert_eq!(s.verify(&str_of(&r.body, "access_token"))["roles"], json!(["org:member"]));
+    assert_eq!(s.verify_resource(&str_of(&r.body, "access_token"))["roles"], json!(["org:member"]));
     // Lowering is not minting: the same token may take roles away.
     let r = s.patch(&format!("/api/v1/apps/{app}"), &derived, json!({"roles": []}));
     expect(&r, 200, "PAT-derived token lowers the app");
@@ -740,7 +740,7 @@ fn repro_g_personal_token_requires_roles(b: &Backend) {
     }
     assert_unchanged(&s, &before, "refused personal tokens");
     let (_, pat) = s.pat(&owner, json!({"name": "x", "ttl_days": 1, "roles": ["org:member"]}));
-    assert_eq!(s.verify(&s.exchange_ok(&pat))["roles"], json!(["org:member"]), "exactly the named roles");
+    assert_eq!(s.verify_resource(&s.exchange_ok(&pat))["roles"], json!(["org:member"]), "exactly the named roles");
 }
 
 backend_tests!(

@@ -96,7 +96,7 @@ fn revocation_and_logout_through_one_instance_hold_on_the_other() {
     let mgmt = b.exchange_api(&pat);
     assert_eq!(b.get("/api/v1/me", &mgmt).status, 200);
     assert_eq!(introspect(&b, client, &access)["active"], json!(true));
-    assert_eq!(b.verify(&access)["iss"], json!(a.issuer()), "one issuer for both instances");
+    assert_eq!(b.verify_resource(&access)["iss"], json!(a.issuer()), "one issuer for both instances");
 
     // Revoked through A ...
     assert_eq!(a.delete(&format!("/api/v1/me/tokens/{pat_id}"), &at_a).status, 204);
@@ -155,7 +155,7 @@ fn rotation_through_one_instance_reaches_the_other() {
         if kid == new {
             assert!(published.is_some(), "B signed with {new} before publishing it");
             signing = Some(t0.elapsed());
-            b.verify(&token);
+            b.verify_resource(&token);
             break;
         }
         assert_eq!(kid, old, "before activation B signs with the old key");
@@ -172,7 +172,7 @@ fn rotation_through_one_instance_reaches_the_other() {
     assert!(published < Duration::from_secs(RELOAD + 3), "published after {published:?}");
     // The clock counts whole seconds: activation comes between DELAY-1 and DELAY s later.
     assert!(signing >= Duration::from_secs(DELAY as u64 - 1), "signed too early: {signing:?}");
-    assert!(b.verify(&a.exchange_ok(&a.owner_pat))["iss"] == json!(a.issuer()));
+    assert!(b.verify_resource(&a.exchange_ok(&a.owner_pat))["iss"] == json!(a.issuer()));
 }
 
 // ---------------------------------------------------------------- 1c. a resource server's cache
@@ -182,24 +182,41 @@ fn rotation_through_one_instance_reaches_the_other() {
 struct JwksCache {
     from: String,
     issuer: String,
-    keys: HashMap<String, jsonwebtoken::DecodingKey>,
+    audience: String,
+    /// Each key with the algorithm its type is for (the token header does not choose it).
+    keys: HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
     fetches: usize,
 }
 
 impl JwksCache {
     fn new(s: &Server) -> JwksCache {
-        let mut c =
-            JwksCache { from: s.url("/.well-known/jwks.json"), issuer: s.issuer(), keys: HashMap::new(), fetches: 0 };
+        let mut c = JwksCache {
+            from: s.url("/.well-known/jwks.json"),
+            issuer: s.issuer(),
+            audience: s.resource_audience(),
+            keys: HashMap::new(),
+            fetches: 0,
+        };
         c.fetch();
         c
     }
     fn fetch(&mut self) {
+        use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+        use jsonwebtoken::Algorithm;
         let set: jsonwebtoken::jwk::JwkSet =
             serde_json::from_str(&ureq::get(&self.from).call().unwrap().into_string().unwrap()).unwrap();
         self.keys = set
             .keys
             .iter()
-            .map(|k| (k.common.key_id.clone().unwrap(), jsonwebtoken::DecodingKey::from_jwk(k).unwrap()))
+            .map(|k| {
+                let alg = match &k.algorithm {
+                    AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+                    AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+                    AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                    other => panic!("unexpected key in the JWKS: {other:?}"),
+                };
+                (k.common.key_id.clone().unwrap(), (jsonwebtoken::DecodingKey::from_jwk(k).unwrap(), alg))
+            })
             .collect();
         self.fetches += 1;
     }
@@ -209,10 +226,10 @@ impl JwksCache {
         if !self.keys.contains_key(&kid) {
             self.fetch();
         }
-        let Some(key) = self.keys.get(&kid) else { return false };
-        let mut v = jsonwebtoken::Validation::new(header.alg);
+        let Some((key, alg)) = self.keys.get(&kid) else { return false };
+        let mut v = jsonwebtoken::Validation::new(*alg);
         v.set_issuer(&[&self.issuer]);
-        v.validate_aud = false;
+        v.set_audience(&[&self.audience]);
         jsonwebtoken::decode::<Value>(token, key, &v).is_ok()
     }
 }

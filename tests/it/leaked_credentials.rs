@@ -79,11 +79,11 @@ fn deleted_role_leaves_owner_tokens(b: &Backend) {
     let owner = s.owner_login();
     s.role(&owner, "metrics:read");
     let (_, pat) = s.pat(&owner, json!({"name": "m", "ttl_days": 1, "roles": ["metrics:read", "org:member"]}));
-    let claims = s.verify(&s.exchange_ok(&pat));
+    let claims = s.verify_resource(&s.exchange_ok(&pat));
     assert_eq!(claims["roles"], json!(["metrics:read", "org:member"]));
     let r = s.delete("/api/v1/roles/metrics:read", &owner);
     assert_eq!(r.status, 204, "{}", r.text);
-    let claims = s.verify(&s.exchange_ok(&pat));
+    let claims = s.verify_resource(&s.exchange_ok(&pat));
     assert_eq!(claims["roles"], json!(["org:member"]), "the deleted role is gone from the token");
 }
 

@@ -424,10 +424,9 @@ fn org_a_view(s: &Server, at: &str, paths: &[String]) -> Vec<(String, u16, Strin
         .collect()
 }
 
-fn snapshot_without_audit(s: &Server) -> Vec<(String, i64)> {
-    let mut v: Vec<(String, i64)> = s.snapshot().into_iter().filter(|(q, _)| !q.contains("audit_events")).collect();
-    v.push(("saved_searches".into(), s.count("saved_searches")));
-    v
+/// Every record except the audit log (saved searches included: `common::SNAPSHOT_TABLES`).
+fn snapshot_without_audit(s: &Server) -> common::Snapshot {
+    s.data_snapshot()
 }
 
 fn two_org_isolation(b: &Backend) {
@@ -614,12 +613,13 @@ fn token_table_filters(b: &Backend) {
         assert_eq!(r.body["total_count"], json!(1), "only the bootstrap token at first: {}", r.text);
         str_of(&items(&r)[0], "id")
     };
-    let (alpha, _) = s.pat(&owner, json!({"name": "alpha", "description": "short lived", "ttl_days": 1}));
-    let (beta, _) = s.pat(&owner, json!({"name": "beta", "description": "Nightly BACKUP job", "ttl_days": 30}));
+    let (alpha, alpha_secret) = s.pat(&owner, json!({"name": "alpha", "description": "short lived", "ttl_days": 1}));
+    let (beta, beta_secret) =
+        s.pat(&owner, json!({"name": "beta", "description": "Nightly BACKUP job", "ttl_days": 30}));
     let (gamma, gamma_secret) = s.pat(&owner, json!({"name": "gamma", "ttl_days": 30}));
     let (delta, delta_secret) = s.pat(&owner, json!({"name": "delta", "ttl_days": 30}));
     let (deploy, _) = s.pat(&owner, json!({"name": "Deploy-Bot", "ttl_days": 30}));
-    let (carol_tok, _) = s.pat(&carol_at, json!({"name": "carol-cli", "ttl_days": 30}));
+    let (carol_tok, carol_secret) = s.pat(&carol_at, json!({"name": "carol-cli", "ttl_days": 30}));
     let (ingest, ingest_secret) = new_sa_token(&s, &owner, &robot, json!({"name": "ingest", "ttl_days": 30}));
     let all = set(&[&boot, &alpha, &beta, &gamma, &delta, &deploy, &carol_tok, &ingest]);
     assert_eq!(table_ids(&s, &owner, ""), all);
@@ -719,8 +719,16 @@ fn token_table_filters(b: &Backend) {
     assert_eq!(g["last_used_ip"], json!("127.0.0.1"), "{g}");
     assert!(!r.text.contains(&gamma_secret) && !r.text.contains(&ingest_secret), "the table never shows secrets");
 
-    // Idle and expired tokens really stop at the exchange.
+    // Idle and expired tokens really stop at the exchange (the clock stands at t0 + 4 days:
+    // alpha's one-day TTL is over, beta and carol's token were never used within the
+    // three-day idle TTL), and the refusal does not revive them.
     assert_eq!(s.exchange(&gamma_secret).status, 200, "gamma is active");
+    assert_invalid_grant(&s.exchange(&beta_secret), "beta is idle");
+    assert_invalid_grant(&s.exchange(&carol_secret), "carol's token is idle");
+    assert_invalid_grant(&s.exchange(&alpha_secret), "alpha is expired");
+    s.flush_usage();
+    assert_eq!(by_status("idle"), set(&[&beta, &deploy, &carol_tok]), "refused exchanges leave idle tokens idle");
+    assert_eq!(by_status("expired"), set(&[&alpha]), "a refused exchange leaves an expired token expired");
 
     // Validation: 422 naming the parameter.
     let bad = |q: &str, field: &str| {
@@ -1211,7 +1219,7 @@ fn disabled_and_deleted_users(b: &Backend) {
     let (uid, u_at) = s.user(&owner, "uma@example.test", &["org:developer"]);
     let (vid, v_at) = s.user(&owner, "vic@example.test", &["org:member"]);
     let (u_pat_id, u_pat) = s.pat(&u_at, json!({"name": "uma-cli", "ttl_days": 5}));
-    let (_, v_pat) = s.pat(&v_at, json!({"name": "vic-cli", "ttl_days": 5}));
+    let (v_pat_id, v_pat) = s.pat(&v_at, json!({"name": "vic-cli", "ttl_days": 5}));
     let u_access = s.exchange_ok(&u_pat);
     let v_access = s.exchange_ok(&v_pat);
 
@@ -1260,6 +1268,7 @@ fn disabled_and_deleted_users(b: &Backend) {
     let r = s.get("/api/v1/users?page_size=200", &admin);
     assert!(!item_ids(&r).contains(&vid));
     let r = table(&s, &admin, &format!("owner_id={vid}"));
+    assert_eq!(item_ids(&r), vec![v_pat_id.clone()], "the deleted user's token is still listed: {}", r.text);
     assert!(items(&r).iter().all(|t| t["status"] == json!("revoked")), "a deleted user's tokens are dead: {}", r.text);
 }
 
@@ -1350,12 +1359,22 @@ fn role_catalogue(b: &Backend) {
     let r = s.delete("/api/v1/roles/metrics:read", &owner);
     assert_status(&r, 409, "delete a granted role");
     let detail = r.body["detail"].as_str().unwrap_or("");
-    assert!(detail.contains('3'), "the conflict must say how many hold the role (3): {detail}");
+    assert!(
+        detail.contains("still granted to 3 holder(s): 1 user(s), 1 service account(s), 1 app(s)"),
+        "the conflict must say how many hold the role (3, one of each kind): {detail}"
+    );
     let r = s.patch(&format!("/api/v1/users/{holder}"), &owner, json!({"roles": ["org:member"]}));
     assert_eq!(r.status, 200, "{}", r.text);
     let r = s.delete("/api/v1/roles/metrics:read", &owner);
     assert_status(&r, 409, "still held by the SA and the app");
-    assert!(r.body["detail"].as_str().unwrap_or("").contains('2'), "two holders left: {}", r.text);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("still granted to 2 holder(s): 0 user(s), 1 service account(s), 1 app(s)"),
+        "two holders left: {}",
+        r.text
+    );
     assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &owner, json!({"roles": []})).status, 200);
     assert_eq!(s.patch(&format!("/api/v1/apps/{app}"), &owner, json!({"roles": []})).status, 200);
     assert_status(&s.delete("/api/v1/roles/metrics:read", &owner), 204, "no holders left");

@@ -243,10 +243,10 @@ fn management_audience_is_never_a_default(b: &Backend) {
     let api = s.api_audience();
     // Login tokens are for the management audience only.
     let login = s.owner_login();
-    assert_eq!(s.verify(&login)["aud"], json!(api));
+    assert_eq!(s.verify_api(&login)["aud"], json!(api));
     // An exchange names it explicitly to get it; the default is a resource audience.
     let default = s.exchange_ok(&s.owner_pat);
-    assert_ne!(s.verify(&default)["aud"], json!(api));
+    assert_ne!(s.verify_resource(&default)["aud"], json!(api));
     assert_eq!(me(&s, &default), 401, "a resource token is not a management bearer");
     let r = s.form(
         "/oauth/token",

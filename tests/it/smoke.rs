@@ -9,7 +9,7 @@ fn smoke(b: &Backend) {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["email"], json!(s.owner_email));
     let access = s.exchange_ok(&s.owner_pat);
-    let claims = s.verify(&access);
+    let claims = s.verify_resource(&access);
     assert_eq!(claims["acct"], "user");
 }
 

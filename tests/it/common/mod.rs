@@ -31,6 +31,27 @@ pub const RECORD_FIELDS: [&str; 15] = [
     "revoked_by",
 ];
 
+/// `Server::snapshot`: (table, its rows serialised) pairs, and (AUDIT_COUNT, the number).
+pub type Snapshot = Vec<(String, String)>;
+
+/// The snapshot entry holding the number of audit events.
+pub const AUDIT_COUNT: &str = "audit_events (count)";
+
+/// The tables a refused call must leave exactly as they were (sessions are left out: tests
+/// log in between snapshots; the audit log is counted separately).
+pub const SNAPSHOT_TABLES: [&str; 10] = [
+    "orgs",
+    "users",
+    "roles",
+    "service_accounts",
+    "api_tokens",
+    "apps",
+    "policies",
+    "saved_searches",
+    "revoked_jtis",
+    "reset_codes",
+];
+
 /// Which database a test runs on.
 #[derive(Clone, Debug)]
 pub enum Backend {
@@ -307,19 +328,29 @@ impl Server {
 
     // ---- flows ----
 
+    /// Logs in; the answered access token (management audience) has been verified
+    /// independently (`verify`).
     pub fn login(&self, email: &str, password: &str) -> String {
         let r = self.call("POST", "/api/v1/login", None, Some(&json!({"email": email, "password": password})));
         assert_eq!(r.status, 200, "login failed: {}", r.body);
-        r.body["access_token"].as_str().unwrap().to_string()
+        let t = r.body["access_token"].as_str().unwrap().to_string();
+        self.verify(&t, &self.api_audience());
+        t
     }
 
     pub fn owner_login(&self) -> String {
         self.login(&self.owner_email, &self.owner_password)
     }
 
-    /// Exchanges an API token (refresh_token grant); answers the response.
+    /// Exchanges an API token (refresh_token grant); answers the response. A 200's access
+    /// token (default audience: the resource audience) has been verified independently.
     pub fn exchange(&self, api_token: &str) -> Resp {
-        self.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", api_token)], None)
+        let r = self.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", api_token)], None);
+        if r.status == 200 {
+            let t = r.body["access_token"].as_str().expect("a 200 from /oauth/token carries access_token");
+            self.verify(t, &self.resource_audience());
+        }
+        r
     }
 
     pub fn exchange_ok(&self, api_token: &str) -> String {
@@ -333,6 +364,12 @@ impl Server {
         self.state.cfg.api_audience.clone()
     }
 
+    /// The default resource audience (the first of TOKEND_AUDIENCES): what a token request
+    /// without `audience` gets.
+    pub fn resource_audience(&self) -> String {
+        self.state.cfg.audiences.first().cloned().expect("at least one resource audience")
+    }
+
     /// Exchanges an API token for a management-API access token (the audience named).
     pub fn exchange_api(&self, api_token: &str) -> String {
         let aud = self.api_audience();
@@ -342,7 +379,9 @@ impl Server {
             None,
         );
         assert_eq!(r.status, 200, "exchange for the management audience failed: {}", r.body);
-        r.body["access_token"].as_str().unwrap().to_string()
+        let t = r.body["access_token"].as_str().unwrap().to_string();
+        self.verify(&t, &aud);
+        t
     }
 
     /// client_credentials for the management audience; answers the access token.
@@ -354,7 +393,9 @@ impl Server {
             Some((client_id, secret)),
         );
         assert_eq!(r.status, 200, "client_credentials for the management audience failed: {}", r.body);
-        r.body["access_token"].as_str().unwrap().to_string()
+        let t = r.body["access_token"].as_str().unwrap().to_string();
+        self.verify(&t, &aud);
+        t
     }
 
     /// Sets a person's password the way the contract says: an admin's one-time reset
@@ -405,20 +446,66 @@ impl Server {
         assert_eq!(r.status, 201, "create role: {}", r.body);
     }
 
-    /// Verifies an access token independently: jsonwebtoken with the JWKS fetched over HTTP.
-    pub fn verify(&self, token: &str) -> Value {
-        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(
-            &ureq::get(&self.url("/.well-known/jwks.json")).call().unwrap().into_string().unwrap(),
-        )
-        .unwrap();
+    /// Verifies an access token independently of the server's own verifier: jsonwebtoken
+    /// with the JWKS fetched over HTTP. The algorithm is pinned by the key the `kid` names
+    /// (kty/crv, and its `alg` when published), never taken from the token's header alone;
+    /// `aud` must be exactly `expected_aud`; `iss` the issuer; `exp`/`nbf`/`iat` are checked
+    /// against the server's fixed test clock (no leeway). Answers the claims.
+    pub fn verify(&self, token: &str, expected_aud: &str) -> Value {
+        let text = ureq::get(&self.url("/.well-known/jwks.json")).call().unwrap().into_string().unwrap();
+        let raw: Value = serde_json::from_str(&text).unwrap();
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&text).unwrap();
         let header = jsonwebtoken::decode_header(token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid published in the JWKS");
+        let kid = header.kid.as_deref().expect("kid in the token header");
+        let raw_key = raw["keys"]
+            .as_array()
+            .expect("JWKS keys")
+            .iter()
+            .find(|k| k["kid"] == json!(kid))
+            .unwrap_or_else(|| panic!("kid {kid} published in the JWKS"));
+        use jsonwebtoken::Algorithm;
+        let pinned = match (raw_key["kty"].as_str(), raw_key["crv"].as_str()) {
+            (Some("EC"), Some("P-256")) => Algorithm::ES256,
+            (Some("OKP"), Some("Ed25519")) => Algorithm::EdDSA,
+            (Some("RSA"), None) => Algorithm::RS256,
+            other => panic!("unexpected key type {other:?} in the JWKS: {raw_key}"),
+        };
+        if let Some(alg) = raw_key.get("alg") {
+            assert_eq!(alg, &json!(format!("{pinned:?}")), "the key's published alg matches its type: {raw_key}");
+        }
+        assert_eq!(header.alg, pinned, "the token's header alg must be the one its key is for");
+        let jwk = jwks.find(kid).expect("kid published in the JWKS");
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
-        let mut v = jsonwebtoken::Validation::new(header.alg);
+        let mut v = jsonwebtoken::Validation::new(pinned);
+        v.algorithms = vec![pinned];
         v.set_issuer(&[self.issuer()]);
-        v.validate_aud = false;
-        jsonwebtoken::decode::<Value>(token, &key, &v).expect("token verifies against the JWKS").claims
+        v.set_audience(&[expected_aud]);
+        v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        v.leeway = 0;
+        // Time is checked below against the server's clock, not the wall clock.
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &v)
+            .unwrap_or_else(|e| panic!("token verifies against the JWKS for audience {expected_aud:?}: {e}"))
+            .claims;
+        assert_eq!(claims["aud"], json!(expected_aud), "a single audience, the intended one: {claims}");
+        let now = self.clock.now();
+        let num = |k: &str| claims[k].as_i64().unwrap_or_else(|| panic!("{k} is an integer: {claims}"));
+        assert!(num("exp") > now, "exp {} not after the server clock {now}: {claims}", num("exp"));
+        assert!(num("nbf") <= now, "nbf {} after the server clock {now}: {claims}", num("nbf"));
+        assert!(num("iat") <= now, "iat {} after the server clock {now}: {claims}", num("iat"));
+        claims
+    }
+
+    /// `verify` for a token of the default resource audience.
+    pub fn verify_resource(&self, token: &str) -> Value {
+        self.verify(token, &self.resource_audience())
+    }
+
+    /// `verify` for a management-API token.
+    pub fn verify_api(&self, token: &str) -> Value {
+        self.verify(token, &self.api_audience())
     }
 
     /// Counts rows of a table straight from the database (to prove "nothing changed").
@@ -433,35 +520,67 @@ impl Server {
         diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(&mut *conn).unwrap().n
     }
 
-    /// A fingerprint of every mutable table, for "this request changed nothing".
-    pub fn snapshot(&self) -> Vec<(String, i64)> {
+    /// Every column of every row of `table`, one string per row (`col=value | …`, NULL as
+    /// `~`), sorted; the columns are read from the database's catalogue, so a column added
+    /// later is covered without editing this.
+    pub fn rows(&self, table: &str) -> Vec<String> {
         use diesel::prelude::*;
         #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
         }
         let mut conn = self.state.db.read().unwrap();
+        let cols_q = if self.database_url.starts_with("postgres") {
+            format!(
+                "SELECT CAST(column_name AS TEXT) AS v FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
+            )
+        } else {
+            format!("SELECT name AS v FROM pragma_table_info('{table}') ORDER BY cid")
+        };
+        let cols: Vec<String> = diesel::sql_query(&cols_q)
+            .load::<Row>(&mut *conn)
+            .unwrap_or_else(|e| panic!("{cols_q}: {e}"))
+            .into_iter()
+            .map(|r| r.v)
+            .collect();
+        assert!(!cols.is_empty(), "table {table} has columns");
+        let expr = cols
+            .iter()
+            .map(|c| format!("'{c}=' || COALESCE(CAST(\"{c}\" AS TEXT), '~')"))
+            .collect::<Vec<_>>()
+            .join(" || ' | ' || ");
+        let q = format!("SELECT {expr} AS v FROM {table}");
+        let mut rows: Vec<String> = diesel::sql_query(&q)
+            .load::<Row>(&mut *conn)
+            .unwrap_or_else(|e| panic!("{q}: {e}"))
+            .into_iter()
+            .map(|r| r.v)
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// Every record of every mutable table (all columns), plus the number of audit events,
+    /// for "this request changed nothing": a refused rename or secret regeneration that
+    /// happened anyway shows up as a changed row, not only a changed row count. Buffered
+    /// last-used times are flushed first, so a use before the snapshot is in it and a use
+    /// recorded by the refused call shows up after.
+    pub fn snapshot(&self) -> Snapshot {
+        self.flush_usage();
         let mut out = Vec::new();
-        for q in [
-            "SELECT COUNT(*) AS n FROM api_tokens",
-            "SELECT COUNT(*) AS n FROM api_tokens WHERE revoked_at IS NOT NULL",
-            "SELECT COUNT(*) AS n FROM apps",
-            "SELECT COUNT(*) AS n FROM users",
-            "SELECT COUNT(*) AS n FROM service_accounts",
-            "SELECT COUNT(*) AS n FROM audit_events",
-            "SELECT COUNT(*) AS n FROM roles",
-            "SELECT COUNT(*) AS n FROM policies",
-        ] {
-            out.push((q.to_string(), diesel::sql_query(q).get_result::<N>(&mut *conn).unwrap().n));
+        for table in SNAPSHOT_TABLES {
+            out.push((table.to_string(), self.rows(table).join("\n")));
         }
+        out.push((AUDIT_COUNT.to_string(), self.count("audit_events").to_string()));
         out
     }
 
     /// The snapshot without the audit log: refused calls are audited, and that is the
     /// only trace they may leave.
-    pub fn data_snapshot(&self) -> Vec<(String, i64)> {
-        self.snapshot().into_iter().filter(|(q, _)| !q.contains("audit_events")).collect()
+    pub fn data_snapshot(&self) -> Snapshot {
+        self.snapshot().into_iter().filter(|(q, _)| q != AUDIT_COUNT).collect()
     }
 
     /// Writes buffered last-used times now (the server does it every ~0.5 s).
