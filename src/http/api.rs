@@ -53,8 +53,15 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Obj<T>
             if !value.is_object() {
                 return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "the body must be a JSON object").into());
             }
-            serde_json::from_value(value).map(Obj).map_err(|e| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid request body: {e}")).into()
+            // The path of the value that did not fit names the field, as in every other 422.
+            serde_path_to_error::deserialize(value).map(Obj).map_err(|e| {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                if field.is_empty() || field == "." {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid request body: {inner}")).into()
+                } else {
+                    ApiError::from(service::invalid(&field, inner.to_string())).into()
+                }
             })
         })
     }

@@ -344,6 +344,7 @@ fn cc(s: &common::Server, id: &str, secret: &str) -> Resp {
     s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((id, secret)))
 }
 
+#[track_caller]
 fn assert_slow_down(r: &Resp, what: &str) {
     assert_eq!(r.status, 429, "{what}: {}", r.text);
     assert_eq!(r.body["error"], "slow_down", "{what}: {}", r.text);
@@ -609,6 +610,7 @@ fn set_reachable(base: &str, database_url: &str, reachable: bool) {
     }
 }
 
+#[track_caller]
 fn assert_unavailable(r: &Resp, what: &str) {
     assert_eq!(r.status, 503, "{what}: {}", r.text);
     assert!(retry_after(r) >= 1, "{what}: Retry-After");

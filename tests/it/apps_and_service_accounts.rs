@@ -2,6 +2,9 @@
 //! RFC 7662 introspection, and real third-party clients (the `oauth2` crate, and the Node
 //! clients of ../shared/clients when Node and their modules are present). All through HTTP.
 use crate::common;
+use crate::common::assert::{
+    invalid_field as assert_invalid_field, oauth_error as assert_oauth_error, problem as assert_problem,
+};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -46,32 +49,16 @@ fn introspect_bearer(s: &Server, bearer: &str, token: &str) -> Resp {
     form_bearer(s, "/oauth/introspect", &[("token", token)], bearer)
 }
 
+#[track_caller]
 fn assert_active(r: &Resp, what: &str) {
     assert_eq!(r.status, 200, "{what}: introspection answered {}", r.body);
     assert_eq!(r.body["active"], json!(true), "{what} should be active: {}", r.body);
 }
 
+#[track_caller]
 fn assert_inactive(r: &Resp, what: &str) {
     assert_eq!(r.status, 200, "{what}: introspection answered {}", r.body);
     assert_eq!(r.body, json!({"active": false}), "{what} should be exactly {{\"active\":false}}");
-}
-
-fn assert_oauth_error(r: &Resp, status: u16, error: &str, what: &str) {
-    assert_eq!(r.status, status, "{what}: {}", r.body);
-    assert_eq!(r.body["error"], json!(error), "{what}: {}", r.body);
-    assert!(r.body["error_description"].is_string(), "{what}: error_description missing: {}", r.body);
-    assert!(r.body.get("access_token").is_none(), "{what}: an error must not carry a token");
-}
-
-fn assert_problem(r: &Resp, status: u16, what: &str) {
-    assert_eq!(r.status, status, "{what}: {}", r.body);
-    assert_eq!(r.header("content-type"), Some("application/problem+json"), "{what}");
-    assert_eq!(r.body["status"], json!(status), "{what}: {}", r.body);
-}
-
-fn assert_invalid_field(r: &Resp, field: &str, what: &str) {
-    assert_problem(r, 422, what);
-    assert_eq!(r.body["errors"][0]["field"], json!(field), "{what}: {}", r.body);
 }
 
 /// The roles array, sorted. A missing or non-array `roles` fails (it is not an empty list:

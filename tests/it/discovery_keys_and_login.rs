@@ -3,6 +3,7 @@
 //! and CLI), refusal to start on bad key files / config / database, `tokend org create`,
 //! and that the database never holds a secret.
 use crate::common;
+use crate::common::assert::is_problem;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -87,21 +88,15 @@ fn owner_claims(s: &Server) -> Value {
     c
 }
 
-fn is_problem(r: &Resp) -> bool {
-    r.header("content-type").is_some_and(|c| c.starts_with("application/problem+json"))
-        && r.body["type"].is_string()
-        && r.body["title"].is_string()
-        && r.body["detail"].is_string()
-        && r.body["status"] == json!(r.status)
-}
-
 /// GET /api/v1/me with a bearer must be refused with a 401 problem.
+#[track_caller]
 fn assert_rejected(s: &Server, token: &str, what: &str) {
     let r = s.get("/api/v1/me", token);
     assert_eq!(r.status, 401, "{what}: expected 401, got {} {}", r.status, r.text);
     assert!(is_problem(&r), "{what}: 401 must be problem+json: {:?} {}", r.header("content-type"), r.text);
 }
 
+#[track_caller]
 fn assert_accepted(s: &Server, token: &str, what: &str) {
     let r = s.get("/api/v1/me", token);
     assert_eq!(r.status, 200, "{what}: expected 200, got {} {}", r.status, r.text);

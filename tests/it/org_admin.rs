@@ -2,6 +2,9 @@
 //! two-org isolation, the org-wide token table, policy, people, roles, saved searches
 //! and the audit log. Every scenario runs on SQLite and (when configured) PostgreSQL.
 use crate::common;
+use crate::common::assert::{
+    invalid_field as assert_422, invalid_grant as assert_invalid_grant, is_problem, status as assert_status,
+};
 
 use std::collections::BTreeSet;
 
@@ -14,29 +17,6 @@ const DAY: i64 = 86_400;
 // ---------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------
-
-fn is_problem(r: &Resp) -> bool {
-    r.header("content-type").unwrap_or("").starts_with("application/problem+json")
-}
-
-/// A 422 problem naming `field` (errors[].field and the detail prefix).
-#[track_caller]
-fn assert_422(r: &Resp, field: &str, ctx: &str) {
-    assert_eq!(r.status, 422, "{ctx}: expected 422 naming {field}, got {} {}", r.status, r.text);
-    assert!(is_problem(r), "{ctx}: 422 must be problem+json: {:?}", r.header("content-type"));
-    let named = r.body["errors"].as_array().is_some_and(|e| e.iter().any(|x| x["field"] == json!(field)));
-    assert!(named, "{ctx}: errors[] must name the field {field}: {}", r.text);
-    let detail = r.body["detail"].as_str().unwrap_or("");
-    assert!(detail.starts_with(&format!("{field}:")), "{ctx}: detail must start with '{field}:': {detail}");
-}
-
-#[track_caller]
-fn assert_status(r: &Resp, status: u16, ctx: &str) {
-    assert_eq!(r.status, status, "{ctx}: {}", r.text);
-    if status >= 400 {
-        assert!(is_problem(r), "{ctx}: error must be problem+json: {:?}", r.header("content-type"));
-    }
-}
 
 fn items(r: &Resp) -> Vec<Value> {
     r.body["items"].as_array().cloned().unwrap_or_default()
@@ -91,12 +71,6 @@ fn new_saved(s: &Server, at: &str, name: &str, query: &str) -> String {
     let r = s.post("/api/v1/saved-searches", at, json!({"name": name, "query": query}));
     assert_eq!(r.status, 201, "create saved search {name}: {}", r.text);
     str_of(&r.body, "id")
-}
-
-#[track_caller]
-fn assert_invalid_grant(r: &Resp, ctx: &str) {
-    assert_eq!(r.status, 400, "{ctx}: exchange must fail: {}", r.text);
-    assert_eq!(r.body["error"], "invalid_grant", "{ctx}: {}", r.text);
 }
 
 /// GET /api/v1/tokens?query; must answer 200.

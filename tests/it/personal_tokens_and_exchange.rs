@@ -1,6 +1,10 @@
 //! Issue 3: personal access tokens and the token exchange at POST /oauth/token, through HTTP.
 //! Every scenario runs on SQLite and (when TOKEND_TEST_DATABASE_URL is set) PostgreSQL.
 use crate::common;
+use crate::common::assert::{
+    invalid_field as assert_invalid_field, invalid_grant as assert_invalid_grant, oauth_error as assert_oauth_error,
+    redact,
+};
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -83,39 +87,15 @@ fn token_exchange(s: &Server, token: &str, subject_type: &str, extra: &[(&str, &
     s.form("/oauth/token", &p, None)
 }
 
-fn assert_oauth_error(r: &Resp, status: u16, error: &str) {
-    assert_eq!(r.status, status, "expected {status} {error}, got: {}", red(&r.text));
-    assert_eq!(r.body["error"], error, "expected error {error}, got: {}", red(&r.text));
-    assert!(r.body.get("access_token").is_none(), "an error response carries no token: {}", red(&r.text));
-}
-
-fn assert_invalid_grant(r: &Resp) {
-    assert_oauth_error(r, 400, "invalid_grant");
-}
-
-/// A 422 problem naming `field`.
-fn assert_invalid_field(r: &Resp, field: &str) {
-    assert_eq!(r.status, 422, "expected 422 naming {field}, got: {}", red(&r.text));
-    assert!(
-        r.header("Content-Type").unwrap_or("").starts_with("application/problem+json"),
-        "validation errors are problem+json: {:?}",
-        r.header("Content-Type")
-    );
-    let errors = r.body["errors"].as_array().unwrap_or_else(|| panic!("no errors array: {}", red(&r.text)));
-    assert!(errors.iter().any(|e| e["field"] == field), "errors do not name {field}: {}", red(&r.text));
-    let detail = r.body["detail"].as_str().unwrap_or("");
-    assert!(detail.starts_with(&format!("{field}: ")), "detail does not start with '{field}: ': {detail}");
-}
-
 fn my_tokens(s: &Server, at: &str) -> Vec<Value> {
     let r = s.get("/api/v1/me/tokens?page_size=200", at);
-    assert_eq!(r.status, 200, "list tokens: {}", red(&r.text));
+    assert_eq!(r.status, 200, "list tokens: {}", redact(&r.text));
     r.body["items"].as_array().unwrap().clone()
 }
 
 fn my_token(s: &Server, at: &str, id: &str) -> Value {
     let r = s.get(&format!("/api/v1/me/tokens/{id}"), at);
-    assert_eq!(r.status, 200, "get token: {}", red(&r.text));
+    assert_eq!(r.status, 200, "get token: {}", redact(&r.text));
     r.body
 }
 
@@ -123,34 +103,8 @@ fn item<'a>(items: &'a [Value], id: &str) -> &'a Value {
     items.iter().find(|t| t["id"] == id).unwrap_or_else(|| panic!("token {id} is not listed"))
 }
 
-/// Failure messages never show a credential: API tokens and client secrets (`tkd_…`) are
-/// cut to their hint, JWTs (`eyJ…`) are dropped.
-fn red(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    loop {
-        let next = [rest.find("tkd_"), rest.find("eyJ")].into_iter().flatten().min();
-        let Some(i) = next else { break };
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c))).unwrap_or(tail.len());
-        let word = &tail[..end];
-        if word.starts_with("eyJ") {
-            out.push_str("eyJ…[redacted]");
-        } else {
-            let keep = word.rfind('_').map(|u| (u + 5).min(word.len())).unwrap_or(word.len());
-            out.push_str(&word[..keep]);
-            if keep < word.len() {
-                out.push_str("…[redacted]");
-            }
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The secret, and any long piece of its random part, is absent from `text`.
+#[track_caller]
 fn assert_no_secret(text: &str, secret: &str, what: &str) {
     assert!(!text.contains(secret), "{what} contains a secret");
     let body = &secret[secret.rfind('_').unwrap() + 1..];
@@ -175,6 +129,7 @@ fn basic(id: &str, secret: &str) -> String {
 
 /// A refused /api/v1 call changed no row (it may add one audit event: refused mutating
 /// calls are audited).
+#[track_caller]
 fn assert_refused_unchanged(s: &Server, before: &[(String, String)], what: &str) {
     let (rows, audit) = split_audit(before);
     let (rows2, audit2) = split_audit(&s.snapshot());
@@ -198,7 +153,7 @@ fn create_shows_secret_once_and_record(b: &Backend) {
         &at,
         json!({"roles": ["org:owner"], "name": "ci deploy", "description": "for CI", "ttl_days": 7}),
     );
-    assert_eq!(r.status, 201, "{}", red(&r.text));
+    assert_eq!(r.status, 201, "{}", redact(&r.text));
     let secret = r.body["token"].as_str().expect("the secret is in the 201 body").to_string();
     assert!(secret.starts_with("tkd_pat_"), "personal token prefix");
     assert!(
@@ -206,7 +161,7 @@ fn create_shows_secret_once_and_record(b: &Backend) {
         "at least 32 random bytes in base62 plus a 6-character checksum"
     );
     for f in common::RECORD_FIELDS {
-        assert!(r.body.get(f).is_some(), "created record lacks {f}: {}", red(&r.body.to_string()));
+        assert!(r.body.get(f).is_some(), "created record lacks {f}: {}", redact(&r.body.to_string()));
     }
     let id = r.body["id"].as_str().unwrap().to_string();
     assert!(!id.is_empty());
@@ -219,7 +174,7 @@ fn create_shows_secret_once_and_record(b: &Backend) {
     assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), 7 * DAY);
     assert_eq!(r.body["status"], "active");
     for f in ["last_used_at", "last_used_ip", "idle_ttl_days", "revoked_at", "revoked_by"] {
-        assert!(r.body[f].is_null(), "{f} should be null on a new token: {}", red(&r.body.to_string()));
+        assert!(r.body[f].is_null(), "{f} should be null on a new token: {}", redact(&r.body.to_string()));
     }
     let hint = r.body["hint"].as_str().unwrap();
     let shown = hint.trim_end_matches('…').trim_end_matches("...");
@@ -277,7 +232,7 @@ fn create_validation(b: &Backend) {
     for (body, field) in cases {
         let before = s.snapshot();
         let r = s.post("/api/v1/me/tokens", &at, body.clone());
-        assert_invalid_field(&r, field);
+        assert_invalid_field(&r, field, "");
         assert_refused_unchanged(&s, &before, &format!("create {body}"));
     }
     // Unknown fields are refused (4xx), nothing stored.
@@ -287,7 +242,7 @@ fn create_validation(b: &Backend) {
     ] {
         let before = s.snapshot();
         let r = s.post("/api/v1/me/tokens", &at, body.clone());
-        assert!((400..500).contains(&r.status), "unknown field accepted: {body} → {}", red(&r.text));
+        assert!((400..500).contains(&r.status), "unknown field accepted: {body} → {}", redact(&r.text));
         assert_refused_unchanged(&s, &before, "refused call");
     }
     // The limits themselves are accepted.
@@ -297,7 +252,7 @@ fn create_validation(b: &Backend) {
         json!({"name": "n", "description": "", "ttl_days": 1, "roles": ["org:member"]}),
     ] {
         let r = s.post("/api/v1/me/tokens", &at, body.clone());
-        assert_eq!(r.status, 201, "{body}: {}", red(&r.text));
+        assert_eq!(r.status, 201, "{body}: {}", redact(&r.text));
         assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), body["ttl_days"].as_i64().unwrap() * DAY);
     }
 }
@@ -306,21 +261,23 @@ fn create_ttl_follows_policy(b: &Backend) {
     let s = b.start();
     let at = s.owner_login();
     let r = s.put("/api/v1/policy", &at, json!({"personal_token_max_ttl_days": 10}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     assert_invalid_field(
         &s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 11})),
         "ttl_days",
+        "",
     );
     let r = s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 10}));
-    assert_eq!(r.status, 201, "{}", red(&r.text));
+    assert_eq!(r.status, 201, "{}", redact(&r.text));
     assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), 10 * DAY);
     let r = s.put("/api/v1/policy", &at, json!({"personal_token_max_ttl_days": 90}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     let r = s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 90}));
-    assert_eq!(r.status, 201, "{}", red(&r.text));
+    assert_eq!(r.status, 201, "{}", redact(&r.text));
     assert_invalid_field(
         &s.post("/api/v1/me/tokens", &at, json!({"roles": ["org:owner"], "name": "n", "ttl_days": 91})),
         "ttl_days",
+        "",
     );
 }
 
@@ -334,29 +291,33 @@ fn roles_default_and_must_be_held(b: &Backend) {
     // No implicit roles: a token without `roles` is refused and nothing is stored.
     let before = s.snapshot();
     let r = s.post("/api/v1/me/tokens", &dev, json!({"name": "default roles", "ttl_days": 3}));
-    assert_invalid_field(&r, "roles");
+    assert_invalid_field(&r, "roles", "");
     assert_refused_unchanged(&s, &before, "create without roles");
     let r = s.post(
         "/api/v1/me/tokens",
         &dev,
         json!({"name": "all my roles", "ttl_days": 3, "roles": ["org:developer", "metrics:read"]}),
     );
-    assert_eq!(r.status, 201, "{}", red(&r.text));
+    assert_eq!(r.status, 201, "{}", redact(&r.text));
     assert_eq!(strings(&r.body["roles"]), sorted(&["org:developer", "metrics:read"]));
     let c = s.verify_resource(&s.exchange_ok(r.body["token"].as_str().unwrap()));
     assert_eq!(strings(&c["roles"]), sorted(&["org:developer", "metrics:read"]));
 
     // A subset, including a role implied by the ladder.
     let r = s.post("/api/v1/me/tokens", &dev, json!({"name": "member", "ttl_days": 3, "roles": ["org:member"]}));
-    assert_eq!(r.status, 201, "{}", red(&r.text));
+    assert_eq!(r.status, 201, "{}", redact(&r.text));
     assert_eq!(strings(&r.body["roles"]), vec!["org:member"]);
 
     for role in ["alerts:write", "org:admin", "org:owner"] {
         let before = s.snapshot();
         let r =
             s.post("/api/v1/me/tokens", &dev, json!({"name": "more", "ttl_days": 3, "roles": ["metrics:read", role]}));
-        assert_invalid_field(&r, "roles");
-        assert!(r.body["detail"].as_str().unwrap().contains(role), "the error names the role {role}: {}", red(&r.text));
+        assert_invalid_field(&r, "roles", "");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(role),
+            "the error names the role {role}: {}",
+            redact(&r.text)
+        );
         assert_refused_unchanged(&s, &before, "refused call");
     }
 }
@@ -368,14 +329,14 @@ fn pat_derived_access_token_cannot_mint(b: &Backend) {
     let derived = s.exchange_api(&secret);
     // The bearer itself is valid...
     let me = s.get("/api/v1/me", &derived);
-    assert_eq!(me.status, 200, "{}", red(&me.text));
+    assert_eq!(me.status, 200, "{}", redact(&me.text));
     // ...but cannot mint or rotate.
     let before = split_audit(&s.snapshot()).0;
     let r = s.post("/api/v1/me/tokens", &derived, json!({"roles": ["org:owner"], "name": "minted", "ttl_days": 1}));
-    assert_eq!(r.status, 403, "{}", red(&r.text));
+    assert_eq!(r.status, 403, "{}", redact(&r.text));
     assert!(r.body.get("token").is_none());
     let r = s.post(&format!("/api/v1/me/tokens/{id}/rotate"), &derived, json!({}));
-    assert_eq!(r.status, 403, "{}", red(&r.text));
+    assert_eq!(r.status, 403, "{}", redact(&r.text));
     assert!(r.body.get("token").is_none());
     assert_eq!(split_audit(&s.snapshot()).0, before, "a refused mint changed the database");
     // Same for the bootstrap token, and for another user's PAT.
@@ -399,7 +360,7 @@ fn pat_derived_access_token_cannot_mint(b: &Backend) {
 // ---- exchange ----
 
 fn check_exchanged(s: &Server, r: &Resp, token_id: &str, roles: &[&str]) -> Value {
-    assert_eq!(r.status, 200, "exchange: {}", red(&r.text));
+    assert_eq!(r.status, 200, "exchange: {}", redact(&r.text));
     assert!(
         r.header("Cache-Control").unwrap_or("").contains("no-store"),
         "Cache-Control: {:?}",
@@ -453,7 +414,7 @@ fn exchange_token_exchange_grant(b: &Backend) {
     for ty in [TYPE_RT, TYPE_API, TYPE_RT, TYPE_API] {
         let r = token_exchange(&s, &secret, ty, &[]);
         let c = check_exchanged(&s, &r, &id, &["metrics:read"]);
-        assert_eq!(r.body["issued_token_type"], TYPE_AT, "{}", red(&r.text));
+        assert_eq!(r.body["issued_token_type"], TYPE_AT, "{}", redact(&r.text));
         assert!(jtis.insert(c["jti"].as_str().unwrap().to_string()), "jti repeated");
     }
     // requested_token_type = access_token is fine.
@@ -473,7 +434,7 @@ fn scope_narrowing(b: &Backend) {
     let (_, secret) =
         s.pat(&owner, json!({"name": "n", "ttl_days": 2, "roles": ["metrics:read", "alerts:write", "org:member"]}));
     let granted = |r: &Resp| -> Vec<String> {
-        assert_eq!(r.status, 200, "{}", red(&r.text));
+        assert_eq!(r.status, 200, "{}", redact(&r.text));
         let c = s.verify_resource(r.body["access_token"].as_str().unwrap());
         assert_eq!(scope_set(&c["scope"]), strings(&c["roles"]), "scope claim = roles");
         assert_eq!(scope_set(&r.body["scope"]), strings(&c["roles"]), "response scope = roles");
@@ -489,8 +450,8 @@ fn scope_narrowing(b: &Backend) {
     // Asking for more than the token holds — even roles the owner holds.
     for scope in ["logs:read", "metrics:read logs:read", "org:admin", "org:owner"] {
         let before = s.snapshot();
-        assert_oauth_error(&refresh(&s, &secret, &[("scope", scope)]), 400, "invalid_scope");
-        assert_oauth_error(&token_exchange(&s, &secret, TYPE_RT, &[("scope", scope)]), 400, "invalid_scope");
+        assert_oauth_error(&refresh(&s, &secret, &[("scope", scope)]), 400, "invalid_scope", "");
+        assert_oauth_error(&token_exchange(&s, &secret, TYPE_RT, &[("scope", scope)]), 400, "invalid_scope", "");
         assert_eq!(s.snapshot(), before);
     }
 }
@@ -504,9 +465,9 @@ fn owner_demoted_gets_fewer_roles(b: &Backend) {
     let first = s.verify_resource(&s.exchange_ok(&secret));
     assert_eq!(strings(&first["roles"]), sorted(&["org:admin", "metrics:read"]));
     let r = s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"roles": ["org:member"]}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     let r = s.exchange(&secret);
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     let after = s.verify_resource(r.body["access_token"].as_str().unwrap());
     let roles = strings(&after["roles"]);
     // Exactly what the owner still holds of what the token carries: org:member, which the
@@ -515,7 +476,7 @@ fn owner_demoted_gets_fewer_roles(b: &Backend) {
     assert_eq!(scope_set(&after["scope"]), roles);
     // Restoring one role restores exactly that role at the next exchange.
     let r = s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"roles": ["org:member", "metrics:read"]}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     let again = s.verify_resource(&s.exchange_ok(&secret));
     assert!(strings(&again["roles"]).contains(&"metrics:read".to_string()));
     assert!(!strings(&again["roles"]).contains(&"org:admin".to_string()));
@@ -529,10 +490,10 @@ fn owner_disabled_or_deleted(b: &Backend) {
     let (_, dsecret) = s.pat(&dat, json!({"name": "d", "ttl_days": 5}));
     let derived = s.exchange_ok(&dsecret);
     let r = s.patch(&format!("/api/v1/users/{did}"), &owner, json!({"disabled": true}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     let (rows, audit) = split_audit(&s.snapshot());
-    assert_invalid_grant(&s.exchange(&dsecret));
-    assert_invalid_grant(&token_exchange(&s, &dsecret, TYPE_API, &[]));
+    assert_invalid_grant(&s.exchange(&dsecret), "");
+    assert_invalid_grant(&token_exchange(&s, &dsecret, TYPE_API, &[]), "");
     let (rows2, audit2) = split_audit(&s.snapshot());
     assert_eq!(rows2, rows);
     assert_eq!(audit2, audit + 2, "each refused exchange of a known token is one audit event");
@@ -542,9 +503,9 @@ fn owner_disabled_or_deleted(b: &Backend) {
     let (_, esecret) = s.pat(&eat, json!({"name": "e", "ttl_days": 5}));
     s.exchange_ok(&esecret);
     let r = s.delete(&format!("/api/v1/users/{eid}"), &owner);
-    assert_eq!(r.status, 204, "{}", red(&r.text));
-    assert_invalid_grant(&s.exchange(&esecret));
-    assert_invalid_grant(&token_exchange(&s, &esecret, TYPE_RT, &[]));
+    assert_eq!(r.status, 204, "{}", redact(&r.text));
+    assert_invalid_grant(&s.exchange(&esecret), "");
+    assert_invalid_grant(&token_exchange(&s, &esecret, TYPE_RT, &[]), "");
     // Other people's tokens are unaffected.
     s.exchange_ok(&s.owner_pat);
 }
@@ -561,22 +522,22 @@ fn expiry_with_fixed_clock(b: &Backend) {
     assert_eq!(c["iat"].as_i64().unwrap(), clock_now(&s), "iat follows the server clock");
     s.clock.advance(1);
     let (rows, audit) = split_audit(&s.snapshot());
-    assert_invalid_grant(&s.exchange(&secret));
-    assert_invalid_grant(&token_exchange(&s, &secret, TYPE_API, &[]));
+    assert_invalid_grant(&s.exchange(&secret), "");
+    assert_invalid_grant(&token_exchange(&s, &secret, TYPE_API, &[]), "");
     let (rows2, audit2) = split_audit(&s.snapshot());
     assert_eq!(rows2, rows);
     assert_eq!(audit2, audit + 2);
     let owner = s.owner_login();
     assert_eq!(my_token(&s, &owner, &id)["status"], "expired");
     s.clock.advance(30 * DAY);
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
 }
 
 fn idle_ttl_without_use(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     let r = s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     assert_eq!(r.body["idle_ttl_days"], 1);
     let (id, secret) = s.pat(&owner, json!({"name": "idle", "ttl_days": 10}));
     assert_eq!(my_token(&s, &owner, &id)["idle_ttl_days"], 1);
@@ -584,7 +545,7 @@ fn idle_ttl_without_use(b: &Backend) {
     let owner = s.owner_login();
     assert_eq!(my_token(&s, &owner, &id)["status"], "active");
     s.clock.advance(2);
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
     let owner = s.owner_login();
     assert_eq!(my_token(&s, &owner, &id)["status"], "idle");
     // The bootstrap token predates the policy change: no idle TTL, still works.
@@ -608,7 +569,7 @@ fn idle_ttl_with_use(b: &Backend) {
     let owner = s.owner_login();
     assert_eq!(my_token(&s, &owner, &id)["status"], "active");
     s.clock.set(t0 + 12 * 3600 + DAY);
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
     let owner = s.owner_login();
     assert_eq!(my_token(&s, &owner, &id)["status"], "idle");
 }
@@ -630,7 +591,7 @@ fn idle_ttl_use_extends(b: &Backend) {
     s.clock.set(t0 + 54 * 3600 - 1);
     s.exchange_ok(&secret);
     s.clock.set(t0 + 54 * 3600 - 1 + DAY);
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
 }
 
 /// "Idle-TTL checks use the freshest value" (issue 3): a use must stay visible at every
@@ -705,10 +666,10 @@ fn revoke_one(b: &Backend) {
 
     let now = clock_now(&s);
     let r = s.delete(&format!("/api/v1/me/tokens/{id}"), &owner);
-    assert_eq!(r.status, 204, "{}", red(&r.text));
+    assert_eq!(r.status, 204, "{}", redact(&r.text));
     assert!(r.text.is_empty());
-    assert_invalid_grant(&s.exchange(&secret));
-    assert_invalid_grant(&token_exchange(&s, &secret, TYPE_API, &[]));
+    assert_invalid_grant(&s.exchange(&secret), "");
+    assert_invalid_grant(&token_exchange(&s, &secret, TYPE_API, &[]), "");
     assert_eq!(s.get("/api/v1/me", &derived).status, 401, "access tokens from a revoked token stop working");
     let list = my_tokens(&s, &owner);
     let t = item(&list, &id);
@@ -718,11 +679,11 @@ fn revoke_one(b: &Backend) {
     // Irreversible: a second DELETE changes nothing.
     s.clock.advance(60);
     let r = s.delete(&format!("/api/v1/me/tokens/{id}"), &owner);
-    assert!(r.status == 204 || r.status == 404 || r.status == 409, "{}", red(&r.text));
+    assert!(r.status == 204 || r.status == 404 || r.status == 409, "{}", redact(&r.text));
     let t = my_token(&s, &owner, &id);
     assert_eq!(t["status"], "revoked");
     assert_eq!(ts(&t["revoked_at"]), now, "the first revocation's time stays");
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
     // Others unaffected.
     s.exchange_ok(&keep);
     s.exchange_ok(&s.owner_pat);
@@ -742,13 +703,13 @@ fn revoke_all(b: &Backend) {
     let (_, other) = s.pat(&uat, json!({"name": "other", "ttl_days": 5}));
 
     let r = s.delete("/api/v1/me/tokens", &owner);
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     assert_eq!(r.body, json!({"revoked": 4}), "three new tokens plus the bootstrap token");
     for (_, secret) in &secrets {
-        assert_invalid_grant(&s.exchange(secret));
+        assert_invalid_grant(&s.exchange(secret), "");
     }
-    assert_invalid_grant(&s.exchange(&s.owner_pat));
-    assert_invalid_grant(&s.exchange(&old));
+    assert_invalid_grant(&s.exchange(&s.owner_pat), "");
+    assert_invalid_grant(&s.exchange(&old), "");
     for t in my_tokens(&s, &owner) {
         assert_eq!(t["status"], "revoked", "{t}");
         assert!(!t["revoked_at"].is_null());
@@ -768,7 +729,7 @@ fn rotate(b: &Backend) {
         s.pat(&owner, json!({"name": "rot", "description": "rotating", "ttl_days": 9, "roles": ["metrics:read"]}));
     s.exchange_ok(&secret);
     let r = s.post(&format!("/api/v1/me/tokens/{id}/rotate"), &owner, json!({}));
-    assert_eq!(r.status, 201, "{}", red(&r.text));
+    assert_eq!(r.status, 201, "{}", redact(&r.text));
     let new_secret = r.body["token"].as_str().expect("the new secret, once").to_string();
     let new_id = r.body["id"].as_str().unwrap().to_string();
     assert_ne!(new_secret, secret);
@@ -780,7 +741,7 @@ fn rotate(b: &Backend) {
     assert_eq!(ts(&r.body["expires_at"]) - ts(&r.body["created_at"]), 9 * DAY);
     assert_eq!(r.body["status"], "active");
 
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
     let c = s.verify_resource(&s.exchange_ok(&new_secret));
     assert_eq!(c["client_id"], new_id.as_str());
     assert_eq!(strings(&c["roles"]), vec!["metrics:read"]);
@@ -795,7 +756,7 @@ fn rotate(b: &Backend) {
     assert_eq!(item(items, &new_id)["name"], "rot");
     // A revoked token cannot be rotated again into a working one.
     let r = s.post(&format!("/api/v1/me/tokens/{id}/rotate"), &owner, json!({}));
-    assert!((400..500).contains(&r.status), "rotating a revoked token: {}", red(&r.text));
+    assert!((400..500).contains(&r.status), "rotating a revoked token: {}", redact(&r.text));
     assert!(r.body.get("token").is_none());
 }
 
@@ -805,12 +766,12 @@ fn patch_rename(b: &Backend) {
     let (id, secret) = s.pat(&owner, json!({"name": "before", "description": "d1", "ttl_days": 5}));
     let before = my_token(&s, &owner, &id);
     let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, json!({"name": "after"}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     assert_eq!(r.body["name"], "after");
     assert_eq!(r.body["description"], "d1");
     assert!(r.body.get("token").is_none());
     let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, json!({"description": "d2"}));
-    assert_eq!(r.status, 200, "{}", red(&r.text));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
     let got = my_token(&s, &owner, &id);
     assert_eq!(got["name"], "after");
     assert_eq!(got["description"], "d2");
@@ -824,12 +785,12 @@ fn patch_rename(b: &Backend) {
         (json!({"description": "d".repeat(1001)}), "description"),
     ] {
         let snap = s.snapshot();
-        assert_invalid_field(&s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, body), field);
+        assert_invalid_field(&s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, body), field, "");
         assert_refused_unchanged(&s, &snap, "refused call");
     }
     for body in [json!({"roles": ["org:member"]}), json!({"expires_at": "2099-01-01T00:00:00Z"})] {
         let r = s.patch(&format!("/api/v1/me/tokens/{id}"), &owner, body.clone());
-        assert!((400..500).contains(&r.status), "{body}: {}", red(&r.text));
+        assert!((400..500).contains(&r.status), "{body}: {}", redact(&r.text));
     }
     assert_eq!(my_token(&s, &owner, &id)["name"], "after");
     let (_, uat) = s.user(&owner, "x@example.com", &["org:admin"]);
@@ -843,9 +804,9 @@ fn rfc7009_revoke(b: &Backend) {
     let (id, secret) = s.pat(&owner, json!({"name": "7009", "ttl_days": 5}));
     s.exchange_ok(&secret);
     let r = s.form("/oauth/revoke", &[("token", &secret)], None);
-    assert_eq!(r.status, 200, "{}", red(&r.text));
-    assert!(r.text.is_empty(), "RFC 7009 answers an empty body: {}", red(&r.text));
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
+    assert!(r.text.is_empty(), "RFC 7009 answers an empty body: {}", redact(&r.text));
+    assert_invalid_grant(&s.exchange(&secret), "");
     let t = my_token(&s, &owner, &id);
     assert_eq!(t["status"], "revoked");
     assert!(!t["revoked_at"].is_null());
@@ -854,8 +815,8 @@ fn rfc7009_revoke(b: &Backend) {
     // With a token_type_hint.
     let (_, secret2) = s.pat(&owner, json!({"name": "hinted", "ttl_days": 5}));
     let r = s.form("/oauth/revoke", &[("token", &secret2), ("token_type_hint", "refresh_token")], None);
-    assert_eq!(r.status, 200, "{}", red(&r.text));
-    assert_invalid_grant(&s.exchange(&secret2));
+    assert_eq!(r.status, 200, "{}", redact(&r.text));
+    assert_invalid_grant(&s.exchange(&secret2), "");
 
     // Unknown tokens: 200, nothing changes.
     // The owner's PAT with its last character changed (to one it is not: 1 in 62 PATs end in x).
@@ -864,7 +825,7 @@ fn rfc7009_revoke(b: &Backend) {
     for unknown in [unknown_pat(), "not-a-token".to_string(), altered] {
         let before = s.snapshot();
         let r = s.form("/oauth/revoke", &[("token", &unknown)], None);
-        assert_eq!(r.status, 200, "{}", red(&r.text));
+        assert_eq!(r.status, 200, "{}", redact(&r.text));
         assert!(r.text.is_empty());
         assert_eq!(s.snapshot(), before);
     }
@@ -874,11 +835,11 @@ fn rfc7009_revoke(b: &Backend) {
     let (app_id, client_id, client_secret) = s.app(&owner, json!({"name": "svc", "roles": ["org:member"]}));
     let before = s.snapshot();
     let r = s.form("/oauth/revoke", &[("token", &client_secret)], None);
-    assert_oauth_error(&r, 400, "unsupported_token_type");
+    assert_oauth_error(&r, 400, "unsupported_token_type", "");
     assert!(!r.text.contains(&client_secret), "the secret is not echoed");
     assert_eq!(s.snapshot(), before, "revoking a client secret via RFC 7009 changes nothing");
     let cc = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&client_id, &client_secret)));
-    assert_eq!(cc.status, 200, "the client secret still works: {}", red(&cc.text));
+    assert_eq!(cc.status, 200, "the client secret still works: {}", redact(&cc.text));
     let app = s.get(&format!("/api/v1/apps/{app_id}"), &owner);
     assert_eq!(app.status, 200);
     assert_ne!(app.body["disabled"], true);
@@ -891,7 +852,12 @@ fn rfc7009_revoke(b: &Backend) {
     assert_eq!(s.count("api_tokens WHERE revoked_at IS NOT NULL"), api_before);
     s.exchange_ok(&s.owner_pat);
     // No token parameter: invalid_request.
-    assert_oauth_error(&s.form("/oauth/revoke", &[("token_type_hint", "refresh_token")], None), 400, "invalid_request");
+    assert_oauth_error(
+        &s.form("/oauth/revoke", &[("token_type_hint", "refresh_token")], None),
+        400,
+        "invalid_request",
+        "",
+    );
 }
 
 // ---- audience ----
@@ -905,7 +871,7 @@ fn audience_rules(b: &Backend) {
     let (_, secret) = s.pat(&owner, json!({"name": "aud", "ttl_days": 5}));
     // Verified independently for the audience asked for; answers the token's `aud`.
     let aud_for = |r: &Resp, want: &str| -> Vec<String> {
-        assert_eq!(r.status, 200, "{}", red(&r.text));
+        assert_eq!(r.status, 200, "{}", redact(&r.text));
         aud_of(&s.verify(r.body["access_token"].as_str().unwrap(), want))
     };
     let aud = |r: &Resp| aud_for(r, "https://metrics.example");
@@ -936,7 +902,7 @@ fn audience_rules(b: &Backend) {
         token_exchange(&s, &secret, TYPE_API, &[("audience", "https://ingest.example")]),
         token_exchange(&s, &secret, TYPE_RT, &[("resource", "https://ingest.example")]),
     ] {
-        assert_oauth_error(&r, 400, "invalid_target");
+        assert_oauth_error(&r, 400, "invalid_target", "");
     }
     assert_eq!(s.snapshot(), before);
 
@@ -946,11 +912,11 @@ fn audience_rules(b: &Backend) {
         &owner,
         json!({"name": "ingester", "description": "", "roles": ["org:member"]}),
     );
-    assert_eq!(sa.status, 201, "{}", red(&sa.text));
+    assert_eq!(sa.status, 201, "{}", redact(&sa.text));
     let sa_id = sa.body["id"].as_str().unwrap();
     let t =
         s.post(&format!("/api/v1/service-accounts/{sa_id}/tokens"), &owner, json!({"name": "ingest", "ttl_days": 30}));
-    assert_eq!(t.status, 201, "{}", red(&t.text));
+    assert_eq!(t.status, 201, "{}", redact(&t.text));
     let sat = t.body["token"].as_str().unwrap();
     let r = refresh(&s, sat, &[("resource", "https://ingest.example")]);
     assert_eq!(aud_for(&r, "https://ingest.example"), vec!["https://ingest.example"]);
@@ -986,7 +952,7 @@ fn usage_recorded(b: &Backend) {
     // A refused exchange is not a use.
     assert_eq!(s.delete(&format!("/api/v1/me/tokens/{id}"), &owner).status, 204);
     s.clock.advance(600);
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
     s.flush_usage();
     let owner = s.owner_login();
     assert_eq!(ts(&my_token(&s, &owner, &id)["last_used_at"]), used_at + 600);
@@ -1387,7 +1353,7 @@ fn token_endpoint_bad_input(b: &Backend) {
                 "body is not the RFC 6749 error {:?} (Content-Type {:?}): {}",
                 c.error,
                 r.header("Content-Type"),
-                red(&r.text)
+                redact(&r.text)
             ));
         }
         if r.body.get("access_token").is_some() {
@@ -1413,7 +1379,7 @@ fn token_endpoint_bad_input(b: &Backend) {
     // Nothing was revoked or broken along the way.
     s.exchange_ok(&live);
     let cc = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&client_id, &client_secret)));
-    assert_eq!(cc.status, 200, "{}", red(&cc.text));
+    assert_eq!(cc.status, 200, "{}", redact(&cc.text));
 }
 
 // ---- concurrency ----
@@ -1460,7 +1426,7 @@ fn concurrent_exchange_during_revoke(b: &Backend) {
         let start = Instant::now();
         let r = s.delete(&format!("/api/v1/me/tokens/{id}"), &owner);
         let done = Instant::now();
-        assert_eq!(r.status, 204, "{}", red(&r.text));
+        assert_eq!(r.status, 204, "{}", redact(&r.text));
         revoked_at.set(done).unwrap();
         wait_for("100 exchanges started after the revoke completed", &|| completed_after.load(Ordering::SeqCst) >= 100);
         stop.store(true, Ordering::SeqCst);
@@ -1489,7 +1455,7 @@ fn concurrent_exchange_during_revoke(b: &Backend) {
     }
     assert!(ok_before > 0, "no exchange completed before the revoke ({} total)", results.len());
     assert!(after > 0, "no exchange started after the revoke ({} total)", results.len());
-    assert_invalid_grant(&s.exchange(&secret));
+    assert_invalid_grant(&s.exchange(&secret), "");
     assert_eq!(my_token(&s, &owner, &id)["status"], "revoked");
 }
 

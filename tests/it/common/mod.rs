@@ -2,6 +2,8 @@
 //! PostgreSQL database when TOKEND_TEST_DATABASE_URL is set), a temp key directory and a
 //! fixed clock; a blocking HTTP client; JWT checks against the JWKS fetched over HTTP.
 
+pub mod assert;
+
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
