@@ -9,8 +9,9 @@ PEER_SRC=${PEER_SRC:-bench/peer-oidc}
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # --features bench: the sign-only ceiling route (/bench/sign) is never in a default build.
-cargo build --release --features bench --quiet
+# The load tool first: building a bench also builds the server binary, with default features.
 cargo bench --bench load --no-run --quiet 2>/dev/null || cargo bench --bench load --no-run
+cargo build --release --features bench --quiet
 LOAD=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
 
 echo "### $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
