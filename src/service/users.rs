@@ -14,7 +14,9 @@ use crate::store::{self, roles_from_text, roles_to_text, AnyConnection, Db};
 
 pub fn normalize_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
-    let ok = e.len() <= 254
+    // The document's maxLength counts the characters as sent (surrounding whitespace too).
+    let ok = email.chars().count() <= 254
+        && e.len() <= 254
         && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {

@@ -136,9 +136,30 @@ fn integral_floats_are_integers(b: &Backend) {
     assert_eq!(r.status, 422, "{}", r.body);
 }
 
+/// The document's `maxLength: 254` on a new user's email counts the characters as sent,
+/// surrounding whitespace included (schemathesis found a 257-character value accepted
+/// because the server measured it after trimming).
+fn email_max_length_counts_what_was_sent(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    // Everything but the audit log (a refused call is audited).
+    let data = || s.snapshot().into_iter().filter(|(t, _)| !t.starts_with("audit_events")).collect::<Vec<_>>();
+    let before = data();
+    let padded = format!("{}{}@x.test", " ".repeat(20), "a".repeat(230));
+    assert_eq!(padded.chars().count(), 257);
+    let r = s.post("/api/v1/users", &at, json!({"email": padded, "roles": ["org:member"]}));
+    crate::common::assert::invalid_field(&r, "email", "257 characters as sent");
+    assert_eq!(data(), before, "nothing created");
+    let exact = format!("{}@x.test", "b".repeat(247));
+    assert_eq!(exact.chars().count(), 254);
+    let r = s.post("/api/v1/users", &at, json!({"email": exact, "name": "Long Mail", "roles": ["org:member"]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 backend_tests!(
     undeclared_methods_are_405,
     audit_outcome_filter_is_validated,
     null_for_non_nullable_fields_is_422,
     integral_floats_are_integers,
+    email_max_length_counts_what_was_sent,
 );
