@@ -1,7 +1,8 @@
 //! A resource server protected by tokend access tokens, verified offline against the JWKS.
 //!
 //!   cargo run --example resource_server -- http://127.0.0.1:8080 https://metrics.example
-//!   (tokend's issuer, and the audience this API accepts: one of TOKEND_AUDIENCES; port 9090)
+//!   (tokend's issuer, and the audience this API accepts: one of TOKEND_AUDIENCES; a third
+//!   argument is the address to listen on, 127.0.0.1:9090 by default)
 //!
 //!   curl -s 127.0.0.1:9090/metrics/query -H "authorization: Bearer $ACCESS"
 //!
@@ -78,13 +79,14 @@ async fn main() -> std::io::Result<()> {
     let issuer = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
     // One of tokend's TOKEND_AUDIENCES; never the management audience.
     let audience = args.next().unwrap_or_else(|| "https://metrics.example".into());
+    let bind = args.next().unwrap_or_else(|| "127.0.0.1:9090".into());
     let jwks = Verifier::fetch(&issuer);
     let v = Arc::new(Verifier { issuer, audience, jwks: RwLock::new((jwks, Instant::now())) });
-    println!("resource server on http://127.0.0.1:9090, trusting {}", v.issuer);
+    println!("resource server on http://{bind}, trusting {}", v.issuer);
     HttpServer::new(move || {
         App::new().app_data(web::Data::new(v.clone())).route("/metrics/query", web::get().to(query))
     })
-    .bind("127.0.0.1:9090")?
+    .bind(bind)?
     .run()
     .await
 }

@@ -470,3 +470,122 @@ fn revocation_survives_kill_9_on_sqlite() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], json!("revoked"), "{body}");
 }
+
+/// `tokend serve` takes every setting from the environment or the same-named flag: a bad
+/// value exits with status 2 naming the variable, before anything is created; and
+/// TOKEND_BOOTSTRAP_EMAIL names the first owner.
+#[test]
+fn serve_is_configured_by_environment_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = |d: &Path| {
+        vec![
+            ("DATABASE_URL", format!("sqlite://{}/data/tokend.db", d.display())),
+            ("TOKEND_KEYS_DIR", d.join("keys").display().to_string()),
+            ("TOKEND_BIND", format!("127.0.0.1:{}", free_port())),
+        ]
+    };
+    let bad_env = [
+        ("TOKEND_ACCESS_TOKEN_TTL", "thirty minutes"),
+        ("TOKEND_BIND", "nowhere"),
+        ("TOKEND_SIGNING_ALG", "HS256"),
+        ("TOKEND_REFUSALS_PER_SECOND", "-1"),
+        ("TOKEND_TRUSTED_PROXIES", "10.0.0.1,proxy.example"),
+        ("TOKEND_ISSUER", "ftp://x"),
+    ];
+    for (var, value) in bad_env {
+        let mut env = base(dir.path());
+        env.push((var, value.to_string()));
+        let mut cmd = tokend(&env);
+        cmd.arg("serve");
+        let (code, _, err) = run(cmd, "");
+        assert_eq!(code, 2, "{var}={value:?}: {err}");
+        assert!(err.contains(var), "{var}={value:?}: the message names the variable: {err}");
+    }
+    // The same settings as flags.
+    for (flag, value, var) in [
+        ("--access-token-ttl", "0", "TOKEND_ACCESS_TOKEN_TTL"),
+        ("--refusals-per-second", "lots", "TOKEND_REFUSALS_PER_SECOND"),
+    ] {
+        let mut cmd = tokend(&base(dir.path()));
+        cmd.args(["serve", flag, value]);
+        let (code, _, err) = run(cmd, "");
+        assert_eq!(code, 2, "{flag} {value}: {err}");
+        assert!(err.contains(var), "{flag} {value}: {err}");
+    }
+    assert!(!dir.path().join("data").exists() && !dir.path().join("keys").exists(), "a refused start creates nothing");
+
+    let s =
+        Serve::start_env(dir.path(), Some("process-password-123"), &[("TOKEND_BOOTSTRAP_EMAIL", "Ops@Example.test")]);
+    let login = |email: &str| {
+        let body = json!({"email": email, "password": "process-password-123"}).to_string();
+        match ureq::post(&s.url("/api/v1/login")).set("Content-Type", "application/json").send_string(&body) {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(login("ops@example.test"), 200, "the owner is TOKEND_BOOTSTRAP_EMAIL (lower-cased)");
+    assert_eq!(login(OWNER), 401, "no admin@localhost when another email is configured");
+}
+
+/// `examples/resource_server.rs` (built by a plain `cargo test`; before a filtered
+/// `cargo test --test it …`, run `cargo build --examples`) accepts a token tokend exchanged for
+/// its audience and refuses a management-audience token and a missing one.
+#[test]
+fn example_resource_server_verifies_tokend_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        Serve::start_env(dir.path(), Some("process-password-123"), &[("TOKEND_AUDIENCES", "https://metrics.example")]);
+    let login = s.login("process-password-123");
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/api/v1/me/tokens",
+        Some(&login),
+        Some(json!({"name": "rs", "ttl_days": 1, "roles": ["org:owner"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = exchange(&s, body["token"].as_str().unwrap());
+    assert_eq!(status, 200, "{body}");
+    let resource = body["access_token"].as_str().unwrap().to_string();
+
+    let example = Path::new(BIN).parent().unwrap().join("examples").join("resource_server");
+    assert!(example.exists(), "cargo test builds the examples: {}", example.display());
+    let port = free_port();
+    let mut child = Command::new(&example)
+        .args([s.issuer(), "https://metrics.example".into(), format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics/query");
+    let get = |bearer: Option<&str>| {
+        let mut req = ureq::get(&url).timeout(Duration::from_secs(10));
+        if let Some(b) = bearer {
+            req = req.set("Authorization", &format!("Bearer {b}"));
+        }
+        match req.call() {
+            Ok(r) => Some((r.status(), r.into_string().unwrap_or_default())),
+            Err(ureq::Error::Status(code, r)) => Some((code, r.into_string().unwrap_or_default())),
+            Err(_) => None,
+        }
+    };
+    let deadline = Instant::now() + START_TIMEOUT;
+    let first = loop {
+        if let Some(r) = get(Some(&resource)) {
+            break r;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the example exited");
+        assert!(Instant::now() < deadline, "the example did not listen within {START_TIMEOUT:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let results = (first, get(Some(&login)), get(None));
+    let _ = child.kill();
+    let _ = child.wait();
+    let (ok, api, none) = results;
+    assert_eq!(ok.0, 200, "a resource token for its audience: {}", ok.1);
+    let v: Value = serde_json::from_str(&ok.1).unwrap();
+    assert!(v["series"].is_array() && v["roles"] == json!(["org:owner"]), "{v}");
+    assert_eq!(api.map(|r| r.0), Some(401), "a management-audience token is refused");
+    assert_eq!(none.map(|r| r.0), Some(401), "no token, no data");
+}
