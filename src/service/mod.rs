@@ -84,7 +84,11 @@ where
     D: serde::Deserializer<'de>,
 {
     let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
-    whole(&n).map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
+    whole(&n).map(Some).ok_or_else(|| {
+        let out_of_range = n.as_f64().is_some_and(|f| f.fract() == 0.0);
+        let what = if out_of_range { "a whole number in range" } else { "a whole number" };
+        serde::de::Error::custom(format!("expected {what}, got {n}"))
+    })
 }
 
 /// The value of a JSON number that is a whole number in i64's range.

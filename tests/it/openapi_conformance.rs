@@ -129,6 +129,8 @@ fn integral_floats_are_integers(b: &Backend) {
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.body["errors"][0]["field"], "ttl_days", "{}", r.body);
     assert!(r.body["detail"].as_str().unwrap().starts_with("ttl_days: "), "{}", r.body);
+    let r = s.post("/api/v1/me/tokens", &at, json!({"name": "h", "roles": ["org:member"], "ttl_days": 1.3e24}));
+    crate::common::assert::invalid_field(&r, "ttl_days", "a whole number beyond i64");
     let r = s.post("/api/v1/apps", &at, json!({"name": "f", "access_token_ttl_seconds": 600.0}));
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["access_token_ttl_seconds"].as_i64(), Some(600), "{}", r.body);
