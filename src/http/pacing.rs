@@ -78,12 +78,12 @@ pub async fn pace(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<State>>().cloned();
     let mut res = next.call(req).await?;
-    let Some(state) = state else { return Ok(res) };
+    // Successful answers (the token path) pay one status check, no state lookup.
     if !res.status().is_client_error() {
         return Ok(res);
     }
+    let Some(state) = res.request().app_data::<web::Data<State>>().cloned() else { return Ok(res) };
     match state.pacer.turn() {
         Turn::Now => {}
         Turn::After(d) => {
