@@ -113,7 +113,7 @@ impl From<service::Error> for ApiError {
 /// The RFC 6749 §5.2 `error` codes tokend answers with (with RFC 8693's `invalid_target`,
 /// RFC 7009's `unsupported_token_type` and RFC 8628's `slow_down`), serialised as their
 /// snake_case wire strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OAuthCode {
     InvalidRequest,

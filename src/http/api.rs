@@ -4,13 +4,29 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::{client_ip, Caller};
+#[allow(unused_imports)] // named in the #[utoipa::path] annotations
+use super::openapi::{AccountSort, AppSort, AuditSort, SavedSort, TableFilter, TableSort, TokenSort, UserSort};
 use crate::app::{blocking, State};
 use crate::error::ApiError;
 use crate::service::exchange;
-use crate::service::list::PageQuery;
+use crate::service::list::{PageQuery, Paged};
 use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users};
+#[allow(unused_imports)] // named in the #[utoipa::path] annotations
+use crate::service::{
+    accounts::{AccountPatch, AccountView, NewAccount},
+    apps::{AppPatch, AppView, AppWithSecret, NewApp},
+    audit::{AuditFilter, AuditView},
+    policy::{PolicyUpdate, PolicyView},
+    roles::{NewRole, RoleView},
+    saved::{NewSearch, SearchView},
+    sessions::{IssuedCode, PasswordChange, Redeem},
+    table::Row,
+    tokens::{CreateToken, CreatedToken, PatchToken, TokenView},
+    users::{CredentialsQuery, MeView, NewUser, UserFilter, UserPatch, UserView},
+};
 use crate::store::AnyConnection;
 
 pub fn json_config() -> web::JsonConfig {
@@ -187,16 +203,55 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 // ---- login and the caller ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Login {
+#[schema(as = LoginRequest)]
+pub struct Login {
+    /// Compared trimmed and lower-cased.
     email: String,
     password: String,
+    /// Organization name or id, to pick among accounts with the same email in several orgs.
     #[serde(default)]
+    #[schema(nullable = false)]
     org: Option<String>,
 }
 
-async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// JWT for the user with all their roles, amr ["pwd"] (an interactive login), aud = the
+    /// management audience, client_id tokend-login.
+    access_token: String,
+    #[schema(schema_with = bearer)]
+    token_type: &'static str,
+    /// Seconds (TOKEND_ACCESS_TOKEN_TTL, 1800 by default).
+    expires_in: i64,
+}
+
+fn bearer() -> utoipa::openapi::Object {
+    service::doc::one_of(&["Bearer"])
+}
+
+/// How many tokens were revoked.
+#[derive(Serialize, ToSchema)]
+pub struct RevokedCount {
+    #[schema(minimum = 0)]
+    revoked: usize,
+}
+
+/// Log in with email and password
+///
+/// Returns an access token for the user with all their roles and amr ["pwd"] (an interactive login,
+/// needed to mint credentials). Unknown email, wrong password, no password and disabled user all answer
+/// the same 401. Failed attempts are throttled (429: 5 per account and 30 per client IP within 15
+/// minutes).
+#[utoipa::path(post, path = "/api/v1/login", tag = "Session", operation_id = "login", security(()),
+    request_body = Login,
+    responses(
+        (status = 200, description = "OK.", body = LoginResponse, headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
+        (status = 401, description = "Invalid email or password."),
+        (status = 429, description = "Too many failed logins (5 per account and 30 per client IP within 15 minutes)."),
+    ))]
+pub async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
     // Password verification (argon2, tens of ms, bounded in service::passwords) on the
@@ -213,24 +268,49 @@ async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Resu
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(
-            serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": st.cfg.access_token_ttl}),
-        ))
+        .json(LoginResponse { access_token: token, token_type: "Bearer", expires_in: st.cfg.access_token_ttl }))
 }
 
-async fn logout(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// End this login
+///
+/// Revokes the presented login (its session); for an access token that is not a login, that token (by
+/// jti).
+#[utoipa::path(post, path = "/api/v1/logout", tag = "Session", operation_id = "logout",
+    responses(
+        (status = 204, description = "Done."),
+    ))]
+pub async fn logout(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| sessions::logout(conn, &c.0, now)).await?;
     no_content()
 }
 
-async fn sign_out_everywhere(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Sign out everywhere
+///
+/// Ends every login and every access token of the caller minted before now. 403 for callers that are
+/// not users.
+#[utoipa::path(post, path = "/api/v1/me/sessions/revoke", tag = "Session", operation_id = "signOutEverywhere",
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+    ))]
+pub async fn sign_out_everywhere(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| sessions::sign_out_everywhere(conn, &c.0, now)).await?;
     no_content()
 }
 
-/// Own password change: the current password is checked and the new one hashed with no
-/// database connection held; failures count against the login throttle.
-async fn change_password(
+/// Change own password
+///
+/// Needs an interactive login. Ends the caller's other logins (this one stays). A wrong current
+/// password answers 422 naming current_password, and counts against the login throttle (429).
+#[utoipa::path(put, path = "/api/v1/me/password", tag = "Session", operation_id = "changeMyPassword",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+    ))]
+// Own password change: the current password is checked and the new one hashed with no
+// database connection held; failures count against the login throttle.
+pub async fn change_password(
     req: HttpRequest,
     c: Caller,
     body: Obj<sessions::PasswordChange>,
@@ -259,7 +339,18 @@ async fn change_password(
     no_content()
 }
 
-async fn users_password_reset(
+/// Issue a one-time password reset code
+///
+/// org:admin holding every role of the person, from an interactive login. Answers a code valid for one
+/// hour, shown once; ends the person's logins and voids earlier codes.
+#[utoipa::path(post, path = "/api/v1/users/{id}/password-reset", tag = "Users", operation_id = "issueResetCode",
+    params(("id" = String, Path, description = "User id.")),
+    responses(
+        (status = 200, description = "OK.", body = IssuedCode, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn users_password_reset(
     c: Caller,
     id: web::Path<String>,
     st: web::Data<State>,
@@ -268,8 +359,18 @@ async fn users_password_reset(
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(issued))
 }
 
-/// Anyone holding a reset code sets the password: the code is checked before hashing.
-async fn redeem_reset(
+/// Set a password with a reset code
+///
+/// Anyone holding a valid code. A used, expired or unknown code answers 400. Ends every login of the
+/// person.
+#[utoipa::path(post, path = "/api/v1/password-reset", tag = "Session", operation_id = "redeemResetCode", security(()),
+    request_body = Redeem,
+    responses(
+        (status = 204, description = "Done."),
+        (status = 400, description = "The body is not valid JSON, or the code is unknown, expired or already used."),
+    ))]
+// Anyone holding a reset code sets the password: the code is checked before hashing.
+pub async fn redeem_reset(
     req: HttpRequest,
     body: Obj<sessions::Redeem>,
     st: web::Data<State>,
@@ -287,25 +388,78 @@ async fn redeem_reset(
     no_content()
 }
 
-async fn me(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// The calling user
+///
+/// Only people: a service account or app caller gets 403.
+#[utoipa::path(get, path = "/api/v1/me", tag = "Session", operation_id = "me",
+    responses(
+        (status = 200, description = "OK.", body = MeView),
+        (status = 403),
+    ))]
+pub async fn me(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| users::me(conn, &c.0)).await?)
 }
 
 // ---- personal tokens ----
 
-async fn my_tokens(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// List own API tokens
+///
+/// 403 for callers that are not users.
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "Personal tokens", operation_id = "listMyTokens",
+    params(PageQuery, TokenSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<TokenView>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn my_tokens(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, s, now| tokens::my_list(conn, &c.0, &q, &s.usage, now)).await?)
 }
 
-async fn my_create(c: Caller, body: Obj<tokens::CreateToken>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Create a personal access token
+///
+/// The caller needs an access token from an interactive login (POST /api/v1/login; amr has pwd), so a
+/// token derived from an API token or app cannot mint credentials (403). roles is required and non-
+/// empty. The secret is in this response only.
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "Personal tokens", operation_id = "createMyToken",
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "Created.", body = CreatedToken, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+    ))]
+pub async fn my_create(
+    c: Caller,
+    body: Obj<tokens::CreateToken>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, s, now| tokens::my_create(conn, &c.0, &body, &s.usage, now)).await?)
 }
 
-async fn my_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Read an own token
+#[utoipa::path(get, path = "/api/v1/me/tokens/{id}", tag = "Personal tokens", operation_id = "getMyToken",
+    params(("id" = String, Path, description = "API token id.")),
+    responses(
+        (status = 200, description = "OK.", body = TokenView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn my_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, s, now| tokens::my_get(conn, &c.0, &id, &s.usage, now)).await?)
 }
 
-async fn my_patch(
+/// Rename or re-describe an own token
+///
+/// 409 for a revoked token.
+#[utoipa::path(patch, path = "/api/v1/me/tokens/{id}", tag = "Personal tokens", operation_id = "updateMyToken",
+    params(("id" = String, Path, description = "API token id.")),
+    request_body = PatchToken,
+    responses(
+        (status = 200, description = "OK.", body = TokenView),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn my_patch(
     c: Caller,
     id: web::Path<String>,
     body: Obj<tokens::PatchToken>,
@@ -314,23 +468,65 @@ async fn my_patch(
     ok(write(&st, move |conn, s, now| tokens::my_patch(conn, &c.0, &id, &body, &s.usage, now)).await?)
 }
 
-async fn my_revoke(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Revoke an own token
+///
+/// Immediate and idempotent (204 also when already revoked).
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "Personal tokens", operation_id = "revokeMyToken",
+    params(("id" = String, Path, description = "API token id.")),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn my_revoke(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| tokens::my_revoke(conn, &c.0, &id, now)).await?;
     no_content()
 }
 
-async fn my_revoke_all(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Revoke all own tokens
+///
+/// Revokes every unrevoked token of the caller; answers how many.
+#[utoipa::path(delete, path = "/api/v1/me/tokens", tag = "Personal tokens", operation_id = "revokeAllMyTokens",
+    responses(
+        (status = 200, description = "OK.", body = RevokedCount),
+        (status = 403),
+    ))]
+pub async fn my_revoke_all(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let n = write(&st, move |conn, _, now| tokens::my_revoke_all(conn, &c.0, now)).await?;
-    ok(serde_json::json!({ "revoked": n }))
+    ok(RevokedCount { revoked: n })
 }
 
-async fn my_rotate(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Rotate an own token
+///
+/// Revokes the token and creates a new one with the same name, description, roles and lifetime (capped
+/// by the current policy); the new secret is in this response only. The caller needs an access token
+/// from an interactive login (POST /api/v1/login; amr has pwd), so a token derived from an API token or
+/// app cannot mint credentials (403). 409 unless the token is active.
+#[utoipa::path(post, path = "/api/v1/me/tokens/{id}/rotate", tag = "Personal tokens", operation_id = "rotateMyToken",
+    params(("id" = String, Path, description = "API token id.")),
+    responses(
+        (status = 201, description = "Created.", body = CreatedToken, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn my_rotate(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, s, now| tokens::my_rotate(conn, &c.0, &id, &s.usage, now)).await?)
 }
 
 // ---- people ----
 
-async fn users_list(
+/// List users
+///
+/// Requires org:admin.
+#[utoipa::path(get, path = "/api/v1/users", tag = "Users", operation_id = "listUsers",
+    params(UserFilter, PageQuery, UserSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<UserView>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn users_list(
     c: Caller,
     f: web::Query<users::UserFilter>,
     q: web::Query<PageQuery>,
@@ -339,16 +535,54 @@ async fn users_list(
     ok(read(&st, move |conn, _, _| users::list(conn, &c.0, &f, &q)).await?)
 }
 
-/// Hashes a password being set on the blocking pool, holding no database connection.
-async fn users_create(c: Caller, body: Obj<users::NewUser>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Create a user
+///
+/// Requires org:admin. Granting org:owner needs an owner (403). Roles must be catalogued and held by
+/// the caller (422). 409 if the email is taken.
+#[utoipa::path(post, path = "/api/v1/users", tag = "Users", operation_id = "createUser",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created.", body = UserView, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 409),
+    ))]
+// Hashes a password being set on the blocking pool, holding no database connection.
+pub async fn users_create(
+    c: Caller,
+    body: Obj<users::NewUser>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| users::create(conn, &c.0, &body, now)).await?)
 }
 
-async fn users_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Read a user
+///
+/// Requires org:admin.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "Users", operation_id = "getUser",
+    params(("id" = String, Path, description = "User id.")),
+    responses(
+        (status = 200, description = "OK.", body = UserView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn users_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| users::get(conn, &c.0, &id)).await?)
 }
 
-async fn users_patch(
+/// Change a user
+///
+/// Requires org:admin. A disabled user's tokens stop working at the next exchange. 409 when it would
+/// leave no enabled owner.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "Users", operation_id = "updateUser",
+    params(("id" = String, Path, description = "User id."), CredentialsQuery),
+    request_body = UserPatch,
+    responses(
+        (status = 200, description = "OK.", body = UserView),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn users_patch(
     c: Caller,
     id: web::Path<String>,
     q: web::Query<users::CredentialsQuery>,
@@ -359,7 +593,20 @@ async fn users_patch(
     ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, choice, now)).await?)
 }
 
-async fn users_delete(
+/// Delete a user
+///
+/// Requires org:admin. Soft delete; the user's live tokens are revoked. Only an owner deletes an owner
+/// (403); the last enabled owner cannot be deleted (409).
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "Users", operation_id = "deleteUser",
+    params(("id" = String, Path, description = "User id."), CredentialsQuery),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+        (status = 422),
+    ))]
+pub async fn users_delete(
     c: Caller,
     id: web::Path<String>,
     q: web::Query<users::CredentialsQuery>,
@@ -372,36 +619,115 @@ async fn users_delete(
 
 // ---- roles ----
 
-async fn roles_list(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// The org's role catalogue
+///
+/// Any authenticated caller. The whole catalogue in one page: the four built-in roles (strongest
+/// first), then the org's roles by name; page is 1 and page_size equals total_count. Not paginated (no
+/// query parameters).
+#[utoipa::path(get, path = "/api/v1/roles", tag = "Roles", operation_id = "listRoles",
+    responses(
+        (status = 200, description = "OK.", body = Paged<RoleView>),
+    ))]
+pub async fn roles_list(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let items = read(&st, move |conn, _, _| roles::list(conn, &c.0)).await?;
     let n = items.len() as i64;
-    ok(serde_json::json!({ "items": items, "total_count": n, "page": 1, "page_size": n }))
+    ok(Paged { items, total_count: n, page: 1, page_size: n })
 }
 
-async fn roles_create(c: Caller, body: Obj<roles::NewRole>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Add a service or custom role
+///
+/// Requires org:admin. 409 if the role exists.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "Roles", operation_id = "createRole",
+    request_body = NewRole,
+    responses(
+        (status = 201, description = "Created.", body = RoleView, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 409),
+    ))]
+pub async fn roles_create(
+    c: Caller,
+    body: Obj<roles::NewRole>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| roles::create(conn, &c.0, &body, now)).await?)
 }
 
-async fn roles_delete(c: Caller, name: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Delete a role
+///
+/// Requires org:admin. 409 for a built-in role or one still granted to a user, service account or app.
+/// The role is also removed from API tokens that carry it.
+#[utoipa::path(delete, path = "/api/v1/roles/{name}", tag = "Roles", operation_id = "deleteRole",
+    params(("name" = String, Path, description = "Role name, e.g. metrics:read.")),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn roles_delete(c: Caller, name: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| roles::delete(conn, &c.0, &name, now)).await?;
     no_content()
 }
 
 // ---- service accounts ----
 
-async fn sa_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// List service accounts
+///
+/// Requires org:admin.
+#[utoipa::path(get, path = "/api/v1/service-accounts", tag = "Service accounts", operation_id = "listServiceAccounts",
+    params(PageQuery, AccountSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<AccountView>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn sa_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| accounts::list(conn, &c.0, &q)).await?)
 }
 
-async fn sa_create(c: Caller, body: Obj<accounts::NewAccount>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Create a service account
+///
+/// Requires org:admin.
+#[utoipa::path(post, path = "/api/v1/service-accounts", tag = "Service accounts", operation_id = "createServiceAccount",
+    request_body = NewAccount,
+    responses(
+        (status = 201, description = "Created.", body = AccountView, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+    ))]
+pub async fn sa_create(
+    c: Caller,
+    body: Obj<accounts::NewAccount>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| accounts::create(conn, &c.0, &body, now)).await?)
 }
 
-async fn sa_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Read a service account
+///
+/// Requires org:admin.
+#[utoipa::path(get, path = "/api/v1/service-accounts/{id}", tag = "Service accounts", operation_id = "getServiceAccount",
+    params(("id" = String, Path, description = "Service account id.")),
+    responses(
+        (status = 200, description = "OK.", body = AccountView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn sa_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| accounts::get(conn, &c.0, &id)).await?)
 }
 
-async fn sa_patch(
+/// Change a service account
+///
+/// Requires org:admin. The caller must hold every role the account holds (403).
+#[utoipa::path(patch, path = "/api/v1/service-accounts/{id}", tag = "Service accounts", operation_id = "updateServiceAccount",
+    params(("id" = String, Path, description = "Service account id.")),
+    request_body = AccountPatch,
+    responses(
+        (status = 200, description = "OK.", body = AccountView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn sa_patch(
     c: Caller,
     id: web::Path<String>,
     body: Obj<accounts::AccountPatch>,
@@ -410,12 +736,34 @@ async fn sa_patch(
     ok(write(&st, move |conn, _, now| accounts::patch(conn, &c.0, &id, &body, now)).await?)
 }
 
-async fn sa_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Delete a service account
+///
+/// Requires org:admin. The caller must hold every role the account holds (403). Soft delete; every
+/// token of the account is revoked.
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{id}", tag = "Service accounts", operation_id = "deleteServiceAccount",
+    params(("id" = String, Path, description = "Service account id.")),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn sa_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| accounts::delete(conn, &c.0, &id, now)).await?;
     no_content()
 }
 
-async fn sa_tokens(
+/// List a service account's tokens
+///
+/// Requires org:admin.
+#[utoipa::path(get, path = "/api/v1/service-accounts/{id}/tokens", tag = "Service accounts", operation_id = "listServiceAccountTokens",
+    params(("id" = String, Path, description = "Service account id."), PageQuery, TokenSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<TokenView>),
+        (status = 403),
+        (status = 404),
+        (status = 422),
+    ))]
+pub async fn sa_tokens(
     c: Caller,
     id: web::Path<String>,
     q: web::Query<PageQuery>,
@@ -424,7 +772,24 @@ async fn sa_tokens(
     ok(read(&st, move |conn, s, now| accounts::token_list(conn, &c.0, &id, &q, &s.usage, now)).await?)
 }
 
-async fn sa_token_create(
+/// Create a service-account token
+///
+/// Requires org:admin. The caller needs an access token from an interactive login (POST /api/v1/login;
+/// amr has pwd), so a token derived from an API token or app cannot mint credentials (403). roles may
+/// be left out (the token then carries the account's roles); if given, a non-empty subset of them.
+/// ttl_days up to the policy's service_token_max_ttl_days. 409 when the account already has
+/// max_tokens_per_service_account live tokens (policy, default 20; revoked, expired and idle tokens do
+/// not count). The secret is in this response only.
+#[utoipa::path(post, path = "/api/v1/service-accounts/{id}/tokens", tag = "Service accounts", operation_id = "createServiceAccountToken",
+    params(("id" = String, Path, description = "Service account id.")),
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "Created.", body = CreatedToken, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn sa_token_create(
     c: Caller,
     id: web::Path<String>,
     body: Obj<tokens::CreateToken>,
@@ -433,7 +798,19 @@ async fn sa_token_create(
     created(write(&st, move |conn, s, now| accounts::token_create(conn, &c.0, &id, &body, &s.usage, now)).await?)
 }
 
-async fn sa_token_patch(
+/// Rename or re-describe a service-account token
+///
+/// Requires org:admin. 409 for a revoked token.
+#[utoipa::path(patch, path = "/api/v1/service-accounts/{id}/tokens/{tid}", tag = "Service accounts", operation_id = "updateServiceAccountToken",
+    params(("id" = String, Path, description = "Service account id."), ("tid" = String, Path, description = "API token id (a token of this service account).")),
+    request_body = PatchToken,
+    responses(
+        (status = 200, description = "OK.", body = TokenView),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn sa_token_patch(
     c: Caller,
     path: web::Path<(String, String)>,
     body: Obj<tokens::PatchToken>,
@@ -443,7 +820,17 @@ async fn sa_token_patch(
     ok(write(&st, move |conn, s, now| accounts::token_patch(conn, &c.0, &id, &tid, &body, &s.usage, now)).await?)
 }
 
-async fn sa_token_revoke(
+/// Revoke a service-account token
+///
+/// Requires org:admin. Irreversible and idempotent.
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{id}/tokens/{tid}", tag = "Service accounts", operation_id = "revokeServiceAccountToken",
+    params(("id" = String, Path, description = "Service account id."), ("tid" = String, Path, description = "API token id (a token of this service account).")),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn sa_token_revoke(
     c: Caller,
     path: web::Path<(String, String)>,
     st: web::Data<State>,
@@ -455,22 +842,64 @@ async fn sa_token_revoke(
 
 // ---- apps ----
 
-async fn apps_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// List apps
+///
+/// Requires org:admin or org:developer.
+#[utoipa::path(get, path = "/api/v1/apps", tag = "Apps", operation_id = "listApps",
+    params(PageQuery, AppSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<AppView>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn apps_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| apps::list(conn, &c.0, &q)).await?)
 }
 
-async fn apps_create(c: Caller, body: Obj<apps::NewApp>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Create an app (OAuth client)
+///
+/// Requires org:admin or org:developer. The caller needs an access token from an interactive login
+/// (POST /api/v1/login; amr has pwd), so a token derived from an API token or app cannot mint
+/// credentials (403). The client secret is in this response only.
+#[utoipa::path(post, path = "/api/v1/apps", tag = "Apps", operation_id = "createApp",
+    request_body = NewApp,
+    responses(
+        (status = 201, description = "Created.", body = AppWithSecret, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+    ))]
+pub async fn apps_create(c: Caller, body: Obj<apps::NewApp>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     // Apps live 300 s to 86400 s; a shorter server default still gives apps a valid one.
     created(
         write(&st, move |conn, s, now| apps::create(conn, &c.0, &body, s.cfg.access_token_ttl.max(300), now)).await?,
     )
 }
 
-async fn apps_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Read an app
+///
+/// Requires org:admin or org:developer.
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "Apps", operation_id = "getApp",
+    params(("id" = String, Path, description = "App record id (not the client_id).")),
+    responses(
+        (status = 200, description = "OK.", body = AppView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn apps_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| apps::get(conn, &c.0, &id)).await?)
 }
 
-async fn apps_patch(
+/// Change an app
+///
+/// Requires org:admin or org:developer. The caller must hold every role the app holds (403).
+#[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "Apps", operation_id = "updateApp",
+    params(("id" = String, Path, description = "App record id (not the client_id).")),
+    request_body = AppPatch,
+    responses(
+        (status = 200, description = "OK.", body = AppView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn apps_patch(
     c: Caller,
     id: web::Path<String>,
     body: Obj<apps::AppPatch>,
@@ -479,48 +908,158 @@ async fn apps_patch(
     ok(write(&st, move |conn, _, now| apps::patch(conn, &c.0, &id, &body, now)).await?)
 }
 
-async fn apps_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Delete an app
+///
+/// Requires org:admin or org:developer. The caller must hold every role the app holds (403). Its
+/// credentials stop working at once; its access tokens are refused by /api/v1 and introspect inactive
+/// (offline verification still accepts them until exp).
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "Apps", operation_id = "deleteApp",
+    params(("id" = String, Path, description = "App record id (not the client_id).")),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn apps_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| apps::delete(conn, &c.0, &id, now)).await?;
     no_content()
 }
 
-async fn apps_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Regenerate an app's client secret
+///
+/// Requires org:admin or org:developer. The caller must hold every role the app holds (403). The caller
+/// needs an access token from an interactive login (POST /api/v1/login; amr has pwd), so a token
+/// derived from an API token or app cannot mint credentials (403). The old secret stops working when
+/// this commits; the new one is in this response only.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Apps", operation_id = "regenerateAppSecret",
+    params(("id" = String, Path, description = "App record id (not the client_id).")),
+    responses(
+        (status = 201, description = "Created.", body = AppWithSecret, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn apps_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| apps::regenerate_secret(conn, &c.0, &id, now)).await?)
 }
 
 // ---- org-wide token table, policy, saved searches, audit ----
 
-async fn table_list(c: Caller, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Every API token of the organization
+///
+/// Requires org:admin. Unknown or repeated query parameters and invalid values are 422 (checked before
+/// the role).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "Token table", operation_id = "listOrgTokens",
+    params(TableFilter, PageQuery, TableSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<Row>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn table_list(c: Caller, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let q = table::parse(req.query_string())?;
     ok(read(&st, move |conn, s, now| table::list(conn, &c.0, &q, &s.usage, now)).await?)
 }
 
-async fn table_revoke(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Revoke any token of the organization
+///
+/// Requires org:admin. Idempotent; answers the (revoked) token record.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "Token table", operation_id = "adminRevokeToken",
+    params(("id" = String, Path, description = "API token id.")),
+    responses(
+        (status = 200, description = "OK.", body = Row),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn table_revoke(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(write(&st, move |conn, s, now| table::revoke(conn, &c.0, &id, &s.usage, now)).await?)
 }
 
-async fn policy_get(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Read the token policy
+///
+/// Requires org:admin.
+#[utoipa::path(get, path = "/api/v1/policy", tag = "Policy", operation_id = "getPolicy",
+    responses(
+        (status = 200, description = "OK.", body = PolicyView),
+        (status = 403),
+    ))]
+pub async fn policy_get(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| policy::read(conn, &c.0)).await?)
 }
 
-async fn policy_put(c: Caller, body: Obj<serde_json::Value>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Change the token policy
+///
+/// Requires org:owner.
+#[utoipa::path(put, path = "/api/v1/policy", tag = "Policy", operation_id = "updatePolicy",
+    request_body = PolicyUpdate,
+    responses(
+        (status = 200, description = "OK.", body = PolicyView),
+        (status = 403),
+    ))]
+pub async fn policy_put(
+    c: Caller,
+    body: Obj<serde_json::Value>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(write(&st, move |conn, _, now| policy::update(conn, &c.0, &body, now)).await?)
 }
 
-async fn saved_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// List saved searches
+///
+/// Requires org:admin. Shared by every admin of the org.
+#[utoipa::path(get, path = "/api/v1/saved-searches", tag = "Token table", operation_id = "listSavedSearches",
+    params(PageQuery, SavedSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<SearchView>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn saved_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| saved::list(conn, &c.0, &q)).await?)
 }
 
-async fn saved_create(c: Caller, body: Obj<saved::NewSearch>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Save a token-table query
+///
+/// Requires org:admin.
+#[utoipa::path(post, path = "/api/v1/saved-searches", tag = "Token table", operation_id = "createSavedSearch",
+    request_body = NewSearch,
+    responses(
+        (status = 201, description = "Created.", body = SearchView, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+    ))]
+pub async fn saved_create(
+    c: Caller,
+    body: Obj<saved::NewSearch>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| saved::create(conn, &c.0, &body, now)).await?)
 }
 
-async fn saved_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Delete a saved search
+///
+/// Requires org:admin. Only its creator or an owner (403).
+#[utoipa::path(delete, path = "/api/v1/saved-searches/{id}", tag = "Token table", operation_id = "deleteSavedSearch",
+    params(("id" = String, Path, description = "Saved search id.")),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn saved_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| saved::delete(conn, &c.0, &id, now)).await?;
     no_content()
 }
 
-async fn audit_list(
+/// The audit log
+///
+/// Requires org:admin. Default order: oldest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "Audit", operation_id = "listAudit",
+    params(AuditFilter, PageQuery, AuditSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<AuditView>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn audit_list(
     c: Caller,
     f: web::Query<audit::AuditFilter>,
     q: web::Query<PageQuery>,

@@ -3,23 +3,14 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::openapi::{AuthorizationServerMetadata, JwkSet};
 use crate::app::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/.well-known/oauth-authorization-server").route(web::get().to(metadata)))
-        .service(web::resource("/.well-known/openid-configuration").route(web::get().to(metadata)))
+        .service(web::resource("/.well-known/openid-configuration").route(web::get().to(openid_configuration)))
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
-        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
-}
-
-/// The OpenAPI 3.1 description of every endpoint, compiled into the binary.
-const OPENAPI: &str = include_str!("openapi.json");
-
-async fn openapi() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .content_type("application/json")
-        .body(OPENAPI)
+        .service(web::resource("/openapi.json").route(web::get().to(super::openapi::openapi_json)));
 }
 
 pub fn metadata_json(state: &State) -> serde_json::Value {
@@ -49,11 +40,44 @@ pub fn metadata_json(state: &State) -> serde_json::Value {
     })
 }
 
-async fn metadata(state: web::Data<State>) -> HttpResponse {
+/// Authorization server metadata (RFC 8414)
+///
+/// The same document at /.well-known/oauth-authorization-server and
+/// /.well-known/openid-configuration. scopes_supported is omitted.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "Discovery",
+    operation_id = "oauthMetadata", security(()),
+    responses((status = 200, description = "OK.", body = AuthorizationServerMetadata,
+        headers(("Cache-Control" = String, description = "public, max-age=300")))))]
+pub async fn metadata(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(metadata_json(&state))
 }
 
-async fn jwks(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+/// Authorization server metadata (RFC 8414)
+///
+/// The same document at /.well-known/oauth-authorization-server and
+/// /.well-known/openid-configuration. scopes_supported is omitted.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "Discovery",
+    operation_id = "openidConfiguration", security(()),
+    responses((status = 200, description = "OK.", body = AuthorizationServerMetadata,
+        headers(("Cache-Control" = String, description = "public, max-age=300")))))]
+pub async fn openid_configuration(state: web::Data<State>) -> HttpResponse {
+    metadata(state).await
+}
+
+/// Published signing keys (JWKS)
+///
+/// Resource servers verify access tokens offline against these keys.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "Discovery", operation_id = "jwks", security(()),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer (or *).")),
+    responses(
+        (status = 200, description = "The key set.", body = JwkSet, headers(
+            ("Cache-Control" = String, description = "public, max-age=300"),
+            ("ETag" = String, description = "Changes with the key set."))),
+        (status = 304, description = "If-None-Match matched the current ETag (or was *).", headers(
+            ("Cache-Control" = String, description = "public, max-age=300"),
+            ("ETag" = String))),
+    ))]
+pub async fn jwks(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let set = state.keys.set();
     let matches = req
         .headers()

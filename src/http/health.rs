@@ -9,20 +9,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/metrics").route(web::get().to(metrics)));
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+/// The body of /healthz and /readyz.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    #[schema(schema_with = statuses)]
+    pub status: &'static str,
 }
 
-async fn readyz(state: web::Data<State>) -> HttpResponse {
+fn statuses() -> utoipa::openapi::Object {
+    crate::service::doc::one_of(&["ok", "ready", "database unavailable"])
+}
+
+/// Liveness
+///
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "Operations", operation_id = "healthz", security(()),
+    responses((status = 200, description = "{\"status\":\"ok\"}", body = HealthStatus)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(HealthStatus { status: "ok" })
+}
+
+/// Readiness
+///
+/// A database round trip.
+#[utoipa::path(get, path = "/readyz", tag = "Operations", operation_id = "readyz", security(()),
+    responses(
+        (status = 200, description = "{\"status\":\"ready\"}", body = HealthStatus),
+        (status = 503, description = "{\"status\":\"database unavailable\"}", body = HealthStatus),
+    ))]
+pub async fn readyz(state: web::Data<State>) -> HttpResponse {
     let st = state.clone();
     let ok = web::block(move || st.db.ping()).await.map(|r| r.is_ok()).unwrap_or(false);
     if ok {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+        HttpResponse::Ok().json(HealthStatus { status: "ready" })
     } else {
-        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unavailable"}))
+        HttpResponse::ServiceUnavailable().json(HealthStatus { status: "database unavailable" })
     }
 }
 
-async fn metrics(state: web::Data<State>) -> HttpResponse {
+/// Prometheus metrics
+///
+/// tokend_http_requests_total{route,method,status}, tokend_http_request_duration_seconds{route,method},
+/// tokend_tokens_issued_total{grant,outcome}.
+#[utoipa::path(get, path = "/metrics", tag = "Operations", operation_id = "metrics", security(()),
+    responses((status = 200, description = "Prometheus text exposition format.",
+        content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod health;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod pacing;
 
 use std::net::TcpListener;

@@ -7,6 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 
 use super::auth::{bearer, client_ip};
+#[allow(unused_imports)] // named in the #[utoipa::path] annotations
+use super::openapi::{IntrospectRequest, IntrospectionResponse, RevokeRequest, TokenForm};
 use crate::app::{blocking, State};
 use crate::error::{OAuthCode, OAuthError};
 use crate::service::exchange::{self, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse};
@@ -18,7 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 pub use crate::service::exchange::TOKEN_TYPE_ACCESS;
-const SUBJECT_TYPES: [&str; 2] =
+pub const SUBJECT_TYPES: [&str; 2] =
     ["urn:ietf:params:oauth:token-type:refresh_token", "urn:tokend:params:oauth:token-type:api_token"];
 
 /// Strict `application/x-www-form-urlencoded`: UTF-8 only, each parameter at most once.
@@ -240,7 +242,30 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
     }
 }
 
-async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+/// Issue an access token
+///
+/// The three grants: client_credentials (an app), refresh_token and RFC 8693 token exchange
+/// (an API token). Other grant types (authorization_code and password included) answer
+/// unsupported_grant_type. The form is strict: UTF-8, each parameter at most once (a
+/// repeated parameter is invalid_request); unknown parameters are ignored. Failed calls
+/// (invalid_grant, invalid_client) count against a per-client-IP limit
+/// (TOKEND_TOKEN_FAILURES_PER_MINUTE, default 120 per minute); beyond it failing calls
+/// answer 429 slow_down until Retry-After (valid credentials are always served).
+#[utoipa::path(post, path = "/oauth/token", tag = "OAuth", operation_id = "token",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security(("clientBasic" = []), ()),
+    responses(
+        (status = 200, description = "The access token.", body = TokenResponse, headers(
+            ("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
+        (status = 400, description = "invalid_request, invalid_grant (unknown, malformed, expired, idle-expired \
+            or revoked API token; client secret given as a grant; owner disabled or deleted), unauthorized_client, \
+            unsupported_grant_type, invalid_scope, invalid_target (audience not configured, resource and audience \
+            disagree, or a personal token for a service-only audience)."),
+        (status = 401, description = "invalid_client: client_credentials without client authentication, \
+            malformed Basic credentials, unknown or disabled app, wrong secret."),
+        (status = 429),
+    ))]
+pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let ip = client_ip(&req);
     let mut form = parse_form(&req, &body)?;
     let grant = form.get("grant_type").and_then(|g| GrantType::from_param(g));
@@ -288,7 +313,19 @@ async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> R
     result.map(|r| token_response(&r))
 }
 
-async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+/// Revoke a token (RFC 7009)
+///
+/// The holder of an API token revokes it, the holder of an access token issued here its jti;
+/// no client authentication. Always 200 with an empty body when the form is valid, also for
+/// an unknown or already revoked token; a client secret is unsupported_token_type (400).
+#[utoipa::path(post, path = "/oauth/revoke", tag = "OAuth", operation_id = "revoke", security(()),
+    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke. Empty body.",
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 429),
+    ))]
+pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let form = parse_form(&req, &body)?;
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
     let ip = client_ip(&req);
@@ -323,7 +360,29 @@ async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
     done()
 }
 
-async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+/// Introspect an access token or API token (RFC 7662)
+///
+/// The caller is an app an admin allowed to introspect (HTTP Basic or client_id/client_secret
+/// in the form) or presents a bearer access token holding org:admin. A token is active only
+/// if it verifies, what stands behind it is still live, and it belongs to the caller's
+/// organization.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "OAuth", operation_id = "introspect",
+    request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
+    security(("clientBasic" = []), ("bearerAuth" = []), ()),
+    responses(
+        (status = 200, description = "Introspection result.", body = IntrospectionResponse, headers(
+            ("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
+        (status = 401, description = "invalid_client: no authentication, bad app credentials, or an invalid \
+            bearer token."),
+        (status = 403, description = "access_denied: the app is not allowed to introspect, or the bearer does \
+            not hold org:admin."),
+        (status = 429),
+    ))]
+pub async fn introspect(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<State>,
+) -> Result<HttpResponse, OAuthError> {
     let form = parse_form(&req, &body)?;
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
     let ip = client_ip(&req);

@@ -10,39 +10,53 @@ use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::ServiceAccount;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AccountView {
     pub id: String,
     pub name: String,
     pub description: String,
+    #[schema(schema_with = super::doc::roles)]
     pub roles: Vec<String>,
     pub disabled: bool,
+    #[schema(required = true)]
     pub created_by: Option<String>,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
+    #[schema(schema_with = super::doc::name_100)]
     pub name: String,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::doc::roles_granted)]
     pub roles: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// Absent fields are unchanged.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::name_100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::roles_replaced)]
     pub roles: Option<Vec<String>>,
+    /// A disabled account's tokens stop working at the next exchange.
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
     pub disabled: Option<bool>,
 }
 
@@ -104,7 +118,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AccountView>> {
     p.require("org:admin")?;
     let page = pq.validate()?;
-    page.check_sort(&["created_at", "name"])?;
+    page.check_sort(&SORTS)?;
     let rows = store::principals::list_accounts(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
@@ -282,3 +296,6 @@ pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str
         tokens::revoke(conn, p, &t, "token.revoke", now).map(|_| ())
     })
 }
+
+/// Sort keys of the list.
+pub const SORTS: [&str; 2] = ["created_at", "name"];

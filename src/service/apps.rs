@@ -11,61 +11,89 @@ use crate::secrets::{self, SecretKind};
 use crate::store::models::App;
 use crate::store::principals;
 use crate::store::{roles_from_text, roles_to_text, AnyConnection};
+use utoipa::ToSchema;
 
 const WHO: [&str; 2] = ["org:admin", "org:developer"];
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AppView {
+    /// The record id used in /api/v1/apps/{id}.
     pub id: String,
+    /// OAuth client id, tkd_app_...
     pub client_id: String,
     pub name: String,
     pub description: String,
+    #[schema(schema_with = super::doc::roles)]
     pub roles: Vec<String>,
+    #[schema(minimum = 300, maximum = 86400)]
     pub access_token_ttl_seconds: i64,
     pub disabled: bool,
     /// May call /oauth/introspect.
     pub introspect: bool,
+    /// e.g. tkd_cs_Ab12...
     pub secret_hint: String,
+    #[schema(required = true)]
     pub created_by: Option<String>,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
 }
 
-#[derive(Serialize)]
+/// The app plus its client secret, shown in this response only. The credentials do not expire.
+#[derive(Serialize, ToSchema)]
 pub struct AppWithSecret {
+    /// tkd_cs_...
     pub client_secret: String,
     #[serde(flatten)]
     pub app: AppView,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
+    #[schema(schema_with = super::doc::name_100)]
     pub name: String,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::doc::roles_granted)]
     pub roles: Vec<String>,
+    /// Default: the server's access-token TTL (TOKEND_ACCESS_TOKEN_TTL, 1800).
     #[serde(default, deserialize_with = "crate::service::whole_number")]
+    #[schema(nullable = false, minimum = 300, maximum = 86400)]
     pub access_token_ttl_seconds: Option<i64>,
+    /// Allow this app to call /oauth/introspect (default false). Turning it on needs
+    /// org:admin and an interactive login.
     #[serde(default)]
     pub introspect: bool,
 }
 
-#[derive(Deserialize)]
+/// Absent fields are unchanged.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::name_100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::roles_replaced)]
     pub roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::whole_number")]
+    #[schema(nullable = false, minimum = 300, maximum = 86400)]
     pub access_token_ttl_seconds: Option<i64>,
+    /// A disabled app cannot authenticate and its access tokens introspect inactive.
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
     pub disabled: Option<bool>,
+    /// Allow this app to call /oauth/introspect. Turning it on needs org:admin and an
+    /// interactive login.
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
     pub introspect: Option<bool>,
 }
 
@@ -152,7 +180,7 @@ pub fn create(
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AppView>> {
     p.require_any(&WHO)?;
     let page = pq.validate()?;
-    page.check_sort(&["created_at", "name"])?;
+    page.check_sort(&SORTS)?;
     let rows = principals::list_apps(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |a| view(&a)))
 }
@@ -247,3 +275,6 @@ pub fn regenerate_secret(conn: &mut AnyConnection, p: &Principal, id: &str, now:
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
     })
 }
+
+/// Sort keys of the list.
+pub const SORTS: [&str; 2] = ["created_at", "name"];

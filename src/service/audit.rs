@@ -199,29 +199,66 @@ fn summary(actor_id: &str, w: Window, now: i64) -> Option<Suppressed> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub id: String,
+    #[schema(schema_with = crate::service::doc::time)]
     pub at: String,
+    /// user, service_account, app, or api_token (revocation by the holder, refused exchanges).
     pub actor_kind: String,
+    #[schema(required = true)]
     pub actor_id: Option<String>,
+    /// e.g. user.login, token.create, token.update, token.revoke, token.revoke_all,
+    /// token.rotate, token.admin_revoke, token.exchange, user.create/update/delete,
+    /// role.create/delete, service_account.create/update/delete, app.create/update/delete,
+    /// app.secret.regenerate, policy.update, saved_search.create/delete; a refused mutating
+    /// call is recorded as "METHOD /api/v1/route-pattern".
     pub action: String,
+    #[schema(required = true)]
     pub object_kind: Option<String>,
+    #[schema(required = true)]
     pub object_id: Option<String>,
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(schema_with = audit_outcome)]
     pub outcome: String,
+    /// Action-specific JSON (e.g. via_token, before/after).
+    #[schema(required = true, value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
 }
 
-#[derive(Default, serde::Deserialize)]
+fn audit_outcome() -> utoipa::openapi::Object {
+    crate::service::doc::one_of(&OUTCOMES)
+}
+
+/// The outcomes an audit event records (and the `outcome` filter accepts).
+pub const OUTCOMES: [&str; 3] = ["success", "failure", "denied"];
+
+/// Sort keys of the audit log.
+pub const SORTS: [&str; 3] = ["at", "created_at", "action"];
+
+/// The audit log's filters.
+#[derive(Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
+    /// Actor id.
     pub actor: Option<String>,
+    /// user, service_account, app or api_token.
     pub actor_kind: Option<String>,
+    /// Exact action, e.g. token.revoke.
     pub action: Option<String>,
+    /// Object id.
     pub object: Option<String>,
+    /// e.g. api_token, user, service_account, app, role, policy, saved_search.
     pub object_kind: Option<String>,
+    /// Outcome.
+    #[param(schema_with = audit_outcome)]
     pub outcome: Option<String>,
+    /// RFC 3339, inclusive.
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 
@@ -236,11 +273,11 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
     let from = time("from", &f.from)?;
     let to = time("to", &f.to)?;
     if let Some(o) = &f.outcome {
-        if !["success", "failure", "denied"].contains(&o.as_str()) {
+        if !OUTCOMES.contains(&o.as_str()) {
             return Err(super::invalid("outcome", "must be success, failure or denied"));
         }
     }
-    page.check_sort(&["at", "created_at", "action"])?;
+    page.check_sort(&SORTS)?;
     let filter = store::audit::Filter {
         actor: f.actor.as_deref(),
         actor_kind: f.actor_kind.as_deref(),

@@ -279,14 +279,31 @@ pub enum TokenRequest {
 }
 
 /// The RFC 6749 §5.1 success body.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ii4uLiJ9...",
+    "token_type": "Bearer", "expires_in": 1800, "scope": "metrics:read org:member",
+    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"}))]
 pub struct TokenResponse {
+    /// An RFC 9068 JWT (typ at+jwt) signed with a key published in the JWKS.
     pub access_token: String,
+    #[schema(schema_with = bearer_type)]
     pub token_type: &'static str,
+    /// Seconds; 1800 by default, an app's own access_token_ttl_seconds for client_credentials.
     pub expires_in: i64,
+    /// The granted roles, space-separated (may be empty).
     pub scope: String,
+    /// Only on the token-exchange grant.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = issued_type)]
     pub issued_token_type: Option<&'static str>,
+}
+
+fn bearer_type() -> utoipa::openapi::Object {
+    super::doc::one_of(&["Bearer"])
+}
+
+fn issued_type() -> utoipa::openapi::Object {
+    super::doc::one_of(&[TOKEN_TYPE_ACCESS])
 }
 
 impl TokenResponse {

@@ -7,19 +7,41 @@ use super::{invalid, Result};
 pub use crate::store::page::{Page, Rows, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// Raw query parameters; validated into a `Page`.
-#[derive(Deserialize, Default, Debug, Clone)]
+/// Paging and order of every list. `sort` is documented per list (each has its own keys).
+#[derive(Deserialize, Default, Debug, Clone, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page number, from 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<String>,
+    /// Items per page, 1 to 200.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200, default = 50)]
     pub page_size: Option<String>,
+    #[param(ignore)]
     pub sort: Option<String>,
+    /// Sort direction.
+    #[param(schema_with = order)]
     pub order: Option<String>,
 }
 
-#[derive(Serialize)]
+fn order() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["asc", "desc"]))
+        .default(Some("asc".into()))
+        .build()
+}
+
+/// One page of a list: the items and where they stand in the whole.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Paged<T: Serialize> {
     pub items: Vec<T>,
+    /// Exact number of matching items across all pages.
+    #[schema(minimum = 0)]
     pub total_count: i64,
+    #[schema(minimum = 1)]
     pub page: i64,
+    #[schema(minimum = 0)]
     pub page_size: i64,
 }
 

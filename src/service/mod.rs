@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod credentials;
+pub mod doc;
 pub mod exchange;
 pub mod list;
 pub mod orgs;

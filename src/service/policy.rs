@@ -7,6 +7,7 @@ use super::{invalid, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::Policy;
 use crate::store::{self, AnyConnection};
+use utoipa::ToSchema;
 
 pub const MAX_DAYS: i64 = 3650;
 
@@ -25,13 +26,42 @@ pub fn get(conn: &mut AnyConnection, org_id: &str) -> Result<Policy> {
     Ok(store::org::policy(conn, org_id)?.unwrap_or_else(|| defaults(org_id)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PolicyView {
+    #[schema(minimum = 1, maximum = 3650, default = 30)]
     pub personal_token_max_ttl_days: i64,
+    #[schema(minimum = 1, maximum = 3650, default = 365)]
     pub service_token_max_ttl_days: i64,
+    /// Days without use after which a token created under this policy is unusable (null:
+    /// no idle limit).
+    #[schema(required = true, minimum = 1, maximum = 3650)]
     pub idle_ttl_days: Option<i64>,
+    #[schema(minimum = 1, maximum = 1000, default = 20)]
     pub max_tokens_per_service_account: i64,
+    /// RFC 3339; null while the org still has the default policy.
+    #[schema(required = true, format = DateTime)]
     pub updated_at: Option<String>,
+}
+
+/// The body of `PUT /api/v1/policy` (read by `update` from JSON, field by field). Named
+/// fields are replaced, absent ones keep their value. Unknown fields and out-of-range values
+/// are 422. Applies to tokens created afterwards.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PolicyUpdate {
+    #[schema(nullable = false, minimum = 1, maximum = 3650)]
+    personal_token_max_ttl_days: Option<i64>,
+    #[schema(nullable = false, minimum = 1, maximum = 3650)]
+    service_token_max_ttl_days: Option<i64>,
+    /// null removes the idle limit.
+    #[schema(minimum = 1, maximum = 3650)]
+    idle_ttl_days: Option<i64>,
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    max_tokens_per_service_account: Option<i64>,
+    /// Read-only: accepted and ignored, so a PUT of exactly what GET returned succeeds.
+    #[schema(read_only)]
+    updated_at: Option<String>,
 }
 
 pub fn view(p: &Policy) -> PolicyView {
@@ -64,6 +94,7 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
 pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value, now: i64) -> Result<PolicyView> {
     p.require("org:owner")?;
     let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
+    // The fields of `PolicyUpdate` (a unit test in http::openapi holds them equal).
     const FIELDS: [&str; 4] = [
         "personal_token_max_ttl_days",
         "service_token_max_ttl_days",

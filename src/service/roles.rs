@@ -8,19 +8,33 @@ use super::{holds, invalid, Error, Principal, Result, ORG_ROLES};
 use crate::store::models::Role;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RoleView {
     pub name: String,
+    /// organization for the four built-in roles.
+    #[schema(schema_with = role_kind)]
     pub kind: String,
     pub description: String,
 }
 
-#[derive(Deserialize)]
+fn role_kind() -> utoipa::openapi::Object {
+    super::doc::one_of(&["organization", "service", "custom"])
+}
+
+fn new_role_kind() -> utoipa::openapi::Object {
+    super::doc::one_of(&["service", "custom"])
+}
+
+/// A custom or service role.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
+    #[schema(schema_with = super::doc::new_role_name)]
     pub name: String,
+    #[schema(schema_with = new_role_kind)]
     pub kind: String,
     #[serde(default)]
+    #[schema(schema_with = super::doc::description)]
     pub description: String,
 }
 

@@ -9,19 +9,25 @@ use crate::clock::rfc3339;
 use crate::store::models::SavedSearch;
 use crate::store::{self, AnyConnection};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSearch {
+    #[schema(schema_with = super::doc::name_100)]
     pub name: String,
+    /// Trimmed, a leading ? removed; must be a query GET /api/v1/tokens accepts (else 422
+    /// on field query).
+    #[schema(max_length = 2000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub query: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SearchView {
     pub id: String,
     pub name: String,
+    /// A query string for GET /api/v1/tokens, without the leading ?.
     pub query: String,
     pub created_by: String,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
 }
 
@@ -59,7 +65,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<SearchView>> {
     p.require("org:admin")?;
     let page = pq.validate()?;
-    page.check_sort(&["created_at", "name"])?;
+    page.check_sort(&SORTS)?;
     let rows = store::saved::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
@@ -75,3 +81,6 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         audit::record(conn, Event::by(p, "saved_search.delete", "saved_search", &s.id), now)
     })
 }
+
+/// Sort keys of the list.
+pub const SORTS: [&str; 2] = ["created_at", "name"];

@@ -63,10 +63,11 @@ pub fn sign_out_everywhere(conn: &mut AnyConnection, p: &Principal, now: i64) ->
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
+    #[schema(schema_with = super::doc::new_password)]
     pub new_password: String,
 }
 
@@ -87,10 +88,11 @@ pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, 
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedCode {
     /// Shown once; only its SHA-256 is stored.
     pub code: String,
+    #[schema(schema_with = super::doc::time)]
     pub expires_at: String,
 }
 
@@ -124,10 +126,11 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redeem {
     pub code: String,
+    #[schema(schema_with = super::doc::new_password)]
     pub new_password: String,
 }
 

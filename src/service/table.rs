@@ -22,7 +22,7 @@ pub struct TableQuery {
     pub page: Page,
 }
 
-const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
+pub const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
 
 /// Parses and validates a query string; unknown parameters and values are 422.
 pub fn parse(query: &str) -> Result<TableQuery> {
@@ -72,11 +72,17 @@ pub fn parse(query: &str) -> Result<TableQuery> {
     Ok(t)
 }
 
-#[derive(Serialize)]
+/// A row of the org-wide token table: the token and its owner.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TokenTableRow)]
 pub struct Row {
     #[serde(flatten)]
     pub token: TokenView,
+    /// The user's name or the service account's name.
+    #[schema(required = true)]
     pub owner_name: Option<String>,
+    /// The user's email; null for service accounts.
+    #[schema(required = true)]
     pub owner_email: Option<String>,
 }
 

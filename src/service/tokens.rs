@@ -56,22 +56,42 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
     Ok((row, secret.value))
 }
 
-#[derive(Serialize, Clone)]
+/// An API token record (never the secret).
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct TokenView {
+    /// UUIDv7.
     pub id: String,
     pub name: String,
     pub description: String,
+    /// Non-secret prefix for recognition, e.g. tkd_pat_Ab12... (ends with U+2026).
     pub hint: String,
+    #[schema(schema_with = super::doc::owner_kind)]
     pub owner_kind: String,
     pub owner_id: String,
+    /// Roles fixed at creation; an exchange grants those the owner still holds.
+    #[schema(schema_with = super::doc::roles)]
     pub roles: Vec<String>,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub expires_at: String,
+    /// Last exchange (RFC 3339), null if never used.
+    #[schema(required = true, format = DateTime)]
     pub last_used_at: Option<String>,
+    #[schema(required = true)]
     pub last_used_ip: Option<String>,
+    /// Copied from the policy at creation: unusable after this many days without use (null:
+    /// no idle limit).
+    #[schema(required = true)]
     pub idle_ttl_days: Option<i64>,
+    #[schema(schema_with = super::doc::token_status)]
     pub status: &'static str,
+    /// RFC 3339, null unless revoked.
+    #[schema(required = true, format = DateTime)]
     pub revoked_at: Option<String>,
+    /// Id of the principal that revoked it (the token's own id when revoked by its holder at
+    /// /oauth/revoke).
+    #[schema(required = true)]
     pub revoked_by: Option<String>,
 }
 
@@ -112,33 +132,50 @@ pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
 }
 
 /// A created token: the record plus its secret, which is never shown again.
-#[derive(Serialize)]
+/// A new API token: the record plus the secret, shown in this response only.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
+    /// The secret: tkd_pat_... (personal) or tkd_sat_... (service account).
     pub token: String,
     #[serde(flatten)]
     pub record: TokenView,
 }
 
-#[derive(Deserialize)]
+/// A new API token. For a personal token `roles` is required and non-empty (nothing is
+/// granted implicitly); for a service-account token it may be left out: the token then
+/// carries the account's roles.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schema(schema_with = super::doc::name_100)]
     pub name: String,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
+    /// Lifetime in days, from 1 to the policy's maximum (personal_token_max_ttl_days or
+    /// service_token_max_ttl_days). Default: 30, or the maximum if lower.
     #[serde(default, deserialize_with = "crate::service::whole_number")]
+    #[schema(nullable = false, minimum = 1, maximum = 3650)]
     pub ttl_days: Option<i64>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::roles_of_token)]
     pub roles: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+/// Absent fields are unchanged. A revoked token cannot be changed (409).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchToken {
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::name_100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
 }
+
+/// Sort keys of a list of tokens.
+pub const SORTS: [&str; 3] = ["created_at", "name", "expires_at"];
 
 pub fn check_ttl(ttl: Option<i64>, max: i64) -> Result<i64> {
     let ttl = ttl.unwrap_or(30.min(max));
@@ -162,7 +199,7 @@ pub fn list_owned(
     now: i64,
 ) -> Result<Paged<TokenView>> {
     let page = pq.validate()?;
-    page.check_sort(&["created_at", "name", "expires_at"])?;
+    page.check_sort(&SORTS)?;
     let rows = store::tokens::list_owned(conn, org_id, owner_id, &page)?;
     Ok(page.view(rows, |t| view(&t, usage, now)))
 }

@@ -152,16 +152,21 @@ fn check_login(
     Ok(found)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
+    /// Organization id.
     pub org: String,
     pub email: String,
     pub name: String,
+    #[schema(schema_with = super::doc::roles)]
     pub roles: Vec<String>,
     pub disabled: bool,
+    /// False for a user who cannot log in with a password.
     pub has_password: bool,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
 }
 
@@ -183,7 +188,7 @@ pub fn load(conn: &mut AnyConnection, org_id: &str, id: &str) -> Result<User> {
     store::principals::live_user(conn, org_id, id)?.ok_or(Error::NotFound)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MeView {
     #[serde(flatten)]
     pub user: UserView,
@@ -198,26 +203,38 @@ pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
     Ok(MeView { user: view(&u), org_name: org.name, token_roles: p.roles.clone() })
 }
 
-#[derive(Deserialize)]
+/// A person. No password: an admin issues a one-time reset code (POST
+/// /api/v1/users/{id}/password-reset) and the person sets a password by redeeming it.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(schema_with = super::doc::email)]
     pub email: String,
+    /// Default: the part of the email before @.
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::name_200)]
     pub name: Option<String>,
+    // Default ["org:member"].
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::roles_granted)]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: bool,
 }
 
-#[derive(Deserialize)]
+/// Absent fields are unchanged. Only an owner changes an owner's account; the last enabled
+/// owner cannot be demoted or disabled (409).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::name_200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::roles_replaced)]
     pub roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
     pub disabled: Option<bool>,
 }
 
@@ -236,11 +253,21 @@ pub enum CredentialsChoice {
     Transfer,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsQuery {
+    /// What happens to the live apps and service accounts the person created (all of them
+    /// on delete; those holding roles the person loses on a demotion): disable them, or
+    /// transfer them to the caller (who must hold their roles). Required when there are any
+    /// (409 otherwise).
     #[serde(default)]
+    #[param(schema_with = credentials_choice)]
     pub credentials: Option<String>,
+}
+
+fn credentials_choice() -> utoipa::openapi::Object {
+    super::doc::one_of(&["disable", "transfer"])
 }
 
 impl CredentialsQuery {
@@ -318,17 +345,25 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserFilter {
+    /// Case-insensitive substring of email or name.
     pub q: Option<String>,
+    /// Only users holding exactly this role.
     pub role: Option<String>,
+    /// true or false.
+    #[param(value_type = Option<bool>)]
     pub disabled: Option<String>,
 }
+
+/// Sort keys of the list of users.
+pub const SORTS: [&str; 3] = ["created_at", "email", "name"];
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQuery) -> Result<Paged<UserView>> {
     p.require("org:admin")?;
     let page = pq.validate()?;
-    page.check_sort(&["created_at", "email", "name"])?;
+    page.check_sort(&SORTS)?;
     let disabled = match f.disabled.as_deref() {
         None => None,
         Some("true") => Some(true),
