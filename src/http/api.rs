@@ -966,7 +966,7 @@ pub async fn table_list(c: Caller, req: HttpRequest, st: web::Data<State>) -> Re
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "Token table", operation_id = "adminRevokeToken",
     params(("id" = String, Path, description = "API token id.")),
     responses(
-        (status = 200, description = "OK.", body = Row),
+        (status = 200, description = "OK.", body = TokenView),
         (status = 403),
         (status = 404),
     ))]

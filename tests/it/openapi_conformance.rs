@@ -1,9 +1,10 @@
 //! The server keeps to its OpenAPI document where schemathesis found it did not (issue #11):
 //! undeclared methods are 405 with Allow, unknown filter values and `null` for
-//! non-nullable body fields are 422.
+//! non-nullable body fields are 422. And real answers of every kind validate against the
+//! schemas the document (derived with utoipa) declares for their operation and status.
 use crate::common;
 use common::Backend;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Every known path answers an undeclared method with 405 and an Allow header naming the
 /// declared ones, in the error format of its scope.
@@ -158,7 +159,235 @@ fn email_max_length_counts_what_was_sent(b: &Backend) {
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
+/// A small JSON Schema check (the keywords the document uses): `$ref`, `allOf`, `oneOf`,
+/// `type` (one or several), `enum`, `required`, `properties`, `additionalProperties: false`,
+/// `items`, `minimum`/`maximum`, `minLength`/`maxLength`, `minItems`, `pattern` is not
+/// checked. Errors are collected with the path of the value at fault.
+fn check(doc: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        let target = &doc["components"]["schemas"][name];
+        assert!(target.is_object(), "dangling $ref {r}");
+        return check(doc, target, v, at, errors);
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            check(doc, s, v, at, errors);
+        }
+    }
+    if let Some(one) = schema["oneOf"].as_array() {
+        let matching = one
+            .iter()
+            .filter(|s| {
+                let mut e = Vec::new();
+                check(doc, s, v, at, &mut e);
+                e.is_empty()
+            })
+            .count();
+        if matching != 1 {
+            errors.push(format!("{at}: matches {matching} of the oneOf alternatives: {v}"));
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if !types.is_empty() {
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            _ => true,
+        });
+        if !ok {
+            errors.push(format!("{at}: {v} is not of type {types:?}"));
+            return;
+        }
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            errors.push(format!("{at}: {v} is not one of {e:?}"));
+        }
+    }
+    if let Some(n) = v.as_f64() {
+        if schema["minimum"].as_f64().is_some_and(|m| n < m) || schema["maximum"].as_f64().is_some_and(|m| n > m) {
+            errors.push(format!("{at}: {n} is out of range"));
+        }
+    }
+    if let Some(s) = v.as_str() {
+        let n = s.chars().count() as u64;
+        if schema["minLength"].as_u64().is_some_and(|m| n < m) || schema["maxLength"].as_u64().is_some_and(|m| n > m) {
+            errors.push(format!("{at}: {s:?} has a length out of range"));
+        }
+    }
+    if let Some(items) = v.as_array() {
+        if schema["minItems"].as_u64().is_some_and(|m| (items.len() as u64) < m) {
+            errors.push(format!("{at}: too few items"));
+        }
+        if schema["items"].is_object() {
+            for (i, item) in items.iter().enumerate() {
+                check(doc, &schema["items"], item, &format!("{at}[{i}]"), errors);
+            }
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                errors.push(format!("{at}: required {r} is missing"));
+            }
+        }
+        let props = schema["properties"].as_object();
+        for (k, val) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => check(doc, s, val, &format!("{at}.{k}"), errors),
+                None if schema["additionalProperties"] == Value::Bool(false) => {
+                    errors.push(format!("{at}: {k} is not a declared property"))
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// The schema the document declares for `status` of `method path` (a path template), for
+/// the answer's content type.
+fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16, content_type: &str) -> &'a Value {
+    let op = &doc["paths"][path][method.to_lowercase()];
+    assert!(op.is_object(), "{method} {path} is not documented");
+    let r = &op["responses"][status.to_string()];
+    assert!(r.is_object(), "{method} {path}: status {status} is not documented");
+    let ct = content_type.split(';').next().unwrap().trim();
+    let s = &r["content"][ct]["schema"];
+    assert!(s.is_object(), "{method} {path} {status}: no schema for {ct}: {r}");
+    s
+}
+
+#[track_caller]
+fn conforms(doc: &Value, method: &str, template: &str, r: &common::Resp) {
+    let ct = r.header("content-type").unwrap_or("");
+    let schema = response_schema(doc, method, template, r.status, ct);
+    let mut errors = Vec::new();
+    check(doc, schema, &r.body, "$", &mut errors);
+    assert!(errors.is_empty(), "{method} {template} {}: {errors:?}\n{}", r.status, r.body);
+}
+
+/// Real answers of every kind (views, pages, created secrets, problems, the /oauth bodies,
+/// discovery) validate against the document's schema for their operation and status; the
+/// checker itself refuses a body that does not fit.
+fn responses_match_the_generated_schemas(b: &Backend) {
+    let s = b.start();
+    let doc: Value =
+        serde_json::from_str(&ureq::get(&s.url("/openapi.json")).call().unwrap().into_string().unwrap()).unwrap();
+    let at = s.owner_login();
+    let login =
+        s.call("POST", "/api/v1/login", None, Some(&json!({"email": s.owner_email, "password": s.owner_password})));
+    conforms(&doc, "POST", "/api/v1/login", &login);
+    let bad_login =
+        s.call("POST", "/api/v1/login", None, Some(&json!({"email": s.owner_email, "password": "nope-nope"})));
+    conforms(&doc, "POST", "/api/v1/login", &bad_login);
+    conforms(&doc, "GET", "/api/v1/me", &s.get("/api/v1/me", &at));
+
+    let created = s.post("/api/v1/me/tokens", &at, json!({"name": "conf", "roles": ["org:member"], "ttl_days": 7}));
+    conforms(&doc, "POST", "/api/v1/me/tokens", &created);
+    let pat = created.body["token"].as_str().unwrap().to_string();
+    let tok_id = created.body["id"].as_str().unwrap().to_string();
+    s.exchange_ok(&pat);
+    s.flush_usage();
+    conforms(&doc, "GET", "/api/v1/me/tokens", &s.get("/api/v1/me/tokens?sort=name&order=desc", &at));
+    conforms(&doc, "GET", "/api/v1/me/tokens/{id}", &s.get(&format!("/api/v1/me/tokens/{tok_id}"), &at));
+    conforms(&doc, "GET", "/api/v1/me/tokens/{id}", &s.get("/api/v1/me/tokens/nope", &at));
+    let bad = s.post("/api/v1/me/tokens", &at, json!({"name": "", "roles": ["org:member"]}));
+    assert_eq!(bad.status, 422);
+    conforms(&doc, "POST", "/api/v1/me/tokens", &bad);
+
+    let app = s.post("/api/v1/apps", &at, json!({"name": "conf-app", "roles": ["org:member"], "introspect": true}));
+    conforms(&doc, "POST", "/api/v1/apps", &app);
+    let (cid, secret) =
+        (app.body["client_id"].as_str().unwrap().to_string(), app.body["client_secret"].as_str().unwrap().to_string());
+    conforms(&doc, "GET", "/api/v1/apps", &s.get("/api/v1/apps", &at));
+
+    let (uid, _) = s.user(&at, "conf@example.test", &["org:member"]);
+    conforms(&doc, "GET", "/api/v1/users", &s.get("/api/v1/users?disabled=false", &at));
+    conforms(&doc, "GET", "/api/v1/users/{id}", &s.get(&format!("/api/v1/users/{uid}"), &at));
+    let code = s.call("POST", &format!("/api/v1/users/{uid}/password-reset"), Some(&at), None);
+    conforms(&doc, "POST", "/api/v1/users/{id}/password-reset", &code);
+
+    let sa = s.post("/api/v1/service-accounts", &at, json!({"name": "conf-sa", "roles": ["org:member"]}));
+    conforms(&doc, "POST", "/api/v1/service-accounts", &sa);
+    let sa_id = sa.body["id"].as_str().unwrap().to_string();
+    let sat = s.post(&format!("/api/v1/service-accounts/{sa_id}/tokens"), &at, json!({"name": "t"}));
+    conforms(&doc, "POST", "/api/v1/service-accounts/{id}/tokens", &sat);
+    conforms(
+        &doc,
+        "GET",
+        "/api/v1/service-accounts/{id}/tokens",
+        &s.get(&format!("/api/v1/service-accounts/{sa_id}/tokens"), &at),
+    );
+    conforms(&doc, "GET", "/api/v1/service-accounts", &s.get("/api/v1/service-accounts", &at));
+
+    conforms(&doc, "GET", "/api/v1/roles", &s.get("/api/v1/roles", &at));
+    conforms(&doc, "GET", "/api/v1/tokens", &s.get("/api/v1/tokens?sort=owner", &at));
+    conforms(&doc, "GET", "/api/v1/tokens", &s.get("/api/v1/tokens?nope=1", &at));
+    conforms(
+        &doc,
+        "POST",
+        "/api/v1/tokens/{id}/revoke",
+        &s.call("POST", &format!("/api/v1/tokens/{tok_id}/revoke"), Some(&at), None),
+    );
+    conforms(&doc, "GET", "/api/v1/policy", &s.get("/api/v1/policy", &at));
+    conforms(&doc, "PUT", "/api/v1/policy", &s.put("/api/v1/policy", &at, json!({"idle_ttl_days": 90})));
+    let saved = s.post("/api/v1/saved-searches", &at, json!({"name": "active", "query": "status=active"}));
+    conforms(&doc, "POST", "/api/v1/saved-searches", &saved);
+    conforms(&doc, "GET", "/api/v1/saved-searches", &s.get("/api/v1/saved-searches", &at));
+    conforms(&doc, "GET", "/api/v1/audit", &s.get("/api/v1/audit?order=desc", &at));
+    conforms(&doc, "DELETE", "/api/v1/me/tokens", &s.delete("/api/v1/me/tokens", &at));
+    conforms(&doc, "GET", "/api/v1/me", &s.call("GET", "/api/v1/me", None, None));
+
+    // /oauth: token, error, introspection of both kinds, discovery.
+    let tr = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &secret)));
+    conforms(&doc, "POST", "/oauth/token", &tr);
+    let access = tr.body["access_token"].as_str().unwrap().to_string();
+    conforms(&doc, "POST", "/oauth/token", &s.form("/oauth/token", &[("grant_type", "password")], None));
+    let sat_secret = sat.body["token"].as_str().unwrap().to_string();
+    for token in [access.as_str(), sat_secret.as_str(), "nothing"] {
+        let r = s.form("/oauth/introspect", &[("token", token)], Some((&cid, &secret)));
+        conforms(&doc, "POST", "/oauth/introspect", &r);
+    }
+    conforms(
+        &doc,
+        "GET",
+        "/.well-known/oauth-authorization-server",
+        &s.raw("GET", "/.well-known/oauth-authorization-server", &[], b""),
+    );
+    conforms(&doc, "GET", "/.well-known/jwks.json", &s.raw("GET", "/.well-known/jwks.json", &[], b""));
+    conforms(&doc, "GET", "/healthz", &s.raw("GET", "/healthz", &[], b""));
+    conforms(&doc, "GET", "/readyz", &s.raw("GET", "/readyz", &[], b""));
+
+    // The checker is not vacuous: a token record without its status, or with an unknown
+    // field under a closed schema, is refused.
+    let mut errors = Vec::new();
+    let mut record = s.get(&format!("/api/v1/me/tokens/{tok_id}"), &at).body;
+    record.as_object_mut().unwrap().remove("status");
+    check(&doc, &json!({"$ref": "#/components/schemas/TokenView"}), &record, "$", &mut errors);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    errors.clear();
+    check(
+        &doc,
+        &json!({"$ref": "#/components/schemas/PatchToken"}),
+        &json!({"name": "x", "extra": 1}),
+        "$",
+        &mut errors,
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
 backend_tests!(
+    responses_match_the_generated_schemas,
     undeclared_methods_are_405,
     audit_outcome_filter_is_validated,
     null_for_non_nullable_fields_is_422,
