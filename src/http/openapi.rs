@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi as Doc, Ref, RefOr, Response};
+use utoipa::openapi::{Content, ObjectBuilder, OpenApi as Doc, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::OAuthCode;
@@ -587,6 +588,24 @@ fn oauth_default(status: &str) -> &'static str {
     }
 }
 
+/// `additionalProperties: {type: string}` on an object schema and on each part of an allOf.
+fn strings_only(schema: &mut Schema) {
+    match schema {
+        Schema::Object(o) => {
+            let string = ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).build();
+            o.additional_properties = Some(Box::new(AdditionalProperties::RefOr(RefOr::T(Schema::Object(string)))));
+        }
+        Schema::AllOf(all) => {
+            for part in all.items.iter_mut() {
+                if let RefOr::T(s) = part {
+                    strings_only(s);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
     [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
 }
@@ -691,6 +710,15 @@ impl Modify for Finish {
                 .into(),
         );
         components.add_security_scheme("clientBasic", SecurityScheme::Http(basic));
+        // The /oauth forms: unknown parameters are ignored, but every parameter is one string
+        // (a repeated one is invalid_request).
+        for name in
+            ["ClientCredentialsGrant", "RefreshTokenGrant", "TokenExchangeGrant", "RevokeRequest", "IntrospectRequest"]
+        {
+            if let Some(RefOr::T(schema)) = components.schemas.get_mut(name) {
+                strings_only(schema);
+            }
+        }
         doc.tags = Some(
             TAGS.iter()
                 .map(|(name, d)| utoipa::openapi::tag::TagBuilder::new().name(*name).description(Some(*d)).build())
@@ -787,6 +815,46 @@ mod tests {
         }
         let idle = &schema(&d, "PolicyUpdate")["properties"]["idle_ttl_days"];
         assert!(idle.to_string().contains("\"null\""), "{idle}");
+    }
+
+    /// The new-role pattern accepts exactly what `roles::valid_name` accepts minus the
+    /// `org:` prefix; the text patterns accept what `check_text` does.
+    #[test]
+    fn patterns_match_the_service_rules() {
+        let d = doc();
+        let pattern = schema(&d, "NewRole")["properties"]["name"]["pattern"].as_str().unwrap().to_string();
+        let re = regex::Regex::new(&pattern).unwrap();
+        for name in [
+            "org:owner",
+            "org:x",
+            "orgs:x",
+            "or:x",
+            "o:x",
+            "a:b",
+            "organisation:x",
+            "ora:x",
+            "ogr:x",
+            "org.x:y",
+            "o-r:g",
+            "metrics:read",
+            "Org:x",
+            "1a:b",
+            "a:",
+            ":b",
+            "a:B",
+            "a:*",
+            "org",
+            "o:r:g",
+        ] {
+            let expected = !name.starts_with("org:") && crate::service::roles::valid_name(name);
+            assert_eq!(re.is_match(name), expected, "{name}");
+        }
+        let blank = regex::Regex::new(crate::service::doc::NOT_BLANK).unwrap();
+        for (text, ok) in [("a", true), (" a ", true), ("", false), ("  ", false), ("\u{3000}", false), ("a\tb", false)]
+        {
+            assert_eq!(blank.is_match(text), ok, "{text:?}");
+            assert_eq!(crate::service::check_text("f", text, 1, 100).is_ok(), ok, "{text:?}");
+        }
     }
 
     /// The limits the service enforces are the document's.
