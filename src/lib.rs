@@ -6,11 +6,15 @@
 //!   runner. Main and the tests start the server through it.
 //! - `http`: actix handlers and routes (`oauth`, `api`, `discovery`, `health`, `auth`
 //!   for the bearer extractor, `middleware` for metrics, refused-call audit and error
-//!   shaping; `bench` only with `--features bench`). Parses and authenticates: no state
-//!   definition, no threads, no SQL, no role checks.
+//!   shaping, `openapi` for the document at /openapi.json, derived with utoipa from the
+//!   handlers' `#[utoipa::path]` annotations and the service types; `bench` only with
+//!   `--features bench`). Parses and authenticates: no state definition, no threads, no
+//!   SQL, no role checks.
 //! - `service`: the rules (synchronous; a connection, the caller and the time in), each
 //!   reading validate → authorise → store → audit → view. `service::exchange::token` is
-//!   the one entry point of `POST /oauth/token`, taking a typed `TokenRequest`.
+//!   the one entry point of `POST /oauth/token`, taking a typed `TokenRequest`. Request
+//!   and view types derive their OpenAPI schemas (`service::doc` holds the field rules a
+//!   type does not carry).
 //! - `store`: diesel schema, rows, pools for SQLite and PostgreSQL, the per-backend read
 //!   strategy of the token path (`Db::read_hot`), and the queries beside their rows in
 //!   `store::{tokens, principals, org, sessions, audit, saved}`; every list is paged by

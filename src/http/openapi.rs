@@ -615,6 +615,21 @@ impl Finish {
     /// and 422 (the `Obj` extractor); every error is problem+json.
     fn api(op: &mut Operation) {
         let bearer = op.security.as_ref().is_none_or(|s| !s.is_empty() && s.iter().any(|r| *r != Default::default()));
+        // Parameters whose schema comes from a function carry no doc comment.
+        for p in op.parameters.iter_mut().flatten() {
+            let text = match p.name.as_str() {
+                "sort" => "Sort key; ties are broken by id.",
+                "order" => "Sort direction.",
+                "outcome" => "Outcome.",
+                "credentials" => {
+                    "What happens to the live apps and service accounts the person created (all of them on \
+                     delete; those holding roles the person loses on a demotion): disable them, or transfer them \
+                     to the caller (who must hold their roles). Required when there are any (409 otherwise)."
+                }
+                _ => continue,
+            };
+            p.description.get_or_insert_with(|| text.to_string());
+        }
         let mut add = vec!["503"];
         if bearer {
             add.extend(["401", "429"]);

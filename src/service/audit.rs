@@ -251,7 +251,7 @@ pub struct AuditFilter {
     pub object: Option<String>,
     /// e.g. api_token, user, service_account, app, role, policy, saved_search.
     pub object_kind: Option<String>,
-    /// Outcome.
+    // Documented in http::openapi (a schema_with parameter drops its doc comment).
     #[param(schema_with = audit_outcome)]
     pub outcome: Option<String>,
     /// RFC 3339, inclusive.

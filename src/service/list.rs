@@ -19,7 +19,7 @@ pub struct PageQuery {
     pub page_size: Option<String>,
     #[param(ignore)]
     pub sort: Option<String>,
-    /// Sort direction.
+    // Documented in http::openapi (a schema_with parameter drops its doc comment).
     #[param(schema_with = order)]
     pub order: Option<String>,
 }

@@ -257,10 +257,7 @@ pub enum CredentialsChoice {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsQuery {
-    /// What happens to the live apps and service accounts the person created (all of them
-    /// on delete; those holding roles the person loses on a demotion): disable them, or
-    /// transfer them to the caller (who must hold their roles). Required when there are any
-    /// (409 otherwise).
+    // Documented in http::openapi (a schema_with parameter drops its doc comment).
     #[serde(default)]
     #[param(schema_with = credentials_choice)]
     pub credentials: Option<String>,

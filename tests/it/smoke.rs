@@ -14,7 +14,8 @@ fn smoke(b: &Backend) {
 }
 
 /// GET /openapi.json is valid OpenAPI 3.x and documents every route the server registers
-/// (read from src/http/*.rs so that a new route without documentation fails here).
+/// (read from src/http/*.rs so that a new route without documentation fails here), each
+/// with exactly the methods the server answers on it (its 405 `Allow` header).
 fn openapi_documents_every_route(b: &Backend) {
     let s = b.start();
     let r = ureq::get(&s.url("/openapi.json")).call().unwrap();
@@ -57,6 +58,27 @@ fn openapi_documents_every_route(b: &Backend) {
         }
     }
     assert!(missing.is_empty(), "routes without OpenAPI documentation: {missing:?}");
+
+    // And the methods: the server's own 405 + Allow lists the methods a path has; they
+    // must be the documented ones, no more, no fewer.
+    let at = s.owner_login();
+    for (path, item) in paths {
+        let mut documented: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| ["get", "put", "post", "delete", "patch"].contains(&m.as_str()))
+            .map(|m| m.to_uppercase())
+            .collect();
+        documented.sort();
+        let concrete = path.replace("{id}", "x").replace("{tid}", "y").replace("{name}", "a:b");
+        let r = s.call("TRACE", &concrete, Some(&at), None);
+        assert_eq!(r.status, 405, "TRACE {concrete}: {}", r.text);
+        let mut allowed: Vec<String> =
+            r.header("allow").unwrap_or_default().split(',').map(|m| m.trim().to_string()).collect();
+        allowed.sort();
+        assert_eq!(allowed, documented, "{path}: methods served vs documented");
+    }
 }
 
 backend_tests!(smoke, openapi_documents_every_route);
