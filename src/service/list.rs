@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{invalid, Result};
 pub use crate::store::page::{Page, Rows, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
-/// Raw query parameters; validated into a `Page`.
-/// Paging and order of every list. `sort` is documented per list (each has its own keys).
+/// Raw query parameters of every list; validated into a `Page`. In the OpenAPI document
+/// `sort` is a parameter of each list (each has its own keys, see http::openapi).
 #[derive(Deserialize, Default, Debug, Clone, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {

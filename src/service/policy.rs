@@ -90,21 +90,20 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
     }
 }
 
+/// The fields `update` reads: `PolicyUpdate`'s (a unit test in http::openapi holds them equal).
+pub const UPDATE_FIELDS: [&str; 4] =
+    ["personal_token_max_ttl_days", "service_token_max_ttl_days", "idle_ttl_days", "max_tokens_per_service_account"];
+/// Read-only fields of the GET body are accepted and ignored, so that a PUT of exactly what
+/// GET returned succeeds (read-modify-write clients); unknown fields are refused.
+pub const READ_ONLY_FIELDS: [&str; 1] = ["updated_at"];
+
 /// Replaces the named fields (absent fields keep their value); audited with before/after.
 pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value, now: i64) -> Result<PolicyView> {
     p.require("org:owner")?;
     let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
-    // The fields of `PolicyUpdate` (a unit test in http::openapi holds them equal).
-    const FIELDS: [&str; 4] = [
-        "personal_token_max_ttl_days",
-        "service_token_max_ttl_days",
-        "idle_ttl_days",
-        "max_tokens_per_service_account",
-    ];
-    // Read-only fields of the GET body are accepted and ignored, so that a PUT of exactly
-    // what GET returned succeeds (read-modify-write clients); unknown fields are refused.
-    const READ_ONLY: [&str; 1] = ["updated_at"];
-    if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str())) {
+    if let Some(k) =
+        obj.keys().find(|k| !UPDATE_FIELDS.contains(&k.as_str()) && !READ_ONLY_FIELDS.contains(&k.as_str()))
+    {
         return Err(invalid(k, "unknown field"));
     }
     match obj.get("updated_at") {
