@@ -47,7 +47,8 @@ pub fn hint(secret: &str) -> String {
 /// The Standard Webhooks signature of a message: `v1,` + base64 HMAC-SHA256 over
 /// `{id}.{timestamp}.{body}` with the base64-decoded part of the secret after `whsec_`.
 pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let raw = secret.strip_prefix(PREFIX).and_then(|b| B64.decode(b).ok()).unwrap_or_else(|| secret.as_bytes().to_vec());
+    let raw =
+        secret.strip_prefix(PREFIX).and_then(|b| B64.decode(b).ok()).unwrap_or_else(|| secret.as_bytes().to_vec());
     let key = hmac::Key::new(hmac::HMAC_SHA256, &raw);
     let mut ctx = hmac::Context::with_key(&key);
     ctx.update(msg_id.as_bytes());

@@ -196,7 +196,9 @@ pub fn deliver_due(st: &State) -> service::Result<Pass> {
         match recorded {
             Ok(true) if a.drop => pass.dropped += 1,
             Ok(true) => {}
-            Ok(false) => log::warn!("outbox row {} was taken over by another instance before its result was recorded", row.id),
+            Ok(false) => {
+                log::warn!("outbox row {} was taken over by another instance before its result was recorded", row.id)
+            }
             Err(e) => log::warn!("recording the delivery of outbox row {} failed (it will be retried): {e}", row.id),
         }
     }

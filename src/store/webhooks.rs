@@ -16,12 +16,7 @@ pub fn insert(conn: &mut AnyConnection, w: &Webhook) -> QueryResult<()> {
 
 /// A webhook of the org, by id.
 pub fn find(conn: &mut AnyConnection, org_id: &str, id: &str) -> QueryResult<Option<Webhook>> {
-    webhooks::table
-        .find(id)
-        .filter(webhooks::org_id.eq(org_id))
-        .select(Webhook::as_select())
-        .first(conn)
-        .optional()
+    webhooks::table.find(id).filter(webhooks::org_id.eq(org_id)).select(Webhook::as_select()).first(conn).optional()
 }
 
 /// A webhook by id, whatever its org (the delivery worker).
@@ -139,9 +134,17 @@ pub enum Outcome<'a> {
 
 /// Records an attempt of a row this claim still holds; answers false when the lease was
 /// lost (another instance took the row over), in which case nothing is written.
-pub fn finish(conn: &mut AnyConnection, id: &str, claim: &str, attempts: i64, now: i64, o: Outcome<'_>) -> QueryResult<bool> {
+pub fn finish(
+    conn: &mut AnyConnection,
+    id: &str,
+    claim: &str,
+    attempts: i64,
+    now: i64,
+    o: Outcome<'_>,
+) -> QueryResult<bool> {
     let target = outbox::table.find(id).filter(outbox::locked_by.eq(claim));
-    let unlock = (outbox::attempts.eq(attempts), outbox::locked_until.eq(None::<i64>), outbox::locked_by.eq(None::<String>));
+    let unlock =
+        (outbox::attempts.eq(attempts), outbox::locked_until.eq(None::<i64>), outbox::locked_by.eq(None::<String>));
     let n = match o {
         Outcome::Delivered => diesel::update(target)
             .set((unlock, outbox::delivered_at.eq(Some(now)), outbox::last_error.eq(None::<String>)))
@@ -290,7 +293,11 @@ pub fn live_user_email(conn: &mut AnyConnection, id: &str) -> QueryResult<Option
 }
 
 /// The live (not revoked) tokens of one owner in the org.
-pub fn live_tokens_of(conn: &mut AnyConnection, org_id: &str, owner_id: &str) -> QueryResult<Vec<super::models::ApiToken>> {
+pub fn live_tokens_of(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    owner_id: &str,
+) -> QueryResult<Vec<super::models::ApiToken>> {
     api_tokens::table
         .filter(api_tokens::org_id.eq(org_id))
         .filter(api_tokens::owner_id.eq(owner_id))

@@ -238,14 +238,19 @@ fn webhooks_crud_and_validation(b: &Backend) {
         invalid_field(&r, "url", why);
     }
     let long = format!("https://hooks.example/{}", "a".repeat(2048));
-    invalid_field(&s.post("/api/v1/webhooks", &owner, json!({"url": long, "events": ["token.revoked"]})), "url", "long");
+    invalid_field(
+        &s.post("/api/v1/webhooks", &owner, json!({"url": long, "events": ["token.revoked"]})),
+        "url",
+        "long",
+    );
     let r = s.post("/api/v1/webhooks", &owner, json!({"url": "https://h.example/", "events": ["token.stolen"]}));
     invalid_field(&r, "events", "an unknown event");
     let r = s.post("/api/v1/webhooks", &owner, json!({"url": "https://h.example/", "events": []}));
     invalid_field(&r, "events", "no event");
     let r = s.patch(&format!("/api/v1/webhooks/{id}"), &owner, json!({"url": "gopher://x.example/"}));
     invalid_field(&r, "url", "patch to a bad URL");
-    let r = s.post("/api/v1/webhooks", &owner, json!({"url": "https://h.example/", "events": ["token.revoked"], "x": 1}));
+    let r =
+        s.post("/api/v1/webhooks", &owner, json!({"url": "https://h.example/", "events": ["token.revoked"], "x": 1}));
     problem(&r, 422, "an unknown field");
     assert_eq!(s.data_snapshot(), before, "refused creations change nothing");
 
