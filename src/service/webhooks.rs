@@ -561,7 +561,7 @@ pub fn milestone(expires_at: i64, now: i64) -> Option<i64> {
 pub fn scan_expiry(conn: &mut AnyConnection, now: i64, email: bool, limit: i64) -> Result<usize> {
     let due = store::webhooks::expiry_due(conn, now, MILESTONES, limit)?;
     let mut queued = 0;
-    for (id, org_id, created_at, expires_at, _) in due {
+    for store::webhooks::DueToken { id, org_id, created_at, expires_at } in due {
         let Some(m) = milestone(expires_at, now) else { continue };
         let lived_through = m == 0 || created_at < expires_at - m * 86_400;
         queued += conn.transaction(|conn| -> Result<usize> {

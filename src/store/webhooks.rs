@@ -225,15 +225,18 @@ pub fn deliveries(conn: &mut AnyConnection, webhook_id: &str, page: &Page) -> Qu
 /// The smallest notice a token without one is taken to have had.
 pub const NO_NOTICE: i64 = i64::MAX;
 
+/// A token the expiry scan looks at.
+#[derive(Queryable, Debug)]
+pub struct DueToken {
+    pub id: String,
+    pub org_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// Live tokens (not revoked) that have reached one of the `milestones` (days before
-/// expiry; 0 is "expired") with a last notice above it, soonest expiry first:
-/// (id, org_id, created_at, expires_at, expiry_notice).
-pub fn expiry_due(
-    conn: &mut AnyConnection,
-    now: i64,
-    milestones: [i64; 4],
-    limit: i64,
-) -> QueryResult<Vec<(String, String, i64, i64, Option<i64>)>> {
+/// expiry; 0 is "expired") with a last notice above it, soonest expiry first.
+pub fn expiry_due(conn: &mut AnyConnection, now: i64, milestones: [i64; 4], limit: i64) -> QueryResult<Vec<DueToken>> {
     let reached = |m: i64| {
         api_tokens::expires_at
             .le(now + m * 86_400)
@@ -245,13 +248,7 @@ pub fn expiry_due(
         .filter(reached(a).or(reached(b)).or(reached(c)).or(reached(d)))
         .order((api_tokens::expires_at, api_tokens::id))
         .limit(limit)
-        .select((
-            api_tokens::id,
-            api_tokens::org_id,
-            api_tokens::created_at,
-            api_tokens::expires_at,
-            api_tokens::expiry_notice,
-        ))
+        .select((api_tokens::id, api_tokens::org_id, api_tokens::created_at, api_tokens::expires_at))
         .load(conn)
 }
 
