@@ -234,18 +234,26 @@ pub struct DueToken {
     pub expires_at: i64,
 }
 
-/// Live tokens (not revoked) that have reached one of the `milestones` (days before
-/// expiry; 0 is "expired") with a last notice above it, soonest expiry first.
+/// Live tokens (not revoked) that have reached the milestone after their last notice,
+/// soonest expiry first. `milestones` are days before expiry, descending, the last 0
+/// ("expired"); a notice is always one of them, so the candidates are: no notice and within
+/// the first, or notice `m[i]` and within `m[i+1]`. Each disjunct is a range of the index
+/// (expiry_notice, expires_at) of live tokens: tokens far from expiry and tokens already
+/// announced expired are never read.
 pub fn expiry_due(conn: &mut AnyConnection, now: i64, milestones: [i64; 4], limit: i64) -> QueryResult<Vec<DueToken>> {
-    let reached = |m: i64| {
-        api_tokens::expires_at
-            .le(now + m * 86_400)
-            .and(api_tokens::expiry_notice.is_null().or(api_tokens::expiry_notice.gt(m)).assume_not_null())
-    };
+    let within = |m: i64| api_tokens::expires_at.le(now + m * 86_400);
+    let notice = api_tokens::expiry_notice;
     let [a, b, c, d] = milestones;
     api_tokens::table
         .filter(api_tokens::revoked_at.is_null())
-        .filter(reached(a).or(reached(b)).or(reached(c)).or(reached(d)))
+        .filter(
+            notice
+                .is_null()
+                .and(within(a))
+                .or(notice.assume_not_null().eq(a).and(within(b)))
+                .or(notice.assume_not_null().eq(b).and(within(c)))
+                .or(notice.assume_not_null().eq(c).and(within(d))),
+        )
         .order((api_tokens::expires_at, api_tokens::id))
         .limit(limit)
         .select((api_tokens::id, api_tokens::org_id, api_tokens::created_at, api_tokens::expires_at))

@@ -42,6 +42,8 @@ impl Request {
 struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Request>>>,
+    /// One message per request received.
+    arrived: Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl Receiver {
@@ -50,6 +52,7 @@ impl Receiver {
         let url = format!("http://127.0.0.1:{}/hook?src=tokend", l.local_addr().unwrap().port());
         let got = Arc::new(Mutex::new(Vec::new()));
         let g = got.clone();
+        let (tx, arrived) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for stream in l.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -77,9 +80,16 @@ impl Receiver {
                 got.push(Request { headers, body: String::from_utf8(body).unwrap(), answered });
                 drop(got);
                 let _ = write!(stream, "HTTP/1.1 {answered} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                let _ = tx.send(());
             }
         });
-        Receiver { url, got }
+        Receiver { url, got, arrived: Mutex::new(arrived) }
+    }
+
+    /// Waits for the next request (at most `secs` seconds, a bound for a broken build,
+    /// not a timing assumption).
+    fn wait(&self, secs: u64) -> bool {
+        self.arrived.lock().unwrap().recv_timeout(std::time::Duration::from_secs(secs)).is_ok()
     }
 
     fn requests(&self) -> Vec<Request> {
@@ -571,23 +581,48 @@ fn smtp_sink_receives_expiry_and_revocation_email(b: &Backend) {
     let (tid, pat) = s.pat(&owner, json!({"name": "backup", "ttl_days": 2}));
     let (_, dana_at) = s.user(&owner, "dana@example.test", &["org:developer"]);
     let (dtid, _) = s.pat(&dana_at, json!({"name": "laptop", "ttl_days": 5}));
+    // A service account's token: its expiry mail goes to the org's admins and owners.
+    let sa = s.post("/api/v1/service-accounts", &owner, json!({"name": "nightly", "roles": ["org:member"]}));
+    let sa = sa.body["id"].as_str().unwrap().to_string();
+    let r =
+        s.post(&format!("/api/v1/service-accounts/{sa}/tokens"), &owner, json!({"name": "sa-token", "ttl_days": 2}));
+    status(&r, 201, "a service-account token");
     status(&s.post(&format!("/api/v1/tokens/{dtid}/revoke"), &owner, json!({})), 200, "admin revokes dana's token");
     s.clock.advance(DAY);
-    assert_eq!(s.scan_expiry(), 1, "backup is 1 day from expiry");
+    assert_eq!(s.scan_expiry(), 2, "backup and sa-token are 1 day from expiry");
     let p = s.deliver_all();
-    assert_eq!((p.delivered, p.retried, p.failed), (2, 0, 0), "{p:?}");
+    assert_eq!((p.delivered, p.retried, p.failed), (3, 0, 0), "{p:?}");
     let mails = mails.lock().unwrap().clone();
-    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert_eq!(mails.len(), 3, "{mails:?}");
+    let to_owner: Vec<&Mail> = mails.iter().filter(|m| m.to == [format!("<{}>", s.owner_email)]).collect();
+    assert_eq!(to_owner.len(), 2, "the owner gets their own token's mail and the service account's");
+    let sa_mail = to_owner.iter().find(|m| m.data.contains("sa-token")).expect("the service account's mail");
+    assert!(sa_mail.data.contains("of the service account nightly"), "{}", sa_mail.data);
     let revoked = mails.iter().find(|m| m.to == ["<dana@example.test>"]).expect("a mail to dana");
     assert!(revoked.data.contains("Subject: Token \"laptop\" was revoked"), "{}", revoked.data);
-    let expiring = mails.iter().find(|m| m.to == [format!("<{}>", s.owner_email)]).expect("a mail to the owner");
+    let expiring = to_owner.iter().find(|m| m.data.contains("backup")).expect("a mail to the owner");
     assert!(expiring.data.contains("Subject: Token \"backup\" expires in 1 day"), "{}", expiring.data);
     assert!(expiring.data.contains(&tid), "the mail names the token id");
     assert!(expiring.from.starts_with("<tokend@localhost>"), "{}", expiring.from);
     assert!(!expiring.data.contains(&pat), "only the hint, never the secret");
 }
 
+/// With TOKEND_OUTBOX_INTERVAL_SECONDS set, the worker thread delivers on its own.
+fn background_worker_delivers(b: &Backend) {
+    let s = b.start_with(|c| c.outbox_interval_seconds = 1);
+    let owner = s.owner_login();
+    let rx = Receiver::start(0);
+    let (hook_id, secret) = hook(&s, &owner, &rx.url, &["token.created"]);
+    status(&s.post(&format!("/api/v1/webhooks/{hook_id}/test"), &owner, json!({})), 202, "test");
+    assert!(rx.wait(60), "the worker thread delivered the test event");
+    let got = rx.requests();
+    assert_eq!(got.len(), 1);
+    verify_signature(&secret, &got[0]);
+    assert_eq!(got[0].json()["type"], json!("webhook.test"));
+}
+
 backend_tests!(
+    background_worker_delivers,
     webhooks_crud_and_validation,
     token_seven_days_from_expiry_is_announced_once,
     failing_receiver_gets_the_event_after_backoff,

@@ -66,4 +66,4 @@ CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, at);
 -- this migration runs are not announced.
 ALTER TABLE api_tokens ADD COLUMN expiry_notice BIGINT;
 UPDATE api_tokens SET expiry_notice = 0 WHERE expires_at <= CAST(strftime('%s','now') AS BIGINT);
-CREATE INDEX api_tokens_expiry_scan ON api_tokens (expires_at) WHERE revoked_at IS NULL;
+CREATE INDEX api_tokens_expiry_scan ON api_tokens (expiry_notice, expires_at) WHERE revoked_at IS NULL;
