@@ -109,7 +109,13 @@ pub struct SmtpUrl(pub String);
 
 impl std::fmt::Debug for SmtpUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::store::describe_url(&self.0))
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                write!(f, "{scheme}://{host}")
+            }
+            None => f.write_str("(SMTP URL)"),
+        }
     }
 }
 
@@ -297,5 +303,17 @@ impl Config {
             webhook_allow_private: false,
             outbox_interval_seconds: 5,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_url_debug_hides_credentials() {
+        let u = SmtpUrl("smtps://mailer:s3cret@smtp.example:465".into());
+        assert_eq!(format!("{u:?}"), "smtps://smtp.example:465");
+        assert_eq!(format!("{:?}", SmtpUrl("smtp://127.0.0.1:2525".into())), "smtp://127.0.0.1:2525");
     }
 }

@@ -621,8 +621,44 @@ fn background_worker_delivers(b: &Backend) {
     assert_eq!(got[0].json()["type"], json!("webhook.test"));
 }
 
+/// The delivery log keeps the newest 100 attempts of each webhook.
+fn delivery_log_keeps_the_newest_100(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (a, _) = hook(&s, &owner, "https://a.example/", &["token.created"]);
+    let (other, _) = hook(&s, &owner, "https://b.example/", &["token.created"]);
+    let t0 = s.clock.now();
+    {
+        let mut conn = s.state.db.write().unwrap();
+        let row = |hook: &str, i: i64| tokend::store::models::Delivery {
+            id: tokend::service::new_id(),
+            webhook_id: hook.to_string(),
+            org_id: s.org_id.clone(),
+            outbox_id: format!("o{i}"),
+            event_id: format!("evt_{i}"),
+            event_type: "token.created".into(),
+            attempt: 1,
+            at: t0 + i,
+            status_code: Some(200),
+            duration_ms: 1,
+            outcome: "success".into(),
+            error: None,
+        };
+        tokend::store::webhooks::log_delivery(&mut conn, &row(&other, 0), 100).unwrap();
+        for i in 0..105 {
+            tokend::store::webhooks::log_delivery(&mut conn, &row(&a, i), 100).unwrap();
+        }
+    }
+    let log = deliveries(&s, &a);
+    assert_eq!(log.len(), 100);
+    assert_eq!(log[0]["event_id"], json!("evt_5"), "the 5 oldest were dropped");
+    assert_eq!(log[99]["event_id"], json!("evt_104"));
+    assert_eq!(deliveries(&s, &other).len(), 1, "another webhook's log is its own");
+}
+
 backend_tests!(
     background_worker_delivers,
+    delivery_log_keeps_the_newest_100,
     webhooks_crud_and_validation,
     token_seven_days_from_expiry_is_announced_once,
     failing_receiver_gets_the_event_after_backoff,
