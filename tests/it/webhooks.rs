@@ -621,6 +621,39 @@ fn background_worker_delivers(b: &Backend) {
     assert_eq!(got[0].json()["type"], json!("webhook.test"));
 }
 
+/// Rows claimed by an instance that died before recording a result are claimed again once
+/// their lease (5 minutes) has run out: at least once.
+fn a_dead_instances_claim_expires(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let rx = Receiver::start(0);
+    let (hook_id, _) = hook(&s, &owner, &rx.url, &["token.created"]);
+    status(&s.post(&format!("/api/v1/webhooks/{hook_id}/test"), &owner, json!({})), 202, "test");
+    let now = s.clock.now();
+    let claimed = {
+        let mut conn = s.state.db.write().unwrap();
+        tokend::store::webhooks::claim(&mut conn, now, now + 300, "a-dead-instance", 32).unwrap()
+    };
+    assert_eq!(claimed.len(), 1, "the dead instance held the event");
+    assert_eq!(s.deliver().claimed, 0, "leased: not claimed twice");
+    s.clock.advance(299);
+    assert_eq!(s.deliver().claimed, 0);
+    s.clock.advance(1);
+    assert_eq!(s.deliver().delivered, 1, "the lease ran out");
+    assert_eq!(rx.requests().len(), 1);
+    // The dead instance's late result is not recorded over ours.
+    let mut conn = s.state.db.write().unwrap();
+    let late = tokend::store::webhooks::finish(
+        &mut conn,
+        &claimed[0].id,
+        "a-dead-instance",
+        1,
+        now,
+        tokend::store::webhooks::Outcome::Failed { error: "late" },
+    );
+    assert!(!late.unwrap(), "a lost lease records nothing");
+}
+
 /// The delivery log keeps the newest 100 attempts of each webhook.
 fn delivery_log_keeps_the_newest_100(b: &Backend) {
     let s = b.start();
@@ -657,6 +690,7 @@ fn delivery_log_keeps_the_newest_100(b: &Backend) {
 }
 
 backend_tests!(
+    a_dead_instances_claim_expires,
     background_worker_delivers,
     delivery_log_keeps_the_newest_100,
     webhooks_crud_and_validation,
