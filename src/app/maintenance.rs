@@ -84,6 +84,8 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
     std::thread::Builder::new()
         .name("tokend-maintenance".into())
         .spawn(move || {
+            // The gauges have values from the first scrape on, not only after a minute.
+            outbox_gauges(&state);
             while !state.stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(tick);
                 for t in tasks.iter_mut() {
