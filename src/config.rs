@@ -57,6 +57,21 @@ pub struct ConfigArgs {
     /// HTTP worker threads; 0 means one per CPU.
     #[arg(long, env = "TOKEND_WORKERS", default_value = "0")]
     pub workers: String,
+    /// SMTP server for notification email (`smtp://host:port`, `smtps://user:pass@host`,
+    /// `smtp://host?tls=required`); none: no email is sent.
+    #[arg(long, env = "TOKEND_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of notification email.
+    #[arg(long, env = "TOKEND_SMTP_FROM", default_value = "tokend <tokend@localhost>")]
+    pub smtp_from: String,
+    /// Deliver webhooks to loopback, private and link-local addresses too (refused by
+    /// default: an org admin must not reach the operator's internal network).
+    #[arg(long, env = "TOKEND_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Seconds between passes of the notification worker; 0 turns it (and the expiry
+    /// scan) off in this instance.
+    #[arg(long, env = "TOKEND_OUTBOX_INTERVAL_SECONDS", default_value = "5")]
+    pub outbox_interval_seconds: String,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +96,27 @@ pub struct Config {
     pub refusals_per_second: u64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub bench_sign_route: bool,
+    /// `TOKEND_SMTP_URL`; it may hold a password, so it is never logged.
+    pub smtp_url: Option<SmtpUrl>,
+    pub smtp_from: String,
+    pub webhook_allow_private: bool,
+    pub outbox_interval_seconds: u64,
+}
+
+/// An SMTP URL; its Debug form shows no credentials.
+#[derive(Clone)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                write!(f, "{scheme}://{host}")
+            }
+            None => f.write_str("(SMTP URL)"),
+        }
+    }
 }
 
 /// The longest access token any app may ask for; key retirement waits this long.
@@ -163,6 +199,23 @@ impl Config {
             }
         }
         let workers = int_in("TOKEND_WORKERS", &a.workers, 0, 1024, "a thread count")? as usize;
+        let smtp_url = match a.smtp_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => {
+                // The message never repeats the URL: it may carry a password.
+                lettre::SmtpTransport::from_url(u).map_err(|_| ConfigError {
+                    var: "TOKEND_SMTP_URL",
+                    message: "expected smtp://HOST[:PORT] or smtps://[USER:PASSWORD@]HOST[:PORT]".into(),
+                })?;
+                Some(SmtpUrl(u.to_string()))
+            }
+        };
+        if a.smtp_from.trim().parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError {
+                var: "TOKEND_SMTP_FROM",
+                message: format!("expected an address such as tokend@example.com, got {:?}", a.smtp_from),
+            });
+        }
         Ok(Config {
             database_url: db.to_string(),
             bind,
@@ -211,6 +264,16 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
             bench_sign_route: a.bench_sign_route,
+            smtp_url,
+            smtp_from: a.smtp_from.trim().to_string(),
+            webhook_allow_private: a.webhook_allow_private,
+            outbox_interval_seconds: int_in(
+                "TOKEND_OUTBOX_INTERVAL_SECONDS",
+                &a.outbox_interval_seconds,
+                0,
+                3600,
+                "seconds",
+            )? as u64,
         })
     }
 
@@ -235,6 +298,22 @@ impl Config {
             refusals_per_second: 1000,
             trusted_proxies: vec![],
             bench_sign_route: false,
+            smtp_url: None,
+            smtp_from: "tokend <tokend@localhost>".into(),
+            webhook_allow_private: false,
+            outbox_interval_seconds: 5,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_url_debug_hides_credentials() {
+        let u = SmtpUrl("smtps://mailer:s3cret@smtp.example:465".into());
+        assert_eq!(format!("{u:?}"), "smtps://smtp.example:465");
+        assert_eq!(format!("{:?}", SmtpUrl("smtp://127.0.0.1:2525".into())), "smtp://127.0.0.1:2525");
     }
 }

@@ -342,6 +342,9 @@ pub enum BootError {
     Bootstrap(#[from] service::Error),
     #[error(transparent)]
     Credentials(#[from] crate::bootstrap::CredentialsError),
+    /// The webhook secret key or the SMTP settings.
+    #[error("notifications: {0}")]
+    Notify(String),
 }
 
 impl From<diesel::result::Error> for BootError {

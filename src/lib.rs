@@ -22,8 +22,12 @@
 //!
 //! Beside them: `error` (ApiError → problem+json, OAuthError with typed `OAuthCode` →
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus
-//! registry and counters), `config`, `clock`, `bootstrap`; `secrets`, `keys` and `jwt`
-//! hold the cryptography.
+//! registry and counters), `config`, `clock`, `bootstrap`; `secrets`, `keys`, `jwt` and
+//! `whsec` (webhook signing secrets, sealed at rest) hold the cryptography.
+//!
+//! Notifications: changes queue events in the `outbox` table in their own transaction
+//! (`service::webhooks`, hooked into `service::audit::record`); the worker in
+//! `app::outbox` delivers them (webhooks over HTTP, email over SMTP) with retries.
 pub mod app;
 pub mod bootstrap;
 pub mod clock;
@@ -36,5 +40,6 @@ pub mod metrics;
 pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod whsec;
 
 pub use app::{boot, BootError};

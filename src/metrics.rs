@@ -1,6 +1,6 @@
 //! Prometheus metrics: requests and latency by route and status, token issuance by grant
 //! and outcome.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -9,6 +9,11 @@ pub struct Metrics {
     pub issued: IntCounterVec,
     /// Refusals over the pacing budget: `delayed`, or answered with the connection `closed`.
     pub paced: IntCounterVec,
+    /// Notification outbox rows still to deliver, by kind (webhook, email); refreshed by
+    /// the maintenance thread at most once a minute, never on a request.
+    pub outbox_depth: IntGaugeVec,
+    /// Notification outbox rows given up on after 24 h of retries, by kind.
+    pub outbox_failed: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -41,15 +46,27 @@ impl Metrics {
             &["action"],
         )
         .expect("static metric definition");
+        let outbox_depth = IntGaugeVec::new(
+            Opts::new("tokend_webhook_outbox_depth", "Notifications waiting for delivery, by kind (webhook, email)"),
+            &["kind"],
+        )
+        .expect("static metric definition");
+        let outbox_failed = IntGaugeVec::new(
+            Opts::new("tokend_webhook_deliveries_failed", "Notifications given up on after 24 h of retries, by kind"),
+            &["kind"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(issued.clone()),
             Box::new(paced.clone()),
+            Box::new(outbox_depth.clone()),
+            Box::new(outbox_failed.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, requests, latency, issued, paced }
+        Metrics { registry, requests, latency, issued, paced, outbox_depth, outbox_failed }
     }
 
     pub fn render(&self) -> Vec<u8> {

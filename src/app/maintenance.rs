@@ -51,11 +51,23 @@ fn reload_keys(st: &State) {
     }
 }
 
+/// The notification outbox gauges (depth, failed) from the database.
+fn outbox_gauges(st: &State) {
+    if let Err(e) = super::outbox::refresh_gauges(st) {
+        log::warn!("reading the outbox gauges failed, will retry: {e}");
+    }
+}
+
 /// Periodic work off the request path: usage flush every 0.5 s, key directory re-read,
-/// expired sessions and revocations purged every minute. Stops once `state.stopping` is set.
+/// expired sessions and revocations purged every minute, outbox gauges every minute; the
+/// notification worker on its own thread (`outbox::spawn_worker`) unless
+/// `TOKEND_OUTBOX_INTERVAL_SECONDS` is 0. Stops once `state.stopping` is set.
 pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()> {
     let tick = Duration::from_millis(500);
     let start = Instant::now();
+    if state.cfg.outbox_interval_seconds > 0 {
+        super::outbox::spawn_worker(state.clone());
+    }
     let mut tasks = [
         Task { name: "sweep_pools", every: tick, last: start, run: sweep_pools },
         Task { name: "flush_usage", every: tick, last: start, run: flush_usage },
@@ -67,10 +79,13 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
             last: start,
             run: reload_keys,
         },
+        Task { name: "outbox_gauges", every: Duration::from_secs(60), last: start, run: outbox_gauges },
     ];
     std::thread::Builder::new()
         .name("tokend-maintenance".into())
         .spawn(move || {
+            // The gauges have values from the first scrape on, not only after a minute.
+            outbox_gauges(&state);
             while !state.stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(tick);
                 for t in tasks.iter_mut() {

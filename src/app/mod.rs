@@ -1,7 +1,8 @@
 //! App wiring: the shared state, boot (database, migrations, keys, first org), the
-//! maintenance thread and the blocking runner. The HTTP edge (`http`) reads this state; it
+//! maintenance thread, the notification worker (`outbox`) and the blocking runner. The HTTP edge (`http`) reads this state; it
 //! does not build it.
 pub mod maintenance;
+pub mod outbox;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -40,11 +41,13 @@ pub struct State {
     pub pacer: crate::http::pacing::Pacer,
     /// The bound on password hashing (one hash per core at a time).
     pub hashing: service::passwords::Bound,
+    /// Notifications: the webhook secret key, the SMTP transport, the SSRF rule.
+    pub notify: outbox::Notifier,
     pub stopping: AtomicBool,
 }
 
 impl State {
-    pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>) -> State {
+    pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = crate::http::pacing::Pacer::new(cfg.refusals_per_second);
         State {
             db,
@@ -58,6 +61,7 @@ impl State {
             refused: Default::default(),
             pacer,
             hashing: service::passwords::Bound::per_core(),
+            notify,
             stopping: AtomicBool::new(false),
         }
     }
@@ -148,6 +152,7 @@ pub fn boot(cfg: Config, clock: Arc<dyn Clock>) -> Result<(web::Data<State>, Opt
             org
         })
     };
-    let state = web::Data::new(State::new(db, keys, cfg, clock));
+    let notify = outbox::Notifier::from_config(&cfg)?;
+    let state = web::Data::new(State::new(db, keys, cfg, clock, notify));
     Ok((state, created))
 }

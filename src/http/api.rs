@@ -13,7 +13,7 @@ use crate::app::{blocking, State};
 use crate::error::ApiError;
 use crate::service::exchange;
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users};
+use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users, webhooks};
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
 use crate::service::{
     accounts::{AccountPatch, AccountView, NewAccount},
@@ -198,7 +198,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/policy").route(get().to(policy_get)).route(put().to(policy_put)))
         .service(resource("/saved-searches").route(get().to(saved_list)).route(post().to(saved_create)))
         .service(resource("/saved-searches/{id}").route(delete().to(saved_delete)))
-        .service(resource("/audit").route(get().to(audit_list)));
+        .service(resource("/audit").route(get().to(audit_list)))
+        .service(resource("/webhooks").route(get().to(webhooks_list)).route(post().to(webhooks_create)))
+        .service(
+            resource("/webhooks/{id}")
+                .route(get().to(webhooks_get))
+                .route(patch().to(webhooks_patch))
+                .route(delete().to(webhooks_delete)),
+        )
+        .service(resource("/webhooks/{id}/secret").route(post().to(webhooks_secret)))
+        .service(resource("/webhooks/{id}/test").route(post().to(webhooks_test)))
+        .service(resource("/webhooks/{id}/deliveries").route(get().to(webhooks_deliveries)));
 }
 
 // ---- login and the caller ----
@@ -1067,4 +1077,54 @@ pub async fn audit_list(
 ) -> Result<HttpResponse, ApiError> {
     let page = q.validate()?;
     ok(read(&st, move |conn, _, _| audit::list(conn, &c.0, &f, &page)).await?)
+}
+
+// ---- webhooks ----
+
+async fn webhooks_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| webhooks::list(conn, &c.0, &q)).await?)
+}
+
+async fn webhooks_create(
+    c: Caller,
+    body: Obj<webhooks::CreateWebhook>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, s, now| webhooks::create(conn, &c.0, &s.notify.sealer, &body, now)).await?)
+}
+
+async fn webhooks_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| webhooks::get(conn, &c.0, &id)).await?)
+}
+
+async fn webhooks_patch(
+    c: Caller,
+    id: web::Path<String>,
+    body: Obj<webhooks::PatchWebhook>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, _, now| webhooks::patch(conn, &c.0, &id, &body, now)).await?)
+}
+
+async fn webhooks_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    write(&st, move |conn, _, now| webhooks::delete(conn, &c.0, &id, now)).await?;
+    no_content()
+}
+
+async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    created(write(&st, move |conn, s, now| webhooks::roll_secret(conn, &c.0, &s.notify.sealer, &id, now)).await?)
+}
+
+async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let queued = write(&st, move |conn, _, now| webhooks::send_test(conn, &c.0, &id, now)).await?;
+    Ok(HttpResponse::Accepted().json(queued))
+}
+
+async fn webhooks_deliveries(
+    c: Caller,
+    id: web::Path<String>,
+    q: web::Query<PageQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, _, _| webhooks::deliveries(conn, &c.0, &id, &q)).await?)
 }

@@ -54,6 +54,7 @@ impl<'a> Event<'a> {
 }
 
 pub fn record(conn: &mut AnyConnection, e: Event<'_>, now: i64) -> Result<()> {
+    super::webhooks::on_audit(conn, &e, now)?;
     let row = AuditEvent {
         id: new_id(),
         org_id: e.org_id.map(str::to_string),

@@ -21,6 +21,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use crate::store::StoreError;
 

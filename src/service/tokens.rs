@@ -250,6 +250,7 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &st
 
 /// Revokes every live token of one owner (revoke-all, and deleting a user or service account).
 pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now: i64) -> Result<usize> {
+    super::webhooks::owner_tokens_revoked(conn, p, owner_id, now)?;
     Ok(store::tokens::revoke_owned(conn, &p.org_id, owner_id, &p.id, now)?)
 }
 

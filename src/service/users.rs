@@ -435,6 +435,7 @@ pub fn patch(
         if newly_disabled {
             // A re-enabled account must not bring old logins and access tokens back.
             bump_epoch(conn, &u.id)?;
+            super::webhooks::user_disabled(conn, p, &u.id, &u.email, now)?;
         }
         let mut changes = serde_json::Map::new();
         if input.roles.is_some() {

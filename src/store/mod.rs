@@ -10,6 +10,7 @@
 //! - `sessions.rs`: login sessions, revoked access-token ids, reset codes
 //! - `audit.rs`: the audit log
 //! - `saved.rs`: saved searches of the token table
+//! - `webhooks.rs`: webhooks, the notification outbox and its delivery log, the expiry scan
 pub mod audit;
 pub mod models;
 pub mod org;
@@ -19,6 +20,7 @@ pub mod saved;
 pub mod schema;
 pub mod sessions;
 pub mod tokens;
+pub mod webhooks;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};

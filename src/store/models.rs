@@ -169,3 +169,63 @@ pub struct AuditEvent {
     pub outcome: String,
     pub detail: Option<String>,
 }
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = webhooks)]
+pub struct Webhook {
+    pub id: String,
+    pub org_id: String,
+    pub url: String,
+    pub description: String,
+    /// JSON array of event types.
+    pub events: String,
+    pub enabled: bool,
+    /// The signing secret, sealed (`crate::whsec::Sealer`).
+    pub secret_sealed: String,
+    pub secret_hint: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub org_id: String,
+    /// `webhook` or `email`.
+    pub kind: String,
+    /// The event's id: the `webhook-id` header, the same on every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    /// The event as sent (JSON text).
+    pub payload: String,
+    pub webhook_id: Option<String>,
+    pub recipient: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub locked_until: Option<i64>,
+    pub locked_by: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct Delivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub org_id: String,
+    pub outbox_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i64,
+    pub at: i64,
+    pub status_code: Option<i64>,
+    pub duration_ms: i64,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub error: Option<String>,
+}

@@ -71,6 +71,7 @@ diesel::table! {
         created_by -> Nullable<Text>,
         owner_label -> Text,
         search -> Text,
+        expiry_notice -> Nullable<BigInt>,
     }
 }
 
@@ -165,6 +166,60 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        org_id -> Text,
+        url -> Text,
+        description -> Text,
+        events -> Text,
+        enabled -> Bool,
+        secret_sealed -> Text,
+        secret_hint -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        webhook_id -> Nullable<Text>,
+        recipient -> Nullable<Text>,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        locked_by -> Nullable<Text>,
+        delivered_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        webhook_id -> Text,
+        org_id -> Text,
+        outbox_id -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        attempt -> BigInt,
+        at -> BigInt,
+        status_code -> Nullable<BigInt>,
+        duration_ms -> BigInt,
+        outcome -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
     users,
@@ -178,4 +233,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     revoked_jtis,
     reset_codes,
+    webhooks,
+    outbox,
+    webhook_deliveries,
 );

@@ -131,6 +131,24 @@ enum Act {
     OtherSaDelete,
     OtherSaTokenCreate,
     OtherSaTokenRevoke,
+    // ---- webhooks (org:admin; the signing secret is answered only by create and roll) ----
+    WebhookList,
+    WebhookCreate,
+    WebhookGet,
+    /// PATCH {"enabled": false, "events": [...]}.
+    WebhookPatch,
+    WebhookDelete,
+    /// POST /webhooks/{id}/secret: a new signing secret.
+    WebhookSecret,
+    /// POST /webhooks/{id}/test: queues a test event.
+    WebhookTest,
+    WebhookDeliveries,
+    OtherWebhookGet,
+    OtherWebhookPatch,
+    OtherWebhookDelete,
+    OtherWebhookSecret,
+    OtherWebhookTest,
+    OtherWebhookDeliveries,
 }
 
 /// The exact status of every cell.
@@ -192,6 +210,20 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::OtherSaDelete,            [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherSaTokenCreate,       [404,  404,  403,  403,  403,  403,  403]),
     (Act::OtherSaTokenRevoke,       [404,  404,  403,  403,  404,  404,  404]),
+    (Act::WebhookList,              [200,  200,  403,  403,  200,  200,  200]),
+    (Act::WebhookCreate,            [201,  201,  403,  403,  201,  201,  201]),
+    (Act::WebhookGet,               [200,  200,  403,  403,  200,  200,  200]),
+    (Act::WebhookPatch,             [200,  200,  403,  403,  200,  200,  200]),
+    (Act::WebhookDelete,            [204,  204,  403,  403,  204,  204,  204]),
+    (Act::WebhookSecret,            [201,  201,  403,  403,  201,  201,  201]),
+    (Act::WebhookTest,              [202,  202,  403,  403,  202,  202,  202]),
+    (Act::WebhookDeliveries,        [200,  200,  403,  403,  200,  200,  200]),
+    (Act::OtherWebhookGet,          [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherWebhookPatch,        [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherWebhookDelete,       [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherWebhookSecret,       [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherWebhookTest,         [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherWebhookDeliveries,   [404,  404,  403,  403,  404,  404,  404]),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -245,7 +277,7 @@ fn dump(s: &Server) -> Vec<String> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         v: String,
     }
-    const TABLES: [(&str, &str); 9] = [
+    const TABLES: [(&str, &str); 11] = [
         ("orgs", "id, name"),
         ("users", "id, org_id, email, name, password_hash, roles, disabled, deleted_at, updated_at, epoch"),
         (
@@ -269,6 +301,8 @@ fn dump(s: &Server) -> Vec<String> {
         ),
         ("reset_codes", "id, user_id, code_hash, used_at"),
         ("sessions", "id, user_id, epoch, revoked_at"),
+        ("webhooks", "id, org_id, url, description, events, enabled, secret_sealed, secret_hint, updated_at"),
+        ("outbox", "id, org_id, kind, event_type, webhook_id, recipient"),
     ];
     let mut conn = s.state.db.read().unwrap();
     let mut out = Vec::new();
@@ -307,6 +341,7 @@ struct Other {
     app: String,
     sa: String,
     sa_token: String,
+    webhook: String,
 }
 
 fn other_org(s: &Server) -> Other {
@@ -321,7 +356,9 @@ fn other_org(s: &Server) -> Other {
     let (app, _, _) = s.app(&at, json!({"name": "other-app", "roles": LOW}));
     let sa = new_sa(s, &at, "other-bot", &LOW);
     let (sa_token, _) = new_sa_token(s, &at, &sa);
-    Other { user, app, sa, sa_token }
+    let hook = json!({"url": "https://hooks.other.test/", "events": ["token.revoked"]});
+    let webhook = str_of(&create(s, &at, "/api/v1/webhooks", hook), "id");
+    Other { user, app, sa, sa_token, webhook }
 }
 
 /// The server, the acting principals' bearers (in WHO order) and the other org.
@@ -388,6 +425,23 @@ impl World {
         let id = self.sa(roles);
         let (tid, _) = new_sa_token(&self.s, &self.owner, &id);
         format!("/api/v1/service-accounts/{id}/tokens/{tid}")
+    }
+
+    /// Deletes the org's webhooks (an org holds at most 20; the matrix makes more).
+    fn clear_webhooks(&self) {
+        let r = self.s.get("/api/v1/webhooks?page_size=200", &self.owner);
+        for h in r.body["items"].as_array().expect("webhooks") {
+            let r = self.s.delete(&format!("/api/v1/webhooks/{}", str_of(h, "id")), &self.owner);
+            assert_eq!(r.status, 204, "{}", r.text);
+        }
+    }
+
+    /// The path of a new webhook of the org.
+    fn webhook(&self) -> String {
+        self.clear_webhooks();
+        let n = self.next();
+        let body = json!({"url": format!("https://hooks{n}.example/"), "events": ["token.created"]});
+        format!("/api/v1/webhooks/{}", str_of(&create(&self.s, &self.owner, "/api/v1/webhooks", body), "id"))
     }
 
     fn app(&self, roles: &[&str]) -> String {
@@ -502,6 +556,31 @@ impl World {
             Act::OtherSaTokenRevoke => {
                 ("DELETE", format!("/api/v1/service-accounts/{}/tokens/{}", o.sa, o.sa_token), None)
             }
+            Act::WebhookList => ("GET", "/api/v1/webhooks".into(), None),
+            Act::WebhookCreate => {
+                self.clear_webhooks();
+                (
+                    "POST",
+                    "/api/v1/webhooks".into(),
+                    Some(json!({"url": format!("https://made{n}.example/"), "events": ["token.revoked"]})),
+                )
+            }
+            Act::WebhookGet => ("GET", self.webhook(), None),
+            Act::WebhookPatch => {
+                ("PATCH", self.webhook(), Some(json!({"enabled": false, "events": ["policy.changed"]})))
+            }
+            Act::WebhookDelete => ("DELETE", self.webhook(), None),
+            Act::WebhookSecret => ("POST", format!("{}/secret", self.webhook()), None),
+            Act::WebhookTest => ("POST", format!("{}/test", self.webhook()), None),
+            Act::WebhookDeliveries => ("GET", format!("{}/deliveries", self.webhook()), None),
+            Act::OtherWebhookGet => ("GET", format!("/api/v1/webhooks/{}", o.webhook), None),
+            Act::OtherWebhookPatch => {
+                ("PATCH", format!("/api/v1/webhooks/{}", o.webhook), Some(json!({"enabled": false})))
+            }
+            Act::OtherWebhookDelete => ("DELETE", format!("/api/v1/webhooks/{}", o.webhook), None),
+            Act::OtherWebhookSecret => ("POST", format!("/api/v1/webhooks/{}/secret", o.webhook), None),
+            Act::OtherWebhookTest => ("POST", format!("/api/v1/webhooks/{}/test", o.webhook), None),
+            Act::OtherWebhookDeliveries => ("GET", format!("/api/v1/webhooks/{}/deliveries", o.webhook), None),
         }
     }
 }

@@ -34,3 +34,5 @@ mod role_algebra;
 mod sessions_and_revocation;
 /// A first look: the server starts and answers.
 mod smoke;
+/// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
+mod webhooks;

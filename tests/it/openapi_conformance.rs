@@ -74,6 +74,9 @@ fn null_for_non_nullable_fields_is_422(b: &Backend) {
     assert_eq!(sa.status, 201, "{}", sa.body);
     let sa_id = sa.body["id"].as_str().unwrap().to_string();
     let (user_id, _) = s.user(&at, "nulls@example.test", &["org:member"]);
+    let hook = s.post("/api/v1/webhooks", &at, json!({"url": "https://nulls.example/", "events": ["token.created"]}));
+    assert_eq!(hook.status, 201, "{}", hook.body);
+    let hook_id = hook.body["id"].as_str().unwrap().to_string();
     let cases = [
         (format!("/api/v1/apps/{app_id}"), "disabled"),
         (format!("/api/v1/apps/{app_id}"), "introspect"),
@@ -84,6 +87,10 @@ fn null_for_non_nullable_fields_is_422(b: &Backend) {
         (format!("/api/v1/users/{user_id}"), "disabled"),
         (format!("/api/v1/users/{user_id}"), "name"),
         (format!("/api/v1/me/tokens/{tok_id}"), "description"),
+        (format!("/api/v1/webhooks/{hook_id}"), "url"),
+        (format!("/api/v1/webhooks/{hook_id}"), "events"),
+        (format!("/api/v1/webhooks/{hook_id}"), "enabled"),
+        (format!("/api/v1/webhooks/{hook_id}"), "description"),
     ];
     for (path, field) in cases {
         let before = s.get(&path, &at);
@@ -101,6 +108,12 @@ fn null_for_non_nullable_fields_is_422(b: &Backend) {
     let r = s.post("/api/v1/users", &at, json!({"email": "n@example.test", "name": null}));
     assert_eq!(r.status, 422, "{}", r.body);
     let r = s.post("/api/v1/me/tokens", &at, json!({"name": "n", "roles": ["org:member"], "ttl_days": null}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = s.post(
+        "/api/v1/webhooks",
+        &at,
+        json!({"url": "https://n.example/", "events": ["token.created"], "enabled": null}),
+    );
     assert_eq!(r.status, 422, "{}", r.body);
     // The policy's idle_ttl_days is documented nullable and stays so.
     assert_eq!(s.put("/api/v1/policy", &at, json!({"idle_ttl_days": null})).status, 200);

@@ -41,7 +41,7 @@ pub const AUDIT_COUNT: &str = "audit_events (count)";
 
 /// The tables a refused call must leave exactly as they were (sessions are left out: tests
 /// log in between snapshots; the audit log is counted separately).
-pub const SNAPSHOT_TABLES: [&str; 10] = [
+pub const SNAPSHOT_TABLES: [&str; 13] = [
     "orgs",
     "users",
     "roles",
@@ -52,6 +52,9 @@ pub const SNAPSHOT_TABLES: [&str; 10] = [
     "saved_searches",
     "revoked_jtis",
     "reset_codes",
+    "webhooks",
+    "outbox",
+    "webhook_deliveries",
 ];
 
 /// Which database a test runs on.
@@ -157,6 +160,10 @@ impl Server {
         // Tests hammer the token endpoint with bad input from one address; the throttle
         // has its own test.
         cfg.token_failures_per_minute = 0;
+        // Webhook receivers in tests listen on 127.0.0.1; delivery passes and expiry scans
+        // run when a test calls `deliver` / `scan_expiry` (the fixed clock decides what is due).
+        cfg.webhook_allow_private = true;
+        cfg.outbox_interval_seconds = 0;
         f(&mut cfg);
         let owner_email = cfg.bootstrap_email.clone();
         let owner_password = cfg.bootstrap_password.clone().unwrap();
@@ -583,6 +590,32 @@ impl Server {
     /// only trace they may leave.
     pub fn data_snapshot(&self) -> Snapshot {
         self.snapshot().into_iter().filter(|(q, _)| q != AUDIT_COUNT).collect()
+    }
+
+    /// One pass of the notification worker (what the worker thread does every few seconds).
+    pub fn deliver(&self) -> tokend::app::outbox::Pass {
+        tokend::app::outbox::deliver_due(&self.state).expect("a delivery pass")
+    }
+
+    /// Passes until one claims nothing; answers them added up.
+    pub fn deliver_all(&self) -> tokend::app::outbox::Pass {
+        let mut total = tokend::app::outbox::Pass::default();
+        loop {
+            let p = self.deliver();
+            if p.claimed == 0 {
+                return total;
+            }
+            total.claimed += p.claimed;
+            total.delivered += p.delivered;
+            total.retried += p.retried;
+            total.failed += p.failed;
+            total.dropped += p.dropped;
+        }
+    }
+
+    /// One expiry scan (the worker thread's minute task); answers the events queued.
+    pub fn scan_expiry(&self) -> usize {
+        tokend::app::outbox::scan_expiry(&self.state).expect("an expiry scan")
     }
 
     /// Writes buffered last-used times now (the server does it every ~0.5 s).
