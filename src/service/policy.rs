@@ -1,4 +1,5 @@
-//! Per-org token policy: maximum TTLs, idle TTL and the service-account token cap.
+//! Per-org token policy: maximum TTLs, idle TTL, the service-account token cap, how long
+//! ended tokens are kept (`retention_days`) and whether tokens may rotate themselves.
 use diesel::Connection;
 use serde::Serialize;
 
@@ -9,6 +10,8 @@ use crate::store::models::Policy;
 use crate::store::{self, AnyConnection};
 
 pub const MAX_DAYS: i64 = 3650;
+/// Days revoked and expired tokens stay listed (and stored) by default.
+pub const DEFAULT_RETENTION_DAYS: i64 = 90;
 
 pub fn defaults(org_id: &str) -> Policy {
     Policy {
@@ -18,6 +21,8 @@ pub fn defaults(org_id: &str) -> Policy {
         idle_ttl_days: None,
         max_tokens_per_service_account: 20,
         updated_at: 0,
+        retention_days: DEFAULT_RETENTION_DAYS,
+        allow_self_rotation: false,
     }
 }
 
@@ -31,6 +36,8 @@ pub struct PolicyView {
     pub service_token_max_ttl_days: i64,
     pub idle_ttl_days: Option<i64>,
     pub max_tokens_per_service_account: i64,
+    pub retention_days: i64,
+    pub allow_self_rotation: bool,
     pub updated_at: Option<String>,
 }
 
@@ -40,6 +47,8 @@ pub fn view(p: &Policy) -> PolicyView {
         service_token_max_ttl_days: p.service_token_max_ttl_days,
         idle_ttl_days: p.idle_ttl_days,
         max_tokens_per_service_account: p.max_tokens_per_service_account,
+        retention_days: p.retention_days,
+        allow_self_rotation: p.allow_self_rotation,
         updated_at: (p.updated_at > 0).then(|| rfc3339(p.updated_at)),
     }
 }
@@ -64,11 +73,13 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
 pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value, now: i64) -> Result<PolicyView> {
     p.require("org:owner")?;
     let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
-    const FIELDS: [&str; 4] = [
+    const FIELDS: [&str; 6] = [
         "personal_token_max_ttl_days",
         "service_token_max_ttl_days",
         "idle_ttl_days",
         "max_tokens_per_service_account",
+        "retention_days",
+        "allow_self_rotation",
     ];
     // Read-only fields of the GET body are accepted and ignored, so that a PUT of exactly
     // what GET returned succeeds (read-modify-write clients); unknown fields are refused.
@@ -86,6 +97,11 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
             Some(Some(n)) => Ok(n),
             Some(None) => Err(invalid(field, "must not be null")),
         }
+    };
+    let self_rotation = match obj.get("allow_self_rotation") {
+        None => None,
+        Some(serde_json::Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(invalid("allow_self_rotation", "must be true or false")),
     };
     conn.transaction(|conn| {
         let before = get(conn, &p.org_id)?;
@@ -108,6 +124,12 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
                 before.max_tokens_per_service_account,
             )?,
             updated_at: now,
+            retention_days: required(
+                "retention_days",
+                int_field(body, "retention_days", 1, MAX_DAYS)?,
+                before.retention_days,
+            )?,
+            allow_self_rotation: self_rotation.unwrap_or(before.allow_self_rotation),
         };
         let exists = before.updated_at > 0;
         store::org::save_policy(conn, &after, exists)?;
