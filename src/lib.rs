@@ -18,7 +18,8 @@
 //!
 //! Beside them: `error` (ApiError → problem+json, OAuthError with typed `OAuthCode` →
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus
-//! registry and counters), `config`, `clock`, `bootstrap`; `secrets`, `keys` and `jwt`
+//! registry, counters and the gauges maintenance computes), `logging` (text or JSON log
+//! lines, the request id), `config`, `clock`, `bootstrap`; `secrets`, `keys` and `jwt`
 //! hold the cryptography.
 pub mod app;
 pub mod bootstrap;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod secrets;
 pub mod service;

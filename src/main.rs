@@ -116,7 +116,12 @@ fn main() -> ExitCode {
         args.insert(1, "serve".into());
     }
     let cli = Cli::parse_from(args);
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let log_format = std::env::var("TOKEND_LOG_FORMAT").unwrap_or_default();
+    let Some(log_format) = tokend::logging::Format::parse(&log_format) else {
+        eprintln!("tokend: error: TOKEND_LOG_FORMAT must be text or json, not {log_format:?}");
+        return ExitCode::from(2);
+    };
+    tokend::logging::init(log_format);
     match cli.cmd {
         Cmd::Serve(a) => serve(tryx!(config(&a))),
         Cmd::Migrate(a) => {

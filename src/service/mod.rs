@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod credentials;
 pub mod exchange;
+pub mod lifecycle;
 pub mod list;
 pub mod orgs;
 pub mod passwords;
