@@ -121,7 +121,7 @@ pub struct TableFilter<'a> {
     pub q: Option<&'a str>,
     /// Expiring before this time (live or not).
     pub expires_before: Option<i64>,
-    /// Not yet expired, and expiring within this many seconds of `now`.
+    /// Not revoked, not yet expired, and expiring within this many seconds of `now`.
     pub expires_within: Option<i64>,
     /// The retention of the default lists: tokens that ended (revoked or expired) at or
     /// before this time are left out.
@@ -178,7 +178,10 @@ pub fn table(
             q = q.filter(api_tokens::expires_at.lt(before));
         }
         if let Some(within) = f.expires_within {
-            q = q.filter(api_tokens::expires_at.gt(now)).filter(api_tokens::expires_at.le(now + within));
+            q = q
+                .filter(api_tokens::revoked_at.is_null())
+                .filter(api_tokens::expires_at.gt(now))
+                .filter(api_tokens::expires_at.le(now + within));
         }
         if let Some(cutoff) = f.ended_after {
             // Ended = revoked or expired, whichever came first; both after the cutoff.

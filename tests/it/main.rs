@@ -34,3 +34,5 @@ mod role_algebra;
 mod sessions_and_revocation;
 /// A first look: the server starts and answers.
 mod smoke;
+/// Token lifecycle: expiry visibility, rotation without downtime, retention, gauges.
+mod token_lifecycle;
