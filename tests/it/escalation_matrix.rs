@@ -532,7 +532,7 @@ impl World {
             Act::PolicyPutLifecycle => (
                 "PUT",
                 "/api/v1/policy".into(),
-                Some(json!({"retention_days": n % 1000 + 1, "allow_self_rotation": n % 2 == 0})),
+                Some(json!({"retention_days": n % 1000 + 1, "allow_self_rotation": n.is_multiple_of(2)})),
             ),
             Act::OtherUserGet => ("GET", format!("/api/v1/users/{}", o.user), None),
             Act::OtherUserRename => ("PATCH", format!("/api/v1/users/{}", o.user), rename),
