@@ -132,6 +132,9 @@ enum Act {
     PolicyPut,
     /// PUT /policy {"retention_days", "allow_self_rotation"}.
     PolicyPutLifecycle,
+    /// POST /tokens/self/rotate with the column's access token as the bearer: only an API
+    /// token itself may rotate itself (self-rotation has its own tests in token_lifecycle).
+    SelfRotateWithAccessToken,
     // ---- another organization's objects ----
     OtherUserGet,
     OtherUserRename,
@@ -205,6 +208,7 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::PolicyGet,                [200,  200,  403,  403,  200,  200,  200]),
     (Act::PolicyPut,                [200,  403,  403,  403,  200,  403,  403]),
     (Act::PolicyPutLifecycle,       [200,  403,  403,  403,  200,  403,  403]),
+    (Act::SelfRotateWithAccessToken,[401,  401,  401,  401,  401,  401,  401]),
     (Act::OtherUserGet,             [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherUserRename,          [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherUserDelete,          [404,  404,  403,  403,  404,  404,  404]),
@@ -534,6 +538,7 @@ impl World {
                 "/api/v1/policy".into(),
                 Some(json!({"retention_days": n % 1000 + 1, "allow_self_rotation": n.is_multiple_of(2)})),
             ),
+            Act::SelfRotateWithAccessToken => ("POST", "/api/v1/tokens/self/rotate".into(), None),
             Act::OtherUserGet => ("GET", format!("/api/v1/users/{}", o.user), None),
             Act::OtherUserRename => ("PATCH", format!("/api/v1/users/{}", o.user), rename),
             Act::OtherUserDelete => ("DELETE", format!("/api/v1/users/{}", o.user), None),
