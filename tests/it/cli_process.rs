@@ -506,6 +506,7 @@ fn serve_is_configured_by_environment_and_flags() {
     for (flag, value, var) in [
         ("--access-token-ttl", "0", "TOKEND_ACCESS_TOKEN_TTL"),
         ("--refusals-per-second", "lots", "TOKEND_REFUSALS_PER_SECOND"),
+        ("--log-format", "xml", "TOKEND_LOG_FORMAT"),
     ] {
         let mut cmd = tokend(&base(dir.path()));
         cmd.args(["serve", flag, value]);
