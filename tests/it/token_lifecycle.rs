@@ -402,6 +402,60 @@ fn sa_token_rotation_at_the_limit(b: &Backend) {
     problem(&s.post(&format!("{path}/{tid1}/rotate"), &owner, json!({})), 409, "over the lowered cap");
 }
 
+/// Concurrent rotations of one token, concurrent self-rotations and creations at the
+/// limit: exactly one successor, never more live tokens than the limit.
+fn concurrent_rotations_leave_one_successor(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    status(
+        &s.put("/api/v1/policy", &owner, json!({"max_tokens_per_service_account": 3, "allow_self_rotation": true})),
+        200,
+        "policy",
+    );
+    let bot = sa(&s, &owner, "racer", &["org:member"]);
+    let path = format!("/api/v1/service-accounts/{bot}/tokens");
+    for round in 0..3 {
+        let toks: Vec<(String, String)> = (0..3)
+            .map(|i| sa_token(&s, &owner, &bot, json!({"name": format!("r{round}-{i}"), "ttl_days": 30})))
+            .collect();
+        let (tid, secret) = toks[0].clone();
+        let barrier = std::sync::Barrier::new(6);
+        let statuses: Vec<(&str, u16)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let (s, owner, barrier, path, tid, secret) = (&s, &owner, &barrier, &path, &tid, &secret);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        match i % 3 {
+                            0 => ("rotate", s.post(&format!("{path}/{tid}/rotate"), owner, json!({})).status),
+                            1 => ("self", self_rotate(s, secret).status),
+                            _ => {
+                                ("create", s.post(path, owner, json!({"name": format!("c{i}"), "ttl_days": 1})).status)
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let rotated = statuses.iter().filter(|(k, c)| *k != "create" && *c == 201).count();
+        let created = statuses.iter().filter(|(k, c)| *k == "create" && *c == 201).count();
+        let live = s.get(&format!("{path}?status=active"), &owner).body["total_count"].as_i64().unwrap();
+        assert_eq!(rotated, 1, "round {round}: exactly one rotation of the token wins: {statuses:?}");
+        assert!(live <= 3, "round {round}: never beyond the limit: {live} live, {statuses:?}");
+        assert_eq!(live, 3, "round {round}: the account is full: {statuses:?} ({created} created)");
+        for (k, c) in &statuses {
+            assert!([201, 401, 409].contains(c), "round {round}: {k} answered {c}: {statuses:?}");
+        }
+        invalid_grant(&s.exchange(&secret), "the rotated token");
+        // Empty the account for the next round.
+        let r = s.get(&format!("{path}?status=active"), &owner);
+        for t in r.body["items"].as_array().unwrap() {
+            status(&s.delete(&format!("{path}/{}", t["id"].as_str().unwrap()), &owner), 204, "empty");
+        }
+    }
+}
+
 /// Self-rotation: refused (403) while the policy is off; once on, the token alone rotates
 /// itself, the successor never wider (roles ∩ the owner's current roles, lifetime capped by
 /// today's maximum), shown once, the old one revoked, audited.
@@ -632,6 +686,7 @@ backend_tests!(
     sa_token_rotation_at_the_limit,
     self_rotation,
     self_rotation_failures_are_throttled,
+    concurrent_rotations_leave_one_successor,
     retention_and_purge,
     policy_fields,
     gauges_and_request_ids,
