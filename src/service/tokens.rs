@@ -423,8 +423,16 @@ pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usa
         }
         let max_days = match acct {
             Acct::ServiceAccount => {
-                // Counted one after another with creations (the rotation does not add one).
+                // Counted one after another with creations; the replaced token does not
+                // count (as for an admin's rotation).
                 store::principals::lock_account(conn, &old.owner_id)?;
+                let others = store::tokens::count_live_except(conn, &old.owner_id, &old.id, now)?;
+                if others >= policy.max_tokens_per_service_account {
+                    return Err(Error::Conflict(format!(
+                        "service account already has {others} other live tokens (limit {})",
+                        policy.max_tokens_per_service_account
+                    )));
+                }
                 policy.service_token_max_ttl_days
             }
             _ => policy.personal_token_max_ttl_days,
