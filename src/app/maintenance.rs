@@ -107,13 +107,8 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
         Task { name: "purge_expired", every: Duration::from_secs(60), last: start, run: purge_expired },
         Task { name: "purge_ended_tokens", every: Duration::from_secs(60), last: start, run: purge_ended_tokens },
         Task { name: "end_secret_graces", every: Duration::from_secs(60), last: start, run: end_secret_graces },
-        // First computed at the first tick, then once a minute.
-        Task {
-            name: "refresh_gauges",
-            every: Duration::from_secs(60),
-            last: start.checked_sub(Duration::from_secs(60)).unwrap_or(start),
-            run: refresh_gauges,
-        },
+        // First computed by boot, then once a minute.
+        Task { name: "refresh_gauges", every: Duration::from_secs(60), last: start, run: refresh_gauges },
         Task { name: "flush_refused", every: tick, last: start, run: flush_refused },
         Task {
             name: "reload_keys",

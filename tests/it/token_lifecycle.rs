@@ -646,6 +646,10 @@ fn gauges_and_request_ids(b: &Backend) {
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
             .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
     };
+    // Computed at boot: the bootstrap PAT alone.
+    let text = ureq::get(&s.url("/metrics")).call().unwrap().into_string().unwrap();
+    assert_eq!(metric(&text, "tokend_api_tokens_live{owner_kind=\"user\"}"), Some(1), "{text}");
+    assert_eq!(metric(&text, "tokend_api_tokens_live{owner_kind=\"service_account\"}"), Some(0));
     tokend::app::maintenance::refresh_gauges(&s.state);
     let text = ureq::get(&s.url("/metrics")).call().unwrap().into_string().unwrap();
     // The bootstrap PAT (30 days) and "soon" are live; "idle" (created under idle_ttl 1) is idle.
