@@ -22,7 +22,8 @@
 //!
 //! Beside them: `error` (ApiError → problem+json, OAuthError with typed `OAuthCode` →
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus
-//! registry and counters), `config`, `clock`, `bootstrap`; `secrets`, `keys`, `jwt` and
+//! registry, counters and the gauges maintenance computes), `logging` (text or JSON log
+//! lines, the request id), `config`, `clock`, `bootstrap`; `secrets`, `keys`, `jwt` and
 //! `whsec` (webhook signing secrets, sealed at rest) hold the cryptography.
 //!
 //! Notifications: changes queue events in the `outbox` table in their own transaction
@@ -36,6 +37,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod secrets;
 pub mod service;

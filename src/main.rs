@@ -16,6 +16,9 @@ use tokend::store::Db;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Log lines as `text` (the default) or `json` (one object per line).
+    #[arg(long, global = true, env = "TOKEND_LOG_FORMAT", default_value = "text")]
+    log_format: String,
 }
 
 #[derive(Subcommand)]
@@ -116,7 +119,11 @@ fn main() -> ExitCode {
         args.insert(1, "serve".into());
     }
     let cli = Cli::parse_from(args);
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let Some(log_format) = tokend::logging::Format::parse(&cli.log_format) else {
+        eprintln!("tokend: configuration error: TOKEND_LOG_FORMAT (--log-format) must be text or json");
+        return ExitCode::from(2);
+    };
+    tokend::logging::init(log_format);
     match cli.cmd {
         Cmd::Serve(a) => serve(tryx!(config(&a))),
         Cmd::Migrate(a) => {

@@ -1,6 +1,9 @@
 //! Prometheus metrics: requests and latency by route and status, token issuance by grant
-//! and outcome.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+//! and outcome; and gauges of the tokens and the notification outbox, computed off the
+//! request path by the maintenance thread (at most once a minute).
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -9,11 +12,19 @@ pub struct Metrics {
     pub issued: IntCounterVec,
     /// Refusals over the pacing budget: `delayed`, or answered with the connection `closed`.
     pub paced: IntCounterVec,
+    /// Live API tokens by `owner_kind` (user, service_account).
+    pub tokens_live: IntGaugeVec,
+    /// Live API tokens expiring within 7 days.
+    pub tokens_expiring: IntGauge,
+    /// API tokens past their idle TTL (neither revoked nor expired).
+    pub tokens_idle: IntGauge,
     /// Notification outbox rows still to deliver, by kind (webhook, email); refreshed by
     /// the maintenance thread at most once a minute, never on a request.
     pub outbox_depth: IntGaugeVec,
     /// Notification outbox rows given up on after 24 h of retries, by kind.
     pub outbox_failed: IntGaugeVec,
+    /// When the token gauges above were last computed (unix seconds; 0: not yet).
+    pub gauges_computed_at: IntGauge,
 }
 
 impl Default for Metrics {
@@ -46,6 +57,18 @@ impl Metrics {
             &["action"],
         )
         .expect("static metric definition");
+        let tokens_live =
+            IntGaugeVec::new(Opts::new("tokend_api_tokens_live", "Live API tokens by owner kind"), &["owner_kind"])
+                .expect("static metric definition");
+        for kind in ["user", "service_account"] {
+            tokens_live.with_label_values(&[kind]).set(0);
+        }
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("static metric definition");
+        let tokens_expiring = gauge("tokend_api_tokens_expiring_7d", "Live API tokens expiring within 7 days");
+        let tokens_idle =
+            gauge("tokend_api_tokens_idle", "API tokens past their idle TTL, neither revoked nor expired");
+        let gauges_computed_at =
+            gauge("tokend_gauges_computed_timestamp_seconds", "When the token gauges were computed");
         let outbox_depth = IntGaugeVec::new(
             Opts::new("tokend_webhook_outbox_depth", "Notifications waiting for delivery, by kind (webhook, email)"),
             &["kind"],
@@ -61,12 +84,28 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(issued.clone()),
             Box::new(paced.clone()),
+            Box::new(tokens_live.clone()),
+            Box::new(tokens_expiring.clone()),
+            Box::new(tokens_idle.clone()),
             Box::new(outbox_depth.clone()),
             Box::new(outbox_failed.clone()),
+            Box::new(gauges_computed_at.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, requests, latency, issued, paced, outbox_depth, outbox_failed }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            issued,
+            paced,
+            tokens_live,
+            tokens_expiring,
+            tokens_idle,
+            outbox_depth,
+            outbox_failed,
+            gauges_computed_at,
+        }
     }
 
     pub fn render(&self) -> Vec<u8> {

@@ -37,6 +37,49 @@ fn purge_expired(st: &State) {
     }
 }
 
+/// Revoked and expired tokens past their org's retention (their audit rows stay).
+pub fn purge_ended_tokens(st: &State) {
+    let r = st
+        .db
+        .write()
+        .map_err(service::Error::from)
+        .and_then(|mut c| service::lifecycle::purge_ended_tokens(&mut c, st.now()));
+    match r {
+        Ok(0) => {}
+        Ok(n) => log::info!("purged {n} ended API token(s) past their retention"),
+        Err(e) => log::warn!("purging ended API tokens failed, will retry: {e}"),
+    }
+}
+
+/// Previous app secrets whose grace period ended.
+pub fn end_secret_graces(st: &State) {
+    let r = st
+        .db
+        .write()
+        .map_err(service::Error::from)
+        .and_then(|mut c| service::lifecycle::end_secret_graces(&mut c, st.now()));
+    if let Err(e) = r {
+        log::warn!("clearing ended app secret graces failed, will retry: {e}");
+    }
+}
+
+/// The operators' gauges (`/metrics`), computed here so that scraping costs no query.
+/// The webhook outbox gauges stay 0 until the outbox is wired in.
+pub fn refresh_gauges(st: &State) {
+    let r = st.db.read().map_err(service::Error::from).and_then(|mut c| service::lifecycle::gauges(&mut c, st.now()));
+    match r {
+        Ok(g) => {
+            let m = &st.metrics;
+            m.tokens_live.with_label_values(&["user"]).set(g.live_user);
+            m.tokens_live.with_label_values(&["service_account"]).set(g.live_service_account);
+            m.tokens_expiring.set(g.expiring);
+            m.tokens_idle.set(g.idle);
+            m.gauges_computed_at.set(st.now());
+        }
+        Err(e) => log::warn!("computing the token gauges failed, will retry: {e}"),
+    }
+}
+
 /// Summaries of suppressed refused calls whose window has closed.
 fn flush_refused(st: &State) {
     st.flush_refused(false);
@@ -59,7 +102,8 @@ fn outbox_gauges(st: &State) {
 }
 
 /// Periodic work off the request path: usage flush every 0.5 s, key directory re-read,
-/// expired sessions and revocations purged every minute, outbox gauges every minute; the
+/// expired sessions and revocations purged, ended tokens purged after their retention,
+/// ended secret graces cleared, the token and outbox gauges computed every minute; the
 /// notification worker on its own thread (`outbox::spawn_worker`) unless
 /// `TOKEND_OUTBOX_INTERVAL_SECONDS` is 0. Stops once `state.stopping` is set.
 pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()> {
@@ -72,6 +116,10 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
         Task { name: "sweep_pools", every: tick, last: start, run: sweep_pools },
         Task { name: "flush_usage", every: tick, last: start, run: flush_usage },
         Task { name: "purge_expired", every: Duration::from_secs(60), last: start, run: purge_expired },
+        Task { name: "purge_ended_tokens", every: Duration::from_secs(60), last: start, run: purge_ended_tokens },
+        Task { name: "end_secret_graces", every: Duration::from_secs(60), last: start, run: end_secret_graces },
+        // First computed by boot, then once a minute.
+        Task { name: "refresh_gauges", every: Duration::from_secs(60), last: start, run: refresh_gauges },
         Task { name: "flush_refused", every: tick, last: start, run: flush_refused },
         Task {
             name: "reload_keys",

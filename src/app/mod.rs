@@ -154,5 +154,7 @@ pub fn boot(cfg: Config, clock: Arc<dyn Clock>) -> Result<(web::Data<State>, Opt
     };
     let notify = outbox::Notifier::from_config(&cfg)?;
     let state = web::Data::new(State::new(db, keys, cfg, clock, notify));
+    // The gauges hold real values from the first scrape on (then maintenance, once a minute).
+    maintenance::refresh_gauges(&state);
     Ok((state, created))
 }

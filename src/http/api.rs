@@ -83,6 +83,36 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Obj<T>
     }
 }
 
+/// An optional JSON object body: `None` when the body is empty; otherwise what `Obj`
+/// accepts (application/json, an object, fields named on 422), within the same 64 KiB.
+fn optional_obj<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if body.len() > 64 * 1024 {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 64 KiB"));
+    }
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !(mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")) {
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body is not valid JSON"))?;
+    if !value.is_object() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "the body must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map(Some).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if field.is_empty() || field == "." {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid request body: {inner}"))
+        } else {
+            ApiError::from(service::invalid(&field, inner.to_string()))
+        }
+    })
+}
+
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid query string: {err}")).into()
@@ -182,9 +212,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/service-accounts/{id}/tokens").route(get().to(sa_tokens)).route(post().to(sa_token_create)))
         .service(
             resource("/service-accounts/{id}/tokens/{tid}")
+                .route(get().to(sa_token_get))
                 .route(patch().to(sa_token_patch))
                 .route(delete().to(sa_token_revoke)),
         )
+        .service(resource("/service-accounts/{id}/tokens/{tid}/rotate").route(post().to(sa_token_rotate)))
         .service(resource("/apps").route(get().to(apps_list)).route(post().to(apps_create)))
         .service(
             resource("/apps/{id}")
@@ -194,6 +226,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/apps/{id}/secret").route(post().to(apps_secret)))
         .service(resource("/tokens").route(get().to(table_list)))
+        .service(resource("/tokens/self/rotate").route(post().to(self_rotate)))
+        .service(resource("/tokens/{id}").route(get().to(table_get)))
         .service(resource("/tokens/{id}/revoke").route(post().to(table_revoke)))
         .service(resource("/policy").route(get().to(policy_get)).route(put().to(policy_put)))
         .service(resource("/saved-searches").route(get().to(saved_list)).route(post().to(saved_create)))
@@ -422,7 +456,8 @@ pub async fn me(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiErro
         (status = 403),
         (status = 422),
     ))]
-pub async fn my_tokens(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+pub async fn my_tokens(c: Caller, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let q = table::parse_in(req.query_string(), table::Scope::Owner)?;
     ok(read(&st, move |conn, s, now| tokens::my_list(conn, &c.0, &q, &s.usage, now)).await?)
 }
 
@@ -776,10 +811,29 @@ pub async fn sa_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -
 pub async fn sa_tokens(
     c: Caller,
     id: web::Path<String>,
-    q: web::Query<PageQuery>,
+    req: HttpRequest,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = table::parse_in(req.query_string(), table::Scope::Owner)?;
     ok(read(&st, move |conn, s, now| accounts::token_list(conn, &c.0, &id, &q, &s.usage, now)).await?)
+}
+
+pub async fn sa_token_get(
+    c: Caller,
+    path: web::Path<(String, String)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, tid) = path.into_inner();
+    ok(read(&st, move |conn, s, now| accounts::token_get(conn, &c.0, &id, &tid, &s.usage, now)).await?)
+}
+
+pub async fn sa_token_rotate(
+    c: Caller,
+    path: web::Path<(String, String)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, tid) = path.into_inner();
+    created(write(&st, move |conn, s, now| accounts::token_rotate(conn, &c.0, &id, &tid, &s.usage, now)).await?)
 }
 
 /// Create a service-account token
@@ -948,8 +1002,15 @@ pub async fn apps_delete(c: Caller, id: web::Path<String>, st: web::Data<State>)
         (status = 403),
         (status = 404),
     ))]
-pub async fn apps_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    created(write(&st, move |conn, _, now| apps::regenerate_secret(conn, &c.0, &id, now)).await?)
+pub async fn apps_secret(
+    c: Caller,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let input: apps::SecretRotation = optional_obj(&req, &body)?.unwrap_or_default();
+    created(write(&st, move |conn, _, now| apps::regenerate_secret(conn, &c.0, &id, &input, now)).await?)
 }
 
 // ---- org-wide token table, policy, saved searches, audit ----
@@ -968,6 +1029,37 @@ pub async fn apps_secret(c: Caller, id: web::Path<String>, st: web::Data<State>)
 pub async fn table_list(c: Caller, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let q = table::parse(req.query_string())?;
     ok(read(&st, move |conn, s, now| table::list(conn, &c.0, &q, &s.usage, now)).await?)
+}
+
+pub async fn table_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    ok(read(&st, move |conn, s, now| table::get(conn, &c.0, &id, &s.usage, now)).await?)
+}
+
+/// `POST /api/v1/tokens/self/rotate`: the bearer is the API token itself (`tkd_pat_…` or
+/// `tkd_sat_…`), not an access token. A bearer that is not a live API token counts as a
+/// credential failure of the caller's address (429 over the limit), like every bearer.
+pub async fn self_rotate(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let ip = client_ip(&req);
+    let secret = super::auth::bearer(&req).map(str::to_string);
+    let fail = |secret: Option<&str>, e: ApiError| -> ApiError {
+        match super::oauth::credential_failure(&st, &ip, secret) {
+            Err(retry) => ApiError {
+                retry_after: Some(retry),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed requests; retry later")
+            },
+            Ok(()) => e,
+        }
+    };
+    let Some(secret) = secret.filter(|s| exchange::revocable(s)) else {
+        let e = ApiError::new(StatusCode::UNAUTHORIZED, "the bearer must be the API token to rotate");
+        return Err(fail(super::auth::bearer(&req), e));
+    };
+    let (s2, ip2) = (secret.clone(), ip.clone());
+    match write(&st, move |conn, s, now| tokens::self_rotate(conn, &s2, &ip2, &s.usage, now)).await {
+        Ok(v) => created(v),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(fail(Some(&secret), e)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Revoke any token of the organization

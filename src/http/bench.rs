@@ -28,6 +28,7 @@ async fn bench_sign(state: web::Data<State>) -> HttpResponse {
             expires_in: 1800,
             scope: c.scope,
             issued_token_type: None,
+            api_token_expires_at: None,
         }),
         Err(_) => HttpResponse::InternalServerError().finish(),
     }

@@ -128,17 +128,39 @@ pub fn method_label(m: &actix_web::http::Method) -> &'static str {
     }
 }
 
+/// The request id header: accepted from the client when sane, else generated; answered
+/// on every response and carried to the request's log lines (`crate::logging`).
+pub const REQUEST_ID: &str = "x-request-id";
+
 /// Counts and times every request by its route pattern (never the raw path) and a
-/// bounded method label.
+/// bounded method label; gives it a request id.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use crate::logging;
     let start = Instant::now();
     let state = req.app_data::<web::Data<State>>().cloned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = method_label(req.method());
-    let res = next.call(req).await?;
+    let id = match req.headers().get(REQUEST_ID).and_then(|v| logging::accept_request_id(v.as_bytes())) {
+        Some(v) => v.to_string(),
+        None => logging::new_request_id(),
+    };
+    let value = header::HeaderValue::from_str(&id).ok();
+    let mut res = logging::with_request_id(id, async {
+        let res = next.call(req).await;
+        // The access log, off by default (`RUST_LOG=tokend::access=debug`): one line per
+        // request, with its request id; a disabled level costs one comparison.
+        if let Ok(r) = &res {
+            log::debug!(target: "tokend::access", "{method} {route} {} {:.3}s", r.status().as_u16(), start.elapsed().as_secs_f64());
+        }
+        res
+    })
+    .await?;
+    if let Some(v) = value {
+        res.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID), v);
+    }
     if let Some(s) = state {
         let status = res.status().as_u16().to_string();
         s.metrics.requests.with_label_values(&[&route, method, &status]).inc();

@@ -116,13 +116,19 @@ where
     state.db.read_hot(f).await?
 }
 
-/// Writes the RFC 6749 §5.1 success body.
+/// The header telling a script when the API token it exchanged expires (as GitHub's
+/// `GitHub-Authentication-Token-Expiration`), so that it can warn itself.
+pub const API_TOKEN_EXPIRES_HEADER: &str = "tokend-api-token-expires";
+
+/// Writes the RFC 6749 §5.1 success body (and, for an API-token exchange, the expiry
+/// header).
 pub fn token_response(r: &TokenResponse) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .content_type("application/json")
-        .body(serde_json::to_vec(r).unwrap_or_default())
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+    if let Some(at) = r.api_token_expires_at {
+        res.insert_header((API_TOKEN_EXPIRES_HEADER, crate::clock::rfc3339(at)));
+    }
+    res.content_type("application/json").body(serde_json::to_vec(r).unwrap_or_default())
 }
 
 fn ok_json(body: serde_json::Value) -> HttpResponse {
@@ -392,8 +398,9 @@ pub async fn introspect(
     let caller = if let Some(auth) = client_auth(&req, &form)? {
         let basic = auth.basic;
         let id = format!("client:{}", auth.id);
+        let now = state.now();
         let r = hot(&state, move |conn| {
-            let app = exchange::authenticate_app(conn, &auth.id, &auth.secret)
+            let app = exchange::authenticate_app(conn, &auth.id, &auth.secret, now)
                 .map_err(|e| OAuthError::from(e).basic(basic))?;
             exchange::app_may_introspect(&app)?;
             Ok(app.org_id)

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
 use super::list::{PageQuery, Paged};
+use super::table::TableQuery;
 use super::tokens::{self, CreateToken, CreatedToken, NewToken, PatchToken, TokenView};
 use super::usage::Usage;
 use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
@@ -196,13 +197,58 @@ pub fn token_list(
     conn: &mut AnyConnection,
     p: &Principal,
     id: &str,
-    pq: &PageQuery,
+    q: &TableQuery,
     usage: &Usage,
     now: i64,
 ) -> Result<Paged<TokenView>> {
     p.require("org:admin")?;
     let s = load(conn, p, id)?;
-    tokens::list_owned(conn, &p.org_id, &s.id, pq, usage, now)
+    tokens::list_owned(conn, &p.org_id, &s.id, q, usage, now)
+}
+
+/// One token of a service account (reading, like the list, needs org:admin only).
+pub fn token_get(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    tid: &str,
+    usage: &Usage,
+    now: i64,
+) -> Result<TokenView> {
+    p.require("org:admin")?;
+    let s = load(conn, p, id)?;
+    Ok(tokens::view(&tokens::load_owned(conn, &p.org_id, &s.id, tid)?, usage, now))
+}
+
+/// A new secret for a service-account token, like `POST /me/tokens/{id}/rotate`: minting,
+/// so an interactive login holding every role of the account; the successor (same roles,
+/// lifetime capped by today's policy) and the old token's revocation commit together. The
+/// token limit does not count the token being replaced, so a full account rotates too.
+pub fn token_rotate(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    tid: &str,
+    usage: &Usage,
+    now: i64,
+) -> Result<CreatedToken> {
+    p.require("org:admin")?;
+    p.require_interactive()?;
+    conn.transaction(|conn| {
+        let s = load_held(conn, p, id)?;
+        store::principals::lock_account(conn, &s.id)?;
+        let old = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
+        let policy = super::policy::get(conn, &p.org_id)?;
+        let others = store::tokens::count_live_except(conn, &s.id, &old.id, now)?;
+        if others >= policy.max_tokens_per_service_account {
+            return Err(Error::Conflict(format!(
+                "service account already has {others} other live tokens (limit {}); revoke one first",
+                policy.max_tokens_per_service_account
+            )));
+        }
+        let roles = roles_from_text(&old.roles);
+        tokens::rotate(conn, p, &old, &roles, policy.service_token_max_ttl_days, usage, now)
+    })
 }
 
 pub fn token_create(
@@ -223,7 +269,7 @@ pub fn token_create(
         // (PostgreSQL runs them in parallel; SQLite already has a single writer).
         store::principals::lock_account(conn, &s.id)?;
         let policy = super::policy::get(conn, &p.org_id)?;
-        let ttl = tokens::check_ttl(input.ttl_days, policy.service_token_max_ttl_days)?;
+        let expires_at = tokens::check_expiry(input, policy.service_token_max_ttl_days, now)?;
         let account_roles = roles_from_text(&s.roles);
         let roles = match &input.roles {
             Some(r) if r.is_empty() => return Err(invalid("roles", "must name at least one role")),
@@ -255,7 +301,7 @@ pub fn token_create(
                 name: &name,
                 description: &description,
                 roles: &roles,
-                ttl_days: ttl,
+                expires_at,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: Some(&p.id),
             },
@@ -264,7 +310,7 @@ pub fn token_create(
         audit::record(
             conn,
             Event::by(p, "token.create", "api_token", &row.id)
-                .detail(serde_json::json!({"service_account": s.id, "ttl_days": ttl})),
+                .detail(serde_json::json!({"service_account": s.id, "expires_at": rfc3339(expires_at)})),
             now,
         )?;
         Ok(CreatedToken { token: secret, record: tokens::view(&row, usage, now) })

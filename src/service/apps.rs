@@ -32,6 +32,10 @@ pub struct AppView {
     pub introspect: bool,
     /// e.g. tkd_cs_Ab12...
     pub secret_hint: String,
+    /// While a regeneration's grace period runs, the end of it: until then the previous
+    /// secret works too.
+    #[schema(required = true, format = DateTime)]
+    pub previous_secret_expires_at: Option<String>,
     #[schema(required = true)]
     pub created_by: Option<String>,
     #[schema(schema_with = super::doc::time)]
@@ -108,6 +112,7 @@ fn view(a: &App) -> AppView {
         disabled: a.disabled,
         introspect: a.introspect,
         secret_hint: a.secret_hint.clone(),
+        previous_secret_expires_at: a.previous_secret_expires_at.map(rfc3339),
         created_by: a.created_by.clone(),
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
@@ -165,6 +170,8 @@ pub fn create(
             updated_at: now,
             epoch: 0,
             introspect: input.introspect,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
         };
         principals::insert_app(conn, &a)?;
         audit::record(
@@ -214,6 +221,9 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch
         // re-enabling restores a credential's power, so it is minting.
         if input.disabled == Some(true) && !a.disabled {
             a.epoch += 1;
+            // A previous secret in its grace period dies with the app's access tokens.
+            a.previous_secret_hash = None;
+            a.previous_secret_expires_at = None;
         }
         if input.disabled == Some(false) && a.disabled {
             p.require_interactive()?;
@@ -257,21 +267,56 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     })
 }
 
-/// A new secret; the old one stops working when this commits.
-pub fn regenerate_secret(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<AppWithSecret> {
+/// The longest grace period of a secret regeneration: 7 days.
+pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
+
+/// The optional body of `POST /apps/{id}/secret`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotation {
+    /// Seconds during which the old secret keeps working beside the new one (0 to 7 days;
+    /// absent or 0: the old secret stops working at once).
+    #[serde(default, deserialize_with = "crate::service::whole_number")]
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// A new secret. Without a grace period the old one (and every access token minted with
+/// it) stops working when this commits; with one, the old secret and its access tokens
+/// keep working until the grace ends, then die. A previous secret still in its grace dies
+/// at once: at most two secrets work at any time.
+pub fn regenerate_secret(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    input: &SecretRotation,
+    now: i64,
+) -> Result<AppWithSecret> {
     p.require_any(&WHO)?;
     p.require_interactive()?;
+    let grace = input.grace_period_seconds.unwrap_or(0);
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
+        return Err(invalid("grace_period_seconds", format!("must be from 0 to {MAX_GRACE_SECONDS} (7 days)")));
+    }
     conn.transaction(|conn| {
         let mut a = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
         let secret = secrets::generate(SecretKind::ClientSecret);
-        a.secret_hash = secret.hash;
+        let old_hash = std::mem::replace(&mut a.secret_hash, secret.hash);
         a.secret_hint = secret.hint;
         a.updated_at = now;
-        // Access tokens minted with the old secret end with it.
+        // Access tokens minted with the old secret end with it: at once, or (grace) when
+        // the grace ends — they carry the previous epoch, accepted only until then.
         a.epoch += 1;
+        if grace > 0 {
+            a.previous_secret_hash = Some(old_hash);
+            a.previous_secret_expires_at = Some(now + grace);
+        } else {
+            a.previous_secret_hash = None;
+            a.previous_secret_expires_at = None;
+        }
         principals::update_app_secret(conn, &a, now)?;
-        audit::record(conn, Event::by(p, "app.secret.regenerate", "app", &a.id), now)?;
+        let detail = serde_json::json!({"grace_period_seconds": grace});
+        audit::record(conn, Event::by(p, "app.secret.regenerate", "app", &a.id).detail(detail), now)?;
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
     })
 }

@@ -57,6 +57,9 @@ pub struct Issued {
     pub access_token: String,
     pub expires_in: i64,
     pub scope: String,
+    /// The exchanged API token's expiry (from the row the exchange read), for the
+    /// `Tokend-Api-Token-Expires` header; None for apps, whose secrets never expire.
+    pub api_token_expires_at: Option<i64>,
 }
 
 /// `resource` (RFC 8707) or `audience` (RFC 8693): a configured resource audience or the
@@ -97,7 +100,12 @@ pub fn narrow(granted: Vec<String>, scope: Option<&str>) -> Result<Vec<String>, 
 
 fn sign(ctx: &Ctx<'_>, claims: &AccessClaims) -> Result<Issued, GrantError> {
     let access_token = sign_claims(ctx, claims)?;
-    Ok(Issued { access_token, expires_in: claims.exp - claims.iat, scope: claims.scope.clone() })
+    Ok(Issued {
+        access_token,
+        expires_in: claims.exp - claims.iat,
+        scope: claims.scope.clone(),
+        api_token_expires_at: None,
+    })
 }
 
 /// Who a token is for: the fields every access token's claims take from its principal.
@@ -162,7 +170,7 @@ pub fn next_jti() -> String {
 }
 
 /// A live API token, its owner's kind, current roles and epoch, or why not.
-fn check_token(
+pub fn check_token(
     conn: &mut AnyConnection,
     secret: &str,
     usage: &Usage,
@@ -212,7 +220,8 @@ pub fn exchange(
     let roles = narrow(intersect(&roles_from_text(&t.roles), &owner_roles), scope)?;
     let s = Subject { sub: &t.owner_id, org: &t.org_id, acct, client_id: &t.id, epoch };
     let c = claims(ctx, &s, aud, ctx.cfg.access_token_ttl, roles);
-    let issued = sign(ctx, &c)?;
+    let mut issued = sign(ctx, &c)?;
+    issued.api_token_expires_at = Some(t.expires_at);
     ctx.usage.touch(&t.id, ctx.now, ctx.ip);
     Ok(issued)
 }
@@ -296,6 +305,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = issued_type)]
     pub issued_token_type: Option<&'static str>,
+    /// Not in the body: the `Tokend-Api-Token-Expires` header (an API-token exchange).
+    #[serde(skip)]
+    pub api_token_expires_at: Option<i64>,
 }
 
 fn bearer_type() -> utoipa::openapi::Object {
@@ -314,6 +326,7 @@ impl TokenResponse {
             expires_in: issued.expires_in,
             scope: issued.scope,
             issued_token_type,
+            api_token_expires_at: issued.api_token_expires_at,
         }
     }
 }
@@ -352,7 +365,7 @@ fn exchange_grant(
 ) -> Result<Issued, GrantError> {
     let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
     if let Some(c) = client {
-        authenticate_app(conn, &c.client_id, &c.secret)?;
+        authenticate_app(conn, &c.client_id, &c.secret, ctx.now)?;
     }
     exchange(conn, ctx, secret, scope.as_deref(), aud)
 }
@@ -386,12 +399,26 @@ pub fn login_token(
 /// Equal work for unknown clients: hash, then compare against a fixed dummy.
 const DUMMY_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str) -> Result<App, GrantError> {
+/// The app `client_id` names, if `secret` is its current secret or its previous one
+/// still in its grace period (both compared in constant time, from the row read once).
+/// An app authenticated by its previous secret is answered with the previous epoch, the
+/// one its access tokens carry: they end with the grace.
+pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str, now: i64) -> Result<App, GrantError> {
     let app = store::principals::app_for_client_auth(conn, client_id)?;
     let presented = secrets::hash(secret);
-    let ok = secrets::ct_eq(&presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
+    let current = secrets::ct_eq(&presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
+    let previous_hash = app
+        .as_ref()
+        .filter(|a| a.previous_secret_expires_at.is_some_and(|until| until > now))
+        .and_then(|a| a.previous_secret_hash.as_deref());
+    // Equal work whether or not a grace runs.
+    let previous = secrets::ct_eq(&presented, previous_hash.unwrap_or(DUMMY_HASH)) && previous_hash.is_some();
     match app {
-        Some(a) if ok && !a.disabled => Ok(a),
+        Some(a) if current && !a.disabled => Ok(a),
+        Some(mut a) if previous && !a.disabled => {
+            a.epoch -= 1;
+            Ok(a)
+        }
         _ => Err(GrantError::InvalidClient),
     }
 }
@@ -404,7 +431,7 @@ pub fn client_credentials(
     scope: Option<&str>,
     aud: String,
 ) -> Result<Issued, GrantError> {
-    let app = authenticate_app(conn, client_id, secret)?;
+    let app = authenticate_app(conn, client_id, secret, ctx.now)?;
     let roles = narrow(roles_from_text(&app.roles), scope)?;
     let s =
         Subject { sub: &app.client_id, org: &app.org_id, acct: Acct::App, client_id: &app.client_id, epoch: app.epoch };

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod credentials;
 pub mod doc;
 pub mod exchange;
+pub mod lifecycle;
 pub mod list;
 pub mod orgs;
 pub mod passwords;

@@ -70,7 +70,7 @@ pub fn create(
                 name: "bootstrap",
                 description: "created with the organization",
                 roles: &owner_roles,
-                ttl_days: policy.personal_token_max_ttl_days,
+                expires_at: now + policy.personal_token_max_ttl_days * 86_400,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: None,
             },

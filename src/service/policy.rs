@@ -1,4 +1,5 @@
-//! Per-org token policy: maximum TTLs, idle TTL and the service-account token cap.
+//! Per-org token policy: maximum TTLs, idle TTL, the service-account token cap, how long
+//! ended tokens are kept (`retention_days`) and whether tokens may rotate themselves.
 use diesel::Connection;
 use serde::Serialize;
 
@@ -10,6 +11,8 @@ use crate::store::{self, AnyConnection};
 use utoipa::ToSchema;
 
 pub const MAX_DAYS: i64 = 3650;
+/// Days revoked and expired tokens stay listed (and stored) by default.
+pub const DEFAULT_RETENTION_DAYS: i64 = 90;
 
 pub fn defaults(org_id: &str) -> Policy {
     Policy {
@@ -19,6 +22,8 @@ pub fn defaults(org_id: &str) -> Policy {
         idle_ttl_days: None,
         max_tokens_per_service_account: 20,
         updated_at: 0,
+        retention_days: DEFAULT_RETENTION_DAYS,
+        allow_self_rotation: false,
     }
 }
 
@@ -38,6 +43,11 @@ pub struct PolicyView {
     pub idle_ttl_days: Option<i64>,
     #[schema(minimum = 1, maximum = 1000, default = 20)]
     pub max_tokens_per_service_account: i64,
+    /// Days a revoked or expired token stays listed before it is purged (its audit rows stay).
+    #[schema(minimum = 1, maximum = 3650)]
+    pub retention_days: i64,
+    /// Whether an API token may rotate itself (`POST /api/v1/tokens/self/rotate`).
+    pub allow_self_rotation: bool,
     /// RFC 3339; null while the org still has the default policy.
     #[schema(required = true, format = DateTime)]
     pub updated_at: Option<String>,
@@ -59,6 +69,12 @@ pub struct PolicyUpdate {
     idle_ttl_days: Option<i64>,
     #[schema(nullable = false, minimum = 1, maximum = 1000)]
     max_tokens_per_service_account: Option<i64>,
+    /// Days a revoked or expired token stays listed before it is purged.
+    #[schema(nullable = false, minimum = 1, maximum = 3650)]
+    retention_days: Option<i64>,
+    /// Whether an API token may rotate itself.
+    #[schema(nullable = false)]
+    allow_self_rotation: Option<bool>,
     /// Read-only: accepted and ignored, so a PUT of exactly what GET returned succeeds.
     #[schema(read_only)]
     updated_at: Option<String>,
@@ -70,6 +86,8 @@ pub fn view(p: &Policy) -> PolicyView {
         service_token_max_ttl_days: p.service_token_max_ttl_days,
         idle_ttl_days: p.idle_ttl_days,
         max_tokens_per_service_account: p.max_tokens_per_service_account,
+        retention_days: p.retention_days,
+        allow_self_rotation: p.allow_self_rotation,
         updated_at: (p.updated_at > 0).then(|| rfc3339(p.updated_at)),
     }
 }
@@ -91,8 +109,14 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
 }
 
 /// The fields `update` reads: `PolicyUpdate`'s (a unit test in http::openapi holds them equal).
-pub const UPDATE_FIELDS: [&str; 4] =
-    ["personal_token_max_ttl_days", "service_token_max_ttl_days", "idle_ttl_days", "max_tokens_per_service_account"];
+pub const UPDATE_FIELDS: [&str; 6] = [
+    "personal_token_max_ttl_days",
+    "service_token_max_ttl_days",
+    "idle_ttl_days",
+    "max_tokens_per_service_account",
+    "retention_days",
+    "allow_self_rotation",
+];
 /// Read-only fields of the GET body are accepted and ignored, so that a PUT of exactly what
 /// GET returned succeeds (read-modify-write clients); unknown fields are refused.
 pub const READ_ONLY_FIELDS: [&str; 1] = ["updated_at"];
@@ -117,6 +141,11 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
             Some(None) => Err(invalid(field, "must not be null")),
         }
     };
+    let self_rotation = match obj.get("allow_self_rotation") {
+        None => None,
+        Some(serde_json::Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(invalid("allow_self_rotation", "must be true or false")),
+    };
     conn.transaction(|conn| {
         let before = get(conn, &p.org_id)?;
         let after = Policy {
@@ -138,6 +167,12 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
                 before.max_tokens_per_service_account,
             )?,
             updated_at: now,
+            retention_days: required(
+                "retention_days",
+                int_field(body, "retention_days", 1, MAX_DAYS)?,
+                before.retention_days,
+            )?,
+            allow_self_rotation: self_rotation.unwrap_or(before.allow_self_rotation),
         };
         let exists = before.updated_at > 0;
         store::org::save_policy(conn, &after, exists)?;

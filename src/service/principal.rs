@@ -181,7 +181,10 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
         Acct::App => {
             let a = principals::app_by_client_id(conn, &c.sub)?;
             let Some(a) = a.filter(|a| a.org_id == c.org && !a.disabled) else { return Ok(None) };
-            if minted_epoch < a.epoch || interactive {
+            // Minted with the previous secret during a regeneration's grace period: live
+            // until the grace ends.
+            let in_grace = minted_epoch == a.epoch - 1 && a.previous_secret_expires_at.is_some_and(|u| u > now);
+            if (minted_epoch < a.epoch && !in_grace) || interactive {
                 return Ok(None);
             }
             crate::store::roles_from_text(&a.roles)

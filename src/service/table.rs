@@ -1,4 +1,6 @@
-//! The org-wide token table (`GET /api/v1/tokens`): filters, sorts, exact totals.
+//! The org-wide token table (`GET /api/v1/tokens`): filters, sorts, exact totals; and the
+//! query parsing every token list shares (`/me/tokens` and service-account token lists take
+//! the status and expiry filters too, and refuse unknown parameters alike).
 use diesel::Connection;
 use serde::Serialize;
 
@@ -7,6 +9,7 @@ use super::tokens::{self, TokenView};
 use super::usage::Usage;
 use super::{invalid, Error, Principal, Result};
 use crate::clock::parse_rfc3339;
+use crate::store::models::ApiToken;
 use crate::store::tokens::TableFilter;
 use crate::store::{self, AnyConnection};
 
@@ -19,21 +22,43 @@ pub struct TableQuery {
     pub unused_since: Option<i64>,
     pub role: Option<String>,
     pub q: Option<String>,
+    pub expires_before: Option<i64>,
+    pub expires_within_days: Option<i64>,
     pub page: Page,
 }
 
 pub const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
+const STATUSES: [&str; 5] = ["active", "expired", "revoked", "idle", "expiring_soon"];
 
-/// Parses and validates a query string; unknown parameters and values are 422.
+/// Which token list a query is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The org-wide table: every filter.
+    Org,
+    /// One owner's tokens (`/me/tokens`, a service account's): status and expiry filters.
+    Owner,
+}
+
+/// Parses and validates a query string of the org table; unknown parameters and values are 422.
 pub fn parse(query: &str) -> Result<TableQuery> {
+    parse_in(query, Scope::Org)
+}
+
+/// Parses and validates a query string of a token list; unknown parameters and values are 422.
+pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query).map_err(|_| invalid("query", "not a valid query string"))?;
     let mut t = TableQuery::default();
     let mut pq = PageQuery::default();
     let mut seen = std::collections::HashSet::new();
+    const OWNER_KEYS: [&str; 7] =
+        ["status", "expires_before", "expires_within_days", "page", "page_size", "sort", "order"];
     for (k, v) in pairs {
         if !seen.insert(k.clone()) {
             return Err(invalid(&k, "given more than once"));
+        }
+        if scope == Scope::Owner && !OWNER_KEYS.contains(&k.as_str()) {
+            return Err(invalid(&k, "unknown parameter"));
         }
         match k.as_str() {
             "owner_kind" => {
@@ -44,11 +69,18 @@ pub fn parse(query: &str) -> Result<TableQuery> {
             }
             "owner_id" => t.owner_id = Some(v),
             "status" => {
-                if !["active", "expired", "revoked", "idle"].contains(&v.as_str()) {
-                    return Err(invalid(&k, "must be active, expired, revoked or idle"));
+                if !STATUSES.contains(&v.as_str()) {
+                    return Err(invalid(&k, "must be active, expired, revoked, idle or expiring_soon"));
                 }
                 t.status = Some(v)
             }
+            "expires_before" => {
+                t.expires_before = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?)
+            }
+            "expires_within_days" => match v.parse::<i64>() {
+                Ok(n) if (1..=super::policy::MAX_DAYS).contains(&n) => t.expires_within_days = Some(n),
+                _ => return Err(invalid(&k, format!("must be an integer from 1 to {}", super::policy::MAX_DAYS))),
+            },
             "usage" => {
                 if v != "never_used" && v != "used" {
                     return Err(invalid(&k, "must be never_used or used"));
@@ -68,8 +100,30 @@ pub fn parse(query: &str) -> Result<TableQuery> {
         }
     }
     t.page = pq.validate()?;
-    t.page.check_sort(&SORTS)?;
+    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &OWNER_SORTS })?;
     Ok(t)
+}
+
+/// The store filter of a parsed query for `org_id`'s lists: without a status filter, tokens
+/// that ended more than the org's `retention_days` ago are left out (even before the purge
+/// removed them).
+pub fn filter<'a>(conn: &mut AnyConnection, org_id: &str, t: &'a TableQuery, now: i64) -> Result<TableFilter<'a>> {
+    let ended_after = match t.status {
+        Some(_) => None,
+        None => Some(now - super::policy::get(conn, org_id)?.retention_days * 86_400),
+    };
+    Ok(TableFilter {
+        owner_kind: t.owner_kind.as_deref(),
+        owner_id: t.owner_id.as_deref(),
+        status: t.status.as_deref(),
+        usage: t.usage.as_deref(),
+        unused_since: t.unused_since,
+        role: t.role.as_deref(),
+        q: t.q.as_deref(),
+        expires_before: t.expires_before,
+        expires_within: t.expires_within_days.map(|d| d * 86_400),
+        ended_after,
+    })
 }
 
 /// A row of the org-wide token table: the token and its owner.
@@ -88,26 +142,31 @@ pub struct Row {
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usage, now: i64) -> Result<Paged<Row>> {
     p.require("org:admin")?;
-    let filter = TableFilter {
-        owner_kind: t.owner_kind.as_deref(),
-        owner_id: t.owner_id.as_deref(),
-        status: t.status.as_deref(),
-        usage: t.usage.as_deref(),
-        unused_since: t.unused_since,
-        role: t.role.as_deref(),
-        q: t.q.as_deref(),
-    };
+    let filter = filter(conn, &p.org_id, t, now)?;
     let rows = store::tokens::table(conn, &p.org_id, &filter, now, &t.page)?;
     // Owner names and emails for this page only.
     let ids: Vec<&String> = rows.rows.iter().map(|r| &r.owner_id).collect();
     let (people, accounts) = store::tokens::owners(conn, &ids)?;
-    Ok(t.page.view(rows, |tok| {
-        let (owner_email, owner_name) = match people.get(&tok.owner_id) {
-            Some((e, n)) => (Some(e.clone()), Some(n.clone())),
-            None => (None, accounts.get(&tok.owner_id).cloned()),
-        };
-        Row { token: tokens::view(&tok, usage, now), owner_name, owner_email }
-    }))
+    Ok(t.page.view(rows, |tok| row(&tok, &people, &accounts, usage, now)))
+}
+
+fn row(tok: &ApiToken, people: &Owners, accounts: &OwnerNames, usage: &Usage, now: i64) -> Row {
+    let (owner_email, owner_name) = match people.get(&tok.owner_id) {
+        Some((e, n)) => (Some(e.clone()), Some(n.clone())),
+        None => (None, accounts.get(&tok.owner_id).cloned()),
+    };
+    Row { token: tokens::view(tok, usage, now), owner_name, owner_email }
+}
+
+type Owners = std::collections::HashMap<String, (String, String)>;
+type OwnerNames = std::collections::HashMap<String, String>;
+
+/// One token of the org, by an admin (`GET /api/v1/tokens/{id}`): the table's row.
+pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<Row> {
+    p.require("org:admin")?;
+    let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
+    let (people, accounts) = store::tokens::owners(conn, &[&t.owner_id])?;
+    Ok(row(&t, &people, &accounts, usage, now))
 }
 
 /// Any token of the org, by an admin.

@@ -4,11 +4,12 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
-use super::list::{PageQuery, Paged};
+use super::list::Paged;
 use super::principal::idle_expired;
+use super::table::TableQuery;
 use super::usage::Usage;
 use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
-use crate::clock::rfc3339;
+use crate::clock::{parse_rfc3339, rfc3339};
 use crate::secrets::{self, SecretKind};
 use crate::store::models::ApiToken;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
@@ -22,7 +23,8 @@ pub struct NewToken<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub roles: &'a [String],
-    pub ttl_days: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
     pub idle_ttl_days: Option<i64>,
     pub created_by: Option<&'a str>,
 }
@@ -42,7 +44,7 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
         secret_hash: secret.hash,
         roles: roles_to_text(t.roles),
         created_at: now,
-        expires_at: now + t.ttl_days * 86_400,
+        expires_at: t.expires_at,
         idle_ttl_days: t.idle_ttl_days,
         last_used_at: None,
         last_used_ip: None,
@@ -157,6 +159,9 @@ pub struct CreateToken {
     #[serde(default, deserialize_with = "crate::service::whole_number")]
     #[schema(nullable = false, minimum = 1, maximum = 3650)]
     pub ttl_days: Option<i64>,
+    /// RFC 3339: an exact expiry instead of `ttl_days` (not both).
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    pub expires_at: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(schema_with = super::doc::roles_of_token)]
     pub roles: Option<Vec<String>>,
@@ -185,23 +190,43 @@ pub fn check_ttl(ttl: Option<i64>, max: i64) -> Result<i64> {
     Ok(ttl)
 }
 
+/// The expiry of a new token: `ttl_days` (default 30, within the policy's maximum) or
+/// `expires_at` (RFC 3339, in the future and within the policy's maximum), not both.
+pub fn check_expiry(input: &CreateToken, max: i64, now: i64) -> Result<i64> {
+    match (&input.expires_at, input.ttl_days) {
+        (Some(_), Some(_)) => Err(invalid("expires_at", "give ttl_days or expires_at, not both")),
+        (Some(text), None) => {
+            let at = parse_rfc3339(text).ok_or_else(|| invalid("expires_at", "must be an RFC 3339 time"))?;
+            if at <= now {
+                Err(invalid("expires_at", "must be in the future"))
+            } else if at > now + max * 86_400 {
+                Err(invalid("expires_at", format!("must be at most {max} days from now (the organization's limit)")))
+            } else {
+                Ok(at)
+            }
+        }
+        (None, ttl) => Ok(now + check_ttl(ttl, max)? * 86_400),
+    }
+}
+
 /// Loads a token of `owner_id` in the org, or NotFound.
 pub fn load_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, id: &str) -> Result<ApiToken> {
     store::tokens::find_owned(conn, org_id, owner_id, id)?.ok_or(Error::NotFound)
 }
 
+/// One owner's tokens, filtered as `q` says (parsed with `table::Scope::Owner`).
 pub fn list_owned(
     conn: &mut AnyConnection,
     org_id: &str,
     owner_id: &str,
-    pq: &PageQuery,
+    q: &TableQuery,
     usage: &Usage,
     now: i64,
 ) -> Result<Paged<TokenView>> {
-    let page = pq.validate()?;
-    page.check_sort(&SORTS)?;
-    let rows = store::tokens::list_owned(conn, org_id, owner_id, &page)?;
-    Ok(page.view(rows, |t| view(&t, usage, now)))
+    let mut f = super::table::filter(conn, org_id, q, now)?;
+    f.owner_id = Some(owner_id);
+    let rows = store::tokens::table(conn, org_id, &f, now, &q.page)?;
+    Ok(q.page.view(rows, |t| view(&t, usage, now)))
 }
 
 /// Renames or re-describes a token; a revoked token is frozen.
@@ -259,11 +284,11 @@ pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now
 pub fn my_list(
     conn: &mut AnyConnection,
     p: &Principal,
-    pq: &PageQuery,
+    q: &TableQuery,
     usage: &Usage,
     now: i64,
 ) -> Result<Paged<TokenView>> {
-    list_owned(conn, &p.org_id, p.user_id()?, pq, usage, now)
+    list_owned(conn, &p.org_id, p.user_id()?, q, usage, now)
 }
 
 pub fn my_get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<TokenView> {
@@ -283,7 +308,7 @@ pub fn my_create(
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
         let policy = super::policy::get(conn, &p.org_id)?;
-        let ttl = check_ttl(input.ttl_days, policy.personal_token_max_ttl_days)?;
+        let expires_at = check_expiry(input, policy.personal_token_max_ttl_days, now)?;
         let email = store::principals::user_email(conn, &user_id)?;
         // Least privilege: a personal token carries only the roles named for it.
         let roles = match &input.roles {
@@ -304,18 +329,14 @@ pub fn my_create(
                 name: &name,
                 description: &description,
                 roles: &roles,
-                ttl_days: ttl,
+                expires_at,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: Some(&p.id),
             },
             now,
         )?;
-        audit::record(
-            conn,
-            Event::by(p, "token.create", "api_token", &row.id)
-                .detail(serde_json::json!({"name": row.name, "roles": roles, "ttl_days": ttl})),
-            now,
-        )?;
+        let detail = serde_json::json!({"name": row.name, "roles": roles, "expires_at": rfc3339(expires_at)});
+        audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(detail), now)?;
         Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
     })
 }
@@ -360,14 +381,18 @@ pub fn my_rotate(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usag
     conn.transaction(|conn| {
         let old = load_owned(conn, &p.org_id, p.user_id()?, id)?;
         let max_days = super::policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
-        rotate(conn, p, &old, max_days, usage, now)
+        rotate(conn, p, &old, &roles_from_text(&old.roles), max_days, usage, now)
     })
 }
 
+/// Replaces `old` by a successor carrying `roles`, with the same name, description, idle
+/// TTL and lifetime (capped by `max_days`); `old` is revoked first, in the caller's
+/// transaction, so the successor and the revocation commit together.
 pub fn rotate(
     conn: &mut AnyConnection,
     p: &Principal,
     old: &ApiToken,
+    roles: &[String],
     max_days: i64,
     usage: &Usage,
     now: i64,
@@ -383,8 +408,7 @@ pub fn rotate(
     if !revoke(conn, p, old, "token.revoke", now)? {
         return Err(Error::Conflict("the token was revoked concurrently".into()));
     }
-    let days = ((old.expires_at - old.created_at) / 86_400).clamp(1, max_days);
-    let roles = roles_from_text(&old.roles);
+    let lifetime = (old.expires_at - old.created_at).clamp(1, max_days * 86_400);
     let (row, secret) = insert(
         conn,
         NewToken {
@@ -394,8 +418,8 @@ pub fn rotate(
             owner_label: &old.owner_label,
             name: &old.name,
             description: &old.description,
-            roles: &roles,
-            ttl_days: days,
+            roles,
+            expires_at: now + lifetime,
             idle_ttl_days: old.idle_ttl_days,
             created_by: Some(&p.id),
         },
@@ -407,4 +431,63 @@ pub fn rotate(
         now,
     )?;
     Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
+}
+
+/// `POST /api/v1/tokens/self/rotate` with the API token itself as the bearer: allowed only
+/// when the org's policy says `allow_self_rotation`. The successor never widens anything:
+/// its roles are the old token's roles ∩ the owner's current roles, its lifetime the old
+/// one's capped by today's policy maximum; the old token is revoked in the same transaction.
+pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usage, now: i64) -> Result<CreatedToken> {
+    use super::exchange::GrantError;
+    conn.transaction(|conn| {
+        let (grant, acct, owner_roles, _) =
+            super::exchange::check_token(conn, secret, usage, now).map_err(|e| match e {
+                // Never says which check failed (unknown, revoked, expired, idle, owner disabled).
+                GrantError::InvalidGrant { .. } => Error::Unauthorized("the bearer is not a live API token".into()),
+                GrantError::Store(s) => Error::Store(s),
+                GrantError::Service(e) => e,
+                other => Error::Internal(other.to_string()),
+            })?;
+        let policy = super::policy::get(conn, &grant.org_id)?;
+        if !policy.allow_self_rotation {
+            return Err(Error::Forbidden(
+                "this organization does not allow API tokens to rotate themselves (policy allow_self_rotation)".into(),
+            ));
+        }
+        let old = store::tokens::get(conn, &grant.id)?;
+        let roles = super::intersect(&roles_from_text(&old.roles), &owner_roles);
+        if roles.is_empty() {
+            return Err(Error::Conflict("the owner no longer holds any of this token's roles".into()));
+        }
+        let max_days = match acct {
+            Acct::ServiceAccount => {
+                // Counted one after another with creations; the replaced token does not
+                // count (as for an admin's rotation).
+                store::principals::lock_account(conn, &old.owner_id)?;
+                let others = store::tokens::count_live_except(conn, &old.owner_id, &old.id, now)?;
+                if others >= policy.max_tokens_per_service_account {
+                    return Err(Error::Conflict(format!(
+                        "service account already has {others} other live tokens (limit {})",
+                        policy.max_tokens_per_service_account
+                    )));
+                }
+                policy.service_token_max_ttl_days
+            }
+            _ => policy.personal_token_max_ttl_days,
+        };
+        // The token acts for its owner, non-interactively.
+        let p = Principal {
+            org_id: old.org_id.clone(),
+            acct,
+            id: old.owner_id.clone(),
+            roles: roles.clone(),
+            interactive: false,
+            token_id: Some(old.id.clone()),
+            ip: Some(ip.to_string()),
+            sid: None,
+            jti: String::new(),
+            exp: now,
+        };
+        rotate(conn, &p, &old, &roles, max_days, usage, now)
+    })
 }

@@ -105,6 +105,10 @@ pub struct App {
     pub epoch: i64,
     /// May call /oauth/introspect.
     pub introspect: bool,
+    /// The secret replaced by a regeneration with a grace period, until
+    /// `previous_secret_expires_at` (then cleared by maintenance).
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -141,6 +145,10 @@ pub struct Policy {
     pub idle_ttl_days: Option<i64>,
     pub max_tokens_per_service_account: i64,
     pub updated_at: i64,
+    /// Days revoked and expired tokens stay listed before they are purged.
+    pub retention_days: i64,
+    /// Whether an API token may rotate itself (`POST /api/v1/tokens/self/rotate`).
+    pub allow_self_rotation: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

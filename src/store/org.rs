@@ -28,6 +28,11 @@ pub fn lock_bootstrap(conn: &mut AnyConnection) -> QueryResult<()> {
     Ok(())
 }
 
+/// Every org's id.
+pub fn ids(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
+    orgs::table.select(orgs::id).order(orgs::id.asc()).load(conn)
+}
+
 pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
     orgs::table.count().get_result(conn)
 }

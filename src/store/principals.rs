@@ -301,18 +301,23 @@ pub fn update_app(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()
             apps::disabled.eq(a.disabled),
             apps::introspect.eq(a.introspect),
             apps::epoch.eq(a.epoch),
+            apps::previous_secret_hash.eq(&a.previous_secret_hash),
+            apps::previous_secret_expires_at.eq(a.previous_secret_expires_at),
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Stores an app's secret hash and hint, epoch and update time.
+/// Stores an app's secret hash and hint, previous secret and its grace, epoch and update
+/// time.
 pub fn update_app_secret(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()> {
     diesel::update(apps::table.find(&a.id))
         .set((
             apps::secret_hash.eq(&a.secret_hash),
             apps::secret_hint.eq(&a.secret_hint),
+            apps::previous_secret_hash.eq(&a.previous_secret_hash),
+            apps::previous_secret_expires_at.eq(a.previous_secret_expires_at),
             apps::epoch.eq(a.epoch),
             apps::updated_at.eq(now),
         ))
@@ -344,6 +349,8 @@ pub fn disable_app(conn: &mut AnyConnection, id: &str, secret_hash: &str, hint: 
             apps::epoch.eq(apps::epoch + 1),
             apps::secret_hash.eq(secret_hash),
             apps::secret_hint.eq(hint),
+            apps::previous_secret_hash.eq(None::<String>),
+            apps::previous_secret_expires_at.eq(None::<i64>),
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
@@ -355,6 +362,13 @@ pub fn set_app_creator(conn: &mut AnyConnection, id: &str, creator: &str, now: i
         .set((apps::created_by.eq(Some(creator)), apps::updated_at.eq(now)))
         .execute(conn)?;
     Ok(())
+}
+
+/// Clears previous app secrets whose grace period has ended; answers how many.
+pub fn clear_ended_secret_graces(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
+    diesel::update(apps::table.filter(apps::previous_secret_expires_at.le(now)))
+        .set((apps::previous_secret_hash.eq(None::<String>), apps::previous_secret_expires_at.eq(None::<i64>)))
+        .execute(conn)
 }
 
 /// Holders in the org of roles text matching the LIKE `pattern`: (undeleted users,

@@ -92,6 +92,8 @@ diesel::table! {
         updated_at -> BigInt,
         epoch -> BigInt,
         introspect -> Bool,
+        previous_secret_hash -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<BigInt>,
     }
 }
 
@@ -136,6 +138,8 @@ diesel::table! {
         idle_ttl_days -> Nullable<BigInt>,
         max_tokens_per_service_account -> BigInt,
         updated_at -> BigInt,
+        retention_days -> BigInt,
+        allow_self_rotation -> Bool,
     }
 }
 

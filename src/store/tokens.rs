@@ -107,22 +107,6 @@ pub fn find_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<
     api_tokens::table.filter(api_tokens::secret_hash.eq(hash)).select(ApiToken::as_select()).first(conn).optional()
 }
 
-/// One page of the tokens of one owner. Sorts: `name`, `expires_at`, else `created_at`.
-pub fn list_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, page: &Page) -> QueryResult<Rows<ApiToken>> {
-    let query = || {
-        api_tokens::table
-            .filter(api_tokens::org_id.eq(org_id))
-            .filter(api_tokens::owner_id.eq(owner_id))
-            .select(ApiToken::as_select())
-            .into_boxed()
-    };
-    page.load(conn, query, |q| match page.key() {
-        Some("name") => page.order(q, api_tokens::name, api_tokens::id),
-        Some("expires_at") => page.order(q, api_tokens::expires_at, api_tokens::id),
-        _ => page.order(q, api_tokens::created_at, api_tokens::id),
-    })
-}
-
 /// Filters of the org-wide token table, already validated.
 #[derive(Default, Debug, Clone, Copy)]
 pub struct TableFilter<'a> {
@@ -135,7 +119,17 @@ pub struct TableFilter<'a> {
     pub unused_since: Option<i64>,
     pub role: Option<&'a str>,
     pub q: Option<&'a str>,
+    /// Expiring before this time (live or not).
+    pub expires_before: Option<i64>,
+    /// Not revoked, not yet expired, and expiring within this many seconds of `now`.
+    pub expires_within: Option<i64>,
+    /// The retention of the default lists: tokens that ended (revoked or expired) at or
+    /// before this time are left out.
+    pub ended_after: Option<i64>,
 }
+
+/// Days within which an active token counts as "expiring soon" (`status=expiring_soon`).
+pub const EXPIRING_SOON_DAYS: i64 = 7;
 
 /// One page of the org's token table. Filters and sorts touch api_tokens alone (owner
 /// label and search text are denormalised), so every sort has an index and OFFSET skips
@@ -171,7 +165,29 @@ pub fn table(
                     .filter(api_tokens::expires_at.gt(now))
                     .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
             }
+            Some("expiring_soon") => {
+                q = q
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::expires_at.gt(now))
+                    .filter(api_tokens::expires_at.le(now + EXPIRING_SOON_DAYS * 86_400))
+                    .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+            }
             _ => {}
+        }
+        if let Some(before) = f.expires_before {
+            q = q.filter(api_tokens::expires_at.lt(before));
+        }
+        if let Some(within) = f.expires_within {
+            q = q
+                .filter(api_tokens::revoked_at.is_null())
+                .filter(api_tokens::expires_at.gt(now))
+                .filter(api_tokens::expires_at.le(now + within));
+        }
+        if let Some(cutoff) = f.ended_after {
+            // Ended = revoked or expired, whichever came first; both after the cutoff.
+            q = q
+                .filter(api_tokens::expires_at.gt(cutoff))
+                .filter(api_tokens::revoked_at.is_null().or(api_tokens::revoked_at.gt(cutoff)));
         }
         match f.usage {
             Some("never_used") => q = q.filter(api_tokens::last_used_at.is_null()),
@@ -218,6 +234,59 @@ pub fn owners(conn: &mut AnyConnection, ids: &[&String]) -> QueryResult<Owners> 
         .into_iter()
         .collect();
     Ok((people, accounts))
+}
+
+/// Deletes up to `limit` tokens of the org that ended (revoked or expired) at or before
+/// `cutoff`; answers how many. Nothing references api_tokens by foreign key: the audit
+/// log names tokens by id and keeps their history.
+pub fn purge_ended(conn: &mut AnyConnection, org_id: &str, cutoff: i64, limit: i64) -> QueryResult<usize> {
+    let ids: Vec<String> = api_tokens::table
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::expires_at.le(cutoff).or(api_tokens::revoked_at.le(cutoff)))
+        .select(api_tokens::id)
+        .limit(limit)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(api_tokens::table.filter(api_tokens::id.eq_any(&ids))).execute(conn)
+}
+
+/// The operators' gauges: live tokens by owner kind, live tokens expiring within
+/// `soon` seconds, and idle tokens (not revoked, not expired, past their idle TTL), as of
+/// `now`, over every org. Answers ((user, service_account), expiring, idle).
+pub fn gauges(conn: &mut AnyConnection, now: i64, soon: i64) -> QueryResult<((i64, i64), i64, i64)> {
+    let live = || {
+        api_tokens::table
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::expires_at.gt(now))
+            .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+    };
+    let by_kind: Vec<(String, i64)> = live()
+        .group_by(api_tokens::owner_kind)
+        .select((api_tokens::owner_kind, diesel::dsl::count_star()))
+        .load(conn)?;
+    let kind = |k: &str| by_kind.iter().find(|(x, _)| x == k).map_or(0, |(_, n)| *n);
+    let expiring: i64 = live().filter(api_tokens::expires_at.le(now + soon)).count().get_result(conn)?;
+    let idle: i64 = api_tokens::table
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .filter(sql::<Bool>(IDLE_SQL).bind::<BigInt, _>(now))
+        .count()
+        .get_result(conn)?;
+    Ok(((kind("user"), kind("service_account")), expiring, idle))
+}
+
+/// Live tokens of an owner, except `except` (the token being replaced by a rotation).
+pub fn count_live_except(conn: &mut AnyConnection, owner_id: &str, except: &str, now: i64) -> QueryResult<i64> {
+    api_tokens::table
+        .filter(api_tokens::owner_id.eq(owner_id))
+        .filter(api_tokens::id.ne(except))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+        .count()
+        .get_result(conn)
 }
 
 /// Live tokens of an owner: not revoked, not expired and not idle-expired as of `now`.

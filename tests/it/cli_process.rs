@@ -491,6 +491,7 @@ fn serve_is_configured_by_environment_and_flags() {
         ("TOKEND_REFUSALS_PER_SECOND", "-1"),
         ("TOKEND_TRUSTED_PROXIES", "10.0.0.1,proxy.example"),
         ("TOKEND_ISSUER", "ftp://x"),
+        ("TOKEND_LOG_FORMAT", "yaml"),
     ];
     for (var, value) in bad_env {
         let mut env = base(dir.path());
@@ -505,6 +506,7 @@ fn serve_is_configured_by_environment_and_flags() {
     for (flag, value, var) in [
         ("--access-token-ttl", "0", "TOKEND_ACCESS_TOKEN_TTL"),
         ("--refusals-per-second", "lots", "TOKEND_REFUSALS_PER_SECOND"),
+        ("--log-format", "xml", "TOKEND_LOG_FORMAT"),
     ] {
         let mut cmd = tokend(&base(dir.path()));
         cmd.args(["serve", flag, value]);
@@ -526,6 +528,50 @@ fn serve_is_configured_by_environment_and_flags() {
     };
     assert_eq!(login("ops@example.test"), 200, "the owner is TOKEND_BOOTSTRAP_EMAIL (lower-cased)");
     assert_eq!(login(OWNER), 401, "no admin@localhost when another email is configured");
+}
+
+/// `TOKEND_LOG_FORMAT=json`: every line the server writes to stderr is one JSON object with
+/// timestamp, level, target and message; the access log's lines carry the request id (a
+/// client's sane `X-Request-Id`, echoed in the response).
+#[test]
+fn json_logs_are_one_object_per_line_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Serve::start_env(
+        dir.path(),
+        Some("process-password-123"),
+        &[("TOKEND_LOG_FORMAT", "json"), ("RUST_LOG", "info,tokend::access=debug")],
+    );
+    let r = ureq::get(&s.url("/healthz")).set("X-Request-Id", "cli-req-42").call().unwrap();
+    assert_eq!(r.header("x-request-id"), Some("cli-req-42"));
+    let r = ureq::get(&s.url("/healthz")).call().unwrap();
+    let generated = r.header("x-request-id").expect("a generated request id").to_string();
+    // The access line is written after the response; give the logger a moment to flush.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&s.stderr).unwrap_or_default().contains(&generated) {
+        assert!(Instant::now() < deadline, "the access log line for {generated} was not written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, stderr) = s.stop();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l:?}")))
+        .collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    for v in &lines {
+        for k in ["timestamp", "level", "target", "message"] {
+            assert!(v[k].is_string(), "{k} in {v}");
+        }
+        assert!(tokend::clock::parse_rfc3339(v["timestamp"].as_str().unwrap()).is_some(), "RFC 3339: {v}");
+    }
+    let access: Vec<&Value> = lines.iter().filter(|v| v["target"] == "tokend::access").collect();
+    assert!(
+        access
+            .iter()
+            .any(|v| v["request_id"] == "cli-req-42" && v["message"].as_str().unwrap().contains("/healthz 200")),
+        "{stderr}"
+    );
+    assert!(access.iter().any(|v| v["request_id"] == json!(generated)), "{stderr}");
+    assert!(lines.iter().any(|v| v["level"] == "INFO" && v.get("request_id").is_none()), "start-up lines have none");
 }
 
 /// `examples/resource_server.rs` (built by a plain `cargo test`; before a filtered

@@ -94,6 +94,13 @@ enum Act {
     /// Revoking is not acting on the account's roles: any admin may deactivate any token of
     /// the org (as at POST /api/v1/tokens/{id}/revoke).
     SaTokenRevokeHigh,
+    /// GET /service-accounts/{id}/tokens/{tid} on a HIGH account: reading, like the list.
+    SaTokenGetHigh,
+    /// POST /service-accounts/{id}/tokens/{tid}/rotate: minting, like creating one.
+    SaTokenRotateLow,
+    SaTokenRotateHigh,
+    /// GET /tokens/{id} (the org table's row) of a service-account token.
+    TokenGetLow,
     // ---- apps ----
     AppCreateLow,
     AppCreateHigh,
@@ -112,6 +119,10 @@ enum Act {
     /// POST /apps/{id}/secret.
     AppSecretLow,
     AppSecretHigh,
+    /// POST /apps/{id}/secret {"grace_period_seconds": 600}.
+    AppSecretGraceLow,
+    /// A grace beyond 7 days: 422 for whoever may regenerate at all.
+    AppSecretGraceTooLong,
     // ---- roles and policy ----
     RoleList,
     RoleCreate,
@@ -119,6 +130,11 @@ enum Act {
     RoleDelete,
     PolicyGet,
     PolicyPut,
+    /// PUT /policy {"retention_days", "allow_self_rotation"}.
+    PolicyPutLifecycle,
+    /// POST /tokens/self/rotate with the column's access token as the bearer: only an API
+    /// token itself may rotate itself (self-rotation has its own tests in token_lifecycle).
+    SelfRotateWithAccessToken,
     // ---- another organization's objects ----
     OtherUserGet,
     OtherUserRename,
@@ -149,6 +165,10 @@ enum Act {
     OtherWebhookSecret,
     OtherWebhookTest,
     OtherWebhookDeliveries,
+    OtherSaTokenGet,
+    OtherSaTokenRotate,
+    /// GET /tokens/{id} of another org's token.
+    OtherTokenGet,
 }
 
 /// The exact status of every cell.
@@ -183,6 +203,10 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::SaTokenRenameHigh,        [200,  403,  403,  403,  200,  403,  403]),
     (Act::SaTokenRevokeLow,         [204,  204,  403,  403,  204,  204,  204]),
     (Act::SaTokenRevokeHigh,        [204,  204,  403,  403,  204,  204,  204]),
+    (Act::SaTokenGetHigh,           [200,  200,  403,  403,  200,  200,  200]),
+    (Act::SaTokenRotateLow,         [201,  201,  403,  403,  403,  403,  403]),
+    (Act::SaTokenRotateHigh,        [201,  403,  403,  403,  403,  403,  403]),
+    (Act::TokenGetLow,              [200,  200,  403,  403,  200,  200,  200]),
     (Act::AppCreateLow,             [201,  201,  201,  403,  403,  403,  403]),
     (Act::AppCreateHigh,            [201,  422,  422,  403,  403,  403,  403]),
     (Act::AppCreateIntrospect,      [201,  201,  403,  403,  403,  403,  403]),
@@ -194,11 +218,15 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::AppDeleteHigh,            [204,  403,  403,  403,  204,  403,  403]),
     (Act::AppSecretLow,             [201,  201,  201,  403,  403,  403,  403]),
     (Act::AppSecretHigh,            [201,  403,  403,  403,  403,  403,  403]),
+    (Act::AppSecretGraceLow,        [201,  201,  201,  403,  403,  403,  403]),
+    (Act::AppSecretGraceTooLong,    [422,  422,  422,  403,  403,  403,  403]),
     (Act::RoleList,                 [200,  200,  200,  200,  200,  200,  200]),
     (Act::RoleCreate,               [201,  201,  403,  403,  201,  201,  201]),
     (Act::RoleDelete,               [204,  204,  403,  403,  204,  204,  204]),
     (Act::PolicyGet,                [200,  200,  403,  403,  200,  200,  200]),
     (Act::PolicyPut,                [200,  403,  403,  403,  200,  403,  403]),
+    (Act::PolicyPutLifecycle,       [200,  403,  403,  403,  200,  403,  403]),
+    (Act::SelfRotateWithAccessToken,[401,  401,  401,  401,  401,  401,  401]),
     (Act::OtherUserGet,             [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherUserRename,          [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherUserDelete,          [404,  404,  403,  403,  404,  404,  404]),
@@ -224,6 +252,9 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::OtherWebhookSecret,       [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherWebhookTest,         [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherWebhookDeliveries,   [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherSaTokenGet,          [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherSaTokenRotate,       [404,  404,  403,  403,  403,  403,  403]),
+    (Act::OtherTokenGet,            [404,  404,  403,  403,  404,  404,  404]),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -291,13 +322,13 @@ fn dump(s: &Server) -> Vec<String> {
         (
             "apps",
             "id, org_id, name, description, client_id, secret_hash, roles, access_token_ttl_seconds, disabled, \
-             introspect, created_by, updated_at, epoch",
+             introspect, created_by, updated_at, epoch, previous_secret_hash, previous_secret_expires_at",
         ),
         ("roles", "org_id, name, kind, description"),
         (
             "policies",
             "org_id, personal_token_max_ttl_days, service_token_max_ttl_days, idle_ttl_days, \
-             max_tokens_per_service_account, updated_at",
+             max_tokens_per_service_account, updated_at, retention_days, allow_self_rotation",
         ),
         ("reset_codes", "id, user_id, code_hash, used_at"),
         ("sessions", "id, user_id, epoch, revoked_at"),
@@ -506,6 +537,14 @@ impl World {
             Act::SaTokenRenameHigh => ("PATCH", self.sa_token(&HIGH), rename),
             Act::SaTokenRevokeLow => ("DELETE", self.sa_token(&LOW), None),
             Act::SaTokenRevokeHigh => ("DELETE", self.sa_token(&HIGH), None),
+            Act::SaTokenGetHigh => ("GET", self.sa_token(&HIGH), None),
+            Act::SaTokenRotateLow => ("POST", format!("{}/rotate", self.sa_token(&LOW)), None),
+            Act::SaTokenRotateHigh => ("POST", format!("{}/rotate", self.sa_token(&HIGH)), None),
+            Act::TokenGetLow => {
+                let path = self.sa_token(&LOW);
+                let tid = path.rsplit('/').next().unwrap_or_default().to_string();
+                ("GET", format!("/api/v1/tokens/{tid}"), None)
+            }
             Act::AppCreateLow => {
                 ("POST", "/api/v1/apps".into(), Some(json!({"name": format!("app-{n}"), "roles": LOW})))
             }
@@ -525,6 +564,12 @@ impl World {
             Act::AppDeleteHigh => ("DELETE", app(&HIGH), None),
             Act::AppSecretLow => ("POST", format!("{}/secret", app(&LOW)), None),
             Act::AppSecretHigh => ("POST", format!("{}/secret", app(&HIGH)), None),
+            Act::AppSecretGraceLow => {
+                ("POST", format!("{}/secret", app(&LOW)), Some(json!({"grace_period_seconds": 600})))
+            }
+            Act::AppSecretGraceTooLong => {
+                ("POST", format!("{}/secret", app(&LOW)), Some(json!({"grace_period_seconds": 7 * 86_400 + 1})))
+            }
             Act::RoleList => ("GET", "/api/v1/roles".into(), None),
             Act::RoleCreate => (
                 "POST",
@@ -541,6 +586,13 @@ impl World {
             Act::PolicyPut => {
                 ("PUT", "/api/v1/policy".into(), Some(json!({"personal_token_max_ttl_days": n % 1000 + 1})))
             }
+            // A new retention every time, so that a success visibly changes the policy.
+            Act::PolicyPutLifecycle => (
+                "PUT",
+                "/api/v1/policy".into(),
+                Some(json!({"retention_days": n % 1000 + 1, "allow_self_rotation": n.is_multiple_of(2)})),
+            ),
+            Act::SelfRotateWithAccessToken => ("POST", "/api/v1/tokens/self/rotate".into(), None),
             Act::OtherUserGet => ("GET", format!("/api/v1/users/{}", o.user), None),
             Act::OtherUserRename => ("PATCH", format!("/api/v1/users/{}", o.user), rename),
             Act::OtherUserDelete => ("DELETE", format!("/api/v1/users/{}", o.user), None),
@@ -581,6 +633,11 @@ impl World {
             Act::OtherWebhookSecret => ("POST", format!("/api/v1/webhooks/{}/secret", o.webhook), None),
             Act::OtherWebhookTest => ("POST", format!("/api/v1/webhooks/{}/test", o.webhook), None),
             Act::OtherWebhookDeliveries => ("GET", format!("/api/v1/webhooks/{}/deliveries", o.webhook), None),
+            Act::OtherSaTokenGet => ("GET", format!("/api/v1/service-accounts/{}/tokens/{}", o.sa, o.sa_token), None),
+            Act::OtherSaTokenRotate => {
+                ("POST", format!("/api/v1/service-accounts/{}/tokens/{}/rotate", o.sa, o.sa_token), None)
+            }
+            Act::OtherTokenGet => ("GET", format!("/api/v1/tokens/{}", o.sa_token), None),
         }
     }
 }

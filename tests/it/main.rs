@@ -36,3 +36,5 @@ mod sessions_and_revocation;
 mod smoke;
 /// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
 mod webhooks;
+/// Token lifecycle: expiry visibility, rotation without downtime, retention, gauges.
+mod token_lifecycle;

@@ -258,7 +258,13 @@ impl World {
     }
 
     fn new_token(&self, roles: Option<Vec<String>>) -> tokens::CreateToken {
-        tokens::CreateToken { name: format!("t-{}", self.next()), description: None, ttl_days: Some(1), roles }
+        tokens::CreateToken {
+            name: format!("t-{}", self.next()),
+            description: None,
+            ttl_days: Some(1),
+            expires_at: None,
+            roles,
+        }
     }
 
     fn actor(&self, a: &Actor) -> Principal {
