@@ -100,7 +100,7 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
         }
     }
     t.page = pq.validate()?;
-    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &OWNER_SORTS })?;
+    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &super::tokens::SORTS })?;
     Ok(t)
 }
 
