@@ -2,10 +2,10 @@
 //! plain-HTTP checks of its headers, sessions and CSRF refusals.
 use serde_json::json;
 
-use crate::common::browser::Browser;
+use crate::common::browser::{csrf_in, no_redirects, Browser, ConsoleHttp};
 use crate::common::Backend;
 
-browser_tests!(walk_personal_token);
+browser_tests!(walk_personal_token, member_sees_no_admin_pages, cross_site_form_is_refused);
 
 /// Sign in → create a token in the dialog → copy its secret → exchange it at
 /// `/oauth/token` → revoke it in the page (confirmed) → the exchange now fails.
@@ -20,6 +20,9 @@ fn walk_personal_token(b: &Backend) {
     assert!(dialog.displayed(), "the create dialog opens");
     br.find("#name").send_keys("ci deploy");
     br.find("#description").send_keys("used by the deploy job");
+    let ttl = br.find("#ttl_days");
+    ttl.clear();
+    ttl.send_keys("7");
     br.screenshot("create-token-dialog");
     br.click_and_load("#create-submit");
 
@@ -54,4 +57,237 @@ fn walk_personal_token(b: &Backend) {
     let r = s.exchange(&secret);
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"], json!("invalid_grant"));
+}
+
+/// A member signs in: no admin links, and the admin page answers its 403 page.
+fn member_sees_no_admin_pages(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    s.user(&owner, "member@example.com", &["org:member"]);
+    let br = Browser::start();
+    br.sign_in(&s, "member@example.com", "user-password-123");
+    let nav = br.find("nav.main-nav").text();
+    assert_eq!(br.find("nav.main-nav a[href='/console/me/tokens']").attr("aria-current").as_deref(), Some("page"));
+    assert!(nav.contains("My tokens"), "{nav}");
+    for absent in ["Org tokens", "Service accounts", "Apps"] {
+        assert!(!nav.contains(absent), "a member sees no {absent} link: {nav}");
+    }
+    assert!(!br.has(".admin-link"));
+    br.go(&s.url("/console/tokens"));
+    assert_eq!(br.find("h1").text(), "You need another role");
+    assert!(br.find("main").text().contains("org:admin"), "{}", br.find("main").text());
+    let http = ConsoleHttp::sign_in(&s, "member@example.com", "user-password-123");
+    assert_eq!(http.get("/console/tokens").status, 403);
+}
+
+/// Serves `html` to every request on a free port of 127.0.0.1 (another origin than the
+/// server's: same host, other port). Answers its base URL.
+fn foreign_site(html: String) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            let mut buf = [0u8; 8192];
+            let _ = c.read(&mut buf);
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = c.write_all(resp.as_bytes());
+        }
+    });
+    base
+}
+
+/// A page on another origin posts a form to a console action without the CSRF token:
+/// refused (403), and nothing changed. Also from a `data:` page (Origin: null).
+fn cross_site_form_is_refused(b: &Backend) {
+    let s = b.start();
+    let br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    let before = s.data_snapshot();
+    let html = format!(
+        "<!doctype html><title>evil</title><form method=post action=\"{}\">\
+         <input name=name value=x><button id=go>win a prize</button></form>",
+        s.url("/console/me/tokens/revoke-all")
+    );
+    let evil = foreign_site(html.clone());
+    br.go(&evil);
+    br.click_and_load("#go");
+    assert_eq!(br.path(), "/console/me/tokens/revoke-all");
+    assert_eq!(br.find("h1").text(), "Form refused");
+    assert_eq!(s.data_snapshot(), before, "a cross-site form changes nothing");
+
+    use base64::Engine;
+    let data = format!("data:text/html;base64,{}", base64::engine::general_purpose::STANDARD.encode(&html));
+    br.go(&data);
+    br.click_and_load("#go");
+    assert_eq!(br.find("h1").text(), "Form refused");
+    assert_eq!(s.data_snapshot(), before);
+    // The session itself still works: the page was refused, not the person.
+    br.go(&s.url("/console/me/tokens"));
+    assert!(br.find("#tokens").text().contains("active"));
+}
+
+/// Plain HTTP (no browser): redirects, headers, cookies, CSRF, how sessions end.
+mod http {
+    use super::*;
+
+    backend_tests!(headers_and_redirects, csrf_token_is_required, console_sessions_end_with_logins);
+
+    /// `/` → `/console` → sign-in; security headers on every console answer; hashed assets
+    /// cached for a year; the session cookie's attributes.
+    fn headers_and_redirects(b: &Backend) {
+        let s = b.start();
+        let agent = no_redirects();
+        let get = |p: &str| crate::common::Resp::from(agent.get(&s.url(p)).call());
+        let r = get("/");
+        assert_eq!((r.status, r.header("location")), (303, Some("/console")));
+        let r = get("/console");
+        assert_eq!((r.status, r.header("location")), (303, Some("/console/sign-in")));
+        let r = get("/console/me/tokens");
+        assert_eq!((r.status, r.header("location")), (303, Some("/console/sign-in")), "no session → sign in");
+        let page = get("/console/sign-in");
+        assert_eq!(page.status, 200);
+        let csp = page.header("content-security-policy").expect("a CSP");
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(part), "{part} in {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(page.header("x-frame-options"), Some("DENY"));
+        assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        assert!(!page.text.contains("<script>") && !page.text.contains("style="), "no inline script or style");
+        // Assets: hashed names, long caching; any other name is 404.
+        let css = page.text.split("href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        assert!(css.starts_with("/console/static/console.") && css.ends_with(".css"), "{css}");
+        let r = get(&css);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
+        assert!(r.header("content-type").unwrap().starts_with("text/css"));
+        assert_eq!(get("/console/static/console.css").status, 404);
+        assert_eq!(get("/console/no-such-page").status, 404);
+        // The session cookie: HttpOnly, SameSite=Strict, not Secure on an http issuer.
+        let form = get("/console/sign-in");
+        let pre = form.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+        let r = crate::common::Resp::from(
+            agent.post(&s.url("/console/sign-in")).set("Cookie", &pre).set("Origin", &s.base).send_form(&[
+                ("csrf", &csrf_in(&form.text)),
+                ("email", &s.owner_email),
+                ("password", &s.owner_password),
+            ]),
+        );
+        assert_eq!(r.status, 303);
+        let cookies: Vec<&str> =
+            r.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.as_str()).collect();
+        let session = cookies.iter().find(|c| c.starts_with("tokend_console=")).expect("the session cookie");
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+            assert!(session.contains(attr), "{attr} in {session}");
+        }
+        assert!(!session.contains("Secure"), "not Secure on http: {session}");
+        // Only the hash is stored: the cookie's secret is in no column of sessions.
+        let secret = session.split(';').next().unwrap().trim_start_matches("tokend_console=");
+        assert!(s.rows("sessions").iter().all(|r| !r.contains(secret)));
+        assert!(s.rows("sessions").iter().any(|r| r.contains(&tokend::secrets::hash(secret))));
+        // A wrong password: the same answer for an unknown email.
+        let wrong = |email: &str| {
+            let form = get("/console/sign-in");
+            let pre = form.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+            crate::common::Resp::from(agent.post(&s.url("/console/sign-in")).set("Cookie", &pre).send_form(&[
+                ("csrf", &csrf_in(&form.text)),
+                ("email", email),
+                ("password", "not-the-password"),
+            ]))
+        };
+        let (a, b2) = (wrong(&s.owner_email), wrong("nobody@example.com"));
+        assert_eq!((a.status, b2.status), (401, 401));
+        assert!(a.text.contains("The email or password is not correct."));
+        assert!(b2.text.contains("The email or password is not correct."));
+    }
+
+    /// State-changing console requests need the session's CSRF token and a same-origin
+    /// request; refused ones change nothing.
+    fn csrf_token_is_required(b: &Backend) {
+        let s = b.start();
+        let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        let other = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        assert_ne!(c.csrf, other.csrf, "a token per session");
+        let before = s.data_snapshot();
+        let path = "/console/me/tokens/revoke-all";
+        let refused = [
+            c.post_raw(path, &[], &[]),
+            c.post_raw(path, &[("csrf", "")], &[]),
+            c.post_raw(path, &[("csrf", &other.csrf)], &[]),
+            c.post_raw(path, &[("csrf", &c.csrf)], &[("Origin", "http://evil.example")]),
+            c.post_raw(path, &[("csrf", &c.csrf)], &[("Origin", "null")]),
+            c.post_raw(path, &[("csrf", &c.csrf)], &[("Sec-Fetch-Site", "cross-site")]),
+            c.post_raw(path, &[("csrf", &c.csrf)], &[("Sec-Fetch-Site", "same-site")]),
+        ];
+        for (i, r) in refused.iter().enumerate() {
+            assert_eq!(r.status, 403, "case {i}: {}", r.text);
+            assert!(r.text.contains("Form refused"), "case {i}");
+        }
+        assert_eq!(s.data_snapshot(), before, "refused forms change nothing");
+        // The sign-in form needs its pre-session token too.
+        let r = crate::common::Resp::from(
+            no_redirects()
+                .post(&s.url("/console/sign-in"))
+                .send_form(&[("email", &s.owner_email), ("password", &s.owner_password)]),
+        );
+        assert_eq!(r.status, 403);
+        assert!(r.header("set-cookie").is_none_or(|c| !c.starts_with("tokend_console=")));
+        // With the token and same origin it works.
+        let r = c.post(path, &[]);
+        assert_eq!((r.status, r.header("location")), (303, Some("/console/me/tokens")));
+        assert_ne!(s.data_snapshot(), before);
+    }
+
+    /// A console session is a login: sign-out ends it (its row revoked), and so do
+    /// sign-out-everywhere, a password change elsewhere and disabling the person.
+    fn console_sessions_end_with_logins(b: &Backend) {
+        let s = b.start();
+        let owner = s.owner_login();
+        let (uid, _) = s.user(&owner, "dev@example.com", &["org:developer"]);
+        let signed_out = |c: &ConsoleHttp| {
+            let r = c.get("/console/me/tokens");
+            r.status == 303 && r.header("location") == Some("/console/sign-in")
+        };
+        // Sign-out.
+        let c = ConsoleHttp::sign_in(&s, "dev@example.com", "user-password-123");
+        let r = c.post("/console/sign-out", &[]);
+        assert_eq!(r.status, 303);
+        assert!(signed_out(&c));
+        // Sign-out-everywhere from the API.
+        let c = ConsoleHttp::sign_in(&s, "dev@example.com", "user-password-123");
+        let api = s.login("dev@example.com", "user-password-123");
+        assert_eq!(s.post("/api/v1/me/sessions/revoke", &api, json!({})).status, 204);
+        assert!(signed_out(&c), "sign-out-everywhere ends console sessions");
+        // A password reset by an admin.
+        let c = ConsoleHttp::sign_in(&s, "dev@example.com", "user-password-123");
+        s.set_password(&owner, &uid, "another-password-456");
+        assert!(signed_out(&c), "a password reset ends console sessions");
+        // Disabling the person.
+        let c = ConsoleHttp::sign_in(&s, "dev@example.com", "another-password-456");
+        assert_eq!(s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"disabled": true})).status, 200);
+        assert!(signed_out(&c), "disabling ends console sessions");
+        // The console acts with the person's roles as an interactive login: it may mint.
+        let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        let r =
+            c.post("/console/me/tokens", &[("name", "from the console"), ("roles", "org:member"), ("ttl_days", "5")]);
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.text.contains("shown only once"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let secret = r.text.split("id=\"secret\">").nth(1).unwrap().split('<').next().unwrap();
+        s.exchange_ok(secret);
+    }
 }

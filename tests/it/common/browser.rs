@@ -149,14 +149,6 @@ impl Browser {
         after.find('/').map(|i| after[i..].to_string()).unwrap_or_else(|| "/".into())
     }
 
-    pub fn source(&self) -> String {
-        self.cmd("GET", "/source", Value::Null).as_str().unwrap().to_string()
-    }
-
-    pub fn title(&self) -> String {
-        self.cmd("GET", "/title", Value::Null).as_str().unwrap().to_string()
-    }
-
     /// The element matching `css` (waits for it to appear; panics when it never does).
     #[track_caller]
     pub fn find(&self, css: &str) -> El<'_> {
@@ -164,12 +156,6 @@ impl Browser {
             Ok(v) => El { b: self, id: v[ELEMENT].as_str().unwrap().to_string() },
             Err(e) => panic!("no element {css:?} on {}: {e}", self.url()),
         }
-    }
-
-    /// Every element matching `css` right now (waits for at least one up to the implicit wait).
-    pub fn find_all(&self, css: &str) -> Vec<El<'_>> {
-        let v = self.cmd("POST", "/elements", json!({"using": "css selector", "value": css}));
-        v.as_array().unwrap().iter().map(|e| El { b: self, id: e[ELEMENT].as_str().unwrap().to_string() }).collect()
     }
 
     /// Whether an element matching `css` is on the page now (no waiting).
@@ -282,5 +268,80 @@ fn describe(e: ureq::Error) -> String {
     match e {
         ureq::Error::Status(code, r) => format!("{code}: {}", r.into_string().unwrap_or_default()),
         other => other.to_string(),
+    }
+}
+
+/// A console session over plain HTTP (no browser): the cookie and the CSRF token, for
+/// status and header checks and the escalation matrix. Redirects are not followed.
+pub struct ConsoleHttp {
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+    agent: ureq::Agent,
+}
+
+/// The value of the hidden `csrf` field of a page.
+pub fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field on the page");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// `name=value` of a Set-Cookie header named `name`.
+fn set_cookie(r: &super::Resp, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_string())
+        .find(|kv| kv.starts_with(&format!("{name}=")))
+}
+
+pub fn no_redirects() -> ureq::Agent {
+    ureq::AgentBuilder::new().redirects(0).build()
+}
+
+impl ConsoleHttp {
+    /// Signs in through the sign-in form as a browser would (same origin).
+    #[track_caller]
+    pub fn sign_in(s: &Server, email: &str, password: &str) -> ConsoleHttp {
+        let agent = no_redirects();
+        let form = super::Resp::from(agent.get(&s.url("/console/sign-in")).call());
+        assert_eq!(form.status, 200);
+        let pre = set_cookie(&form, "tokend_console_pre").expect("a pre-session cookie");
+        let csrf = csrf_in(&form.text);
+        let r = super::Resp::from(
+            agent.post(&s.url("/console/sign-in")).set("Cookie", &pre).set("Origin", &s.base).send_form(&[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+            ]),
+        );
+        assert_eq!(r.status, 303, "signed in: {}", r.text);
+        let cookie = set_cookie(&r, "tokend_console").expect("a session cookie");
+        let mut c = ConsoleHttp { base: s.base.clone(), cookie, csrf: String::new(), agent };
+        let page = c.get("/console/me/tokens");
+        assert_eq!(page.status, 200, "{}", page.text);
+        c.csrf = csrf_in(&page.text);
+        c
+    }
+
+    pub fn get(&self, path: &str) -> super::Resp {
+        super::Resp::from(self.agent.get(&format!("{}{path}", self.base)).set("Cookie", &self.cookie).call())
+    }
+
+    /// A same-origin form POST with this session's CSRF token added.
+    pub fn post(&self, path: &str, pairs: &[(&str, &str)]) -> super::Resp {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(pairs);
+        self.post_raw(path, &all, &[("Origin", &self.base.clone())])
+    }
+
+    /// A form POST with exactly these fields and extra headers.
+    pub fn post_raw(&self, path: &str, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> super::Resp {
+        let mut req = self.agent.post(&format!("{}{path}", self.base)).set("Cookie", &self.cookie);
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        super::Resp::from(req.send_form(pairs))
     }
 }
