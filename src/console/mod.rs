@@ -41,9 +41,12 @@
 //! `match write(…).await { Ok(v) => …, Err(e) => { let errors = FieldErrors::from_error(e)?; … } }`:
 //! `from_error` keeps the errors that belong on a form (422 with the field named, 409,
 //! 400, 429) and turns the rest (403, 404, 500) into their error page via `?`. Re-render
-//! the page with `errors` and the submitted values; in the template,
-//! `{% call field_error(errors, "name") %}` (from `macros.html`) shows the message next
-//! to that field, and `{% call form_error(errors) %}` shows the ones without a field.
+//! the page with `errors` and the submitted values. In the template, after
+//! `{% import "macros.html" as m %}`: `{% call m::field_error(errors, "name") %}{% endcall %}`
+//! under the input shows the message next to that field (and
+//! `{% call m::invalid(errors, "name") %}{% endcall %}` inside the input's tag marks it
+//! `aria-invalid`), and `{% call m::form_error(errors, ["name", …]) %}{% endcall %}`
+//! above the form shows the errors without a field or with a field the form lacks.
 //!
 //! ## How CSRF is checked
 //! Every POST under `/console` passes two checks. (1) The [`headers`] middleware refuses
