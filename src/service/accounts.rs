@@ -282,3 +282,32 @@ pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str
         tokens::revoke(conn, p, &t, "token.revoke", now).map(|_| ())
     })
 }
+
+/// A service account's live tokens and the org's limit on them (the console shows both).
+pub fn token_limit(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<(i64, i64)> {
+    p.require("org:admin")?;
+    let s = load(conn, p, id)?;
+    let live = store::tokens::count_live(conn, &s.id, now)?;
+    Ok((live, super::policy::get(conn, &p.org_id)?.max_tokens_per_service_account))
+}
+
+/// A new secret for a service account's token with the same settings, the old one revoked
+/// in the same transaction (the live count does not change). Minting: an admin's
+/// interactive login that holds every role of the account.
+pub fn token_rotate(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    tid: &str,
+    usage: &Usage,
+    now: i64,
+) -> Result<CreatedToken> {
+    p.require("org:admin")?;
+    p.require_interactive()?;
+    conn.transaction(|conn| {
+        let s = load_held(conn, p, id)?;
+        let old = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
+        let max_days = super::policy::get(conn, &p.org_id)?.service_token_max_ttl_days;
+        tokens::rotate(conn, p, &old, max_days, usage, now)
+    })
+}

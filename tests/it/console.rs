@@ -5,7 +5,14 @@ use serde_json::json;
 use crate::common::browser::{csrf_in, no_redirects, Browser, ConsoleHttp};
 use crate::common::Backend;
 
-browser_tests!(walk_personal_token, member_sees_no_admin_pages, cross_site_form_is_refused);
+browser_tests!(
+    walk_personal_token,
+    walk_service_account,
+    walk_app,
+    walk_password_and_reset,
+    member_sees_no_admin_pages,
+    cross_site_form_is_refused
+);
 
 /// Sign in → create a token in the dialog → copy its secret → exchange it at
 /// `/oauth/token` → revoke it in the page (confirmed) → the exchange now fails.
@@ -14,6 +21,18 @@ fn walk_personal_token(b: &Backend) {
     let mut br = Browser::start();
     br.sign_in(&s, &s.owner_email, &s.owner_password);
     br.screenshot("my-tokens");
+
+    // A refused create shows the service's error at its field, the dialog open again.
+    br.find("#create-open").click();
+    assert!(br.find("#create-dialog").displayed(), "the create dialog opens");
+    br.find("#name").send_keys("no roles");
+    br.find("#create-dialog input[value='org:member']").click();
+    br.click_and_load("#create-submit");
+    assert!(br.find("#create-dialog").displayed(), "the dialog is open again");
+    assert_eq!(br.find("#roles-error").text(), "Must name at least one role.");
+    assert_eq!(br.find("#name").attr("value").as_deref(), Some("no roles"), "the values are kept");
+    br.screenshot("create-token-error");
+    br.go(&s.url("/console/me/tokens"));
 
     br.find("#create-open").click();
     let dialog = br.find("#create-dialog");
@@ -59,6 +78,165 @@ fn walk_personal_token(b: &Backend) {
     assert_eq!(r.body["error"], json!("invalid_grant"));
 }
 
+/// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
+fn confirm(br: &Browser, expect: &str) {
+    assert!(br.find("#confirm").displayed(), "asks first");
+    assert!(br.find("#confirm-text").text().contains(expect), "{}", br.find("#confirm-text").text());
+    br.mark();
+    br.find("#confirm-ok").click();
+    br.wait_loaded();
+}
+
+/// Create a service account, its token (the limit shown), exchange it, rotate it,
+/// reach the limit, revoke.
+fn walk_service_account(b: &Backend) {
+    let s = b.start();
+    let mut br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.click_and_load("nav.main-nav a[href='/console/service-accounts']");
+    assert!(br.find(".empty").text().contains("No service accounts yet"));
+    br.screenshot("service-accounts-empty");
+    br.find("#create-open").click();
+    br.find("#name").send_keys("deployer");
+    br.find("#description").send_keys("the deploy pipeline");
+    br.find("#create-dialog input[value='org:developer']").click();
+    br.click_and_load("#create-submit");
+    assert_eq!(br.find("h1").text(), "deployer");
+    assert!(br.find("#limit").text().starts_with("0 of 20 live tokens"), "{}", br.find("#limit").text());
+    assert!(br.find(".empty").text().contains("No tokens yet"));
+
+    br.find("#token-open").click();
+    br.find("#token-dialog #name").send_keys("pipeline");
+    br.click_and_load("#token-submit");
+    let first = br.find("#secret").text();
+    assert!(first.starts_with("tkd_"), "{first}");
+    let claims = s.verify_resource(&s.exchange_ok(&first));
+    assert_eq!(claims["acct"], json!("service_account"));
+    br.click_and_load("#done");
+    assert!(br.find("#limit").text().starts_with("1 of 20 live tokens"));
+
+    br.find("#tokens button.rotate").click();
+    confirm(&br, "pipeline");
+    let second = br.find("#secret").text();
+    assert_ne!(first, second);
+    assert_eq!(s.exchange(&first).body["error"], json!("invalid_grant"), "the rotated secret is dead");
+    s.exchange_ok(&second);
+    br.click_and_load("#done");
+
+    // The limit: at 1, the page says so and the create button is disabled.
+    let owner = s.owner_login();
+    assert_eq!(s.put("/api/v1/policy", &owner, json!({"max_tokens_per_service_account": 1})).status, 200);
+    br.go(&br.url());
+    let limit = br.find("#limit").text();
+    assert!(limit.starts_with("1 of 1 live tokens: the limit is reached"), "{limit}");
+    assert!(br.find("#token-open").attr("disabled").is_some());
+    br.screenshot("service-account");
+
+    br.find("#tokens button.revoke").click();
+    confirm(&br, "pipeline");
+    assert!(br.find("#limit").text().starts_with("0 of 1 live tokens"));
+    assert_eq!(s.exchange(&second).body["error"], json!("invalid_grant"));
+    br.click_and_load("a[href='/console/service-accounts']");
+    assert!(br.find("#accounts").text().contains("deployer"));
+    br.screenshot("service-accounts");
+}
+
+/// Create an app (client id and secret shown once), use it, regenerate the secret, edit,
+/// delete.
+fn walk_app(b: &Backend) {
+    let s = b.start();
+    let mut br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.click_and_load("nav.main-nav a[href='/console/apps']");
+    assert!(br.find(".empty").text().contains("No apps yet"));
+    br.find("#create-open").click();
+    br.find("#name").send_keys("billing");
+    br.find("#create-dialog input[value='org:member']").click();
+    br.click_and_load("#create-submit");
+    assert!(br.find(".warning").text().contains("shown only once"));
+    let client_id = br.find("#extra").text();
+    let secret = br.find("#secret").text();
+    br.screenshot("app-secret");
+    let cc = |secret: &str| {
+        s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((client_id.as_str(), secret)))
+    };
+    assert_eq!(cc(&secret).status, 200);
+    br.click_and_load("#done");
+    assert_eq!(br.find("#client-id").text(), client_id);
+
+    br.find("#regenerate").click();
+    confirm(&br, "billing");
+    let new_secret = br.find("#secret").text();
+    assert_ne!(new_secret, secret);
+    assert_eq!(cc(&secret).status, 401, "the old secret is dead");
+    assert_eq!(cc(&new_secret).status, 200);
+    br.click_and_load("#done");
+
+    let name = br.find("#edit-form #name");
+    name.clear();
+    name.send_keys("billing v2");
+    br.click_and_load("#edit-save");
+    assert_eq!(br.find("h1").text(), "billing v2");
+    br.screenshot("app");
+    br.click_and_load("a[href='/console/apps']");
+    assert!(br.find("#apps").text().contains("billing v2"));
+    br.screenshot("apps");
+    br.go(&s.url(&format!("/console/apps/{}", br.find("#apps a").attr("href").unwrap().rsplit('/').next().unwrap())));
+    br.find("#delete").click();
+    confirm(&br, "billing v2");
+    assert_eq!(br.path(), "/console/apps");
+    assert!(br.find(".empty").text().contains("No apps yet"));
+    assert_eq!(cc(&new_secret).status, 401, "a deleted app gets no tokens");
+}
+
+/// Own password change (errors at their fields), then a reset code redeemed signed out.
+fn walk_password_and_reset(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (uid, _) = s.user(&owner, "pat@example.com", &["org:member"]);
+    let mut br = Browser::start();
+    br.sign_in(&s, "pat@example.com", "user-password-123");
+    br.click_and_load("nav.main-nav a[href='/console/me/password']");
+    br.find("#current_password").send_keys("wrong-password");
+    br.find("#new_password").send_keys("new-password-456");
+    br.find("#confirm_password").send_keys("new-password-456");
+    br.click_and_load("#password-submit");
+    assert_eq!(br.find("#current_password-error").text(), "Is not correct.");
+    br.find("#current_password").send_keys("user-password-123");
+    br.find("#new_password").send_keys("new-password-456");
+    br.find("#confirm_password").send_keys("new-password-789");
+    br.click_and_load("#password-submit");
+    assert_eq!(br.find("#confirm_password-error").text(), "Does not match the new password.");
+    br.screenshot("password-error");
+    br.find("#current_password").send_keys("user-password-123");
+    br.find("#new_password").send_keys("new-password-456");
+    br.find("#confirm_password").send_keys("new-password-456");
+    br.click_and_load("#password-submit");
+    assert!(br.find(".notice").text().contains("Your password is changed"));
+    // This session goes on; the new password is the one that works.
+    br.click_and_load("nav.main-nav a[href='/console/me/tokens']");
+    s.login("pat@example.com", "new-password-456");
+
+    br.click_and_load("#sign-out");
+    assert!(br.find(".notice").text().contains("You are signed out"));
+    let r = s.post(&format!("/api/v1/users/{uid}/password-reset"), &owner, json!({}));
+    let code = r.body["code"].as_str().unwrap().to_string();
+    br.go(&s.url("/console/reset"));
+    br.find("#code").send_keys("not-a-code");
+    br.find("#new_password").send_keys("reset-password-789");
+    br.find("#confirm_password").send_keys("reset-password-789");
+    br.click_and_load("#reset-submit");
+    assert!(br.find("#code-error").text().contains("unknown, expired or already used"));
+    br.screenshot("reset");
+    br.find("#code").send_keys(&code);
+    br.find("#new_password").send_keys("reset-password-789");
+    br.find("#confirm_password").send_keys("reset-password-789");
+    br.click_and_load("#reset-submit");
+    assert!(br.find(".notice").text().contains("Your new password is set"));
+    br.screenshot("sign-in");
+    br.sign_in(&s, "pat@example.com", "reset-password-789");
+}
+
 /// A member signs in: no admin links, and the admin page answers its 403 page.
 fn member_sees_no_admin_pages(b: &Backend) {
     let s = b.start();
@@ -77,7 +255,9 @@ fn member_sees_no_admin_pages(b: &Backend) {
     assert_eq!(br.find("h1").text(), "You need another role");
     assert!(br.find("main").text().contains("org:admin"), "{}", br.find("main").text());
     let http = ConsoleHttp::sign_in(&s, "member@example.com", "user-password-123");
-    assert_eq!(http.get("/console/tokens").status, 403);
+    for path in ["/console/tokens", "/console/service-accounts", "/console/apps"] {
+        assert_eq!(http.get(path).status, 403, "{path}");
+    }
 }
 
 /// Serves `html` to every request on a free port of 127.0.0.1 (another origin than the

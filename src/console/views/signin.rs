@@ -40,7 +40,7 @@ pub struct SignInQuery {
 }
 
 /// A signed-out page with a fresh pre-session cookie; `chrome.csrf` is its token.
-fn pre_session<T: Template>(st: &State, status: StatusCode, make: impl FnOnce(Chrome) -> T) -> HttpResponse {
+pub fn pre_session<T: Template>(st: &State, status: StatusCode, make: impl FnOnce(Chrome) -> T) -> HttpResponse {
     let pre = session::new_secret();
     let chrome = Chrome { csrf: csrf::token(&pre), ..Chrome::signed_out() };
     let mut b = HttpResponse::build(status);
@@ -49,7 +49,7 @@ fn pre_session<T: Template>(st: &State, status: StatusCode, make: impl FnOnce(Ch
 }
 
 /// The pre-session check of a signed-out form: the cookie's token must be in the form.
-fn pre_session_ok(req: &HttpRequest, form: &Form) -> bool {
+pub fn pre_session_ok(req: &HttpRequest, form: &Form) -> bool {
     session::cookie(req, PRE_COOKIE).is_some_and(|pre| csrf::matches(&csrf::token(&pre), form.opt(csrf::FIELD)))
 }
 
