@@ -325,6 +325,11 @@ impl ConsoleHttp {
         c
     }
 
+    /// No session at all (no cookie).
+    pub fn anonymous(s: &Server) -> ConsoleHttp {
+        ConsoleHttp { base: s.base.clone(), cookie: String::new(), csrf: String::new(), agent: no_redirects() }
+    }
+
     pub fn get(&self, path: &str) -> super::Resp {
         super::Resp::from(self.agent.get(&format!("{}{path}", self.base)).set("Cookie", &self.cookie).call())
     }
