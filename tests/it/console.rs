@@ -20,7 +20,6 @@ fn walk_personal_token(b: &Backend) {
     let s = b.start();
     let mut br = Browser::start();
     br.sign_in(&s, &s.owner_email, &s.owner_password);
-    br.screenshot("my-tokens");
 
     // A refused create shows the service's error at its field, the dialog open again.
     br.find("#create-open").click();
@@ -72,6 +71,7 @@ fn walk_personal_token(b: &Backend) {
     br.wait_loaded();
     let row = br.find("#tokens tbody tr");
     assert!(row.text().contains("revoked"), "{}", row.text());
+    br.screenshot("my-tokens");
 
     let r = s.exchange(&secret);
     assert_eq!(r.status, 400, "{}", r.body);
