@@ -99,3 +99,34 @@ impl FromRequest for Post {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_forms() {
+        assert_eq!(origin_of("https://id.example.com/tenant/x"), "https://id.example.com");
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(origin_of("no scheme"), "");
+        let f = Form::parse(b"csrf=abc&roles=a%3Ab&roles=c&name=x+y&empty=");
+        assert_eq!(f.get("csrf"), "abc");
+        assert_eq!(f.all("roles"), vec!["a:b".to_string(), "c".to_string()]);
+        assert_eq!(f.get("name"), "x y");
+        assert_eq!(f.opt("empty"), Some(""));
+        assert_eq!(f.opt("missing"), None);
+        assert!(Form::parse(b"%zz=\xff").0.len() <= 1, "garbage does not panic");
+    }
+
+    #[test]
+    fn tokens_are_per_secret_and_compared_whole() {
+        let (a, b) = (token("secret-a"), token("secret-b"));
+        assert_ne!(a, b);
+        assert_ne!(a, secrets::hash("secret-a"), "not the session's stored hash");
+        assert!(matches(&a, Some(&a)));
+        assert!(!matches(&a, Some(&b)));
+        assert!(!matches(&a, Some(&a[..10])));
+        assert!(!matches(&a, Some("")));
+        assert!(!matches(&a, None));
+    }
+}

@@ -384,3 +384,25 @@ impl ResponseError for Fail {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_in_words() {
+        assert_eq!(sentence("must be 1 to 100 characters"), "Must be 1 to 100 characters.");
+        assert_eq!(sentence("Done!"), "Done!");
+        let e = FieldErrors::from_error(service::invalid("roles", "must name at least one role")).unwrap();
+        assert_eq!(e.get("roles"), Some("Must name at least one role."));
+        assert_eq!(e.others(["name"]), vec!["roles: Must name at least one role.".to_string()]);
+        assert!(e.others(["roles"]).is_empty());
+        let e = FieldErrors::from_error(service::Error::Conflict("limit reached".into())).unwrap();
+        assert_eq!(e.form.as_deref(), Some("Limit reached."));
+        let f = FieldErrors::from_error(service::Error::Forbidden("requires the role org:admin".into())).unwrap_err();
+        assert_eq!(f.status_code(), StatusCode::FORBIDDEN);
+        assert!(f.to_string().contains("Requires the role org:admin."));
+        assert_eq!(Fail::from(service::Error::NotFound).status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(Fail::from(service::Error::Unauthorized("x".into())).status_code(), StatusCode::SEE_OTHER);
+    }
+}

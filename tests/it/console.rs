@@ -242,8 +242,10 @@ fn member_sees_no_admin_pages(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     s.user(&owner, "member@example.com", &["org:member"]);
-    let br = Browser::start();
+    let mut br = Browser::start();
     br.sign_in(&s, "member@example.com", "user-password-123");
+    let empty = br.find(".empty").text();
+    assert!(empty.contains("No tokens yet") && empty.contains("Create"), "an empty state says what to do: {empty}");
     let nav = br.find("nav.main-nav").text();
     assert_eq!(br.find("nav.main-nav a[href='/console/me/tokens']").attr("aria-current").as_deref(), Some("page"));
     assert!(nav.contains("My tokens"), "{nav}");
@@ -253,6 +255,7 @@ fn member_sees_no_admin_pages(b: &Backend) {
     assert!(!br.has(".admin-link"));
     br.go(&s.url("/console/tokens"));
     assert_eq!(br.find("h1").text(), "You need another role");
+    br.screenshot("forbidden");
     assert!(br.find("main").text().contains("org:admin"), "{}", br.find("main").text());
     let http = ConsoleHttp::sign_in(&s, "member@example.com", "user-password-123");
     for path in ["/console/tokens", "/console/service-accounts", "/console/apps"] {
@@ -315,7 +318,7 @@ fn cross_site_form_is_refused(b: &Backend) {
 mod http {
     use super::*;
 
-    backend_tests!(headers_and_redirects, csrf_token_is_required, console_sessions_end_with_logins);
+    backend_tests!(headers_and_redirects, csrf_token_is_required, console_sessions_end_with_logins, lists_paginate);
 
     /// `/` → `/console` → sign-in; security headers on every console answer; hashed assets
     /// cached for a year; the session cookie's attributes.
@@ -469,5 +472,36 @@ mod http {
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let secret = r.text.split("id=\"secret\">").nth(1).unwrap().split('<').next().unwrap();
         s.exchange_ok(secret);
+        // Signing out ends only that session; another one of the same person goes on.
+        let other = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        assert_eq!(c.post("/console/sign-out", &[]).status, 303);
+        assert!(signed_out(&c));
+        assert!(!signed_out(&other));
+        // A console session lasts 12 hours (the fixed clock moves past it).
+        s.clock.advance(tokend::console::session::TTL - 1);
+        assert!(!signed_out(&other));
+        s.clock.advance(2);
+        assert!(signed_out(&other), "an expired session signs out");
+    }
+
+    /// Long lists paginate (20 a page), newest first; a bad page number is refused in words.
+    fn lists_paginate(b: &Backend) {
+        let s = b.start();
+        let owner = s.owner_login();
+        for i in 0..24 {
+            s.pat(&owner, json!({"name": format!("token {i:02}"), "roles": ["org:member"]}));
+        }
+        let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        let first = c.get("/console/me/tokens");
+        assert_eq!(first.text.matches("<tr data-id=").count(), 20);
+        assert!(first.text.contains("Page 1 of 2 (25 in all)"), "{}", first.text);
+        assert!(first.text.contains("href=\"/console/me/tokens?page=2\""));
+        assert!(first.text.contains("token 23"), "newest first");
+        let second = c.get("/console/me/tokens?page=2");
+        assert_eq!(second.text.matches("<tr data-id=").count(), 5);
+        assert!(second.text.contains("bootstrap") && second.text.contains("href=\"/console/me/tokens?page=1\""));
+        let bad = c.get("/console/me/tokens?page=0");
+        assert_eq!(bad.status, 422);
+        assert!(bad.text.contains("page: Must be an integer from 1 to"), "{}", bad.text);
     }
 }
