@@ -124,7 +124,10 @@ pub async fn headers(
         let resp = Fail::cross_site().error_response();
         req.into_response(resp).map_into_right_body()
     } else {
-        next.call(req).await?.map_into_left_body()
+        let res = next.call(req).await?;
+        // Refused forms of a signed-in person are audited like refused API calls.
+        crate::http::middleware::audit_refused(&res).await;
+        res.map_into_left_body()
     };
     let h = res.headers_mut();
     let set = |h: &mut header::HeaderMap, k: header::HeaderName, v: &'static str| {

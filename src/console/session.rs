@@ -93,6 +93,8 @@ pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
     match found {
         Ok(Some((mut p, email, org_name))) => {
             p.ip = Some(ip);
+            // For the audit of refused forms (see `http::middleware::audit_refused`).
+            actix_web::HttpMessage::extensions_mut(req).insert(p.clone());
             Ok(Ui { p, csrf, email, org_name })
         }
         Ok(None) | Err(service::Error::NotFound) => Err(Fail::SignIn),

@@ -261,6 +261,11 @@ fn member_sees_no_admin_pages(b: &Backend) {
     for path in ["/console/tokens", "/console/service-accounts", "/console/apps"] {
         assert_eq!(http.get(path).status, 403, "{path}");
     }
+    // A refused form is audited like a refused API call.
+    let audited = s.count("audit_events");
+    let r = http.post("/console/service-accounts", &[("name", "sneaky"), ("roles", "org:member")]);
+    assert_eq!(r.status, 403);
+    assert_eq!(s.count("audit_events"), audited + 1, "the refusal is in the audit log");
 }
 
 /// Serves `html` to every request on a free port of 127.0.0.1 (another origin than the
