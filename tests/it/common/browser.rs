@@ -216,6 +216,21 @@ impl Browser {
         }
     }
 
+    /// Waits until the element matching `css` has non-empty text (set by a script) and
+    /// answers it.
+    #[track_caller]
+    pub fn wait_text(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let t = self.find(css).text();
+            if !t.is_empty() {
+                return t;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{css} stayed empty");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// Marks the current document (then `wait_loaded` waits for the next one).
     pub fn mark(&self) {
         self.script("window.__tokendOldPage = true", json!([]));
