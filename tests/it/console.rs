@@ -70,8 +70,8 @@ fn walk_personal_token(b: &Backend) {
     assert!(row.text().contains("ci deploy"), "{}", row.text());
     assert!(row.text().contains("active"));
     row.find("button.revoke").click();
-    let confirm = br.find("#confirm");
-    assert!(confirm.displayed(), "revoking asks first");
+    let dialog = br.find("#confirm");
+    assert!(dialog.displayed(), "revoking asks first");
     assert!(br.find("#confirm-text").text().contains("ci deploy"));
     br.mark();
     br.find("#confirm-ok").click();
@@ -83,6 +83,22 @@ fn walk_personal_token(b: &Backend) {
     let r = s.exchange(&secret);
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"], json!("invalid_grant"));
+
+    // Rotate the bootstrap token: a new secret once, the old one dead.
+    let bootstrap = br.find("#tokens tbody tr:nth-child(2)");
+    assert!(bootstrap.text().contains("bootstrap"), "{}", bootstrap.text());
+    bootstrap.find("button.rotate").click();
+    confirm(&br, "bootstrap");
+    assert!(br.find("h1").text().contains("rotated"));
+    let rotated = br.find("#secret").text();
+    assert_eq!(s.exchange(&s.owner_pat).body["error"], json!("invalid_grant"));
+    s.exchange_ok(&rotated);
+    // Revoke all: every token of the person ends.
+    br.click_and_load("#done");
+    br.find("#revoke-all").click();
+    confirm(&br, "Revoke every one of your tokens");
+    assert!(!br.source_has("status-active"), "no active token is left");
+    assert_eq!(s.exchange(&rotated).body["error"], json!("invalid_grant"));
 }
 
 /// Confirms the dialog opened by a `data-confirm` form and waits for the next page.

@@ -158,6 +158,11 @@ impl Browser {
         }
     }
 
+    /// Whether the page's HTML contains `text` now.
+    pub fn source_has(&self, text: &str) -> bool {
+        self.script("return document.documentElement.outerHTML.includes(arguments[0])", json!([text])) == json!(true)
+    }
+
     /// Whether an element matching `css` is on the page now (no waiting).
     pub fn has(&self, css: &str) -> bool {
         self.script("return document.querySelector(arguments[0]) !== null", json!([css])) == json!(true)
