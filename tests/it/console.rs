@@ -500,6 +500,16 @@ mod http {
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let secret = r.text.split("id=\"secret\">").nth(1).unwrap().split('<').next().unwrap();
         s.exchange_ok(secret);
+        // "Sign out everywhere" from the console ends the API logins and the console
+        // sessions of the person, its own included.
+        let api = s.owner_login();
+        let other = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        let own = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        let r = own.post("/console/me/sessions/revoke", &[]);
+        assert_eq!((r.status, r.header("location")), (303, Some("/console/sign-in?done=signed-out")));
+        assert!(signed_out(&own) && signed_out(&other));
+        assert_eq!(s.get("/api/v1/me", &api).status, 401, "the API login ended too");
+        let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
         // Signing out ends only that session; another one of the same person goes on.
         let other = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
         assert_eq!(c.post("/console/sign-out", &[]).status, 303);

@@ -758,6 +758,9 @@ enum Console {
     MeTokens,
     MeTokenCreate,
     MeRevokeAllNoCsrf,
+    /// "Sign out everywhere" without the token (with it, the session would end: tested in
+    /// `console::http`).
+    SignOutEverywhereNoCsrf,
     /// The admin pages' place (`/console/tokens`).
     AdminPage,
     SaList,
@@ -793,6 +796,7 @@ const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     (Console::MeTokens,          [303,  200,  200,  200,  200]),
     (Console::MeTokenCreate,     [303,  200,  200,  200,  200]),
     (Console::MeRevokeAllNoCsrf, [303,  403,  403,  403,  403]),
+    (Console::SignOutEverywhereNoCsrf, [303, 403, 403, 403, 403]),
     (Console::AdminPage,         [303,  200,  200,  403,  403]),
     (Console::SaList,            [303,  200,  200,  403,  403]),
     (Console::SaGetLow,          [303,  200,  200,  403,  403]),
@@ -852,6 +856,7 @@ fn console_matrix(b: &Backend) {
                     true,
                 ),
                 Console::MeRevokeAllNoCsrf => ("POST", "/console/me/tokens/revoke-all".into(), vec![], false),
+                Console::SignOutEverywhereNoCsrf => ("POST", "/console/me/sessions/revoke".into(), vec![], false),
                 Console::AdminPage => ("GET", "/console/tokens".into(), vec![], true),
                 Console::SaList => ("GET", "/console/service-accounts".into(), vec![], true),
                 Console::SaGetLow => ("GET", format!("/console/service-accounts/{}", sa()), vec![], true),

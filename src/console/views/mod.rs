@@ -16,6 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/sign-in").route(get().to(signin::form)).route(post().to(signin::submit)))
         .service(resource("/sign-out").route(post().to(signin::sign_out)))
         .service(resource("/reset").route(get().to(password::reset_form)).route(post().to(password::reset)))
+        .service(resource("/me/sessions/revoke").route(post().to(password::sign_out_everywhere)))
         .service(resource("/me/password").route(get().to(password::form)).route(post().to(password::change)))
         .service(resource("/me/tokens").route(get().to(my_tokens::list)).route(post().to(my_tokens::create)))
         .service(resource("/me/tokens/revoke-all").route(post().to(my_tokens::revoke_all)))

@@ -71,6 +71,17 @@ pub async fn change(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
     Ok(see_other("/console/me/password?done=1"))
 }
 
+/// "Sign out everywhere": every login and access token of the person ends, this console
+/// session too (`service::sessions::sign_out_everywhere`, as `POST /api/v1/me/sessions/revoke`).
+pub async fn sign_out_everywhere(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let p = post.ui.p;
+    write(&st, move |conn, _, now| sessions::sign_out_everywhere(conn, &p, now)).await?;
+    let mut b = HttpResponse::SeeOther();
+    b.insert_header((actix_web::http::header::LOCATION, "/console/sign-in?done=signed-out"));
+    crate::console::session::set_cookie(&mut b, &st, crate::console::session::COOKIE, "", 0);
+    Ok(b.finish())
+}
+
 #[derive(Template)]
 #[template(path = "reset.html")]
 pub struct ResetPage {
