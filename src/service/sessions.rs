@@ -69,6 +69,15 @@ pub fn start_console(
     })
 }
 
+/// Ends the console session whose cookie secret hashes to `secret_hash`, if there is one
+/// (a new sign-in in the same browser replaces the session it had).
+pub fn end_console(conn: &mut AnyConnection, secret_hash: &str, now: i64) -> Result<()> {
+    if let Some(s) = store::sessions::find_by_secret(conn, secret_hash)? {
+        store::sessions::revoke(conn, &s.id, now)?;
+    }
+    Ok(())
+}
+
 /// Ends the presented login (or, for a token that is not a login, that access token).
 pub fn logout(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
     conn.transaction(|conn| {

@@ -510,6 +510,19 @@ mod http {
         assert!(signed_out(&own) && signed_out(&other));
         assert_eq!(s.get("/api/v1/me", &api).status, 401, "the API login ended too");
         let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        // Signing in again in the same browser replaces its session.
+        let before = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        let agent = no_redirects();
+        let form = crate::common::Resp::from(agent.get(&s.url("/console/sign-in")).call());
+        let pre = form.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+        let r =
+            crate::common::Resp::from(
+                agent.post(&s.url("/console/sign-in")).set("Cookie", &format!("{pre}; {}", before.cookie)).send_form(
+                    &[("csrf", &csrf_in(&form.text)), ("email", &s.owner_email), ("password", &s.owner_password)],
+                ),
+            );
+        assert_eq!(r.status, 303);
+        assert!(signed_out(&before), "the browser's previous session ended");
         // Signing out ends only that session; another one of the same person goes on.
         let other = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
         assert_eq!(c.post("/console/sign-out", &[]).status, 303);

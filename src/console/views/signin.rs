@@ -116,7 +116,15 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, st: web::Data<State>) ->
     };
     let secret = session::new_secret();
     let hash = secrets::hash(&secret);
-    write(&st, move |conn, _, now| sessions::start_console(conn, &user, &hash, session::TTL, &ip, now)).await?;
+    // The session this browser had (if any) ends: a sign-in never leaves two behind.
+    let replaced = session::cookie(&req, session::COOKIE).map(|old| secrets::hash(&old));
+    write(&st, move |conn, _, now| {
+        if let Some(old) = &replaced {
+            sessions::end_console(conn, old, now)?;
+        }
+        sessions::start_console(conn, &user, &hash, session::TTL, &ip, now)
+    })
+    .await?;
     let mut b = HttpResponse::SeeOther();
     b.insert_header((actix_web::http::header::LOCATION, HOME));
     set_cookie(&mut b, &st, session::COOKIE, &secret, session::TTL);
