@@ -9,11 +9,30 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CI");
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_pg)");
     println!("cargo::rustc-check-cfg=cfg(tokend_ci)");
+    println!("cargo::rustc-check-cfg=cfg(tokend_skip_browser)");
+    println!("cargo:rerun-if-env-changed=TOKEND_CHROMEDRIVER");
+    println!("cargo:rerun-if-env-changed=PATH");
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let pg = std::env::var("TOKEND_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty());
+    // The console's browser tests need chromedriver (and Debian's chromium beside it).
+    if !ci && !browser_available() {
+        println!("cargo:rustc-cfg=tokend_skip_browser");
+    }
     if ci {
         println!("cargo:rustc-cfg=tokend_ci");
     } else if !pg {
         println!("cargo:rustc-cfg=tokend_skip_pg");
     }
+}
+
+fn browser_available() -> bool {
+    let driver = std::env::var("TOKEND_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let on_path = |name: &str| {
+        let p = std::path::Path::new(name);
+        if p.is_absolute() {
+            return p.is_file();
+        }
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
+    };
+    on_path(&driver)
 }

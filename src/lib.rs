@@ -20,6 +20,10 @@
 //!   `store::{tokens, principals, org, sessions, audit, saved}`; every list is paged by
 //!   `store::page`. No policy decisions.
 //!
+//! - `console`: the web console under `/console` (server-rendered askama pages, the
+//!   session cookie, CSRF, embedded static files); calls the same `service` functions as
+//!   `/api/v1`. See its module doc for how pages, sessions and browser tests work.
+//!
 //! Beside them: `error` (ApiError → problem+json, OAuthError with typed `OAuthCode` →
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus
 //! registry, counters and the gauges maintenance computes), `logging` (text or JSON log
@@ -33,6 +37,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod http;
 pub mod jwt;

@@ -33,8 +33,8 @@ pub async fn api_errors(
 /// Every refused mutating call of an authenticated caller becomes an audit event
 /// (successful ones are recorded by the service in the same transaction as the change):
 /// object ids and paths cut to 64 characters, and at most a few rows per caller a minute,
-/// the rest counted into one summary row.
-async fn audit_refused(res: &ServiceResponse<BoxBody>) {
+/// the rest counted into one summary row. (The console's middleware calls it too.)
+pub(crate) async fn audit_refused<B>(res: &ServiceResponse<B>) {
     use crate::service::audit::truncate;
     use actix_web::HttpMessage;
     let status = res.status();

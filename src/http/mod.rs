@@ -38,7 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(api::not_found)),
     )
     .configure(discovery::routes)
-    .configure(health::routes);
+    .configure(health::routes)
+    .configure(crate::console::configure);
     #[cfg(feature = "bench")]
     cfg.configure(bench::routes);
 }

@@ -345,3 +345,11 @@ pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str
 
 /// Sort keys of the list.
 pub const SORTS: [&str; 2] = ["created_at", "name"];
+
+/// A service account's live tokens and the org's limit on them (the console shows both).
+pub fn token_limit(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<(i64, i64)> {
+    p.require("org:admin")?;
+    let s = load(conn, p, id)?;
+    let live = store::tokens::count_live(conn, &s.id, now)?;
+    Ok((live, super::policy::get(conn, &p.org_id)?.max_tokens_per_service_account))
+}

@@ -212,6 +212,33 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
     }))
 }
 
+/// The principal of a console session (by the SHA-256 of its cookie secret): the same
+/// one an interactive login's access token resolves to (`amr` pwd, the session as `sid`),
+/// or None when the session ended, expired, is older than the user's epoch, or the user
+/// is disabled or deleted.
+pub fn resolve_console(conn: &mut AnyConnection, secret_hash: &str, now: i64) -> Result<Option<Principal>> {
+    let Some(s) = store::sessions::find_by_secret(conn, secret_hash)? else { return Ok(None) };
+    let u = principals::user(conn, &s.user_id)?;
+    let Some(u) = u.filter(|u| u.org_id == s.org_id && !u.disabled && u.deleted_at.is_none()) else {
+        return Ok(None);
+    };
+    if !session_live(conn, Some(&s.id), &u, now)? {
+        return Ok(None);
+    }
+    Ok(Some(Principal {
+        org_id: u.org_id.clone(),
+        acct: Acct::User,
+        id: u.id.clone(),
+        roles: crate::store::roles_from_text(&u.roles),
+        interactive: true,
+        token_id: None,
+        ip: None,
+        sid: Some(s.id.clone()),
+        jti: format!("console:{}", s.id),
+        exp: s.expires_at,
+    }))
+}
+
 /// A login session lives while it is not revoked, not expired, and not older than the
 /// user's epoch (a password reset or sign-out-everywhere bumps it).
 fn session_live(conn: &mut AnyConnection, sid: Option<&str>, u: &User, now: i64) -> Result<bool> {

@@ -16,6 +16,16 @@ pub const RESET_CODE_TTL: i64 = 3600;
 
 /// Records a login; the access token names it (`sid`).
 pub fn start(conn: &mut AnyConnection, user: &User, ttl: i64, now: i64) -> Result<Session> {
+    insert_session(conn, user, ttl, None, now)
+}
+
+fn insert_session(
+    conn: &mut AnyConnection,
+    user: &User,
+    ttl: i64,
+    secret_hash: Option<String>,
+    now: i64,
+) -> Result<Session> {
     let s = Session {
         id: new_id(),
         org_id: user.org_id.clone(),
@@ -24,9 +34,48 @@ pub fn start(conn: &mut AnyConnection, user: &User, ttl: i64, now: i64) -> Resul
         created_at: now,
         expires_at: now + ttl,
         revoked_at: None,
+        secret_hash,
     };
     store::sessions::insert(conn, &s)?;
     Ok(s)
+}
+
+/// A console sign-in (the password was checked by the caller through the same
+/// `PasswordGate` as `POST /api/v1/login`): a login session whose reference is the
+/// SHA-256 of the browser's cookie secret, audited like an API login.
+pub fn start_console(
+    conn: &mut AnyConnection,
+    user: &User,
+    secret_hash: &str,
+    ttl: i64,
+    ip: &str,
+    now: i64,
+) -> Result<Session> {
+    conn.transaction(|conn| {
+        let s = insert_session(conn, user, ttl, Some(secret_hash.to_string()), now)?;
+        let ev = Event {
+            org_id: Some(&user.org_id),
+            actor_kind: "user",
+            actor_id: Some(&user.id),
+            action: "user.login",
+            object_kind: Some("user"),
+            object_id: Some(&user.id),
+            ip: Some(ip),
+            outcome: "success",
+            detail: Some(serde_json::json!({"via": "console", "session": s.id})),
+        };
+        audit::record(conn, ev, now)?;
+        Ok(s)
+    })
+}
+
+/// Ends the console session whose cookie secret hashes to `secret_hash`, if there is one
+/// (a new sign-in in the same browser replaces the session it had).
+pub fn end_console(conn: &mut AnyConnection, secret_hash: &str, now: i64) -> Result<()> {
+    if let Some(s) = store::sessions::find_by_secret(conn, secret_hash)? {
+        store::sessions::revoke(conn, &s.id, now)?;
+    }
+    Ok(())
 }
 
 /// Ends the presented login (or, for a token that is not a login, that access token).

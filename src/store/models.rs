@@ -121,6 +121,8 @@ pub struct Session {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// SHA-256 (hex) of a console session's cookie secret; None for API logins.
+    pub secret_hash: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

@@ -106,6 +106,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        secret_hash -> Nullable<Text>,
     }
 }
 

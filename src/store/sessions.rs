@@ -15,6 +15,11 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Session>> 
     sessions::table.find(id).select(Session::as_select()).first(conn).optional()
 }
 
+/// A console session by the SHA-256 of its cookie secret, live or not.
+pub fn find_by_secret(conn: &mut AnyConnection, secret_hash: &str) -> QueryResult<Option<Session>> {
+    sessions::table.filter(sessions::secret_hash.eq(secret_hash)).select(Session::as_select()).first(conn).optional()
+}
+
 /// Ends a session unless it already ended.
 pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
     diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))

@@ -879,8 +879,212 @@ fn repro_g_personal_token_requires_roles(b: &Backend) {
     assert_eq!(s.verify_resource(&s.exchange_ok(&pat))["roles"], json!(["org:member"]), "exactly the named roles");
 }
 
+// ---------------------------------------------------------------------------------------
+// the console
+// ---------------------------------------------------------------------------------------
+
+/// Who acts in the console matrix, in column order: no session, then console sign-ins.
+const CONSOLE_WHO: [&str; 5] = ["nobody", "owner", "admin", "developer", "member"];
+
+/// Console actions (`/console/...`): pages (GET) and forms (POST, with the session's CSRF
+/// token unless the name says otherwise). "Low" targets hold LOW; "Other" targets belong to
+/// a second organization.
+#[derive(Clone, Copy, Debug)]
+enum Console {
+    MeTokens,
+    MeTokenCreate,
+    MeRevokeAllNoCsrf,
+    /// "Sign out everywhere" without the token (with it, the session would end: tested in
+    /// `console::http`).
+    SignOutEverywhereNoCsrf,
+    /// The admin pages' place (`/console/tokens`).
+    AdminPage,
+    SaList,
+    SaGetLow,
+    SaCreateLow,
+    SaCreateNoCsrf,
+    /// Roles org:member → org:developer.
+    SaRaiseLow,
+    SaTokenCreateLow,
+    SaTokenRotateLow,
+    SaTokenRevokeLow,
+    OtherSaGet,
+    OtherSaTokenCreate,
+    OtherSaTokenRevoke,
+    AppList,
+    AppGetLow,
+    AppCreateLow,
+    AppCreateNoCsrf,
+    /// Roles org:member → org:developer.
+    AppRaiseLow,
+    AppSecretLow,
+    AppDeleteLow,
+    OtherAppGet,
+    OtherAppSecret,
+    OtherAppDelete,
+}
+
+/// Statuses: 303 for no session (to the sign-in page) and for a form that succeeded (back
+/// to its page); 200 for a page, and for a form answering a secret shown once.
+#[rustfmt::skip]
+const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
+    //                          nobody owner admin  dev  member
+    (Console::MeTokens,          [303,  200,  200,  200,  200]),
+    (Console::MeTokenCreate,     [303,  200,  200,  200,  200]),
+    (Console::MeRevokeAllNoCsrf, [303,  403,  403,  403,  403]),
+    (Console::SignOutEverywhereNoCsrf, [303, 403, 403, 403, 403]),
+    (Console::AdminPage,         [303,  200,  200,  403,  403]),
+    (Console::SaList,            [303,  200,  200,  403,  403]),
+    (Console::SaGetLow,          [303,  200,  200,  403,  403]),
+    (Console::SaCreateLow,       [303,  303,  303,  403,  403]),
+    (Console::SaCreateNoCsrf,    [303,  403,  403,  403,  403]),
+    (Console::SaRaiseLow,        [303,  303,  303,  403,  403]),
+    (Console::SaTokenCreateLow,  [303,  200,  200,  403,  403]),
+    (Console::SaTokenRotateLow,  [303,  200,  200,  403,  403]),
+    (Console::SaTokenRevokeLow,  [303,  303,  303,  403,  403]),
+    (Console::OtherSaGet,        [303,  404,  404,  403,  403]),
+    (Console::OtherSaTokenCreate,[303,  404,  404,  403,  403]),
+    (Console::OtherSaTokenRevoke,[303,  404,  404,  403,  403]),
+    (Console::AppList,           [303,  200,  200,  200,  403]),
+    (Console::AppGetLow,         [303,  200,  200,  200,  403]),
+    (Console::AppCreateLow,      [303,  200,  200,  200,  403]),
+    (Console::AppCreateNoCsrf,   [303,  403,  403,  403,  403]),
+    (Console::AppRaiseLow,       [303,  303,  303,  303,  403]),
+    (Console::AppSecretLow,      [303,  200,  200,  200,  403]),
+    (Console::AppDeleteLow,      [303,  303,  303,  303,  403]),
+    (Console::OtherAppGet,       [303,  404,  404,  404,  403]),
+    (Console::OtherAppSecret,    [303,  404,  404,  404,  403]),
+    (Console::OtherAppDelete,    [303,  404,  404,  404,  403]),
+];
+
+/// Every console cell answers exactly its status; a refusal, a redirect to sign in and a
+/// page view change nothing; a successful form changes something.
+fn console_matrix(b: &Backend) {
+    use common::browser::ConsoleHttp;
+    let w = World::new(b);
+    let s = &w.s;
+    let sessions = [
+        ConsoleHttp::anonymous(s),
+        ConsoleHttp::sign_in(s, &s.owner_email, &s.owner_password),
+        ConsoleHttp::sign_in(s, "admin@example.test", "user-password-123"),
+        ConsoleHttp::sign_in(s, "developer@example.test", "user-password-123"),
+        ConsoleHttp::sign_in(s, "member@example.test", "user-password-123"),
+    ];
+    let o = &w.other;
+    let mut wrong = Vec::new();
+    let mut cells = 0;
+    for (act, row) in CONSOLE_MATRIX {
+        for (i, who) in CONSOLE_WHO.iter().enumerate() {
+            cells += 1;
+            let c = &sessions[i];
+            let n = w.next();
+            let sa = || w.sa(&LOW);
+            let app = || w.app(&LOW);
+            let sa_token = || w.sa_token(&LOW).replace("/api/v1/", "/console/");
+            let named = format!("console {n}");
+            type Req = (&'static str, String, Vec<(&'static str, String)>, bool);
+            let (method, path, form, csrf): Req = match act {
+                Console::MeTokens => ("GET", "/console/me/tokens".into(), vec![], true),
+                Console::MeTokenCreate => (
+                    "POST",
+                    "/console/me/tokens".into(),
+                    vec![("name", named), ("roles", "org:member".into()), ("ttl_days", "3".into())],
+                    true,
+                ),
+                Console::MeRevokeAllNoCsrf => ("POST", "/console/me/tokens/revoke-all".into(), vec![], false),
+                Console::SignOutEverywhereNoCsrf => ("POST", "/console/me/sessions/revoke".into(), vec![], false),
+                Console::AdminPage => ("GET", "/console/tokens".into(), vec![], true),
+                Console::SaList => ("GET", "/console/service-accounts".into(), vec![], true),
+                Console::SaGetLow => ("GET", format!("/console/service-accounts/{}", sa()), vec![], true),
+                Console::SaCreateLow => (
+                    "POST",
+                    "/console/service-accounts".into(),
+                    vec![("name", named), ("roles", "org:member".into())],
+                    true,
+                ),
+                Console::SaCreateNoCsrf => (
+                    "POST",
+                    "/console/service-accounts".into(),
+                    vec![("name", named), ("roles", "org:member".into())],
+                    false,
+                ),
+                Console::SaRaiseLow => (
+                    "POST",
+                    format!("/console/service-accounts/{}", sa()),
+                    vec![("roles", "org:developer".into())],
+                    true,
+                ),
+                Console::SaTokenCreateLow => (
+                    "POST",
+                    format!("/console/service-accounts/{}/tokens", sa()),
+                    vec![("name", named), ("roles", "org:member".into()), ("ttl_days", "2".into())],
+                    true,
+                ),
+                Console::SaTokenRotateLow => ("POST", format!("{}/rotate", sa_token()), vec![], true),
+                Console::SaTokenRevokeLow => ("POST", format!("{}/revoke", sa_token()), vec![], true),
+                Console::OtherSaGet => ("GET", format!("/console/service-accounts/{}", o.sa), vec![], true),
+                Console::OtherSaTokenCreate => (
+                    "POST",
+                    format!("/console/service-accounts/{}/tokens", o.sa),
+                    vec![("name", named), ("roles", "org:member".into()), ("ttl_days", "2".into())],
+                    true,
+                ),
+                Console::OtherSaTokenRevoke => {
+                    ("POST", format!("/console/service-accounts/{}/tokens/{}/revoke", o.sa, o.sa_token), vec![], true)
+                }
+                Console::AppList => ("GET", "/console/apps".into(), vec![], true),
+                Console::AppGetLow => ("GET", format!("/console/apps/{}", app()), vec![], true),
+                Console::AppCreateLow => {
+                    ("POST", "/console/apps".into(), vec![("name", named), ("roles", "org:member".into())], true)
+                }
+                Console::AppCreateNoCsrf => {
+                    ("POST", "/console/apps".into(), vec![("name", named), ("roles", "org:member".into())], false)
+                }
+                Console::AppRaiseLow => (
+                    "POST",
+                    format!("/console/apps/{}", app()),
+                    vec![("name", named), ("roles", "org:developer".into())],
+                    true,
+                ),
+                Console::AppSecretLow => ("POST", format!("/console/apps/{}/secret", app()), vec![], true),
+                Console::AppDeleteLow => ("POST", format!("/console/apps/{}/delete", app()), vec![], true),
+                Console::OtherAppGet => ("GET", format!("/console/apps/{}", o.app), vec![], true),
+                Console::OtherAppSecret => ("POST", format!("/console/apps/{}/secret", o.app), vec![], true),
+                Console::OtherAppDelete => ("POST", format!("/console/apps/{}/delete", o.app), vec![], true),
+            };
+            let before = state(s);
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = match (method, csrf) {
+                ("GET", _) => c.get(&path),
+                (_, true) => c.post(&path, &pairs),
+                (_, false) => c.post_raw(&path, &pairs, &[("Origin", &s.base)]),
+            };
+            let cell = format!("{act:?} by {who} ({method} {path})");
+            if r.status != row[i] {
+                wrong.push(format!("{cell}: expected {}, got {} {}", row[i], r.status, r.text));
+                continue;
+            }
+            if r.status == 303 && i == 0 {
+                assert_eq!(r.header("location"), Some("/console/sign-in"), "{cell}");
+            }
+            let success_form = method == "POST" && (r.status == 200 || (r.status == 303 && i > 0));
+            if success_form {
+                assert_ne!(state(s).1, before.1, "{cell} answered {} but changed nothing", r.status);
+            } else {
+                assert_unchanged(s, &before, &cell);
+            }
+            if r.status >= 400 {
+                assert!(r.header("content-type").unwrap_or("").starts_with("text/html"), "{cell}: an error page");
+            }
+        }
+    }
+    assert_eq!(cells, CONSOLE_MATRIX.len() * CONSOLE_WHO.len());
+    assert!(wrong.is_empty(), "{} of {cells} cells disagree with the matrix:\n{}", wrong.len(), wrong.join("\n"));
+}
+
 backend_tests!(
     escalation_matrix,
+    console_matrix,
     repro_a_admin_cannot_take_over_a_user_holding_a_role_it_lacks,
     repro_b_resource_audience_token_is_refused_at_the_management_api,
     repro_c_pat_derived_token_cannot_raise_an_app,

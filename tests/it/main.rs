@@ -14,6 +14,8 @@ mod abuse_and_limits;
 mod apps_and_service_accounts;
 /// The real `tokend` binary: first start, `tokend verify`.
 mod cli_process;
+/// The web console: browser walks (headless Chromium), sessions, CSRF, headers.
+mod console;
 /// Signing keys and discovery: JWKS, rotation, forged bearers, health, metrics, login.
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.

@@ -3,6 +3,8 @@
 //! fixed clock; a blocking HTTP client; JWT checks against the JWKS fetched over HTTP.
 
 pub mod assert;
+#[macro_use]
+pub mod browser;
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;

@@ -1,0 +1,2 @@
+DROP INDEX sessions_secret;
+ALTER TABLE sessions DROP COLUMN secret_hash;

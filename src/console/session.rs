@@ -1,0 +1,113 @@
+//! Console sessions: a random secret in an `HttpOnly; SameSite=Strict` cookie (`Secure`
+//! when the issuer is https), whose SHA-256 names a row of `sessions` (a login session
+//! like the API's, so what ends logins ends it). Every request resolves the cookie to the
+//! same `Principal` an interactive login's access token resolves to.
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponseBuilder};
+
+use super::{Chrome, Fail, Nav};
+use crate::app::{blocking, State};
+use crate::http::auth::client_ip;
+use crate::secrets;
+use crate::service::{self, principal, Principal};
+
+/// The session cookie (the secret; the server keeps only its SHA-256).
+pub const COOKIE: &str = "tokend_console";
+/// The pre-session cookie of the sign-in and reset forms (their CSRF token is derived
+/// from it).
+pub const PRE_COOKIE: &str = "tokend_console_pre";
+/// How long a console sign-in lasts (it also ends on sign-out and on every event that
+/// ends logins: password change or reset, disabling, sign-out-everywhere).
+pub const TTL: i64 = 12 * 3600;
+
+/// The signed-in caller of a console request.
+pub struct Ui {
+    pub p: Principal,
+    /// The CSRF token for this session's forms.
+    pub csrf: String,
+    pub email: String,
+    pub org_name: String,
+}
+
+impl Ui {
+    /// The layout for a page in section `current` (`my-tokens`, `service-accounts`,
+    /// `apps`, `password`, `admin`).
+    pub fn chrome(&self, current: &'static str) -> Chrome {
+        Chrome {
+            nav: Some(Nav {
+                email: self.email.clone(),
+                org_name: self.org_name.clone(),
+                current,
+                admin: self.p.has("org:admin"),
+                apps: self.p.has("org:developer"),
+            }),
+            csrf: self.csrf.clone(),
+            ..Chrome::signed_out()
+        }
+    }
+}
+
+/// A fresh random cookie secret (256 bits).
+pub fn new_secret() -> String {
+    secrets::random_id("", 32)
+}
+
+/// The value of cookie `name` in the request, if any.
+pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// Adds a `Set-Cookie` for `name` (`max_age` 0 deletes it).
+pub fn set_cookie(resp: &mut HttpResponseBuilder, st: &State, name: &str, value: &str, max_age: i64) {
+    let secure = if st.cfg.issuer.starts_with("https://") { "; Secure" } else { "" };
+    resp.append_header((
+        header::SET_COOKIE,
+        format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
+    ));
+}
+
+/// The caller of a request from its session cookie; `Fail::SignIn` without a live one.
+pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
+    let st = req.app_data::<web::Data<State>>().cloned().ok_or(Fail::SignIn)?;
+    let secret = cookie(req, COOKIE).ok_or(Fail::SignIn)?;
+    let csrf = super::csrf::token(&secret);
+    let hash = secrets::hash(&secret);
+    let ip = client_ip(req);
+    let found = blocking(move || -> service::Result<_> {
+        let mut conn = st.db.read()?;
+        let Some(p) = principal::resolve_console(&mut conn, &hash, st.now())? else { return Ok(None) };
+        let me = service::users::me(&mut conn, &p)?;
+        Ok(Some((p, me.user.email, me.org_name)))
+    })
+    .await;
+    match found {
+        Ok(Some((mut p, email, org_name))) => {
+            p.ip = Some(ip);
+            // For the audit of refused forms (see `http::middleware::audit_refused`).
+            actix_web::HttpMessage::extensions_mut(req).insert(p.clone());
+            Ok(Ui { p, csrf, email, org_name })
+        }
+        Ok(None) | Err(service::Error::NotFound) => Err(Fail::SignIn),
+        Err(e) => Err(Fail::from(e)),
+    }
+}
+
+impl FromRequest for Ui {
+    type Error = Fail;
+    type Future = Pin<Box<dyn Future<Output = Result<Ui, Fail>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { caller(&req).await })
+    }
+}

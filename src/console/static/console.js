@@ -1,0 +1,74 @@
+// tokend console: dialogs, confirmations and the copy button. Same origin, no inline
+// script (the Content-Security-Policy allows only 'self'); every form works without it.
+"use strict";
+(function () {
+  var pending = null;
+  function confirmDialog() { return document.getElementById("confirm"); }
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element)) return;
+    var open = t.closest("[data-open]");
+    if (open) {
+      var d = document.getElementById(open.getAttribute("data-open"));
+      if (d && d.showModal) { d.showModal(); var f = d.querySelector("input:not([type=hidden]),textarea,select,button"); if (f) f.focus(); }
+      return;
+    }
+    var close = t.closest("[data-close]");
+    if (close) {
+      var dlg = close.closest("dialog");
+      if (dlg) dlg.close();
+      pending = null;
+      return;
+    }
+    if (t.id === "confirm-ok" && pending) {
+      var form = pending;
+      pending = null;
+      confirmDialog().close();
+      form.setAttribute("data-confirmed", "1");
+      form.requestSubmit ? form.requestSubmit() : form.submit();
+      return;
+    }
+    var copy = t.closest("[data-copy]");
+    if (copy) {
+      var src = document.getElementById(copy.getAttribute("data-copy"));
+      var status = document.getElementById("copy-status");
+      var text = src ? src.textContent : "";
+      var done = function (msg) { if (status) status.textContent = msg; };
+      var select = function () {
+        var r = document.createRange(); r.selectNodeContents(src);
+        var s = window.getSelection(); s.removeAllRanges(); s.addRange(r);
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(function () {
+          copy.textContent = "Copied"; done("Copied to the clipboard.");
+        }, function () { select(); done("Copying was not allowed: the text is selected, press Ctrl+C (⌘C)."); });
+      } else { select(); done("The text is selected: press Ctrl+C (⌘C)."); }
+    }
+  });
+
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    var msg = form.getAttribute("data-confirm");
+    if (!msg || form.getAttribute("data-confirmed")) return;
+    var d = confirmDialog();
+    if (!d || !d.showModal) { if (!window.confirm(msg)) e.preventDefault(); return; }
+    e.preventDefault();
+    pending = form;
+    document.getElementById("confirm-text").textContent = msg;
+    var ok = document.getElementById("confirm-ok");
+    ok.textContent = form.getAttribute("data-confirm-button") || "Confirm";
+    d.showModal();
+    ok.focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var d = document.querySelector("dialog[data-open-on-load]");
+    if (d && d.showModal) {
+      d.showModal();
+      var bad = d.querySelector("[aria-invalid=true]") || d.querySelector("input:not([type=hidden])");
+      if (bad && bad.focus) bad.focus();
+    }
+  });
+})();

@@ -1,0 +1,287 @@
+//! Service accounts: list and create; one account's page with its roles (editable) and
+//! its tokens (the live count against the org's limit, create/rotate/revoke). Every
+//! action is a `service::accounts` function, the same as `/api/v1/service-accounts`.
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use super::my_tokens::{own_roles, Secret};
+use super::parts::{self, ListQuery, Pager, RoleChoice, TokenRow};
+use crate::app::State;
+use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::service::accounts::{self, AccountPatch, AccountView, NewAccount};
+use crate::service::list::Paged;
+use crate::service::tokens::{CreateToken, TokenView};
+use crate::service::{self, policy};
+
+const BASE: &str = "/console/service-accounts";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use web::{get, post, resource};
+    cfg.service(resource("/service-accounts").route(get().to(list)).route(post().to(create)))
+        .service(resource("/service-accounts/{id}").route(get().to(show)).route(post().to(edit)))
+        .service(resource("/service-accounts/{id}/tokens").route(post().to(token_create)))
+        .service(resource("/service-accounts/{id}/tokens/{tid}/rotate").route(post().to(token_rotate)))
+        .service(resource("/service-accounts/{id}/tokens/{tid}/revoke").route(post().to(token_revoke)));
+}
+
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub roles: String,
+    pub created: String,
+    pub disabled: bool,
+}
+
+fn row(a: &AccountView) -> AccountRow {
+    AccountRow {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        roles: a.roles.join(", "),
+        created: parts::when(&a.created_at),
+        disabled: a.disabled,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<AccountRow>,
+    pager: Pager,
+    roles: Vec<RoleChoice>,
+    name: String,
+    description: String,
+    errors: FieldErrors,
+    open: bool,
+}
+
+async fn list_page(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<ListPage, Fail> {
+    let p = ui.p.clone();
+    let (paged, roles) = read(st, move |conn, _, _| {
+        let paged = accounts::list(conn, &p, &parts::page_query(page.as_deref()))?;
+        Ok((paged, own_roles(conn, &p)?))
+    })
+    .await?;
+    Ok(ListPage {
+        chrome: ui.chrome("service-accounts"),
+        rows: paged.items.iter().map(row).collect(),
+        pager: Pager::new(BASE, &paged),
+        roles: parts::role_choices(&roles, &[]),
+        name: String::new(),
+        description: String::new(),
+        errors: FieldErrors::default(),
+        open: false,
+    })
+}
+
+pub async fn list(ui: Ui, q: web::Query<ListQuery>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    page(&list_page(&ui, &st, q.into_inner().page).await?)
+}
+
+pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let input = NewAccount {
+        name: form.get("name").to_string(),
+        description: Some(form.get("description").to_string()),
+        roles: form.all("roles"),
+    };
+    let (name, description, chosen) = (input.name.clone(), input.description.clone(), input.roles.clone());
+    let p = ui.p.clone();
+    match write(&st, move |conn, _, now| accounts::create(conn, &p, &input, now)).await {
+        Ok(a) => Ok(see_other(&format!("{BASE}/{}", a.id))),
+        Err(e) => {
+            let errors = FieldErrors::from_error(e)?;
+            let mut v = list_page(&ui, &st, None).await?;
+            let names: Vec<String> = v.roles.iter().map(|r| r.name.clone()).collect();
+            v.roles = parts::role_choices(&names, &chosen);
+            let v = ListPage { name, description: description.unwrap_or_default(), errors, open: true, ..v };
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct ShowPage {
+    chrome: Chrome,
+    a: AccountRow,
+    /// Roles to pick for the account: the caller's own and the account's.
+    role_choices: Vec<RoleChoice>,
+    /// Roles to pick for a new token: the account's.
+    token_roles: Vec<RoleChoice>,
+    rows: Vec<TokenRow>,
+    pager: Pager,
+    live: i64,
+    limit: i64,
+    max_days: i64,
+    errors: FieldErrors,
+    token_errors: FieldErrors,
+    token_name: String,
+    token_description: String,
+    ttl_days: String,
+    open: bool,
+}
+
+struct Loaded {
+    a: AccountView,
+    tokens: Paged<TokenView>,
+    live: i64,
+    limit: i64,
+    max_days: i64,
+    own: Vec<String>,
+}
+
+async fn load(ui: &Ui, st: &web::Data<State>, id: String, page: Option<String>) -> Result<Loaded, Fail> {
+    let p = ui.p.clone();
+    Ok(read(st, move |conn, s, now| {
+        let a = accounts::get(conn, &p, &id)?;
+        let tokens = accounts::token_list(conn, &p, &id, &parts::token_query(page.as_deref())?, &s.usage, now)?;
+        let (live, limit) = accounts::token_limit(conn, &p, &id, now)?;
+        let max_days = policy::get(conn, &p.org_id)?.service_token_max_ttl_days;
+        Ok(Loaded { a, tokens, live, limit, max_days, own: own_roles(conn, &p)? })
+    })
+    .await?)
+}
+
+fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
+    let mut pickable = l.own.clone();
+    pickable.extend(l.a.roles.iter().filter(|r| !l.own.contains(r)).cloned());
+    ShowPage {
+        chrome: ui.chrome("service-accounts"),
+        role_choices: parts::role_choices(&pickable, &l.a.roles),
+        token_roles: parts::role_choices(&l.a.roles, &l.a.roles),
+        rows: l.tokens.items.iter().map(TokenRow::new).collect(),
+        pager: Pager::new(&format!("{BASE}/{}", l.a.id), &l.tokens),
+        live: l.live,
+        limit: l.limit,
+        max_days: l.max_days,
+        a: row(&l.a),
+        errors: FieldErrors::default(),
+        token_errors: FieldErrors::default(),
+        token_name: String::new(),
+        token_description: String::new(),
+        ttl_days: l.max_days.min(30).to_string(),
+        open: false,
+    }
+}
+
+pub async fn show(
+    ui: Ui,
+    id: web::Path<String>,
+    q: web::Query<ListQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    let l = load(&ui, &st, id.into_inner(), q.into_inner().page).await?;
+    page(&show_page(&ui, l))
+}
+
+/// Saves the roles (and enabled state) of the account.
+pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let id = id.into_inner();
+    let input = AccountPatch {
+        name: None,
+        description: None,
+        roles: Some(form.all("roles")),
+        disabled: form.opt("disabled").map(|_| true).or(Some(false)),
+    };
+    let chosen = input.roles.clone().unwrap_or_default();
+    let (p, id2) = (ui.p.clone(), id.clone());
+    match write(&st, move |conn, _, now| accounts::patch(conn, &p, &id2, &input, now)).await {
+        Ok(_) => Ok(see_other(&format!("{BASE}/{id}"))),
+        Err(e) => {
+            let errors = FieldErrors::from_error(e)?;
+            let l = load(&ui, &st, id, None).await?;
+            let mut v = show_page(&ui, l);
+            let names: Vec<String> = v.role_choices.iter().map(|r| r.name.clone()).collect();
+            v.role_choices = parts::role_choices(&names, &chosen);
+            v.errors = errors;
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
+        }
+    }
+}
+
+pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let id = id.into_inner();
+    let (name, description, ttl) =
+        (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
+    let chosen = form.all("roles");
+    let result = match parts::days("ttl_days", &ttl) {
+        Err(errors) => Err(errors),
+        Ok(ttl_days) => {
+            let input = CreateToken {
+                name: name.clone(),
+                description: Some(description.clone()),
+                ttl_days,
+                roles: Some(chosen.clone()),
+                expires_at: None,
+            };
+            let (p, id2) = (ui.p.clone(), id.clone());
+            match write(&st, move |conn, s, now| accounts::token_create(conn, &p, &id2, &input, &s.usage, now)).await {
+                Ok(c) => Ok(c),
+                Err(e) => Err(FieldErrors::from_error(e)?),
+            }
+        }
+    };
+    match result {
+        Ok(created) => page(&Secret {
+            chrome: ui.chrome("service-accounts"),
+            title: format!("Token “{}” created", created.record.name),
+            what: "token",
+            secret: created.token,
+            extra: None,
+            back: format!("{BASE}/{id}"),
+        }),
+        Err(token_errors) => {
+            let l = load(&ui, &st, id, None).await?;
+            let mut v = show_page(&ui, l);
+            let names: Vec<String> = v.token_roles.iter().map(|r| r.name.clone()).collect();
+            v.token_roles = parts::role_choices(&names, &chosen);
+            let v = ShowPage {
+                token_errors,
+                token_name: name,
+                token_description: description,
+                ttl_days: ttl,
+                open: true,
+                ..v
+            };
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
+        }
+    }
+}
+
+pub async fn token_rotate(
+    post: Post,
+    path: web::Path<(String, String)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    let ui = post.ui;
+    let (id, tid) = path.into_inner();
+    let (p, id2) = (ui.p.clone(), id.clone());
+    let created: service::tokens::CreatedToken =
+        write(&st, move |conn, s, now| accounts::token_rotate(conn, &p, &id2, &tid, &s.usage, now)).await?;
+    page(&Secret {
+        chrome: ui.chrome("service-accounts"),
+        title: format!("Token “{}” rotated", created.record.name),
+        what: "token",
+        secret: created.token,
+        extra: None,
+        back: format!("{BASE}/{id}"),
+    })
+}
+
+pub async fn token_revoke(
+    post: Post,
+    path: web::Path<(String, String)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    let p = post.ui.p;
+    let (id, tid) = path.into_inner();
+    let id2 = id.clone();
+    write(&st, move |conn, _, now| accounts::token_revoke(conn, &p, &id2, &tid, now)).await?;
+    Ok(see_other(&format!("{BASE}/{id}")))
+}

@@ -1,0 +1,255 @@
+//! Apps (server-to-server clients, `client_credentials`): list, create (client id and
+//! secret shown once), edit, regenerate the secret, delete. Every action is a
+//! `service::apps` function, the same as `/api/v1/apps`.
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use super::my_tokens::{own_roles, Secret};
+use super::parts::{self, ListQuery, Pager, RoleChoice};
+use crate::app::State;
+use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Form, Post, Ui};
+use crate::service::apps::{self, AppPatch, AppView, NewApp};
+
+const BASE: &str = "/console/apps";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use web::{get, post, resource};
+    cfg.service(resource("/apps").route(get().to(list)).route(post().to(create)))
+        .service(resource("/apps/{id}").route(get().to(show)).route(post().to(edit)))
+        .service(resource("/apps/{id}/secret").route(post().to(regenerate)))
+        .service(resource("/apps/{id}/delete").route(post().to(delete)));
+}
+
+pub struct AppRow {
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub roles: String,
+    pub ttl: i64,
+    pub disabled: bool,
+    pub introspect: bool,
+    pub secret_hint: String,
+    pub created: String,
+    pub updated: String,
+}
+
+fn row(a: &AppView) -> AppRow {
+    AppRow {
+        id: a.id.clone(),
+        client_id: a.client_id.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        roles: a.roles.join(", "),
+        ttl: a.access_token_ttl_seconds,
+        disabled: a.disabled,
+        introspect: a.introspect,
+        secret_hint: a.secret_hint.clone(),
+        created: parts::when(&a.created_at),
+        updated: parts::when(&a.updated_at),
+    }
+}
+
+/// The values of the create/edit form, kept when it is shown again with errors.
+pub struct AppForm {
+    pub name: String,
+    pub description: String,
+    pub ttl: String,
+    pub introspect: bool,
+    pub disabled: bool,
+    pub roles: Vec<RoleChoice>,
+}
+
+fn ttl_field(form: &Form) -> Result<Option<i64>, FieldErrors> {
+    let v = form.get("access_token_ttl_seconds").trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse::<i64>()
+        .map(Some)
+        .map_err(|_| FieldErrors::field("access_token_ttl_seconds", "enter a whole number of seconds"))
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<AppRow>,
+    pager: Pager,
+    f: AppForm,
+    errors: FieldErrors,
+    open: bool,
+}
+
+async fn list_page(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<ListPage, Fail> {
+    let p = ui.p.clone();
+    let (paged, roles) = read(st, move |conn, _, _| {
+        let paged = apps::list(conn, &p, &parts::page_query(page.as_deref()))?;
+        Ok((paged, own_roles(conn, &p)?))
+    })
+    .await?;
+    Ok(ListPage {
+        chrome: ui.chrome("apps"),
+        rows: paged.items.iter().map(row).collect(),
+        pager: Pager::new(BASE, &paged),
+        f: AppForm {
+            name: String::new(),
+            description: String::new(),
+            ttl: String::new(),
+            introspect: false,
+            disabled: false,
+            roles: parts::role_choices(&roles, &[]),
+        },
+        errors: FieldErrors::default(),
+        open: false,
+    })
+}
+
+pub async fn list(ui: Ui, q: web::Query<ListQuery>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    page(&list_page(&ui, &st, q.into_inner().page).await?)
+}
+
+pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let chosen = form.all("roles");
+    let result = match ttl_field(&form) {
+        Err(e) => Err(e),
+        Ok(ttl) => {
+            let input = NewApp {
+                name: form.get("name").to_string(),
+                description: Some(form.get("description").to_string()),
+                roles: chosen.clone(),
+                access_token_ttl_seconds: ttl,
+                introspect: form.opt("introspect").is_some(),
+            };
+            let p = ui.p.clone();
+            let created =
+                write(&st, move |conn, s, now| apps::create(conn, &p, &input, s.cfg.access_token_ttl.max(300), now))
+                    .await;
+            match created {
+                Ok(c) => Ok(c),
+                Err(e) => Err(FieldErrors::from_error(e)?),
+            }
+        }
+    };
+    match result {
+        Ok(c) => page(&Secret {
+            chrome: ui.chrome("apps"),
+            title: format!("App “{}” created", c.app.name),
+            what: "client secret",
+            secret: c.client_secret,
+            extra: Some(("Client id", c.app.client_id)),
+            back: format!("{BASE}/{}", c.app.id),
+        }),
+        Err(errors) => {
+            let mut v = list_page(&ui, &st, None).await?;
+            let names: Vec<String> = v.f.roles.iter().map(|r| r.name.clone()).collect();
+            v.f = AppForm {
+                name: form.get("name").to_string(),
+                description: form.get("description").to_string(),
+                ttl: form.get("access_token_ttl_seconds").to_string(),
+                introspect: form.opt("introspect").is_some(),
+                disabled: false,
+                roles: parts::role_choices(&names, &chosen),
+            };
+            v.errors = errors;
+            v.open = true;
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+struct ShowPage {
+    chrome: Chrome,
+    a: AppRow,
+    f: AppForm,
+    errors: FieldErrors,
+}
+
+async fn show_page(ui: &Ui, st: &web::Data<State>, id: String) -> Result<ShowPage, Fail> {
+    let p = ui.p.clone();
+    let (a, own) = read(st, move |conn, _, _| Ok((apps::get(conn, &p, &id)?, own_roles(conn, &p)?))).await?;
+    let mut pickable = own;
+    pickable.extend(a.roles.iter().filter(|r| !pickable.contains(r)).cloned().collect::<Vec<_>>());
+    Ok(ShowPage {
+        chrome: ui.chrome("apps"),
+        f: AppForm {
+            name: a.name.clone(),
+            description: a.description.clone(),
+            ttl: a.access_token_ttl_seconds.to_string(),
+            introspect: a.introspect,
+            disabled: a.disabled,
+            roles: parts::role_choices(&pickable, &a.roles),
+        },
+        a: row(&a),
+        errors: FieldErrors::default(),
+    })
+}
+
+pub async fn show(ui: Ui, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    page(&show_page(&ui, &st, id.into_inner()).await?)
+}
+
+pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let id = id.into_inner();
+    let chosen = form.all("roles");
+    let result = match ttl_field(&form) {
+        Err(e) => Err(e),
+        Ok(ttl) => {
+            let input = AppPatch {
+                name: Some(form.get("name").to_string()),
+                description: Some(form.get("description").to_string()),
+                roles: Some(chosen.clone()),
+                access_token_ttl_seconds: ttl,
+                disabled: Some(form.opt("disabled").is_some()),
+                introspect: Some(form.opt("introspect").is_some()),
+            };
+            let (p, id2) = (ui.p.clone(), id.clone());
+            match write(&st, move |conn, _, now| apps::patch(conn, &p, &id2, &input, now)).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(FieldErrors::from_error(e)?),
+            }
+        }
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("{BASE}/{id}"))),
+        Err(errors) => {
+            let mut v = show_page(&ui, &st, id).await?;
+            let names: Vec<String> = v.f.roles.iter().map(|r| r.name.clone()).collect();
+            v.f = AppForm {
+                name: form.get("name").to_string(),
+                description: form.get("description").to_string(),
+                ttl: form.get("access_token_ttl_seconds").to_string(),
+                introspect: form.opt("introspect").is_some(),
+                disabled: form.opt("disabled").is_some(),
+                roles: parts::role_choices(&names, &chosen),
+            };
+            v.errors = errors;
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
+        }
+    }
+}
+
+pub async fn regenerate(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let ui = post.ui;
+    let (p, id) = (ui.p.clone(), id.into_inner());
+    let c = write(&st, move |conn, _, now| apps::regenerate_secret(conn, &p, &id, &apps::SecretRotation::default(), now)).await?;
+    page(&Secret {
+        chrome: ui.chrome("apps"),
+        title: format!("New secret for “{}”", c.app.name),
+        what: "client secret",
+        secret: c.client_secret,
+        extra: Some(("Client id", c.app.client_id)),
+        back: format!("{BASE}/{}", c.app.id),
+    })
+}
+
+pub async fn delete(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let (p, id) = (post.ui.p, id.into_inner());
+    write(&st, move |conn, _, now| apps::delete(conn, &p, &id, now)).await?;
+    Ok(see_other(BASE))
+}

@@ -1,0 +1,154 @@
+//! "My tokens": the caller's personal API tokens — list, create (the secret shown once),
+//! rotate, revoke one (confirmed), revoke all. Every action is `service::tokens::my_*`,
+//! the same functions as `/api/v1/me/tokens`.
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use super::parts::{self, ListQuery, Pager, RoleChoice, TokenRow};
+use crate::app::State;
+use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::service::tokens::{self, CreateToken};
+use crate::service::{self, policy, roles, Principal};
+use crate::store::AnyConnection;
+
+const BASE: &str = "/console/me/tokens";
+
+#[derive(Template)]
+#[template(path = "my_tokens.html")]
+struct MyTokens {
+    chrome: Chrome,
+    rows: Vec<TokenRow>,
+    pager: Pager,
+    max_days: i64,
+    roles: Vec<RoleChoice>,
+    name: String,
+    description: String,
+    ttl_days: String,
+    errors: FieldErrors,
+    /// Reopen the create dialog (after a refused create).
+    open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "secret.html")]
+pub struct Secret {
+    pub chrome: Chrome,
+    pub title: String,
+    /// What the secret is for ("token", "client secret").
+    pub what: &'static str,
+    pub secret: String,
+    /// Shown beside the secret (a client id).
+    pub extra: Option<(&'static str, String)>,
+    pub back: String,
+}
+
+/// The roles a caller may put on a token: those of the org they hold.
+pub fn own_roles(conn: &mut AnyConnection, p: &Principal) -> service::Result<Vec<String>> {
+    Ok(roles::list(conn, p)?.into_iter().map(|r| r.name).filter(|r| p.has(r)).collect())
+}
+
+struct Listed {
+    page: service::list::Paged<tokens::TokenView>,
+    max_days: i64,
+    roles: Vec<String>,
+}
+
+async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<Listed, Fail> {
+    let p = ui.p.clone();
+    Ok(read(st, move |conn, s, now| {
+        let q = parts::token_query(page.as_deref())?;
+        let page = tokens::my_list(conn, &p, &q, &s.usage, now)?;
+        let max_days = policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
+        Ok(Listed { page, max_days, roles: own_roles(conn, &p)? })
+    })
+    .await?)
+}
+
+fn view(ui: &Ui, l: Listed) -> MyTokens {
+    // A new token carries the lowest org role the caller holds by default (least privilege).
+    let default_role: Vec<String> = l.roles.iter().rev().find(|r| r.starts_with("org:")).cloned().into_iter().collect();
+    MyTokens {
+        chrome: ui.chrome("my-tokens"),
+        rows: l.page.items.iter().map(TokenRow::new).collect(),
+        pager: Pager::new(BASE, &l.page),
+        max_days: l.max_days,
+        roles: parts::role_choices(&l.roles, &default_role),
+        name: String::new(),
+        description: String::new(),
+        ttl_days: l.max_days.min(30).to_string(),
+        errors: FieldErrors::default(),
+        open: false,
+    }
+}
+
+pub async fn list(ui: Ui, q: web::Query<ListQuery>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let l = load(&ui, &st, q.into_inner().page).await?;
+    page(&view(&ui, l))
+}
+
+pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let (name, description, ttl) =
+        (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
+    let chosen = form.all("roles");
+    let result = match parts::days("ttl_days", &ttl) {
+        Err(errors) => Err(errors),
+        Ok(ttl_days) => {
+            let input = CreateToken {
+                name: name.clone(),
+                description: Some(description.clone()),
+                ttl_days,
+                roles: Some(chosen.clone()),
+                expires_at: None,
+            };
+            let p = ui.p.clone();
+            match write(&st, move |conn, s, now| tokens::my_create(conn, &p, &input, &s.usage, now)).await {
+                Ok(created) => Ok(created),
+                Err(e) => Err(FieldErrors::from_error(e)?),
+            }
+        }
+    };
+    match result {
+        Ok(created) => page(&Secret {
+            chrome: ui.chrome("my-tokens"),
+            title: format!("Token “{}” created", created.record.name),
+            what: "token",
+            secret: created.token,
+            extra: None,
+            back: BASE.into(),
+        }),
+        Err(errors) => {
+            let l = load(&ui, &st, None).await?;
+            let roles = parts::role_choices(&l.roles, &chosen);
+            let v = MyTokens { roles, name, description, ttl_days: ttl, errors, open: true, ..view(&ui, l) };
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
+        }
+    }
+}
+
+pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let p = post.ui.p;
+    write(&st, move |conn, _, now| tokens::my_revoke(conn, &p, &id, now)).await?;
+    Ok(see_other(BASE))
+}
+
+pub async fn revoke_all(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let p = post.ui.p;
+    write(&st, move |conn, _, now| tokens::my_revoke_all(conn, &p, now)).await?;
+    Ok(see_other(BASE))
+}
+
+pub async fn rotate(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let ui = post.ui;
+    let p = ui.p.clone();
+    let created = write(&st, move |conn, s, now| tokens::my_rotate(conn, &p, &id, &s.usage, now)).await?;
+    page(&Secret {
+        chrome: ui.chrome("my-tokens"),
+        title: format!("Token “{}” rotated", created.record.name),
+        what: "token",
+        secret: created.token,
+        extra: None,
+        back: BASE.into(),
+    })
+}
