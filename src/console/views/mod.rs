@@ -1,7 +1,12 @@
 //! One file per page; `routes` registers them under `/console` (paths relative to it).
 pub mod admin;
+pub mod audit_log;
 pub mod my_tokens;
+pub mod org_tokens;
 pub mod parts;
+pub mod people;
+pub mod policy_page;
+pub mod roles_page;
 pub mod signin;
 
 use actix_web::web::{self, get, post, resource};
