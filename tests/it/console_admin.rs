@@ -63,12 +63,20 @@ fn admin_filters_saves_and_revokes(b: &Backend) {
     assert_eq!(summary.attr("aria-label").as_deref(), Some("Actions for never-used-token"));
     br.script("document.querySelector(arguments[0]).focus()", json!([format!("{row} summary")]));
     assert_eq!(
-        br.script("return document.activeElement === document.querySelector(arguments[0])", json!([format!("{row} summary")])),
+        br.script(
+            "return document.activeElement === document.querySelector(arguments[0])",
+            json!([format!("{row} summary")])
+        ),
         json!(true),
         "the menu button takes the keyboard focus"
     );
-    summary.send_keys("\u{E007}"); // Enter
-    assert_eq!(br.script("return document.querySelector(arguments[0]).open", json!([format!("{row} details")])), json!(true));
+    let open = || br.script("return document.querySelector(arguments[0]).open", json!([format!("{row} details")]));
+    summary.send_keys("\u{E007}"); // Enter opens it
+    assert_eq!(open(), json!(true));
+    summary.send_keys("\u{E00C}"); // Escape closes it
+    assert_eq!(open(), json!(false));
+    summary.send_keys("\u{E007}");
+    assert_eq!(open(), json!(true));
     assert!(br.find(&format!("{row} button.revoke")).displayed(), "the menu shows Revoke");
     br.screenshot("org-tokens-row-menu");
     br.find(&format!("{row} button.revoke")).click();
@@ -128,12 +136,8 @@ fn admin_pages_walk(b: &Backend) {
     let code = br.find("#secret").text();
     assert!(!code.is_empty());
     br.screenshot("reset-code");
-    let r = s.call(
-        "POST",
-        "/api/v1/password-reset",
-        None,
-        Some(&json!({"code": code, "new_password": "erin-password-1"})),
-    );
+    let r =
+        s.call("POST", "/api/v1/password-reset", None, Some(&json!({"code": code, "new_password": "erin-password-1"})));
     assert_eq!(r.status, 204, "{}", r.text);
     s.login("erin@example.com", "erin-password-1");
     br.click_and_load("#done");
@@ -142,7 +146,12 @@ fn admin_pages_walk(b: &Backend) {
     br.find("#confirm-ok").click();
     br.wait_loaded();
     assert_eq!(br.find("#person-status").text(), "disabled");
-    let r = s.call("POST", "/api/v1/login", None, Some(&json!({"email": "erin@example.com", "password": "erin-password-1"})));
+    let r = s.call(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(&json!({"email": "erin@example.com", "password": "erin-password-1"})),
+    );
     assert_eq!(r.status, 401, "a disabled person cannot sign in");
 
     // Roles: a bad name is refused at its field; a good one is listed.
@@ -253,7 +262,10 @@ mod http {
         // Pagination keeps the filters.
         let page = c.get("/console/tokens?sort=name&page_size=10");
         let pager = &page.text[page.text.find("class=\"pager\"").expect("a pager")..];
-        assert!(pager.contains("href=\"/console/tokens?sort=name&#38;page_size=10&#38;page=2\""), "next page link: {pager}");
+        assert!(
+            pager.contains("href=\"/console/tokens?sort=name&#38;page_size=10&#38;page=2\""),
+            "next page link: {pager}"
+        );
         assert!(page.text.contains("Page 1 of 3"), "the total");
         // A bad value: 422, the error at its field, no rows.
         let bad = c.get("/console/tokens?usage=sometimes");
@@ -300,7 +312,8 @@ mod http {
         let (id, _) = s.user(&owner, "erin@example.com", &["org:member"]);
         let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
         let before = s.data_snapshot();
-        let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+        type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+        let cases: Vec<Case> = vec![
             ("/console/people".into(), vec![("email", "nope"), ("roles", "org:member")], "email"),
             ("/console/people".into(), vec![("email", "x@example.com"), ("roles", "no:such")], "roles"),
             (format!("/console/people/{id}"), vec![("name", ""), ("roles", "org:member")], "name"),
@@ -331,7 +344,11 @@ mod http {
             let r = c.post(path, form);
             assert_eq!(r.status, 422, "{path} {form:?}: {}", r.text);
             assert!(r.text.contains(&format!("id=\"{field}-error\"")), "{path}: the error at {field}");
-            assert!(r.text.contains(&format!("aria-describedby=\"{field}-error\"")) || r.text.contains(&format!(" {field}-error\"")), "{path}: {field} points at its error");
+            assert!(
+                r.text.contains(&format!("aria-describedby=\"{field}-error\""))
+                    || r.text.contains(&format!(" {field}-error\"")),
+                "{path}: {field} points at its error"
+            );
             assert_eq!(csrf_in(&r.text), c.csrf, "the re-rendered form can be sent again");
         }
         // A conflict is shown above the form.
@@ -339,5 +356,12 @@ mod http {
         assert_eq!(r.status, 422, "{}", r.text);
         assert!(r.text.contains("class=\"form-error\"") && r.text.contains("already exists"));
         assert_eq!(s.data_snapshot(), before, "refused forms change nothing");
+        // The audit filters: a bad time at its field; the datetime-local form is accepted.
+        let r = c.get("/console/audit?from=yesterday");
+        assert_eq!(r.status, 422);
+        assert!(r.text.contains("id=\"from-error\""), "{}", r.text);
+        let r = c.get(&format!("/console/audit?object={id}&from=2000-01-01T00:00"));
+        assert_eq!(r.status, 200);
+        assert!(r.text.contains("user.create") && !r.text.contains("org.create"), "only the person's events");
     }
 }

@@ -847,8 +847,10 @@ mod console_admin {
         ];
         let other = other_org(&s);
         let other_owner = s.login("owner@other.test", "other-password-123");
-        let other_search =
-            str_of(&create(&s, &other_owner, "/api/v1/saved-searches", json!({"name": "x", "query": "status=idle"})), "id");
+        let other_search = str_of(
+            &create(&s, &other_owner, "/api/v1/saved-searches", json!({"name": "x", "query": "status=idle"})),
+            "id",
+        );
         let n = Cell::new(0u32);
         let next = || {
             n.set(n.get() + 1);

@@ -18,11 +18,13 @@ pub struct EventRow {
     pub at: String,
     pub actor_kind: String,
     pub actor: String,
+    pub actor_short: String,
     pub actor_href: Option<String>,
     pub action: String,
     pub action_href: String,
     pub object_kind: String,
     pub object: String,
+    pub object_short: String,
     pub object_href: Option<String>,
     pub outcome: String,
     pub ip: String,
@@ -51,6 +53,17 @@ impl AuditPage {
 /// (the service checks it and names the field).
 fn time(v: Option<String>) -> Option<String> {
     v.map(|v| if v.len() == 16 && v.as_bytes().get(10) == Some(&b'T') { format!("{v}:00Z") } else { v })
+}
+
+/// A long id as "…" and its last 12 characters (ids share their time-ordered prefix); the
+/// full id is in the link's title and its filter.
+fn short(id: &str) -> String {
+    let n = id.chars().count();
+    if n <= 16 {
+        id.to_string()
+    } else {
+        format!("…{}", id.chars().skip(n - 12).collect::<String>())
+    }
 }
 
 /// RFC 3339 back to the `datetime-local` input's form.
@@ -98,11 +111,13 @@ pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<Http
             at: when(&e.at),
             actor_kind: e.actor_kind.clone(),
             actor: e.actor_id.clone().unwrap_or_default(),
+            actor_short: short(e.actor_id.as_deref().unwrap_or("")),
             actor_href: e.actor_id.as_deref().map(|a| filter("actor", a)),
             action: e.action.clone(),
             action_href: filter("action", &e.action),
             object_kind: e.object_kind.clone().unwrap_or_default(),
             object: e.object_id.clone().unwrap_or_default(),
+            object_short: short(e.object_id.as_deref().unwrap_or("")),
             object_href: e.object_id.as_deref().map(|o| filter("object", o)),
             outcome: e.outcome.clone(),
             ip: e.ip.clone().unwrap_or_default(),

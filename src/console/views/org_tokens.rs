@@ -27,7 +27,9 @@ fn canonical(raw: &str) -> Query {
     if since.len() == 10 && since.as_bytes()[4] == b'-' {
         let full = format!("{since}T00:00:00Z");
         // Keep the parameter's place: rebuild in order.
-        return Query(q.0.into_iter().map(|(k, v)| if k == "unused_since" { (k, full.clone()) } else { (k, v) }).collect());
+        return Query(
+            q.0.into_iter().map(|(k, v)| if k == "unused_since" { (k, full.clone()) } else { (k, v) }).collect(),
+        );
     }
     q
 }
@@ -265,7 +267,10 @@ pub async fn delete_saved(post: Post, id: web::Path<String>, st: web::Data<State
 mod tests {
     #[test]
     fn canonical_queries() {
-        assert_eq!(super::canonical("q=&unused_since=2026-01-02&status=").encoded(), "unused_since=2026-01-02T00%3A00%3A00Z");
+        assert_eq!(
+            super::canonical("q=&unused_since=2026-01-02&status=").encoded(),
+            "unused_since=2026-01-02T00%3A00%3A00Z"
+        );
         assert_eq!(super::canonical("usage=never_used").encoded(), "usage=never_used");
     }
 }

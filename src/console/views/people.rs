@@ -192,7 +192,12 @@ async fn show_person(
     Ok(render(status, &v))
 }
 
-pub async fn show(ui: Ui, id: web::Path<String>, q: web::Query<Done>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+pub async fn show(
+    ui: Ui,
+    id: web::Path<String>,
+    q: web::Query<Done>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
     ui.p.require("org:admin")?;
     let notice = match q.done.as_deref() {
         Some("created") => Some("Created. They have no password yet: create a reset code below and give it to them."),

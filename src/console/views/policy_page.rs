@@ -12,9 +12,19 @@ const BASE: &str = "/console/policy";
 
 /// The form's fields: (name, label, help, required).
 const FIELDS: [(&str, &str, &str, bool); 4] = [
-    ("personal_token_max_ttl_days", "Personal token lifetime, at most (days)", "1 to 3650. New personal tokens cannot live longer.", true),
+    (
+        "personal_token_max_ttl_days",
+        "Personal token lifetime, at most (days)",
+        "1 to 3650. New personal tokens cannot live longer.",
+        true,
+    ),
     ("service_token_max_ttl_days", "Service account token lifetime, at most (days)", "1 to 3650.", true),
-    ("idle_ttl_days", "Idle limit (days)", "A token unused this long stops working (status idle). Empty: no limit.", false),
+    (
+        "idle_ttl_days",
+        "Idle limit (days)",
+        "A token unused this long stops working (status idle). Empty: no limit.",
+        false,
+    ),
     ("max_tokens_per_service_account", "Live tokens per service account, at most", "1 to 1000.", true),
 ];
 

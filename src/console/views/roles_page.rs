@@ -23,7 +23,12 @@ struct Roles {
     errors: FieldErrors,
 }
 
-async fn show(ui: &Ui, st: &web::Data<State>, form: (String, String, String), errors: FieldErrors) -> Result<HttpResponse, Fail> {
+async fn show(
+    ui: &Ui,
+    st: &web::Data<State>,
+    form: (String, String, String),
+    errors: FieldErrors,
+) -> Result<HttpResponse, Fail> {
     ui.p.require("org:admin")?;
     let p = ui.p.clone();
     let all = read(st, move |conn, _, _| roles::list(conn, &p)).await?;
