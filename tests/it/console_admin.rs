@@ -267,6 +267,15 @@ mod http {
             "next page link: {pager}"
         );
         assert!(page.text.contains("Page 1 of 3"), "the total");
+        // Saved searches: every admin sees them; only the creator (or an owner) gets Delete.
+        let r = s.post("/api/v1/saved-searches", &owner, json!({"name": "owner's view", "query": "status=idle"}));
+        assert_eq!(r.status, 201);
+        s.user(&owner, "admin@example.com", &["org:admin"]);
+        let admin = ConsoleHttp::sign_in(&s, "admin@example.com", "user-password-123");
+        let page = admin.get("/console/tokens");
+        assert!(page.text.contains("owner&#39;s view") || page.text.contains("owner's view"), "listed for the admin");
+        assert!(!page.text.contains("delete-saved"), "no Delete on another admin's search");
+        assert!(c.get("/console/tokens").text.contains("delete-saved"), "the owner may delete it");
         // A bad value: 422, the error at its field, no rows.
         let bad = c.get("/console/tokens?usage=sometimes");
         assert_eq!(bad.status, 422);

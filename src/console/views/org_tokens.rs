@@ -112,6 +112,9 @@ pub struct SavedRow {
     pub href: String,
     pub query: String,
     pub current: bool,
+    /// Its creator or an owner may delete it (`service::saved::delete` decides; the button
+    /// is only left out for others).
+    pub deletable: bool,
 }
 
 #[derive(Template)]
@@ -194,7 +197,8 @@ async fn show(
         .into_iter()
         .map(|s| {
             let sq = Query::from_raw(&s.query);
-            SavedRow { current: sq == mine, href: sq.href(BASE), id: s.id, name: s.name, query: s.query }
+            let deletable = s.created_by == ui.p.id || ui.p.is_owner();
+            SavedRow { current: sq == mine, href: sq.href(BASE), id: s.id, name: s.name, query: s.query, deletable }
         })
         .collect();
     let since_date = q.get("unused_since").get(..10).unwrap_or("").to_string();
