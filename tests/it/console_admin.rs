@@ -229,7 +229,36 @@ mod http {
     use super::*;
     use crate::common::browser::csrf_in;
 
-    backend_tests!(table_url_is_the_api_query, reset_code_page_is_not_stored, forms_show_errors_at_fields);
+    backend_tests!(
+        table_url_is_the_api_query,
+        reset_code_page_is_not_stored,
+        forms_show_errors_at_fields,
+        people_and_audit_paginate_with_their_filters
+    );
+
+    /// People and the audit log page by 20 and keep their filters in the page links.
+    fn people_and_audit_paginate_with_their_filters(b: &Backend) {
+        let s = b.start();
+        let owner = s.owner_login();
+        for i in 0..22 {
+            let r = s.post("/api/v1/users", &owner, json!({"email": format!("bulk{i:02}@example.com")}));
+            assert_eq!(r.status, 201);
+        }
+        let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+        let page = c.get("/console/people?q=bulk");
+        assert!(page.text.contains("Page 1 of 2 (22 in all)"), "{}", page.text);
+        assert!(page.text.contains("href=\"/console/people?q=bulk&#38;page=2\""));
+        let page2 = c.get("/console/people?q=bulk&page=2");
+        assert_eq!(page2.text.matches("class=\"person-link\"").count(), 2);
+        assert!(page2.text.contains("bulk21@example.com") && !page2.text.contains("bulk00@example.com"));
+        // 22 user.create events by the owner, and the bootstrap's own.
+        let audit = c.get("/console/audit?action=user.create");
+        assert!(audit.text.contains("Page 1 of 2 (23 in all)"), "{}", audit.text);
+        assert!(audit.text.contains("href=\"/console/audit?action=user.create&#38;page=2\""));
+        let last = c.get("/console/audit?action=user.create&page=2");
+        assert_eq!(last.text.matches("class=\"action\"").count(), 3);
+        assert!(!last.text.contains(">user.login<"), "the filter holds on page 2");
+    }
 
     fn ids_on_page(html: &str) -> Vec<String> {
         html.split("<tr data-id=\"").skip(1).map(|r| r[..r.find('"').unwrap()].to_string()).collect()
@@ -267,6 +296,15 @@ mod http {
             "next page link: {pager}"
         );
         assert!(page.text.contains("Page 1 of 3"), "the total");
+        // Sortable headers: the current column says so, and its link reverses the order.
+        let page = c.get("/console/tokens?status=active&sort=name");
+        assert!(
+            page.text.contains(
+                "aria-sort=\"ascending\"><a href=\"/console/tokens?status=active&#38;sort=name&#38;order=desc\""
+            ),
+            "the Name header"
+        );
+        assert!(page.text.contains("<th scope=\"col\" aria-sort=\"none\"><a href=\"/console/tokens?status=active&#38;sort=expires_at&#38;order=asc\""));
         // Saved searches: every admin sees them; only the creator (or an owner) gets Delete.
         let r = s.post("/api/v1/saved-searches", &owner, json!({"name": "owner's view", "query": "status=idle"}));
         assert_eq!(r.status, 201);
