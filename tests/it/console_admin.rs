@@ -193,6 +193,23 @@ fn admin_pages_walk(b: &Backend) {
     assert!(rows.contains("policy.update") && !rows.contains("user.create"), "{rows}");
     assert_eq!(br.find("#a-action").attr("value").as_deref(), Some("policy.update"));
 
+    // Every admin page fits a 360 px phone: nothing wider than the screen.
+    br.set_width(360);
+    for page in ["/console/tokens", "/console/people", "/console/roles", "/console/policy", "/console/audit"] {
+        br.go(&s.url(page));
+        br.find("h1");
+        let fits = br.script(
+            "var d = document.documentElement; return [d.scrollWidth, d.clientWidth, window.innerWidth]",
+            json!([]),
+        );
+        assert!(fits[2].as_u64() <= Some(360), "the window is a phone's: {fits}");
+        assert!(
+            fits[0].as_u64() <= fits[1].as_u64(),
+            "{page} at 360 px: [scrollWidth, clientWidth, innerWidth] = {fits}"
+        );
+    }
+    br.set_width(1280);
+
     // An admin reads the policy and cannot change it.
     let owner = s.owner_login();
     s.user(&owner, "admin@example.com", &["org:admin"]);
