@@ -1093,3 +1093,221 @@ backend_tests!(
     repro_f_app_without_introspect_flag_cannot_introspect,
     repro_g_personal_token_requires_roles,
 );
+
+// ---------------------------------------------------------------------------------------
+// the console's admin pages
+// ---------------------------------------------------------------------------------------
+
+/// The web console's admin routes × the principals that can hold a console session (people
+/// with a password). Same rules as the API: the console calls the same services. A refused
+/// cell answers its error page and changes nothing; a POST without the session's CSRF
+/// token is refused (403) for everyone, even the owner, and changes nothing.
+mod console_admin {
+    use super::*;
+    use crate::common::browser::ConsoleHttp;
+
+    backend_tests!(console_admin_matrix);
+
+    #[derive(Clone, Copy, Debug)]
+    enum C {
+        TablePage,
+        PeoplePage,
+        PersonLow,
+        PersonHigh,
+        PersonOther,
+        RolesPage,
+        PolicyPage,
+        AuditPage,
+        RevokeToken,
+        RevokeOtherToken,
+        SaveSearch,
+        /// Deleting a saved search the owner created: its creator or an owner only.
+        DeleteOwnersSearch,
+        DeleteOtherSearch,
+        InviteLow,
+        InviteHigh,
+        RenameLow,
+        RenameHigh,
+        RenameOther,
+        DisableLow,
+        DisableHigh,
+        EnableLow,
+        ResetLow,
+        ResetHigh,
+        ResetOther,
+        RoleCreate,
+        RoleDelete,
+        PolicySave,
+    }
+
+    /// owner, admin (lacks billing:write), developer, member.
+    #[rustfmt::skip]
+    const CONSOLE: &[(C, [u16; 4])] = &[
+        (C::TablePage,          [200, 200, 403, 403]),
+        (C::PeoplePage,         [200, 200, 403, 403]),
+        (C::PersonLow,          [200, 200, 403, 403]),
+        (C::PersonHigh,         [200, 403, 403, 403]),
+        (C::PersonOther,        [404, 404, 403, 403]),
+        (C::RolesPage,          [200, 200, 403, 403]),
+        (C::PolicyPage,         [200, 200, 403, 403]),
+        (C::AuditPage,          [200, 200, 403, 403]),
+        (C::RevokeToken,        [303, 303, 403, 403]),
+        (C::RevokeOtherToken,   [404, 404, 403, 403]),
+        (C::SaveSearch,         [303, 303, 403, 403]),
+        (C::DeleteOwnersSearch, [303, 403, 403, 403]),
+        (C::DeleteOtherSearch,  [404, 404, 403, 403]),
+        (C::InviteLow,          [303, 303, 403, 403]),
+        (C::InviteHigh,         [303, 422, 403, 403]),
+        (C::RenameLow,          [303, 303, 403, 403]),
+        (C::RenameHigh,         [303, 403, 403, 403]),
+        (C::RenameOther,        [404, 404, 403, 403]),
+        (C::DisableLow,         [303, 303, 403, 403]),
+        (C::DisableHigh,        [303, 403, 403, 403]),
+        (C::EnableLow,          [303, 303, 403, 403]),
+        (C::ResetLow,           [200, 200, 403, 403]),
+        (C::ResetHigh,          [200, 403, 403, 403]),
+        (C::ResetOther,         [404, 404, 403, 403]),
+        (C::RoleCreate,         [303, 303, 403, 403]),
+        (C::RoleDelete,         [303, 303, 403, 403]),
+        (C::PolicySave,         [303, 403, 403, 403]),
+    ];
+
+    fn console_admin_matrix(b: &Backend) {
+        let s = b.start();
+        let owner = s.owner_login();
+        create(&s, &owner, "/api/v1/roles", json!({"name": BILLING, "kind": "custom", "description": "charges"}));
+        s.user(&owner, "admin@example.test", &["org:admin"]);
+        s.user(&owner, "developer@example.test", &["org:developer"]);
+        s.user(&owner, "member@example.test", &["org:member"]);
+        let sessions = [
+            ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password),
+            ConsoleHttp::sign_in(&s, "admin@example.test", "user-password-123"),
+            ConsoleHttp::sign_in(&s, "developer@example.test", "user-password-123"),
+            ConsoleHttp::sign_in(&s, "member@example.test", "user-password-123"),
+        ];
+        let other = other_org(&s);
+        let other_owner = s.login("owner@other.test", "other-password-123");
+        let other_search = str_of(
+            &create(&s, &other_owner, "/api/v1/saved-searches", json!({"name": "x", "query": "status=idle"})),
+            "id",
+        );
+        let n = Cell::new(0u32);
+        let next = || {
+            n.set(n.get() + 1);
+            n.get()
+        };
+        let user = |roles: &[&str]| new_user(&s, &owner, &format!("target{}@example.test", next()), roles);
+        // (method, path, form fields) of a cell, its targets made fresh by the owner.
+        let prepare = |c: C| -> (&'static str, String, Vec<(String, String)>) {
+            let k = next();
+            let f = |pairs: &[(&str, String)]| pairs.iter().map(|(a, b)| (a.to_string(), b.clone())).collect();
+            let get = |p: String| ("GET", p, vec![]);
+            let post = |p: String, form: Vec<(String, String)>| ("POST", p, form);
+            match c {
+                C::TablePage => get("/console/tokens?usage=never_used".into()),
+                C::PeoplePage => get("/console/people".into()),
+                C::PersonLow => get(format!("/console/people/{}", user(&LOW))),
+                C::PersonHigh => get(format!("/console/people/{}", user(&HIGH))),
+                C::PersonOther => get(format!("/console/people/{}", other.user)),
+                C::RolesPage => get("/console/roles".into()),
+                C::PolicyPage => get("/console/policy".into()),
+                C::AuditPage => get("/console/audit?action=user.create".into()),
+                C::RevokeToken => {
+                    let (tid, _) = new_sa_token(&s, &owner, &new_sa(&s, &owner, &format!("bot-{k}"), &LOW));
+                    post(format!("/console/tokens/{tid}/revoke"), f(&[("back", "status=active".into())]))
+                }
+                C::RevokeOtherToken => post(format!("/console/tokens/{}/revoke", other.sa_token), vec![]),
+                C::SaveSearch => post(
+                    "/console/tokens/saved".into(),
+                    f(&[("name", format!("search {k}")), ("query", "usage=never_used".into())]),
+                ),
+                C::DeleteOwnersSearch => {
+                    let body = json!({"name": format!("owner's {k}"), "query": "status=revoked"});
+                    let id = str_of(&create(&s, &owner, "/api/v1/saved-searches", body), "id");
+                    post(format!("/console/tokens/saved/{id}/delete"), vec![])
+                }
+                C::DeleteOtherSearch => post(format!("/console/tokens/saved/{other_search}/delete"), vec![]),
+                C::InviteLow | C::InviteHigh => {
+                    let mut form = f(&[("email", format!("invited{k}@example.test"))]);
+                    let roles: &[&str] = if matches!(c, C::InviteLow) { &LOW } else { &HIGH };
+                    form.extend(roles.iter().map(|r| ("roles".to_string(), r.to_string())));
+                    post("/console/people".into(), form)
+                }
+                C::RenameLow | C::RenameHigh | C::RenameOther => {
+                    let (id, roles): (String, &[&str]) = match c {
+                        C::RenameLow => (user(&LOW), &LOW),
+                        C::RenameHigh => (user(&HIGH), &HIGH),
+                        _ => (other.user.clone(), &LOW),
+                    };
+                    let mut form = f(&[("name", format!("renamed {k}"))]);
+                    form.extend(roles.iter().map(|r| ("roles".to_string(), r.to_string())));
+                    post(format!("/console/people/{id}"), form)
+                }
+                C::DisableLow => post(format!("/console/people/{}/disable", user(&LOW)), vec![]),
+                C::DisableHigh => post(format!("/console/people/{}/disable", user(&HIGH)), vec![]),
+                C::EnableLow => {
+                    let body = json!({"email": format!("off{k}@example.test"), "roles": LOW, "disabled": true});
+                    let id = str_of(&create(&s, &owner, "/api/v1/users", body), "id");
+                    post(format!("/console/people/{id}/enable"), vec![])
+                }
+                C::ResetLow => post(format!("/console/people/{}/reset", user(&LOW)), vec![]),
+                C::ResetHigh => post(format!("/console/people/{}/reset", user(&HIGH)), vec![]),
+                C::ResetOther => post(format!("/console/people/{}/reset", other.user), vec![]),
+                C::RoleCreate => post(
+                    "/console/roles".into(),
+                    f(&[("name", format!("made{k}:read")), ("kind", "custom".into()), ("description", "x".into())]),
+                ),
+                C::RoleDelete => {
+                    let name = format!("spare{k}:read");
+                    create(&s, &owner, "/api/v1/roles", json!({"name": name, "kind": "service"}));
+                    post(format!("/console/roles/{name}/delete"), vec![])
+                }
+                C::PolicySave => post(
+                    "/console/policy".into(),
+                    f(&[
+                        ("personal_token_max_ttl_days", (k % 1000 + 1).to_string()),
+                        ("service_token_max_ttl_days", "365".into()),
+                        ("idle_ttl_days", "".into()),
+                        ("max_tokens_per_service_account", "20".into()),
+                    ]),
+                ),
+            }
+        };
+        let who = ["owner", "admin", "developer", "member"];
+        let mut wrong = Vec::new();
+        for (c, row) in CONSOLE {
+            for (i, http) in sessions.iter().enumerate() {
+                let (method, path, form) = prepare(*c);
+                let pairs: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                let cell = format!("{c:?} by {} ({method} {path})", who[i]);
+                let before = state(&s);
+                if method == "POST" {
+                    // Without the CSRF token: refused for everyone, nothing changed.
+                    let r = http.post_raw(&path, &pairs, &[("Origin", &s.base)]);
+                    if r.status != 403 || !r.text.contains("Form refused") {
+                        wrong.push(format!("{cell} without CSRF: expected 403, got {}", r.status));
+                    }
+                    assert_unchanged(&s, &before, &format!("{cell} without CSRF"));
+                }
+                let r = if method == "GET" { http.get(&path) } else { http.post(&path, &pairs) };
+                if r.status != row[i] {
+                    wrong.push(format!("{cell}: expected {}, got {}", row[i], r.status));
+                    continue;
+                }
+                if r.status >= 400 || method == "GET" {
+                    assert!(r.header("content-type").unwrap_or("").starts_with("text/html"), "{cell}: an HTML page");
+                    assert_unchanged(&s, &before, &format!("{cell} ({})", r.status));
+                } else {
+                    assert_ne!(state(&s), before, "{cell} answered {} but changed nothing", r.status);
+                }
+                if r.status == 403 {
+                    assert!(r.text.contains("You need another role"), "{cell}: the 403 page");
+                }
+                if r.status == 404 {
+                    assert!(r.text.contains("belongs to another organization"), "{cell}: the 404 page");
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{} cells disagree:\n{}", wrong.len(), wrong.join("\n"));
+    }
+}

@@ -16,6 +16,8 @@ mod apps_and_service_accounts;
 mod cli_process;
 /// The web console: browser walks (headless Chromium), sessions, CSRF, headers.
 mod console;
+/// The console's admin pages: org token table, saved searches, people, roles, policy, audit.
+mod console_admin;
 /// Signing keys and discovery: JWKS, rotation, forged bearers, health, metrics, login.
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.

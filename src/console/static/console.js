@@ -63,6 +63,18 @@
     ok.focus();
   });
 
+  // Row menus (<details class="menu">): one open at a time; Escape closes and returns focus.
+  document.addEventListener("toggle", function (e) {
+    var d = e.target;
+    if (!(d instanceof HTMLDetailsElement) || !d.classList.contains("menu") || !d.open) return;
+    document.querySelectorAll("details.menu[open]").forEach(function (o) { if (o !== d) o.open = false; });
+  }, true);
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    var d = e.target instanceof Element ? e.target.closest("details.menu[open]") : null;
+    if (d) { d.open = false; var s = d.querySelector("summary"); if (s) s.focus(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var d = document.querySelector("dialog[data-open-on-load]");
     if (d && d.showModal) {

@@ -2,9 +2,14 @@
 pub mod accounts;
 pub mod admin;
 pub mod apps;
+pub mod audit_log;
 pub mod my_tokens;
+pub mod org_tokens;
 pub mod parts;
 pub mod password;
+pub mod people;
+pub mod policy_page;
+pub mod roles_page;
 pub mod signin;
 
 use actix_web::web::{self, get, post, resource};

@@ -1,0 +1,280 @@
+//! People (admins): the list (search, role and status filters, pages), invite a person
+//! (roles from the catalogue), and a person's page: rename, change roles, disable or
+//! enable, and a one-time password reset code shown once. Every action is the service
+//! function of `/api/v1/users…` (`service::users`, `service::sessions::issue_reset_code`).
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::admin::{Query, QueryPager};
+use super::my_tokens::{own_roles, Secret};
+use super::parts::{role_choices, when, RoleChoice};
+use crate::app::State;
+use crate::console::{read, render, render_into, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::service::list::PageQuery;
+use crate::service::users::{self, CredentialsQuery, NewUser, UserPatch, UserView};
+use crate::service::{roles, sessions};
+
+const BASE: &str = "/console/people";
+
+pub struct PersonRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub roles: String,
+    pub disabled: bool,
+    pub has_password: bool,
+    pub created: String,
+}
+
+impl PersonRow {
+    fn new(u: &UserView) -> PersonRow {
+        PersonRow {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            roles: u.roles.join(", "),
+            disabled: u.disabled,
+            has_password: u.has_password,
+            created: when(&u.created_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "people.html")]
+struct People {
+    chrome: Chrome,
+    q: Query,
+    rows: Vec<PersonRow>,
+    pager: QueryPager,
+    all_roles: Vec<String>,
+    roles: Vec<RoleChoice>,
+    email: String,
+    name: String,
+    errors: FieldErrors,
+    /// Errors of the filter form (a bad `disabled` value).
+    filter_errors: FieldErrors,
+    open: bool,
+}
+
+impl People {
+    fn sel(&self, name: &str, value: &str) -> bool {
+        self.q.get(name) == value
+    }
+}
+
+struct Form {
+    email: String,
+    name: String,
+    chosen: Vec<String>,
+    errors: FieldErrors,
+}
+
+async fn show_list(ui: &Ui, st: &web::Data<State>, q: Query, form: Option<Form>) -> Result<HttpResponse, Fail> {
+    ui.p.require("org:admin")?;
+    let p = ui.p.clone();
+    let q2 = q.clone();
+    let loaded = read(st, move |conn, _, _| {
+        let f = users::UserFilter { q: q2.opt("q"), role: q2.opt("role"), disabled: q2.opt("disabled") };
+        let pq = PageQuery {
+            page: q2.opt("page"),
+            page_size: Some(super::parts::PAGE_SIZE.to_string()),
+            sort: Some("email".into()),
+            order: None,
+        };
+        let page = users::list(conn, &p, &f, &pq);
+        let all: Vec<String> = roles::list(conn, &p)?.into_iter().map(|r| r.name).collect();
+        Ok((page, all, own_roles(conn, &p)?))
+    })
+    .await?;
+    let (page, all_roles, grantable) = loaded;
+    let (page, filter_errors) = match page {
+        Ok(pg) => (pg, FieldErrors::default()),
+        Err(e) => {
+            let errors = FieldErrors::from_error(e)?;
+            (crate::service::list::Paged { items: vec![], total_count: 0, page: 1, page_size: 1 }, errors)
+        }
+    };
+    let failed = form.as_ref().is_some_and(|f| f.errors.any()) || filter_errors.any();
+    let form = form.unwrap_or(Form {
+        email: String::new(),
+        name: String::new(),
+        chosen: vec!["org:member".into()],
+        errors: FieldErrors::default(),
+    });
+    let v = People {
+        chrome: ui.chrome("people"),
+        rows: page.items.iter().map(PersonRow::new).collect(),
+        pager: QueryPager::new(BASE, &q, &page),
+        q,
+        all_roles,
+        roles: role_choices(&grantable, &form.chosen),
+        email: form.email,
+        name: form.name,
+        open: form.errors.any(),
+        errors: form.errors,
+        filter_errors,
+    };
+    Ok(render(if failed { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }, &v))
+}
+
+pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let q = Query::from_raw(req.query_string());
+    show_list(&ui, &st, q, None).await
+}
+
+/// `service::users::create` (no password: the person gets a reset code next).
+pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let (email, name, chosen) = (form.get("email").to_string(), form.get("name").trim().to_string(), form.all("roles"));
+    let input = NewUser {
+        email: email.clone(),
+        name: (!name.is_empty()).then(|| name.clone()),
+        roles: Some(chosen.clone()),
+        disabled: false,
+    };
+    let p = ui.p.clone();
+    match write(&st, move |conn, _, now| users::create(conn, &p, &input, now)).await {
+        Ok(u) => Ok(see_other(&format!("{BASE}/{}?done=created", u.id))),
+        Err(e) => {
+            let errors = FieldErrors::from_error(e)?;
+            show_list(&ui, &st, Query::default(), Some(Form { email, name, chosen, errors })).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct Person {
+    chrome: Chrome,
+    u: PersonRow,
+    roles: Vec<RoleChoice>,
+    name: String,
+    credentials: String,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+async fn show_person(
+    ui: &Ui,
+    st: &web::Data<State>,
+    id: String,
+    edit: Option<(String, Vec<String>, String)>,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+) -> Result<HttpResponse, Fail> {
+    let p = ui.p.clone();
+    let (u, grantable) = read(st, move |conn, _, _| Ok((users::get(conn, &p, &id)?, own_roles(conn, &p)?))).await?;
+    let (name, chosen, credentials) = edit.unwrap_or_else(|| (u.name.clone(), u.roles.clone(), String::new()));
+    // Roles the person holds that the caller cannot grant are still shown (checked).
+    let mut names = grantable;
+    for r in &u.roles {
+        if !names.contains(r) {
+            names.push(r.clone());
+        }
+    }
+    let status = if errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let v = Person {
+        chrome: ui.chrome("people"),
+        u: PersonRow::new(&u),
+        roles: role_choices(&names, &chosen),
+        name,
+        credentials,
+        errors,
+        notice,
+    };
+    Ok(render(status, &v))
+}
+
+pub async fn show(
+    ui: Ui,
+    id: web::Path<String>,
+    q: web::Query<Done>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    ui.p.require("org:admin")?;
+    let notice = match q.done.as_deref() {
+        Some("created") => Some("Created. They have no password yet: create a reset code below and give it to them."),
+        Some("saved") => Some("Saved."),
+        Some("disabled") => Some("Disabled: their sign-ins and access tokens have ended."),
+        Some("enabled") => Some("Enabled again. Their old sign-ins stay ended."),
+        _ => None,
+    };
+    show_person(&ui, &st, id.into_inner(), None, FieldErrors::default(), notice).await
+}
+
+/// `service::users::patch` with name and roles; a demotion below what their apps or
+/// service accounts hold needs the `credentials` choice, as `?credentials=` in the API.
+pub async fn update(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let id = id.into_inner();
+    let (name, chosen, credentials) =
+        (form.get("name").to_string(), form.all("roles"), form.get("credentials").to_string());
+    let cq = CredentialsQuery { credentials: (!credentials.is_empty()).then(|| credentials.clone()) };
+    let result = match cq.choice() {
+        Err(e) => Err(e),
+        Ok(choice) => {
+            let input = UserPatch { name: Some(name.clone()), roles: Some(chosen.clone()), disabled: None };
+            let (p, id2) = (ui.p.clone(), id.clone());
+            write(&st, move |conn, _, now| users::patch(conn, &p, &id2, &input, choice, now)).await
+        }
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("{BASE}/{id}?done=saved"))),
+        Err(e) => {
+            let errors = FieldErrors::from_error(e)?;
+            show_person(&ui, &st, id, Some((name, chosen, credentials)), errors, None).await
+        }
+    }
+}
+
+async fn set_disabled(post: Post, id: String, st: web::Data<State>, disabled: bool) -> Result<HttpResponse, Fail> {
+    let ui = post.ui;
+    let input = UserPatch { name: None, roles: None, disabled: Some(disabled) };
+    let (p, id2) = (ui.p.clone(), id.clone());
+    let choice = users::CredentialsChoice::Ask;
+    match write(&st, move |conn, _, now| users::patch(conn, &p, &id2, &input, choice, now)).await {
+        Ok(_) => Ok(see_other(&format!("{BASE}/{id}?done={}", if disabled { "disabled" } else { "enabled" }))),
+        Err(e) => {
+            let errors = FieldErrors::from_error(e)?;
+            show_person(&ui, &st, id, None, errors, None).await
+        }
+    }
+}
+
+pub async fn disable(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    set_disabled(post, id.into_inner(), st, true).await
+}
+
+pub async fn enable(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    set_disabled(post, id.into_inner(), st, false).await
+}
+
+/// `service::sessions::issue_reset_code`: the code is on this page only (no-store), once.
+pub async fn reset(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let ui = post.ui;
+    let id = id.into_inner();
+    let (p, id2) = (ui.p.clone(), id.clone());
+    let (u, issued) = write(&st, move |conn, _, now| {
+        let u = users::get(conn, &p, &id2)?;
+        Ok((u, sessions::issue_reset_code(conn, &p, &id2, now)?))
+    })
+    .await?;
+    let page = Secret {
+        chrome: ui.chrome("people"),
+        title: format!("Password reset code for {}", u.email),
+        what: "reset code",
+        secret: issued.code,
+        extra: Some(("Give it to them; they set a new password at /console/reset before", when(&issued.expires_at))),
+        back: format!("{BASE}/{id}"),
+    };
+    let mut b = HttpResponse::Ok();
+    b.insert_header((header::CACHE_CONTROL, "no-store"));
+    Ok(render_into(b, &page))
+}
