@@ -63,9 +63,12 @@ pub fn end_secret_graces(st: &State) {
     }
 }
 
-/// The operators' gauges (`/metrics`), computed here so that scraping costs no query.
-/// The webhook outbox gauges stay 0 until the outbox is wired in.
+/// The operators' gauges (`/metrics`): tokens and the notification outbox, computed here
+/// so that scraping costs no query.
 pub fn refresh_gauges(st: &State) {
+    if let Err(e) = super::outbox::refresh_gauges(st) {
+        log::warn!("reading the outbox gauges failed, will retry: {e}");
+    }
     let r = st.db.read().map_err(service::Error::from).and_then(|mut c| service::lifecycle::gauges(&mut c, st.now()));
     match r {
         Ok(g) => {
@@ -91,13 +94,6 @@ fn reload_keys(st: &State) {
         Ok(true) => log::info!("signing keys reloaded"),
         Ok(false) => {}
         Err(e) => log::error!("key directory unreadable, keeping current keys: {e}"),
-    }
-}
-
-/// The notification outbox gauges (depth, failed) from the database.
-fn outbox_gauges(st: &State) {
-    if let Err(e) = super::outbox::refresh_gauges(st) {
-        log::warn!("reading the outbox gauges failed, will retry: {e}");
     }
 }
 
@@ -127,13 +123,10 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
             last: start,
             run: reload_keys,
         },
-        Task { name: "outbox_gauges", every: Duration::from_secs(60), last: start, run: outbox_gauges },
     ];
     std::thread::Builder::new()
         .name("tokend-maintenance".into())
         .spawn(move || {
-            // The gauges have values from the first scrape on, not only after a minute.
-            outbox_gauges(&state);
             while !state.stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(tick);
                 for t in tasks.iter_mut() {
