@@ -100,7 +100,8 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
         }
     }
     t.page = pq.validate()?;
-    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &OWNER_SORTS })?;
+    // One owner's list sorts by `tokens::SORTS` (the keys its OpenAPI `sort` parameter lists).
+    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &tokens::SORTS })?;
     Ok(t)
 }
 
