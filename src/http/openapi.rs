@@ -410,9 +410,18 @@ sort_param!(AppSort, app_sort, crate::service::apps::SORTS, "created_at");
 sort_param!(SavedSort, saved_sort, crate::service::saved::SORTS, "created_at");
 sort_param!(AuditSort, audit_sort, crate::service::audit::SORTS, "at");
 sort_param!(TableSort, table_sort, crate::service::table::SORTS, "created_at");
+sort_param!(WebhookSort, webhook_sort, crate::service::webhooks::SORTS, "created_at");
+sort_param!(DeliverySort, delivery_sort, crate::service::webhooks::DELIVERY_SORTS, "at");
 
-fn token_status() -> utoipa::openapi::Object {
-    fields::token_status()
+fn status_filter() -> utoipa::openapi::Object {
+    fields::status_filter()
+}
+fn within_days() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(crate::service::policy::MAX_DAYS))
+        .build()
 }
 fn owner_kind() -> utoipa::openapi::Object {
     fields::owner_kind()
@@ -432,9 +441,14 @@ pub struct TableFilter {
     owner_kind: Option<String>,
     /// Owner id.
     owner_id: Option<String>,
-    /// Token status.
-    #[param(schema_with = token_status)]
+    // Documented in `Finish::api` (a schema_with parameter drops its doc comment).
+    #[param(schema_with = status_filter)]
     status: Option<String>,
+    /// RFC 3339: tokens expiring before then (live or not).
+    #[param(format = DateTime)]
+    expires_before: Option<String>,
+    #[param(schema_with = within_days)]
+    expires_within_days: Option<String>,
     /// Whether the token was ever used.
     #[param(schema_with = usage)]
     usage: Option<String>,
@@ -448,8 +462,24 @@ pub struct TableFilter {
     q: Option<String>,
 }
 
+/// The filters of one owner's token list (`/me/tokens`, a service account's tokens):
+/// `service::table::parse_in` with `Scope::Owner` reads these, `PageQuery`'s and
+/// `TokenSort`'s, and refuses any other or repeated parameter (422).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OwnerTokenFilter {
+    #[param(schema_with = status_filter)]
+    status: Option<String>,
+    /// RFC 3339: tokens expiring before then (live or not).
+    #[param(format = DateTime)]
+    expires_before: Option<String>,
+    #[param(schema_with = within_days)]
+    expires_within_days: Option<String>,
+}
+
 /// Sections of the document, in this order.
-const TAGS: [(&str, &str); 12] = [
+const TAGS: [(&str, &str); 13] = [
     ("OAuth", "Token endpoint, revocation and introspection (form bodies, RFC 6749 errors)."),
     ("Discovery", "Metadata, signing keys and this document."),
     ("Operations", "Health, readiness and metrics."),
@@ -462,6 +492,13 @@ const TAGS: [(&str, &str); 12] = [
     ("Token table", "Every API token of the organization, and saved searches of it."),
     ("Policy", "Token lifetimes and limits."),
     ("Audit", "The append-only audit log."),
+    (
+        "Webhooks",
+        "Lifecycle notifications per org, signed the Standard Webhooks way (webhook-id, webhook-timestamp, \
+         webhook-signature: v1,base64 HMAC-SHA256 over id.timestamp.body with the base64-decoded secret after \
+         whsec_). Delivered at least once from a durable outbox, retried for 24 h (5 s, 5 min, 30 min, 2 h, 5 h, \
+         10 h, 10 h, +0-10 % jitter). Payload: {\"type\", \"timestamp\", \"data\"}.",
+    ),
 ];
 
 #[derive(OpenApi)]
@@ -494,15 +531,20 @@ const TAGS: [(&str, &str); 12] = [
         super::api::users_delete, super::api::users_password_reset,
         super::api::roles_list, super::api::roles_create, super::api::roles_delete,
         super::api::sa_list, super::api::sa_create, super::api::sa_get, super::api::sa_patch, super::api::sa_delete,
-        super::api::sa_tokens, super::api::sa_token_create, super::api::sa_token_patch, super::api::sa_token_revoke,
+        super::api::sa_tokens, super::api::sa_token_create, super::api::sa_token_get, super::api::sa_token_patch,
+        super::api::sa_token_revoke, super::api::sa_token_rotate,
         super::api::apps_list, super::api::apps_create, super::api::apps_get, super::api::apps_patch,
         super::api::apps_delete, super::api::apps_secret,
-        super::api::table_list, super::api::table_revoke,
+        super::api::table_list, super::api::self_rotate, super::api::table_get, super::api::table_revoke,
         super::api::policy_get, super::api::policy_put,
         super::api::saved_list, super::api::saved_create, super::api::saved_delete,
         super::api::audit_list,
+        super::api::webhooks_list, super::api::webhooks_create, super::api::webhooks_get, super::api::webhooks_patch,
+        super::api::webhooks_delete, super::api::webhooks_secret, super::api::webhooks_test,
+        super::api::webhooks_deliveries,
     ),
-    components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant)),
+    components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant,
+        crate::service::webhooks::WebhookEvent)),
     modifiers(&Finish),
 )]
 pub struct ApiDoc;
@@ -621,6 +663,12 @@ impl Finish {
                 "sort" => "Sort key; ties are broken by id.",
                 "order" => "Sort direction.",
                 "outcome" => "Outcome.",
+                "status" => {
+                    "Token status: active, expired, revoked, idle, or expiring_soon (active and expiring within 7 \
+                     days). Without a status filter, tokens that ended (revoked or expired) more than the \
+                     organization's retention_days ago are left out."
+                }
+                "expires_within_days" => "Tokens neither revoked nor expired that expire within this many days.",
                 "credentials" => {
                     "What happens to the live apps and service accounts the person created (all of them on \
                      delete; those holding roles the person loses on a demotion): disable them, or transfer them \
@@ -725,6 +773,13 @@ impl Modify for Finish {
                 .into(),
         );
         components.add_security_scheme("clientBasic", SecurityScheme::Http(basic));
+        let mut api_token = Http::new(HttpAuthScheme::Bearer);
+        api_token.description = Some(
+            "An API token (tkd_pat_... or tkd_sat_...) itself, not an access token; only POST \
+             /api/v1/tokens/self/rotate takes one."
+                .into(),
+        );
+        components.add_security_scheme("apiToken", SecurityScheme::Http(api_token));
         // The /oauth forms: unknown parameters are ignored, but every parameter is one string
         // (a repeated one is invalid_request).
         for name in
@@ -747,6 +802,21 @@ impl Modify for Finish {
                     Finish::api(op);
                 } else if oauth {
                     Finish::oauth(op);
+                }
+                // The observe middleware answers every request with its request id.
+                for r in op.responses.responses.values_mut() {
+                    if let RefOr::T(r) = r {
+                        r.headers.entry("X-Request-Id".into()).or_insert_with(|| {
+                            HeaderBuilder::new()
+                                .schema(ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))
+                                .description(Some(
+                                    "The request id: the request's X-Request-Id when sane (at most 128 of \
+                                     A-Z a-z 0-9 - _ . : /), otherwise a generated one; also in the log lines of \
+                                     the request.",
+                                ))
+                                .build()
+                        });
+                    }
                 }
             }
         }

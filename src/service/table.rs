@@ -28,7 +28,8 @@ pub struct TableQuery {
 }
 
 pub const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
-const STATUSES: [&str; 5] = ["active", "expired", "revoked", "idle", "expiring_soon"];
+/// Values of the `status` filter of every token list.
+pub const STATUSES: [&str; 5] = ["active", "expired", "revoked", "idle", "expiring_soon"];
 
 /// Which token list a query is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
