@@ -14,6 +14,8 @@ use super::openapi::{
 };
 use crate::app::{blocking, State};
 use crate::error::ApiError;
+#[allow(unused_imports)] // named in the #[utoipa::path] annotations
+use crate::service::apps::SecretRotation;
 use crate::service::exchange;
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users, webhooks};
@@ -31,8 +33,6 @@ use crate::service::{
     users::{CredentialsQuery, MeView, NewUser, UserFilter, UserPatch, UserView},
     webhooks::{CreateWebhook, DeliveryView, PatchWebhook, TestQueued, WebhookView, WebhookWithSecret},
 };
-#[allow(unused_imports)] // named in the #[utoipa::path] annotations
-use crate::service::apps::SecretRotation;
 use crate::store::AnyConnection;
 
 pub fn json_config() -> web::JsonConfig {
@@ -1244,7 +1244,11 @@ pub async fn audit_list(
         (status = 403),
         (status = 422),
     ))]
-pub async fn webhooks_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+pub async fn webhooks_list(
+    c: Caller,
+    q: web::Query<PageQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| webhooks::list(conn, &c.0, &q)).await?)
 }
 

@@ -678,6 +678,22 @@ impl Finish {
             };
             p.description.get_or_insert_with(|| text.to_string());
         }
+        // An optional JSON body (`request_body = Option<T>`) is absent or a T, never `null`
+        // (`api::optional_obj` answers 422 to anything but an object): keep the T.
+        for c in op.request_body.iter_mut().flat_map(|b| b.content.values_mut()) {
+            if let Some(RefOr::T(Schema::OneOf(one))) = &c.schema {
+                let is_null = |s: &RefOr<Schema>| {
+                    matches!(s, RefOr::T(Schema::Object(o))
+                        if o.schema_type == utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::Type::Null))
+                };
+                let rest: Vec<&RefOr<Schema>> = one.items.iter().filter(|s| !is_null(s)).collect();
+                if let [only] = rest[..] {
+                    if rest.len() < one.items.len() {
+                        c.schema = Some(only.clone());
+                    }
+                }
+            }
+        }
         let mut add = vec!["503"];
         if bearer {
             add.extend(["401", "429"]);
@@ -863,6 +879,9 @@ mod tests {
             "AppPatch",
             "PolicyUpdate",
             "NewSearch",
+            "NewWebhook",
+            "WebhookPatch",
+            "SecretRotation",
         ] {
             assert_eq!(schema(&d, name)["additionalProperties"], Value::Bool(false), "{name}");
         }
@@ -892,6 +911,13 @@ mod tests {
             ("CreateToken", "roles"),
             ("UserPatch", "disabled"),
             ("NewUser", "name"),
+            ("CreateToken", "expires_at"),
+            ("NewWebhook", "enabled"),
+            ("NewWebhook", "description"),
+            ("WebhookPatch", "url"),
+            ("WebhookPatch", "events"),
+            ("WebhookPatch", "enabled"),
+            ("SecretRotation", "grace_period_seconds"),
         ] {
             let s = &schema(&d, name)["properties"][field];
             assert!(!s.to_string().contains("\"null\""), "{name}.{field}: {s}");
@@ -955,6 +981,95 @@ mod tests {
         let days = &schema(&d, "PolicyUpdate")["properties"]["personal_token_max_ttl_days"];
         assert_eq!(days["maximum"], crate::service::policy::MAX_DAYS);
         assert_eq!(schema(&d, "NewUser")["properties"]["email"]["maxLength"], 254);
+        let grace = &schema(&d, "SecretRotation")["properties"]["grace_period_seconds"];
+        assert_eq!(grace["maximum"], crate::service::apps::MAX_GRACE_SECONDS);
+        let url = &schema(&d, "NewWebhook")["properties"]["url"];
+        assert_eq!(url["maxLength"], crate::service::webhooks::MAX_URL_CHARS);
+        for path in ["/api/v1/tokens", "/api/v1/me/tokens"] {
+            let op = &d["paths"][path]["get"];
+            let days =
+                op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "expires_within_days").unwrap();
+            assert_eq!(days["schema"]["maximum"], crate::service::policy::MAX_DAYS, "{path}");
+        }
+    }
+
+    /// The webhook enums are the service's: the subscribable events, the test event, the
+    /// sorts of the two lists.
+    #[test]
+    fn webhook_enums_match_the_service() {
+        use crate::service::webhooks::{DELIVERY_SORTS, EVENTS, SORTS, TEST_EVENT};
+        let d = doc();
+        assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EVENTS));
+        assert_eq!(
+            schema(&d, "WebhookTestQueued")["properties"]["event_type"]["enum"],
+            serde_json::json!([TEST_EVENT])
+        );
+        let events = &schema(&d, "NewWebhook")["properties"]["events"];
+        assert_eq!(events["items"]["$ref"], "#/components/schemas/WebhookEvent");
+        assert_eq!(events["minItems"], 1);
+        let sort = |path: &str| {
+            let op = &d["paths"][path]["get"];
+            op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "sort").unwrap()["schema"]["enum"].clone()
+        };
+        assert_eq!(sort("/api/v1/webhooks"), serde_json::json!(SORTS));
+        assert_eq!(sort("/api/v1/webhooks/{id}/deliveries"), serde_json::json!(DELIVERY_SORTS));
+    }
+
+    /// The owner token lists document exactly the parameters `table::parse_in` reads for
+    /// them (it refuses any other); every token list's status filter has the service's values.
+    #[test]
+    fn token_list_parameters_match_the_parser() {
+        use crate::service::table::{OWNER_KEYS, STATUSES};
+        let d = doc();
+        let names = |path: &str| -> Vec<String> {
+            let op = &d["paths"][path]["get"];
+            let mut v: Vec<String> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "query")
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut keys: Vec<String> = OWNER_KEYS.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        for path in ["/api/v1/me/tokens", "/api/v1/service-accounts/{id}/tokens"] {
+            assert_eq!(names(path), keys, "{path}");
+        }
+        for path in ["/api/v1/me/tokens", "/api/v1/service-accounts/{id}/tokens", "/api/v1/tokens"] {
+            let op = &d["paths"][path]["get"];
+            let status = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "status").unwrap();
+            assert_eq!(status["schema"]["enum"], serde_json::json!(STATUSES), "{path}");
+            assert!(status["description"].as_str().unwrap().contains("expiring_soon"), "{path}");
+        }
+    }
+
+    /// Self-rotation takes the API token itself; every answer of every operation names the
+    /// X-Request-Id header; the token endpoint names the expiry header.
+    #[test]
+    fn lifecycle_headers_and_schemes() {
+        let d = doc();
+        let op = &d["paths"]["/api/v1/tokens/self/rotate"]["post"];
+        assert_eq!(op["security"], serde_json::json!([{"apiToken": []}]));
+        assert_eq!(d["components"]["securitySchemes"]["apiToken"]["scheme"], "bearer");
+        let ok = &d["paths"]["/oauth/token"]["post"]["responses"]["200"]["headers"];
+        assert!(ok["Tokend-Api-Token-Expires"].is_object(), "{ok}");
+        let mut n = 0;
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    assert!(r["headers"]["X-Request-Id"].is_object(), "{method} {path} {status}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 300, "{n}");
+        // The optional body of a secret regeneration: absent or a SecretRotation, never null.
+        let body = &d["paths"]["/api/v1/apps/{id}/secret"]["post"]["requestBody"];
+        assert_eq!(body["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/SecretRotation");
+        assert_ne!(body["required"], true);
     }
 
     /// The bodies the server builds as JSON have exactly the documented fields.
