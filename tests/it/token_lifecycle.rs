@@ -657,8 +657,10 @@ fn gauges_and_request_ids(b: &Backend) {
     assert_eq!(metric(&text, "tokend_api_tokens_live{owner_kind=\"service_account\"}"), Some(2));
     assert_eq!(metric(&text, "tokend_api_tokens_expiring_7d"), Some(2), "soon (1 day left) and b (3 days)");
     assert_eq!(metric(&text, "tokend_api_tokens_idle"), Some(1));
-    assert_eq!(metric(&text, "tokend_webhook_outbox_depth"), Some(0));
-    assert_eq!(metric(&text, "tokend_webhook_deliveries_failed"), Some(0));
+    for kind in ["webhook", "email"] {
+        assert_eq!(metric(&text, &format!("tokend_webhook_outbox_depth{{kind=\"{kind}\"}}")), Some(0), "{text}");
+        assert_eq!(metric(&text, &format!("tokend_webhook_deliveries_failed{{kind=\"{kind}\"}}")), Some(0), "{text}");
+    }
     assert_eq!(metric(&text, "tokend_gauges_computed_timestamp_seconds"), Some(s.clock.now()));
     // Scraping does not recompute: a new token shows only at the next computation.
     s.pat(&owner, json!({"name": "later", "ttl_days": 30}));
