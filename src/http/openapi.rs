@@ -805,6 +805,13 @@ impl Modify for Finish {
                 strings_only(schema);
             }
         }
+        // "ttl_days or expires_at, not both" (422) is JSON Schema's `not`, which utoipa's
+        // types lack: set through the object's extension map, serialised flat into it.
+        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut("CreateToken") {
+            o.extensions
+                .get_or_insert_with(Default::default)
+                .insert("not".into(), serde_json::json!({"required": ["ttl_days", "expires_at"]}));
+        }
         doc.tags = Some(
             TAGS.iter()
                 .map(|(name, d)| utoipa::openapi::tag::TagBuilder::new().name(*name).description(Some(*d)).build())
@@ -1007,6 +1014,11 @@ mod tests {
         let events = &schema(&d, "NewWebhook")["properties"]["events"];
         assert_eq!(events["items"]["$ref"], "#/components/schemas/WebhookEvent");
         assert_eq!(events["minItems"], 1);
+        // Duplicates are accepted (and dropped), so the document must not forbid them.
+        assert!(events.get("uniqueItems").is_none(), "{events}");
+        // CreateToken takes ttl_days or expires_at, not both.
+        let not = &schema(&d, "CreateToken")["not"];
+        assert_eq!(not["required"], serde_json::json!(["ttl_days", "expires_at"]));
         let sort = |path: &str| {
             let op = &d["paths"][path]["get"];
             op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "sort").unwrap()["schema"]["enum"].clone()

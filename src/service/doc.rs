@@ -157,7 +157,6 @@ pub fn webhook_events() -> Array {
     ArrayBuilder::new()
         .items(utoipa::openapi::Ref::from_schema_name("WebhookEvent"))
         .min_items(Some(1))
-        .unique_items(true)
         .description(Some("The events to deliver, at least one (stored sorted, duplicates dropped)."))
         .build()
 }
