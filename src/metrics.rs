@@ -79,6 +79,11 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition");
+        // Both kinds from the first scrape on (an empty outbox has no rows to set them from).
+        for kind in ["webhook", "email"] {
+            outbox_depth.with_label_values(&[kind]).set(0);
+            outbox_failed.with_label_values(&[kind]).set(0);
+        }
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),

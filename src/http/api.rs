@@ -8,9 +8,14 @@ use utoipa::ToSchema;
 
 use super::auth::{client_ip, Caller};
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
-use super::openapi::{AccountSort, AppSort, AuditSort, SavedSort, TableFilter, TableSort, TokenSort, UserSort};
+use super::openapi::{
+    AccountSort, AppSort, AuditSort, DeliverySort, OwnerTokenFilter, SavedSort, TableFilter, TableSort, TokenSort,
+    UserSort, WebhookSort,
+};
 use crate::app::{blocking, State};
 use crate::error::ApiError;
+#[allow(unused_imports)] // named in the #[utoipa::path] annotations
+use crate::service::apps::SecretRotation;
 use crate::service::exchange;
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users, webhooks};
@@ -26,6 +31,7 @@ use crate::service::{
     table::Row,
     tokens::{CreateToken, CreatedToken, PatchToken, TokenView},
     users::{CredentialsQuery, MeView, NewUser, UserFilter, UserPatch, UserView},
+    webhooks::{CreateWebhook, DeliveryView, PatchWebhook, TestQueued, WebhookView, WebhookWithSecret},
 };
 use crate::store::AnyConnection;
 
@@ -448,9 +454,9 @@ pub async fn me(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiErro
 
 /// List own API tokens
 ///
-/// 403 for callers that are not users.
+/// 403 for callers that are not users. Unknown or repeated query parameters and invalid values are 422.
 #[utoipa::path(get, path = "/api/v1/me/tokens", tag = "Personal tokens", operation_id = "listMyTokens",
-    params(PageQuery, TokenSort),
+    params(OwnerTokenFilter, PageQuery, TokenSort),
     responses(
         (status = 200, description = "OK.", body = Paged<TokenView>),
         (status = 403),
@@ -799,9 +805,9 @@ pub async fn sa_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -
 
 /// List a service account's tokens
 ///
-/// Requires org:admin.
+/// Requires org:admin. Unknown or repeated query parameters and invalid values are 422.
 #[utoipa::path(get, path = "/api/v1/service-accounts/{id}/tokens", tag = "Service accounts", operation_id = "listServiceAccountTokens",
-    params(("id" = String, Path, description = "Service account id."), PageQuery, TokenSort),
+    params(("id" = String, Path, description = "Service account id."), OwnerTokenFilter, PageQuery, TokenSort),
     responses(
         (status = 200, description = "OK.", body = Paged<TokenView>),
         (status = 403),
@@ -818,6 +824,16 @@ pub async fn sa_tokens(
     ok(read(&st, move |conn, s, now| accounts::token_list(conn, &c.0, &id, &q, &s.usage, now)).await?)
 }
 
+/// Read one service-account token
+///
+/// Requires org:admin.
+#[utoipa::path(get, path = "/api/v1/service-accounts/{id}/tokens/{tid}", tag = "Service accounts", operation_id = "getServiceAccountToken",
+    params(("id" = String, Path, description = "Service account id."), ("tid" = String, Path, description = "API token id (a token of this service account).")),
+    responses(
+        (status = 200, description = "OK.", body = TokenView),
+        (status = 403),
+        (status = 404),
+    ))]
 pub async fn sa_token_get(
     c: Caller,
     path: web::Path<(String, String)>,
@@ -827,6 +843,22 @@ pub async fn sa_token_get(
     ok(read(&st, move |conn, s, now| accounts::token_get(conn, &c.0, &id, &tid, &s.usage, now)).await?)
 }
 
+/// Rotate a service-account token
+///
+/// Requires org:admin, every role the account holds (403) and an access token from an interactive login
+/// (POST /api/v1/login; amr has pwd): rotation mints. Revokes the token and creates a new one with the
+/// same name, description, roles and lifetime (capped by the current policy) in one transaction; the new
+/// secret is in this response only. The token limit does not count the token being replaced, so an
+/// account at its limit rotates (409 only when the other live tokens alone reach the limit). 409 unless
+/// the token is active. No body.
+#[utoipa::path(post, path = "/api/v1/service-accounts/{id}/tokens/{tid}/rotate", tag = "Service accounts", operation_id = "rotateServiceAccountToken",
+    params(("id" = String, Path, description = "Service account id."), ("tid" = String, Path, description = "API token id (a token of this service account).")),
+    responses(
+        (status = 201, description = "Created.", body = CreatedToken, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
 pub async fn sa_token_rotate(
     c: Caller,
     path: web::Path<(String, String)>,
@@ -993,10 +1025,14 @@ pub async fn apps_delete(c: Caller, id: web::Path<String>, st: web::Data<State>)
 ///
 /// Requires org:admin or org:developer. The caller must hold every role the app holds (403). The caller
 /// needs an access token from an interactive login (POST /api/v1/login; amr has pwd), so a token
-/// derived from an API token or app cannot mint credentials (403). The old secret stops working when
-/// this commits; the new one is in this response only.
+/// derived from an API token or app cannot mint credentials (403). Without a body (or with
+/// grace_period_seconds 0) the old secret, and every access token minted with it, stops working when this
+/// commits. With grace_period_seconds (at most 604800, 7 days) the old secret and its access tokens keep
+/// working until previous_secret_expires_at, then die; a previous secret still in its grace dies at once.
+/// The new secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Apps", operation_id = "regenerateAppSecret",
     params(("id" = String, Path, description = "App record id (not the client_id).")),
+    request_body(content = Option<SecretRotation>, description = "Optional.", content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = AppWithSecret, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 403),
@@ -1031,13 +1067,38 @@ pub async fn table_list(c: Caller, req: HttpRequest, st: web::Data<State>) -> Re
     ok(read(&st, move |conn, s, now| table::list(conn, &c.0, &q, &s.usage, now)).await?)
 }
 
+/// Read one API token of the organization
+///
+/// Requires org:admin. The token table's row: the record plus the owner's name and email. Another
+/// organization's token is 404.
+#[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "Token table", operation_id = "getOrgToken",
+    params(("id" = String, Path, description = "API token id.")),
+    responses(
+        (status = 200, description = "OK.", body = Row),
+        (status = 403),
+        (status = 404),
+    ))]
 pub async fn table_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, s, now| table::get(conn, &c.0, &id, &s.usage, now)).await?)
 }
 
-/// `POST /api/v1/tokens/self/rotate`: the bearer is the API token itself (`tkd_pat_…` or
-/// `tkd_sat_…`), not an access token. A bearer that is not a live API token counts as a
-/// credential failure of the caller's address (429 over the limit), like every bearer.
+/// Rotate the API token presented as the bearer
+///
+/// The bearer is the API token itself (tkd_pat_... or tkd_sat_...), not an access token. Allowed only when
+/// the organization's policy has allow_self_rotation (403 otherwise). The successor never widens
+/// anything: its roles are the old token's roles that the owner still holds, its lifetime the old token's
+/// capped by today's policy maximum; the old token is revoked in the same transaction and the new secret
+/// is in this response only. Audited as token.rotate by the owner via the token. A bearer that is not a
+/// live API token is 401 and counts as a failed credential of the caller's address (429 with Retry-After
+/// over the limit), like every bearer. No body.
+#[utoipa::path(post, path = "/api/v1/tokens/self/rotate", tag = "Personal tokens", operation_id = "rotateSelf",
+    security(("apiToken" = [])),
+    responses(
+        (status = 201, description = "Created.", body = CreatedToken, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "The bearer is missing or not a live API token (an access token is refused too)."),
+        (status = 403, description = "The organization's policy does not allow self-rotation."),
+        (status = 409),
+    ))]
 pub async fn self_rotate(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
     let secret = super::auth::bearer(&req).map(str::to_string);
@@ -1173,11 +1234,35 @@ pub async fn audit_list(
 
 // ---- webhooks ----
 
-async fn webhooks_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// List the org's webhooks
+///
+/// Requires org:admin. The signing secret is never listed.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "Webhooks", operation_id = "listWebhooks",
+    params(PageQuery, WebhookSort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<WebhookView>),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn webhooks_list(
+    c: Caller,
+    q: web::Query<PageQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| webhooks::list(conn, &c.0, &q)).await?)
 }
 
-async fn webhooks_create(
+/// Create a webhook
+///
+/// Requires org:admin. At most 20 per org (409). The signing secret is in this response only.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "Webhooks", operation_id = "createWebhook",
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Created, with the signing secret.", body = WebhookWithSecret, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 409),
+    ))]
+pub async fn webhooks_create(
     c: Caller,
     body: Obj<webhooks::CreateWebhook>,
     st: web::Data<State>,
@@ -1185,11 +1270,32 @@ async fn webhooks_create(
     created(write(&st, move |conn, s, now| webhooks::create(conn, &c.0, &s.notify.sealer, &body, now)).await?)
 }
 
-async fn webhooks_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Read a webhook
+///
+/// Requires org:admin; another organization's webhook answers 404.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "Webhooks", operation_id = "getWebhook",
+    params(("id" = String, Path, description = "Webhook id.")),
+    responses(
+        (status = 200, description = "OK.", body = WebhookView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn webhooks_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     ok(read(&st, move |conn, _, _| webhooks::get(conn, &c.0, &id)).await?)
 }
 
-async fn webhooks_patch(
+/// Change a webhook's URL, events, description or enabled flag
+///
+/// Requires org:admin; another organization's webhook answers 404.
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "Webhooks", operation_id = "patchWebhook",
+    params(("id" = String, Path, description = "Webhook id.")),
+    request_body = PatchWebhook,
+    responses(
+        (status = 200, description = "OK.", body = WebhookView),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn webhooks_patch(
     c: Caller,
     id: web::Path<String>,
     body: Obj<webhooks::PatchWebhook>,
@@ -1198,21 +1304,67 @@ async fn webhooks_patch(
     ok(write(&st, move |conn, _, now| webhooks::patch(conn, &c.0, &id, &body, now)).await?)
 }
 
-async fn webhooks_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Delete a webhook, its delivery log and its undelivered events
+///
+/// Requires org:admin; another organization's webhook answers 404.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "Webhooks", operation_id = "deleteWebhook",
+    params(("id" = String, Path, description = "Webhook id.")),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn webhooks_delete(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     write(&st, move |conn, _, now| webhooks::delete(conn, &c.0, &id, now)).await?;
     no_content()
 }
 
-async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Roll a webhook's signing secret
+///
+/// Requires org:admin; another organization's webhook answers 404. The old secret signs nothing from the
+/// moment this commits; the new one is in this response only. No body.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/secret", tag = "Webhooks", operation_id = "rollWebhookSecret",
+    params(("id" = String, Path, description = "Webhook id.")),
+    responses(
+        (status = 201, description = "The webhook with its new secret.", body = WebhookWithSecret, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 403),
+        (status = 404),
+    ))]
+pub async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, s, now| webhooks::roll_secret(conn, &c.0, &s.notify.sealer, &id, now)).await?)
 }
 
-async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+/// Send a test event
+///
+/// Requires org:admin; another organization's webhook answers 404. Queues a webhook.test event for this
+/// webhook only; the worker delivers it like any other (see the delivery log). A disabled webhook answers
+/// 409. No body.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "Webhooks", operation_id = "testWebhook",
+    params(("id" = String, Path, description = "Webhook id.")),
+    responses(
+        (status = 202, description = "Queued.", body = TestQueued),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let queued = write(&st, move |conn, _, now| webhooks::send_test(conn, &c.0, &id, now)).await?;
     Ok(HttpResponse::Accepted().json(queued))
 }
 
-async fn webhooks_deliveries(
+/// A webhook's delivery log
+///
+/// Requires org:admin; another organization's webhook answers 404. One row per attempt (the last 100 are
+/// kept); order=desc for the newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "Webhooks", operation_id = "listWebhookDeliveries",
+    params(("id" = String, Path, description = "Webhook id."), PageQuery, DeliverySort),
+    responses(
+        (status = 200, description = "OK.", body = Paged<DeliveryView>),
+        (status = 403),
+        (status = 404),
+        (status = 422),
+    ))]
+pub async fn webhooks_deliveries(
     c: Caller,
     id: web::Path<String>,
     q: web::Query<PageQuery>,

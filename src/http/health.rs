@@ -50,7 +50,11 @@ pub async fn readyz(state: web::Data<State>) -> HttpResponse {
 /// Prometheus metrics
 ///
 /// tokend_http_requests_total{route,method,status}, tokend_http_request_duration_seconds{route,method},
-/// tokend_tokens_issued_total{grant,outcome}.
+/// tokend_tokens_issued_total{grant,outcome}, tokend_refusals_paced_total{action}. Gauges computed off the
+/// request path by the maintenance thread (at boot, then at most once a minute):
+/// tokend_api_tokens_live{owner_kind}, tokend_api_tokens_expiring_7d, tokend_api_tokens_idle,
+/// tokend_webhook_outbox_depth{kind} and tokend_webhook_deliveries_failed{kind} (kind webhook or email),
+/// tokend_gauges_computed_timestamp_seconds.
 #[utoipa::path(get, path = "/metrics", tag = "Operations", operation_id = "metrics", security(()),
     responses((status = 200, description = "Prometheus text exposition format.",
         content_type = "text/plain; version=0.0.4", body = String)))]

@@ -262,7 +262,10 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
     security(("clientBasic" = []), ()),
     responses(
         (status = 200, description = "The access token.", body = TokenResponse, headers(
-            ("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
+            ("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"),
+            ("Tokend-Api-Token-Expires" = String, description = "On an API-token exchange (refresh_token and \
+                token-exchange grants): when the exchanged API token expires (RFC 3339), so that scripts can warn \
+                themselves before it does. Absent for client_credentials (app secrets never expire)."))),
         (status = 400, description = "invalid_request, invalid_grant (unknown, malformed, expired, idle-expired \
             or revoked API token; client secret given as a grant; owner disabled or deleted), unauthorized_client, \
             unsupported_grant_type, invalid_scope, invalid_target (audience not configured, resource and audience \

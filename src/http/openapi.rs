@@ -410,9 +410,18 @@ sort_param!(AppSort, app_sort, crate::service::apps::SORTS, "created_at");
 sort_param!(SavedSort, saved_sort, crate::service::saved::SORTS, "created_at");
 sort_param!(AuditSort, audit_sort, crate::service::audit::SORTS, "at");
 sort_param!(TableSort, table_sort, crate::service::table::SORTS, "created_at");
+sort_param!(WebhookSort, webhook_sort, crate::service::webhooks::SORTS, "created_at");
+sort_param!(DeliverySort, delivery_sort, crate::service::webhooks::DELIVERY_SORTS, "at");
 
-fn token_status() -> utoipa::openapi::Object {
-    fields::token_status()
+fn status_filter() -> utoipa::openapi::Object {
+    fields::status_filter()
+}
+fn within_days() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(crate::service::policy::MAX_DAYS))
+        .build()
 }
 fn owner_kind() -> utoipa::openapi::Object {
     fields::owner_kind()
@@ -432,9 +441,14 @@ pub struct TableFilter {
     owner_kind: Option<String>,
     /// Owner id.
     owner_id: Option<String>,
-    /// Token status.
-    #[param(schema_with = token_status)]
+    // Documented in `Finish::api` (a schema_with parameter drops its doc comment).
+    #[param(schema_with = status_filter)]
     status: Option<String>,
+    /// RFC 3339: tokens expiring before then (live or not).
+    #[param(format = DateTime)]
+    expires_before: Option<String>,
+    #[param(schema_with = within_days)]
+    expires_within_days: Option<String>,
     /// Whether the token was ever used.
     #[param(schema_with = usage)]
     usage: Option<String>,
@@ -448,8 +462,24 @@ pub struct TableFilter {
     q: Option<String>,
 }
 
+/// The filters of one owner's token list (`/me/tokens`, a service account's tokens):
+/// `service::table::parse_in` with `Scope::Owner` reads these, `PageQuery`'s and
+/// `TokenSort`'s, and refuses any other or repeated parameter (422).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OwnerTokenFilter {
+    #[param(schema_with = status_filter)]
+    status: Option<String>,
+    /// RFC 3339: tokens expiring before then (live or not).
+    #[param(format = DateTime)]
+    expires_before: Option<String>,
+    #[param(schema_with = within_days)]
+    expires_within_days: Option<String>,
+}
+
 /// Sections of the document, in this order.
-const TAGS: [(&str, &str); 12] = [
+const TAGS: [(&str, &str); 13] = [
     ("OAuth", "Token endpoint, revocation and introspection (form bodies, RFC 6749 errors)."),
     ("Discovery", "Metadata, signing keys and this document."),
     ("Operations", "Health, readiness and metrics."),
@@ -462,6 +492,13 @@ const TAGS: [(&str, &str); 12] = [
     ("Token table", "Every API token of the organization, and saved searches of it."),
     ("Policy", "Token lifetimes and limits."),
     ("Audit", "The append-only audit log."),
+    (
+        "Webhooks",
+        "Lifecycle notifications per org, signed the Standard Webhooks way (webhook-id, webhook-timestamp, \
+         webhook-signature: v1,base64 HMAC-SHA256 over id.timestamp.body with the base64-decoded secret after \
+         whsec_). Delivered at least once from a durable outbox, retried for 24 h (5 s, 5 min, 30 min, 2 h, 5 h, \
+         10 h, 10 h, +0-10 % jitter). Payload: {\"type\", \"timestamp\", \"data\"}.",
+    ),
 ];
 
 #[derive(OpenApi)]
@@ -494,15 +531,20 @@ const TAGS: [(&str, &str); 12] = [
         super::api::users_delete, super::api::users_password_reset,
         super::api::roles_list, super::api::roles_create, super::api::roles_delete,
         super::api::sa_list, super::api::sa_create, super::api::sa_get, super::api::sa_patch, super::api::sa_delete,
-        super::api::sa_tokens, super::api::sa_token_create, super::api::sa_token_patch, super::api::sa_token_revoke,
+        super::api::sa_tokens, super::api::sa_token_create, super::api::sa_token_get, super::api::sa_token_patch,
+        super::api::sa_token_revoke, super::api::sa_token_rotate,
         super::api::apps_list, super::api::apps_create, super::api::apps_get, super::api::apps_patch,
         super::api::apps_delete, super::api::apps_secret,
-        super::api::table_list, super::api::table_revoke,
+        super::api::table_list, super::api::self_rotate, super::api::table_get, super::api::table_revoke,
         super::api::policy_get, super::api::policy_put,
         super::api::saved_list, super::api::saved_create, super::api::saved_delete,
         super::api::audit_list,
+        super::api::webhooks_list, super::api::webhooks_create, super::api::webhooks_get, super::api::webhooks_patch,
+        super::api::webhooks_delete, super::api::webhooks_secret, super::api::webhooks_test,
+        super::api::webhooks_deliveries,
     ),
-    components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant)),
+    components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant,
+        crate::service::webhooks::WebhookEvent)),
     modifiers(&Finish),
 )]
 pub struct ApiDoc;
@@ -621,6 +663,12 @@ impl Finish {
                 "sort" => "Sort key; ties are broken by id.",
                 "order" => "Sort direction.",
                 "outcome" => "Outcome.",
+                "status" => {
+                    "Token status: active, expired, revoked, idle, or expiring_soon (active and expiring within 7 \
+                     days). Without a status filter, tokens that ended (revoked or expired) more than the \
+                     organization's retention_days ago are left out."
+                }
+                "expires_within_days" => "Tokens neither revoked nor expired that expire within this many days.",
                 "credentials" => {
                     "What happens to the live apps and service accounts the person created (all of them on \
                      delete; those holding roles the person loses on a demotion): disable them, or transfer them \
@@ -629,6 +677,22 @@ impl Finish {
                 _ => continue,
             };
             p.description.get_or_insert_with(|| text.to_string());
+        }
+        // An optional JSON body (`request_body = Option<T>`) is absent or a T, never `null`
+        // (`api::optional_obj` answers 422 to anything but an object): keep the T.
+        for c in op.request_body.iter_mut().flat_map(|b| b.content.values_mut()) {
+            if let Some(RefOr::T(Schema::OneOf(one))) = &c.schema {
+                let is_null = |s: &RefOr<Schema>| {
+                    matches!(s, RefOr::T(Schema::Object(o))
+                        if o.schema_type == utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::Type::Null))
+                };
+                let rest: Vec<&RefOr<Schema>> = one.items.iter().filter(|s| !is_null(s)).collect();
+                if let [only] = rest[..] {
+                    if rest.len() < one.items.len() {
+                        c.schema = Some(only.clone());
+                    }
+                }
+            }
         }
         let mut add = vec!["503"];
         if bearer {
@@ -725,6 +789,13 @@ impl Modify for Finish {
                 .into(),
         );
         components.add_security_scheme("clientBasic", SecurityScheme::Http(basic));
+        let mut api_token = Http::new(HttpAuthScheme::Bearer);
+        api_token.description = Some(
+            "An API token (tkd_pat_... or tkd_sat_...) itself, not an access token; only POST \
+             /api/v1/tokens/self/rotate takes one."
+                .into(),
+        );
+        components.add_security_scheme("apiToken", SecurityScheme::Http(api_token));
         // The /oauth forms: unknown parameters are ignored, but every parameter is one string
         // (a repeated one is invalid_request).
         for name in
@@ -733,6 +804,13 @@ impl Modify for Finish {
             if let Some(RefOr::T(schema)) = components.schemas.get_mut(name) {
                 strings_only(schema);
             }
+        }
+        // "ttl_days or expires_at, not both" (422) is JSON Schema's `not`, which utoipa's
+        // types lack: set through the object's extension map, serialised flat into it.
+        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut("CreateToken") {
+            o.extensions
+                .get_or_insert_with(Default::default)
+                .insert("not".into(), serde_json::json!({"required": ["ttl_days", "expires_at"]}));
         }
         doc.tags = Some(
             TAGS.iter()
@@ -747,6 +825,21 @@ impl Modify for Finish {
                     Finish::api(op);
                 } else if oauth {
                     Finish::oauth(op);
+                }
+                // The observe middleware answers every request with its request id.
+                for r in op.responses.responses.values_mut() {
+                    if let RefOr::T(r) = r {
+                        r.headers.entry("X-Request-Id".into()).or_insert_with(|| {
+                            HeaderBuilder::new()
+                                .schema(ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))
+                                .description(Some(
+                                    "The request id: the request's X-Request-Id when sane (at most 128 of \
+                                     A-Z a-z 0-9 - _ . : /), otherwise a generated one; also in the log lines of \
+                                     the request.",
+                                ))
+                                .build()
+                        });
+                    }
                 }
             }
         }
@@ -793,6 +886,9 @@ mod tests {
             "AppPatch",
             "PolicyUpdate",
             "NewSearch",
+            "NewWebhook",
+            "WebhookPatch",
+            "SecretRotation",
         ] {
             assert_eq!(schema(&d, name)["additionalProperties"], Value::Bool(false), "{name}");
         }
@@ -822,6 +918,13 @@ mod tests {
             ("CreateToken", "roles"),
             ("UserPatch", "disabled"),
             ("NewUser", "name"),
+            ("CreateToken", "expires_at"),
+            ("NewWebhook", "enabled"),
+            ("NewWebhook", "description"),
+            ("WebhookPatch", "url"),
+            ("WebhookPatch", "events"),
+            ("WebhookPatch", "enabled"),
+            ("SecretRotation", "grace_period_seconds"),
         ] {
             let s = &schema(&d, name)["properties"][field];
             assert!(!s.to_string().contains("\"null\""), "{name}.{field}: {s}");
@@ -885,6 +988,100 @@ mod tests {
         let days = &schema(&d, "PolicyUpdate")["properties"]["personal_token_max_ttl_days"];
         assert_eq!(days["maximum"], crate::service::policy::MAX_DAYS);
         assert_eq!(schema(&d, "NewUser")["properties"]["email"]["maxLength"], 254);
+        let grace = &schema(&d, "SecretRotation")["properties"]["grace_period_seconds"];
+        assert_eq!(grace["maximum"], crate::service::apps::MAX_GRACE_SECONDS);
+        let url = &schema(&d, "NewWebhook")["properties"]["url"];
+        assert_eq!(url["maxLength"], crate::service::webhooks::MAX_URL_CHARS);
+        for path in ["/api/v1/tokens", "/api/v1/me/tokens"] {
+            let op = &d["paths"][path]["get"];
+            let days =
+                op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "expires_within_days").unwrap();
+            assert_eq!(days["schema"]["maximum"], crate::service::policy::MAX_DAYS, "{path}");
+        }
+    }
+
+    /// The webhook enums are the service's: the subscribable events, the test event, the
+    /// sorts of the two lists.
+    #[test]
+    fn webhook_enums_match_the_service() {
+        use crate::service::webhooks::{DELIVERY_SORTS, EVENTS, SORTS, TEST_EVENT};
+        let d = doc();
+        assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EVENTS));
+        assert_eq!(
+            schema(&d, "WebhookTestQueued")["properties"]["event_type"]["enum"],
+            serde_json::json!([TEST_EVENT])
+        );
+        let events = &schema(&d, "NewWebhook")["properties"]["events"];
+        assert_eq!(events["items"]["$ref"], "#/components/schemas/WebhookEvent");
+        assert_eq!(events["minItems"], 1);
+        // Duplicates are accepted (and dropped), so the document must not forbid them.
+        assert!(events.get("uniqueItems").is_none(), "{events}");
+        // CreateToken takes ttl_days or expires_at, not both.
+        let not = &schema(&d, "CreateToken")["not"];
+        assert_eq!(not["required"], serde_json::json!(["ttl_days", "expires_at"]));
+        let sort = |path: &str| {
+            let op = &d["paths"][path]["get"];
+            op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "sort").unwrap()["schema"]["enum"].clone()
+        };
+        assert_eq!(sort("/api/v1/webhooks"), serde_json::json!(SORTS));
+        assert_eq!(sort("/api/v1/webhooks/{id}/deliveries"), serde_json::json!(DELIVERY_SORTS));
+    }
+
+    /// The owner token lists document exactly the parameters `table::parse_in` reads for
+    /// them (it refuses any other); every token list's status filter has the service's values.
+    #[test]
+    fn token_list_parameters_match_the_parser() {
+        use crate::service::table::{OWNER_KEYS, STATUSES};
+        let d = doc();
+        let names = |path: &str| -> Vec<String> {
+            let op = &d["paths"][path]["get"];
+            let mut v: Vec<String> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "query")
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut keys: Vec<String> = OWNER_KEYS.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        for path in ["/api/v1/me/tokens", "/api/v1/service-accounts/{id}/tokens"] {
+            assert_eq!(names(path), keys, "{path}");
+        }
+        for path in ["/api/v1/me/tokens", "/api/v1/service-accounts/{id}/tokens", "/api/v1/tokens"] {
+            let op = &d["paths"][path]["get"];
+            let status = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "status").unwrap();
+            assert_eq!(status["schema"]["enum"], serde_json::json!(STATUSES), "{path}");
+            assert!(status["description"].as_str().unwrap().contains("expiring_soon"), "{path}");
+        }
+    }
+
+    /// Self-rotation takes the API token itself; every answer of every operation names the
+    /// X-Request-Id header; the token endpoint names the expiry header.
+    #[test]
+    fn lifecycle_headers_and_schemes() {
+        let d = doc();
+        let op = &d["paths"]["/api/v1/tokens/self/rotate"]["post"];
+        assert_eq!(op["security"], serde_json::json!([{"apiToken": []}]));
+        assert_eq!(d["components"]["securitySchemes"]["apiToken"]["scheme"], "bearer");
+        let ok = &d["paths"]["/oauth/token"]["post"]["responses"]["200"]["headers"];
+        assert!(ok["Tokend-Api-Token-Expires"].is_object(), "{ok}");
+        let mut n = 0;
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    assert!(r["headers"]["X-Request-Id"].is_object(), "{method} {path} {status}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 300, "{n}");
+        // The optional body of a secret regeneration: absent or a SecretRotation, never null.
+        let body = &d["paths"]["/api/v1/apps/{id}/secret"]["post"]["requestBody"];
+        assert_eq!(body["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/SecretRotation");
+        assert_ne!(body["required"], true);
     }
 
     /// The bodies the server builds as JSON have exactly the documented fields.

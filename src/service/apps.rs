@@ -271,12 +271,13 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
 pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
 
 /// The optional body of `POST /apps/{id}/secret`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRotation {
     /// Seconds during which the old secret keeps working beside the new one (0 to 7 days;
     /// absent or 0: the old secret stops working at once).
     #[serde(default, deserialize_with = "crate::service::whole_number")]
+    #[schema(nullable = false, minimum = 0, maximum = 604800, default = 0)]
     pub grace_period_seconds: Option<i64>,
 }
 

@@ -138,3 +138,40 @@ pub fn token_status() -> Object {
 pub fn owner_kind() -> Object {
     one_of(&["user", "service_account"])
 }
+
+/// A webhook URL (`webhooks::check_url`).
+pub fn webhook_url() -> Object {
+    string()
+        .format(Some(SchemaFormat::Custom("uri".into())))
+        .min_length(Some(1))
+        .max_length(Some(crate::service::webhooks::MAX_URL_CHARS))
+        .description(Some(
+            "http or https; no user:password@, no #fragment, at most 2048 characters. Loopback, private and \
+             link-local destinations are refused at delivery unless the server sets TOKEND_WEBHOOK_ALLOW_PRIVATE=true.",
+        ))
+        .build()
+}
+
+/// The events of a webhook (`webhooks::check_events`).
+pub fn webhook_events() -> Array {
+    ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("WebhookEvent"))
+        .min_items(Some(1))
+        .description(Some("The events to deliver, at least one (stored sorted, duplicates dropped)."))
+        .build()
+}
+
+/// The outcome of a delivery attempt.
+pub fn delivery_outcome() -> Object {
+    one_of(&["success", "failure"])
+}
+
+/// The event type of a test delivery.
+pub fn test_event() -> Object {
+    one_of(&[crate::service::webhooks::TEST_EVENT])
+}
+
+/// A token list's `status` filter (`table::parse_in`): a token status or `expiring_soon`.
+pub fn status_filter() -> Object {
+    one_of(&crate::service::table::STATUSES)
+}

@@ -28,7 +28,12 @@ pub struct TableQuery {
 }
 
 pub const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
-const STATUSES: [&str; 5] = ["active", "expired", "revoked", "idle", "expiring_soon"];
+/// Values of the `status` filter of every token list.
+pub const STATUSES: [&str; 5] = ["active", "expired", "revoked", "idle", "expiring_soon"];
+
+/// The query parameters of one owner's token list (`Scope::Owner`); any other is 422.
+pub const OWNER_KEYS: [&str; 7] =
+    ["status", "expires_before", "expires_within_days", "page", "page_size", "sort", "order"];
 
 /// Which token list a query is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +56,6 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
     let mut t = TableQuery::default();
     let mut pq = PageQuery::default();
     let mut seen = std::collections::HashSet::new();
-    const OWNER_KEYS: [&str; 7] =
-        ["status", "expires_before", "expires_within_days", "page", "page_size", "sort", "order"];
     for (k, v) in pairs {
         if !seen.insert(k.clone()) {
             return Err(invalid(&k, "given more than once"));
@@ -100,7 +103,8 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
         }
     }
     t.page = pq.validate()?;
-    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &super::tokens::SORTS })?;
+    // One owner's list sorts by `tokens::SORTS` (the keys its OpenAPI `sort` parameter lists).
+    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &tokens::SORTS })?;
     Ok(t)
 }
 

@@ -159,8 +159,10 @@ pub struct CreateToken {
     #[serde(default, deserialize_with = "crate::service::whole_number")]
     #[schema(nullable = false, minimum = 1, maximum = 3650)]
     pub ttl_days: Option<i64>,
-    /// RFC 3339: an exact expiry instead of `ttl_days` (not both).
+    /// RFC 3339: an exact expiry instead of ttl_days (not both: 422). Must be in the future and
+    /// at most the policy's maximum days from now.
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false, format = DateTime)]
     pub expires_at: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(schema_with = super::doc::roles_of_token)]

@@ -26,6 +26,9 @@ pub const EVENTS: [&str; 7] = [
 ];
 /// The event of `POST /webhooks/{id}/test` (delivered whatever the subscription).
 pub const TEST_EVENT: &str = "webhook.test";
+/// Sort keys of the webhook list and of a delivery log.
+pub const SORTS: [&str; 2] = ["created_at", "url"];
+pub const DELIVERY_SORTS: [&str; 1] = ["at"];
 /// Webhooks per org.
 pub const MAX_PER_ORG: i64 = 20;
 pub const MAX_URL_CHARS: usize = 2048;
@@ -98,68 +101,126 @@ fn check_events(events: &[String]) -> Result<Vec<String>> {
 
 // ---- API ----
 
-#[derive(Deserialize)]
+/// An event a webhook may subscribe to (the OpenAPI enum of [`EVENTS`]; a unit test
+/// holds them equal).
+#[derive(Serialize, utoipa::ToSchema)]
+pub enum WebhookEvent {
+    #[serde(rename = "token.expiring")]
+    TokenExpiring,
+    #[serde(rename = "token.expired")]
+    TokenExpired,
+    #[serde(rename = "token.revoked")]
+    TokenRevoked,
+    #[serde(rename = "token.created")]
+    TokenCreated,
+    #[serde(rename = "app.secret_regenerated")]
+    AppSecretRegenerated,
+    #[serde(rename = "user.disabled")]
+    UserDisabled,
+    #[serde(rename = "policy.changed")]
+    PolicyChanged,
+}
+
+/// A new webhook. Requires org:admin; at most 20 per org (409).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewWebhook)]
 pub struct CreateWebhook {
+    #[schema(schema_with = super::doc::webhook_url)]
     pub url: String,
+    #[schema(schema_with = super::doc::webhook_events)]
     pub events: Vec<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
+    /// Default true. A disabled webhook receives nothing; events queued for it are failed.
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false, default = true)]
     pub enabled: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// Absent fields are unchanged.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookPatch)]
 pub struct PatchWebhook {
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::webhook_url)]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::webhook_events)]
     pub events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
+    /// A disabled webhook receives nothing; events queued for it are failed.
     #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: String,
     pub url: String,
     pub description: String,
+    /// The subscribed events, sorted.
+    #[schema(value_type = Vec<WebhookEvent>)]
     pub events: Vec<String>,
     pub enabled: bool,
+    /// whsec_ and the first 4 characters of the secret, to recognise it.
     pub secret_hint: String,
+    /// The user who created it (null once that record is gone).
+    #[schema(required = true)]
     pub created_by: Option<String>,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
 }
 
 /// A created webhook or a rolled secret: the record plus the signing secret, shown once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookWithSecret {
+    /// The signing secret (whsec_ + base64 of 32 random bytes). Shown in this response only.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/]{43}=$")]
     pub secret: String,
     #[serde(flatten)]
     pub webhook: WebhookView,
 }
 
-#[derive(Serialize)]
+/// One delivery attempt of an event to a webhook.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookDelivery)]
 pub struct DeliveryView {
     pub id: String,
+    /// The webhook-id header: the same on every attempt of one event.
     pub event_id: String,
+    /// The event's type (one of the subscribable events, or webhook.test).
     pub event_type: String,
+    #[schema(minimum = 1)]
     pub attempt: i64,
+    #[schema(schema_with = super::doc::time)]
     pub at: String,
+    #[schema(schema_with = super::doc::delivery_outcome)]
     pub outcome: String,
+    /// The receiver's HTTP status; null when none was received.
+    #[schema(required = true)]
     pub status_code: Option<i64>,
+    #[schema(minimum = 0)]
     pub duration_ms: i64,
+    /// Why the attempt failed; null on success.
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
 /// `POST /webhooks/{id}/test`: the queued event.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookTestQueued)]
 pub struct TestQueued {
+    /// The id of the queued event (its deliveries carry it as event_id).
     pub event_id: String,
+    #[schema(schema_with = super::doc::test_event)]
     pub event_type: &'static str,
 }
 
@@ -192,7 +253,7 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Webhook> {
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<WebhookView>> {
     p.require("org:admin")?;
     let page = pq.validate()?;
-    page.check_sort(&["created_at", "url"])?;
+    page.check_sort(&SORTS)?;
     let rows = store::webhooks::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |w| view(&w)))
 }
@@ -324,7 +385,7 @@ pub fn send_test(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) ->
 pub fn deliveries(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQuery) -> Result<Paged<DeliveryView>> {
     p.require("org:admin")?;
     let page = pq.validate()?;
-    page.check_sort(&["at"])?;
+    page.check_sort(&DELIVERY_SORTS)?;
     let w = load(conn, p, id)?;
     let rows = store::webhooks::deliveries(conn, &w.id, &page)?;
     Ok(page.view(rows, |d| DeliveryView {

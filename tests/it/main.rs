@@ -38,7 +38,7 @@ mod role_algebra;
 mod sessions_and_revocation;
 /// A first look: the server starts and answers.
 mod smoke;
-/// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
-mod webhooks;
 /// Token lifecycle: expiry visibility, rotation without downtime, retention, gauges.
 mod token_lifecycle;
+/// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
+mod webhooks;

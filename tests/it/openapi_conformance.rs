@@ -320,8 +320,7 @@ fn responses_match_the_generated_schemas(b: &Backend) {
 
     let app = s.post("/api/v1/apps", &at, json!({"name": "conf-app", "roles": ["org:member"], "introspect": true}));
     conforms(&doc, "POST", "/api/v1/apps", &app);
-    let (cid, secret) =
-        (app.body["client_id"].as_str().unwrap().to_string(), app.body["client_secret"].as_str().unwrap().to_string());
+    let cid = app.body["client_id"].as_str().unwrap().to_string();
     conforms(&doc, "GET", "/api/v1/apps", &s.get("/api/v1/apps", &at));
 
     let (uid, _) = s.user(&at, "conf@example.test", &["org:member"]);
@@ -360,6 +359,103 @@ fn responses_match_the_generated_schemas(b: &Backend) {
     conforms(&doc, "GET", "/api/v1/audit", &s.get("/api/v1/audit?order=desc", &at));
     conforms(&doc, "DELETE", "/api/v1/me/tokens", &s.delete("/api/v1/me/tokens", &at));
     conforms(&doc, "GET", "/api/v1/me", &s.call("GET", "/api/v1/me", None, None));
+
+    // Token lifecycle: one-token reads, rotations, filtered lists, the grace body, the
+    // policy's new fields.
+    let lc = s.post("/api/v1/me/tokens", &at, json!({"name": "lc", "roles": ["org:member"], "ttl_days": 3}));
+    assert_eq!(lc.status, 201, "{}", lc.body);
+    let (lc_id, lc_secret) =
+        (lc.body["id"].as_str().unwrap().to_string(), lc.body["token"].as_str().unwrap().to_string());
+    let one = s.get(&format!("/api/v1/tokens/{lc_id}"), &at);
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body["owner_email"], json!(s.owner_email));
+    conforms(&doc, "GET", "/api/v1/tokens/{id}", &one);
+    conforms(&doc, "GET", "/api/v1/tokens/{id}", &s.get("/api/v1/tokens/nope", &at));
+    let soon = s.get("/api/v1/me/tokens?status=expiring_soon&sort=expires_at", &at);
+    assert_eq!(soon.body["total_count"], 1, "{}", soon.body);
+    conforms(&doc, "GET", "/api/v1/me/tokens", &soon);
+    conforms(&doc, "GET", "/api/v1/me/tokens", &s.get("/api/v1/me/tokens?q=lc", &at));
+    conforms(&doc, "GET", "/api/v1/tokens", &s.get("/api/v1/tokens?expires_within_days=7&status=active", &at));
+    let sa_tok_id = sat.body["id"].as_str().unwrap().to_string();
+    let sa_tok = format!("/api/v1/service-accounts/{sa_id}/tokens/{sa_tok_id}");
+    conforms(&doc, "GET", "/api/v1/service-accounts/{id}/tokens/{tid}", &s.get(&sa_tok, &at));
+    conforms(
+        &doc,
+        "GET",
+        "/api/v1/service-accounts/{id}/tokens",
+        &s.get(&format!("/api/v1/service-accounts/{sa_id}/tokens?expires_before=2999-01-01T00:00:00Z"), &at),
+    );
+    let sa_rotated = s.call("POST", &format!("{sa_tok}/rotate"), Some(&at), None);
+    assert_eq!(sa_rotated.status, 201, "{}", sa_rotated.body);
+    conforms(&doc, "POST", "/api/v1/service-accounts/{id}/tokens/{tid}/rotate", &sa_rotated);
+    let at_expiry = s.post(
+        "/api/v1/me/tokens",
+        &at,
+        json!({"name": "exact", "roles": ["org:member"], "expires_at": "2999-01-01T00:00:00Z"}),
+    );
+    assert_eq!(at_expiry.status, 422, "{}", at_expiry.body);
+    conforms(&doc, "POST", "/api/v1/me/tokens", &at_expiry);
+    let policy = s.put("/api/v1/policy", &at, json!({"allow_self_rotation": true, "retention_days": 30}));
+    assert_eq!(policy.body["allow_self_rotation"], true, "{}", policy.body);
+    assert_eq!(policy.body["retention_days"], 30, "{}", policy.body);
+    conforms(&doc, "PUT", "/api/v1/policy", &policy);
+    conforms(&doc, "GET", "/api/v1/policy", &s.get("/api/v1/policy", &at));
+    let exchanged = s.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &lc_secret)], None);
+    assert!(exchanged.header("tokend-api-token-expires").is_some(), "{:?}", exchanged.body);
+    conforms(&doc, "POST", "/oauth/token", &exchanged);
+    let rotated = s.call("POST", "/api/v1/tokens/self/rotate", Some(&lc_secret), None);
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    conforms(&doc, "POST", "/api/v1/tokens/self/rotate", &rotated);
+    let refused = s.call("POST", "/api/v1/tokens/self/rotate", Some(&at), None);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    conforms(&doc, "POST", "/api/v1/tokens/self/rotate", &refused);
+    let app_id = app.body["id"].as_str().unwrap().to_string();
+    let graced = s.post(&format!("/api/v1/apps/{app_id}/secret"), &at, json!({"grace_period_seconds": 3600}));
+    assert_eq!(graced.status, 201, "{}", graced.body);
+    assert!(graced.body["previous_secret_expires_at"].is_string(), "{}", graced.body);
+    conforms(&doc, "POST", "/api/v1/apps/{id}/secret", &graced);
+    conforms(&doc, "GET", "/api/v1/apps/{id}", &s.get(&format!("/api/v1/apps/{app_id}"), &at));
+    let too_long = s.post(&format!("/api/v1/apps/{app_id}/secret"), &at, json!({"grace_period_seconds": 604801}));
+    assert_eq!(too_long.status, 422, "{}", too_long.body);
+    conforms(&doc, "POST", "/api/v1/apps/{id}/secret", &too_long);
+    // From here on the app authenticates with its new secret.
+    let secret = graced.body["client_secret"].as_str().unwrap().to_string();
+
+    // Webhooks: a view, a page, a rolled secret, a queued test and its (failed) delivery.
+    let hook = s.post(
+        "/api/v1/webhooks",
+        &at,
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["token.created", "token.revoked"], "description": "conf"}),
+    );
+    assert_eq!(hook.status, 201, "{}", hook.body);
+    conforms(&doc, "POST", "/api/v1/webhooks", &hook);
+    let hook_id = hook.body["id"].as_str().unwrap().to_string();
+    let hook_path = format!("/api/v1/webhooks/{hook_id}");
+    conforms(&doc, "GET", "/api/v1/webhooks", &s.get("/api/v1/webhooks?sort=url", &at));
+    conforms(&doc, "GET", "/api/v1/webhooks/{id}", &s.get(&hook_path, &at));
+    conforms(&doc, "GET", "/api/v1/webhooks/{id}", &s.get("/api/v1/webhooks/nope", &at));
+    conforms(&doc, "PATCH", "/api/v1/webhooks/{id}", &s.patch(&hook_path, &at, json!({"events": ["policy.changed"]})));
+    let bad_hook = s.patch(&hook_path, &at, json!({"events": ["nope"]}));
+    assert_eq!(bad_hook.status, 422, "{}", bad_hook.body);
+    conforms(&doc, "PATCH", "/api/v1/webhooks/{id}", &bad_hook);
+    let rolled = s.call("POST", &format!("{hook_path}/secret"), Some(&at), None);
+    assert_eq!(rolled.status, 201, "{}", rolled.body);
+    conforms(&doc, "POST", "/api/v1/webhooks/{id}/secret", &rolled);
+    let queued = s.call("POST", &format!("{hook_path}/test"), Some(&at), None);
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    conforms(&doc, "POST", "/api/v1/webhooks/{id}/test", &queued);
+    s.deliver_all();
+    let log = s.get(&format!("{hook_path}/deliveries?order=desc"), &at);
+    assert_eq!(log.status, 200, "{}", log.body);
+    assert!(log.body["items"][0]["event_id"] == queued.body["event_id"], "{}", log.body);
+    assert_eq!(log.body["items"][0]["outcome"], "failure", "{}", log.body);
+    conforms(&doc, "GET", "/api/v1/webhooks/{id}/deliveries", &log);
+    let deleted = s.delete(&hook_path, &at);
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    // Every answer carries the request id the document names on every response.
+    let documented = &doc["paths"]["/api/v1/webhooks/{id}"]["delete"]["responses"]["204"]["headers"];
+    assert!(documented["X-Request-Id"].is_object(), "{documented}");
+    assert!(deleted.header("x-request-id").is_some_and(|v| !v.is_empty()));
 
     // /oauth: token, error, introspection of both kinds, discovery.
     let tr = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid, &secret)));

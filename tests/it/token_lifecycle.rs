@@ -659,7 +659,7 @@ fn gauges_and_request_ids(b: &Backend) {
     assert_eq!(metric(&text, "tokend_api_tokens_idle"), Some(1));
     for kind in ["webhook", "email"] {
         assert_eq!(metric(&text, &format!("tokend_webhook_outbox_depth{{kind=\"{kind}\"}}")), Some(0), "{text}");
-        assert_eq!(metric(&text, &format!("tokend_webhook_deliveries_failed{{kind=\"{kind}\"}}")), Some(0));
+        assert_eq!(metric(&text, &format!("tokend_webhook_deliveries_failed{{kind=\"{kind}\"}}")), Some(0), "{text}");
     }
     assert_eq!(metric(&text, "tokend_gauges_computed_timestamp_seconds"), Some(s.clock.now()));
     // Scraping does not recompute: a new token shows only at the next computation.
