@@ -237,7 +237,9 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
 pub async fn regenerate(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let ui = post.ui;
     let (p, id) = (ui.p.clone(), id.into_inner());
-    let c = write(&st, move |conn, _, now| apps::regenerate_secret(conn, &p, &id, &apps::SecretRotation::default(), now)).await?;
+    let c =
+        write(&st, move |conn, _, now| apps::regenerate_secret(conn, &p, &id, &apps::SecretRotation::default(), now))
+            .await?;
     page(&Secret {
         chrome: ui.chrome("apps"),
         title: format!("New secret for “{}”", c.app.name),

@@ -46,7 +46,11 @@ pub struct Preset {
 fn presets(current: &Query) -> Vec<Preset> {
     let all: [(&str, &str, &str); 5] = [
         ("All tokens", "", "Every token of the organization"),
-        ("Expiring soon", "status=expiring_soon&sort=expires_at&order=asc", "Active tokens expiring within 7 days, the soonest first"),
+        (
+            "Expiring soon",
+            "status=expiring_soon&sort=expires_at&order=asc",
+            "Active tokens expiring within 7 days, the soonest first",
+        ),
         ("Never used", "usage=never_used", "Tokens never exchanged"),
         ("Idle", "status=idle", "Unused for longer than the idle limit"),
         ("Revoked", "status=revoked", "Revoked tokens"),
