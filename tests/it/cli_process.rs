@@ -111,10 +111,12 @@ impl Serve {
         let deadline = Instant::now() + START_TIMEOUT;
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
         loop {
-            if let Ok(r) = agent.get(&s.url("/readyz")).call() {
-                if r.status() == 200 {
-                    return s;
-                }
+            // The port came from `free_port` and was released again, so another server of this
+            // test binary may have taken it: ready means this process logged that it listens
+            // (it exits if its bind fails) and then /readyz answers.
+            let listening = fs::read_to_string(&s.stderr).is_ok_and(|e| e.contains("tokend listening on"));
+            if listening && agent.get(&s.url("/readyz")).call().is_ok_and(|r| r.status() == 200) {
+                return s;
             }
             if let Some(status) = s.child.try_wait().unwrap() {
                 panic!("tokend serve exited with {status}: {}", fs::read_to_string(&s.stderr).unwrap_or_default());
