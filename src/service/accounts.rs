@@ -118,8 +118,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AccountView>> {
     p.require("org:admin")?;
-    let page = pq.validate()?;
-    page.check_sort(&SORTS)?;
+    let page = pq.validate_sorted(&SORTS)?;
     let rows = store::principals::list_accounts(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }

@@ -186,8 +186,7 @@ pub fn create(
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AppView>> {
     p.require_any(&WHO)?;
-    let page = pq.validate()?;
-    page.check_sort(&SORTS)?;
+    let page = pq.validate_sorted(&SORTS)?;
     let rows = principals::list_apps(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |a| view(&a)))
 }

@@ -67,6 +67,15 @@ impl PageQuery {
     }
 }
 
+impl PageQuery {
+    /// `validate`, and `sort` must be one of the list's keys.
+    pub fn validate_sorted(&self, allowed: &[&str]) -> Result<Page> {
+        let page = self.validate()?;
+        page.check_sort(allowed)?;
+        Ok(page)
+    }
+}
+
 impl Page {
     pub fn check_sort(&self, allowed: &[&str]) -> Result<()> {
         match &self.sort {

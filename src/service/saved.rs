@@ -64,8 +64,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<SearchView>> {
     p.require("org:admin")?;
-    let page = pq.validate()?;
-    page.check_sort(&SORTS)?;
+    let page = pq.validate_sorted(&SORTS)?;
     let rows = store::saved::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }

@@ -359,8 +359,7 @@ pub const SORTS: [&str; 3] = ["created_at", "email", "name"];
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQuery) -> Result<Paged<UserView>> {
     p.require("org:admin")?;
-    let page = pq.validate()?;
-    page.check_sort(&SORTS)?;
+    let page = pq.validate_sorted(&SORTS)?;
     let disabled = match f.disabled.as_deref() {
         None => None,
         Some("true") => Some(true),

@@ -252,8 +252,7 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Webhook> {
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<WebhookView>> {
     p.require("org:admin")?;
-    let page = pq.validate()?;
-    page.check_sort(&SORTS)?;
+    let page = pq.validate_sorted(&SORTS)?;
     let rows = store::webhooks::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |w| view(&w)))
 }
@@ -384,8 +383,7 @@ pub fn send_test(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) ->
 
 pub fn deliveries(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQuery) -> Result<Paged<DeliveryView>> {
     p.require("org:admin")?;
-    let page = pq.validate()?;
-    page.check_sort(&DELIVERY_SORTS)?;
+    let page = pq.validate_sorted(&DELIVERY_SORTS)?;
     let w = load(conn, p, id)?;
     let rows = store::webhooks::deliveries(conn, &w.id, &page)?;
     Ok(page.view(rows, |d| DeliveryView {
