@@ -10,13 +10,20 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_pg)");
     println!("cargo::rustc-check-cfg=cfg(tokend_ci)");
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_browser)");
+    println!("cargo::rustc-check-cfg=cfg(tokend_skip_prometheus)");
     println!("cargo:rerun-if-env-changed=TOKEND_CHROMEDRIVER");
+    println!("cargo:rerun-if-env-changed=TOKEND_PROMETHEUS");
     println!("cargo:rerun-if-env-changed=PATH");
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let pg = std::env::var("TOKEND_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty());
     // The console's browser tests need chromedriver (and Debian's chromium beside it).
     if !ci && !browser_available() {
         println!("cargo:rustc-cfg=tokend_skip_browser");
+    }
+    // The Prometheus test (tests/it/api_tokens_as_client.rs) runs Debian's prometheus.
+    let prometheus = std::env::var("TOKEND_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
+    if !ci && !on_path(&prometheus) {
+        println!("cargo:rustc-cfg=tokend_skip_prometheus");
     }
     if ci {
         println!("cargo:rustc-cfg=tokend_ci");
@@ -27,12 +34,14 @@ fn main() {
 
 fn browser_available() -> bool {
     let driver = std::env::var("TOKEND_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let on_path = |name: &str| {
-        let p = std::path::Path::new(name);
-        if p.is_absolute() {
-            return p.is_file();
-        }
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
-    };
     on_path(&driver)
+}
+
+/// An absolute path that is a file, or a name found on PATH.
+fn on_path(name: &str) -> bool {
+    let p = std::path::Path::new(name);
+    if p.is_absolute() {
+        return p.is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
 }

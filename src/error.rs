@@ -252,7 +252,9 @@ impl From<GrantError> for OAuthError {
             GrantError::InvalidGrant { .. } => {
                 OAuthError::new(OAuthCode::InvalidGrant, "the grant is invalid, expired or revoked")
             }
-            GrantError::InvalidClient => OAuthError::new(OAuthCode::InvalidClient, "client authentication failed"),
+            GrantError::InvalidClient | GrantError::InvalidApiTokenClient { .. } => {
+                OAuthError::new(OAuthCode::InvalidClient, "client authentication failed")
+            }
             GrantError::InvalidScope(m) => OAuthError::new(OAuthCode::InvalidScope, m),
             GrantError::InvalidTarget(m) => OAuthError::new(OAuthCode::InvalidTarget, m),
             GrantError::UnsupportedTokenType => OAuthError::new(

@@ -177,10 +177,18 @@ pub fn slow_down(retry: u64) -> HttpResponse {
         .body(crate::error::oauth_body(OAuthCode::SlowDown, "too many failed requests; retry later"))
 }
 
-/// The identity a failed token request presented: the client_id, or the API token.
+/// The identity a failed token request presented: the client_id, or the API token (also
+/// when it was sent as a client secret: its failures count per token, whatever id came
+/// with it).
 fn presented_identity(req: &HttpRequest, form: &HashMap<String, String>, grant: Option<GrantType>) -> Option<String> {
     match grant {
-        Some(GrantType::ClientCredentials) => client_auth(req, form).ok().flatten().map(|a| format!("client:{}", a.id)),
+        Some(GrantType::ClientCredentials) => client_auth(req, form).ok().flatten().map(|a| {
+            if exchange::revocable(&a.secret) {
+                a.secret
+            } else {
+                format!("client:{}", a.id)
+            }
+        }),
         Some(GrantType::RefreshToken) => form.get("refresh_token").cloned(),
         _ => form.get("subject_token").cloned(),
     }
@@ -250,8 +258,9 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
 
 /// Issue an access token
 ///
-/// The three grants: client_credentials (an app), refresh_token and RFC 8693 token exchange
-/// (an API token). Other grant types (authorization_code and password included) answer
+/// The three grants: client_credentials (an app with its client secret, or an API token as
+/// the client secret with the token's id or `api-token` as client_id, for tools that speak
+/// only this grant), refresh_token and RFC 8693 token exchange (an API token). Other grant types (authorization_code and password included) answer
 /// unsupported_grant_type. The form is strict: UTF-8, each parameter at most once (a
 /// repeated parameter is invalid_request); unknown parameters are ignored. Failed calls
 /// (invalid_grant, invalid_client) count against a per-client-IP limit
@@ -271,7 +280,8 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
             unsupported_grant_type, invalid_scope, invalid_target (audience not configured, resource and audience \
             disagree, or a personal token for a service-only audience)."),
         (status = 401, description = "invalid_client: client_credentials without client authentication, \
-            malformed Basic credentials, unknown or disabled app, wrong secret."),
+            malformed Basic credentials, unknown or disabled app, wrong secret; an API token as client secret that \
+            is not live or does not match the client_id."),
         (status = 429),
     ))]
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
@@ -286,7 +296,11 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
         Ok((request, basic)) => {
             let (st, ip) = (state.clone(), ip.clone());
             let r = hot(&state, move |conn| Ok(exchange::token(conn, request, &st.ctx(&ip)))).await?;
-            if let Err(GrantError::InvalidGrant { known: Some((org, id)), reason }) = &r {
+            if let Err(
+                GrantError::InvalidGrant { known: Some((org, id)), reason }
+                | GrantError::InvalidApiTokenClient { known: Some((org, id)), reason },
+            ) = &r
+            {
                 refused_known = Some((org.clone(), id.clone(), *reason));
             }
             r.map_err(|e| OAuthError::from(e).basic(basic))

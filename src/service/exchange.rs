@@ -23,6 +23,10 @@ pub enum GrantError {
     InvalidGrant { known: Option<(String, String)>, reason: &'static str },
     #[error("invalid_client")]
     InvalidClient,
+    /// An API token presented as a client secret (client_credentials) that does not
+    /// authenticate: answered as invalid_client; `known` as in `InvalidGrant`, for the audit.
+    #[error("invalid_client")]
+    InvalidApiTokenClient { known: Option<(String, String)>, reason: &'static str },
     #[error("invalid_scope: {0}")]
     InvalidScope(String),
     #[error("invalid_target: {0}")]
@@ -213,7 +217,47 @@ pub fn exchange(
     scope: Option<&str>,
     aud: String,
 ) -> Result<Issued, GrantError> {
-    let (t, acct, owner_roles, epoch) = check_token(conn, secret, ctx.usage, ctx.now)?;
+    let checked = check_token(conn, secret, ctx.usage, ctx.now)?;
+    issue_for_token(ctx, checked, scope, aud)
+}
+
+/// The fixed client id a tool may send beside an API token used as its client secret, for
+/// people who do not know (or do not want to look up) the token's id.
+pub const API_TOKEN_CLIENT_ID: &str = "api-token";
+
+/// client_credentials with an API token as the client secret, for tools that speak only
+/// that grant (Prometheus, the OpenTelemetry collector, Go's x/oauth2): `client_id` is the
+/// token's id (its record id, the `client_id` claim of what it is exchanged for) or
+/// `API_TOKEN_CLIENT_ID`. The answer is exactly the refresh_token grant's; every refusal
+/// is invalid_client (the credential is the client's), without saying which check failed.
+pub fn api_token_client(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    client_id: &str,
+    secret: &str,
+    scope: Option<&str>,
+    aud: String,
+) -> Result<Issued, GrantError> {
+    let as_client = |e| match e {
+        GrantError::InvalidGrant { known, reason } => GrantError::InvalidApiTokenClient { known, reason },
+        other => other,
+    };
+    let checked = check_token(conn, secret, ctx.usage, ctx.now).map_err(as_client)?;
+    let t = &checked.0;
+    if client_id != API_TOKEN_CLIENT_ID && !secrets::ct_eq(client_id, &t.id) {
+        let known = Some((t.org_id.clone(), t.id.clone()));
+        return Err(GrantError::InvalidApiTokenClient { known, reason: "client_id mismatch" });
+    }
+    issue_for_token(ctx, checked, scope, aud)
+}
+
+/// Signs the access token a live API token (from `check_token`) is exchanged for.
+fn issue_for_token(
+    ctx: &Ctx<'_>,
+    (t, acct, owner_roles, epoch): (Grant, Acct, Vec<String>, i64),
+    scope: Option<&str>,
+    aud: String,
+) -> Result<Issued, GrantError> {
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
     }
@@ -339,7 +383,12 @@ pub fn token(conn: &mut AnyConnection, req: TokenRequest, ctx: &Ctx<'_>) -> Resu
     match req {
         TokenRequest::ClientCredentials { client, scope, target } => {
             let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
-            let issued = client_credentials(conn, ctx, &client.client_id, &client.secret, scope.as_deref(), aud)?;
+            let (id, secret, scope) = (&client.client_id, &client.secret, scope.as_deref());
+            let issued = if revocable(secret) {
+                api_token_client(conn, ctx, id, secret, scope, aud)?
+            } else {
+                client_credentials(conn, ctx, id, secret, scope, aud)?
+            };
             Ok(TokenResponse::bearer(issued, None))
         }
         TokenRequest::RefreshToken { refresh_token, client, scope, target } => {

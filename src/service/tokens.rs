@@ -63,6 +63,10 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
 pub struct TokenView {
     /// UUIDv7.
     pub id: String,
+    /// The id a tool sends as `client_id` with this token as its client secret
+    /// (client_credentials grant); the same as `id`, and the `client_id` claim of the access
+    /// tokens it is exchanged for. Tools may also send the fixed id `api-token`.
+    pub client_id: String,
     pub name: String,
     pub description: String,
     /// Non-secret prefix for recognition, e.g. tkd_pat_Ab12... (ends with U+2026).
@@ -116,6 +120,7 @@ pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
     };
     TokenView {
         id: t.id.clone(),
+        client_id: t.id.clone(),
         name: t.name.clone(),
         description: t.description.clone(),
         hint: t.hint.clone(),

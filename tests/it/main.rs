@@ -10,6 +10,8 @@ mod common;
 
 /// Bounded cost under abuse: hashing bound, throttles, pacing, metrics, audit floods.
 mod abuse_and_limits;
+/// API tokens as client credentials (client_credentials), with a real Prometheus.
+mod api_tokens_as_client;
 /// Apps (client_credentials), service accounts, introspection, real third-party clients.
 mod apps_and_service_accounts;
 /// The real `tokend` binary: first start, `tokend verify`.

@@ -232,8 +232,9 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
             chrome: ui.chrome("service-accounts"),
             title: format!("Token “{}” created", created.record.name),
             what: "token",
+            usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
+            extra: Some(("Client id", created.record.client_id)),
             secret: created.token,
-            extra: None,
             back: format!("{BASE}/{id}"),
         }),
         Err(token_errors) => {
@@ -268,8 +269,9 @@ pub async fn token_rotate(
         chrome: ui.chrome("service-accounts"),
         title: format!("Token “{}” rotated", created.record.name),
         what: "token",
+        usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
+        extra: Some(("Client id", created.record.client_id)),
         secret: created.token,
-        extra: None,
         back: format!("{BASE}/{id}"),
     })
 }

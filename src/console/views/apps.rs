@@ -139,6 +139,7 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
             title: format!("App “{}” created", c.app.name),
             what: "client secret",
             secret: c.client_secret,
+            usage: parts::usage_snippets(&st.cfg, &c.app.client_id, false),
             extra: Some(("Client id", c.app.client_id)),
             back: format!("{BASE}/{}", c.app.id),
         }),
@@ -245,6 +246,7 @@ pub async fn regenerate(post: Post, id: web::Path<String>, st: web::Data<State>)
         title: format!("New secret for “{}”", c.app.name),
         what: "client secret",
         secret: c.client_secret,
+        usage: parts::usage_snippets(&st.cfg, &c.app.client_id, false),
         extra: Some(("Client id", c.app.client_id)),
         back: format!("{BASE}/{}", c.app.id),
     })

@@ -40,6 +40,8 @@ pub struct Secret {
     pub secret: String,
     /// Shown beside the secret (a client id).
     pub extra: Option<(&'static str, String)>,
+    /// How to use it (`parts::usage_snippets`).
+    pub usage: Vec<parts::Snippet>,
     pub back: String,
 }
 
@@ -114,8 +116,9 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
             chrome: ui.chrome("my-tokens"),
             title: format!("Token “{}” created", created.record.name),
             what: "token",
+            usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
+            extra: Some(("Client id", created.record.client_id)),
             secret: created.token,
-            extra: None,
             back: BASE.into(),
         }),
         Err(errors) => {
@@ -147,8 +150,9 @@ pub async fn rotate(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
         chrome: ui.chrome("my-tokens"),
         title: format!("Token “{}” rotated", created.record.name),
         what: "token",
+        usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
+        extra: Some(("Client id", created.record.client_id)),
         secret: created.token,
-        extra: None,
         back: BASE.into(),
     })
 }

@@ -112,3 +112,39 @@ pub fn days(field: &str, v: &str) -> Result<Option<i64>, crate::console::FieldEr
     }
     v.parse::<i64>().map(Some).map_err(|_| crate::console::FieldErrors::field(field, "enter a whole number of days"))
 }
+
+/// A copyable configuration example on a secret page.
+pub struct Snippet {
+    /// The element id its Copy button names.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub text: String,
+}
+
+/// How to use a new credential from the tools people paste it into, with its client id
+/// filled in: the exchange (curl) and Prometheus' own `oauth2` block (client_credentials,
+/// which takes API tokens and app secrets alike). The secret itself is never in a snippet:
+/// it goes in a file the tool reads.
+pub fn usage_snippets(cfg: &crate::config::Config, client_id: &str, api_token: bool) -> Vec<Snippet> {
+    let endpoint = format!("{}/oauth/token", cfg.issuer);
+    let resource = cfg.audiences.first().map(|a| format!("\n        resource: {a}")).unwrap_or_default();
+    let params = if resource.is_empty() { String::new() } else { format!("\n      endpoint_params:{resource}") };
+    let mut out = Vec::new();
+    if api_token {
+        out.push(Snippet {
+            id: "snippet-exchange",
+            title: "Exchange it for an access token (the token in the file token.txt)",
+            text: format!("curl -s {endpoint} -d grant_type=refresh_token --data-urlencode refresh_token@token.txt"),
+        });
+    }
+    out.push(Snippet {
+        id: "snippet-prometheus",
+        title: "Prometheus scrape job (the secret in the file /etc/prometheus/tokend-secret)",
+        text: format!(
+            "scrape_configs:\n  - job_name: my-service\n    oauth2:\n      client_id: {client_id}\n      \
+             client_secret_file: /etc/prometheus/tokend-secret\n      token_url: {endpoint}{params}\n    \
+             static_configs:\n      - targets: [\"my-service:9100\"]"
+        ),
+    });
+    out
+}

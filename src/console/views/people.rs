@@ -272,6 +272,7 @@ pub async fn reset(post: Post, id: web::Path<String>, st: web::Data<State>) -> R
         what: "reset code",
         secret: issued.code,
         extra: Some(("Give it to them; they set a new password at /console/reset before", when(&issued.expires_at))),
+        usage: Vec::new(),
         back: format!("{BASE}/{id}"),
     };
     let mut b = HttpResponse::Ok();
