@@ -2,7 +2,7 @@
 //! fixed time and prints requests/s, p50/p99/p99.9 latency and errors per scenario.
 //!
 //!   cargo bench --bench load -- --url http://127.0.0.1:8080 --email admin@localhost \
-//!       --password PW [--connections 64] [--seconds 10] [--scenarios cc,refresh,exchange,jwks,introspect,sign]
+//!       --password PW [--connections 64] [--seconds 10] [--scenarios cc,refresh,exchange,pat_cc,jwks,introspect,sign]
 //!   cargo bench --bench load -- --peer --url http://127.0.0.1:3000     (panva oidc-provider: cc, jwks)
 //!
 //! The `sign` scenario (`POST /bench/sign`, the sign-only ceiling) needs a server built
@@ -63,7 +63,10 @@ fn args() -> Args {
         a.scenarios = if a.peer {
             vec!["cc".into(), "jwks".into()]
         } else {
-            ["cc", "refresh", "exchange", "jwks", "introspect", "sign"].iter().map(|s| s.to_string()).collect()
+            ["cc", "refresh", "exchange", "pat_cc", "jwks", "introspect", "sign"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         };
     }
     a
@@ -95,8 +98,10 @@ fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
         (app["client_id"].as_str().unwrap().to_string(), app["client_secret"].as_str().unwrap().to_string());
     let pat =
         api("POST", "/api/v1/me/tokens", Some(&at), json!({"name": "load", "ttl_days": 1, "roles": ["org:member"]}));
-    let pat = pat["token"].as_str().unwrap().to_string();
+    let (pat_id, pat) = (pat["id"].as_str().unwrap().to_string(), pat["token"].as_str().unwrap().to_string());
     let basic = format!("Basic {}", b64(&format!("{cid}:{secret}")));
+    // The PAT as a client secret (client_credentials, the way Prometheus sends it).
+    let pat_basic = format!("Basic {}", b64(&format!("{pat_id}:{pat}")));
     // An access token to introspect: exchanged from the PAT.
     let exchanged: Value = ureq::post(&format!("{}/oauth/token", a.url))
         .send_form(&[("grant_type", "refresh_token"), ("refresh_token", &pat)])
@@ -108,6 +113,7 @@ fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
     for s in &a.scenarios {
         let request = match s.as_str() {
             "cc" => post_form(host, "/oauth/token", Some(&basic), "grant_type=client_credentials"),
+            "pat_cc" => post_form(host, "/oauth/token", Some(&pat_basic), "grant_type=client_credentials"),
             "refresh" => post_form(host, "/oauth/token", None, &format!("grant_type=refresh_token&refresh_token={pat}")),
             "exchange" => post_form(
                 host,

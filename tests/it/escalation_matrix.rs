@@ -879,6 +879,81 @@ fn repro_g_personal_token_requires_roles(b: &Backend) {
     assert_eq!(s.verify_resource(&s.exchange_ok(&pat))["roles"], json!(["org:member"]), "exactly the named roles");
 }
 
+/// client_credentials with an API token as the client secret (`client_id` = the token's id):
+/// for every credential kind, scope and audience, never more than the same token through
+/// refresh_token — the same status and error, the same roles.
+fn repro_h_api_token_as_client_secret_never_exceeds_refresh_token(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    create(&s, &owner, "/api/v1/roles", json!({"name": BILLING, "kind": "custom", "description": "charges"}));
+    let (_, member) = s.user(&owner, "member@example.test", &["org:member"]);
+    let (_, admin) = s.user(&owner, "admin@example.test", &["org:admin"]);
+    let (m_id, m_pat) = s.pat(&member, json!({"name": "m", "ttl_days": 1}));
+    let (a_id, a_pat) = s.pat(&admin, json!({"name": "a", "ttl_days": 1}));
+    let sa = new_sa(&s, &owner, "bot", &["org:member", BILLING]);
+    let (sa_id, sa_secret) = new_sa_token(&s, &owner, &sa);
+    let api = s.api_audience();
+    let roles_of = |r: &Resp| -> Value {
+        r.body["access_token"].as_str().map(|t| common_claims(t)["roles"].clone()).unwrap_or(Value::Null)
+    };
+    for (id, secret) in [(&m_id, &m_pat), (&a_id, &a_pat), (&sa_id, &sa_secret)] {
+        for scope in ["", "org:owner", "org:admin", BILLING, "org:member"] {
+            for aud in ["", api.as_str()] {
+                let mut extra = vec![];
+                if !scope.is_empty() {
+                    extra.push(("scope", scope));
+                }
+                if !aud.is_empty() {
+                    extra.push(("audience", aud));
+                }
+                let mut rt = vec![("grant_type", "refresh_token"), ("refresh_token", secret.as_str())];
+                rt.extend_from_slice(&extra);
+                let via_refresh = s.form("/oauth/token", &rt, None);
+                let mut cc = vec![("grant_type", "client_credentials")];
+                cc.extend_from_slice(&extra);
+                let via_cc = s.form("/oauth/token", &cc, Some((id.as_str(), secret.as_str())));
+                let what = format!("token {id}, scope {scope:?}, audience {aud:?}");
+                assert_eq!(via_cc.status, via_refresh.status, "{what}: {} vs {}", via_cc.text, via_refresh.text);
+                assert_eq!(via_cc.body["error"], via_refresh.body["error"], "{what}");
+                assert_eq!(roles_of(&via_cc), roles_of(&via_refresh), "{what}: the same roles");
+            }
+        }
+    }
+}
+
+/// The roles and other claims of an access token, read without verification (the
+/// comparison above is between two tokens this server signed; `verify` checks signatures
+/// elsewhere).
+fn common_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWS");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// An API token as client secret: a disabled owner's token and another organization's
+/// token id are refused (invalid_client), and nothing changes.
+fn repro_i_api_token_client_disabled_owner_and_other_org_refused(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let other = other_org(&s);
+    let (uid, member) = s.user(&owner, "member@example.test", &["org:member"]);
+    let (id, pat) = s.pat(&member, json!({"name": "m", "ttl_days": 1}));
+    let cc =
+        |id: &str, secret: &str| s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((id, secret)));
+    assert_eq!(cc(&id, &pat).status, 200);
+    let before = state(&s);
+    for r in [cc(&other.sa_token, &pat), cc(&other.sa, &pat), cc(&other.app, &pat)] {
+        assert_eq!((r.status, &r.body["error"]), (401, &json!("invalid_client")), "another org's id: {}", r.text);
+    }
+    assert_unchanged(&s, &before, "another org's ids");
+    let r = s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"disabled": true}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    for cid in [id.as_str(), "api-token"] {
+        let r = cc(cid, &pat);
+        assert_eq!((r.status, &r.body["error"]), (401, &json!("invalid_client")), "disabled owner: {}", r.text);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // the console
 // ---------------------------------------------------------------------------------------
@@ -1092,6 +1167,8 @@ backend_tests!(
     repro_e_regenerated_secret_ends_old_access_tokens,
     repro_f_app_without_introspect_flag_cannot_introspect,
     repro_g_personal_token_requires_roles,
+    repro_h_api_token_as_client_secret_never_exceeds_refresh_token,
+    repro_i_api_token_client_disabled_owner_and_other_org_refused,
 );
 
 // ---------------------------------------------------------------------------------------
