@@ -483,7 +483,7 @@ pub async fn my_create(
     body: Obj<tokens::CreateToken>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    created(write(&st, move |conn, s, now| tokens::my_create(conn, &c.0, &body, &s.usage, now)).await?)
+    created(write(&st, move |conn, s, now| tokens::my_create(conn, &s.cfg, &c.0, &body, &s.usage, now)).await?)
 }
 
 /// Read an own token
@@ -516,7 +516,7 @@ pub async fn my_patch(
     body: Obj<tokens::PatchToken>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    ok(write(&st, move |conn, s, now| tokens::my_patch(conn, &c.0, &id, &body, &s.usage, now)).await?)
+    ok(write(&st, move |conn, s, now| tokens::my_patch(conn, &s.cfg, &c.0, &id, &body, &s.usage, now)).await?)
 }
 
 /// Revoke an own token
@@ -891,7 +891,9 @@ pub async fn sa_token_create(
     body: Obj<tokens::CreateToken>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    created(write(&st, move |conn, s, now| accounts::token_create(conn, &c.0, &id, &body, &s.usage, now)).await?)
+    created(
+        write(&st, move |conn, s, now| accounts::token_create(conn, &s.cfg, &c.0, &id, &body, &s.usage, now)).await?,
+    )
 }
 
 /// Rename or re-describe a service-account token
@@ -913,7 +915,8 @@ pub async fn sa_token_patch(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, tid) = path.into_inner();
-    ok(write(&st, move |conn, s, now| accounts::token_patch(conn, &c.0, &id, &tid, &body, &s.usage, now)).await?)
+    ok(write(&st, move |conn, s, now| accounts::token_patch(conn, &s.cfg, &c.0, &id, &tid, &body, &s.usage, now))
+        .await?)
 }
 
 /// Revoke a service-account token
@@ -965,9 +968,7 @@ pub async fn apps_list(c: Caller, q: web::Query<PageQuery>, st: web::Data<State>
     ))]
 pub async fn apps_create(c: Caller, body: Obj<apps::NewApp>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     // Apps live 300 s to 86400 s; a shorter server default still gives apps a valid one.
-    created(
-        write(&st, move |conn, s, now| apps::create(conn, &c.0, &body, s.cfg.access_token_ttl.max(300), now)).await?,
-    )
+    created(write(&st, move |conn, s, now| apps::create(conn, &s.cfg, &c.0, &body, now)).await?)
 }
 
 /// Read an app
@@ -1001,7 +1002,7 @@ pub async fn apps_patch(
     body: Obj<apps::AppPatch>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    ok(write(&st, move |conn, _, now| apps::patch(conn, &c.0, &id, &body, now)).await?)
+    ok(write(&st, move |conn, s, now| apps::patch(conn, &s.cfg, &c.0, &id, &body, now)).await?)
 }
 
 /// Delete an app
@@ -1163,7 +1164,7 @@ pub async fn policy_put(
     body: Obj<serde_json::Value>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    ok(write(&st, move |conn, _, now| policy::update(conn, &c.0, &body, now)).await?)
+    ok(write(&st, move |conn, s, now| policy::update(conn, &s.cfg, &c.0, &body, now)).await?)
 }
 
 /// List saved searches

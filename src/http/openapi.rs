@@ -460,6 +460,10 @@ pub struct TableFilter {
     /// Case-insensitive substring of name, description, hint or owner (email or service
     /// account name).
     q: Option<String>,
+    /// true: tokens that may reach the management API; false: those that may not.
+    management: Option<bool>,
+    /// Tokens that may be exchanged for this resource audience (listed, or "*").
+    audience: Option<String>,
 }
 
 /// The filters of one owner's token list (`/me/tokens`, a service account's tokens):

@@ -252,6 +252,7 @@ pub fn token_rotate(
 
 pub fn token_create(
     conn: &mut AnyConnection,
+    cfg: &crate::config::Config,
     p: &Principal,
     id: &str,
     input: &CreateToken,
@@ -282,6 +283,13 @@ pub fn token_create(
         };
         // The caller must be able to grant what the token will carry.
         super::roles::check_grantable(conn, &p.org_id, &p.roles, &roles)?;
+        let reach = super::reach::for_new(
+            cfg,
+            &super::reach::ReachPolicy::of(&policy),
+            input.audiences.as_deref(),
+            input.management,
+            &roles,
+        )?;
         // Idle-expired tokens can never be exchanged again: they free their slot too.
         let live = store::tokens::count_live(conn, &s.id, now)?;
         if live >= policy.max_tokens_per_service_account {
@@ -303,13 +311,15 @@ pub fn token_create(
                 expires_at,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: Some(&p.id),
+                reach: &reach,
             },
             now,
         )?;
         audit::record(
             conn,
-            Event::by(p, "token.create", "api_token", &row.id)
-                .detail(serde_json::json!({"service_account": s.id, "expires_at": rfc3339(expires_at)})),
+            Event::by(p, "token.create", "api_token", &row.id).detail(serde_json::json!({
+                "service_account": s.id, "expires_at": rfc3339(expires_at),
+                "audiences": reach.audiences, "management": reach.management})),
             now,
         )?;
         Ok(CreatedToken { token: secret, record: tokens::view(&row, usage, now) })
@@ -318,6 +328,7 @@ pub fn token_create(
 
 pub fn token_patch(
     conn: &mut AnyConnection,
+    cfg: &crate::config::Config,
     p: &Principal,
     id: &str,
     tid: &str,
@@ -329,7 +340,7 @@ pub fn token_patch(
     conn.transaction(|conn| {
         let s = load_held(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
-        tokens::rename(conn, p, t, input, usage, now)
+        tokens::update(conn, cfg, p, t, input, usage, now)
     })
 }
 

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
 use super::list::{PageQuery, Paged};
+use super::reach::{self, Reach, ReachPolicy};
 use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
-use crate::config::MAX_ACCESS_TOKEN_TTL;
+use crate::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use crate::secrets::{self, SecretKind};
 use crate::store::models::App;
 use crate::store::principals;
@@ -42,6 +43,10 @@ pub struct AppView {
     pub created_at: String,
     #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
+    /// The resource audiences it may get access tokens for (["*"]: every configured one).
+    pub audiences: Vec<String>,
+    /// Whether it may get access tokens for the management API.
+    pub management: bool,
 }
 
 /// The app plus its client secret, shown in this response only. The credentials do not expire.
@@ -72,6 +77,15 @@ pub struct NewApp {
     /// org:admin and an interactive login.
     #[serde(default)]
     pub introspect: bool,
+    /// Resource audiences (from TOKEND_AUDIENCES) it may get tokens for, or ["*"] for all.
+    /// Default: the policy's default_audiences.
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub audiences: Option<Vec<String>>,
+    /// Whether it may get tokens for the management API (default false).
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub management: Option<bool>,
 }
 
 /// Absent fields are unchanged.
@@ -99,6 +113,14 @@ pub struct AppPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(nullable = false)]
     pub introspect: Option<bool>,
+    /// Narrowing is an edit; widening (an audience not reached before, or management
+    /// turned on) is minting: an interactive login.
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub audiences: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub management: Option<bool>,
 }
 
 fn view(a: &App) -> AppView {
@@ -116,6 +138,8 @@ fn view(a: &App) -> AppView {
         created_by: a.created_by.clone(),
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
+        audiences: roles_from_text(&a.audiences),
+        management: a.management,
     }
 }
 
@@ -138,21 +162,23 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<App> {
 
 pub fn create(
     conn: &mut AnyConnection,
+    cfg: &Config,
     p: &Principal,
     input: &NewApp,
-    default_ttl: i64,
     now: i64,
 ) -> Result<AppWithSecret> {
     p.require_any(&WHO)?;
     p.require_interactive()?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
-    let ttl = check_ttl(input.access_token_ttl_seconds.unwrap_or(default_ttl))?;
+    let ttl = check_ttl(input.access_token_ttl_seconds.unwrap_or(cfg.access_token_ttl.max(300)))?;
     if input.introspect {
         check_introspect_grant(p)?;
     }
     conn.transaction(|conn| {
         super::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
+        let policy = ReachPolicy::of(&super::policy::get(conn, &p.org_id)?);
+        let reach = reach::for_new(cfg, &policy, input.audiences.as_deref(), input.management, &input.roles)?;
         let secret = secrets::generate(SecretKind::ClientSecret);
         let a = App {
             id: new_id(),
@@ -172,12 +198,14 @@ pub fn create(
             introspect: input.introspect,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
+            audiences: reach.audiences_text(),
+            management: reach.management,
         };
         principals::insert_app(conn, &a)?;
         audit::record(
             conn,
-            Event::by(p, "app.create", "app", &a.id)
-                .detail(serde_json::json!({"client_id": a.client_id, "roles": input.roles})),
+            Event::by(p, "app.create", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id,
+                "roles": input.roles, "audiences": reach.audiences, "management": reach.management})),
             now,
         )?;
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
@@ -196,7 +224,14 @@ pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AppView>
     Ok(view(&load(conn, p, id)?))
 }
 
-pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch, now: i64) -> Result<AppView> {
+pub fn patch(
+    conn: &mut AnyConnection,
+    cfg: &Config,
+    p: &Principal,
+    id: &str,
+    input: &AppPatch,
+    now: i64,
+) -> Result<AppView> {
     p.require_any(&WHO)?;
     let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
     let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
@@ -239,12 +274,22 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AppPatch
         if let Some(v) = input.disabled {
             a.disabled = v;
         }
+        let reach_before = Reach::from_row(&a.audiences, a.management);
+        if input.audiences.is_some() || input.management.is_some() {
+            let policy = ReachPolicy::of(&super::policy::get(conn, &p.org_id)?);
+            let roles = roles_from_text(&a.roles);
+            let (aud, m) = (input.audiences.as_deref(), input.management);
+            let after = reach::for_change(cfg, p, &policy, &reach_before, aud, m, &roles)?;
+            a.audiences = after.audiences_text();
+            a.management = after.management;
+        }
         a.updated_at = now;
         principals::update_app(conn, &a, now)?;
         let detail = serde_json::json!({
             "roles": {"before": before, "after": roles_from_text(&a.roles)},
             "introspect": a.introspect,
             "disabled": a.disabled,
+            "reach": {"before": reach_before, "after": Reach::from_row(&a.audiences, a.management)},
         });
         audit::record(conn, Event::by(p, "app.update", "app", &a.id).detail(detail), now)?;
         Ok(view(&a))

@@ -218,7 +218,7 @@ pub fn exchange(
     aud: String,
 ) -> Result<Issued, GrantError> {
     let checked = check_token(conn, secret, ctx.usage, ctx.now)?;
-    issue_for_token(ctx, checked, scope, aud)
+    issue_for_token(conn, ctx, checked, scope, aud)
 }
 
 /// The fixed client id a tool may send beside an API token used as its client secret, for
@@ -248,11 +248,36 @@ pub fn api_token_client(
         let known = Some((t.org_id.clone(), t.id.clone()));
         return Err(GrantError::InvalidApiTokenClient { known, reason: "client_id mismatch" });
     }
-    issue_for_token(ctx, checked, scope, aud)
+    issue_for_token(conn, ctx, checked, scope, aud)
+}
+
+/// Whether a credential's reach (its stored audiences and management flag) covers `aud`,
+/// and, for the management audience, whether the org's policy lets a credential with these
+/// roles reach it (read only then: resource audiences, the hot path, need no read).
+fn check_reach(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    org_id: &str,
+    (audiences, management): (&str, bool),
+    roles: &[String],
+    aud: &str,
+) -> Result<(), GrantError> {
+    let refused = || GrantError::InvalidTarget("this credential may not be used for the requested audience".into());
+    if !super::reach::allows(ctx.cfg, audiences, management, aud) {
+        return Err(refused());
+    }
+    if aud == ctx.cfg.api_audience {
+        let policy = super::policy::get(conn, org_id)?;
+        if !super::reach::ReachPolicy::of(&policy).management_allowed(roles) {
+            return Err(refused());
+        }
+    }
+    Ok(())
 }
 
 /// Signs the access token a live API token (from `check_token`) is exchanged for.
 fn issue_for_token(
+    conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
     (t, acct, owner_roles, epoch): (Grant, Acct, Vec<String>, i64),
     scope: Option<&str>,
@@ -261,7 +286,9 @@ fn issue_for_token(
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
     }
-    let roles = narrow(intersect(&roles_from_text(&t.roles), &owner_roles), scope)?;
+    let granted = intersect(&roles_from_text(&t.roles), &owner_roles);
+    check_reach(conn, ctx, &t.org_id, (&t.audiences, t.management), &granted, &aud)?;
+    let roles = narrow(granted, scope)?;
     let s = Subject { sub: &t.owner_id, org: &t.org_id, acct, client_id: &t.id, epoch };
     let c = claims(ctx, &s, aud, ctx.cfg.access_token_ttl, roles);
     let mut issued = sign(ctx, &c)?;
@@ -481,7 +508,9 @@ pub fn client_credentials(
     aud: String,
 ) -> Result<Issued, GrantError> {
     let app = authenticate_app(conn, client_id, secret, ctx.now)?;
-    let roles = narrow(roles_from_text(&app.roles), scope)?;
+    let app_roles = roles_from_text(&app.roles);
+    check_reach(conn, ctx, &app.org_id, (&app.audiences, app.management), &app_roles, &aud)?;
+    let roles = narrow(app_roles, scope)?;
     let s =
         Subject { sub: &app.client_id, org: &app.org_id, acct: Acct::App, client_id: &app.client_id, epoch: app.epoch };
     let c = claims(ctx, &s, aud, app.access_token_ttl_seconds, roles);
@@ -532,6 +561,8 @@ pub fn introspect(
                     "exp": t.expires_at,
                     "iss": ctx.cfg.issuer,
                     "name": t.name,
+                    "audiences": roles_from_text(&t.audiences),
+                    "management": t.management,
                 }))
             }
             Ok(_) | Err(GrantError::InvalidGrant { .. }) => Ok(inactive),

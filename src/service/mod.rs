@@ -14,6 +14,7 @@ pub mod orgs;
 pub mod passwords;
 pub mod policy;
 pub mod principal;
+pub mod reach;
 pub mod roles;
 pub mod saved;
 pub mod sessions;

@@ -73,6 +73,9 @@ pub fn create(
                 expires_at: now + policy.personal_token_max_ttl_days * 86_400,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: None,
+                // The first token of an org is for the scripts that set the org up: it
+                // reaches the management API (and every resource audience).
+                reach: &super::reach::Reach { audiences: vec![super::reach::ALL.into()], management: true },
             },
             now,
         )?;

@@ -6,8 +6,9 @@ use serde::Serialize;
 use super::audit::{self, Event};
 use super::{invalid, Principal, Result};
 use crate::clock::rfc3339;
+use crate::config::Config;
 use crate::store::models::Policy;
-use crate::store::{self, AnyConnection};
+use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 use utoipa::ToSchema;
 
 pub const MAX_DAYS: i64 = 3650;
@@ -24,6 +25,8 @@ pub fn defaults(org_id: &str) -> Policy {
         updated_at: 0,
         retention_days: DEFAULT_RETENTION_DAYS,
         allow_self_rotation: false,
+        default_audiences: super::reach::ALL_TEXT.to_string(),
+        allow_management_audience_for: None,
     }
 }
 
@@ -48,6 +51,13 @@ pub struct PolicyView {
     pub retention_days: i64,
     /// Whether an API token may rotate itself (`POST /api/v1/tokens/self/rotate`).
     pub allow_self_rotation: bool,
+    /// The audiences new API tokens and apps reach when their request names none
+    /// (["*"]: every configured resource audience).
+    pub default_audiences: Vec<String>,
+    /// Roles of which a credential must carry one to reach the management API (null: any
+    /// credential created for it).
+    #[schema(required = true)]
+    pub allow_management_audience_for: Option<Vec<String>>,
     /// RFC 3339; null while the org still has the default policy.
     #[schema(required = true, format = DateTime)]
     pub updated_at: Option<String>,
@@ -75,6 +85,12 @@ pub struct PolicyUpdate {
     /// Whether an API token may rotate itself.
     #[schema(nullable = false)]
     allow_self_rotation: Option<bool>,
+    /// Resource audiences (or ["*"]) new credentials reach when their request names none.
+    #[schema(nullable = false)]
+    default_audiences: Option<Vec<String>>,
+    /// Roles of which a credential must carry one to reach the management API; null lifts
+    /// the restriction.
+    allow_management_audience_for: Option<Vec<String>>,
     /// Read-only: accepted and ignored, so a PUT of exactly what GET returned succeeds.
     #[schema(read_only)]
     updated_at: Option<String>,
@@ -88,6 +104,8 @@ pub fn view(p: &Policy) -> PolicyView {
         max_tokens_per_service_account: p.max_tokens_per_service_account,
         retention_days: p.retention_days,
         allow_self_rotation: p.allow_self_rotation,
+        default_audiences: roles_from_text(&p.default_audiences),
+        allow_management_audience_for: p.allow_management_audience_for.as_deref().map(roles_from_text),
         updated_at: (p.updated_at > 0).then(|| rfc3339(p.updated_at)),
     }
 }
@@ -109,20 +127,39 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
 }
 
 /// The fields `update` reads: `PolicyUpdate`'s (a unit test in http::openapi holds them equal).
-pub const UPDATE_FIELDS: [&str; 6] = [
+pub const UPDATE_FIELDS: [&str; 8] = [
     "personal_token_max_ttl_days",
     "service_token_max_ttl_days",
     "idle_ttl_days",
     "max_tokens_per_service_account",
     "retention_days",
     "allow_self_rotation",
+    "default_audiences",
+    "allow_management_audience_for",
 ];
+
+/// A list of strings from the body: absent → None, null → Some(None) (where allowed).
+fn list_field(body: &serde_json::Value, field: &str) -> Result<Option<Option<Vec<String>>>> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
+        Some(v) => serde_json::from_value::<Vec<String>>(v.clone())
+            .map(|l| Some(Some(l)))
+            .map_err(|_| invalid(field, "must be a list of strings")),
+    }
+}
 /// Read-only fields of the GET body are accepted and ignored, so that a PUT of exactly what
 /// GET returned succeeds (read-modify-write clients); unknown fields are refused.
 pub const READ_ONLY_FIELDS: [&str; 1] = ["updated_at"];
 
 /// Replaces the named fields (absent fields keep their value); audited with before/after.
-pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value, now: i64) -> Result<PolicyView> {
+pub fn update(
+    conn: &mut AnyConnection,
+    cfg: &Config,
+    p: &Principal,
+    body: &serde_json::Value,
+    now: i64,
+) -> Result<PolicyView> {
     p.require("org:owner")?;
     let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
     if let Some(k) =
@@ -146,8 +183,20 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
         Some(serde_json::Value::Bool(b)) => Some(*b),
         Some(_) => return Err(invalid("allow_self_rotation", "must be true or false")),
     };
+    let default_audiences = match list_field(body, "default_audiences")? {
+        None => None,
+        Some(None) => return Err(invalid("default_audiences", "must not be null")),
+        Some(Some(l)) => Some(super::reach::check_audiences(cfg, "default_audiences", &l)?),
+    };
+    let management_roles = list_field(body, "allow_management_audience_for")?;
     conn.transaction(|conn| {
         let before = get(conn, &p.org_id)?;
+        if let Some(Some(roles)) = &management_roles {
+            if roles.is_empty() {
+                return Err(invalid("allow_management_audience_for", "name at least one role, or null for any"));
+            }
+            super::roles::check_grantable(conn, &p.org_id, &p.roles, roles)?;
+        }
         let after = Policy {
             org_id: p.org_id.clone(),
             personal_token_max_ttl_days: required(
@@ -173,7 +222,25 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
                 before.retention_days,
             )?,
             allow_self_rotation: self_rotation.unwrap_or(before.allow_self_rotation),
+            default_audiences: default_audiences.map(|l| roles_to_text(&l)).unwrap_or(before.default_audiences.clone()),
+            allow_management_audience_for: match &management_roles {
+                None => before.allow_management_audience_for.clone(),
+                Some(l) => l.as_deref().map(roles_to_text),
+            },
         };
+        // Reaching further is minting: only an interactive login widens where new
+        // credentials reach (a leaked API token may narrow, never widen).
+        let (rb, ra) = (super::reach::ReachPolicy::of(&before), super::reach::ReachPolicy::of(&after));
+        let wider_defaults = !super::reach::Reach { audiences: rb.default_audiences.clone(), management: false }
+            .covers(&super::reach::Reach { audiences: ra.default_audiences.clone(), management: false });
+        let wider_management = match (&rb.management_roles, &ra.management_roles) {
+            (Some(_), None) => true,
+            (Some(b), Some(a)) => a.iter().any(|r| !b.contains(r)),
+            (None, _) => false,
+        };
+        if wider_defaults || wider_management {
+            p.require_interactive()?;
+        }
         let exists = before.updated_at > 0;
         store::org::save_policy(conn, &after, exists)?;
         let detail = serde_json::json!({

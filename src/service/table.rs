@@ -24,6 +24,8 @@ pub struct TableQuery {
     pub q: Option<String>,
     pub expires_before: Option<i64>,
     pub expires_within_days: Option<i64>,
+    pub management: Option<bool>,
+    pub audience: Option<String>,
     pub page: Page,
 }
 
@@ -95,6 +97,12 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
             }
             "role" => t.role = Some(v),
             "q" => t.q = Some(v),
+            "management" => match v.as_str() {
+                "true" => t.management = Some(true),
+                "false" => t.management = Some(false),
+                _ => return Err(invalid(&k, "must be true or false")),
+            },
+            "audience" => t.audience = Some(v.trim_end_matches('/').to_string()),
             "page" => pq.page = Some(v),
             "page_size" => pq.page_size = Some(v),
             "sort" => pq.sort = Some(v),
@@ -124,6 +132,8 @@ pub fn filter<'a>(conn: &mut AnyConnection, org_id: &str, t: &'a TableQuery, now
         unused_since: t.unused_since,
         role: t.role.as_deref(),
         q: t.q.as_deref(),
+        management: t.management,
+        audience: t.audience.as_deref(),
         expires_before: t.expires_before,
         expires_within: t.expires_within_days.map(|d| d * 86_400),
         ended_after,

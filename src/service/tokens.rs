@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use super::audit::{self, Event};
 use super::list::Paged;
 use super::principal::idle_expired;
+use super::reach::{self, Reach, ReachPolicy};
 use super::table::TableQuery;
 use super::usage::Usage;
 use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::clock::{parse_rfc3339, rfc3339};
+use crate::config::Config;
 use crate::secrets::{self, SecretKind};
 use crate::store::models::ApiToken;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
@@ -27,6 +29,7 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
     pub idle_ttl_days: Option<i64>,
     pub created_by: Option<&'a str>,
+    pub reach: &'a Reach,
 }
 
 /// Stores a new token; returns the row and the secret (to be shown once).
@@ -53,6 +56,8 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
         created_by: t.created_by.map(str::to_string),
         search: ApiToken::search_text(t.name, t.description, &secret.hint, t.owner_label),
         owner_label: t.owner_label.to_string(),
+        audiences: t.reach.audiences_text(),
+        management: t.reach.management,
     };
     store::tokens::insert(conn, &row)?;
     Ok((row, secret.value))
@@ -99,6 +104,10 @@ pub struct TokenView {
     /// /oauth/revoke).
     #[schema(required = true)]
     pub revoked_by: Option<String>,
+    /// The resource audiences it may be exchanged for (["*"]: every configured one).
+    pub audiences: Vec<String>,
+    /// Whether it may be exchanged for the management API's audience.
+    pub management: bool,
 }
 
 pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> &'static str {
@@ -135,6 +144,8 @@ pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
         status: status(t, usage, now),
         revoked_at: t.revoked_at.map(rfc3339),
         revoked_by: t.revoked_by.clone(),
+        audiences: roles_from_text(&t.audiences),
+        management: t.management,
     }
 }
 
@@ -172,10 +183,22 @@ pub struct CreateToken {
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(schema_with = super::doc::roles_of_token)]
     pub roles: Option<Vec<String>>,
+    /// Resource audiences (from TOKEND_AUDIENCES) it may be exchanged for, or ["*"] for all.
+    /// Default: the policy's default_audiences.
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub audiences: Option<Vec<String>>,
+    /// Whether it may be exchanged for the management API. Default false: a script that
+    /// manages tokend asks for it by name.
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub management: Option<bool>,
 }
 
-/// Absent fields are unchanged. A revoked token cannot be changed (409).
-#[derive(Deserialize, utoipa::ToSchema)]
+/// Absent fields are unchanged. A revoked token cannot be changed (409). Narrowing
+/// `audiences` or turning `management` off is an edit; widening either is minting (an
+/// interactive login, 403 otherwise).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchToken {
     #[serde(default, deserialize_with = "crate::service::not_null")]
@@ -184,6 +207,12 @@ pub struct PatchToken {
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(schema_with = super::doc::description)]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub audiences: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false)]
+    pub management: Option<bool>,
 }
 
 /// Sort keys of a list of tokens.
@@ -236,9 +265,10 @@ pub fn list_owned(
     Ok(q.page.view(rows, |t| view(&t, usage, now)))
 }
 
-/// Renames or re-describes a token; a revoked token is frozen.
-pub fn rename(
+/// Renames, re-describes or re-scopes (reach) a token; a revoked token is frozen.
+pub fn update(
     conn: &mut AnyConnection,
+    cfg: &Config,
     p: &Principal,
     t: ApiToken,
     input: &PatchToken,
@@ -257,13 +287,19 @@ pub fn rename(
     if let Some(d) = description {
         t.description = d;
     }
+    let mut detail = serde_json::json!({"name": t.name});
+    if input.audiences.is_some() || input.management.is_some() {
+        let before = Reach::from_row(&t.audiences, t.management);
+        let policy = ReachPolicy::of(&super::policy::get(conn, &p.org_id)?);
+        let roles = roles_from_text(&t.roles);
+        let after = reach::for_change(cfg, p, &policy, &before, input.audiences.as_deref(), input.management, &roles)?;
+        detail["reach"] = serde_json::json!({"before": before, "after": after});
+        t.audiences = after.audiences_text();
+        t.management = after.management;
+    }
     t.search = ApiToken::search_text(&t.name, &t.description, &t.hint, &t.owner_label);
-    store::tokens::set_name(conn, &t)?;
-    audit::record(
-        conn,
-        Event::by(p, "token.update", "api_token", &t.id).detail(serde_json::json!({"name": t.name})),
-        now,
-    )?;
+    store::tokens::set_editable(conn, &t)?;
+    audit::record(conn, Event::by(p, "token.update", "api_token", &t.id).detail(detail), now)?;
     Ok(view(&t, usage, now))
 }
 
@@ -304,6 +340,7 @@ pub fn my_get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, 
 
 pub fn my_create(
     conn: &mut AnyConnection,
+    cfg: &Config,
     p: &Principal,
     input: &CreateToken,
     usage: &Usage,
@@ -326,6 +363,8 @@ pub fn my_create(
             Some(_) => return Err(invalid("roles", "must name at least one role")),
             None => return Err(invalid("roles", "is required: name the roles this token carries")),
         };
+        let reach =
+            reach::for_new(cfg, &ReachPolicy::of(&policy), input.audiences.as_deref(), input.management, &roles)?;
         let (row, secret) = insert(
             conn,
             NewToken {
@@ -339,10 +378,12 @@ pub fn my_create(
                 expires_at,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: Some(&p.id),
+                reach: &reach,
             },
             now,
         )?;
-        let detail = serde_json::json!({"name": row.name, "roles": roles, "expires_at": rfc3339(expires_at)});
+        let detail = serde_json::json!({"name": row.name, "roles": roles, "expires_at": rfc3339(expires_at),
+            "audiences": reach.audiences, "management": reach.management});
         audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(detail), now)?;
         Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
     })
@@ -350,6 +391,7 @@ pub fn my_create(
 
 pub fn my_patch(
     conn: &mut AnyConnection,
+    cfg: &Config,
     p: &Principal,
     id: &str,
     input: &PatchToken,
@@ -358,7 +400,7 @@ pub fn my_patch(
 ) -> Result<TokenView> {
     conn.transaction(|conn| {
         let t = load_owned(conn, &p.org_id, p.user_id()?, id)?;
-        rename(conn, p, t, input, usage, now)
+        update(conn, cfg, p, t, input, usage, now)
     })
 }
 
@@ -429,6 +471,8 @@ pub fn rotate(
             expires_at: now + lifetime,
             idle_ttl_days: old.idle_ttl_days,
             created_by: Some(&p.id),
+            // Rotation keeps where the token reaches.
+            reach: &Reach::from_row(&old.audiences, old.management),
         },
         now,
     )?;

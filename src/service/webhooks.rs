@@ -475,6 +475,8 @@ fn token_data(t: &ApiToken) -> Value {
         "owner": t.owner_label,
         "created_at": rfc3339(t.created_at),
         "expires_at": rfc3339(t.expires_at),
+        "audiences": crate::store::roles_from_text(&t.audiences),
+        "management": t.management,
     })
 }
 

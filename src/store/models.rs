@@ -78,6 +78,10 @@ pub struct ApiToken {
     pub owner_label: String,
     /// Lowercased name, description, hint and owner label: what `q` searches.
     pub search: String,
+    /// The resource audiences it may be exchanged for (JSON array, "*" = all).
+    pub audiences: String,
+    /// Whether it may be exchanged for the management API's audience.
+    pub management: bool,
 }
 
 impl ApiToken {
@@ -109,6 +113,10 @@ pub struct App {
     /// `previous_secret_expires_at` (then cleared by maintenance).
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
+    /// The resource audiences it may get tokens for (JSON array, "*" = all).
+    pub audiences: String,
+    /// Whether it may get tokens for the management API.
+    pub management: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -151,6 +159,11 @@ pub struct Policy {
     pub retention_days: i64,
     /// Whether an API token may rotate itself (`POST /api/v1/tokens/self/rotate`).
     pub allow_self_rotation: bool,
+    /// The audiences new credentials get when their request names none (JSON array).
+    pub default_audiences: String,
+    /// Roles (JSON array) a credential must carry one of to reach the management API;
+    /// None: no such restriction.
+    pub allow_management_audience_for: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

@@ -303,6 +303,8 @@ pub fn update_app(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()
             apps::epoch.eq(a.epoch),
             apps::previous_secret_hash.eq(&a.previous_secret_hash),
             apps::previous_secret_expires_at.eq(a.previous_secret_expires_at),
+            apps::audiences.eq(&a.audiences),
+            apps::management.eq(a.management),
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;

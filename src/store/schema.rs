@@ -72,6 +72,8 @@ diesel::table! {
         owner_label -> Text,
         search -> Text,
         expiry_notice -> Nullable<BigInt>,
+        audiences -> Text,
+        management -> Bool,
     }
 }
 
@@ -94,6 +96,8 @@ diesel::table! {
         introspect -> Bool,
         previous_secret_hash -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<BigInt>,
+        audiences -> Text,
+        management -> Bool,
     }
 }
 
@@ -141,6 +145,8 @@ diesel::table! {
         updated_at -> BigInt,
         retention_days -> BigInt,
         allow_self_rotation -> Bool,
+        default_audiences -> Text,
+        allow_management_audience_for -> Nullable<Text>,
     }
 }
 

@@ -72,6 +72,8 @@ pub struct Grant {
     pub idle_ttl_days: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub audiences: String,
+    pub management: bool,
 }
 
 /// The hot path's read: an API token by the SHA-256 of its secret together with its
@@ -119,6 +121,10 @@ pub struct TableFilter<'a> {
     pub unused_since: Option<i64>,
     pub role: Option<&'a str>,
     pub q: Option<&'a str>,
+    /// Whether it may reach the management API.
+    pub management: Option<bool>,
+    /// It may be exchanged for this resource audience (listed, or "*").
+    pub audience: Option<&'a str>,
     /// Expiring before this time (live or not).
     pub expires_before: Option<i64>,
     /// Not revoked, not yet expired, and expiring within this many seconds of `now`.
@@ -202,6 +208,17 @@ pub fn table(
         }
         if let Some(s) = f.q {
             q = q.filter(api_tokens::search.like(format!("%{}%", like_escape(&s.to_lowercase()))).escape('\\'));
+        }
+        if let Some(m) = f.management {
+            q = q.filter(api_tokens::management.eq(m));
+        }
+        if let Some(a) = f.audience {
+            let listed = format!("%{}%", like_escape(&format!("\"{a}\"")));
+            q = q.filter(
+                api_tokens::audiences
+                    .eq(crate::service::reach::ALL_TEXT)
+                    .or(api_tokens::audiences.like(listed).escape('\\')),
+            );
         }
         q.select(ApiToken::as_select())
     };
@@ -301,12 +318,15 @@ pub fn count_live(conn: &mut AnyConnection, owner_id: &str, now: i64) -> QueryRe
 }
 
 /// Stores a token's name, description and search text.
-pub fn set_name(conn: &mut AnyConnection, t: &ApiToken) -> QueryResult<()> {
+/// Stores what an edit may change: name, description (and the search text) and reach.
+pub fn set_editable(conn: &mut AnyConnection, t: &ApiToken) -> QueryResult<()> {
     diesel::update(api_tokens::table.find(&t.id))
         .set((
             api_tokens::name.eq(&t.name),
             api_tokens::description.eq(&t.description),
             api_tokens::search.eq(&t.search),
+            api_tokens::audiences.eq(&t.audiences),
+            api_tokens::management.eq(t.management),
         ))
         .execute(conn)?;
     Ok(())

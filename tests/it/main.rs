@@ -42,5 +42,7 @@ mod sessions_and_revocation;
 mod smoke;
 /// Token lifecycle: expiry visibility, rotation without downtime, retention, gauges.
 mod token_lifecycle;
+/// Per-credential reach: which audiences (and whether the management API) a token reaches.
+mod token_reach;
 /// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
 mod webhooks;

@@ -197,8 +197,14 @@ impl World {
             roles::create(c, &owner, &input, now).expect("create a custom role");
         }
         // Room for every service-account token the run may mint.
-        service::policy::update(c, &owner, &serde_json::json!({"max_tokens_per_service_account": 1000}), now)
-            .expect("raise the token cap");
+        service::policy::update(
+            c,
+            &state.cfg,
+            &owner,
+            &serde_json::json!({"max_tokens_per_service_account": 1000}),
+            now,
+        )
+        .expect("raise the token cap");
         let mut w = World {
             _dir: dir,
             pg,
@@ -253,8 +259,10 @@ impl World {
             roles,
             access_token_ttl_seconds: None,
             introspect,
+            audiences: None,
+            management: None,
         };
-        apps::create(&mut self.conn.borrow_mut(), p, &input, 1800, self.now)
+        apps::create(&mut self.conn.borrow_mut(), &self.state.cfg, p, &input, self.now)
     }
 
     fn new_token(&self, roles: Option<Vec<String>>) -> tokens::CreateToken {
@@ -264,6 +272,8 @@ impl World {
             ttl_days: Some(1),
             expires_at: None,
             roles,
+            audiences: None,
+            management: None,
         }
     }
 
@@ -334,15 +344,16 @@ impl World {
                 let id = Self::pick(&self.sas, target);
                 let account = self.roles_of(Kind::ServiceAccount, &id);
                 let input = self.new_token(roles.clone());
-                accounts::token_create(&mut self.conn.borrow_mut(), p, &id, &input, usage, now).and_then(|t| {
-                    // A token carries only roles its account holds.
-                    match t.record.roles.iter().find(|r| !holds(&account, r)) {
-                        Some(r) => {
-                            Err(service::Error::Internal(format!("token role {r} not held by its account {account:?}")))
+                accounts::token_create(&mut self.conn.borrow_mut(), &self.state.cfg, p, &id, &input, usage, now)
+                    .and_then(|t| {
+                        // A token carries only roles its account holds.
+                        match t.record.roles.iter().find(|r| !holds(&account, r)) {
+                            Some(r) => Err(service::Error::Internal(format!(
+                                "token role {r} not held by its account {account:?}"
+                            ))),
+                            None => Ok((t.record.roles, Some(account.clone()), true)),
                         }
-                        None => Ok((t.record.roles, Some(account.clone()), true)),
-                    }
-                })
+                    })
             }
             Op::CreateApp { roles, introspect } => self.create_app(p, roles.clone(), *introspect).and_then(|v| {
                 self.apps.borrow_mut().push(v.app.id.clone());
@@ -362,12 +373,15 @@ impl World {
                     access_token_ttl_seconds: None,
                     disabled: None,
                     introspect: None,
+                    audiences: None,
+                    management: None,
                 };
-                apps::patch(&mut self.conn.borrow_mut(), p, &id, &input, now).map(|v| (v.roles, Some(before), false))
+                apps::patch(&mut self.conn.borrow_mut(), &self.state.cfg, p, &id, &input, now)
+                    .map(|v| (v.roles, Some(before), false))
             }
             Op::CreatePat { roles } => {
                 let input = self.new_token(Some(roles.clone()));
-                tokens::my_create(&mut self.conn.borrow_mut(), p, &input, usage, now).and_then(|t| {
+                tokens::my_create(&mut self.conn.borrow_mut(), &self.state.cfg, p, &input, usage, now).and_then(|t| {
                     if t.record.roles.is_empty() || p.acct != Acct::User {
                         return Err(service::Error::Internal("a personal token without roles or owner".into()));
                     }

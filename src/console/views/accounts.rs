@@ -122,6 +122,8 @@ struct ShowPage {
     token_name: String,
     token_description: String,
     ttl_days: String,
+    /// Where a new token works.
+    reach: parts::ReachChoice,
     open: bool,
 }
 
@@ -132,6 +134,7 @@ struct Loaded {
     limit: i64,
     max_days: i64,
     own: Vec<String>,
+    reach: parts::ReachChoice,
 }
 
 async fn load(ui: &Ui, st: &web::Data<State>, id: String, page: Option<String>) -> Result<Loaded, Fail> {
@@ -141,7 +144,8 @@ async fn load(ui: &Ui, st: &web::Data<State>, id: String, page: Option<String>) 
         let tokens = accounts::token_list(conn, &p, &id, &parts::token_query(page.as_deref())?, &s.usage, now)?;
         let (live, limit) = accounts::token_limit(conn, &p, &id, now)?;
         let max_days = policy::get(conn, &p.org_id)?.service_token_max_ttl_days;
-        Ok(Loaded { a, tokens, live, limit, max_days, own: own_roles(conn, &p)? })
+        let reach = parts::default_reach(&s.cfg);
+        Ok(Loaded { a, tokens, live, limit, max_days, own: own_roles(conn, &p)?, reach })
     })
     .await?)
 }
@@ -164,6 +168,7 @@ fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
         token_name: String::new(),
         token_description: String::new(),
         ttl_days: l.max_days.min(30).to_string(),
+        reach: l.reach,
         open: false,
     }
 }
@@ -210,6 +215,7 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
     let (name, description, ttl) =
         (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
     let chosen = form.all("roles");
+    let (audiences, management) = parts::reach_from_form(&form);
     let result = match parts::days("ttl_days", &ttl) {
         Err(errors) => Err(errors),
         Ok(ttl_days) => {
@@ -219,9 +225,13 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
                 ttl_days,
                 roles: Some(chosen.clone()),
                 expires_at: None,
+                audiences: Some(audiences.clone()),
+                management: Some(management),
             };
             let (p, id2) = (ui.p.clone(), id.clone());
-            match write(&st, move |conn, s, now| accounts::token_create(conn, &p, &id2, &input, &s.usage, now)).await {
+            match write(&st, move |conn, s, now| accounts::token_create(conn, &s.cfg, &p, &id2, &input, &s.usage, now))
+                .await
+            {
                 Ok(c) => Ok(c),
                 Err(e) => Err(FieldErrors::from_error(e)?),
             }
@@ -243,6 +253,7 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
             let names: Vec<String> = v.token_roles.iter().map(|r| r.name.clone()).collect();
             v.token_roles = parts::role_choices(&names, &chosen);
             let v = ShowPage {
+                reach: parts::reach_choice(&st.cfg, &audiences, management),
                 token_errors,
                 token_name: name,
                 token_description: description,

@@ -79,6 +79,8 @@ struct ListPage {
     pager: Pager,
     f: AppForm,
     errors: FieldErrors,
+    /// Where a new app's tokens work.
+    reach: parts::ReachChoice,
     open: bool,
 }
 
@@ -102,6 +104,7 @@ async fn list_page(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Resu
             roles: parts::role_choices(&roles, &[]),
         },
         errors: FieldErrors::default(),
+        reach: parts::default_reach(&st.cfg),
         open: false,
     })
 }
@@ -122,11 +125,11 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
                 roles: chosen.clone(),
                 access_token_ttl_seconds: ttl,
                 introspect: form.opt("introspect").is_some(),
+                audiences: Some(parts::reach_from_form(&form).0),
+                management: Some(parts::reach_from_form(&form).1),
             };
             let p = ui.p.clone();
-            let created =
-                write(&st, move |conn, s, now| apps::create(conn, &p, &input, s.cfg.access_token_ttl.max(300), now))
-                    .await;
+            let created = write(&st, move |conn, s, now| apps::create(conn, &s.cfg, &p, &input, now)).await;
             match created {
                 Ok(c) => Ok(c),
                 Err(e) => Err(FieldErrors::from_error(e)?),
@@ -154,6 +157,8 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
                 disabled: false,
                 roles: parts::role_choices(&names, &chosen),
             };
+            let (audiences, management) = parts::reach_from_form(&form);
+            v.reach = parts::reach_choice(&st.cfg, &audiences, management);
             v.errors = errors;
             v.open = true;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
@@ -208,9 +213,12 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
                 access_token_ttl_seconds: ttl,
                 disabled: Some(form.opt("disabled").is_some()),
                 introspect: Some(form.opt("introspect").is_some()),
+                // Reach is edited through the API for now; the page's form leaves it alone.
+                audiences: None,
+                management: None,
             };
             let (p, id2) = (ui.p.clone(), id.clone());
-            match write(&st, move |conn, _, now| apps::patch(conn, &p, &id2, &input, now)).await {
+            match write(&st, move |conn, s, now| apps::patch(conn, &s.cfg, &p, &id2, &input, now)).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(FieldErrors::from_error(e)?),
             }

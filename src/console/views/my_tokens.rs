@@ -26,6 +26,8 @@ struct MyTokens {
     description: String,
     ttl_days: String,
     errors: FieldErrors,
+    /// Where the new token works (audiences, management API).
+    reach: parts::ReachChoice,
     /// Reopen the create dialog (after a refused create).
     open: bool,
 }
@@ -54,6 +56,7 @@ struct Listed {
     page: service::list::Paged<tokens::TokenView>,
     max_days: i64,
     roles: Vec<String>,
+    reach: parts::ReachChoice,
 }
 
 async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<Listed, Fail> {
@@ -62,7 +65,7 @@ async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<Li
         let q = parts::token_query(page.as_deref())?;
         let page = tokens::my_list(conn, &p, &q, &s.usage, now)?;
         let max_days = policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
-        Ok(Listed { page, max_days, roles: own_roles(conn, &p)? })
+        Ok(Listed { page, max_days, roles: own_roles(conn, &p)?, reach: parts::default_reach(&s.cfg) })
     })
     .await?)
 }
@@ -80,6 +83,7 @@ fn view(ui: &Ui, l: Listed) -> MyTokens {
         description: String::new(),
         ttl_days: l.max_days.min(30).to_string(),
         errors: FieldErrors::default(),
+        reach: l.reach,
         open: false,
     }
 }
@@ -94,6 +98,7 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
     let (name, description, ttl) =
         (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
     let chosen = form.all("roles");
+    let (audiences, management) = parts::reach_from_form(&form);
     let result = match parts::days("ttl_days", &ttl) {
         Err(errors) => Err(errors),
         Ok(ttl_days) => {
@@ -103,9 +108,11 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
                 ttl_days,
                 roles: Some(chosen.clone()),
                 expires_at: None,
+                audiences: Some(audiences.clone()),
+                management: Some(management),
             };
             let p = ui.p.clone();
-            match write(&st, move |conn, s, now| tokens::my_create(conn, &p, &input, &s.usage, now)).await {
+            match write(&st, move |conn, s, now| tokens::my_create(conn, &s.cfg, &p, &input, &s.usage, now)).await {
                 Ok(created) => Ok(created),
                 Err(e) => Err(FieldErrors::from_error(e)?),
             }
@@ -124,7 +131,8 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
         Err(errors) => {
             let l = load(&ui, &st, None).await?;
             let roles = parts::role_choices(&l.roles, &chosen);
-            let v = MyTokens { roles, name, description, ttl_days: ttl, errors, open: true, ..view(&ui, l) };
+            let reach = parts::reach_choice(&st.cfg, &audiences, management);
+            let v = MyTokens { roles, name, description, ttl_days: ttl, errors, reach, open: true, ..view(&ui, l) };
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
         }
     }

@@ -148,3 +148,28 @@ pub fn usage_snippets(cfg: &crate::config::Config, client_id: &str, api_token: b
     });
     out
 }
+
+/// The reach fields of a create dialog: every resource server (`*`) or chosen ones, and the
+/// management API set apart.
+pub struct ReachChoice {
+    pub audiences: Vec<RoleChoice>,
+    pub management: bool,
+}
+
+/// `*` first, then the configured resource audiences; `checked` ticked.
+pub fn reach_choice(cfg: &crate::config::Config, checked: &[String], management: bool) -> ReachChoice {
+    let names: Vec<String> =
+        std::iter::once(crate::service::reach::ALL.to_string()).chain(cfg.audiences.iter().cloned()).collect();
+    ReachChoice { audiences: role_choices(&names, checked), management }
+}
+
+/// The default of a new credential's dialog: every resource server, not the management API.
+pub fn default_reach(cfg: &crate::config::Config) -> ReachChoice {
+    reach_choice(cfg, &[crate::service::reach::ALL.to_string()], false)
+}
+
+/// The reach a submitted dialog names: its ticked audiences (none ticked is refused by the
+/// service, with a message) and whether the management API was ticked.
+pub fn reach_from_form(form: &crate::console::csrf::Form) -> (Vec<String>, bool) {
+    (form.all("audiences"), form.opt("management").is_some())
+}

@@ -124,7 +124,7 @@ pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail
         Err(errors) => Err(errors),
         Ok(body) => {
             let p = ui.p.clone();
-            match write(&st, move |conn, _, now| policy::update(conn, &p, &body, now)).await {
+            match write(&st, move |conn, s, now| policy::update(conn, &s.cfg, &p, &body, now)).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(FieldErrors::from_error(e)?),
             }

@@ -432,8 +432,13 @@ impl Server {
     /// Creates a personal token for the caller (interactive access token); answers (id, secret).
     /// `roles` is required by the contract; a body without it names every role the caller
     /// holds (what tests written before that rule meant).
+    /// Without `management` in the body the token may reach the management API too (what
+    /// tests written before per-token reach meant); tests of reach name it.
     pub fn pat(&self, access: &str, body: Value) -> (String, String) {
         let mut body = body;
+        if body.get("management").is_none() {
+            body["management"] = json!(true);
+        }
         if body.get("roles").is_none() {
             let me = self.get("/api/v1/me", access);
             assert_eq!(me.status, 200, "read the caller: {}", me.body);
@@ -444,8 +449,13 @@ impl Server {
         (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string())
     }
 
-    /// Creates an app; answers (id, client_id, client_secret).
+    /// Creates an app; answers (id, client_id, client_secret). Without `management` in the
+    /// body the app may reach the management API too (as `pat`).
     pub fn app(&self, access: &str, body: Value) -> (String, String, String) {
+        let mut body = body;
+        if body.get("management").is_none() {
+            body["management"] = json!(true);
+        }
         let r = self.post("/api/v1/apps", access, body);
         assert_eq!(r.status, 201, "create app: {}", r.body);
         let s = |k: &str| r.body[k].as_str().unwrap().to_string();
