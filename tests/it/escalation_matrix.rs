@@ -293,8 +293,7 @@ fn new_sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
 
 /// A token of a service account (its roles); answers (id, secret).
 fn new_sa_token(s: &Server, at: &str, sa: &str) -> (String, String) {
-    let v = create(s, at, &format!("/api/v1/service-accounts/{sa}/tokens"), json!({"name": "t", "ttl_days": 1}));
-    (str_of(&v, "id"), str_of(&v, "token"))
+    s.sa_token(at, sa, json!({"name": "t", "ttl_days": 1}))
 }
 
 /// A row-by-row dump of every table a management call can change, with every column that

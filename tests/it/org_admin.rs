@@ -57,9 +57,7 @@ fn new_sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
 }
 
 fn new_sa_token(s: &Server, at: &str, sa: &str, body: Value) -> (String, String) {
-    let r = s.post(&format!("/api/v1/service-accounts/{sa}/tokens"), at, body);
-    assert_eq!(r.status, 201, "create service account token: {}", r.text);
-    (str_of(&r.body, "id"), str_of(&r.body, "token"))
+    s.sa_token(at, sa, body)
 }
 
 fn new_role(s: &Server, at: &str, name: &str, kind: &str) {

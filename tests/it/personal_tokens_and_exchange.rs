@@ -1317,9 +1317,12 @@ fn token_endpoint_bad_input(b: &Backend) {
             401,
             "invalid_client",
         ),
+        // A live PAT as the client secret is a credential (tests/it/api_tokens_as_client.rs:
+        // with another id it is refused and audited by token); one whose checksum fails is
+        // refused before any database work.
         form_case(
-            "client_credentials: a PAT as client_secret",
-            &[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", &live)],
+            "client_credentials: a PAT with a bad checksum as client_secret",
+            &[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", &flipped)],
             401,
             "invalid_client",
         ),

@@ -42,9 +42,7 @@ fn sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
 
 /// A token of a service account; answers (id, secret).
 fn sa_token(s: &Server, at: &str, sa: &str, body: Value) -> (String, String) {
-    let r = s.post(&format!("/api/v1/service-accounts/{sa}/tokens"), at, body);
-    status(&r, 201, "create service-account token");
-    (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string())
+    s.sa_token(at, sa, body)
 }
 
 fn cc(s: &Server, id: &str, secret: &str) -> Resp {

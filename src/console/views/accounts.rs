@@ -225,8 +225,8 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
                 ttl_days,
                 roles: Some(chosen.clone()),
                 expires_at: None,
-                audiences: Some(audiences.clone()),
-                management: Some(management),
+                audiences: audiences.clone(),
+                management,
             };
             let (p, id2) = (ui.p.clone(), id.clone());
             match write(&st, move |conn, s, now| accounts::token_create(conn, &s.cfg, &p, &id2, &input, &s.usage, now))
@@ -253,7 +253,7 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
             let names: Vec<String> = v.token_roles.iter().map(|r| r.name.clone()).collect();
             v.token_roles = parts::role_choices(&names, &chosen);
             let v = ShowPage {
-                reach: parts::reach_choice(&st.cfg, &audiences, management),
+                reach: parts::reach_choice(&st.cfg, audiences.as_deref(), management),
                 token_errors,
                 token_name: name,
                 token_description: description,

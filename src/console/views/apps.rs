@@ -125,8 +125,8 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
                 roles: chosen.clone(),
                 access_token_ttl_seconds: ttl,
                 introspect: form.opt("introspect").is_some(),
-                audiences: Some(parts::reach_from_form(&form).0),
-                management: Some(parts::reach_from_form(&form).1),
+                audiences: parts::reach_from_form(&form).0,
+                management: parts::reach_from_form(&form).1,
             };
             let p = ui.p.clone();
             let created = write(&st, move |conn, s, now| apps::create(conn, &s.cfg, &p, &input, now)).await;
@@ -158,7 +158,7 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
                 roles: parts::role_choices(&names, &chosen),
             };
             let (audiences, management) = parts::reach_from_form(&form);
-            v.reach = parts::reach_choice(&st.cfg, &audiences, management);
+            v.reach = parts::reach_choice(&st.cfg, audiences.as_deref(), management);
             v.errors = errors;
             v.open = true;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))

@@ -108,8 +108,8 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
                 ttl_days,
                 roles: Some(chosen.clone()),
                 expires_at: None,
-                audiences: Some(audiences.clone()),
-                management: Some(management),
+                audiences: audiences.clone(),
+                management,
             };
             let p = ui.p.clone();
             match write(&st, move |conn, s, now| tokens::my_create(conn, &s.cfg, &p, &input, &s.usage, now)).await {
@@ -131,7 +131,7 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
         Err(errors) => {
             let l = load(&ui, &st, None).await?;
             let roles = parts::role_choices(&l.roles, &chosen);
-            let reach = parts::reach_choice(&st.cfg, &audiences, management);
+            let reach = parts::reach_choice(&st.cfg, audiences.as_deref(), management);
             let v = MyTokens { roles, name, description, ttl_days: ttl, errors, reach, open: true, ..view(&ui, l) };
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
         }

@@ -156,20 +156,25 @@ pub struct ReachChoice {
     pub management: bool,
 }
 
-/// `*` first, then the configured resource audiences; `checked` ticked.
-pub fn reach_choice(cfg: &crate::config::Config, checked: &[String], management: bool) -> ReachChoice {
+/// `*` first, then the configured resource audiences; `checked` ticked (None: the default).
+pub fn reach_choice(cfg: &crate::config::Config, checked: Option<&[String]>, management: Option<bool>) -> ReachChoice {
     let names: Vec<String> =
         std::iter::once(crate::service::reach::ALL.to_string()).chain(cfg.audiences.iter().cloned()).collect();
-    ReachChoice { audiences: role_choices(&names, checked), management }
+    let all = [crate::service::reach::ALL.to_string()];
+    ReachChoice { audiences: role_choices(&names, checked.unwrap_or(&all)), management: management.unwrap_or(false) }
 }
 
 /// The default of a new credential's dialog: every resource server, not the management API.
 pub fn default_reach(cfg: &crate::config::Config) -> ReachChoice {
-    reach_choice(cfg, &[crate::service::reach::ALL.to_string()], false)
+    reach_choice(cfg, None, None)
 }
 
 /// The reach a submitted dialog names: its ticked audiences (none ticked is refused by the
-/// service, with a message) and whether the management API was ticked.
-pub fn reach_from_form(form: &crate::console::csrf::Form) -> (Vec<String>, bool) {
-    (form.all("audiences"), form.opt("management").is_some())
+/// service, with a message) and whether the management API was ticked. A form without the
+/// reach fields (`reach` marks that they were shown) leaves both to the defaults.
+pub fn reach_from_form(form: &crate::console::csrf::Form) -> (Option<Vec<String>>, Option<bool>) {
+    if form.opt("reach").is_none() {
+        return (None, None);
+    }
+    (Some(form.all("audiences")), Some(form.opt("management").is_some()))
 }

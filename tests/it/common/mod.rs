@@ -449,6 +449,21 @@ impl Server {
         (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string())
     }
 
+    /// Creates a token of a service account; answers (id, secret). Without `management` in
+    /// the body it may reach the management API too (as `pat`).
+    #[track_caller]
+    pub fn sa_token(&self, admin: &str, sa: &str, body: Value) -> (String, String) {
+        let mut body = body;
+        if body.get("management").is_none() {
+            body["management"] = json!(true);
+        }
+        let r = self.post(&format!("/api/v1/service-accounts/{sa}/tokens"), admin, body);
+        assert_eq!(r.status, 201, "create service-account token: {}", r.text);
+        let secret = r.body["token"].as_str().unwrap().to_string();
+        assert!(secret.starts_with("tkd_sat_"), "a service-account token starts with tkd_sat_");
+        (r.body["id"].as_str().unwrap().to_string(), secret)
+    }
+
     /// Creates an app; answers (id, client_id, client_secret). Without `management` in the
     /// body the app may reach the management API too (as `pat`).
     pub fn app(&self, access: &str, body: Value) -> (String, String, String) {
