@@ -641,7 +641,7 @@ pub async fn users_patch(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let choice = q.choice()?;
-    ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, choice, now)).await?)
+    ok(write(&st, move |conn, s, now| users::patch(conn, &c.0, &s.notify.sealer, &id, &body, choice, now)).await?)
 }
 
 /// Delete a user
@@ -664,7 +664,7 @@ pub async fn users_delete(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let choice = q.choice()?;
-    write(&st, move |conn, _, now| users::delete(conn, &c.0, &id, choice, now)).await?;
+    write(&st, move |conn, s, now| users::delete(conn, &c.0, &s.notify.sealer, &id, choice, now)).await?;
     no_content()
 }
 

@@ -73,6 +73,7 @@ pub fn create(
                 expires_at: now + policy.personal_token_max_ttl_days * 86_400,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: None,
+                seen_by: roles_to_text(std::slice::from_ref(&user.id)),
             },
             now,
         )?;

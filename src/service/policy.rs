@@ -121,6 +121,18 @@ pub const UPDATE_FIELDS: [&str; 6] = [
 /// GET returned succeeds (read-modify-write clients); unknown fields are refused.
 pub const READ_ONLY_FIELDS: [&str; 1] = ["updated_at"];
 
+/// Whether `after` lets tokens do more than `before`: self-rotation turned on, a longer
+/// maximum TTL, a larger token cap, a longer or no idle limit (retention is not power).
+/// Such a change needs an interactive login; a bearer derived from an API token only narrows.
+pub fn widens(before: &Policy, after: &Policy) -> bool {
+    let idle = |d: Option<i64>| d.unwrap_or(i64::MAX);
+    (after.allow_self_rotation && !before.allow_self_rotation)
+        || after.personal_token_max_ttl_days > before.personal_token_max_ttl_days
+        || after.service_token_max_ttl_days > before.service_token_max_ttl_days
+        || after.max_tokens_per_service_account > before.max_tokens_per_service_account
+        || idle(after.idle_ttl_days) > idle(before.idle_ttl_days)
+}
+
 /// Replaces the named fields (absent fields keep their value); audited with before/after.
 pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value, now: i64) -> Result<PolicyView> {
     p.require("org:owner")?;
@@ -174,6 +186,9 @@ pub fn update(conn: &mut AnyConnection, p: &Principal, body: &serde_json::Value,
             )?,
             allow_self_rotation: self_rotation.unwrap_or(before.allow_self_rotation),
         };
+        if widens(&before, &after) {
+            p.require_interactive()?;
+        }
         let exists = before.updated_at > 0;
         store::org::save_policy(conn, &after, exists)?;
         let detail = serde_json::json!({

@@ -27,6 +27,8 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
     pub idle_ttl_days: Option<i64>,
     pub created_by: Option<&'a str>,
+    /// Who is shown the secret (JSON list of user ids, `ApiToken::secret_seen_by`).
+    pub seen_by: String,
 }
 
 /// Stores a new token; returns the row and the secret (to be shown once).
@@ -53,6 +55,7 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
         created_by: t.created_by.map(str::to_string),
         search: ApiToken::search_text(t.name, t.description, &secret.hint, t.owner_label),
         owner_label: t.owner_label.to_string(),
+        secret_seen_by: t.seen_by,
     };
     store::tokens::insert(conn, &row)?;
     Ok((row, secret.value))
@@ -334,6 +337,7 @@ pub fn my_create(
                 expires_at,
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: Some(&p.id),
+                seen_by: roles_to_text(std::slice::from_ref(&p.id)),
             },
             now,
         )?;
@@ -411,6 +415,10 @@ pub fn rotate(
         return Err(Error::Conflict("the token was revoked concurrently".into()));
     }
     let lifetime = (old.expires_at - old.created_at).clamp(1, max_days * 86_400);
+    // A person rotating sees the new secret; a token rotating itself hands it to whoever
+    // held the old one, so they stay its holders.
+    let seen_by =
+        if p.acct == Acct::User { roles_to_text(std::slice::from_ref(&p.id)) } else { old.secret_seen_by.clone() };
     let (row, secret) = insert(
         conn,
         NewToken {
@@ -424,6 +432,7 @@ pub fn rotate(
             expires_at: now + lifetime,
             idle_ttl_days: old.idle_ttl_days,
             created_by: Some(&p.id),
+            seen_by,
         },
         now,
     )?;

@@ -11,6 +11,7 @@ use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::{Org, User};
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection, Db};
+use crate::whsec::Sealer;
 
 pub fn normalize_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
@@ -398,6 +399,7 @@ pub fn bump_epoch(conn: &mut AnyConnection, user_id: &str) -> Result<()> {
 pub fn patch(
     conn: &mut AnyConnection,
     p: &Principal,
+    sealer: &Sealer,
     id: &str,
     input: &UserPatch,
     choice: CredentialsChoice,
@@ -413,16 +415,29 @@ pub fn patch(
         check_role_change(conn, p, &before, &after)?;
         p.require_interactive_if_raising(&before, &after)?;
         let disabled = input.disabled.unwrap_or(u.disabled);
+        // Re-enabling brings a person's power back: like minting, an interactive act.
+        if !disabled && u.disabled {
+            p.require_interactive()?;
+        }
         let loses_owner = is_owner_roles(&before) && !u.disabled && (!is_owner_roles(&after) || disabled);
         if loses_owner && other_owners(conn, &p.org_id, &u.id)? == 0 {
             return Err(Error::Conflict("the last enabled owner cannot be demoted or disabled".into()));
         }
         // Demoted below what their apps or service accounts hold: those are settled too.
-        let settled = if before.iter().any(|r| !super::holds(&after, r)) {
-            super::credentials::settle(conn, p, &u.id, Some(&after), choice, now)?
+        let demoted = before.iter().any(|r| !super::holds(&after, r));
+        let settled = if demoted {
+            super::credentials::settle(conn, p, sealer, &u.id, Some(&after), choice, now)?
         } else {
             super::credentials::Settled::default()
         };
+        // A reset code is issued under the person's roles and the issuer's: a change to
+        // either voids it.
+        if roles_to_text(&before) != roles_to_text(&after) || (disabled && !u.disabled) {
+            store::sessions::void_reset_codes(conn, &u.id, now)?;
+        }
+        if demoted || (disabled && !u.disabled) {
+            store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
+        }
         if let Some(n) = name.clone() {
             u.name = n;
         }
@@ -460,7 +475,14 @@ pub fn patch(
 
 /// Soft delete: the row stays for the token table and audit; live tokens are revoked, and
 /// the apps and service accounts the person created are disabled or transferred (`choice`).
-pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, choice: CredentialsChoice, now: i64) -> Result<()> {
+pub fn delete(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    sealer: &Sealer,
+    id: &str,
+    choice: CredentialsChoice,
+    now: i64,
+) -> Result<()> {
     p.require("org:admin")?;
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
@@ -469,8 +491,10 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, choice: Credent
             return Err(Error::Conflict("the last enabled owner cannot be deleted".into()));
         }
         // A deleted person holds no role: every live credential they created is settled.
-        let settled = super::credentials::settle(conn, p, &u.id, None, choice, now)?;
+        let settled = super::credentials::settle(conn, p, sealer, &u.id, None, choice, now)?;
         store::principals::delete_user(conn, &u.id, now)?;
+        store::sessions::void_reset_codes(conn, &u.id, now)?;
+        store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
         bump_epoch(conn, &u.id)?;
         let revoked = super::tokens::revoke_owned(conn, p, &u.id, now)?;
         audit::record(

@@ -78,6 +78,9 @@ pub struct ApiToken {
     pub owner_label: String,
     /// Lowercased name, description, hint and owner label: what `q` searches.
     pub search: String,
+    /// Who has seen a working secret of it (JSON array of user ids): settled like the
+    /// creator when they leave or are demoted (`service::credentials`).
+    pub secret_seen_by: String,
 }
 
 impl ApiToken {
@@ -109,6 +112,9 @@ pub struct App {
     /// `previous_secret_expires_at` (then cleared by maintenance).
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
+    /// Who has seen a working secret of it (JSON array of user ids): settled like the
+    /// creator when they leave or are demoted (`service::credentials`).
+    pub secret_seen_by: String,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -136,6 +142,9 @@ pub struct ResetCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// The person's roles when the code was issued (JSON); the code is void once they
+    /// differ (None: issued before this was recorded, void).
+    pub user_roles: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug, PartialEq)]
@@ -196,6 +205,9 @@ pub struct Webhook {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Who has seen a working secret of it (JSON array of user ids): settled like the
+    /// creator when they leave or are demoted (`service::credentials`).
+    pub secret_seen_by: String,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

@@ -72,6 +72,7 @@ diesel::table! {
         owner_label -> Text,
         search -> Text,
         expiry_notice -> Nullable<BigInt>,
+        secret_seen_by -> Text,
     }
 }
 
@@ -94,6 +95,7 @@ diesel::table! {
         introspect -> Bool,
         previous_secret_hash -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<BigInt>,
+        secret_seen_by -> Text,
     }
 }
 
@@ -128,6 +130,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        user_roles -> Nullable<Text>,
     }
 }
 
@@ -184,6 +187,7 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        secret_seen_by -> Text,
     }
 }
 
