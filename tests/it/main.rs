@@ -40,5 +40,8 @@ mod sessions_and_revocation;
 mod smoke;
 /// Token lifecycle: expiry visibility, rotation without downtime, retention, gauges.
 mod token_lifecycle;
+/// Credentials follow trust: reset codes, seen secrets and minted tokens of leavers and
+/// demoted people; re-enabling and widening need an interactive login.
+mod trust_follows_people;
 /// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
 mod webhooks;
