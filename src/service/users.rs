@@ -239,8 +239,9 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-/// What happens to the live apps and service accounts a person created when they are
-/// deleted, or demoted below the roles those credentials hold (`?credentials=`).
+/// What happens to the credentials a person created or saw the secret of when they are
+/// deleted, or demoted below the roles those credentials hold (`?credentials=`; see
+/// `service::credentials`).
 #[derive(Deserialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialsChoice {
@@ -248,9 +249,10 @@ pub enum CredentialsChoice {
     #[default]
     #[serde(skip)]
     Ask,
-    /// Disable them (their access tokens end at once).
+    /// Disable them (their access tokens end at once; secrets are voided, tokens revoked).
     Disable,
-    /// Make the caller their creator; the caller must hold every role they hold.
+    /// Make the caller their creator; the caller must hold every role they hold. Secrets
+    /// are voided (the new owner regenerates them) and tokens revoked.
     Transfer,
 }
 
@@ -473,8 +475,9 @@ pub fn patch(
     })
 }
 
-/// Soft delete: the row stays for the token table and audit; live tokens are revoked, and
-/// the apps and service accounts the person created are disabled or transferred (`choice`).
+/// Soft delete: the row stays for the token table and audit; live tokens and pending reset
+/// codes are revoked, and the credentials the person created or saw the secret of are
+/// disabled or transferred (`choice`, `service::credentials::settle`).
 pub fn delete(
     conn: &mut AnyConnection,
     p: &Principal,
