@@ -137,6 +137,11 @@ fn transfer_rolls_the_secrets_it_hands_over(b: &Backend) {
 /// Item 2(b): whoever regenerated an app's secret holds it: their leaving is settled like
 /// its creator's (409 without a choice; with one, the secret they saw dies).
 fn whoever_saw_a_secret_is_settled_like_its_creator(b: &Backend) {
+    seen_app_secret(b);
+    seen_webhook_and_token_secrets(b);
+}
+
+fn seen_app_secret(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
     let (app, cid, _) = s.app(&owner, json!({"name": "ci", "roles": ["org:member"]}));
@@ -152,6 +157,28 @@ fn whoever_saw_a_secret_is_settled_like_its_creator(b: &Backend) {
     oauth_error(&client_credentials(&s, &cid, &seen), 401, "invalid_client", "the secret the leaver saw");
     let g = s.get(&format!("/api/v1/apps/{app}"), &owner);
     assert_eq!(g.body["disabled"], json!(true), "{}", g.text);
+}
+
+/// A rolled webhook secret and a token that rotated itself after a person minted it: the
+/// person still holds both, and both are settled when they leave.
+fn seen_webhook_and_token_secrets(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    status(&s.put("/api/v1/policy", &owner, json!({"allow_self_rotation": true})), 200, "self-rotation on");
+    let hook = webhook(&s, &owner, 1);
+    let sa = new_sa(&s, &owner, "bot", &["org:member"]);
+    let (admin_id, admin) = s.user(&owner, "admin@example.test", &["org:admin"]);
+    status(&s.post(&format!("/api/v1/webhooks/{hook}/secret"), &admin, json!({})), 201, "the admin rolls");
+    let (_, minted) = sa_token(&s, &admin, &sa);
+    let r = s.call("POST", "/api/v1/tokens/self/rotate", Some(&minted), None);
+    status(&r, 201, "the token rotates itself");
+    let rotated = str_of(&r.body, "token");
+    s.exchange_ok(&rotated);
+    status(&s.delete(&format!("/api/v1/users/{admin_id}"), &owner), 409, "delete the holder without a choice");
+    status(&s.delete(&format!("/api/v1/users/{admin_id}?credentials=disable"), &owner), 204, "delete with disable");
+    invalid_grant(&s.exchange(&rotated), "a self-rotated token whose first secret the leaver saw");
+    let w = s.get(&format!("/api/v1/webhooks/{hook}"), &owner).body;
+    assert_eq!(w["enabled"], json!(false), "the webhook whose secret the leaver rolled: {w}");
 }
 
 /// Item 2(c): tokens a leaver minted on someone else's service account are revoked.
