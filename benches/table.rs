@@ -102,6 +102,9 @@ fn main() {
                     revoked_at: (i % 17 == 0).then_some(now - 3600),
                     revoked_by: None,
                     created_by: None,
+                    secret_seen_by: "[]".into(),
+                    audiences: tokend::service::reach::ALL_TEXT.into(),
+                    management: false,
                 };
                 diesel::insert_into(api_tokens::table).values(&row).execute(conn)?;
             }

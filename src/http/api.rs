@@ -411,8 +411,10 @@ pub async fn users_password_reset(
 
 /// Set a password with a reset code
 ///
-/// Anyone holding a valid code. A used, expired or unknown code answers 400. Ends every login of the
-/// person.
+/// Anyone holding a valid code. A used, expired or unknown code answers 400, and so does a code whose
+/// trust changed since it was issued: the person's roles changed or they were disabled, a newer code
+/// was issued, or the issuer is no longer an enabled admin holding every role of the person. Ends every
+/// login of the person.
 #[utoipa::path(post, path = "/api/v1/password-reset", tag = "Session", operation_id = "redeemResetCode", security(()),
     request_body = Redeem,
     responses(
@@ -622,8 +624,10 @@ pub async fn users_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -
 
 /// Change a user
 ///
-/// Requires org:admin. A disabled user's tokens stop working at the next exchange. 409 when it would
-/// leave no enabled owner.
+/// Requires org:admin. A disabled user's tokens stop working at the next exchange; re-enabling needs an
+/// access token from an interactive login (403). A change of roles, or disabling, voids the person's
+/// pending reset codes. 409 when it would leave no enabled owner, or (without ?credentials=) when a
+/// demotion leaves credentials they created or saw with roles they no longer hold.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "Users", operation_id = "updateUser",
     params(("id" = String, Path, description = "User id."), CredentialsQuery),
     request_body = UserPatch,
@@ -641,13 +645,15 @@ pub async fn users_patch(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let choice = q.choice()?;
-    ok(write(&st, move |conn, _, now| users::patch(conn, &c.0, &id, &body, choice, now)).await?)
+    ok(write(&st, move |conn, s, now| users::patch(conn, &c.0, &s.notify.sealer, &id, &body, choice, now)).await?)
 }
 
 /// Delete a user
 ///
-/// Requires org:admin. Soft delete; the user's live tokens are revoked. Only an owner deletes an owner
-/// (403); the last enabled owner cannot be deleted (409).
+/// Requires org:admin. Soft delete; the user's live tokens and pending reset codes (theirs and those
+/// they issued) are revoked. Only an owner deletes an owner (403); the last enabled owner cannot be
+/// deleted (409); without ?credentials= the delete answers 409 when they created or saw the secret of
+/// live credentials.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "Users", operation_id = "deleteUser",
     params(("id" = String, Path, description = "User id."), CredentialsQuery),
     responses(
@@ -664,7 +670,7 @@ pub async fn users_delete(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let choice = q.choice()?;
-    write(&st, move |conn, _, now| users::delete(conn, &c.0, &id, choice, now)).await?;
+    write(&st, move |conn, s, now| users::delete(conn, &c.0, &s.notify.sealer, &id, choice, now)).await?;
     no_content()
 }
 
@@ -769,7 +775,9 @@ pub async fn sa_get(c: Caller, id: web::Path<String>, st: web::Data<State>) -> R
 
 /// Change a service account
 ///
-/// Requires org:admin. The caller must hold every role the account holds (403).
+/// Requires org:admin. The caller must hold every role the account holds (403). Enabling needs an
+/// interactive login (403) and revokes the account's tokens minted by people who have since left
+/// (deleted or disabled).
 #[utoipa::path(patch, path = "/api/v1/service-accounts/{id}", tag = "Service accounts", operation_id = "updateServiceAccount",
     params(("id" = String, Path, description = "Service account id.")),
     request_body = AccountPatch,
@@ -915,7 +923,7 @@ pub async fn sa_token_patch(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, tid) = path.into_inner();
-    ok(write(&st, move |conn, s, now| accounts::token_patch(conn, &s.cfg, &c.0, &id, &tid, &body, &s.usage, now))
+    ok(write(&st, move |conn, s, now| accounts::token_patch(conn, &s.cfg, &c.0, (&id, &tid), &body, &s.usage, now))
         .await?)
 }
 
@@ -987,7 +995,10 @@ pub async fn apps_get(c: Caller, id: web::Path<String>, st: web::Data<State>) ->
 
 /// Change an app
 ///
-/// Requires org:admin or org:developer. The caller must hold every role the app holds (403).
+/// Requires org:admin or org:developer. The caller must hold every role the app holds (403). Disabling
+/// an app with introspect needs org:admin and an interactive login (403). Enabling needs an interactive
+/// login (403), and answers 409 while a person who saw its secret has left (deleted or disabled):
+/// regenerate the secret first.
 #[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "Apps", operation_id = "updateApp",
     params(("id" = String, Path, description = "App record id (not the client_id).")),
     request_body = AppPatch,
@@ -995,6 +1006,7 @@ pub async fn apps_get(c: Caller, id: web::Path<String>, st: web::Data<State>) ->
         (status = 200, description = "OK.", body = AppView),
         (status = 403),
         (status = 404),
+        (status = 409),
     ))]
 pub async fn apps_patch(
     c: Caller,
@@ -1007,8 +1019,8 @@ pub async fn apps_patch(
 
 /// Delete an app
 ///
-/// Requires org:admin or org:developer. The caller must hold every role the app holds (403). Its
-/// credentials stop working at once; its access tokens are refused by /api/v1 and introspect inactive
+/// Requires org:admin or org:developer. The caller must hold every role the app holds (403); an app with
+/// introspect needs org:admin and an interactive login (403). Its credentials stop working at once; its access tokens are refused by /api/v1 and introspect inactive
 /// (offline verification still accepts them until exp).
 #[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "Apps", operation_id = "deleteApp",
     params(("id" = String, Path, description = "App record id (not the client_id).")),
@@ -1024,8 +1036,8 @@ pub async fn apps_delete(c: Caller, id: web::Path<String>, st: web::Data<State>)
 
 /// Regenerate an app's client secret
 ///
-/// Requires org:admin or org:developer. The caller must hold every role the app holds (403). The caller
-/// needs an access token from an interactive login (POST /api/v1/login; amr has pwd), so a token
+/// Requires org:admin or org:developer (org:admin for an app with introspect). The caller must hold every
+/// role the app holds (403). The caller needs an access token from an interactive login (POST /api/v1/login; amr has pwd), so a token
 /// derived from an API token or app cannot mint credentials (403). Without a body (or with
 /// grace_period_seconds 0) the old secret, and every access token minted with it, stops working when this
 /// commits. With grace_period_seconds (at most 604800, 7 days) the old secret and its access tokens keep
@@ -1152,7 +1164,9 @@ pub async fn policy_get(c: Caller, st: web::Data<State>) -> Result<HttpResponse,
 
 /// Change the token policy
 ///
-/// Requires org:owner.
+/// Requires org:owner. A change that widens what tokens can do (allow_self_rotation turned on, a longer
+/// maximum TTL, a larger max_tokens_per_service_account, a longer or no idle_ttl_days) needs an access
+/// token from an interactive login (403); one derived from an API token may only narrow.
 #[utoipa::path(put, path = "/api/v1/policy", tag = "Policy", operation_id = "updatePolicy",
     request_body = PolicyUpdate,
     responses(

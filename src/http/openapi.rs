@@ -674,9 +674,12 @@ impl Finish {
                 }
                 "expires_within_days" => "Tokens neither revoked nor expired that expire within this many days.",
                 "credentials" => {
-                    "What happens to the live apps and service accounts the person created (all of them on \
-                     delete; those holding roles the person loses on a demotion): disable them, or transfer them \
-                     to the caller (who must hold their roles). Required when there are any (409 otherwise)."
+                    "What happens to the credentials the person created or saw the secret of: live apps, \
+                     service accounts they created, webhooks, and API tokens of others they minted (all of them \
+                     on delete; those holding roles the person loses on a demotion): disable them, or transfer \
+                     them to the caller (who must hold their roles). Either way app and webhook secrets are \
+                     replaced by ones nobody is shown (regenerate to get one) and the API tokens are revoked. \
+                     Required when there are any (409 otherwise)."
                 }
                 _ => continue,
             };

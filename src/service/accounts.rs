@@ -152,6 +152,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
         // Re-enabling restores a credential's power, so it is minting.
         if input.disabled == Some(false) && s.disabled {
             p.require_interactive()?;
+            revoke_left_holders(conn, p, &s, now)?;
         }
         if let Some(v) = name {
             s.name = v;
@@ -172,6 +173,17 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
         audit::record(conn, Event::by(p, "service_account.update", "service_account", &s.id).detail(detail), now)?;
         Ok(view(&s))
     })
+}
+
+/// Enabling an account revives its live tokens: those whose secret was seen by someone
+/// who has since left (deleted or disabled) are revoked first.
+fn revoke_left_holders(conn: &mut AnyConnection, p: &Principal, s: &ServiceAccount, now: i64) -> Result<()> {
+    for t in store::webhooks::live_tokens_of(conn, &p.org_id, &s.id)? {
+        if !super::credentials::holders_left(conn, &p.org_id, &t.secret_seen_by)?.is_empty() {
+            tokens::revoke(conn, p, &t, "token.revoke", now)?;
+        }
+    }
+    Ok(())
 }
 
 /// Soft delete; every token of the account is revoked with it.
@@ -312,6 +324,7 @@ pub fn token_create(
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: Some(&p.id),
                 reach: &reach,
+                seen_by: roles_to_text(std::slice::from_ref(&p.id)),
             },
             now,
         )?;
@@ -326,12 +339,12 @@ pub fn token_create(
     })
 }
 
+/// Renames or re-scopes token `tid` of service account `id`.
 pub fn token_patch(
     conn: &mut AnyConnection,
     cfg: &crate::config::Config,
     p: &Principal,
-    id: &str,
-    tid: &str,
+    (id, tid): (&str, &str),
     input: &PatchToken,
     usage: &Usage,
     now: i64,

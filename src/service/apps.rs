@@ -156,6 +156,15 @@ fn check_introspect_grant(p: &Principal) -> Result<()> {
     p.require_interactive()
 }
 
+/// Acting on the secret or the life of an app that may introspect (regenerate, disable,
+/// delete) needs what granting introspection needs.
+fn check_introspect_app(p: &Principal, a: &App) -> Result<()> {
+    if a.introspect {
+        check_introspect_grant(p)?;
+    }
+    Ok(())
+}
+
 fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<App> {
     principals::app_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)
 }
@@ -200,6 +209,7 @@ pub fn create(
             previous_secret_expires_at: None,
             audiences: reach.audiences_text(),
             management: reach.management,
+            secret_seen_by: roles_to_text(std::slice::from_ref(&p.id)),
         };
         principals::insert_app(conn, &a)?;
         audit::record(
@@ -254,6 +264,7 @@ pub fn patch(
         // Disabling ends the app's access tokens for good (re-enabling does not revive them);
         // re-enabling restores a credential's power, so it is minting.
         if input.disabled == Some(true) && !a.disabled {
+            check_introspect_app(p, &a)?;
             a.epoch += 1;
             // A previous secret in its grace period dies with the app's access tokens.
             a.previous_secret_hash = None;
@@ -261,6 +272,16 @@ pub fn patch(
         }
         if input.disabled == Some(false) && a.disabled {
             p.require_interactive()?;
+            // The secret would work again: not while someone who has left holds it.
+            let left = super::credentials::holders_left(conn, &p.org_id, &a.secret_seen_by)?;
+            if !left.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "the secret of this app was seen by {} person(s) who have left; regenerate it \
+                     (POST /api/v1/apps/{}/secret) before enabling the app",
+                    left.len(),
+                    a.id
+                )));
+            }
         }
         if let Some(v) = name {
             a.name = v;
@@ -301,6 +322,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     conn.transaction(|conn| {
         let a = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
+        check_introspect_app(p, &a)?;
         principals::delete_app(conn, &a.id)?;
         audit::record(
             conn,
@@ -345,6 +367,7 @@ pub fn regenerate_secret(
     conn.transaction(|conn| {
         let mut a = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
+        check_introspect_app(p, &a)?;
         let secret = secrets::generate(SecretKind::ClientSecret);
         let old_hash = std::mem::replace(&mut a.secret_hash, secret.hash);
         a.secret_hint = secret.hint;
@@ -352,12 +375,15 @@ pub fn regenerate_secret(
         // Access tokens minted with the old secret end with it: at once, or (grace) when
         // the grace ends — they carry the previous epoch, accepted only until then.
         a.epoch += 1;
+        // Whoever is shown the new secret holds it; with a grace, the old one's holders too.
         if grace > 0 {
             a.previous_secret_hash = Some(old_hash);
             a.previous_secret_expires_at = Some(now + grace);
+            a.secret_seen_by = super::credentials::seen_with(&a.secret_seen_by, &p.id);
         } else {
             a.previous_secret_hash = None;
             a.previous_secret_expires_at = None;
+            a.secret_seen_by = roles_to_text(std::slice::from_ref(&p.id));
         }
         principals::update_app_secret(conn, &a, now)?;
         let detail = serde_json::json!({"grace_period_seconds": grace});

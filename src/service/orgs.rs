@@ -76,6 +76,7 @@ pub fn create(
                 // The first token of an org is for the scripts that set the org up: it
                 // reaches the management API (and every resource audience).
                 reach: &super::reach::Reach { audiences: vec![super::reach::ALL.into()], management: true },
+                seen_by: roles_to_text(std::slice::from_ref(&user.id)),
             },
             now,
         )?;

@@ -152,6 +152,33 @@ fn list_field(body: &serde_json::Value, field: &str) -> Result<Option<Option<Vec
 /// GET returned succeeds (read-modify-write clients); unknown fields are refused.
 pub const READ_ONLY_FIELDS: [&str; 1] = ["updated_at"];
 
+/// Whether `after` lets tokens do more than `before`: self-rotation turned on, a longer
+/// maximum TTL, a larger token cap, a longer or no idle limit (retention is not power).
+/// Such a change needs an interactive login; a bearer derived from an API token only narrows.
+pub fn widens(before: &Policy, after: &Policy) -> bool {
+    let idle = |d: Option<i64>| d.unwrap_or(i64::MAX);
+    (after.allow_self_rotation && !before.allow_self_rotation)
+        || after.personal_token_max_ttl_days > before.personal_token_max_ttl_days
+        || after.service_token_max_ttl_days > before.service_token_max_ttl_days
+        || after.max_tokens_per_service_account > before.max_tokens_per_service_account
+        || idle(after.idle_ttl_days) > idle(before.idle_ttl_days)
+        || reaches_further(before, after)
+}
+
+/// Whether new credentials may reach further under `after`: wider default audiences, or
+/// the management API open to more roles (or to any).
+fn reaches_further(before: &Policy, after: &Policy) -> bool {
+    use super::reach::{Reach, ReachPolicy};
+    let (b, a) = (ReachPolicy::of(before), ReachPolicy::of(after));
+    let defaults = |p: &ReachPolicy| Reach { audiences: p.default_audiences.clone(), management: false };
+    let management = match (&b.management_roles, &a.management_roles) {
+        (Some(_), None) => true,
+        (Some(was), Some(now)) => now.iter().any(|r| !was.contains(r)),
+        (None, _) => false,
+    };
+    !defaults(&b).covers(&defaults(&a)) || management
+}
+
 /// Replaces the named fields (absent fields keep their value); audited with before/after.
 pub fn update(
     conn: &mut AnyConnection,
@@ -228,17 +255,7 @@ pub fn update(
                 Some(l) => l.as_deref().map(roles_to_text),
             },
         };
-        // Reaching further is minting: only an interactive login widens where new
-        // credentials reach (a leaked API token may narrow, never widen).
-        let (rb, ra) = (super::reach::ReachPolicy::of(&before), super::reach::ReachPolicy::of(&after));
-        let wider_defaults = !super::reach::Reach { audiences: rb.default_audiences.clone(), management: false }
-            .covers(&super::reach::Reach { audiences: ra.default_audiences.clone(), management: false });
-        let wider_management = match (&rb.management_roles, &ra.management_roles) {
-            (Some(_), None) => true,
-            (Some(b), Some(a)) => a.iter().any(|r| !b.contains(r)),
-            (None, _) => false,
-        };
-        if wider_defaults || wider_management {
+        if widens(&before, &after) {
             p.require_interactive()?;
         }
         let exists = before.updated_at > 0;

@@ -9,7 +9,7 @@ use super::{new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::secrets;
 use crate::store::models::{ResetCode, Session, User};
-use crate::store::{self, AnyConnection};
+use crate::store::{self, roles_from_text, AnyConnection};
 
 /// A reset code is valid for one hour, once.
 pub const RESET_CODE_TTL: i64 = 3600;
@@ -163,6 +163,7 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
             created_at: now,
             expires_at: now + RESET_CODE_TTL,
             used_at: None,
+            user_roles: Some(u.roles.clone()),
         };
         store::sessions::insert_reset_code(conn, &row)?;
         bump_epoch(conn, &u.id)?;
@@ -190,14 +191,42 @@ fn bad_code() -> Error {
 /// The live reset code with this value (checked before any password hashing is done).
 pub fn find_code(conn: &mut AnyConnection, code: &str, now: i64) -> Result<ResetCode> {
     let c = store::sessions::reset_code_by_hash(conn, &secrets::hash(code.trim()))?;
-    c.filter(|c| c.used_at.is_none() && c.expires_at > now).ok_or_else(bad_code)
+    let c = c.filter(|c| c.used_at.is_none() && c.expires_at > now).ok_or_else(bad_code)?;
+    if !code_trusted(conn, &c)? {
+        return Err(bad_code());
+    }
+    Ok(c)
+}
+
+/// Whether the trust a reset code was issued under still stands: the person is enabled
+/// and holds exactly the roles they held then, no newer code was issued for them, and the
+/// issuer is an enabled admin of the org still holding every role of the person. Checked
+/// at redemption whatever path changed things (voiding on those changes is the first line).
+fn code_trusted(conn: &mut AnyConnection, c: &ResetCode) -> Result<bool> {
+    let live = |u: &Option<User>| {
+        u.as_ref().filter(|u| u.org_id == c.org_id && !u.disabled && u.deleted_at.is_none()).cloned()
+    };
+    let Some(person) = live(&store::principals::user(conn, &c.user_id)?) else { return Ok(false) };
+    let Some(issuer) = live(&store::principals::user(conn, &c.created_by)?) else { return Ok(false) };
+    let roles = roles_from_text(&person.roles);
+    let mut then = c.user_roles.as_deref().map(roles_from_text);
+    if let Some(t) = then.as_mut() {
+        t.sort();
+    }
+    let mut now_roles = roles.clone();
+    now_roles.sort();
+    if then.as_ref() != Some(&now_roles) || store::sessions::newer_reset_code(conn, c)? {
+        return Ok(false);
+    }
+    let issuer_roles = roles_from_text(&issuer.roles);
+    Ok(super::holds(&issuer_roles, "org:admin") && roles.iter().all(|r| super::holds(&issuer_roles, r)))
 }
 
 /// Spends the code and sets the password; ends every login of the person.
 pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &str, now: i64) -> Result<()> {
     conn.transaction(|conn| {
         let n = store::sessions::spend_reset_code(conn, &code.id, now)?;
-        if n != 1 {
+        if n != 1 || !code_trusted(conn, code)? {
             return Err(bad_code());
         }
         let n = store::principals::set_password_if_live(conn, &code.user_id, new_hash, now)?;

@@ -30,6 +30,8 @@ pub struct NewToken<'a> {
     pub idle_ttl_days: Option<i64>,
     pub created_by: Option<&'a str>,
     pub reach: &'a Reach,
+    /// Who is shown the secret (JSON list of user ids, `ApiToken::secret_seen_by`).
+    pub seen_by: String,
 }
 
 /// Stores a new token; returns the row and the secret (to be shown once).
@@ -58,6 +60,7 @@ pub fn insert(conn: &mut AnyConnection, t: NewToken<'_>, now: i64) -> Result<(Ap
         owner_label: t.owner_label.to_string(),
         audiences: t.reach.audiences_text(),
         management: t.reach.management,
+        secret_seen_by: t.seen_by,
     };
     store::tokens::insert(conn, &row)?;
     Ok((row, secret.value))
@@ -379,6 +382,7 @@ pub fn my_create(
                 idle_ttl_days: policy.idle_ttl_days,
                 created_by: Some(&p.id),
                 reach: &reach,
+                seen_by: roles_to_text(std::slice::from_ref(&p.id)),
             },
             now,
         )?;
@@ -458,6 +462,10 @@ pub fn rotate(
         return Err(Error::Conflict("the token was revoked concurrently".into()));
     }
     let lifetime = (old.expires_at - old.created_at).clamp(1, max_days * 86_400);
+    // A person rotating sees the new secret; a token rotating itself hands it to whoever
+    // held the old one, so they stay its holders.
+    let seen_by =
+        if p.acct == Acct::User { roles_to_text(std::slice::from_ref(&p.id)) } else { old.secret_seen_by.clone() };
     let (row, secret) = insert(
         conn,
         NewToken {
@@ -473,6 +481,7 @@ pub fn rotate(
             created_by: Some(&p.id),
             // Rotation keeps where the token reaches.
             reach: &Reach::from_row(&old.audiences, old.management),
+            seen_by,
         },
         now,
     )?;

@@ -11,6 +11,7 @@ use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::store::models::{Org, User};
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection, Db};
+use crate::whsec::Sealer;
 
 pub fn normalize_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
@@ -238,8 +239,9 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-/// What happens to the live apps and service accounts a person created when they are
-/// deleted, or demoted below the roles those credentials hold (`?credentials=`).
+/// What happens to the credentials a person created or saw the secret of when they are
+/// deleted, or demoted below the roles those credentials hold (`?credentials=`; see
+/// `service::credentials`).
 #[derive(Deserialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialsChoice {
@@ -247,9 +249,10 @@ pub enum CredentialsChoice {
     #[default]
     #[serde(skip)]
     Ask,
-    /// Disable them (their access tokens end at once).
+    /// Disable them (their access tokens end at once; secrets are voided, tokens revoked).
     Disable,
-    /// Make the caller their creator; the caller must hold every role they hold.
+    /// Make the caller their creator; the caller must hold every role they hold. Secrets
+    /// are voided (the new owner regenerates them) and tokens revoked.
     Transfer,
 }
 
@@ -398,6 +401,7 @@ pub fn bump_epoch(conn: &mut AnyConnection, user_id: &str) -> Result<()> {
 pub fn patch(
     conn: &mut AnyConnection,
     p: &Principal,
+    sealer: &Sealer,
     id: &str,
     input: &UserPatch,
     choice: CredentialsChoice,
@@ -413,16 +417,29 @@ pub fn patch(
         check_role_change(conn, p, &before, &after)?;
         p.require_interactive_if_raising(&before, &after)?;
         let disabled = input.disabled.unwrap_or(u.disabled);
+        // Re-enabling brings a person's power back: like minting, an interactive act.
+        if !disabled && u.disabled {
+            p.require_interactive()?;
+        }
         let loses_owner = is_owner_roles(&before) && !u.disabled && (!is_owner_roles(&after) || disabled);
         if loses_owner && other_owners(conn, &p.org_id, &u.id)? == 0 {
             return Err(Error::Conflict("the last enabled owner cannot be demoted or disabled".into()));
         }
         // Demoted below what their apps or service accounts hold: those are settled too.
-        let settled = if before.iter().any(|r| !super::holds(&after, r)) {
-            super::credentials::settle(conn, p, &u.id, Some(&after), choice, now)?
+        let demoted = before.iter().any(|r| !super::holds(&after, r));
+        let settled = if demoted {
+            super::credentials::settle(conn, p, sealer, &u.id, Some(&after), choice, now)?
         } else {
             super::credentials::Settled::default()
         };
+        // A reset code is issued under the person's roles and the issuer's: a change to
+        // either voids it.
+        if roles_to_text(&before) != roles_to_text(&after) || (disabled && !u.disabled) {
+            store::sessions::void_reset_codes(conn, &u.id, now)?;
+        }
+        if demoted || (disabled && !u.disabled) {
+            store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
+        }
         if let Some(n) = name.clone() {
             u.name = n;
         }
@@ -458,9 +475,17 @@ pub fn patch(
     })
 }
 
-/// Soft delete: the row stays for the token table and audit; live tokens are revoked, and
-/// the apps and service accounts the person created are disabled or transferred (`choice`).
-pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, choice: CredentialsChoice, now: i64) -> Result<()> {
+/// Soft delete: the row stays for the token table and audit; live tokens and pending reset
+/// codes are revoked, and the credentials the person created or saw the secret of are
+/// disabled or transferred (`choice`, `service::credentials::settle`).
+pub fn delete(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    sealer: &Sealer,
+    id: &str,
+    choice: CredentialsChoice,
+    now: i64,
+) -> Result<()> {
     p.require("org:admin")?;
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
@@ -469,8 +494,10 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, choice: Credent
             return Err(Error::Conflict("the last enabled owner cannot be deleted".into()));
         }
         // A deleted person holds no role: every live credential they created is settled.
-        let settled = super::credentials::settle(conn, p, &u.id, None, choice, now)?;
+        let settled = super::credentials::settle(conn, p, sealer, &u.id, None, choice, now)?;
         store::principals::delete_user(conn, &u.id, now)?;
+        store::sessions::void_reset_codes(conn, &u.id, now)?;
+        store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
         bump_epoch(conn, &u.id)?;
         let revoked = super::tokens::revoke_owned(conn, p, &u.id, now)?;
         audit::record(

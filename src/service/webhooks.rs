@@ -287,6 +287,7 @@ pub fn create(
         created_by: Some(p.id.clone()),
         created_at: now,
         updated_at: now,
+        secret_seen_by: crate::store::roles_to_text(std::slice::from_ref(&p.id)),
     };
     conn.transaction(|conn| {
         // Serialise creations of one org so the limit holds under concurrency.
@@ -358,6 +359,7 @@ pub fn roll_secret(
         let mut w = load(conn, p, id)?;
         w.secret_sealed = sealer.seal(&w.id, &secret).map_err(sealing)?;
         w.secret_hint = whsec::hint(&secret);
+        w.secret_seen_by = crate::store::roles_to_text(std::slice::from_ref(&p.id));
         w.updated_at = now;
         store::webhooks::update(conn, &w)?;
         audit::record(conn, Event::by(p, "webhook.secret.roll", "webhook", &w.id), now)?;

@@ -82,6 +82,9 @@ pub struct ApiToken {
     pub audiences: String,
     /// Whether it may be exchanged for the management API's audience.
     pub management: bool,
+    /// Who has seen a working secret of it (JSON array of user ids): settled like the
+    /// creator when they leave or are demoted (`service::credentials`).
+    pub secret_seen_by: String,
 }
 
 impl ApiToken {
@@ -117,6 +120,9 @@ pub struct App {
     pub audiences: String,
     /// Whether it may get tokens for the management API.
     pub management: bool,
+    /// Who has seen a working secret of it (JSON array of user ids): settled like the
+    /// creator when they leave or are demoted (`service::credentials`).
+    pub secret_seen_by: String,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -144,6 +150,9 @@ pub struct ResetCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// The person's roles when the code was issued (JSON); the code is void once they
+    /// differ (None: issued before this was recorded, void).
+    pub user_roles: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug, PartialEq)]
@@ -209,6 +218,9 @@ pub struct Webhook {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Who has seen a working secret of it (JSON array of user ids): settled like the
+    /// creator when they leave or are demoted (`service::credentials`).
+    pub secret_seen_by: String,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

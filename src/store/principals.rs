@@ -311,8 +311,8 @@ pub fn update_app(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()
     Ok(())
 }
 
-/// Stores an app's secret hash and hint, previous secret and its grace, epoch and update
-/// time.
+/// Stores an app's secret hash and hint, previous secret and its grace, who has seen a
+/// working secret, epoch and update time.
 pub fn update_app_secret(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()> {
     diesel::update(apps::table.find(&a.id))
         .set((
@@ -320,6 +320,7 @@ pub fn update_app_secret(conn: &mut AnyConnection, a: &App, now: i64) -> QueryRe
             apps::secret_hint.eq(&a.secret_hint),
             apps::previous_secret_hash.eq(&a.previous_secret_hash),
             apps::previous_secret_expires_at.eq(a.previous_secret_expires_at),
+            apps::secret_seen_by.eq(&a.secret_seen_by),
             apps::epoch.eq(a.epoch),
             apps::updated_at.eq(now),
         ))
@@ -332,11 +333,11 @@ pub fn delete_app(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
     Ok(())
 }
 
-/// Enabled apps of the org created by `creator`.
-pub fn live_apps_created_by(conn: &mut AnyConnection, org_id: &str, creator: &str) -> QueryResult<Vec<App>> {
+/// Enabled apps of the org that `person` created or saw the secret of.
+pub fn live_apps_held_by(conn: &mut AnyConnection, org_id: &str, person: &str) -> QueryResult<Vec<App>> {
     apps::table
         .filter(apps::org_id.eq(org_id))
-        .filter(apps::created_by.eq(creator))
+        .filter(apps::created_by.eq(person).or(apps::secret_seen_by.like(role_pattern(person)).escape('\\')))
         .filter(apps::disabled.eq(false))
         .select(App::as_select())
         .load(conn)
@@ -353,15 +354,34 @@ pub fn disable_app(conn: &mut AnyConnection, id: &str, secret_hash: &str, hint: 
             apps::secret_hint.eq(hint),
             apps::previous_secret_hash.eq(None::<String>),
             apps::previous_secret_expires_at.eq(None::<i64>),
+            apps::secret_seen_by.eq("[]"),
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn set_app_creator(conn: &mut AnyConnection, id: &str, creator: &str, now: i64) -> QueryResult<()> {
+/// Passes an app to `creator` with a new secret hash (one nobody was shown: nobody holds
+/// a working secret), moving its epoch on (its access tokens end).
+pub fn transfer_app(
+    conn: &mut AnyConnection,
+    id: &str,
+    creator: &str,
+    secret_hash: &str,
+    hint: &str,
+    now: i64,
+) -> QueryResult<()> {
     diesel::update(apps::table.find(id))
-        .set((apps::created_by.eq(Some(creator)), apps::updated_at.eq(now)))
+        .set((
+            apps::created_by.eq(Some(creator)),
+            apps::epoch.eq(apps::epoch + 1),
+            apps::secret_hash.eq(secret_hash),
+            apps::secret_hint.eq(hint),
+            apps::previous_secret_hash.eq(None::<String>),
+            apps::previous_secret_expires_at.eq(None::<i64>),
+            apps::secret_seen_by.eq("[]"),
+            apps::updated_at.eq(now),
+        ))
         .execute(conn)?;
     Ok(())
 }

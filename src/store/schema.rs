@@ -74,6 +74,7 @@ diesel::table! {
         expiry_notice -> Nullable<BigInt>,
         audiences -> Text,
         management -> Bool,
+        secret_seen_by -> Text,
     }
 }
 
@@ -98,6 +99,7 @@ diesel::table! {
         previous_secret_expires_at -> Nullable<BigInt>,
         audiences -> Text,
         management -> Bool,
+        secret_seen_by -> Text,
     }
 }
 
@@ -132,6 +134,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        user_roles -> Nullable<Text>,
     }
 }
 
@@ -190,6 +193,7 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        secret_seen_by -> Text,
     }
 }
 

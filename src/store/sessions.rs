@@ -62,6 +62,26 @@ pub fn void_reset_codes(conn: &mut AnyConnection, user_id: &str, now: i64) -> Qu
     Ok(())
 }
 
+/// Marks unused reset codes issued by `issuer` used.
+pub fn void_reset_codes_issued_by(conn: &mut AnyConnection, issuer: &str, now: i64) -> QueryResult<()> {
+    diesel::update(
+        reset_codes::table.filter(reset_codes::created_by.eq(issuer)).filter(reset_codes::used_at.is_null()),
+    )
+    .set(reset_codes::used_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Whether a code for the same person was issued after `code` (ids are time-ordered).
+pub fn newer_reset_code(conn: &mut AnyConnection, code: &ResetCode) -> QueryResult<bool> {
+    let n: i64 = reset_codes::table
+        .filter(reset_codes::user_id.eq(&code.user_id))
+        .filter(reset_codes::id.gt(&code.id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// A reset code by the SHA-256 of its value, spent or not.
 pub fn reset_code_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<ResetCode>> {
     reset_codes::table.filter(reset_codes::code_hash.eq(hash)).select(ResetCode::as_select()).first(conn).optional()

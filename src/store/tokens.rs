@@ -332,6 +332,23 @@ pub fn set_editable(conn: &mut AnyConnection, t: &ApiToken) -> QueryResult<()> {
     Ok(())
 }
 
+/// Unrevoked, unexpired tokens of the org owned by someone else whose secret `person` saw.
+pub fn live_seen_by_others(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    person: &str,
+    now: i64,
+) -> QueryResult<Vec<ApiToken>> {
+    api_tokens::table
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::owner_id.ne(person))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .filter(api_tokens::secret_seen_by.like(super::principals::role_pattern(person)).escape('\\'))
+        .select(ApiToken::as_select())
+        .load(conn)
+}
+
 /// Revokes one token unless it already is; answers the rows changed (0 or 1).
 pub fn revoke(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> QueryResult<usize> {
     diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))

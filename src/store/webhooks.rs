@@ -46,6 +46,19 @@ pub fn enabled(conn: &mut AnyConnection, org_id: &str) -> QueryResult<Vec<Webhoo
         .load(conn)
 }
 
+/// The org's webhooks (enabled or not) that `person` created or saw the secret of.
+pub fn held_by(conn: &mut AnyConnection, org_id: &str, person: &str) -> QueryResult<Vec<Webhook>> {
+    webhooks::table
+        .filter(webhooks::org_id.eq(org_id))
+        .filter(
+            webhooks::created_by
+                .eq(person)
+                .or(webhooks::secret_seen_by.like(super::principals::role_pattern(person)).escape('\\')),
+        )
+        .select(Webhook::as_select())
+        .load(conn)
+}
+
 pub fn update(conn: &mut AnyConnection, w: &Webhook) -> QueryResult<()> {
     diesel::update(webhooks::table.find(&w.id))
         .set((
@@ -55,6 +68,8 @@ pub fn update(conn: &mut AnyConnection, w: &Webhook) -> QueryResult<()> {
             webhooks::enabled.eq(w.enabled),
             webhooks::secret_sealed.eq(&w.secret_sealed),
             webhooks::secret_hint.eq(&w.secret_hint),
+            webhooks::secret_seen_by.eq(&w.secret_seen_by),
+            webhooks::created_by.eq(&w.created_by),
             webhooks::updated_at.eq(w.updated_at),
         ))
         .execute(conn)?;

@@ -68,6 +68,8 @@ enum Act {
     /// DELETE /users/{id} (the target created no credentials).
     UserDeleteLow,
     UserDeleteHigh,
+    /// PATCH {"disabled": false} of a disabled person: an interactive act.
+    UserReEnable,
     /// POST /users/{id}/password-reset.
     UserResetLow,
     UserResetHigh,
@@ -123,15 +125,25 @@ enum Act {
     AppSecretGraceLow,
     /// A grace beyond 7 days: 422 for whoever may regenerate at all.
     AppSecretGraceTooLong,
+    /// POST /apps/{id}/secret, PATCH {"disabled": true}, DELETE of an app with introspect:
+    /// what granting introspect needs (org:admin, interactive).
+    AppIntrospectSecret,
+    AppIntrospectDisable,
+    AppIntrospectDelete,
     // ---- roles and policy ----
     RoleList,
     RoleCreate,
     /// DELETE /roles/{name} of a role nobody holds.
     RoleDelete,
     PolicyGet,
+    /// PUT /policy with a longer personal-token TTL: widening, an interactive act.
     PolicyPut,
-    /// PUT /policy {"retention_days", "allow_self_rotation"}.
+    /// PUT /policy with a shorter personal-token TTL: narrowing.
+    PolicyPutNarrow,
+    /// PUT /policy {"retention_days", "allow_self_rotation": false}: no widening.
     PolicyPutLifecycle,
+    /// PUT /policy {"allow_self_rotation": true} (from false): widening.
+    PolicySelfRotationOn,
     /// POST /tokens/self/rotate with the column's access token as the bearer: only an API
     /// token itself may rotate itself (self-rotation has its own tests in token_lifecycle).
     SelfRotateWithAccessToken,
@@ -189,6 +201,7 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::UserDisableHigh,          [200,  403,  403,  403,  200,  403,  403]),
     (Act::UserDeleteLow,            [204,  204,  403,  403,  204,  204,  204]),
     (Act::UserDeleteHigh,           [204,  403,  403,  403,  204,  403,  403]),
+    (Act::UserReEnable,             [200,  200,  403,  403,  403,  403,  403]),
     (Act::UserResetLow,             [200,  200,  403,  403,  403,  403,  403]),
     (Act::UserResetHigh,            [200,  403,  403,  403,  403,  403,  403]),
     (Act::SaCreateLow,              [201,  201,  403,  403,  201,  201,  201]),
@@ -220,12 +233,17 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::AppSecretHigh,            [201,  403,  403,  403,  403,  403,  403]),
     (Act::AppSecretGraceLow,        [201,  201,  201,  403,  403,  403,  403]),
     (Act::AppSecretGraceTooLong,    [422,  422,  422,  403,  403,  403,  403]),
+    (Act::AppIntrospectSecret,      [201,  201,  403,  403,  403,  403,  403]),
+    (Act::AppIntrospectDisable,     [200,  200,  403,  403,  403,  403,  403]),
+    (Act::AppIntrospectDelete,      [204,  204,  403,  403,  403,  403,  403]),
     (Act::RoleList,                 [200,  200,  200,  200,  200,  200,  200]),
     (Act::RoleCreate,               [201,  201,  403,  403,  201,  201,  201]),
     (Act::RoleDelete,               [204,  204,  403,  403,  204,  204,  204]),
     (Act::PolicyGet,                [200,  200,  403,  403,  200,  200,  200]),
-    (Act::PolicyPut,                [200,  403,  403,  403,  200,  403,  403]),
+    (Act::PolicyPut,                [200,  403,  403,  403,  403,  403,  403]),
+    (Act::PolicyPutNarrow,          [200,  403,  403,  403,  200,  403,  403]),
     (Act::PolicyPutLifecycle,       [200,  403,  403,  403,  200,  403,  403]),
+    (Act::PolicySelfRotationOn,     [200,  403,  403,  403,  403,  403,  403]),
     (Act::SelfRotateWithAccessToken,[401,  401,  401,  401,  401,  401,  401]),
     (Act::OtherUserGet,             [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherUserRename,          [404,  404,  403,  403,  404,  404,  404]),
@@ -479,6 +497,19 @@ impl World {
         self.s.app(&self.owner, json!({"name": format!("target-app-{n}"), "roles": roles})).0
     }
 
+    /// The path of a new app allowed to introspect.
+    fn introspecting_app(&self) -> String {
+        let n = self.next();
+        let app = self.s.app(&self.owner, json!({"name": format!("gateway-{n}"), "introspect": true})).0;
+        format!("/api/v1/apps/{app}")
+    }
+
+    /// Sets the policy as the owner (a cell's starting point).
+    fn policy(&self, body: Value) {
+        let r = self.s.put("/api/v1/policy", &self.owner, body);
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
     /// Creates the cell's targets (as the owner) and answers its request.
     fn prepare(&self, act: Act) -> (&'static str, String, Option<Value>) {
         let n = self.next();
@@ -510,6 +541,11 @@ impl World {
             Act::UserDisableHigh => ("PATCH", user(&HIGH), disable),
             Act::UserDeleteLow => ("DELETE", user(&LOW), None),
             Act::UserDeleteHigh => ("DELETE", user(&HIGH), None),
+            Act::UserReEnable => {
+                let body = json!({"email": format!("off{n}@example.test"), "disabled": true});
+                let id = str_of(&create(&self.s, &self.owner, "/api/v1/users", body), "id");
+                ("PATCH", format!("/api/v1/users/{id}"), Some(json!({"disabled": false})))
+            }
             Act::UserResetLow => ("POST", format!("{}/password-reset", user(&LOW)), None),
             Act::UserResetHigh => ("POST", format!("{}/password-reset", user(&HIGH)), None),
             Act::SaCreateLow => {
@@ -569,6 +605,9 @@ impl World {
             Act::AppSecretGraceTooLong => {
                 ("POST", format!("{}/secret", app(&LOW)), Some(json!({"grace_period_seconds": 7 * 86_400 + 1})))
             }
+            Act::AppIntrospectSecret => ("POST", format!("{}/secret", self.introspecting_app()), None),
+            Act::AppIntrospectDisable => ("PATCH", self.introspecting_app(), disable),
+            Act::AppIntrospectDelete => ("DELETE", self.introspecting_app(), None),
             Act::RoleList => ("GET", "/api/v1/roles".into(), None),
             Act::RoleCreate => (
                 "POST",
@@ -581,16 +620,25 @@ impl World {
                 ("DELETE", format!("/api/v1/roles/{name}"), None)
             }
             Act::PolicyGet => ("GET", "/api/v1/policy".into(), None),
-            // A new value every time, so that a success visibly changes the policy.
+            // From a value set just before, so that a success visibly changes the policy.
             Act::PolicyPut => {
+                self.policy(json!({"personal_token_max_ttl_days": 1}));
+                ("PUT", "/api/v1/policy".into(), Some(json!({"personal_token_max_ttl_days": n % 1000 + 2})))
+            }
+            Act::PolicyPutNarrow => {
+                self.policy(json!({"personal_token_max_ttl_days": 3000}));
                 ("PUT", "/api/v1/policy".into(), Some(json!({"personal_token_max_ttl_days": n % 1000 + 1})))
             }
             // A new retention every time, so that a success visibly changes the policy.
             Act::PolicyPutLifecycle => (
                 "PUT",
                 "/api/v1/policy".into(),
-                Some(json!({"retention_days": n % 1000 + 1, "allow_self_rotation": n.is_multiple_of(2)})),
+                Some(json!({"retention_days": n % 1000 + 1, "allow_self_rotation": false})),
             ),
+            Act::PolicySelfRotationOn => {
+                self.policy(json!({"allow_self_rotation": false}));
+                ("PUT", "/api/v1/policy".into(), Some(json!({"allow_self_rotation": true})))
+            }
             Act::SelfRotateWithAccessToken => ("POST", "/api/v1/tokens/self/rotate".into(), None),
             Act::OtherUserGet => ("GET", format!("/api/v1/users/{}", o.user), None),
             Act::OtherUserRename => ("PATCH", format!("/api/v1/users/{}", o.user), rename),
@@ -764,7 +812,8 @@ fn repro_c_pat_derived_token_cannot_raise_an_app(b: &Backend) {
 
 /// (d) An admin creates an org:admin app and is deleted: without `?credentials=` the delete
 /// is refused (409, nothing changed); with `disable` the app is disabled and its access
-/// token stops at once; with `transfer` (by the owner) the owner becomes the creator.
+/// token stops at once; with `transfer` (by the owner) the owner becomes the creator and
+/// the secret the leaver knew stops working (issue #18: a transfer hands over no secret).
 fn repro_d_deleting_the_creator_of_an_admin_app(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
@@ -806,7 +855,9 @@ fn repro_d_deleting_the_creator_of_an_admin_app(b: &Backend) {
     assert_eq!(g.body["disabled"], json!(false), "{}", g.text);
     let g = s.get(&format!("/api/v1/service-accounts/{sa2}"), &owner);
     assert_eq!(g.body["created_by"], json!(s.owner_id), "the owner is the account's creator now: {}", g.text);
-    expect(&s.get("/api/v1/users", &app2_at), 200, "a transferred app keeps working");
+    expect(&s.get("/api/v1/users", &app2_at), 401, "the leaver's access token of a transferred app");
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&cid2, &secret2)));
+    assert_eq!(r.status, 401, "the leaver's secret of a transferred app: {}", r.text);
 }
 
 /// (e) After a secret regeneration, an access token minted with the old secret is refused

@@ -44,5 +44,8 @@ mod smoke;
 mod token_lifecycle;
 /// Per-credential reach: which audiences (and whether the management API) a token reaches.
 mod token_reach;
+/// Credentials follow trust: reset codes, seen secrets and minted tokens of leavers and
+/// demoted people; re-enabling and widening need an interactive login.
+mod trust_follows_people;
 /// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
 mod webhooks;

@@ -320,8 +320,16 @@ impl World {
                 let before = self.roles_of(Kind::User, &id);
                 acted_on = Some((Kind::User, id.clone(), before.clone()));
                 let input = users::UserPatch { name: None, roles: Some(roles.clone()), disabled: None };
-                users::patch(&mut self.conn.borrow_mut(), p, &id, &input, CredentialsChoice::Ask, now)
-                    .map(|v| (v.roles, Some(before), false))
+                users::patch(
+                    &mut self.conn.borrow_mut(),
+                    p,
+                    &self.state.notify.sealer,
+                    &id,
+                    &input,
+                    CredentialsChoice::Ask,
+                    now,
+                )
+                .map(|v| (v.roles, Some(before), false))
             }
             Op::CreateSa { roles } => self.create_sa(p, roles.clone()).map(|v| {
                 self.sas.borrow_mut().push(v.id);

@@ -377,8 +377,12 @@ fn demotion_and_deletion_settle_created_credentials(b: &Backend) {
     let low = s.get(&format!("/api/v1/apps/{low_app}"), &owner);
     assert_eq!(low.body["created_by"], json!(s.owner_id), "{}", low.body);
     assert_eq!(low.body["disabled"], json!(false));
-    let t = s.app_api_token(&low_cid, &low_secret);
-    assert_eq!(s.get("/api/v1/roles", &t).status, 200, "a transferred app keeps working");
+    // A transfer hands over no secret (issue #18): the leaver's stops, the owner regenerates.
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&low_cid, &low_secret)));
+    assert_eq!(r.status, 401, "the leaver's secret of a transferred app: {}", r.text);
+    let r = s.post(&format!("/api/v1/apps/{low_app}/secret"), &owner, json!({}));
+    let t = s.app_api_token(&low_cid, r.body["client_secret"].as_str().unwrap());
+    assert_eq!(s.get("/api/v1/roles", &t).status, 200, "a transferred app works with its new secret");
 }
 
 /// A leaver's disabled credentials stay dead: their secrets are voided, re-enabling needs an

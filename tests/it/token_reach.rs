@@ -209,7 +209,7 @@ fn narrowing_is_editing_widening_is_minting(b: &Backend) {
         let r = s.patch(path, &owner, json!({"audiences": [A, B]}));
         assert_eq!(
             (r.status, &r.body["audiences"]),
-            (200, &json!([A, B])),
+            (200, &json!([B, A])),
             "an interactive login widens {path}: {}",
             r.text
         );

@@ -222,7 +222,7 @@ pub async fn update(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
         Ok(choice) => {
             let input = UserPatch { name: Some(name.clone()), roles: Some(chosen.clone()), disabled: None };
             let (p, id2) = (ui.p.clone(), id.clone());
-            write(&st, move |conn, _, now| users::patch(conn, &p, &id2, &input, choice, now)).await
+            write(&st, move |conn, s, now| users::patch(conn, &p, &s.notify.sealer, &id2, &input, choice, now)).await
         }
     };
     match result {
@@ -239,7 +239,7 @@ async fn set_disabled(post: Post, id: String, st: web::Data<State>, disabled: bo
     let input = UserPatch { name: None, roles: None, disabled: Some(disabled) };
     let (p, id2) = (ui.p.clone(), id.clone());
     let choice = users::CredentialsChoice::Ask;
-    match write(&st, move |conn, _, now| users::patch(conn, &p, &id2, &input, choice, now)).await {
+    match write(&st, move |conn, s, now| users::patch(conn, &p, &s.notify.sealer, &id2, &input, choice, now)).await {
         Ok(_) => Ok(see_other(&format!("{BASE}/{id}?done={}", if disabled { "disabled" } else { "enabled" }))),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
