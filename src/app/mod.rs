@@ -117,6 +117,13 @@ where
     T: Send + 'static,
     E: Send + 'static + From<service::Error>,
 {
+    // The second bump of the revocation generation once a write is over (see
+    // `store::revocations`), on the thread that ran it.
+    let f = move || {
+        let r = f();
+        crate::store::revocations::settle();
+        r
+    };
     match web::block(f).await {
         Ok(r) => r,
         Err(_) => Err(E::from(service::Error::Internal("blocking task failed".into()))),

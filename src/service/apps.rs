@@ -256,7 +256,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     conn.transaction(|conn| {
         let a = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
-        principals::delete_app(conn, &a.id)?;
+        principals::delete_app(conn, &a.id, now)?;
         audit::record(
             conn,
             Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),

@@ -528,7 +528,7 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
         // Only tokens we signed and that have not expired are worth a row.
         let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(()) };
         return conn.transaction(|conn| {
-            let recorded = super::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp)?;
+            let recorded = super::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp, ctx.now)?;
             if !recorded {
                 return Ok(());
             }
