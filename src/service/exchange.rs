@@ -213,6 +213,18 @@ pub fn exchange(
     scope: Option<&str>,
     aud: String,
 ) -> Result<Issued, GrantError> {
+    exchange_claims(conn, ctx, secret, scope, aud).map(|(issued, _)| issued)
+}
+
+/// `exchange`, answering the signed token's claims too (forward-auth copies them into
+/// headers).
+pub fn exchange_claims(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    secret: &str,
+    scope: Option<&str>,
+    aud: String,
+) -> Result<(Issued, AccessClaims), GrantError> {
     let (t, acct, owner_roles, epoch) = check_token(conn, secret, ctx.usage, ctx.now)?;
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
@@ -223,7 +235,7 @@ pub fn exchange(
     let mut issued = sign(ctx, &c)?;
     issued.api_token_expires_at = Some(t.expires_at);
     ctx.usage.touch(&t.id, ctx.now, ctx.ip);
-    Ok(issued)
+    Ok((issued, c))
 }
 
 /// The grant types of `POST /oauth/token`, as named by the `grant_type` parameter.
@@ -489,22 +501,41 @@ pub fn introspect(
             Err(e) => Err(e),
         };
     }
+    Ok(access_view(verify_access(conn, ctx, token)?.as_ref(), org_id, ctx.now))
+}
+
+/// An access token that verifies and whose principal is live: its claims and the roles
+/// it carries that the principal still holds.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub claims: AccessClaims,
+    pub roles: Vec<String>,
+}
+
+/// Verifies an access token (signature, iss, exp/nbf by our own clock) and resolves its
+/// principal (live, epoch, API token, session, jti): None when it is not active.
+pub fn verify_access(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Result<Option<Verified>, GrantError> {
     let set = ctx.keys.set();
-    let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(inactive) };
+    let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(None) };
     // The leeway in verify() is for other machines' clocks; here our own clock decides exactly.
-    if c.org != org_id || c.exp <= ctx.now || c.nbf > ctx.now {
-        return Ok(inactive);
+    if c.exp <= ctx.now || c.nbf > ctx.now {
+        return Ok(None);
     }
-    match resolve(conn, &c, ctx.usage, ctx.now)? {
-        Some(p) => {
-            let mut v = serde_json::to_value(&c).unwrap_or_default();
+    Ok(resolve(conn, &c, ctx.usage, ctx.now)?.map(|p| Verified { claims: c, roles: p.roles }))
+}
+
+/// The RFC 7662 answer for a verified access token (or none), for a caller of `org_id`.
+pub fn access_view(v: Option<&Verified>, org_id: &str, now: i64) -> serde_json::Value {
+    match v {
+        Some(Verified { claims: c, roles }) if c.org == org_id && c.exp > now && c.nbf <= now => {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
             v["active"] = json!(true);
             v["token_type"] = json!("Bearer");
-            v["scope"] = json!(p.roles.join(" "));
-            v["roles"] = json!(p.roles);
-            Ok(v)
+            v["scope"] = json!(roles.join(" "));
+            v["roles"] = json!(roles);
+            v
         }
-        None => Ok(inactive),
+        _ => json!({ "active": false }),
     }
 }
 
