@@ -10,6 +10,8 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_pg)");
     println!("cargo::rustc-check-cfg=cfg(tokend_ci)");
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_browser)");
+    println!("cargo::rustc-check-cfg=cfg(tokend_skip_nginx)");
+    println!("cargo:rerun-if-env-changed=TOKEND_NGINX");
     println!("cargo:rerun-if-env-changed=TOKEND_CHROMEDRIVER");
     println!("cargo:rerun-if-env-changed=PATH");
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -17,6 +19,10 @@ fn main() {
     // The console's browser tests need chromedriver (and Debian's chromium beside it).
     if !ci && !browser_available() {
         println!("cargo:rustc-cfg=tokend_skip_browser");
+    }
+    // The forward-auth test runs a real nginx (Debian's package: /usr/sbin/nginx).
+    if !ci && nginx().is_none() {
+        println!("cargo:rustc-cfg=tokend_skip_nginx");
     }
     if ci {
         println!("cargo:rustc-cfg=tokend_ci");
@@ -35,4 +41,17 @@ fn browser_available() -> bool {
         std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
     };
     on_path(&driver)
+}
+
+/// nginx: TOKEND_NGINX, else `nginx` on PATH, else Debian's /usr/sbin/nginx (not on a
+/// normal user's PATH). tests/it/gateway_and_feed.rs looks it up the same way.
+fn nginx() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("TOKEND_NGINX") {
+        return Some(std::path::PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("nginx"))
+        .chain([std::path::PathBuf::from("/usr/sbin/nginx")])
+        .find(|p| p.is_file())
 }
