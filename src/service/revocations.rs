@@ -97,12 +97,20 @@ pub fn read(conn: &mut AnyConnection, org_id: &str, since: Option<(i64, i64)>, n
         match r.kind.as_str() {
             feed::JTI => out.access_tokens.push(RevokedAccessToken { jti: r.subject, exp: r.keep_until }),
             feed::TOKEN => out.api_tokens.push(RevokedApiToken { client_id: r.subject, revoked_at: r.at }),
-            _ => out.principals.push(RevokedPrincipal {
-                sub: r.subject,
-                acct: r.acct.unwrap_or_default(),
-                epoch: r.epoch.unwrap_or(i64::MAX),
-                not_before: r.at,
-            }),
+            _ => {
+                let p = RevokedPrincipal {
+                    sub: r.subject,
+                    acct: r.acct.unwrap_or_default(),
+                    epoch: r.epoch.unwrap_or(i64::MAX),
+                    not_before: r.at,
+                };
+                // Only the highest epoch of a subject matters: one entry each.
+                match out.principals.iter_mut().find(|q| q.sub == p.sub) {
+                    Some(q) if q.epoch >= p.epoch => {}
+                    Some(q) => *q = p,
+                    None => out.principals.push(p),
+                }
+            }
         }
     }
     Ok(out)

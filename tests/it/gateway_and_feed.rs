@@ -190,6 +190,8 @@ fn revocation_feed(b: &Backend) {
     assert_eq!(get(&s, "/oauth/revocations", &[("Authorization", &basic(&cid, "wrong"))]).0.status, 401);
     assert_eq!(get(&s, "/oauth/revocations", &[("Authorization", &basic(&plain_cid, &plain_secret))]).0.status, 403);
     let (_, member_at) = s.user(&owner, "member@example.test", &["org:member"]);
+    // (Setting a person's password ends their earlier logins: in the feed before c0.)
+    let (uid, user_at, tid, pat) = person(&s, &owner, "leaver@example.test", &["org:member"], &["org:member"]);
     assert_eq!(s.get("/oauth/revocations", &member_at).status, 403);
     assert_eq!(s.get("/oauth/revocations", &owner).status, 200);
     for bad in ["x", "1", "1.x", "-1.5", "1.99999999999"] {
@@ -212,7 +214,6 @@ fn revocation_feed(b: &Backend) {
     assert_eq!((r304.status, r304.text.as_str()), (304, ""), "unchanged: 304");
 
     // Three kinds of revocation.
-    let (uid, user_at, tid, pat) = person(&s, &owner, "leaver@example.test", &["org:member"], &["org:member"]);
     let access = s.exchange_ok(&pat);
     let jti = s.verify_resource(&access)["jti"].as_str().unwrap().to_string();
     let ep = s.verify_api(&user_at)["ep"].as_i64().unwrap();
