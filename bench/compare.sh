@@ -56,4 +56,9 @@ for name, r in t.items():
     print(f"{name:<11}{r['rps']:>13.0f}{r['p99_ms']:>8.2f}{r['non2xx']+r['io_errors']:>7}"
           f"{(peer or {}).get('rps', 0):>12.0f}{(peer or {}).get('p99_ms', 0):>9.2f}{ratio:>9}{ceil:>9}")
 print("(refresh/exchange are compared with the peer's client_credentials: the peer has no API-token exchange)")
+ex = t.get("refresh", {}).get("rps")
+if ex:
+    for name, target in (("gateway", 1.5), ("gateway-basic", 1.5), ("introspect", 0.5)):
+        if name in t:
+            print(f"{name} / refresh exchange: {t[name]['rps']/ex:.2f}x (target >= {target}x)")
 PY
