@@ -5,7 +5,7 @@ use diesel::Connection;
 use serde_json::json;
 
 use super::audit::{self, Event};
-use super::principal::{idle, resolve};
+use super::principal::idle;
 use super::usage::Usage;
 use super::{intersect, Acct};
 use crate::config::Config;
@@ -510,6 +510,8 @@ pub fn introspect(
 pub struct Verified {
     pub claims: AccessClaims,
     pub roles: Vec<String>,
+    /// When this answer stops holding by the clock alone (`principal::resolve_until`).
+    pub until: i64,
 }
 
 /// Verifies an access token (signature, iss, exp/nbf by our own clock) and resolves its
@@ -521,13 +523,14 @@ pub fn verify_access(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Re
     if c.exp <= ctx.now || c.nbf > ctx.now {
         return Ok(None);
     }
-    Ok(resolve(conn, &c, ctx.usage, ctx.now)?.map(|p| Verified { claims: c, roles: p.roles }))
+    let found = super::principal::resolve_until(conn, &c, ctx.usage, ctx.now)?;
+    Ok(found.map(|(p, until)| Verified { claims: c, roles: p.roles, until }))
 }
 
 /// The RFC 7662 answer for a verified access token (or none), for a caller of `org_id`.
 pub fn access_view(v: Option<&Verified>, org_id: &str, now: i64) -> serde_json::Value {
     match v {
-        Some(Verified { claims: c, roles }) if c.org == org_id && c.exp > now && c.nbf <= now => {
+        Some(Verified { claims: c, roles, .. }) if c.org == org_id && c.exp > now && c.nbf <= now => {
             let mut v = serde_json::to_value(c).unwrap_or_default();
             v["active"] = json!(true);
             v["token_type"] = json!("Bearer");

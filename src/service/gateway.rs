@@ -133,6 +133,7 @@ pub fn admit_api_token(
 ) -> Result<Admitted, GrantError> {
     let gen = generation();
     let (issued, c) = exchange::exchange_claims(conn, ctx, secret, None, aud.clone())?;
+    let token_end = issued.api_token_expires_at;
     let a = Admitted {
         access_token: issued.access_token,
         sub: c.sub,
@@ -144,7 +145,10 @@ pub fn admit_api_token(
     };
     if caches.seconds > 0 {
         let margin = ((c.exp - c.iat) / 10).max(60);
-        let until = (ctx.now + caches.seconds).min(c.exp - margin);
+        // Never past the API token's own expiry either (idle cannot come sooner: this use
+        // and every hit count as uses).
+        let token_end = token_end.unwrap_or(i64::MAX);
+        let until = (ctx.now + caches.seconds).min(c.exp - margin).min(token_end);
         caches.grants.put(grant_key(secret, &aud), a.clone(), gen, until, ctx.now);
     }
     Ok(a)
@@ -173,7 +177,7 @@ pub fn verify_access(
     let v = exchange::verify_access(conn, ctx, token)?;
     if let Some(v) = &v {
         if caches.seconds > 0 {
-            let until = (ctx.now + caches.seconds).min(v.claims.exp);
+            let until = (ctx.now + caches.seconds).min(v.until);
             caches.access.put(access_key(token), v.clone(), gen, until, ctx.now);
         }
     }
@@ -193,7 +197,7 @@ pub enum AccessRefusal {
 /// An access token presented to the gateway: admitted only for its own audience, passed
 /// through unchanged.
 pub fn admit_access(token: &str, v: Option<Verified>, aud: &str, now: i64) -> Result<Admitted, AccessRefusal> {
-    let Some(Verified { claims: c, roles }) = v else { return Err(AccessRefusal::Inactive) };
+    let Some(Verified { claims: c, roles, .. }) = v else { return Err(AccessRefusal::Inactive) };
     if c.exp <= now || c.nbf > now {
         return Err(AccessRefusal::Inactive);
     }
