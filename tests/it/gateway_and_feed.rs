@@ -403,8 +403,11 @@ fn nginx_binary() -> PathBuf {
         .expect("nginx is not installed (apt-get install nginx): under CI=true this test must run")
 }
 
+/// What the upstream saw: per request, its (lower-cased) headers, the request line and body.
+type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A tiny upstream: answers 200 to everything and records each request's headers.
-fn upstream() -> (u16, Arc<Mutex<Vec<Vec<(String, String)>>>>) {
+fn upstream() -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
