@@ -324,8 +324,8 @@ pub fn update_app(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()
         .execute(conn)?;
     revocations::changed();
     if a.disabled {
-        // A disabled app's access tokens are refused; offline verifiers learn it here.
-        feed_principal(conn, &a.org_id, &a.client_id, "app", a.epoch + 1, now)?;
+        // Disabling moved the epoch on (the service did): tokens below it are refused.
+        feed_principal(conn, &a.org_id, &a.client_id, "app", a.epoch, now)?;
     }
     Ok(())
 }
