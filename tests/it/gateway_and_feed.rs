@@ -238,6 +238,18 @@ fn revocation_feed(b: &Backend) {
     // Without a cursor: everything in the window again.
     assert_eq!(feed(None).body["api_tokens"].as_array().unwrap().len(), 1);
 
+    // An app disabled, then re-enabled: its new tokens are not below the feed's epoch.
+    let (pid, pcid, psecret) = s.app(&owner, json!({"name": "cycled"}));
+    for disabled in [true, false] {
+        assert_eq!(s.patch(&format!("/api/v1/apps/{pid}"), &owner, json!({"disabled": disabled})).status, 200);
+    }
+    let r = s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((&pcid, &psecret)));
+    let ep = s.verify_resource(r.body["access_token"].as_str().unwrap())["ep"].as_i64().unwrap();
+    let r = feed(Some(&c1));
+    let row = r.body["principals"].as_array().unwrap().iter().find(|p| p["sub"] == json!(pcid)).cloned();
+    let row = row.unwrap_or_else(|| panic!("the disabled app is in the feed: {}", r.body));
+    assert_eq!((row["acct"].as_str(), row["epoch"].as_i64()), (Some("app"), Some(ep)), "refuses below, not at, {ep}");
+
     // Another org's revocations are its own.
     let other_password = "other-password-123";
     {
