@@ -11,6 +11,8 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(tokend_ci)");
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_browser)");
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_prometheus)");
+    println!("cargo::rustc-check-cfg=cfg(tokend_skip_nginx)");
+    println!("cargo:rerun-if-env-changed=TOKEND_NGINX");
     println!("cargo:rerun-if-env-changed=TOKEND_CHROMEDRIVER");
     println!("cargo:rerun-if-env-changed=TOKEND_PROMETHEUS");
     println!("cargo:rerun-if-env-changed=PATH");
@@ -24,6 +26,10 @@ fn main() {
     let prometheus = std::env::var("TOKEND_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
     if !ci && !on_path(&prometheus) {
         println!("cargo:rustc-cfg=tokend_skip_prometheus");
+    }
+    // The forward-auth test runs a real nginx (Debian's package: /usr/sbin/nginx).
+    if !ci && nginx().is_none() {
+        println!("cargo:rustc-cfg=tokend_skip_nginx");
     }
     if ci {
         println!("cargo:rustc-cfg=tokend_ci");
@@ -44,4 +50,17 @@ fn on_path(name: &str) -> bool {
         return p.is_file();
     }
     std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
+}
+
+/// nginx: TOKEND_NGINX, else `nginx` on PATH, else Debian's /usr/sbin/nginx (not on a
+/// normal user's PATH). tests/it/gateway_and_feed.rs looks it up the same way.
+fn nginx() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("TOKEND_NGINX") {
+        return Some(std::path::PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("nginx"))
+        .chain([std::path::PathBuf::from("/usr/sbin/nginx")])
+        .find(|p| p.is_file())
 }

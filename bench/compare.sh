@@ -48,13 +48,18 @@ import json, sys
 t = {r["scenario"]: r for r in map(json.loads, open(sys.argv[1]))}
 p = {r["scenario"]: r for r in map(json.loads, filter(str.strip, open(sys.argv[2])))}
 sign = t.get("sign", {}).get("rps")
-print(f"\n{'scenario':<11}{'tokend req/s':>13}{'p99 ms':>8}{'errors':>7}{'peer req/s':>12}{'peer p99':>9}{'vs peer':>9}{'vs sign':>9}")
+print(f"\n{'scenario':<14}{'tokend req/s':>13}{'p99 ms':>8}{'errors':>7}{'peer req/s':>12}{'peer p99':>9}{'vs peer':>9}{'vs sign':>9}")
 for name, r in t.items():
     peer = p.get("cc" if name in ("cc", "refresh", "exchange", "pat_cc") else name)
     ratio = f"{r['rps']/peer['rps']:.1f}x" if peer and peer["rps"] else "-"
     ceil = f"{100*r['rps']/sign:.0f}%" if sign and name != "sign" else "-"
-    print(f"{name:<11}{r['rps']:>13.0f}{r['p99_ms']:>8.2f}{r['non2xx']+r['io_errors']:>7}"
+    print(f"{name:<14}{r['rps']:>13.0f}{r['p99_ms']:>8.2f}{r['non2xx']+r['io_errors']:>7}"
           f"{(peer or {}).get('rps', 0):>12.0f}{(peer or {}).get('p99_ms', 0):>9.2f}{ratio:>9}{ceil:>9}")
 print("(refresh/exchange/pat_cc are compared with the peer's client_credentials: the peer has no API-token exchange;")
 print(" pat_cc is client_credentials with a personal token as the client secret)")
+ex = t.get("refresh", {}).get("rps")
+if ex:
+    for name, target in (("gateway", 1.5), ("gateway-basic", 1.5), ("introspect", 0.5)):
+        if name in t:
+            print(f"{name} / refresh exchange: {t[name]['rps']/ex:.2f}x (target >= {target}x)")
 PY

@@ -2,7 +2,12 @@
 //! fixed time and prints requests/s, p50/p99/p99.9 latency and errors per scenario.
 //!
 //!   cargo bench --bench load -- --url http://127.0.0.1:8080 --email admin@localhost \
-//!       --password PW [--connections 64] [--seconds 10] [--scenarios cc,refresh,exchange,pat_cc,jwks,introspect,sign]
+//!       --password PW [--connections 64] [--seconds 10]
+//!       [--scenarios cc,refresh,exchange,pat_cc,jwks,introspect,gateway,gateway-basic,sign]
+//!
+//! `pat_cc` is client_credentials with a personal token as the client secret; `gateway` is
+//! forward-auth (`GET /gateway/auth`) with the same PAT as Bearer every time,
+//! `gateway-basic` with it as the Basic password: after the first call, cache hits.
 //!   cargo bench --bench load -- --peer --url http://127.0.0.1:3000     (panva oidc-provider: cc, jwks)
 //!
 //! The `sign` scenario (`POST /bench/sign`, the sign-only ceiling) needs a server built
@@ -19,7 +24,7 @@ use tokio::net::TcpStream;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{b64, get, pct, post_form, read_response};
+use support::{b64, get, get_with, pct, post_form, read_response};
 
 struct Args {
     url: String,
@@ -63,7 +68,7 @@ fn args() -> Args {
         a.scenarios = if a.peer {
             vec!["cc".into(), "jwks".into()]
         } else {
-            ["cc", "refresh", "exchange", "pat_cc", "jwks", "introspect", "sign"]
+            ["cc", "refresh", "exchange", "pat_cc", "jwks", "introspect", "gateway", "gateway-basic", "sign"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect()
@@ -124,6 +129,8 @@ fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
             "jwks" => get(host, "/.well-known/jwks.json"),
             "introspect" => post_form(host, "/oauth/introspect", Some(&basic), &format!("token={access}")),
             "sign" => post_form(host, "/bench/sign", None, ""),
+            "gateway" => get_with(host, "/gateway/auth", &format!("Bearer {pat}")),
+            "gateway-basic" => get_with(host, "/gateway/auth", &format!("Basic {}", b64(&format!("prometheus:{pat}")))),
             other => panic!("unknown scenario {other}"),
         };
         out.push(Scenario { name: s.clone(), request });

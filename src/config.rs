@@ -72,6 +72,14 @@ pub struct ConfigArgs {
     /// scan) off in this instance.
     #[arg(long, env = "TOKEND_OUTBOX_INTERVAL_SECONDS", default_value = "5")]
     pub outbox_interval_seconds: String,
+    /// The header forward-auth (`GET /gateway/auth`) sets to the caller's org id, for
+    /// multi-tenant upstreams (Mimir, Loki, Tempo, Cortex read `X-Scope-OrgID`).
+    #[arg(long, env = "TOKEND_GATEWAY_TENANT_HEADER", default_value = "X-Scope-OrgID")]
+    pub gateway_tenant_header: String,
+    /// Seconds a forward-auth or introspection answer is served from memory (0: never).
+    /// A revocation through this instance takes effect at once; through another, within this time.
+    #[arg(long, env = "TOKEND_GATEWAY_CACHE_SECONDS", default_value = "10")]
+    pub gateway_cache_seconds: String,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +109,8 @@ pub struct Config {
     pub smtp_from: String,
     pub webhook_allow_private: bool,
     pub outbox_interval_seconds: u64,
+    pub gateway_tenant_header: actix_web::http::header::HeaderName,
+    pub gateway_cache_seconds: i64,
 }
 
 /// An SMTP URL; its Debug form shows no credentials.
@@ -216,7 +226,16 @@ impl Config {
                 message: format!("expected an address such as tokend@example.com, got {:?}", a.smtp_from),
             });
         }
+        let gateway_tenant_header = actix_web::http::header::HeaderName::from_bytes(
+            a.gateway_tenant_header.trim().as_bytes(),
+        )
+        .map_err(|_| ConfigError {
+            var: "TOKEND_GATEWAY_TENANT_HEADER",
+            message: format!("expected an HTTP header name, got {:?}", a.gateway_tenant_header),
+        })?;
         Ok(Config {
+            gateway_tenant_header,
+            gateway_cache_seconds: int_in("TOKEND_GATEWAY_CACHE_SECONDS", &a.gateway_cache_seconds, 0, 300, "seconds")?,
             database_url: db.to_string(),
             bind,
             issuer,
@@ -302,6 +321,8 @@ impl Config {
             smtp_from: "tokend <tokend@localhost>".into(),
             webhook_allow_private: false,
             outbox_interval_seconds: 5,
+            gateway_tenant_header: actix_web::http::header::HeaderName::from_static("x-scope-orgid"),
+            gateway_cache_seconds: 10,
         }
     }
 }

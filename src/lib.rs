@@ -4,7 +4,7 @@
 //! - `app`: wiring. The shared `State`, `boot` (database, migrations, keys, first org),
 //!   the maintenance thread (`app::maintenance`, one named task each) and the blocking
 //!   runner. Main and the tests start the server through it.
-//! - `http`: actix handlers and routes (`oauth`, `api`, `discovery`, `health`, `auth`
+//! - `http`: actix handlers and routes (`oauth`, `api`, `gateway` for forward-auth, `discovery`, `health`, `auth`
 //!   for the bearer extractor, `middleware` for metrics, refused-call audit and error
 //!   shaping, `openapi` for the document at /openapi.json, derived with utoipa from the
 //!   handlers' `#[utoipa::path]` annotations and the service types; `bench` only with
@@ -18,7 +18,9 @@
 //! - `store`: diesel schema, rows, pools for SQLite and PostgreSQL, the per-backend read
 //!   strategy of the token path (`Db::read_hot`), and the queries beside their rows in
 //!   `store::{tokens, principals, org, sessions, audit, saved}`; every list is paged by
-//!   `store::page`. No policy decisions.
+//!   `store::page`. No policy decisions. `store::revocations` holds the revocation feed
+//!   and the process-wide revocation generation the credential caches of
+//!   `service::gateway` (forward-auth, introspection) compare against.
 //!
 //! - `console`: the web console under `/console` (server-rendered askama pages, the
 //!   session cookie, CSRF, embedded static files); calls the same `service` functions as

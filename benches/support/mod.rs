@@ -23,6 +23,11 @@ pub fn get(host: &str, path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
 }
 
+/// A GET with an Authorization header.
+pub fn get_with(host: &str, path: &str, auth: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\r\n").into_bytes()
+}
+
 /// What the reader saw of one response.
 pub struct Response {
     pub status: u16,

@@ -134,6 +134,9 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
                         t.last = Instant::now();
                         log::trace!("maintenance: {}", t.name);
                         (t.run)(&state);
+                        // A task that revoked something (a secret grace ended) ends its
+                        // write here: the second bump of the revocation generation.
+                        crate::store::revocations::settle();
                     }
                 }
             }

@@ -43,12 +43,15 @@ pub struct State {
     pub hashing: service::passwords::Bound,
     /// Notifications: the webhook secret key, the SMTP transport, the SSRF rule.
     pub notify: outbox::Notifier,
+    /// Forward-auth and introspection answers served from memory (`service::gateway`).
+    pub caches: service::gateway::Caches,
     pub stopping: AtomicBool,
 }
 
 impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = crate::http::pacing::Pacer::new(cfg.refusals_per_second);
+        let caches = service::gateway::Caches::new(cfg.gateway_cache_seconds);
         State {
             db,
             keys,
@@ -62,6 +65,7 @@ impl State {
             pacer,
             hashing: service::passwords::Bound::per_core(),
             notify,
+            caches,
             stopping: AtomicBool::new(false),
         }
     }
@@ -117,6 +121,13 @@ where
     T: Send + 'static,
     E: Send + 'static + From<service::Error>,
 {
+    // The second bump of the revocation generation once a write is over (see
+    // `store::revocations`), on the thread that ran it.
+    let f = move || {
+        let r = f();
+        crate::store::revocations::settle();
+        r
+    };
     match web::block(f).await {
         Ok(r) => r,
         Err(_) => Err(E::from(service::Error::Internal("blocking task failed".into()))),

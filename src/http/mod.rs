@@ -5,6 +5,7 @@ pub mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod discovery;
+pub mod gateway;
 pub mod health;
 pub mod middleware;
 pub mod oauth;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api::routes)
             .default_service(web::to(api::not_found)),
     )
+    .configure(gateway::routes)
     .configure(discovery::routes)
     .configure(health::routes)
     .configure(crate::console::configure);

@@ -12,11 +12,13 @@ use super::openapi::{IntrospectRequest, IntrospectionResponse, RevokeRequest, To
 use crate::app::{blocking, State};
 use crate::error::{OAuthCode, OAuthError};
 use crate::service::exchange::{self, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse};
+use crate::service::gateway;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)))
         .service(web::resource("/revoke").route(web::post().to(revoke)))
-        .service(web::resource("/introspect").route(web::post().to(introspect)));
+        .service(web::resource("/introspect").route(web::post().to(introspect)))
+        .service(web::resource("/revocations").route(web::get().to(revocations)));
 }
 
 pub use crate::service::exchange::TOKEN_TYPE_ACCESS;
@@ -320,20 +322,31 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
         }
     }
     if let Some((org, id, reason)) = refused_known {
-        // Off the worker thread (the write waits for the disk), and never allowed to turn
-        // an invalid_grant into a server error.
-        let st = state.clone();
-        let r = blocking(move || -> Result<(), crate::service::Error> {
-            let mut w = st.db.write()?;
-            exchange::audit_refusal(&mut w, &org, &id, reason, &ip, st.now())
-        })
-        .await;
-        if let Err(e) = r {
-            log::warn!("auditing a refused exchange failed: {e}");
-        }
+        audit_refused_exchange(&state, org, id, reason, ip).await;
     }
     state.metrics.issued.with_label_values(&[label, outcome]).inc();
     result.map(|r| token_response(&r))
+}
+
+/// Audits a refused exchange of a known API token (token endpoint, forward-auth): off the
+/// worker thread (the write waits for the disk), and never allowed to turn the refusal
+/// into a server error.
+pub async fn audit_refused_exchange(
+    state: &web::Data<State>,
+    org: String,
+    id: String,
+    reason: &'static str,
+    ip: String,
+) {
+    let st = state.clone();
+    let r = blocking(move || -> Result<(), crate::service::Error> {
+        let mut w = st.db.write()?;
+        exchange::audit_refusal(&mut w, &org, &id, reason, &ip, st.now())
+    })
+    .await;
+    if let Err(e) = r {
+        log::warn!("auditing a refused exchange failed: {e}");
+    }
 }
 
 /// Revoke a token (RFC 7009)
@@ -409,14 +422,45 @@ pub async fn introspect(
     let form = parse_form(&req, &body)?;
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
     let ip = client_ip(&req);
-    // The caller: an app an admin allowed to introspect, or a management bearer holding
-    // org:admin. A caller whose credentials fail counts against its address and identity;
-    // a valid caller is always answered.
-    let caller = if let Some(auth) = client_auth(&req, &form)? {
+    let org_id = introspection_caller(&req, &form, &state, &ip).await?;
+    let st = state.clone();
+    if token.starts_with("tkd_") {
+        let v = hot(&state, move |conn| {
+            exchange::introspect(conn, &st.ctx(&ip), &org_id, &token).map_err(OAuthError::from)
+        })
+        .await?;
+        return Ok(ok_json(v));
+    }
+    // Access tokens: a verified, live one is served from memory for a few seconds (never
+    // beyond its exp; any revocation in this process drops it).
+    let now = state.now();
+    if let Some(v) = gateway::cached_access(&state.caches, &token, now) {
+        return Ok(ok_json(exchange::access_view(Some(&v), &org_id, now)));
+    }
+    let v = hot(&state, move |conn| {
+        let ctx = st.ctx(&ip);
+        let v = gateway::verify_access(conn, &st.caches, &ctx, &token).map_err(OAuthError::from)?;
+        Ok(exchange::access_view(v.as_ref(), &org_id, ctx.now))
+    })
+    .await?;
+    Ok(ok_json(v))
+}
+
+/// The org of an introspection caller (introspection and the revocation feed): an app an
+/// admin allowed to introspect (HTTP Basic, or client_id/client_secret in `form`), or a
+/// management bearer holding org:admin. A caller whose credentials fail counts against its
+/// address and identity (429 once over the limit); a valid caller is always answered.
+async fn introspection_caller(
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+    state: &web::Data<State>,
+    ip: &str,
+) -> Result<String, OAuthError> {
+    let caller = if let Some(auth) = client_auth(req, form)? {
         let basic = auth.basic;
         let id = format!("client:{}", auth.id);
         let now = state.now();
-        let r = hot(&state, move |conn| {
+        let r = hot(state, move |conn| {
             let app = exchange::authenticate_app(conn, &auth.id, &auth.secret, now)
                 .map_err(|e| OAuthError::from(e).basic(basic))?;
             exchange::app_may_introspect(&app)?;
@@ -424,9 +468,9 @@ pub async fn introspect(
         })
         .await;
         r.map_err(|e| (e, Some(id)))
-    } else if let Some(b) = bearer(&req) {
+    } else if let Some(b) = bearer(req) {
         let b = b.to_string();
-        match super::auth::authenticate_once(&req).await {
+        match super::auth::authenticate_once(req).await {
             Ok(p) => {
                 exchange::bearer_may_introspect(&p)?;
                 Ok(p.org_id)
@@ -439,22 +483,88 @@ pub async fn introspect(
     } else {
         return Err(OAuthError::new(OAuthCode::InvalidClient, "authenticate as an app or with an org:admin bearer"));
     };
-    let org_id = match caller {
-        Ok(org) => org,
+    match caller {
+        Ok(org) => Ok(org),
         Err((e, identity)) => {
             if e.error == OAuthCode::InvalidClient {
-                if let Err(retry) = credential_failure(&state, &ip, identity.as_deref()) {
-                    return Ok(slow_down(retry));
+                if let Err(retry) = credential_failure(state, ip, identity.as_deref()) {
+                    return Err(OAuthError {
+                        retry_after: Some(retry),
+                        ..OAuthError::new(OAuthCode::SlowDown, "too many failed requests; retry later")
+                    });
                 }
             }
-            return Err(e);
+            Err(e)
         }
+    }
+}
+
+/// What the feed's query string may hold.
+#[derive(serde::Deserialize)]
+struct FeedQuery {
+    since: Option<String>,
+}
+
+/// Revocations since a cursor (the feed for offline verifiers)
+///
+/// What was revoked in the caller's organization since `since`: access tokens by `jti`,
+/// API tokens by id (the `client_id` claim of the access tokens exchanged from them), and
+/// principals whose earlier access tokens ended (refuse a token of `sub` whose `ep` claim
+/// is below `epoch`). Only what can still matter: a revocation drops out once no access
+/// token it concerns can be live (`window_seconds`). Without `since`, or with a cursor
+/// answered longer ago than the window, the answer holds the whole window and says
+/// `reset: true`. The caller is what introspection accepts: an app allowed to introspect
+/// (HTTP Basic) or a bearer holding org:admin. Poll it every few seconds; an unchanged
+/// answer is 304 to If-None-Match.
+#[utoipa::path(get, path = "/oauth/revocations", tag = "OAuth", operation_id = "revocations",
+    params(("since" = Option<String>, Query, description = "The `cursor` of the previous answer (opaque).")),
+    security(("clientBasic" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Revocations since the cursor.", body = crate::service::revocations::Feed,
+            headers(("ETag" = String, description = "Of this answer's body."),
+                ("Cache-Control" = String, description = "private, no-cache: revalidate with If-None-Match."))),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match."),
+        (status = 400, description = "invalid_request: a malformed cursor."),
+        (status = 401, description = "invalid_client: no authentication, bad app credentials, or an invalid \
+            bearer token."),
+        (status = 403, description = "access_denied: the app is not allowed to introspect, or the bearer does \
+            not hold org:admin."),
+        (status = 429),
+    ))]
+pub async fn revocations(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
+    let q = web::Query::<FeedQuery>::from_query(req.query_string())
+        .map_err(|_| OAuthError::request("malformed query string"))?;
+    let now = state.now();
+    let since = match q.since.as_deref() {
+        None => None,
+        Some(c) => Some(
+            crate::service::revocations::parse_cursor(c, now)
+                .ok_or_else(|| OAuthError::request("since: not a cursor of this feed"))?,
+        ),
     };
-    let st = state.clone();
-    let v =
-        hot(&state, move |conn| exchange::introspect(conn, &st.ctx(&ip), &org_id, &token).map_err(OAuthError::from))
-            .await?;
-    Ok(ok_json(v))
+    let ip = client_ip(&req);
+    let org_id = introspection_caller(&req, &HashMap::new(), &state, &ip).await?;
+    let feed = hot(&state, move |conn| {
+        crate::service::revocations::read(conn, &org_id, since, now).map_err(|e| OAuthError::from(GrantError::Store(e)))
+    })
+    .await?;
+    let body = serde_json::to_vec(&feed).unwrap_or_default();
+    // Of the rows, not of the cursor (which names the time it was answered).
+    let tag = {
+        let rows = serde_json::json!([feed.reset, feed.more, feed.access_tokens, feed.api_tokens, feed.principals]);
+        format!("\"{}\"", &crate::secrets::hash(&format!("{rows}|{}", feed.cursor.split('.').next().unwrap_or(""))))
+    };
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    let mut res = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    res.insert_header((header::ETAG, tag.as_str())).insert_header((header::CACHE_CONTROL, "private, no-cache"));
+    if fresh {
+        return Ok(res.finish());
+    }
+    Ok(res.content_type("application/json").body(body))
 }
 
 #[cfg(test)]

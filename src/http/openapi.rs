@@ -523,7 +523,8 @@ const TAGS: [(&str, &str); 13] = [
     servers((url = "http://127.0.0.1:8080")),
     security(("bearerAuth" = [])),
     paths(
-        super::oauth::token, super::oauth::revoke, super::oauth::introspect,
+        super::oauth::token, super::oauth::revoke, super::oauth::introspect, super::oauth::revocations,
+        super::gateway::auth, super::gateway::auth_post,
         super::discovery::metadata, super::discovery::openid_configuration, super::discovery::jwks,
         openapi_json,
         super::health::healthz, super::health::readyz, super::health::metrics,

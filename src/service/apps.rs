@@ -323,7 +323,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         let a = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
         check_introspect_app(p, &a)?;
-        principals::delete_app(conn, &a.id)?;
+        principals::delete_app(conn, &a.id, now)?;
         audit::record(
             conn,
             Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),

@@ -5,7 +5,7 @@ use diesel::Connection;
 use serde_json::json;
 
 use super::audit::{self, Event};
-use super::principal::{idle, resolve};
+use super::principal::idle;
 use super::usage::Usage;
 use super::{intersect, Acct};
 use crate::config::Config;
@@ -217,6 +217,18 @@ pub fn exchange(
     scope: Option<&str>,
     aud: String,
 ) -> Result<Issued, GrantError> {
+    exchange_claims(conn, ctx, secret, scope, aud).map(|(issued, _)| issued)
+}
+
+/// `exchange`, answering the signed token's claims too (forward-auth copies them into
+/// headers).
+pub fn exchange_claims(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    secret: &str,
+    scope: Option<&str>,
+    aud: String,
+) -> Result<(Issued, AccessClaims), GrantError> {
     let checked = check_token(conn, secret, ctx.usage, ctx.now)?;
     issue_for_token(conn, ctx, checked, scope, aud)
 }
@@ -248,7 +260,7 @@ pub fn api_token_client(
         let known = Some((t.org_id.clone(), t.id.clone()));
         return Err(GrantError::InvalidApiTokenClient { known, reason: "client_id mismatch" });
     }
-    issue_for_token(conn, ctx, checked, scope, aud)
+    issue_for_token(conn, ctx, checked, scope, aud).map(|(issued, _)| issued)
 }
 
 /// Whether a credential's reach (its stored audiences and management flag) covers `aud`,
@@ -275,14 +287,15 @@ fn check_reach(
     Ok(())
 }
 
-/// Signs the access token a live API token (from `check_token`) is exchanged for.
+/// Signs the access token a live API token (from `check_token`) is exchanged for; answers
+/// it with its claims.
 fn issue_for_token(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
     (t, acct, owner_roles, epoch): (Grant, Acct, Vec<String>, i64),
     scope: Option<&str>,
     aud: String,
-) -> Result<Issued, GrantError> {
+) -> Result<(Issued, AccessClaims), GrantError> {
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
     }
@@ -294,7 +307,7 @@ fn issue_for_token(
     let mut issued = sign(ctx, &c)?;
     issued.api_token_expires_at = Some(t.expires_at);
     ctx.usage.touch(&t.id, ctx.now, ctx.ip);
-    Ok(issued)
+    Ok((issued, c))
 }
 
 /// The grant types of `POST /oauth/token`, as named by the `grant_type` parameter.
@@ -569,22 +582,44 @@ pub fn introspect(
             Err(e) => Err(e),
         };
     }
+    Ok(access_view(verify_access(conn, ctx, token)?.as_ref(), org_id, ctx.now))
+}
+
+/// An access token that verifies and whose principal is live: its claims and the roles
+/// it carries that the principal still holds.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub claims: AccessClaims,
+    pub roles: Vec<String>,
+    /// When this answer stops holding by the clock alone (`principal::resolve_until`).
+    pub until: i64,
+}
+
+/// Verifies an access token (signature, iss, exp/nbf by our own clock) and resolves its
+/// principal (live, epoch, API token, session, jti): None when it is not active.
+pub fn verify_access(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Result<Option<Verified>, GrantError> {
     let set = ctx.keys.set();
-    let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(inactive) };
+    let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(None) };
     // The leeway in verify() is for other machines' clocks; here our own clock decides exactly.
-    if c.org != org_id || c.exp <= ctx.now || c.nbf > ctx.now {
-        return Ok(inactive);
+    if c.exp <= ctx.now || c.nbf > ctx.now {
+        return Ok(None);
     }
-    match resolve(conn, &c, ctx.usage, ctx.now)? {
-        Some(p) => {
-            let mut v = serde_json::to_value(&c).unwrap_or_default();
+    let found = super::principal::resolve_until(conn, &c, ctx.usage, ctx.now)?;
+    Ok(found.map(|(p, until)| Verified { claims: c, roles: p.roles, until }))
+}
+
+/// The RFC 7662 answer for a verified access token (or none), for a caller of `org_id`.
+pub fn access_view(v: Option<&Verified>, org_id: &str, now: i64) -> serde_json::Value {
+    match v {
+        Some(Verified { claims: c, roles, .. }) if c.org == org_id && c.exp > now && c.nbf <= now => {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
             v["active"] = json!(true);
             v["token_type"] = json!("Bearer");
-            v["scope"] = json!(p.roles.join(" "));
-            v["roles"] = json!(p.roles);
-            Ok(v)
+            v["scope"] = json!(roles.join(" "));
+            v["roles"] = json!(roles);
+            v
         }
-        None => Ok(inactive),
+        _ => json!({ "active": false }),
     }
 }
 
@@ -608,7 +643,7 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
         // Only tokens we signed and that have not expired are worth a row.
         let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(()) };
         return conn.transaction(|conn| {
-            let recorded = super::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp)?;
+            let recorded = super::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp, ctx.now)?;
             if !recorded {
                 return Ok(());
             }

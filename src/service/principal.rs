@@ -141,9 +141,16 @@ pub fn idle(
     }
 }
 
-fn live_api_token(conn: &mut AnyConnection, id: &str, owner: &str, usage: &Usage, now: i64) -> Result<bool> {
+/// When the API token `id` of `owner` stops being live by time (expiry or idle TTL), or
+/// None when it is not live now.
+fn live_api_token(conn: &mut AnyConnection, id: &str, owner: &str, usage: &Usage, now: i64) -> Result<Option<i64>> {
     let t = store::tokens::find(conn, id)?;
-    Ok(t.is_some_and(|t| t.owner_id == owner && token_live(&t, usage, now)))
+    Ok(t.filter(|t| t.owner_id == owner && token_live(t, usage, now)).map(|t| {
+        let idle_at = t.idle_ttl_days.map_or(i64::MAX, |days| {
+            usage.last_used(&t.id).max(t.last_used_at.unwrap_or(0)).max(t.created_at) + days * 86_400
+        });
+        t.expires_at.min(idle_at)
+    }))
 }
 
 /// Resolves verified claims to a live principal, or None when what stands behind the
@@ -151,6 +158,19 @@ fn live_api_token(conn: &mut AnyConnection, id: &str, owner: &str, usage: &Usage
 /// when the token was minted before its principal's epoch was bumped, when its login
 /// session ended, or when it was revoked by jti.
 pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i64) -> Result<Option<Principal>> {
+    Ok(resolve_until(conn, c, usage, now)?.map(|(p, _)| p))
+}
+
+/// `resolve`, with the time at which the answer stops holding by the clock alone (a login
+/// session's end, an app secret's grace, the API token's expiry or idle TTL): what a cache
+/// of the answer must not outlive. Revocations are not in it (see `store::revocations`).
+pub fn resolve_until(
+    conn: &mut AnyConnection,
+    c: &AccessClaims,
+    usage: &Usage,
+    now: i64,
+) -> Result<Option<(Principal, i64)>> {
+    let mut until = c.exp;
     let Some(acct) = Acct::parse(&c.acct) else { return Ok(None) };
     let interactive = c.interactive();
     let token_id = (!interactive && acct != Acct::App).then(|| c.client_id.clone());
@@ -161,11 +181,13 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
             let Some(u) = u.filter(|u| u.org_id == c.org && !u.disabled && u.deleted_at.is_none()) else {
                 return Ok(None);
             };
-            let live =
-                if interactive { session_live(conn, c.sid.as_deref(), &u, now)? } else { minted_epoch >= u.epoch };
-            if !live {
-                return Ok(None);
-            }
+            let live = if interactive {
+                session_live(conn, c.sid.as_deref(), &u, now)?
+            } else {
+                (minted_epoch >= u.epoch).then_some(i64::MAX)
+            };
+            let Some(session_end) = live else { return Ok(None) };
+            until = until.min(session_end);
             crate::store::roles_from_text(&u.roles)
         }
         Acct::ServiceAccount => {
@@ -187,18 +209,20 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
             if (minted_epoch < a.epoch && !in_grace) || interactive {
                 return Ok(None);
             }
+            if minted_epoch < a.epoch {
+                until = until.min(a.previous_secret_expires_at.unwrap_or(now));
+            }
             crate::store::roles_from_text(&a.roles)
         }
     };
     if let Some(tid) = &token_id {
-        if !live_api_token(conn, tid, &c.sub, usage, now)? {
-            return Ok(None);
-        }
+        let Some(token_end) = live_api_token(conn, tid, &c.sub, usage, now)? else { return Ok(None) };
+        until = until.min(token_end);
     }
     if jti_revoked(conn, &c.jti)? {
         return Ok(None);
     }
-    Ok(Some(Principal {
+    let p = Principal {
         org_id: c.org.clone(),
         acct,
         id: c.sub.clone(),
@@ -209,7 +233,8 @@ pub fn resolve(conn: &mut AnyConnection, c: &AccessClaims, usage: &Usage, now: i
         sid: c.sid.clone(),
         jti: c.jti.clone(),
         exp: c.exp,
-    }))
+    };
+    Ok(Some((p, until)))
 }
 
 /// The principal of a console session (by the SHA-256 of its cookie secret): the same
@@ -222,7 +247,7 @@ pub fn resolve_console(conn: &mut AnyConnection, secret_hash: &str, now: i64) ->
     let Some(u) = u.filter(|u| u.org_id == s.org_id && !u.disabled && u.deleted_at.is_none()) else {
         return Ok(None);
     };
-    if !session_live(conn, Some(&s.id), &u, now)? {
+    if session_live(conn, Some(&s.id), &u, now)?.is_none() {
         return Ok(None);
     }
     Ok(Some(Principal {
@@ -240,11 +265,12 @@ pub fn resolve_console(conn: &mut AnyConnection, secret_hash: &str, now: i64) ->
 }
 
 /// A login session lives while it is not revoked, not expired, and not older than the
-/// user's epoch (a password reset or sign-out-everywhere bumps it).
-fn session_live(conn: &mut AnyConnection, sid: Option<&str>, u: &User, now: i64) -> Result<bool> {
-    let Some(sid) = sid else { return Ok(false) };
+/// user's epoch (a password reset or sign-out-everywhere bumps it): its end, if it lives.
+fn session_live(conn: &mut AnyConnection, sid: Option<&str>, u: &User, now: i64) -> Result<Option<i64>> {
+    let Some(sid) = sid else { return Ok(None) };
     let s = store::sessions::find(conn, sid)?;
-    Ok(s.is_some_and(|s| s.user_id == u.id && s.revoked_at.is_none() && s.expires_at > now && s.epoch >= u.epoch))
+    Ok(s.filter(|s| s.user_id == u.id && s.revoked_at.is_none() && s.expires_at > now && s.epoch >= u.epoch)
+        .map(|s| s.expires_at))
 }
 
 pub fn jti_revoked(conn: &mut AnyConnection, jti: &str) -> Result<bool> {

@@ -83,23 +83,23 @@ pub fn logout(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
     conn.transaction(|conn| {
         match &p.sid {
             Some(sid) => store::sessions::revoke(conn, sid, now)?,
-            None => revoke_jti(conn, p)?,
+            None => revoke_jti(conn, p, now)?,
         }
         audit::record(conn, Event::by(p, "session.logout", p.acct.as_str(), &p.id), now)
     })
 }
 
-fn revoke_jti(conn: &mut AnyConnection, p: &Principal) -> Result<()> {
-    record_revoked_jti(conn, &p.jti, &p.org_id, p.exp).map(|_| ())
+fn revoke_jti(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
+    record_revoked_jti(conn, &p.jti, &p.org_id, p.exp, now).map(|_| ())
 }
 
 /// Refuses an access token by its id until it expires (logout of a non-login token, and
 /// RFC 7009 revocation). Answers whether this call recorded it (false if it already was).
-pub fn record_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, exp: i64) -> Result<bool> {
+pub fn record_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, exp: i64, now: i64) -> Result<bool> {
     if super::principal::jti_revoked(conn, jti)? {
         return Ok(false);
     }
-    store::sessions::insert_revoked_jti(conn, jti, org_id, exp.saturating_add(crate::jwt::LEEWAY))?;
+    store::sessions::insert_revoked_jti(conn, jti, org_id, exp.saturating_add(crate::jwt::LEEWAY), now)?;
     Ok(true)
 }
 
@@ -107,7 +107,7 @@ pub fn record_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, exp
 pub fn sign_out_everywhere(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
-        bump_epoch(conn, &user_id)?;
+        bump_epoch(conn, &user_id, now)?;
         audit::record(conn, Event::by(p, "session.revoke_all", "user", &user_id), now)
     })
 }
@@ -128,7 +128,7 @@ pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, 
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
         store::principals::set_password(conn, &user_id, new_hash, now)?;
-        bump_epoch(conn, &user_id)?;
+        bump_epoch(conn, &user_id, now)?;
         if let Some(sid) = &p.sid {
             let epoch = store::principals::user_epoch(conn, &user_id)?;
             store::sessions::set_epoch(conn, sid, epoch)?;
@@ -166,7 +166,7 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
             user_roles: Some(u.roles.clone()),
         };
         store::sessions::insert_reset_code(conn, &row)?;
-        bump_epoch(conn, &u.id)?;
+        bump_epoch(conn, &u.id, now)?;
         audit::record(
             conn,
             Event::by(p, "user.password.reset", "user", &u.id).detail(serde_json::json!({"code_id": row.id})),
@@ -233,7 +233,7 @@ pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &s
         if n != 1 {
             return Err(bad_code());
         }
-        bump_epoch(conn, &code.user_id)?;
+        bump_epoch(conn, &code.user_id, now)?;
         let ev = Event {
             org_id: Some(&code.org_id),
             actor_kind: "user",
@@ -252,5 +252,6 @@ pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &s
 /// Drops what can no longer matter: ended or expired sessions past their expiry, revoked
 /// access-token ids past their expiry, and spent or expired reset codes (maintenance).
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<usize> {
-    Ok(store::sessions::purge(conn, now, now - RESET_CODE_TTL)?)
+    let feed = store::revocations::purge(conn, now)?;
+    Ok(store::sessions::purge(conn, now, now - RESET_CODE_TTL)? + feed)
 }

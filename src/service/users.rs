@@ -394,8 +394,8 @@ pub fn load_target(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<
 }
 
 /// Ends every access token and login of the user minted before now.
-pub fn bump_epoch(conn: &mut AnyConnection, user_id: &str) -> Result<()> {
-    Ok(store::principals::bump_user_epoch(conn, user_id)?)
+pub fn bump_epoch(conn: &mut AnyConnection, user_id: &str, now: i64) -> Result<()> {
+    Ok(store::principals::bump_user_epoch(conn, user_id, now)?)
 }
 
 pub fn patch(
@@ -450,7 +450,7 @@ pub fn patch(
         store::principals::update_user(conn, &u, now)?;
         if newly_disabled {
             // A re-enabled account must not bring old logins and access tokens back.
-            bump_epoch(conn, &u.id)?;
+            bump_epoch(conn, &u.id, now)?;
             super::webhooks::user_disabled(conn, p, &u.id, &u.email, now)?;
         }
         let mut changes = serde_json::Map::new();
@@ -498,7 +498,7 @@ pub fn delete(
         store::principals::delete_user(conn, &u.id, now)?;
         store::sessions::void_reset_codes(conn, &u.id, now)?;
         store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
-        bump_epoch(conn, &u.id)?;
+        bump_epoch(conn, &u.id, now)?;
         let revoked = super::tokens::revoke_owned(conn, p, &u.id, now)?;
         audit::record(
             conn,

@@ -16,6 +16,7 @@ pub mod models;
 pub mod org;
 pub mod page;
 pub mod principals;
+pub mod revocations;
 pub mod saved;
 pub mod schema;
 pub mod sessions;

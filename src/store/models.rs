@@ -264,3 +264,17 @@ pub struct Delivery {
     pub outcome: String,
     pub error: Option<String>,
 }
+
+/// One row of the revocation feed (see migrations: revocation_feed).
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = revocation_feed)]
+pub struct RevocationRow {
+    pub seq: i64,
+    pub org_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub acct: Option<String>,
+    pub epoch: Option<i64>,
+    pub at: i64,
+    pub keep_until: i64,
+}

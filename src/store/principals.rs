@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::models::{App, ServiceAccount, User};
 use super::page::{Page, Rows};
+use super::revocations::{self, principal as feed_principal};
 use super::schema::{apps, service_accounts, users};
 use super::{like_escape, lower, AnyConnection};
 
@@ -119,6 +120,8 @@ pub fn update_user(conn: &mut AnyConnection, u: &User, now: i64) -> QueryResult<
             users::updated_at.eq(now),
         ))
         .execute(conn)?;
+    // Roles or the disabled flag may have narrowed: cached credentials are re-read.
+    revocations::changed();
     Ok(())
 }
 
@@ -130,10 +133,12 @@ pub fn delete_user(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<
     Ok(())
 }
 
-/// Moves the user's epoch on: access tokens and logins minted before end.
-pub fn bump_user_epoch(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+/// Moves the user's epoch on: access tokens and logins minted before end (and the
+/// revocation feed says so).
+pub fn bump_user_epoch(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
     diesel::update(users::table.find(id)).set(users::epoch.eq(users::epoch + 1)).execute(conn)?;
-    Ok(())
+    let (org, epoch): (String, i64) = users::table.find(id).select((users::org_id, users::epoch)).first(conn)?;
+    feed_principal(conn, &org, id, "user", epoch, now)
 }
 
 pub fn set_password(conn: &mut AnyConnection, id: &str, hash: &str, now: i64) -> QueryResult<()> {
@@ -201,6 +206,10 @@ pub fn update_account(conn: &mut AnyConnection, s: &ServiceAccount, bump_epoch: 
             service_accounts::epoch.eq(s.epoch + i64::from(bump_epoch)),
         ))
         .execute(conn)?;
+    revocations::changed();
+    if bump_epoch {
+        feed_principal(conn, &s.org_id, &s.id, "service_account", s.epoch + 1, now)?;
+    }
     Ok(())
 }
 
@@ -209,7 +218,14 @@ pub fn delete_account(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResu
     diesel::update(service_accounts::table.find(id))
         .set((service_accounts::deleted_at.eq(Some(now)), service_accounts::updated_at.eq(now)))
         .execute(conn)?;
-    Ok(())
+    account_feed_row(conn, id, 1, now)
+}
+
+/// A feed row ending the account's access tokens up to its epoch (+ `ahead`).
+fn account_feed_row(conn: &mut AnyConnection, id: &str, ahead: i64, now: i64) -> QueryResult<()> {
+    let (org, epoch): (String, i64) =
+        service_accounts::table.find(id).select((service_accounts::org_id, service_accounts::epoch)).first(conn)?;
+    feed_principal(conn, &org, id, "service_account", epoch + ahead, now)
 }
 
 /// Row lock on the account (a no-op write): concurrent transactions touching it run one
@@ -245,7 +261,7 @@ pub fn disable_account(conn: &mut AnyConnection, id: &str, now: i64) -> QueryRes
             service_accounts::updated_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(())
+    account_feed_row(conn, id, 0, now)
 }
 
 pub fn set_account_creator(conn: &mut AnyConnection, id: &str, creator: &str, now: i64) -> QueryResult<()> {
@@ -308,6 +324,11 @@ pub fn update_app(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
+    revocations::changed();
+    if a.disabled {
+        // Disabling moved the epoch on (the service did): tokens below it are refused.
+        feed_principal(conn, &a.org_id, &a.client_id, "app", a.epoch, now)?;
+    }
     Ok(())
 }
 
@@ -325,11 +346,18 @@ pub fn update_app_secret(conn: &mut AnyConnection, a: &App, now: i64) -> QueryRe
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(())
+    // With a grace, tokens of the previous epoch live on until it ends (a feed row then).
+    let live_from = if a.previous_secret_expires_at.is_some() { a.epoch - 1 } else { a.epoch };
+    feed_principal(conn, &a.org_id, &a.client_id, "app", live_from, now)
 }
 
-pub fn delete_app(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+pub fn delete_app(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
+    let app: Option<(String, String, i64)> =
+        apps::table.find(id).select((apps::org_id, apps::client_id, apps::epoch)).first(conn).optional()?;
     diesel::delete(apps::table.find(id)).execute(conn)?;
+    if let Some((org, client_id, epoch)) = app {
+        feed_principal(conn, &org, &client_id, "app", epoch + 1, now)?;
+    }
     Ok(())
 }
 
@@ -358,7 +386,9 @@ pub fn disable_app(conn: &mut AnyConnection, id: &str, secret_hash: &str, hint: 
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(())
+    let (org, client_id, epoch): (String, String, i64) =
+        apps::table.find(id).select((apps::org_id, apps::client_id, apps::epoch)).first(conn)?;
+    feed_principal(conn, &org, &client_id, "app", epoch, now)
 }
 
 /// Passes an app to `creator` with a new secret hash (one nobody was shown: nobody holds
@@ -388,6 +418,14 @@ pub fn transfer_app(
 
 /// Clears previous app secrets whose grace period has ended; answers how many.
 pub fn clear_ended_secret_graces(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
+    let ended: Vec<(String, String, i64)> = apps::table
+        .filter(apps::previous_secret_expires_at.le(now))
+        .select((apps::org_id, apps::client_id, apps::epoch))
+        .load(conn)?;
+    // The previous epoch's access tokens end with the grace.
+    for (org, client_id, epoch) in &ended {
+        feed_principal(conn, org, client_id, "app", *epoch, now)?;
+    }
     diesel::update(apps::table.filter(apps::previous_secret_expires_at.le(now)))
         .set((apps::previous_secret_hash.eq(None::<String>), apps::previous_secret_expires_at.eq(None::<i64>)))
         .execute(conn)

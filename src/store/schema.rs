@@ -235,6 +235,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    revocation_feed (seq) {
+        seq -> BigInt,
+        org_id -> Text,
+        kind -> Text,
+        subject -> Text,
+        acct -> Nullable<Text>,
+        epoch -> Nullable<BigInt>,
+        at -> BigInt,
+        keep_until -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
     users,
@@ -251,4 +264,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     outbox,
     webhook_deliveries,
+    revocation_feed,
 );

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::models::{ResetCode, Session};
+use super::revocations;
 use super::schema::{reset_codes, revoked_jtis, sessions};
 use super::AnyConnection;
 
@@ -25,6 +26,7 @@ pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
     diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(Some(now)))
         .execute(conn)?;
+    revocations::changed();
     Ok(())
 }
 
@@ -41,12 +43,18 @@ pub fn jti_revoked(conn: &mut AnyConnection, jti: &str) -> QueryResult<bool> {
     Ok(n > 0)
 }
 
-/// Refuses access tokens with this id until `expires_at`.
-pub fn insert_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, expires_at: i64) -> QueryResult<()> {
+/// Refuses access tokens with this id until `expires_at` (and says so in the feed).
+pub fn insert_revoked_jti(
+    conn: &mut AnyConnection,
+    jti: &str,
+    org_id: &str,
+    expires_at: i64,
+    now: i64,
+) -> QueryResult<()> {
     diesel::insert_into(revoked_jtis::table)
         .values((revoked_jtis::jti.eq(jti), revoked_jtis::org_id.eq(org_id), revoked_jtis::expires_at.eq(expires_at)))
         .execute(conn)?;
-    Ok(())
+    revocations::record(conn, org_id, revocations::JTI, jti, None, now, expires_at)
 }
 
 pub fn insert_reset_code(conn: &mut AnyConnection, c: &ResetCode) -> QueryResult<()> {

@@ -9,6 +9,7 @@ use diesel::sql_types::{BigInt, Bool};
 
 use super::models::ApiToken;
 use super::page::{Page, Rows};
+use super::revocations::{self, tokens_revoked};
 use super::schema::{api_tokens, service_accounts, users};
 use super::{like_escape, AnyConnection};
 
@@ -329,6 +330,8 @@ pub fn set_editable(conn: &mut AnyConnection, t: &ApiToken) -> QueryResult<()> {
             api_tokens::management.eq(t.management),
         ))
         .execute(conn)?;
+    // A narrowed reach must not live on in a credential cache (forward-auth).
+    super::revocations::changed();
     Ok(())
 }
 
@@ -351,9 +354,13 @@ pub fn live_seen_by_others(
 
 /// Revokes one token unless it already is; answers the rows changed (0 or 1).
 pub fn revoke(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))
+    let n = diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))
         .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
-        .execute(conn)
+        .execute(conn)?;
+    if n > 0 {
+        tokens_revoked(conn, &[id.to_string()], now)?;
+    }
+    Ok(n)
 }
 
 /// Sets a token's revocation time and author, whatever they were (RFC 7009 revocation by
@@ -362,19 +369,23 @@ pub fn mark_revoked(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> Q
     diesel::update(api_tokens::table.find(id))
         .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
         .execute(conn)?;
-    Ok(())
+    tokens_revoked(conn, &[id.to_string()], now)
 }
 
 /// Revokes every live token of one owner in the org; answers how many.
 pub fn revoke_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, by: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(
+    let live = || {
         api_tokens::table
             .filter(api_tokens::org_id.eq(org_id))
             .filter(api_tokens::owner_id.eq(owner_id))
-            .filter(api_tokens::revoked_at.is_null()),
-    )
-    .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
-    .execute(conn)
+            .filter(api_tokens::revoked_at.is_null())
+    };
+    let ids: Vec<String> = live().select(api_tokens::id).load(conn)?;
+    let n = diesel::update(live())
+        .set((api_tokens::revoked_at.eq(Some(now)), api_tokens::revoked_by.eq(Some(by))))
+        .execute(conn)?;
+    tokens_revoked(conn, &ids, now)?;
+    Ok(n)
 }
 
 /// Keeps the owner label and search text of an owner's tokens in step with its new label.
@@ -401,6 +412,7 @@ pub fn with_roles_like(conn: &mut AnyConnection, org_id: &str, pattern: &str) ->
 
 pub fn set_roles(conn: &mut AnyConnection, id: &str, roles_text: &str) -> QueryResult<()> {
     diesel::update(api_tokens::table.find(id)).set(api_tokens::roles.eq(roles_text)).execute(conn)?;
+    revocations::changed();
     Ok(())
 }
 

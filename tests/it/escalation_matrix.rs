@@ -181,6 +181,14 @@ enum Act {
     OtherSaTokenRotate,
     /// GET /tokens/{id} of another org's token.
     OtherTokenGet,
+    // ---- gateways and offline verifiers (issue #19; OAuth errors, not problem+json) ----
+    /// GET /oauth/revocations: what introspection needs (org:admin; an app's Basic aside).
+    FeedRead,
+    /// GET /gateway/auth for the management audience requiring org:admin: the bearer is
+    /// passed through when it holds the role, 403 when not.
+    GatewayAdminRole,
+    /// GET /gateway/auth for the resource audience: a management bearer is never re-targeted.
+    GatewayOtherAudience,
 }
 
 /// The exact status of every cell.
@@ -273,6 +281,9 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::OtherSaTokenGet,          [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherSaTokenRotate,       [404,  404,  403,  403,  403,  403,  403]),
     (Act::OtherTokenGet,            [404,  404,  403,  403,  404,  404,  404]),
+    (Act::FeedRead,                 [200,  200,  403,  403,  200,  200,  200]),
+    (Act::GatewayAdminRole,         [200,  200,  403,  403,  200,  200,  200]),
+    (Act::GatewayOtherAudience,     [401,  401,  401,  401,  401,  401,  401]),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -685,6 +696,11 @@ impl World {
                 ("POST", format!("/api/v1/service-accounts/{}/tokens/{}/rotate", o.sa, o.sa_token), None)
             }
             Act::OtherTokenGet => ("GET", format!("/api/v1/tokens/{}", o.sa_token), None),
+            Act::FeedRead => ("GET", "/oauth/revocations".into(), None),
+            Act::GatewayAdminRole => {
+                ("GET", format!("/gateway/auth?audience={}&role=org:admin", self.s.api_audience()), None)
+            }
+            Act::GatewayOtherAudience => ("GET", "/gateway/auth".into(), None),
         }
     }
 }
@@ -713,7 +729,9 @@ fn escalation_matrix(b: &Backend) {
                 continue;
             }
             if r.status >= 400 {
-                if !r.header("content-type").unwrap_or("").starts_with("application/problem+json") {
+                if path.starts_with("/api/")
+                    && !r.header("content-type").unwrap_or("").starts_with("application/problem+json")
+                {
                     wrong.push(format!("{cell}: an error must be problem+json, got {:?}", r.header("content-type")));
                 }
                 assert_unchanged(s, &before, &format!("refused {cell}"));

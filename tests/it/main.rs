@@ -24,6 +24,9 @@ mod console_admin;
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.
 mod escalation_matrix;
+/// Gateways and offline verifiers: forward-auth (and a real nginx), the revocation feed,
+/// cached introspection, the example resource server.
+mod gateway_and_feed;
 /// Several instances on one database, PostgreSQL outages, SQLite on a full disk.
 mod instances_and_outages;
 /// Escalation through principals and leaked credentials.

@@ -42,6 +42,7 @@ fn openapi_documents_every_route(b: &Backend) {
     let sources = [
         ("/api/v1", include_str!("../../src/http/api.rs")),
         ("/oauth", include_str!("../../src/http/oauth.rs")),
+        ("", include_str!("../../src/http/gateway.rs")),
         ("", include_str!("../../src/http/discovery.rs")),
         ("", include_str!("../../src/http/health.rs")),
     ];

@@ -43,7 +43,7 @@ pub const AUDIT_COUNT: &str = "audit_events (count)";
 
 /// The tables a refused call must leave exactly as they were (sessions are left out: tests
 /// log in between snapshots; the audit log is counted separately).
-pub const SNAPSHOT_TABLES: [&str; 13] = [
+pub const SNAPSHOT_TABLES: [&str; 14] = [
     "orgs",
     "users",
     "roles",
@@ -57,6 +57,7 @@ pub const SNAPSHOT_TABLES: [&str; 13] = [
     "webhooks",
     "outbox",
     "webhook_deliveries",
+    "revocation_feed",
 ];
 
 /// Which database a test runs on.
