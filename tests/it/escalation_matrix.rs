@@ -189,6 +189,17 @@ enum Act {
     GatewayAdminRole,
     /// GET /gateway/auth for the resource audience: a management bearer is never re-targeted.
     GatewayOtherAudience,
+    // ---- reach (issue #26): narrowing is editing, widening is minting ----
+    /// PATCH a service-account token (LOW account) {"audiences": [the resource audience]}.
+    SaTokenReachNarrow,
+    /// PATCH {"audiences": ["*"]} of a token narrowed to one audience.
+    SaTokenReachWiden,
+    /// PATCH {"management": true} of a token without it.
+    SaTokenManagementOn,
+    /// The same three on an app holding LOW.
+    AppReachNarrow,
+    AppReachWiden,
+    AppManagementOn,
 }
 
 /// The exact status of every cell.
@@ -264,6 +275,12 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::OtherSaDelete,            [404,  404,  403,  403,  404,  404,  404]),
     (Act::OtherSaTokenCreate,       [404,  404,  403,  403,  403,  403,  403]),
     (Act::OtherSaTokenRevoke,       [404,  404,  403,  403,  404,  404,  404]),
+    (Act::SaTokenReachNarrow,       [200,  200,  403,  403,  200,  200,  200]),
+    (Act::SaTokenReachWiden,        [200,  200,  403,  403,  403,  403,  403]),
+    (Act::SaTokenManagementOn,      [200,  200,  403,  403,  403,  403,  403]),
+    (Act::AppReachNarrow,           [200,  200,  200,  403,  200,  200,  200]),
+    (Act::AppReachWiden,            [200,  200,  200,  403,  403,  403,  403]),
+    (Act::AppManagementOn,          [200,  200,  200,  403,  403,  403,  403]),
     (Act::WebhookList,              [200,  200,  403,  403,  200,  200,  200]),
     (Act::WebhookCreate,            [201,  201,  403,  403,  201,  201,  201]),
     (Act::WebhookGet,               [200,  200,  403,  403,  200,  200,  200]),
@@ -345,18 +362,21 @@ fn dump(s: &Server) -> Vec<String> {
         ),
         (
             "api_tokens",
-            "id, org_id, owner_id, name, description, secret_hash, roles, expires_at, revoked_at, revoked_by",
+            "id, org_id, owner_id, name, description, secret_hash, roles, expires_at, revoked_at, revoked_by, \
+             audiences, management",
         ),
         (
             "apps",
             "id, org_id, name, description, client_id, secret_hash, roles, access_token_ttl_seconds, disabled, \
-             introspect, created_by, updated_at, epoch, previous_secret_hash, previous_secret_expires_at",
+             introspect, created_by, updated_at, epoch, previous_secret_hash, previous_secret_expires_at, \
+             audiences, management",
         ),
         ("roles", "org_id, name, kind, description"),
         (
             "policies",
             "org_id, personal_token_max_ttl_days, service_token_max_ttl_days, idle_ttl_days, \
-             max_tokens_per_service_account, updated_at, retention_days, allow_self_rotation",
+             max_tokens_per_service_account, updated_at, retention_days, allow_self_rotation, \
+             default_audiences, allow_management_audience_for",
         ),
         ("reset_codes", "id, user_id, code_hash, used_at"),
         ("sessions", "id, user_id, epoch, revoked_at"),
@@ -701,7 +721,26 @@ impl World {
                 ("GET", format!("/gateway/auth?audience={}&role=org:admin", self.s.api_audience()), None)
             }
             Act::GatewayOtherAudience => ("GET", "/gateway/auth".into(), None),
+            Act::SaTokenReachNarrow => {
+                ("PATCH", self.sa_token(&LOW), Some(json!({"audiences": [self.s.resource_audience()]})))
+            }
+            Act::SaTokenReachWiden => ("PATCH", self.narrowed(self.sa_token(&LOW)), Some(json!({"audiences": ["*"]}))),
+            Act::SaTokenManagementOn => {
+                ("PATCH", self.narrowed(self.sa_token(&LOW)), Some(json!({"management": true})))
+            }
+            Act::AppReachNarrow => ("PATCH", app(&LOW), Some(json!({"audiences": [self.s.resource_audience()]}))),
+            Act::AppReachWiden => ("PATCH", self.narrowed(app(&LOW)), Some(json!({"audiences": ["*"]}))),
+            Act::AppManagementOn => ("PATCH", self.narrowed(app(&LOW)), Some(json!({"management": true}))),
         }
+    }
+
+    /// The credential at `path`, narrowed by the owner to one audience and off the
+    /// management API, so that a later PATCH can widen it.
+    fn narrowed(&self, path: String) -> String {
+        let body = json!({"audiences": [self.s.resource_audience()], "management": false});
+        let r = self.s.patch(&path, &self.owner, body);
+        assert_eq!(r.status, 200, "narrowing {path}: {}", r.text);
+        path
     }
 }
 
@@ -1022,6 +1061,49 @@ fn repro_i_api_token_client_disabled_owner_and_other_org_refused(b: &Backend) {
     }
 }
 
+/// Reach of personal tokens, per person: their own token narrows from a bearer derived from
+/// one of their API tokens and widens only from their interactive login; someone else's
+/// token is not theirs to touch (404), whatever their roles.
+fn repro_j_personal_token_reach_by_principal(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let aud = s.resource_audience();
+    let (_, admin) = s.user(&owner, "admin@example.test", &["org:admin"]);
+    let (_, member) = s.user(&owner, "member@example.test", &["org:member"]);
+    let mut ids = Vec::new();
+    for (who, login) in [("owner", &owner), ("admin", &admin), ("member", &member)] {
+        let (_, script) =
+            s.pat(login, json!({"name": "script", "ttl_days": 1, "roles": ["org:member"], "management": true}));
+        let bearer = s.exchange_api(&script);
+        let target =
+            create(&s, login, "/api/v1/me/tokens", json!({"name": "t", "ttl_days": 1, "roles": ["org:member"]}));
+        let path = format!("/api/v1/me/tokens/{}", str_of(&target, "id"));
+        let before = state(&s);
+        for wider in [json!({"management": true})] {
+            expect(
+                &s.patch(&path, &bearer, wider.clone()),
+                403,
+                &format!("{who}: widening {wider} with an API-token bearer"),
+            );
+        }
+        assert_unchanged(&s, &before, &format!("{who}: refused widening"));
+        expect(&s.patch(&path, &bearer, json!({"audiences": [aud]})), 200, &format!("{who}: narrowing"));
+        expect(&s.patch(&path, &bearer, json!({"audiences": ["*"]})), 403, &format!("{who}: widening back"));
+        expect(
+            &s.patch(&path, login, json!({"audiences": ["*"], "management": true})),
+            200,
+            &format!("{who}: interactive widening"),
+        );
+        ids.push(path);
+    }
+    // Nobody reaches another person's token through /me/tokens, not even the owner.
+    for (who, login, other) in [("owner", &owner, &ids[2]), ("admin", &admin, &ids[0]), ("member", &member, &ids[1])] {
+        let before = state(&s);
+        expect(&s.patch(other, login, json!({"audiences": [aud]})), 404, &format!("{who} on someone else's token"));
+        assert_unchanged(&s, &before, &format!("{who}: someone else's token"));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // the console
 // ---------------------------------------------------------------------------------------
@@ -1237,6 +1319,7 @@ backend_tests!(
     repro_g_personal_token_requires_roles,
     repro_h_api_token_as_client_secret_never_exceeds_refresh_token,
     repro_i_api_token_client_disabled_owner_and_other_org_refused,
+    repro_j_personal_token_reach_by_principal,
 );
 
 // ---------------------------------------------------------------------------------------
