@@ -304,6 +304,7 @@ pub struct RevokedCount {
 pub async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
+    super::pacing::login_overflow(&st, &email, &ip).await?;
     // Password verification (argon2, tens of ms, bounded in service::passwords) on the
     // blocking pool, holding no database connection while it hashes. The session and audit
     // rows take the writer briefly after.

@@ -10,6 +10,7 @@ pub mod doc;
 pub mod exchange;
 pub mod lifecycle;
 pub mod list;
+pub mod login;
 pub mod orgs;
 pub mod passwords;
 pub mod policy;

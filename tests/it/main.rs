@@ -22,6 +22,8 @@ mod console_admin;
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.
 mod escalation_matrix;
+/// Issue #18's throttles, floods, amplification bounds and small hardening items.
+mod hardening;
 /// Several instances on one database, PostgreSQL outages, SQLite on a full disk.
 mod instances_and_outages;
 /// Escalation through principals and leaked credentials.
