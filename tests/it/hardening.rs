@@ -6,6 +6,9 @@ use crate::common;
 
 use common::{Backend, Resp};
 use serde_json::json;
+use tokend::clock::Clock;
+use tokend::http::oauth::REVOKES_PER_MINUTE;
+use tokend::service::audit::{REFUSED_ROWS_PER_WINDOW, REFUSED_WINDOW_SECONDS};
 use tokend::service::users::{LOGIN_FAILURES_PER_IP, LOGIN_FREE_FAILURES};
 
 /// A server that believes X-Forwarded-For from the test client, so tests speak from many
@@ -103,8 +106,84 @@ fn login_hashes_once_whatever_accounts_share_the_email(b: &Backend) {
     assert_eq!(hash_turns(&s) - before, 1, "an unknown email costs the same one hash");
 }
 
+// ---------------------------------------------------------------- 8. audit amplification
+
+fn count_where(s: &common::Server, table: &str, cond: &str) -> i64 {
+    s.count(&format!("{table} WHERE {cond}"))
+}
+
+/// Item 8: a member exchanging and revoking access tokens in a loop writes at most
+/// `REVOKES_PER_MINUTE` revoked-jti rows and revocation audit rows a minute; beyond it
+/// `/oauth/revoke` answers 429 and writes nothing.
+fn access_token_revocations_are_bounded_per_principal(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (_, member) = s.user(&owner, "member@example.test", &["org:member"]);
+    let (_, pat) = s.pat(&member, json!({"name": "p", "ttl_days": 1, "roles": ["org:member"]}));
+    let limit = REVOKES_PER_MINUTE as usize;
+    let mut codes = Vec::new();
+    for _ in 0..(limit + 10) {
+        let at = s.exchange_ok(&pat);
+        codes.push(s.form("/oauth/revoke", &[("token", &at)], None).status);
+    }
+    assert!(codes[..limit].iter().all(|c| *c == 200), "{codes:?}");
+    assert!(codes[limit..].iter().all(|c| *c == 429), "{codes:?}");
+    assert_eq!(s.count("revoked_jtis"), limit as i64);
+    assert_eq!(count_where(&s, "audit_events", "action = 'access_token.revoke'"), limit as i64);
+    // A minute later the holder revokes again.
+    s.clock.advance(61);
+    let at = s.exchange_ok(&pat);
+    assert_eq!(s.form("/oauth/revoke", &[("token", &at)], None).status, 200);
+    assert_eq!(s.count("revoked_jtis"), limit as i64 + 1);
+}
+
+/// Item 8: a known revoked token presented from many addresses writes a few refusal rows
+/// a minute, then one summary with the number left out.
+fn refused_exchange_audit_is_bounded_per_credential(b: &Backend) {
+    let s = behind_proxy(b);
+    let owner = s.owner_login();
+    let (id, pat) = s.pat(&owner, json!({"name": "doomed", "ttl_days": 1, "roles": ["org:member"]}));
+    assert_eq!(s.post(&format!("/api/v1/tokens/{id}/revoke"), &owner, json!({})).status, 200);
+    let refusals = || count_where(&s, "audit_events", "action = 'token.exchange' AND outcome = 'failure'");
+    let before = refusals();
+    for i in 0..40 {
+        let r = s.raw(
+            "POST",
+            "/oauth/token",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-For", &format!("192.0.2.{i}"))],
+            format!("grant_type=refresh_token&refresh_token={pat}").as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    assert_eq!(refusals() - before, REFUSED_ROWS_PER_WINDOW as i64);
+    s.clock.advance(REFUSED_WINDOW_SECONDS + 1);
+    s.state.flush_refused(false);
+    let summary = count_where(&s, "audit_events", &format!("action = 'audit.suppressed' AND actor_id = '{id}'"));
+    assert_eq!(summary, 1, "one summary row for the suppressed refusals");
+}
+
+/// Item 8: a revoked-jti row lives as long as the token it names, then maintenance purges it.
+fn revoked_jti_rows_expire_with_their_token(b: &Backend) {
+    let s = b.start();
+    let at = s.owner_login();
+    assert_eq!(s.form("/oauth/revoke", &[("token", &at)], None).status, 200);
+    assert_eq!(s.count("revoked_jtis"), 1);
+    let purge = || {
+        let mut conn = s.state.db.write().unwrap();
+        tokend::service::sessions::purge_expired(&mut conn, s.clock.now()).unwrap();
+    };
+    purge();
+    assert_eq!(s.count("revoked_jtis"), 1, "kept while the token could still be presented");
+    s.clock.advance(s.state.cfg.access_token_ttl + tokend::jwt::LEEWAY + 1);
+    purge();
+    assert_eq!(s.count("revoked_jtis"), 0, "gone with the token it names");
+}
+
 backend_tests!(
     login_throttle_never_refuses_the_right_password,
     concurrent_valid_logins_are_never_throttled,
     login_hashes_once_whatever_accounts_share_the_email,
+    access_token_revocations_are_bounded_per_principal,
+    refused_exchange_audit_is_bounded_per_credential,
+    revoked_jti_rows_expire_with_their_token,
 );
