@@ -444,11 +444,13 @@ fn one_guessed_identity_is_throttled(b: &Backend) {
     for _ in 0..n {
         assert_eq!(s.exchange(&pat).status, 400);
     }
-    assert_eq!(audited(), n as i64, "each refusal is audited");
+    // Issue #18 item 8: a few refusal rows a minute per credential (the rest summarised).
+    let rows = tokend::service::audit::REFUSED_ROWS_PER_WINDOW as i64;
+    assert_eq!(audited(), rows, "the first refusals are audited");
     for _ in 0..20 {
         assert_slow_down(&s.exchange(&pat), "the revoked token again");
     }
-    assert_eq!(audited(), n as i64, "throttled refusals add no audit rows");
+    assert_eq!(audited(), rows, "throttled refusals add no audit rows");
     assert_eq!(s.exchange(&s.owner_pat).status, 200, "others from that address are served");
 }
 
