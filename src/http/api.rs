@@ -688,7 +688,8 @@ pub async fn roles_list(c: Caller, st: web::Data<State>) -> Result<HttpResponse,
 
 /// Add a service or custom role
 ///
-/// Requires org:admin. 409 if the role exists.
+/// Requires org:admin. 409 if the role exists, or when the org already catalogues 500 service and
+/// custom roles (the cap).
 #[utoipa::path(post, path = "/api/v1/roles", tag = "Roles", operation_id = "createRole",
     request_body = NewRole,
     responses(

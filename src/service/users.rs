@@ -252,9 +252,16 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
         Some(_) => return Err(invalid("disabled", "must be true or false")),
     };
     // Only people the caller may act on (who hold no role the caller lacks) are listed.
-    let unheld = super::roles::unheld(conn, &p.org_id, &p.roles)?;
-    let filter =
-        store::principals::UserFilter { without_roles: &unheld, q: f.q.as_deref(), role: f.role.as_deref(), disabled };
+    let all_sets = store::principals::user_role_sets(conn, &p.org_id)?;
+    let n = all_sets.len();
+    let sets: Vec<String> =
+        all_sets.into_iter().filter(|t| roles_from_text(t).iter().all(|r| super::holds(&p.roles, r))).collect();
+    let filter = store::principals::UserFilter {
+        role_sets: (sets.len() < n).then_some(sets.as_slice()),
+        q: f.q.as_deref(),
+        role: f.role.as_deref(),
+        disabled,
+    };
     let rows = store::principals::list_users(conn, &p.org_id, &filter, &page)?;
     Ok(page.view(rows, |u| view(&u)))
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokend::clock::Clock;
 use tokend::http::oauth::REVOKES_PER_MINUTE;
 use tokend::service::audit::{REFUSED_ROWS_PER_WINDOW, REFUSED_WINDOW_SECONDS};
+use tokend::service::roles::MAX_CATALOGUED_ROLES;
 use tokend::service::users::{LOGIN_FAILURES_PER_IP, LOGIN_FREE_FAILURES};
 
 /// A server that believes X-Forwarded-For from the test client, so tests speak from many
@@ -179,6 +180,58 @@ fn revoked_jti_rows_expire_with_their_token(b: &Backend) {
     assert_eq!(s.count("revoked_jtis"), 0, "gone with the token it names");
 }
 
+// ---------------------------------------------------------------- 9. role catalogue
+
+/// Catalogues `n` roles straight into the database (the API would take minutes).
+fn catalogue_roles(s: &common::Server, prefix: &str, n: usize) {
+    let mut conn = s.state.db.write().unwrap();
+    for i in 0..n {
+        let row = tokend::store::models::Role {
+            org_id: s.org_id.clone(),
+            name: format!("{prefix}:r{i}"),
+            kind: "custom".into(),
+            description: String::new(),
+            created_at: common::now(),
+        };
+        tokend::store::org::insert_role(&mut conn, &row).unwrap();
+    }
+}
+
+/// Item 9: the catalogue holds at most `MAX_CATALOGUED_ROLES` service and custom roles;
+/// one more answers 409 and adds nothing, and a deletion makes room again.
+fn role_catalogue_is_capped(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    catalogue_roles(&s, "bulk", MAX_CATALOGUED_ROLES as usize - 1);
+    s.role(&owner, "last:one");
+    let before = s.data_snapshot();
+    let r = s.post("/api/v1/roles", &owner, json!({"name": "one:more", "kind": "custom"}));
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(s.data_snapshot(), before, "a refused role adds nothing");
+    assert_eq!(s.delete("/api/v1/roles/last:one", &owner).status, 204);
+    s.role(&owner, "one:more");
+}
+
+/// Item 9: with a catalogue far beyond SQLite's expression depth, a non-owner admin's
+/// people list answers 200 and shows exactly the people whose roles the admin holds.
+fn people_list_does_not_grow_with_the_catalogue(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    catalogue_roles(&s, "many", 1100);
+    let (admin_id, admin) = s.user(&owner, "admin@example.test", &["org:admin", "many:r1"]);
+    let (member_id, _) = s.user(&owner, "member@example.test", &["org:member", "many:r1"]);
+    let (_, _) = s.user(&owner, "stronger@example.test", &["org:member", "many:r2"]);
+    let r = s.get("/api/v1/users?page_size=200", &admin);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut ids: Vec<&str> = r.body["items"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    ids.sort();
+    let mut expected = vec![admin_id.as_str(), member_id.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected, "the admin sees whom they may act on, no owner, no stronger person");
+    assert_eq!(r.body["total_count"], json!(2));
+    assert_eq!(s.get("/api/v1/users", &owner).body["total_count"], json!(4), "the owner sees everyone");
+}
+
 backend_tests!(
     login_throttle_never_refuses_the_right_password,
     concurrent_valid_logins_are_never_throttled,
@@ -186,4 +239,6 @@ backend_tests!(
     access_token_revocations_are_bounded_per_principal,
     refused_exchange_audit_is_bounded_per_credential,
     revoked_jti_rows_expire_with_their_token,
+    role_catalogue_is_capped,
+    people_list_does_not_grow_with_the_catalogue,
 );
