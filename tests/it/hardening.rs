@@ -232,6 +232,51 @@ fn people_list_does_not_grow_with_the_catalogue(b: &Backend) {
     assert_eq!(s.get("/api/v1/users", &owner).body["total_count"], json!(4), "the owner sees everyone");
 }
 
+// ---------------------------------------------------------------- 12. SMTP credentials
+
+/// `tokend` with only the environment given (none inherited).
+fn tokend_cmd(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokend"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TOKEND_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied()).args(args).stdin(std::process::Stdio::null());
+    cmd.output().unwrap()
+}
+
+/// Item 12: SMTP credentials over plain smtp:// to a non-loopback host are refused at
+/// start (exit 2, naming TOKEND_SMTP_URL, never repeating the password).
+#[test]
+fn smtp_credentials_without_tls_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/t.db", dir.path().display());
+    let keys = dir.path().join("keys").display().to_string();
+    let url = "smtp://mailer:s3cret-pw@mail.example.test:587";
+    let out = tokend_cmd(
+        &[("DATABASE_URL", &db), ("TOKEND_KEYS_DIR", &keys), ("TOKEND_SMTP_URL", url), ("TOKEND_BIND", "127.0.0.1:0")],
+        &["serve"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TOKEND_SMTP_URL"), "{stderr}");
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    assert!(!dir.path().join("t.db").exists(), "refused before touching the database");
+}
+
+/// Item 14: `tokend serve --help` names the variables but never prints their values.
+#[test]
+fn serve_help_prints_no_env_values() {
+    let secret = "postgres://tokend:db-s3cret@db.example.test/tokend";
+    let out =
+        tokend_cmd(&[("DATABASE_URL", secret), ("TOKEND_BOOTSTRAP_PASSWORD", "boot-s3cret")], &["serve", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("DATABASE_URL"), "{text}");
+    assert!(!text.contains("db-s3cret") && !text.contains("boot-s3cret"), "{text}");
+}
+
 backend_tests!(
     login_throttle_never_refuses_the_right_password,
     concurrent_valid_logins_are_never_throttled,
