@@ -537,7 +537,11 @@ impl KeyRing {
         out.push('.');
         B64.encode_string(claims_json, &mut out);
         let sig = match &key.signer {
-            Signer::Ec(k) => k.sign(&self.rng, out.as_bytes()).map(|s| s.as_ref().to_vec()),
+            Signer::Ec(k) => k.sign(&self.rng, out.as_bytes()).map(|s| {
+                let mut sig = s.as_ref().to_vec();
+                crate::jwt::es256_low_s(&mut sig);
+                sig
+            }),
             Signer::Ed(k) => Ok(k.sign(out.as_bytes()).as_ref().to_vec()),
             Signer::Rsa(k) => {
                 let mut buf = vec![0u8; k.public().modulus_len()];
