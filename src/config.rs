@@ -72,6 +72,9 @@ pub struct ConfigArgs {
     /// scan) off in this instance.
     #[arg(long, env = "TOKEND_OUTBOX_INTERVAL_SECONDS", hide_env_values = true, default_value = "5")]
     pub outbox_interval_seconds: String,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>` (401 otherwise).
+    #[arg(long, env = "TOKEND_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +104,33 @@ pub struct Config {
     pub smtp_from: String,
     pub webhook_allow_private: bool,
     pub outbox_interval_seconds: u64,
+    /// `TOKEND_METRICS_TOKEN`: the bearer `/metrics` requires, if any.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The bearer token of `/metrics`, kept as its SHA-256 (compared in constant time; never
+/// logged).
+#[derive(Clone)]
+pub struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    pub fn new(token: &str) -> MetricsToken {
+        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        MetricsToken(out)
+    }
+
+    /// Whether `presented` is the token (constant time: both sides are hashed first).
+    pub fn matches(&self, presented: &str) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(&MetricsToken::new(presented).0[..], &self.0[..]))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(metrics token)")
+    }
 }
 
 /// An SMTP URL; its Debug form shows no credentials.
@@ -282,6 +312,16 @@ impl Config {
                 3600,
                 "seconds",
             )? as u64,
+            metrics_token: match a.metrics_token.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(t) if t.len() < 16 => {
+                    return Err(ConfigError {
+                        var: "TOKEND_METRICS_TOKEN",
+                        message: "must be at least 16 characters".into(),
+                    })
+                }
+                Some(t) => Some(MetricsToken::new(t)),
+            },
         })
     }
 
@@ -310,6 +350,7 @@ impl Config {
             smtp_from: "tokend <tokend@localhost>".into(),
             webhook_allow_private: false,
             outbox_interval_seconds: 5,
+            metrics_token: None,
         }
     }
 }

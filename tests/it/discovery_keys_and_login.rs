@@ -49,7 +49,12 @@ fn sign_es256(key: &jsonwebtoken::EncodingKey, kid: Option<&str>, typ: Option<&s
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     h.kid = kid.map(str::to_string);
     h.typ = typ.map(str::to_string);
-    jsonwebtoken::encode(&h, claims, key).expect("signing a test token")
+    let t = jsonwebtoken::encode(&h, claims, key).expect("signing a test token");
+    // In low-S form, as tokend signs (the server refuses high-S twins, issue #18).
+    let (head, sig) = t.rsplit_once('.').unwrap();
+    let mut sig = B64.decode(sig).unwrap();
+    tokend::jwt::es256_low_s(&mut sig);
+    format!("{head}.{}", B64.encode(sig))
 }
 
 /// A fresh ES256 key the server has never seen.

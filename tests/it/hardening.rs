@@ -10,6 +10,7 @@ use tokend::clock::Clock;
 use tokend::http::oauth::REVOKES_PER_MINUTE;
 use tokend::service::audit::{REFUSED_ROWS_PER_WINDOW, REFUSED_WINDOW_SECONDS};
 use tokend::service::roles::MAX_CATALOGUED_ROLES;
+use tokend::service::table::MAX_FILTER_CHARS;
 use tokend::service::users::{LOGIN_FAILURES_PER_IP, LOGIN_FREE_FAILURES};
 
 /// A server that believes X-Forwarded-For from the test client, so tests speak from many
@@ -277,6 +278,60 @@ fn serve_help_prints_no_env_values() {
     assert!(!text.contains("db-s3cret") && !text.contains("boot-s3cret"), "{text}");
 }
 
+// ---------------------------------------------------------------- 14. small hardening
+
+/// Item 14: `q` (and `role`) on the token table are capped: 201 characters answer 422 naming
+/// the parameter, never 500; 200 are served.
+fn token_table_search_terms_are_capped(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let long = "x".repeat(MAX_FILTER_CHARS + 1);
+    for param in ["q", "role"] {
+        let r = s.get(&format!("/api/v1/tokens?{param}={long}"), &owner);
+        assert_eq!(r.status, 422, "{param}: {}", r.text);
+        assert!(r.text.contains(param), "{}", r.text);
+    }
+    let r = s.get(&format!("/api/v1/tokens?q={}", "x".repeat(60_000)), &owner);
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = s.get(&format!("/api/v1/tokens?q={}", "x".repeat(MAX_FILTER_CHARS)), &owner);
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Item 14: discovery advertises only what is implemented: no response type (there is no
+/// authorization endpoint), no JWT client authentication or ID-token algorithms.
+fn discovery_lists_only_what_is_implemented(b: &Backend) {
+    let s = b.start();
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+        let m = s.call("GET", path, None, None).body;
+        assert_eq!(m["response_types_supported"], json!([]), "{path}: {m}");
+        for absent in ["token_endpoint_auth_signing_alg_values_supported", "id_token_signing_alg_values_supported"] {
+            assert!(m.get(absent).is_none(), "{path} advertises {absent}: {m}");
+        }
+        let grants = m["grant_types_supported"].as_array().unwrap();
+        assert!(!grants.contains(&json!("implicit")) && !grants.contains(&json!("authorization_code")));
+    }
+}
+
+/// Item 14: with TOKEND_METRICS_TOKEN set, `/metrics` answers only that bearer (401 with
+/// WWW-Authenticate otherwise); without it, anyone (the default).
+fn metrics_can_require_a_bearer_token(b: &Backend) {
+    let token = "metrics-token-0123456789";
+    let s = b.start_with(|c| c.metrics_token = Some(tokend::config::MetricsToken::new(token)));
+    let get = |h: &[(&str, &str)]| s.raw("GET", "/metrics", h, b"");
+    for h in [vec![], vec![("Authorization", "Bearer wrong-token-0123456789")], vec![("Authorization", token)]] {
+        let r = get(&h);
+        assert_eq!(r.status, 401, "{h:?}: {}", r.text);
+        assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
+        assert!(!r.text.contains("tokend_"), "no metric leaks");
+    }
+    let auth = format!("Bearer {token}");
+    let r = get(&[("Authorization", &auth)]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("tokend_http_requests_total"));
+    let open = b.start();
+    assert_eq!(open.raw("GET", "/metrics", &[], b"").status, 200, "unset: open as before");
+}
+
 backend_tests!(
     login_throttle_never_refuses_the_right_password,
     concurrent_valid_logins_are_never_throttled,
@@ -286,4 +341,7 @@ backend_tests!(
     revoked_jti_rows_expire_with_their_token,
     role_catalogue_is_capped,
     people_list_does_not_grow_with_the_catalogue,
+    token_table_search_terms_are_capped,
+    discovery_lists_only_what_is_implemented,
+    metrics_can_require_a_bearer_token,
 );
