@@ -72,6 +72,10 @@ pub struct ConfigArgs {
     /// scan) off in this instance.
     #[arg(long, env = "TOKEND_OUTBOX_INTERVAL_SECONDS", hide_env_values = true, default_value = "5")]
     pub outbox_interval_seconds: String,
+    /// Seconds a client has to send a request's head, and as long again for its body; a
+    /// connection that stops mid-request is answered (408/400) and closed.
+    #[arg(long, env = "TOKEND_REQUEST_TIMEOUT_SECONDS", hide_env_values = true, default_value = "10")]
+    pub request_timeout_seconds: String,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>` (401 otherwise).
     #[arg(long, env = "TOKEND_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -106,6 +110,7 @@ pub struct Config {
     pub outbox_interval_seconds: u64,
     /// `TOKEND_METRICS_TOKEN`: the bearer `/metrics` requires, if any.
     pub metrics_token: Option<MetricsToken>,
+    pub request_timeout_seconds: u64,
 }
 
 /// The bearer token of `/metrics`, kept as its SHA-256 (compared in constant time; never
@@ -312,6 +317,13 @@ impl Config {
                 3600,
                 "seconds",
             )? as u64,
+            request_timeout_seconds: int_in(
+                "TOKEND_REQUEST_TIMEOUT_SECONDS",
+                &a.request_timeout_seconds,
+                1,
+                3600,
+                "seconds",
+            )? as u64,
             metrics_token: match a.metrics_token.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(t) if t.len() < 16 => {
@@ -351,6 +363,7 @@ impl Config {
             webhook_allow_private: false,
             outbox_interval_seconds: 5,
             metrics_token: None,
+            request_timeout_seconds: 10,
         }
     }
 }

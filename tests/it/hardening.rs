@@ -332,6 +332,37 @@ fn metrics_can_require_a_bearer_token(b: &Backend) {
     assert_eq!(open.raw("GET", "/metrics", &[], b"").status, 200, "unset: open as before");
 }
 
+// ---------------------------------------------------------------- 13. request timeouts
+
+/// Sends `bytes` on a fresh connection and reads until the server closes it (a generous
+/// safety bound only, not a timing assertion). Answers what the server sent.
+fn send_and_wait_for_close(s: &common::Server, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = s.base.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    c.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let r = c.read_to_end(&mut out);
+    assert!(r.is_ok(), "the server closed the connection: {r:?} after {:?}", String::from_utf8_lossy(&out));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Item 13: a request whose body stops arriving is answered and its connection closed
+/// (TOKEND_REQUEST_TIMEOUT_SECONDS), as is a request head that never completes.
+fn stalled_requests_are_answered_and_closed(b: &Backend) {
+    let s = b.start_with(|c| c.request_timeout_seconds = 1);
+    let head = "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 100\r\n\r\ngrant_type=";
+    let answer = send_and_wait_for_close(&s, head.as_bytes());
+    let status: u16 = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    assert!(status == 400 || status == 408, "a stalled body: {answer}");
+    let answer = send_and_wait_for_close(&s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "a stalled head: {answer}");
+    // The server still serves.
+    assert_eq!(s.call("GET", "/healthz", None, None).status, 200);
+}
+
 backend_tests!(
     login_throttle_never_refuses_the_right_password,
     concurrent_valid_logins_are_never_throttled,
@@ -344,4 +375,5 @@ backend_tests!(
     token_table_search_terms_are_capped,
     discovery_lists_only_what_is_implemented,
     metrics_can_require_a_bearer_token,
+    stalled_requests_are_answered_and_closed,
 );
