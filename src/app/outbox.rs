@@ -31,6 +31,9 @@ const BATCH: i64 = 32;
 const LEASE_SECONDS: i64 = 300;
 /// Deliveries in flight at once in one instance.
 const CONCURRENCY: usize = 4;
+/// Deliveries of one org in flight at once across instances (fair claiming): one org's
+/// slow receivers occupy at most this many of the worker's slots.
+pub const PER_ORG_IN_FLIGHT: i64 = 2;
 /// Connect, read and write timeouts of a webhook call and of an SMTP session.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Most of a receiver's answer that is read (the rest is ignored).
@@ -123,7 +126,7 @@ pub fn deliver_due(st: &State) -> service::Result<Pass> {
     let claim = new_id();
     let rows = {
         let mut conn = st.db.write()?;
-        q::claim(&mut conn, now, now + LEASE_SECONDS, &claim, BATCH)?
+        q::claim(&mut conn, now, now + LEASE_SECONDS, &claim, BATCH, PER_ORG_IN_FLIGHT)?
     };
     let mut pass = Pass { claimed: rows.len(), ..Pass::default() };
     if rows.is_empty() {
@@ -462,9 +465,14 @@ pub fn spawn_worker(state: web::Data<State>) -> std::thread::JoinHandle<()> {
                     continue;
                 }
                 last_pass = Instant::now();
+                // Pass after pass while there is work (a pass takes at most a few rows of
+                // each org), but the expiry scan still runs every minute.
+                let scan_due = |t: Option<Instant>| t.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
                 loop {
                     match deliver_due(&state) {
-                        Ok(p) if p.claimed as i64 == BATCH && !state.stopping.load(Ordering::Relaxed) => continue,
+                        Ok(p) if p.claimed > 0 && !state.stopping.load(Ordering::Relaxed) && !scan_due(last_scan) => {
+                            continue
+                        }
                         Ok(_) => break,
                         Err(e) => {
                             log::warn!("notification delivery pass failed, will retry: {e}");

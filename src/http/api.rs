@@ -1340,7 +1340,7 @@ pub async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<Sta
 ///
 /// Requires org:admin; another organization's webhook answers 404. Queues a webhook.test event for this
 /// webhook only; the worker delivers it like any other (see the delivery log). A disabled webhook answers
-/// 409. No body.
+/// 409. At most 10 test events per organization a minute (429 with Retry-After beyond). No body.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "Webhooks", operation_id = "testWebhook",
     params(("id" = String, Path, description = "Webhook id.")),
     responses(
@@ -1348,8 +1348,17 @@ pub async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<Sta
         (status = 403),
         (status = 404),
         (status = 409),
+        (status = 429, description = "More than 10 test events of this organization within a minute."),
     ))]
 pub async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    // Bounded per org: test events cannot flood the outbox and the worker's slots (only
+    // callers allowed to send them count).
+    c.0.require("org:admin")?;
+    let key = format!("webhook-test:{}", c.0.org_id);
+    let limit = crate::service::throttle::Rule::Limit(webhooks::TEST_EVENTS_PER_MINUTE);
+    st.token_throttle
+        .reserve(&[(&key, limit)], st.now())
+        .map_err(|retry_after| ApiError::from(service::Error::TooMany { retry_after }))?;
     let queued = write(&st, move |conn, _, now| webhooks::send_test(conn, &c.0, &id, now)).await?;
     Ok(HttpResponse::Accepted().json(queued))
 }

@@ -6,12 +6,14 @@ use crate::common;
 
 use common::{Backend, Resp};
 use serde_json::json;
+use tokend::app::outbox::PER_ORG_IN_FLIGHT;
 use tokend::clock::Clock;
 use tokend::http::oauth::REVOKES_PER_MINUTE;
 use tokend::service::audit::{REFUSED_ROWS_PER_WINDOW, REFUSED_WINDOW_SECONDS};
 use tokend::service::roles::MAX_CATALOGUED_ROLES;
 use tokend::service::table::MAX_FILTER_CHARS;
 use tokend::service::users::{LOGIN_FAILURES_PER_IP, LOGIN_FREE_FAILURES};
+use tokend::service::webhooks::TEST_EVENTS_PER_MINUTE;
 
 /// A server that believes X-Forwarded-For from the test client, so tests speak from many
 /// addresses.
@@ -363,6 +365,107 @@ fn stalled_requests_are_answered_and_closed(b: &Backend) {
     assert_eq!(s.call("GET", "/healthz", None, None).status, 200);
 }
 
+// ---------------------------------------------------------------- 10. webhook fairness
+
+/// A receiver on 127.0.0.1 answering 200 to everything; counts what it got.
+fn counting_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", l.local_addr().unwrap().port());
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n2 = n.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            n2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, n)
+}
+
+/// Item 10: one org's backlog (many webhooks, a burst of events, test events up to their
+/// limit) does not hold back another org's delivery: each pass takes at most
+/// `PER_ORG_IN_FLIGHT` rows of an org, counting those other instances hold, so the other
+/// org's event goes out in the first pass; test events are limited per org.
+fn one_orgs_backlog_does_not_hold_back_another_org(b: &Backend) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let s = b.start();
+    let owner = s.owner_login();
+    let (busy_url, busy_got) = counting_receiver();
+    let mut hooks = Vec::new();
+    for _ in 0..10 {
+        let r = s.post("/api/v1/webhooks", &owner, json!({"url": busy_url, "events": ["token.created"]}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        hooks.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    for i in 0..TEST_EVENTS_PER_MINUTE as usize {
+        let r = s.post(&format!("/api/v1/webhooks/{}/test", hooks[i % hooks.len()]), &owner, json!({}));
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    let r = s.post(&format!("/api/v1/webhooks/{}/test", hooks[0]), &owner, json!({}));
+    assert_eq!(r.status, 429, "test events are limited per org: {}", r.text);
+    s.pat(&owner, json!({"name": "burst", "ttl_days": 1, "roles": ["org:member"]}));
+    let busy_rows = TEST_EVENTS_PER_MINUTE as i64 + hooks.len() as i64;
+    assert_eq!(s.count("outbox"), busy_rows);
+
+    // Another instance holds two of the busy org's rows (as a tarpit would).
+    let now = s.clock.now();
+    {
+        let mut conn = s.state.db.write().unwrap();
+        let held =
+            tokend::store::webhooks::claim(&mut conn, now, now + 300, "elsewhere", 32, PER_ORG_IN_FLIGHT).unwrap();
+        assert_eq!(held.len() as i64, PER_ORG_IN_FLIGHT, "one org's share of a pass");
+    }
+    // Another org, its event queued after all of that.
+    {
+        let mut conn = s.state.db.write().unwrap();
+        tokend::service::orgs::create(
+            &mut conn,
+            "calm",
+            "calm@example.test",
+            Some("calm-password-123".into()),
+            s.clock.now(),
+        )
+        .unwrap();
+    }
+    let r = s.call(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(&json!({"email": "calm@example.test", "password": "calm-password-123", "org": "calm"})),
+    );
+    let calm = r.body["access_token"].as_str().unwrap().to_string();
+    let (calm_url, calm_got) = counting_receiver();
+    let r = s.post("/api/v1/webhooks", &calm, json!({"url": calm_url, "events": ["token.created"]}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.post(&format!("/api/v1/webhooks/{}/test", r.body["id"].as_str().unwrap()), &calm, json!({}));
+    assert_eq!(r.status, 202, "the other org has its own test budget: {}", r.text);
+
+    let pass = s.deliver();
+    assert_eq!(calm_got.load(SeqCst), 1, "the calm org's event went out in the first pass: {pass:?}");
+    assert_eq!(busy_got.load(SeqCst), 0, "the busy org is at its in-flight cap");
+    // Once the other instance's lease ends, the backlog drains, a few rows a pass.
+    s.clock.advance(301);
+    let p = s.deliver();
+    assert!(p.claimed as i64 <= PER_ORG_IN_FLIGHT, "{p:?}");
+    s.deliver_all();
+    assert_eq!(busy_got.load(SeqCst) as i64, busy_rows);
+}
+
 backend_tests!(
     login_throttle_never_refuses_the_right_password,
     concurrent_valid_logins_are_never_throttled,
@@ -376,4 +479,5 @@ backend_tests!(
     discovery_lists_only_what_is_implemented,
     metrics_can_require_a_bearer_token,
     stalled_requests_are_answered_and_closed,
+    one_orgs_backlog_does_not_hold_back_another_org,
 );

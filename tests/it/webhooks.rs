@@ -632,7 +632,15 @@ fn a_dead_instances_claim_expires(b: &Backend) {
     let now = s.clock.now();
     let claimed = {
         let mut conn = s.state.db.write().unwrap();
-        tokend::store::webhooks::claim(&mut conn, now, now + 300, "a-dead-instance", 32).unwrap()
+        tokend::store::webhooks::claim(
+            &mut conn,
+            now,
+            now + 300,
+            "a-dead-instance",
+            32,
+            tokend::app::outbox::PER_ORG_IN_FLIGHT,
+        )
+        .unwrap()
     };
     assert_eq!(claimed.len(), 1, "the dead instance held the event");
     assert_eq!(s.deliver().claimed, 0, "leased: not claimed twice");
