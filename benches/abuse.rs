@@ -677,12 +677,13 @@ fn distributed(a: &Args, s: &Setup) {
     let (rss_peak, rss1) = (peak.finish(), rss_kib(a.pid));
     let rate = |t: &Tally| 100.0 * t.ok as f64 / (t.total() + t.io_errors + t.timeouts).max(1) as f64;
     println!("  flood                {:>8.0} req/s  {}", flood.total() as f64 / secs, statuses(&flood));
+    let known_p99 = known.p(0.99);
     println!(
         "  valid logins, known-good address: {} of {} ({:.1} %), p99 {:.1} ms  {}",
         known.ok,
         known.total() + known.io_errors + known.timeouts,
         rate(&known),
-        known.p(0.99),
+        known_p99,
         statuses(&known)
     );
     println!(
