@@ -32,6 +32,9 @@ pub const LOGIN_FAILURES_PER_IP: u32 = 30;
 pub const LOCKED_CHECKS_PER_SECOND: u64 = 2;
 /// How long an attempt waits for the same key's attempts in flight to settle.
 const SETTLE_WAIT: Duration = Duration::from_secs(5);
+/// At most this many attempts wait at once (each holds a blocking thread); beyond, an
+/// attempt goes to the locked lane at once.
+const MAX_WAITING: usize = 32;
 /// How long a successful login keeps its (account, network) pair known-good.
 pub const KNOWN_GOOD_SECONDS: i64 = 30 * 86_400;
 /// At most this many known-good pairs are remembered (the oldest half is forgotten).
@@ -43,6 +46,8 @@ pub struct Guard {
     pub failures: Throttle,
     inflight: Mutex<HashMap<String, u32>>,
     settled: Condvar,
+    /// Attempts waiting in `enter` (guarded by `inflight`'s lock).
+    waiting: std::sync::atomic::AtomicUsize,
     /// The end of the last locked-lane slot handed out.
     locked_next: Mutex<Instant>,
     /// pair key → (user id, last successful login).
@@ -57,6 +62,7 @@ impl Default for Guard {
             failures: Throttle::new(900),
             inflight: Mutex::new(HashMap::new()),
             settled: Condvar::new(),
+            waiting: Default::default(),
             locked_next: Mutex::new(Instant::now()),
             known: Mutex::new(HashMap::new()),
             priority: passwords::Bound::per_core(),
@@ -113,10 +119,13 @@ impl Guard {
             if room {
                 break Lane::Free;
             }
-            if left.is_zero() {
+            use std::sync::atomic::Ordering::Relaxed;
+            if left.is_zero() || self.waiting.load(Relaxed) >= MAX_WAITING {
                 break Lane::Locked { retry_after: 1 };
             }
+            self.waiting.fetch_add(1, Relaxed);
             m = self.settled.wait_timeout(m, left).unwrap_or_else(|e| e.into_inner()).0;
+            self.waiting.fetch_sub(1, Relaxed);
         };
         for (k, _) in keys {
             *m.entry(k.to_string()).or_default() += 1;
