@@ -110,6 +110,43 @@ fn login_hashes_once_whatever_accounts_share_the_email(b: &Backend) {
     assert_eq!(hash_turns(&s) - before, 1, "an unknown email costs the same one hash");
 }
 
+// ---------------------------------------------------------------- 7. login floods
+
+/// Item 7: with the common hashing budget full (every turn taken, the queue full), a login
+/// is refused at once (503 + Retry-After) without hashing and the refusal counts as a
+/// failure of its address (30 of them put the address over its limit); an (account,
+/// network) pair that logged in before hashes in its own budget and is served.
+fn a_full_hashing_budget_refuses_strangers_not_known_good_logins(b: &Backend) {
+    let s = behind_proxy(b);
+    let (home, stranger) = ("198.51.100.70", "203.0.113.70");
+    assert_eq!(login_from(&s, &s.owner_email, &s.owner_password, home).status, 200, "known-good from now on");
+    let bound = &s.state.hashing;
+    std::thread::scope(|sc| {
+        let held: Vec<_> = (0..bound.stats().bound).map(|_| bound.acquire().unwrap()).collect();
+        let queue = bound.stats().queue;
+        let waiters: Vec<_> = (0..queue).map(|_| sc.spawn(|| drop(bound.acquire()))).collect();
+        while bound.stats().waiting < queue {
+            std::thread::yield_now();
+        }
+        let turns = hash_turns(&s);
+        for i in 0..LOGIN_FAILURES_PER_IP {
+            let r = login_from(&s, &format!("x{i}@example.test"), "wrong-password-xyz", stranger);
+            assert_eq!(r.status, 503, "{}", r.text);
+            assert!(r.header("retry-after").is_some());
+        }
+        assert_eq!(hash_turns(&s), turns, "refused before any hashing");
+        let r = login_from(&s, &s.owner_email, &s.owner_password, home);
+        assert_eq!(r.status, 200, "a known-good pair has its own budget: {}", r.text);
+        drop(held);
+        for w in waiters {
+            w.join().unwrap();
+        }
+    });
+    // The busy refusals were charged to the stranger's address: it is over its limit now.
+    let r = login_from(&s, "another@example.test", "wrong-password-xyz", stranger);
+    assert_eq!(r.status, 429, "{}", r.text);
+}
+
 // ---------------------------------------------------------------- 8. audit amplification
 
 fn count_where(s: &common::Server, table: &str, cond: &str) -> i64 {
@@ -470,6 +507,7 @@ backend_tests!(
     login_throttle_never_refuses_the_right_password,
     concurrent_valid_logins_are_never_throttled,
     login_hashes_once_whatever_accounts_share_the_email,
+    a_full_hashing_budget_refuses_strangers_not_known_good_logins,
     access_token_revocations_are_bounded_per_principal,
     refused_exchange_audit_is_bounded_per_credential,
     revoked_jti_rows_expire_with_their_token,
