@@ -1,7 +1,7 @@
 //! tokend-abuse: the token path under abuse, and an HTTP fuzz of every route (issue #11).
 //!
 //!   cargo bench --bench abuse -- --url http://127.0.0.1:18080 --email admin@localhost \
-//!       --password PW --pid PID [--mode abuse|fuzz|all] [--seconds 10] [--connections 64]
+//!       --password PW --pid PID [--mode abuse|flood|fuzz|all] [--seconds 10] [--connections 64]
 //!       [--fuzz-requests 100000] [--fuzz-seconds 240] [--fuzz-connections 16]
 //!
 //! The server must run with TOKEND_TRUSTED_PROXIES=127.0.0.1 (the login flood comes from
@@ -15,6 +15,12 @@
 //! flood (random methods on random paths, raw TCP) and an audit flood (a member's refused
 //! DELETE/PATCH/POST with 7,000-character ids) run. Token path and probe run on their own
 //! thread (one current-thread runtime), the floods on another. RSS from /proc/PID/status.
+//!
+//! flood: (D) a distributed anonymous login flood (a new X-Forwarded-For address per
+//! request, IPv4 and IPv6 /64s) while the owner logs in with the right password from its
+//! usual address (the success rate, target ≥ 95 %) and from fresh addresses, and /me is
+//! timed; (E) the audit rows one member writes a second (exchange + revoke in a loop, its
+//! revoked token from many addresses).
 //!
 //! fuzz: ≥ N requests over all routes of /openapi.json plus unknown ones, every method (and
 //! invented ones), random content types and bodies (JSON-ish, form-ish, binary, up to
@@ -131,6 +137,9 @@ fn mib(kib: u64) -> f64 {
 struct Setup {
     owner_at: String,
     member_at: String,
+    /// The member's personal token, and another one the member revoked.
+    member_pat: String,
+    member_revoked_pat: String,
     basic: String,
     pat: String,
     ids: Vec<String>,
@@ -214,7 +223,32 @@ fn setup(a: &Args) -> Setup {
     );
     let member_at = ml["access_token"].as_str().unwrap().to_string();
     let app_id = app["id"].as_str().unwrap_or(cid).to_string();
-    Setup { owner_at, member_at, basic, pat, ids: vec![app_id, pat_id, uid, cid.to_string()] }
+    let member_pat = |name: &str| {
+        must(
+            api(
+                u,
+                "POST",
+                "/api/v1/me/tokens",
+                Some(&member_at),
+                None,
+                json!({"name": name, "ttl_days": 1, "roles": ["org:member"]}),
+            ),
+            "member pat",
+        )
+    };
+    let live = member_pat("loop");
+    let doomed = member_pat("doomed");
+    let doomed_id = doomed["id"].as_str().unwrap();
+    must(api(u, "DELETE", &format!("/api/v1/me/tokens/{doomed_id}"), Some(&member_at), None, Value::Null), "revoke");
+    Setup {
+        owner_at,
+        member_at,
+        member_pat: live["token"].as_str().unwrap().to_string(),
+        member_revoked_pat: doomed["token"].as_str().unwrap().to_string(),
+        basic,
+        pat,
+        ids: vec![app_id, pat_id, uid, cid.to_string()],
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -556,6 +590,165 @@ fn abuse(a: &Args, s: &Setup) {
     println!("  token path p99 ≤ 2× alone: {:.2}× — {}", p99_c / p99_a, verdict(p99_c <= 2.0 * p99_a));
     let errs = all_a.bad + all_a.io_errors + all_a.timeouts + all_c.bad + all_c.io_errors + all_c.timeouts;
     println!("  0 errors on valid token calls: {errs} — {}", verdict(errs == 0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Distributed login flood and audit amplification (issue #18, items 7 and 8)
+
+/// A login request from `xff` (None: the client's own address).
+fn login_request(host: &str, email: &str, password: &str, xff: Option<&str>) -> Vec<u8> {
+    let body = json!({"email": email, "password": password}).to_string();
+    let xff = xff.map(|x| format!("X-Forwarded-For: {x}\r\n")).unwrap_or_default();
+    format!(
+        "POST /api/v1/login HTTP/1.1\r\nHost: {host}\r\n{xff}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A fresh address for every request: random IPv4 in 10/8, or a random IPv6 /64.
+fn random_address(rng: &mut Rng) -> String {
+    if rng.below(2) == 0 {
+        format!("10.{}.{}.{}", rng.below(256), rng.below(256), 1 + rng.below(254))
+    } else {
+        format!("2001:db8:{:x}:{:x}::1", rng.below(65536), rng.below(65536))
+    }
+}
+
+/// The audit log's row count, read by the owner.
+fn audit_rows(url: &str, owner_at: &str) -> i64 {
+    let r = must(api(url, "GET", "/api/v1/audit?page_size=1", Some(owner_at), None, Value::Null), "audit");
+    r["total_count"].as_i64().unwrap_or(0)
+}
+
+/// (D) distributed anonymous login flood: `conns` connections of wrong passwords for random
+/// emails, each request from another address; meanwhile the owner logs in with the right
+/// password from its usual address (known-good) and from fresh addresses, and /me is timed.
+/// (E) one member writing audit rows as fast as it can: exchange and revoke in a loop, and
+/// its revoked token presented from many addresses.
+fn distributed(a: &Args, s: &Setup) {
+    let host = host_of(&a.url);
+    let d = Duration::from_secs(a.seconds);
+    let secs = a.seconds as f64;
+    let conns = a.connections;
+    println!(
+        "\n== distributed login flood: {conns} connections, a new address per request, {}s; load {}",
+        a.seconds,
+        loadavg()
+    );
+    let rss0 = rss_kib(a.pid);
+    let peak = RssPeak::start(a.pid);
+    let (h, until) = (host.clone(), Instant::now() + d);
+    let flood = on_thread(move || {
+        rt().block_on(async move {
+            let tasks: Vec<_> = (0..conns as u64)
+                .map(|c| {
+                    let h2 = h.clone();
+                    tokio::spawn(closed_loop(h.clone(), until, 31_000 + c, false, any_status, move |rng| {
+                        let email = format!("u{}@flood.test", rng.token(10, ALNUM));
+                        let addr = random_address(rng);
+                        login_request(&h2, &email, "wrong-password-xyz", Some(&addr))
+                    }))
+                })
+                .collect();
+            let mut t = Tally::default();
+            for x in tasks {
+                t.merge(x.await.unwrap());
+            }
+            t
+        })
+    });
+    let (h, e, p) = (host.clone(), a.email.clone(), a.password.clone());
+    let known = on_thread(move || {
+        let req = login_request(&h, &e, &p, None);
+        rt().block_on(closed_loop(h.clone(), until, 1, true, is_2xx, move |_| req.clone()))
+    });
+    let (h, e, p) = (host.clone(), a.email.clone(), a.password.clone());
+    let fresh = on_thread(move || {
+        let h2 = h.clone();
+        rt().block_on(closed_loop(h, until, 2, false, is_2xx, move |rng| {
+            let addr = random_address(rng);
+            login_request(&h2, &e, &p, Some(&addr))
+        }))
+    });
+    let (h, at) = (host.clone(), s.owner_at.clone());
+    let mut me = on_thread(move || me_probe(&h, &at, 2, d)).join().unwrap();
+    let (flood, mut known, fresh) = (flood.join().unwrap(), known.join().unwrap(), fresh.join().unwrap());
+    let (rss_peak, rss1) = (peak.finish(), rss_kib(a.pid));
+    let rate = |t: &Tally| 100.0 * t.ok as f64 / (t.total() + t.io_errors + t.timeouts).max(1) as f64;
+    println!("  flood                {:>8.0} req/s  {}", flood.total() as f64 / secs, statuses(&flood));
+    let known_p99 = known.p(0.99);
+    println!(
+        "  valid logins, known-good address: {} of {} ({:.1} %), p99 {:.1} ms  {}",
+        known.ok,
+        known.total() + known.io_errors + known.timeouts,
+        rate(&known),
+        known_p99,
+        statuses(&known)
+    );
+    println!(
+        "  valid logins, a fresh address each: {} of {} ({:.1} %)  {}",
+        fresh.ok,
+        fresh.total() + fresh.io_errors + fresh.timeouts,
+        rate(&fresh),
+        statuses(&fresh)
+    );
+    println!("  GET /me p99 {:.2} ms, errors {}", me.p(0.99), me.bad + me.io_errors + me.timeouts);
+    println!("  server RSS before / peak / after: {:.1} / {:.1} / {:.1} MiB", mib(rss0), mib(rss_peak), mib(rss1));
+
+    // (E) one member, audit amplification.
+    let before = audit_rows(&a.url, &s.owner_at);
+    let until = Instant::now() + d;
+    let loops: Vec<_> = (0..4)
+        .map(|i| {
+            let (url, pat, revoked) = (a.url.clone(), s.member_pat.clone(), s.member_revoked_pat.clone());
+            on_thread(move || {
+                let mut rng = Rng(97 + i);
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    if i == 3 {
+                        // The revoked token, from another address each time.
+                        let xff = random_address(&mut rng);
+                        let _ = ureq::post(&format!("{url}/oauth/token"))
+                            .set("X-Forwarded-For", &xff)
+                            .send_form(&[("grant_type", "refresh_token"), ("refresh_token", &revoked)]);
+                    } else {
+                        let r = ureq::post(&format!("{url}/oauth/token"))
+                            .send_form(&[("grant_type", "refresh_token"), ("refresh_token", &pat)]);
+                        let at = r
+                            .ok()
+                            .and_then(|r| r.into_json::<Value>().ok())
+                            .and_then(|v| v["access_token"].as_str().map(str::to_string));
+                        if let Some(at) = at {
+                            let _ = ureq::post(&format!("{url}/oauth/revoke")).send_form(&[("token", &at)]);
+                        }
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let attempts: u64 = loops.into_iter().map(|t| t.join().unwrap()).sum();
+    let written = audit_rows(&a.url, &s.owner_at) - before;
+    println!(
+        "  one member, exchange + revoke (3 loops) and its revoked token from new addresses (1 loop): {attempts} \
+         attempts, {written} audit rows = {:.1} rows/s",
+        written as f64 / secs
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!("\ntargets:");
+    println!(
+        "  valid-login success under the distributed flood ≥ 95 %: {:.1} % — {}",
+        rate(&known),
+        verdict(rate(&known) >= 95.0)
+    );
+    println!("  /me p99 < 50 ms during the distributed flood: {:.2} ms — {}", me.p(0.99), verdict(me.p(0.99) < 50.0));
+    println!(
+        "  audit rows one member writes: {:.1}/s (bounded: ≤ 30 revocations + 5 refusals per credential a minute) — {}",
+        written as f64 / secs,
+        verdict((written as f64) <= 60.0 * (secs / 60.0).ceil() + 10.0)
+    );
 }
 
 fn loadavg() -> String {
@@ -1012,6 +1205,9 @@ fn main() {
     let mut ok = true;
     if a.mode == "abuse" || a.mode == "all" {
         abuse(&a, &s);
+    }
+    if a.mode == "flood" || a.mode == "all" {
+        distributed(&a, &s);
     }
     if a.mode == "fuzz" || a.mode == "all" {
         ok &= fuzz(&a, &s);

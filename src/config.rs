@@ -10,76 +10,83 @@ use crate::keys::Alg;
 /// so that a bad value names its variable.
 #[derive(Args, Debug, Clone)]
 pub struct ConfigArgs {
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/tokend.db")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = "sqlite://./data/tokend.db")]
     pub database_url: String,
-    #[arg(long, env = "TOKEND_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "TOKEND_BIND", hide_env_values = true, default_value = "127.0.0.1:8080")]
     pub bind: String,
-    #[arg(long, env = "TOKEND_ISSUER", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "TOKEND_ISSUER", hide_env_values = true, default_value = "http://127.0.0.1:8080")]
     pub issuer: String,
-    #[arg(long, env = "TOKEND_KEYS_DIR", default_value = "./keys")]
+    #[arg(long, env = "TOKEND_KEYS_DIR", hide_env_values = true, default_value = "./keys")]
     pub keys_dir: PathBuf,
-    #[arg(long, env = "TOKEND_SIGNING_ALG", default_value = "ES256")]
+    #[arg(long, env = "TOKEND_SIGNING_ALG", hide_env_values = true, default_value = "ES256")]
     pub signing_alg: String,
-    #[arg(long, env = "TOKEND_ACCESS_TOKEN_TTL", default_value = "1800")]
+    #[arg(long, env = "TOKEND_ACCESS_TOKEN_TTL", hide_env_values = true, default_value = "1800")]
     pub access_token_ttl: String,
-    #[arg(long, env = "TOKEND_KEY_PUBLISH_DELAY", default_value = "600")]
+    #[arg(long, env = "TOKEND_KEY_PUBLISH_DELAY", hide_env_values = true, default_value = "600")]
     pub key_publish_delay: String,
-    #[arg(long, env = "TOKEND_KEYS_RELOAD_SECONDS", default_value = "30")]
+    #[arg(long, env = "TOKEND_KEYS_RELOAD_SECONDS", hide_env_values = true, default_value = "30")]
     pub keys_reload_seconds: String,
     /// Comma-separated resource-server audiences; the first is the default. None by default.
-    #[arg(long, env = "TOKEND_AUDIENCES", default_value = "")]
+    #[arg(long, env = "TOKEND_AUDIENCES", hide_env_values = true, default_value = "")]
     pub audiences: String,
     /// The management API's audience (default `{issuer}/api`): never a default audience.
-    #[arg(long, env = "TOKEND_API_AUDIENCE")]
+    #[arg(long, env = "TOKEND_API_AUDIENCE", hide_env_values = true)]
     pub api_audience: Option<String>,
-    #[arg(long, env = "TOKEND_SERVICE_ONLY_AUDIENCES", default_value = "")]
+    #[arg(long, env = "TOKEND_SERVICE_ONLY_AUDIENCES", hide_env_values = true, default_value = "")]
     pub service_only_audiences: String,
-    #[arg(long, env = "TOKEND_BOOTSTRAP_EMAIL", default_value = "admin@localhost")]
+    #[arg(long, env = "TOKEND_BOOTSTRAP_EMAIL", hide_env_values = true, default_value = "admin@localhost")]
     pub bootstrap_email: String,
     #[arg(long, env = "TOKEND_BOOTSTRAP_PASSWORD", hide_env_values = true)]
     pub bootstrap_password: Option<String>,
     /// Failed credential checks (/oauth/token, /oauth/introspect, /oauth/revoke, /api/v1
     /// bearers) per client address per minute before further failures answer 429 (valid
     /// credentials are always served); 0 turns these limits off.
-    #[arg(long, env = "TOKEND_TOKEN_FAILURES_PER_MINUTE", default_value = "120")]
+    #[arg(long, env = "TOKEND_TOKEN_FAILURES_PER_MINUTE", hide_env_values = true, default_value = "120")]
     pub token_failures_per_minute: String,
     /// Refused requests (4xx) answered at once per second, process-wide; beyond, a refusal
     /// waits its turn (at most 1 s) or is answered with its connection closed. 0 = off.
-    #[arg(long, env = "TOKEND_REFUSALS_PER_SECOND", default_value = "1000")]
+    #[arg(long, env = "TOKEND_REFUSALS_PER_SECOND", hide_env_values = true, default_value = "1000")]
     pub refusals_per_second: String,
     /// Comma-separated IPs of reverse proxies whose X-Forwarded-For is believed (throttles,
     /// audit and last-used IPs then see the real client).
-    #[arg(long, env = "TOKEND_TRUSTED_PROXIES", default_value = "")]
+    #[arg(long, env = "TOKEND_TRUSTED_PROXIES", hide_env_values = true, default_value = "")]
     pub trusted_proxies: String,
     /// Serve POST /bench/sign, which only signs a fixed JWT: the ceiling for benchmarks.
-    #[arg(long, env = "TOKEND_BENCH_SIGN_ROUTE", hide = true)]
+    #[arg(long, env = "TOKEND_BENCH_SIGN_ROUTE", hide_env_values = true, hide = true)]
     pub bench_sign_route: bool,
     /// HTTP worker threads; 0 means one per CPU.
-    #[arg(long, env = "TOKEND_WORKERS", default_value = "0")]
+    #[arg(long, env = "TOKEND_WORKERS", hide_env_values = true, default_value = "0")]
     pub workers: String,
     /// SMTP server for notification email (`smtp://host:port`, `smtps://user:pass@host`,
     /// `smtp://host?tls=required`); none: no email is sent.
     #[arg(long, env = "TOKEND_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The From address of notification email.
-    #[arg(long, env = "TOKEND_SMTP_FROM", default_value = "tokend <tokend@localhost>")]
+    #[arg(long, env = "TOKEND_SMTP_FROM", hide_env_values = true, default_value = "tokend <tokend@localhost>")]
     pub smtp_from: String,
     /// Deliver webhooks to loopback, private and link-local addresses too (refused by
     /// default: an org admin must not reach the operator's internal network).
-    #[arg(long, env = "TOKEND_WEBHOOK_ALLOW_PRIVATE")]
+    #[arg(long, env = "TOKEND_WEBHOOK_ALLOW_PRIVATE", hide_env_values = true)]
     pub webhook_allow_private: bool,
     /// Seconds between passes of the notification worker; 0 turns it (and the expiry
     /// scan) off in this instance.
-    #[arg(long, env = "TOKEND_OUTBOX_INTERVAL_SECONDS", default_value = "5")]
+    #[arg(long, env = "TOKEND_OUTBOX_INTERVAL_SECONDS", hide_env_values = true, default_value = "5")]
     pub outbox_interval_seconds: String,
     /// The header forward-auth (`GET /gateway/auth`) sets to the caller's org id, for
     /// multi-tenant upstreams (Mimir, Loki, Tempo, Cortex read `X-Scope-OrgID`).
-    #[arg(long, env = "TOKEND_GATEWAY_TENANT_HEADER", default_value = "X-Scope-OrgID")]
+    #[arg(long, env = "TOKEND_GATEWAY_TENANT_HEADER", hide_env_values = true, default_value = "X-Scope-OrgID")]
     pub gateway_tenant_header: String,
     /// Seconds a forward-auth or introspection answer is served from memory (0: never).
     /// A revocation through this instance takes effect at once; through another, within this time.
-    #[arg(long, env = "TOKEND_GATEWAY_CACHE_SECONDS", default_value = "10")]
+    #[arg(long, env = "TOKEND_GATEWAY_CACHE_SECONDS", hide_env_values = true, default_value = "10")]
     pub gateway_cache_seconds: String,
+    /// Seconds a client has to send a request's head, and as long again for its body; a
+    /// connection that stops mid-request is answered (408/400) and closed.
+    #[arg(long, env = "TOKEND_REQUEST_TIMEOUT_SECONDS", hide_env_values = true, default_value = "10")]
+    pub request_timeout_seconds: String,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>` (401 otherwise).
+    #[arg(long, env = "TOKEND_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +118,34 @@ pub struct Config {
     pub outbox_interval_seconds: u64,
     pub gateway_tenant_header: actix_web::http::header::HeaderName,
     pub gateway_cache_seconds: i64,
+    /// `TOKEND_METRICS_TOKEN`: the bearer `/metrics` requires, if any.
+    pub metrics_token: Option<MetricsToken>,
+    pub request_timeout_seconds: u64,
+}
+
+/// The bearer token of `/metrics`, kept as its SHA-256 (compared in constant time; never
+/// logged).
+#[derive(Clone)]
+pub struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    pub fn new(token: &str) -> MetricsToken {
+        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        MetricsToken(out)
+    }
+
+    /// Whether `presented` is the token (constant time: both sides are hashed first).
+    pub fn matches(&self, presented: &str) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(&MetricsToken::new(presented).0[..], &self.0[..]))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(metrics token)")
+    }
 }
 
 /// An SMTP URL; its Debug form shows no credentials.
@@ -217,6 +252,14 @@ impl Config {
                     var: "TOKEND_SMTP_URL",
                     message: "expected smtp://HOST[:PORT] or smtps://[USER:PASSWORD@]HOST[:PORT]".into(),
                 })?;
+                if smtp_credentials_in_clear(u) {
+                    return Err(ConfigError {
+                        var: "TOKEND_SMTP_URL",
+                        message: "credentials over plain smtp:// would be sent without TLS: use smtps://, add \
+                                  ?tls=required, or a loopback host"
+                            .into(),
+                    });
+                }
                 Some(SmtpUrl(u.to_string()))
             }
         };
@@ -293,6 +336,23 @@ impl Config {
                 3600,
                 "seconds",
             )? as u64,
+            request_timeout_seconds: int_in(
+                "TOKEND_REQUEST_TIMEOUT_SECONDS",
+                &a.request_timeout_seconds,
+                1,
+                3600,
+                "seconds",
+            )? as u64,
+            metrics_token: match a.metrics_token.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(t) if t.len() < 16 => {
+                    return Err(ConfigError {
+                        var: "TOKEND_METRICS_TOKEN",
+                        message: "must be at least 16 characters".into(),
+                    })
+                }
+                Some(t) => Some(MetricsToken::new(t)),
+            },
         })
     }
 
@@ -323,13 +383,46 @@ impl Config {
             outbox_interval_seconds: 5,
             gateway_tenant_header: actix_web::http::header::HeaderName::from_static("x-scope-orgid"),
             gateway_cache_seconds: 10,
+            metrics_token: None,
+            request_timeout_seconds: 10,
         }
     }
+}
+
+/// Whether an SMTP URL carries credentials that could cross the network in clear: plain
+/// `smtp://` with a user or password, without `tls=required`, to a host that is not loopback.
+fn smtp_credentials_in_clear(u: &str) -> bool {
+    let Ok(url) = url::Url::parse(u) else { return false };
+    let creds = !url.username().is_empty() || url.password().is_some();
+    let tls_required = url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        // smtp: is not a special scheme: its IPv4 hosts parse as opaque names.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        }
+        None => false,
+    };
+    url.scheme() == "smtp" && creds && !tls_required && !loopback
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smtp_credentials_never_travel_in_clear() {
+        assert!(smtp_credentials_in_clear("smtp://u:p@mail.example:587"));
+        assert!(smtp_credentials_in_clear("smtp://u@mail.example?tls=opportunistic"));
+        assert!(!smtp_credentials_in_clear("smtp://u:p@mail.example:587?tls=required"));
+        assert!(!smtp_credentials_in_clear("smtps://u:p@mail.example"));
+        assert!(!smtp_credentials_in_clear("smtp://mail.example:25"));
+        assert!(!smtp_credentials_in_clear("smtp://u:p@127.0.0.1:2525"));
+        assert!(!smtp_credentials_in_clear("smtp://u:p@[::1]:2525"));
+        assert!(!smtp_credentials_in_clear("smtp://u:p@localhost:2525"));
+    }
 
     #[test]
     fn smtp_url_debug_hides_credentials() {

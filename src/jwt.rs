@@ -59,6 +59,54 @@ pub enum VerifyError {
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY: i64 = 30;
 
+/// The order of P-256, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// (n − 1) / 2 for P-256: the largest low-S value.
+const P256_HALF_N: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d,
+    0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// Whether a fixed-size (r ‖ s) P-256 signature has its high-S twin's form: (r, n − s) is
+/// equally valid, so accepting both would let anyone mint a second encoding of a token.
+pub fn es256_high_s(sig: &[u8]) -> bool {
+    sig.len() == 64 && sig[32..] > P256_HALF_N[..]
+}
+
+/// Turns a fixed-size P-256 signature into its low-S form (s := n − s when s > n/2); ring
+/// signs with either.
+pub fn es256_low_s(sig: &mut [u8]) {
+    if !es256_high_s(sig) {
+        return;
+    }
+    let s = &mut sig[32..];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = P256_N[i] as i16 - s[i] as i16 - borrow;
+        borrow = i16::from(d < 0);
+        s[i] = (d + 256 * borrow) as u8;
+    }
+}
+
+/// Refuses an ES256 token whose signature is in high-S form (`KeyRing::sign` emits low-S
+/// only; a token signed before that rule is refused half the time, within its short TTL).
+fn refuse_high_s(token: &str, alg: jsonwebtoken::Algorithm) -> Result<(), VerifyError> {
+    use base64::Engine;
+    if alg != jsonwebtoken::Algorithm::ES256 {
+        return Ok(());
+    }
+    let sig = token.rsplit('.').next().unwrap_or_default();
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).map_err(|_| VerifyError::Malformed)?;
+    if es256_high_s(&sig) {
+        return Err(VerifyError::Invalid);
+    }
+    Ok(())
+}
+
 /// Verifies signature (the algorithm is the key's own: never `none`, never HMAC),
 /// `typ`, `iss`, `aud`, `exp` and `nbf` against the supplied clock.
 pub fn verify(
@@ -78,6 +126,7 @@ pub fn verify(
     if header.alg != key.meta.alg.jsonwebtoken() {
         return Err(VerifyError::Invalid);
     }
+    refuse_high_s(token, header.alg)?;
     let mut v = jsonwebtoken::Validation::new(key.meta.alg.jsonwebtoken());
     // Time checks use our clock below, not the library's.
     v.validate_exp = false;
@@ -128,6 +177,7 @@ pub fn verify_with_jwks(
     if header.alg != alg {
         return Err(VerifyError::Invalid);
     }
+    refuse_high_s(token, alg)?;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| VerifyError::UnknownKey)?;
     let mut v = jsonwebtoken::Validation::new(alg);
     v.leeway = LEEWAY as u64;
@@ -177,6 +227,49 @@ mod tests {
             sid: None,
             ep: None,
         }
+    }
+
+    /// n − s of a compact token's signature (its high-S twin when s is low).
+    fn twin(token: &str) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let mut sig = b64.decode(sig).unwrap();
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = P256_N[i] as i16 - sig[32 + i] as i16 - borrow;
+            borrow = i16::from(d < 0);
+            sig[32 + i] = (d + 256 * borrow) as u8;
+        }
+        format!("{head}.{}", b64.encode(sig))
+    }
+
+    #[test]
+    fn es256_signatures_are_low_s_and_high_s_twins_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = now();
+        let ring = KeyRing::open(dir.path(), Alg::ES256, 0, t - 10).unwrap();
+        let jwks = ring.set().jwks_body.to_vec();
+        for _ in 0..40 {
+            let tok = issue(&ring, &claims(t, t + 600), t).unwrap();
+            assert!(verify(&ring.set(), &tok, ISS, Some(AUD), t).is_ok(), "our own tokens are low-S");
+            let high = twin(&tok);
+            assert_ne!(high, tok);
+            // The twin is a valid ECDSA signature: only the rule refuses it.
+            let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&jwks).unwrap();
+            let key = jsonwebtoken::DecodingKey::from_jwk(&set.keys[0]).unwrap();
+            let (msg, sig) = high.rsplit_once('.').unwrap();
+            assert!(jsonwebtoken::crypto::verify(sig, msg.as_bytes(), &key, jsonwebtoken::Algorithm::ES256).unwrap());
+            assert_eq!(verify(&ring.set(), &high, ISS, Some(AUD), t), Err(VerifyError::Invalid));
+            assert_eq!(verify_with_jwks(&jwks, &high, ISS, Some(AUD)), Err(VerifyError::Invalid));
+        }
+        let mut sig = [0u8; 64];
+        sig[32..].copy_from_slice(&P256_HALF_N);
+        assert!(!es256_high_s(&sig));
+        sig[63] += 1;
+        assert!(es256_high_s(&sig));
+        es256_low_s(&mut sig);
+        assert!(!es256_high_s(&sig));
     }
 
     #[test]

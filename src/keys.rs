@@ -278,6 +278,26 @@ pub fn parse_key_pem(name: &str, bytes: &[u8], alg: Option<Alg>) -> Result<Parse
     parse_der(name, pem.contents(), alg)
 }
 
+/// Creates the key directory 0700 if missing; refuses one that group or others can write
+/// (whoever can add a PEM file there can sign tokens), and warns when they can read it.
+fn private_dir(dir: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let name = dir.display().to_string();
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| KeyError::Dir(name.clone(), e.to_string()))?;
+    let mode = fs::metadata(dir).map_err(|e| KeyError::Dir(name.clone(), e.to_string()))?.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(KeyError::Dir(name.clone(), format!("writable by group or others; fix it with: chmod 700 {name}")));
+    }
+    if mode & 0o077 != 0 {
+        log::warn!("key directory {name} is readable by group or others; consider: chmod 700 {name}");
+    }
+    Ok(())
+}
+
 /// Reads every `*.pem` of the directory (non-recursive), with its status file if present.
 fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
     let entries = fs::read_dir(dir).map_err(|e| KeyError::Dir(dir.display().to_string(), e.to_string()))?;
@@ -366,7 +386,7 @@ impl KeyRing {
     /// Opens the directory, generating a first key when it holds none.
     pub fn open(dir: &Path, alg: Alg, publish_delay: i64, now: i64) -> Result<KeyRing, KeyError> {
         let dirname = dir.display().to_string();
-        fs::create_dir_all(dir).map_err(|e| KeyError::Dir(dirname.clone(), e.to_string()))?;
+        private_dir(dir)?;
         let ring = KeyRing {
             dir: dir.to_path_buf(),
             alg,
@@ -537,7 +557,11 @@ impl KeyRing {
         out.push('.');
         B64.encode_string(claims_json, &mut out);
         let sig = match &key.signer {
-            Signer::Ec(k) => k.sign(&self.rng, out.as_bytes()).map(|s| s.as_ref().to_vec()),
+            Signer::Ec(k) => k.sign(&self.rng, out.as_bytes()).map(|s| {
+                let mut sig = s.as_ref().to_vec();
+                crate::jwt::es256_low_s(&mut sig);
+                sig
+            }),
             Signer::Ed(k) => Ok(k.sign(out.as_bytes()).as_ref().to_vec()),
             Signer::Rsa(k) => {
                 let mut buf = vec![0u8; k.public().modulus_len()];
@@ -568,6 +592,19 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let again = KeyRing::open(dir.path(), Alg::ES256, 600, 2000).unwrap();
         assert_eq!(again.set().keys[0].meta.kid, kid);
+    }
+
+    #[test]
+    fn the_key_directory_is_created_private_and_refused_when_others_can_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("a").join("keys");
+        KeyRing::open(&keys, Alg::EdDSA, 0, 1000).unwrap();
+        assert_eq!(fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o700);
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = KeyRing::open(&keys, Alg::EdDSA, 0, 1000).err().unwrap().to_string();
+        assert!(err.contains("chmod 700"), "{err}");
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(KeyRing::open(&keys, Alg::EdDSA, 0, 1000).is_ok(), "readable only: a warning");
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl Format {
 
 /// Installs the global logger (`RUST_LOG` filter, default `info`).
 pub fn init(format: Format) {
-    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    let mut b = builder(env_logger::Env::default().default_filter_or("info"));
     if format == Format::Json {
         b.format(|buf, record| {
             let line = json_line(
@@ -43,6 +43,14 @@ pub fn init(format: Format) {
         });
     }
     b.init();
+}
+
+/// The filter from `env`, with ureq capped at warnings whatever `RUST_LOG` says: its debug
+/// lines carry whole webhook URLs, query strings (often credentials) included.
+fn builder(env: env_logger::Env) -> env_logger::Builder {
+    let mut b = env_logger::Builder::from_env(env);
+    b.filter_module("ureq", log::LevelFilter::Warn);
+    b
 }
 
 /// One log line as a JSON object (no newline inside: serde_json escapes control characters).
@@ -95,6 +103,18 @@ pub fn new_request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ureq_debug_lines_are_never_logged() {
+        use log::Log;
+        let env = env_logger::Env::new().filter_or("TOKEND_TEST_NO_SUCH_VARIABLE", "debug,ureq=trace");
+        let logger = builder(env).build();
+        let on =
+            |target: &'static str, level| logger.enabled(&log::Metadata::builder().target(target).level(level).build());
+        assert!(!on("ureq::unit", log::Level::Debug), "webhook URLs stay out of the log");
+        assert!(on("ureq::unit", log::Level::Warn));
+        assert!(on("tokend::app", log::Level::Debug), "the rest follows RUST_LOG");
+    }
 
     #[test]
     fn json_lines_are_one_object_each() {

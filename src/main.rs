@@ -17,7 +17,7 @@ struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
     /// Log lines as `text` (the default) or `json` (one object per line).
-    #[arg(long, global = true, env = "TOKEND_LOG_FORMAT", default_value = "text")]
+    #[arg(long, global = true, env = "TOKEND_LOG_FORMAT", hide_env_values = true, default_value = "text")]
     log_format: String,
 }
 

@@ -72,7 +72,17 @@ impl Sealer {
         let path = dir.join(KEY_FILE);
         let err = |p: &PathBuf, reason: String| SealError::Key { path: p.display().to_string(), reason };
         let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+            Ok(b) => {
+                // Checked like the signing keys' PEM files: a copy readable by others is
+                // a copy of every webhook secret.
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path).map_err(|e| err(&path, e.to_string()))?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    let fix = format!("readable by group or others; fix it with: chmod 600 {}", path.display());
+                    return Err(err(&path, fix));
+                }
+                b
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 SystemRandom::new().fill(&mut key).map_err(|_| SealError::Random)?;
@@ -120,7 +130,7 @@ impl Sealer {
 fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(parent)?;
     }
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(mut f) => {
@@ -170,5 +180,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        // A key file others can read is refused, naming the fix.
+        std::fs::set_permissions(dir.path().join(KEY_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Sealer::open_dir(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
     }
 }

@@ -137,7 +137,12 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) {
 impl Fixed {
     fn sign(&self, i: usize, msg: &[u8]) -> Vec<u8> {
         match &self.keys[i].2 {
-            Signer::Ec(k) => k.sign(&self.rng, msg).unwrap().as_ref().to_vec(),
+            Signer::Ec(k) => {
+                // Low-S, as tokend signs (high-S twins are refused).
+                let mut sig = k.sign(&self.rng, msg).unwrap().as_ref().to_vec();
+                tokend::jwt::es256_low_s(&mut sig);
+                sig
+            }
             Signer::Ed(k) => k.sign(msg).as_ref().to_vec(),
             Signer::Rsa(k) => {
                 let mut buf = vec![0u8; k.public().modulus_len()];

@@ -83,6 +83,11 @@ pub fn refresh_gauges(st: &State) {
     }
 }
 
+/// The login guard's expired failure counts and known-good pairs (memory handed back).
+fn purge_login_guard(st: &State) {
+    st.login.purge(st.now());
+}
+
 /// Summaries of suppressed refused calls whose window has closed.
 fn flush_refused(st: &State) {
     st.flush_refused(false);
@@ -117,6 +122,7 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
         // First computed by boot, then once a minute.
         Task { name: "refresh_gauges", every: Duration::from_secs(60), last: start, run: refresh_gauges },
         Task { name: "flush_refused", every: tick, last: start, run: flush_refused },
+        Task { name: "purge_login_guard", every: Duration::from_secs(60), last: start, run: purge_login_guard },
         Task {
             name: "reload_keys",
             every: Duration::from_secs(state.cfg.keys_reload_seconds),

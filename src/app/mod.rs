@@ -30,8 +30,8 @@ pub struct State {
     pub cfg: Config,
     pub clock: Arc<dyn Clock>,
     pub usage: Usage,
-    /// Failed logins (15-minute window).
-    pub throttle: Throttle,
+    /// The login guard: failed logins (15-minute window), attempts in flight, known-good pairs.
+    pub login: service::login::Guard,
     /// Failed token-endpoint calls per client IP (1-minute window).
     pub token_throttle: Throttle,
     pub metrics: Metrics,
@@ -58,7 +58,7 @@ impl State {
             cfg,
             clock,
             usage: Usage::default(),
-            throttle: Throttle::new(900),
+            login: Default::default(),
             token_throttle: Throttle::new(60),
             metrics: Metrics::new(),
             refused: Default::default(),
@@ -72,7 +72,7 @@ impl State {
 
     /// The login throttle and hashing bound every password check passes through.
     pub fn password_gate(&self) -> service::users::PasswordGate<'_> {
-        service::users::PasswordGate { throttle: &self.throttle, hashing: &self.hashing }
+        service::users::PasswordGate { guard: &self.login, hashing: &self.hashing }
     }
 
     pub fn now(&self) -> i64 {

@@ -31,6 +31,9 @@ const BATCH: i64 = 32;
 const LEASE_SECONDS: i64 = 300;
 /// Deliveries in flight at once in one instance.
 const CONCURRENCY: usize = 4;
+/// Deliveries of one org in flight at once across instances (fair claiming): one org's
+/// slow receivers occupy at most this many of the worker's slots.
+pub const PER_ORG_IN_FLIGHT: i64 = 2;
 /// Connect, read and write timeouts of a webhook call and of an SMTP session.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Most of a receiver's answer that is read (the rest is ignored).
@@ -123,7 +126,7 @@ pub fn deliver_due(st: &State) -> service::Result<Pass> {
     let claim = new_id();
     let rows = {
         let mut conn = st.db.write()?;
-        q::claim(&mut conn, now, now + LEASE_SECONDS, &claim, BATCH)?
+        q::claim(&mut conn, now, now + LEASE_SECONDS, &claim, BATCH, PER_ORG_IN_FLIGHT)?
     };
     let mut pass = Pass { claimed: rows.len(), ..Pass::default() };
     if rows.is_empty() {
@@ -329,10 +332,19 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
             let s = v6.segments();
+            // IPv4 inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), translated
+            // (::ffff:0:a.b.c.d) and 6to4 (2002:aabb:ccdd::/48) reach that IPv4 address.
+            let v4 = |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            if s[..5] == [0; 5] && (s[5] == 0 || s[5] == 0xffff) {
+                return is_public(v4(s[6], s[7]));
+            }
+            if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+                return is_public(v4(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public(v4(s[1], s[2]));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -340,6 +352,8 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // Teredo (2001::/32): tunnels to an IPv4 address it obfuscates.
+                || (s[0] == 0x2001 && s[1] == 0)
                 || (s[0] == 0x64 && s[1] == 0xff9b))
         }
     }
@@ -451,9 +465,14 @@ pub fn spawn_worker(state: web::Data<State>) -> std::thread::JoinHandle<()> {
                     continue;
                 }
                 last_pass = Instant::now();
+                // Pass after pass while there is work (a pass takes at most a few rows of
+                // each org), but the expiry scan still runs every minute.
+                let scan_due = |t: Option<Instant>| t.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
                 loop {
                     match deliver_due(&state) {
-                        Ok(p) if p.claimed as i64 == BATCH && !state.stopping.load(Ordering::Relaxed) => continue,
+                        Ok(p) if p.claimed > 0 && !state.stopping.load(Ordering::Relaxed) && !scan_due(last_scan) => {
+                            continue
+                        }
                         Ok(_) => break,
                         Err(e) => {
                             log::warn!("notification delivery pass failed, will retry: {e}");
@@ -485,10 +504,20 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "255.255.255.255",
+            // IPv4 inside IPv6 (issue #18 item 14).
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "::ffff:0:10.0.0.1",
+            "::ffff:0:169.254.169.254",
+            "2002:0a00:0001::1",
+            "2002:a9fe:a9fe::",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001::1",
         ] {
             assert!(!is_public(a.parse().unwrap()), "{a}");
         }
-        for a in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+        for a in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "2002:0101:0101::1", "::ffff:0:1.1.1.1"] {
             assert!(is_public(a.parse().unwrap()), "{a}");
         }
     }

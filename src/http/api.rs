@@ -304,6 +304,7 @@ pub struct RevokedCount {
 pub async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
+    super::pacing::login_overflow(&st, &email, &ip).await?;
     // Password verification (argon2, tens of ms, bounded in service::passwords) on the
     // blocking pool, holding no database connection while it hashes. The session and audit
     // rows take the writer briefly after.
@@ -693,7 +694,8 @@ pub async fn roles_list(c: Caller, st: web::Data<State>) -> Result<HttpResponse,
 
 /// Add a service or custom role
 ///
-/// Requires org:admin. 409 if the role exists.
+/// Requires org:admin. 409 if the role exists, or when the org already catalogues 500 service and
+/// custom roles (the cap).
 #[utoipa::path(post, path = "/api/v1/roles", tag = "Roles", operation_id = "createRole",
     request_body = NewRole,
     responses(
@@ -1353,7 +1355,7 @@ pub async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<Sta
 ///
 /// Requires org:admin; another organization's webhook answers 404. Queues a webhook.test event for this
 /// webhook only; the worker delivers it like any other (see the delivery log). A disabled webhook answers
-/// 409. No body.
+/// 409. At most 10 test events per organization a minute (429 with Retry-After beyond). No body.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "Webhooks", operation_id = "testWebhook",
     params(("id" = String, Path, description = "Webhook id.")),
     responses(
@@ -1361,8 +1363,17 @@ pub async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<Sta
         (status = 403),
         (status = 404),
         (status = 409),
+        (status = 429, description = "More than 10 test events of this organization within a minute."),
     ))]
 pub async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    // Bounded per org: test events cannot flood the outbox and the worker's slots (only
+    // callers allowed to send them count).
+    c.0.require("org:admin")?;
+    let key = format!("webhook-test:{}", c.0.org_id);
+    let limit = crate::service::throttle::Rule::Limit(webhooks::TEST_EVENTS_PER_MINUTE);
+    st.token_throttle
+        .reserve(&[(&key, limit)], st.now())
+        .map_err(|retry_after| ApiError::from(service::Error::TooMany { retry_after }))?;
     let queued = write(&st, move |conn, _, now| webhooks::send_test(conn, &c.0, &id, now)).await?;
     Ok(HttpResponse::Accepted().json(queued))
 }

@@ -15,9 +15,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 pub fn metadata_json(state: &State) -> serde_json::Value {
     let iss = &state.cfg.issuer;
-    let mut algs: Vec<&str> = state.keys.set().keys.iter().map(|k| k.meta.alg.as_str()).collect();
-    algs.sort();
-    algs.dedup();
+    // Only what is implemented: no authorization endpoint (so no response type), no JWT
+    // client authentication and no ID tokens (so no signing algorithms for either); the
+    // access tokens' algorithm is each key's `alg` in the JWKS.
     json!({
         "issuer": iss,
         "token_endpoint": format!("{iss}/oauth/token"),
@@ -32,9 +32,7 @@ pub fn metadata_json(state: &State) -> serde_json::Value {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
-        "response_types_supported": ["token"],
-        "token_endpoint_auth_signing_alg_values_supported": algs,
-        "id_token_signing_alg_values_supported": algs,
+        "response_types_supported": [],
         "subject_types_supported": ["public"],
         "service_documentation": format!("{iss}/openapi.json"),
     })

@@ -1,5 +1,6 @@
 //! Liveness, readiness (database round trip) and Prometheus metrics.
-use actix_web::{web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::State;
 
@@ -55,9 +56,26 @@ pub async fn readyz(state: web::Data<State>) -> HttpResponse {
 /// tokend_api_tokens_live{owner_kind}, tokend_api_tokens_expiring_7d, tokend_api_tokens_idle,
 /// tokend_webhook_outbox_depth{kind} and tokend_webhook_deliveries_failed{kind} (kind webhook or email),
 /// tokend_gauges_computed_timestamp_seconds.
+/// With TOKEND_METRICS_TOKEN set, only `Authorization: Bearer <that token>` is answered (401
+/// otherwise).
 #[utoipa::path(get, path = "/metrics", tag = "Operations", operation_id = "metrics", security(()),
     responses((status = 200, description = "Prometheus text exposition format.",
-        content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn metrics(state: web::Data<State>) -> HttpResponse {
+        content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "TOKEND_METRICS_TOKEN is set and the request does not present it.")))]
+pub async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    if let Some(token) = &state.cfg.metrics_token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !token.matches(presented.trim()) {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
+                .content_type("text/plain")
+                .body("a bearer token is required\n");
+        }
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

@@ -168,3 +168,49 @@ pub async fn observe(
     }
     Ok(res)
 }
+
+/// The request body must arrive within `TOKEND_REQUEST_TIMEOUT_SECONDS` of the request head;
+/// a body that stops arriving fails its read (answered 400 or 408 by the extractor, and
+/// the connection is closed) instead of holding the connection and a worker's slot.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::dev::Payload;
+    use actix_web::error::PayloadError;
+    use actix_web::HttpMessage;
+    use futures_util::StreamExt;
+    let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return next.call(req).await };
+    let deadline =
+        actix_web::rt::time::Instant::now() + std::time::Duration::from_secs(state.cfg.request_timeout_seconds);
+    let payload = req.take_payload();
+    if matches!(payload, Payload::None) {
+        req.set_payload(payload);
+        return next.call(req).await;
+    }
+    let timed_out = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = timed_out.clone();
+    let stream = futures_util::stream::unfold(Some(payload), move |p| {
+        let flag = flag.clone();
+        async move {
+            let mut p = p?;
+            let left = deadline.saturating_duration_since(actix_web::rt::time::Instant::now());
+            match actix_web::rt::time::timeout(left, p.next()).await {
+                Ok(Some(item)) => Some((item, Some(p))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.set(true);
+                    let e =
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body did not arrive in time");
+                    Some((Err(PayloadError::Io(e)), None))
+                }
+            }
+        }
+    });
+    req.set_payload(Payload::Stream { payload: Box::pin(stream) });
+    let mut res = next.call(req).await?;
+    if timed_out.get() {
+        res.response_mut().head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
+}

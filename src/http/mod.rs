@@ -48,13 +48,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 pub fn server(state: web::Data<State>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.cfg.workers;
+    let timeout = std::time::Duration::from_secs(state.cfg.request_timeout_seconds);
     let s = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(pacing::pace))
             .wrap(from_fn(middleware::observe))
+            .wrap(from_fn(middleware::body_deadline))
             .configure(configure)
     })
+    // A client has `TOKEND_REQUEST_TIMEOUT_SECONDS` to send the request head, and as long
+    // again for its body (`middleware::body_deadline`): a connection that stops mid-request
+    // is not held indefinitely.
+    .client_request_timeout(timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(5))
     .workers(workers)
     .backlog(2048)
     .listen(listener)?

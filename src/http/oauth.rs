@@ -148,6 +148,10 @@ fn nonempty<'a>(form: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
 /// allowed per (client address, presented identity) per minute, below the per-address limit.
 pub const IDENTITY_FAILURES_PER_MINUTE: u32 = 10;
 
+/// Access tokens one principal may revoke by jti per minute (each writes a revoked-jti row
+/// and an audit row); beyond it `/oauth/revoke` answers 429 until Retry-After.
+pub const REVOKES_PER_MINUTE: u32 = 30;
+
 /// Counts a failed credential check from `ip` presenting `identity` (a client_id or a
 /// token, only its fingerprint is kept). Err(seconds) when the address or the identity was
 /// already over its limit: the caller then answers 429 instead of the failure. Only
@@ -338,9 +342,18 @@ pub async fn audit_refused_exchange(
     reason: &'static str,
     ip: String,
 ) {
+    // At most a few rows a minute per credential, however many addresses present it (the
+    // rest are summarised).
+    let (write, summary) = state.refused.admit_for(&id, &org, "api_token", Some(&ip), state.now());
+    if !write {
+        return;
+    }
     let st = state.clone();
     let r = blocking(move || -> Result<(), crate::service::Error> {
         let mut w = st.db.write()?;
+        if let Some(sum) = summary {
+            sum.record(&mut w, st.now())?;
+        }
         exchange::audit_refusal(&mut w, &org, &id, reason, &ip, st.now())
     })
     .await;
@@ -353,7 +366,8 @@ pub async fn audit_refused_exchange(
 ///
 /// The holder of an API token revokes it, the holder of an access token issued here its jti;
 /// no client authentication. Always 200 with an empty body when the form is valid, also for
-/// an unknown or already revoked token; a client secret is unsupported_token_type (400).
+/// an unknown or already revoked token; a client secret is unsupported_token_type (400). One
+/// principal's access tokens are revoked at most 30 a minute (429 slow_down beyond).
 #[utoipa::path(post, path = "/oauth/revoke", tag = "OAuth", operation_id = "revoke", security(()),
     request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -378,8 +392,21 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
             Err(_) => false,
         }
     } else {
-        // An access token: only one we signed and that has not expired is worth a row.
-        crate::jwt::verify(&state.keys.set(), &token, &state.cfg.issuer, None, state.now()).is_ok()
+        // An access token: only one we signed and that has not expired is worth a row, and
+        // each principal writes at most `REVOKES_PER_MINUTE` of them (jti and audit rows).
+        match crate::jwt::verify(&state.keys.set(), &token, &state.cfg.issuer, None, state.now()) {
+            Ok(c) => {
+                use crate::service::throttle::Rule;
+                let key = format!("revoke-jti:{}|{}", c.org, c.sub);
+                if let Err(retry) =
+                    state.token_throttle.reserve(&[(&key, Rule::Limit(REVOKES_PER_MINUTE))], state.now())
+                {
+                    return Ok(slow_down(retry));
+                }
+                true
+            }
+            Err(_) => false,
+        }
     };
     if !worth_a_write {
         if let Err(retry) = credential_failure(&state, &ip, Some(&token)) {

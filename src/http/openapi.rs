@@ -294,10 +294,6 @@ pub enum IntrospectionResponse {
     ApiToken(IntrospectionApiToken),
 }
 
-fn algs() -> utoipa::openapi::Array {
-    utoipa::openapi::ArrayBuilder::new().items(one_of(&["ES256", "EdDSA", "RS256"])).build()
-}
-
 /// RFC 8414 metadata (`discovery::metadata_json`); URLs are built from the configured
 /// issuer (TOKEND_ISSUER).
 #[derive(ToSchema)]
@@ -321,11 +317,9 @@ pub struct AuthorizationServerMetadata {
     revocation_endpoint_auth_methods_supported: Vec<String>,
     #[schema(example = json!(["client_secret_basic", "client_secret_post", "bearer"]))]
     introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// Empty: there is no authorization endpoint.
+    #[schema(example = json!([]))]
     response_types_supported: Vec<String>,
-    #[schema(schema_with = algs)]
-    token_endpoint_auth_signing_alg_values_supported: Vec<String>,
-    #[schema(schema_with = algs)]
-    id_token_signing_alg_values_supported: Vec<String>,
     subject_types_supported: Vec<String>,
     #[schema(format = "uri")]
     service_documentation: String,
@@ -456,9 +450,11 @@ pub struct TableFilter {
     #[param(format = DateTime)]
     unused_since: Option<String>,
     /// Tokens carrying exactly this role.
+    #[param(max_length = 200)]
     role: Option<String>,
     /// Case-insensitive substring of name, description, hint or owner (email or service
-    /// account name).
+    /// account name); at most 200 characters (422 beyond).
+    #[param(max_length = 200)]
     q: Option<String>,
     /// true: tokens that may reach the management API; false: those that may not.
     management: Option<bool>,

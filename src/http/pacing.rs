@@ -98,6 +98,33 @@ pub async fn pace(
     Ok(res)
 }
 
+/// Paces a refusal the middleware does not see as one (a 503 for a full login budget):
+/// waits for its turn, or answers false when the queue is full (close the connection).
+pub async fn pace_now(state: &State) -> bool {
+    match state.pacer.turn() {
+        Turn::Now => true,
+        Turn::After(d) => {
+            state.metrics.paced.with_label_values(&["delayed"]).inc();
+            actix_web::rt::time::sleep(d).await;
+            true
+        }
+        Turn::Close => {
+            state.metrics.paced.with_label_values(&["closed"]).inc();
+            false
+        }
+    }
+}
+
+/// A login refused before it takes a blocking thread because its hashing budget is full:
+/// the refusal is paced like a 4xx (a flood cannot spin on it).
+pub async fn login_overflow(state: &State, email: &str, ip: &str) -> Result<(), crate::service::Error> {
+    let r = state.login.refuse_overflow(&state.hashing, email, ip, state.now());
+    if r.is_err() {
+        pace_now(state).await;
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

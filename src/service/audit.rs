@@ -142,26 +142,39 @@ impl RefusalFlood {
     /// Whether to write this refused call, and a summary of an earlier window of the same
     /// principal that is due now.
     pub fn admit(&self, p: &Principal, now: i64) -> (bool, Option<Suppressed>) {
+        self.admit_for(&p.id, &p.org_id, p.acct.as_str(), p.ip.as_deref(), now)
+    }
+
+    /// [`RefusalFlood::admit`] for any actor: a principal, or a credential refused again
+    /// and again (a known revoked token presented from many addresses).
+    pub fn admit_for(
+        &self,
+        id: &str,
+        org_id: &str,
+        actor_kind: &'static str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> (bool, Option<Suppressed>) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(&p.id) && map.len() >= MAX_TRACKED {
+        if !map.contains_key(id) && map.len() >= MAX_TRACKED {
             return (true, None);
         }
         let fresh = || Window {
             start: now,
             written: 1,
             suppressed: 0,
-            org_id: p.org_id.clone(),
-            actor_kind: p.acct.as_str(),
-            ip: p.ip.clone(),
+            org_id: org_id.to_string(),
+            actor_kind,
+            ip: ip.map(str::to_string),
         };
-        match map.get_mut(&p.id) {
+        match map.get_mut(id) {
             None => {
-                map.insert(p.id.clone(), fresh());
+                map.insert(id.to_string(), fresh());
                 (true, None)
             }
             Some(w) if now >= w.start + REFUSED_WINDOW_SECONDS => {
                 let old = std::mem::replace(w, fresh());
-                (true, summary(&p.id, old, now))
+                (true, summary(id, old, now))
             }
             Some(w) if w.written < REFUSED_ROWS_PER_WINDOW => {
                 w.written += 1;
@@ -169,7 +182,7 @@ impl RefusalFlood {
             }
             Some(w) => {
                 w.suppressed += 1;
-                w.ip.clone_from(&p.ip);
+                w.ip = ip.map(str::to_string);
                 (false, None)
             }
         }

@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod gateway;
 pub mod lifecycle;
 pub mod list;
+pub mod login;
 pub mod orgs;
 pub mod passwords;
 pub mod policy;

@@ -50,6 +50,9 @@ pub struct Stats {
     pub turns: usize,
 }
 
+/// What a refusal for a full hashing budget says.
+pub const BUSY: &str = "password hashing is busy";
+
 /// Seconds a refused caller is asked to wait.
 pub const RETRY_AFTER: u64 = 1;
 
@@ -94,6 +97,12 @@ impl Bound {
         Some(Permit(self))
     }
 
+    /// Whether every turn is taken and the queue is full (a new caller would be refused).
+    pub fn is_full(&self) -> bool {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 >= self.max && s.1 >= self.queue
+    }
+
     pub fn stats(&self) -> Stats {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         Stats {
@@ -116,7 +125,7 @@ impl Bound {
     }
 
     fn turn(&self) -> Result<Permit<'_>> {
-        self.acquire().ok_or(Error::Unavailable { what: "password hashing is busy", retry_after: RETRY_AFTER })
+        self.acquire().ok_or(Error::Unavailable { what: BUSY, retry_after: RETRY_AFTER })
     }
 
     /// A new PHC-format argon2id hash of `p`, in a turn.

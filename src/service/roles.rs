@@ -47,6 +47,9 @@ fn builtin_description(r: &str) -> &'static str {
     }
 }
 
+/// Service and custom roles one org may catalogue (409 beyond).
+pub const MAX_CATALOGUED_ROLES: i64 = 500;
+
 pub fn valid_name(name: &str) -> bool {
     // ^[a-z][a-z0-9_.-]*:[a-z0-9_.*-]+$
     let Some((left, right)) = name.split_once(':') else { return false };
@@ -107,6 +110,11 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
         let exists = store::org::count_role(conn, &p.org_id, &input.name)?;
         if exists > 0 {
             return Err(Error::Conflict(format!("role {} already exists", input.name)));
+        }
+        if store::org::count_roles(conn, &p.org_id)? >= MAX_CATALOGUED_ROLES {
+            return Err(Error::Conflict(format!(
+                "the catalogue holds at most {MAX_CATALOGUED_ROLES} service and custom roles; delete one first"
+            )));
         }
         let row = Role {
             org_id: p.org_id.clone(),

@@ -95,6 +95,10 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
             "unused_since" => {
                 t.unused_since = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?)
             }
+            // Bounded: a search term becomes LIKE patterns in the query.
+            "role" | "q" if v.chars().count() > MAX_FILTER_CHARS => {
+                return Err(invalid(&k, format!("must be at most {MAX_FILTER_CHARS} characters")))
+            }
             "role" => t.role = Some(v),
             "q" => t.q = Some(v),
             "management" => match v.as_str() {
@@ -115,6 +119,9 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
     t.page.check_sort(if scope == Scope::Org { &SORTS } else { &tokens::SORTS })?;
     Ok(t)
 }
+
+/// The longest `q` or `role` filter of a token list.
+pub const MAX_FILTER_CHARS: usize = 200;
 
 /// The store filter of a parsed query for `org_id`'s lists: without a status filter, tokens
 /// that ended more than the org's `retention_days` ago are left out (even before the purge

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 const PER_WINDOW: i64 = 8;
 const SLOTS: usize = PER_WINDOW as usize + 2;
 /// Beyond this many keys the oldest half is forgotten.
-pub const MAX_KEYS: usize = 100_000;
+pub const MAX_KEYS: usize = 50_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
@@ -22,6 +22,16 @@ pub enum Rule {
     /// `free` failures within the window; after that each further attempt waits
     /// `base · 2^(failures − free)` seconds (at most the window) after the last failure.
     Backoff { free: u32, base: i64 },
+}
+
+impl Rule {
+    /// The failures a fresh key lets through.
+    fn capacity(self) -> u32 {
+        match self {
+            Rule::Limit(n) => n,
+            Rule::Backoff { free, .. } => free.max(1),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -74,6 +84,16 @@ impl Entry {
                 }
             }
             _ => Ok(()),
+        }
+    }
+
+    /// How many more failures `rule` lets through now (0: the key is over its rule).
+    fn headroom(&self, rule: Rule, bucket: i64, window: i64, now: i64) -> u32 {
+        let count = self.count(bucket, window, now);
+        match rule {
+            Rule::Limit(n) => n.saturating_sub(count),
+            Rule::Backoff { free, .. } if count < free => free - count,
+            Rule::Backoff { .. } => u32::from(self.check(rule, bucket, window, now).is_ok()),
         }
     }
 
@@ -161,6 +181,21 @@ impl Throttle {
             let median = *median;
             map.retain(|_, e| e.last > median);
         }
+        map.shrink_to_fit();
+    }
+
+    /// How many more failures `rule` lets through for `key` now.
+    pub fn headroom(&self, key: &str, rule: Rule, now: i64) -> u32 {
+        let map = self.lock();
+        map.get(key).map_or_else(|| rule.capacity(), |e| e.headroom(rule, self.bucket, self.window, now))
+    }
+
+    /// Forgets expired keys and hands the freed memory back (maintenance, once a minute).
+    pub fn purge(&self, now: i64) {
+        let mut map = self.lock();
+        map.retain(|_, e| !e.expired(self.bucket, self.window, now));
+        map.shrink_to_fit();
+        self.tracked.store(map.len(), Ordering::Relaxed);
     }
 
     /// Checks, and when every key allows it, counts one failure on each key now: the

@@ -5,12 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Event};
 use super::list::{PageQuery, Paged};
-use super::passwords;
-use super::throttle::{self, Rule, Throttle};
 use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
-use crate::store::models::{Org, User};
-use crate::store::{self, roles_from_text, roles_to_text, AnyConnection, Db};
+use crate::store::models::User;
+use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 use crate::whsec::Sealer;
 
 pub fn normalize_email(email: &str) -> Result<String> {
@@ -35,123 +33,10 @@ pub fn check_password(p: &str) -> Result<()> {
     Ok(())
 }
 
-/// Failed logins per (account, client address) before each further attempt from that
-/// address waits (30 s, doubling, at most the 15-minute window). Keyed by address too, so
-/// failures elsewhere never stop the right password: no one can lock an account out.
-pub const LOGIN_FREE_FAILURES: u32 = 5;
-pub const LOGIN_BACKOFF_SECONDS: i64 = 30;
-/// Failed logins per client address (any accounts) within the window.
-pub const LOGIN_FAILURES_PER_IP: u32 = 30;
-
-/// What every password check passes through: the login throttle (its place is held
-/// before hashing) and the server's hashing bound.
-pub struct PasswordGate<'a> {
-    pub throttle: &'a Throttle,
-    pub hashing: &'a passwords::Bound,
-}
-
-pub struct LoginOk {
-    pub user: User,
-}
-
-/// Password login. Unknown email, wrong password and disabled user all answer the same,
-/// after the same work. The attempt holds its throttle place before hashing, and no
-/// database connection is held while hashing.
-pub fn login(
-    db: &Db,
-    gate: &PasswordGate,
-    email: &str,
-    password: &str,
-    org: Option<&str>,
-    ip: &str,
-    now: i64,
-) -> Result<LoginOk> {
-    let (throttle, hashing) = (gate.throttle, gate.hashing);
-    let email = email.trim().to_lowercase();
-    let (pair_key, ip_key) = login_keys(&email, ip);
-    let keys = [
-        (pair_key.as_str(), Rule::Backoff { free: LOGIN_FREE_FAILURES, base: LOGIN_BACKOFF_SECONDS }),
-        (ip_key.as_str(), Rule::Limit(LOGIN_FAILURES_PER_IP)),
-    ];
-    throttle.reserve(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
-    match check_login(db, hashing, &email, password, org) {
-        Ok(Some(user)) => {
-            throttle.clear(&pair_key);
-            throttle.release(&ip_key, now);
-            Ok(LoginOk { user })
-        }
-        // The reservation stays: it was a failure.
-        Ok(None) => Err(Error::Unauthorized("invalid email or password".into())),
-        // Not the caller's failure (database down, hashing busy): give the place back.
-        Err(e) => {
-            throttle.release(&pair_key, now);
-            throttle.release(&ip_key, now);
-            Err(e)
-        }
-    }
-}
-
-/// The login throttle's keys: (account, address) and address.
-fn login_keys(email: &str, ip: &str) -> (String, String) {
-    let addr = throttle::address_key(ip);
-    (format!("login:{}|{addr}", throttle::fingerprint(email)), format!("login-ip:{addr}"))
-}
-
-/// A person's current password, checked for an own password change under the login
-/// throttle and the hashing bound (no database connection is held). Answers whether it
-/// matched; a mismatch counts as a failed login from that address.
-pub fn check_current_password(gate: &PasswordGate, user: &User, password: &str, ip: &str, now: i64) -> Result<bool> {
-    let (throttle, hashing) = (gate.throttle, gate.hashing);
-    let (pair_key, ip_key) = login_keys(&user.email, ip);
-    let keys = [
-        (pair_key.as_str(), Rule::Backoff { free: LOGIN_FREE_FAILURES, base: LOGIN_BACKOFF_SECONDS }),
-        (ip_key.as_str(), Rule::Limit(LOGIN_FAILURES_PER_IP)),
-    ];
-    throttle.reserve(&keys, now).map_err(|retry_after| Error::TooMany { retry_after })?;
-    match hashing.verify(user.password_hash.as_deref().unwrap_or(passwords::dummy_hash()), password) {
-        Ok(ok) if ok && user.password_hash.is_some() => {
-            throttle.clear(&pair_key);
-            throttle.release(&ip_key, now);
-            Ok(true)
-        }
-        Ok(_) => Ok(false),
-        Err(e) => {
-            throttle.release(&pair_key, now);
-            throttle.release(&ip_key, now);
-            Err(e)
-        }
-    }
-}
-
-fn check_login(
-    db: &Db,
-    hashing: &passwords::Bound,
-    email: &str,
-    password: &str,
-    org: Option<&str>,
-) -> Result<Option<User>> {
-    let candidates: Vec<User> = {
-        let mut conn = db.read()?;
-        let candidates = store::principals::users_by_email(&mut conn, email)?;
-        let orgs_by_name: Vec<Org> = match org {
-            Some(o) => store::org::named(&mut conn, o)?,
-            None => vec![],
-        };
-        candidates.into_iter().filter(|u| org.is_none() || orgs_by_name.iter().any(|o| o.id == u.org_id)).collect()
-    };
-    let dummy = passwords::dummy_hash();
-    let mut found = None;
-    if candidates.is_empty() {
-        hashing.verify(dummy, password)?;
-    }
-    for u in candidates {
-        let ok = hashing.verify(u.password_hash.as_deref().unwrap_or(dummy), password)?;
-        if ok && u.password_hash.is_some() && !u.disabled && found.is_none() {
-            found = Some(u);
-        }
-    }
-    Ok(found)
-}
+pub use super::login::{
+    check_current_password, login, LoginOk, PasswordGate, LOGIN_BACKOFF_SECONDS, LOGIN_FAILURES_PER_IP,
+    LOGIN_FREE_FAILURES,
+};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
@@ -370,9 +255,16 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
         Some(_) => return Err(invalid("disabled", "must be true or false")),
     };
     // Only people the caller may act on (who hold no role the caller lacks) are listed.
-    let unheld = super::roles::unheld(conn, &p.org_id, &p.roles)?;
-    let filter =
-        store::principals::UserFilter { without_roles: &unheld, q: f.q.as_deref(), role: f.role.as_deref(), disabled };
+    let all_sets = store::principals::user_role_sets(conn, &p.org_id)?;
+    let n = all_sets.len();
+    let sets: Vec<String> =
+        all_sets.into_iter().filter(|t| roles_from_text(t).iter().all(|r| super::holds(&p.roles, r))).collect();
+    let filter = store::principals::UserFilter {
+        role_sets: (sets.len() < n).then_some(sets.as_slice()),
+        q: f.q.as_deref(),
+        role: f.role.as_deref(),
+        disabled,
+    };
     let rows = store::principals::list_users(conn, &p.org_id, &filter, &page)?;
     Ok(page.view(rows, |u| view(&u)))
 }

@@ -26,6 +26,8 @@ pub const EVENTS: [&str; 7] = [
 ];
 /// The event of `POST /webhooks/{id}/test` (delivered whatever the subscription).
 pub const TEST_EVENT: &str = "webhook.test";
+/// Test events one org may queue a minute (`POST /api/v1/webhooks/{id}/test`; 429 beyond).
+pub const TEST_EVENTS_PER_MINUTE: u32 = 10;
 /// Sort keys of the webhook list and of a delivery log.
 pub const SORTS: [&str; 2] = ["created_at", "url"];
 pub const DELIVERY_SORTS: [&str; 1] = ["at"];

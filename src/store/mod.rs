@@ -130,7 +130,9 @@ impl ManageConnection for Manager {
         };
         match r {
             Ok(c) => {
-                self.health.down.store(false, Ordering::Relaxed);
+                if self.health.down.swap(false, Ordering::Relaxed) {
+                    log::warn!("database reachable again");
+                }
                 Ok(c)
             }
             Err(e) => {
@@ -148,6 +150,44 @@ impl ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         LOST.with(|l| l.replace(false)) || std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// r2d2's error handler: its default logs every failed (re)connection attempt, a multi-line
+/// ERROR many times a second during an outage. This one logs one line at most every
+/// `POOL_ERROR_LOG_SECONDS`, with how many attempts failed since; `Manager::connect` logs
+/// once when the database answers again.
+#[derive(Debug, Default)]
+pub struct PoolErrors {
+    last: AtomicI64,
+    failed: AtomicU64,
+}
+
+/// The least time between two logged pool errors.
+pub const POOL_ERROR_LOG_SECONDS: i64 = 30;
+
+impl PoolErrors {
+    /// Whether an error at `now` is logged, and how many failed attempts it stands for.
+    fn admit(&self, now: i64) -> Option<u64> {
+        let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if now - last < POOL_ERROR_LOG_SECONDS
+            || self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return None;
+        }
+        self.failed.fetch_sub(failed, Ordering::Relaxed);
+        Some(failed)
+    }
+}
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for PoolErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        if let Some(n) = self.admit(now) {
+            let line = error.to_string().replace('\n', " ");
+            log::warn!("database connections failing ({n} attempt(s) since the last message): {line}");
+        }
     }
 }
 
@@ -326,6 +366,7 @@ impl Db {
                     // A "SELECT 1" before every checkout doubles the hot path's queries.
                     .test_on_check_out(false)
                     .connection_customizer(Box::new(SqlitePragmas))
+                    .error_handler(Box::new(PoolErrors::default()))
                     .build(Manager { backend: Backend::Sqlite, url: path.to_string(), health: health.clone() })
             };
             let read = build(read_pool_size.max(1), CHECKOUT_TIMEOUT)?;
@@ -349,6 +390,7 @@ impl Db {
                 .min_idle(Some(1))
                 .test_on_check_out(false)
                 .connection_timeout(CHECKOUT_TIMEOUT)
+                .error_handler(Box::new(PoolErrors::default()))
                 .build(Manager { backend: Backend::Postgres, url: url.to_string(), health: health.clone() })?;
             Ok(Db {
                 read: pool.clone(),
@@ -523,6 +565,17 @@ pub fn like_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_errors_are_logged_at_most_every_thirty_seconds() {
+        let p = PoolErrors::default();
+        assert_eq!(p.admit(1000), Some(1));
+        assert!(
+            (0..500).all(|i| p.admit(1000 + i % POOL_ERROR_LOG_SECONDS).is_none()),
+            "an outage's retries are quiet"
+        );
+        assert_eq!(p.admit(1000 + POOL_ERROR_LOG_SECONDS), Some(501), "then one line counting them");
+    }
 
     #[test]
     fn describe_url_hides_credentials() {

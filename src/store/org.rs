@@ -81,6 +81,11 @@ pub fn role_names(conn: &mut AnyConnection, org_id: &str) -> QueryResult<Vec<Str
     roles::table.filter(roles::org_id.eq(org_id)).select(roles::name).load(conn)
 }
 
+/// How many service and custom roles the org catalogues.
+pub fn count_roles(conn: &mut AnyConnection, org_id: &str) -> QueryResult<i64> {
+    roles::table.filter(roles::org_id.eq(org_id)).count().get_result(conn)
+}
+
 /// Whether the org catalogues `name` (0 or 1).
 pub fn count_role(conn: &mut AnyConnection, org_id: &str, name: &str) -> QueryResult<i64> {
     roles::table.filter(roles::org_id.eq(org_id)).filter(roles::name.eq(name)).count().get_result(conn)

@@ -74,20 +74,31 @@ pub fn insert_user(conn: &mut AnyConnection, u: &User) -> QueryResult<()> {
 /// Filters of the people list, already validated.
 #[derive(Default)]
 pub struct UserFilter<'a> {
-    /// Roles a listed person must not hold.
-    pub without_roles: &'a [String],
+    /// When set, only people whose stored role set is one of these (one `IN` list, not
+    /// one clause per role: SQLite refuses deep expression trees).
+    pub role_sets: Option<&'a [String]>,
     /// Case-insensitive substring of the email or name.
     pub q: Option<&'a str>,
     pub role: Option<&'a str>,
     pub disabled: Option<bool>,
 }
 
+/// The distinct role sets (as stored, canonical) of the org's undeleted people.
+pub fn user_role_sets(conn: &mut AnyConnection, org_id: &str) -> QueryResult<Vec<String>> {
+    users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::deleted_at.is_null())
+        .select(users::roles)
+        .distinct()
+        .load(conn)
+}
+
 /// One page of the org's undeleted people. Sorts: `email`, `name`, else `created_at`.
 pub fn list_users(conn: &mut AnyConnection, org_id: &str, f: &UserFilter<'_>, page: &Page) -> QueryResult<Rows<User>> {
     let query = || {
         let mut q = users::table.filter(users::org_id.eq(org_id)).filter(users::deleted_at.is_null()).into_boxed();
-        for r in f.without_roles {
-            q = q.filter(users::roles.not_like(role_pattern(r)).escape('\\'));
+        if let Some(sets) = f.role_sets {
+            q = q.filter(users::roles.eq_any(sets));
         }
         if let Some(s) = f.q {
             let pat = format!("%{}%", like_escape(&s.to_lowercase()));

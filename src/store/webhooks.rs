@@ -106,30 +106,47 @@ pub fn claim(
     lease_until: i64,
     claim: &str,
     limit: i64,
+    per_org: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
+    // Fair claiming: each org's oldest due rows are numbered (rn), and an org takes at most
+    // `per_org` rows in flight at once, counting those other claims still hold (busy). The
+    // rows go out round by round (every org's first, then every org's second), so one org's
+    // backlog or slow receivers never hold back another org's delivery for more than a pass.
+    // The outer condition re-checks the lease: two instances racing for a row (PostgreSQL
+    // re-evaluates it on the updated row) cannot both claim it.
     const DUE: &str = "delivered_at IS NULL AND failed_at IS NULL";
+    let sql = |p: [&str; 5]| {
+        let [lease, by, now, per_org, limit] = p;
+        format!(
+            "UPDATE outbox SET locked_until = {lease}, locked_by = {by} WHERE {DUE} \
+             AND (locked_until IS NULL OR locked_until <= {now}) AND id IN ( \
+               SELECT id FROM ( \
+                 SELECT o.id, o.next_attempt_at, \
+                   ROW_NUMBER() OVER (PARTITION BY o.org_id ORDER BY o.next_attempt_at, o.id) AS rn, \
+                   COALESCE(f.n, 0) AS busy \
+                 FROM outbox o LEFT JOIN ( \
+                   SELECT org_id, COUNT(*) AS n FROM outbox WHERE {DUE} AND locked_until > {now} GROUP BY org_id \
+                 ) f ON f.org_id = o.org_id \
+                 WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= {now} \
+                   AND (o.locked_until IS NULL OR o.locked_until <= {now}) \
+               ) r WHERE rn + busy <= {per_org} ORDER BY rn, next_attempt_at, id LIMIT {limit})"
+        )
+    };
     match conn {
-        AnyConnection::Sqlite(c) => diesel::sql_query(format!(
-            "UPDATE outbox SET locked_until = ?, locked_by = ? WHERE id IN (SELECT id FROM outbox WHERE {DUE} \
-             AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until <= ?) \
-             ORDER BY next_attempt_at, id LIMIT ?)"
-        ))
-        .bind::<BigInt, _>(lease_until)
-        .bind::<Text, _>(claim)
-        .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(limit)
-        .execute(c)?,
-        AnyConnection::Postgresql(c) => diesel::sql_query(format!(
-            "UPDATE outbox SET locked_until = $1, locked_by = $2 WHERE id IN (SELECT id FROM outbox WHERE {DUE} \
-             AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) \
-             ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)"
-        ))
-        .bind::<BigInt, _>(lease_until)
-        .bind::<Text, _>(claim)
-        .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(limit)
-        .execute(c)?,
+        AnyConnection::Sqlite(c) => diesel::sql_query(sql(["?1", "?2", "?3", "?4", "?5"]))
+            .bind::<BigInt, _>(lease_until)
+            .bind::<Text, _>(claim)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(per_org)
+            .bind::<BigInt, _>(limit)
+            .execute(c)?,
+        AnyConnection::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3", "$4", "$5"]))
+            .bind::<BigInt, _>(lease_until)
+            .bind::<Text, _>(claim)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(per_org)
+            .bind::<BigInt, _>(limit)
+            .execute(c)?,
     };
     outbox::table
         .filter(outbox::locked_by.eq(claim))

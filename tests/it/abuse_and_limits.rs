@@ -302,8 +302,9 @@ fn only_admins_make_the_server_hash(b: &Backend) {
 
 // ---------------------------------------------------------------- 2. login throttle
 
-/// Wrong passwords from one address slow that address down for that account; the right
-/// password from anywhere else still answers 200, and the wait grows instead of locking.
+/// Wrong passwords from one address slow that address down for that account (guesses
+/// wait, the wait grows instead of locking); the right password is never refused, from
+/// there or anywhere else.
 fn login_failures_do_not_lock_out_other_addresses(b: &Backend) {
     let s = behind_proxy(b);
     let (attacker, owner) = ("203.0.113.9", "198.51.100.20");
@@ -311,8 +312,8 @@ fn login_failures_do_not_lock_out_other_addresses(b: &Backend) {
         let r = login_from(&s, &s.owner_email, "wrong-password-xyz", attacker);
         assert_eq!(r.status, 401, "failure {i}: {}", r.text);
     }
-    let r = login_from(&s, &s.owner_email, &s.owner_password, attacker);
-    assert_eq!(r.status, 429, "that address waits, even with the right password: {}", r.text);
+    let r = login_from(&s, &s.owner_email, "wrong-password-xyz", attacker);
+    assert_eq!(r.status, 429, "a further guess from that address waits: {}", r.text);
     assert_eq!(retry_after(&r), LOGIN_BACKOFF_SECONDS);
     assert!(r.body.get("access_token").is_none());
     // The owner, elsewhere, is not affected, in any spelling of the email.
@@ -324,14 +325,14 @@ fn login_failures_do_not_lock_out_other_addresses(b: &Backend) {
     assert_eq!(login_from(&s, &s.owner_email, "wrong-password-xyz", owner).status, 401);
     assert_eq!(login_from(&s, &s.owner_email, &s.owner_password, owner).status, 200);
     // The attacker's wait grows with each further failure instead of becoming a lockout.
-    s.clock.advance(LOGIN_BACKOFF_SECONDS);
+    s.clock.advance(2 * LOGIN_BACKOFF_SECONDS);
     assert_eq!(login_from(&s, &s.owner_email, "wrong-password-xyz", attacker).status, 401);
     let r = login_from(&s, &s.owner_email, "wrong-password-xyz", attacker);
     assert_eq!(r.status, 429);
-    assert_eq!(retry_after(&r), 2 * LOGIN_BACKOFF_SECONDS, "the wait doubles");
-    s.clock.advance(2 * LOGIN_BACKOFF_SECONDS);
+    assert!(retry_after(&r) > 2 * LOGIN_BACKOFF_SECONDS, "the wait grows: {}", retry_after(&r));
+    // The right password from that very address is accepted while its guesses wait.
     let r = login_from(&s, &s.owner_email, &s.owner_password, attacker);
-    assert_eq!(r.status, 200, "after the wait even that address logs in with the right password: {}", r.text);
+    assert_eq!(r.status, 200, "the right password is never throttled: {}", r.text);
 }
 
 // ---------------------------------------------------------------- 3. credential failures
@@ -443,11 +444,13 @@ fn one_guessed_identity_is_throttled(b: &Backend) {
     for _ in 0..n {
         assert_eq!(s.exchange(&pat).status, 400);
     }
-    assert_eq!(audited(), n as i64, "each refusal is audited");
+    // Issue #18 item 8: a few refusal rows a minute per credential (the rest summarised).
+    let rows = tokend::service::audit::REFUSED_ROWS_PER_WINDOW as i64;
+    assert_eq!(audited(), rows, "the first refusals are audited");
     for _ in 0..20 {
         assert_slow_down(&s.exchange(&pat), "the revoked token again");
     }
-    assert_eq!(audited(), n as i64, "throttled refusals add no audit rows");
+    assert_eq!(audited(), rows, "throttled refusals add no audit rows");
     assert_eq!(s.exchange(&s.owner_pat).status, 200, "others from that address are served");
 }
 

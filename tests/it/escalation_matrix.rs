@@ -1079,13 +1079,12 @@ fn repro_j_personal_token_reach_by_principal(b: &Backend) {
             create(&s, login, "/api/v1/me/tokens", json!({"name": "t", "ttl_days": 1, "roles": ["org:member"]}));
         let path = format!("/api/v1/me/tokens/{}", str_of(&target, "id"));
         let before = state(&s);
-        for wider in [json!({"management": true})] {
-            expect(
-                &s.patch(&path, &bearer, wider.clone()),
-                403,
-                &format!("{who}: widening {wider} with an API-token bearer"),
-            );
-        }
+        let wider = json!({"management": true});
+        expect(
+            &s.patch(&path, &bearer, wider.clone()),
+            403,
+            &format!("{who}: widening {wider} with an API-token bearer"),
+        );
         assert_unchanged(&s, &before, &format!("{who}: refused widening"));
         expect(&s.patch(&path, &bearer, json!({"audiences": [aud]})), 200, &format!("{who}: narrowing"));
         expect(&s.patch(&path, &bearer, json!({"audiences": ["*"]})), 403, &format!("{who}: widening back"));

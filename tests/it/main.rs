@@ -27,6 +27,8 @@ mod escalation_matrix;
 /// Gateways and offline verifiers: forward-auth (and a real nginx), the revocation feed,
 /// cached introspection, the example resource server.
 mod gateway_and_feed;
+/// Issue #18's throttles, floods, amplification bounds and small hardening items.
+mod hardening;
 /// Several instances on one database, PostgreSQL outages, SQLite on a full disk.
 mod instances_and_outages;
 /// Escalation through principals and leaked credentials.

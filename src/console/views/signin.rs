@@ -94,6 +94,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, st: web::Data<State>) ->
         return again(StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::field("password", "enter your password"));
     }
     let ip = client_ip(&req);
+    crate::http::pacing::login_overflow(&st, &email, &ip).await.map_err(Fail::from)?;
     let s = st.clone();
     let (e2, o2, ip2) = (email.clone(), org.clone(), ip.clone());
     let checked = blocking(move || -> service::Result<_> {
