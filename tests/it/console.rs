@@ -495,7 +495,8 @@ mod http {
         let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
         let r =
             c.post("/console/me/tokens", &[("name", "from the console"), ("roles", "org:member"), ("ttl_days", "5")]);
-        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.status, 303, "{}", r.text);
+        let r = c.get(r.header("location").unwrap());
         assert!(r.text.contains("shown only once"));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let secret = r.text.split("id=\"secret\">").nth(1).unwrap().split('<').next().unwrap();

@@ -1065,15 +1065,18 @@ enum Console {
     OtherAppGet,
     OtherAppSecret,
     OtherAppDelete,
+    /// A secret page whose slot this session does not hold.
+    SecretGone,
 }
 
 /// Statuses: 303 for no session (to the sign-in page) and for a form that succeeded (back
-/// to its page); 200 for a page, and for a form answering a secret shown once.
+/// to its page, or to the page showing its secret once); 200 for a page; 410 for a secret
+/// page whose slot is empty (shown already, or another session's).
 #[rustfmt::skip]
 const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     //                          nobody owner admin  dev  member
     (Console::MeTokens,          [303,  200,  200,  200,  200]),
-    (Console::MeTokenCreate,     [303,  200,  200,  200,  200]),
+    (Console::MeTokenCreate,     [303,  303,  303,  200,  200]),
     (Console::MeRevokeAllNoCsrf, [303,  403,  403,  403,  403]),
     (Console::SignOutEverywhereNoCsrf, [303, 403, 403, 403, 403]),
     (Console::AdminPage,         [303,  200,  200,  403,  403]),
@@ -1082,22 +1085,23 @@ const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     (Console::SaCreateLow,       [303,  303,  303,  403,  403]),
     (Console::SaCreateNoCsrf,    [303,  403,  403,  403,  403]),
     (Console::SaRaiseLow,        [303,  303,  303,  403,  403]),
-    (Console::SaTokenCreateLow,  [303,  200,  200,  403,  403]),
-    (Console::SaTokenRotateLow,  [303,  200,  200,  403,  403]),
+    (Console::SaTokenCreateLow,  [303,  303,  303,  403,  403]),
+    (Console::SaTokenRotateLow,  [303,  303,  303,  403,  403]),
     (Console::SaTokenRevokeLow,  [303,  303,  303,  403,  403]),
     (Console::OtherSaGet,        [303,  404,  404,  403,  403]),
     (Console::OtherSaTokenCreate,[303,  404,  404,  403,  403]),
     (Console::OtherSaTokenRevoke,[303,  404,  404,  403,  403]),
     (Console::AppList,           [303,  200,  200,  200,  403]),
     (Console::AppGetLow,         [303,  200,  200,  200,  403]),
-    (Console::AppCreateLow,      [303,  200,  200,  200,  403]),
+    (Console::AppCreateLow,      [303,  303,  303,  303,  403]),
     (Console::AppCreateNoCsrf,   [303,  403,  403,  403,  403]),
     (Console::AppRaiseLow,       [303,  303,  303,  303,  403]),
-    (Console::AppSecretLow,      [303,  200,  200,  200,  403]),
+    (Console::AppSecretLow,      [303,  303,  303,  303,  403]),
     (Console::AppDeleteLow,      [303,  303,  303,  303,  403]),
     (Console::OtherAppGet,       [303,  404,  404,  404,  403]),
     (Console::OtherAppSecret,    [303,  404,  404,  404,  403]),
     (Console::OtherAppDelete,    [303,  404,  404,  404,  403]),
+    (Console::SecretGone,        [303,  410,  410,  410,  410]),
 ];
 
 /// Every console cell answers exactly its status; a refusal, a redirect to sign in and a
@@ -1194,6 +1198,7 @@ fn console_matrix(b: &Backend) {
                 Console::OtherAppGet => ("GET", format!("/console/apps/{}", o.app), vec![], true),
                 Console::OtherAppSecret => ("POST", format!("/console/apps/{}/secret", o.app), vec![], true),
                 Console::OtherAppDelete => ("POST", format!("/console/apps/{}/delete", o.app), vec![], true),
+                Console::SecretGone => ("GET", "/console/secret/nothing-here".into(), vec![], true),
             };
             let before = state(s);
             let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();

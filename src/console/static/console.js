@@ -51,6 +51,9 @@
     var form = e.target;
     if (!(form instanceof HTMLFormElement)) return;
     var msg = form.getAttribute("data-confirm");
+    // A checkbox that asks only when it is being ticked now (disabling an account).
+    var ticked = form.querySelector("input[data-confirm-check]:checked");
+    if (!msg && ticked && !ticked.defaultChecked) msg = ticked.getAttribute("data-confirm-check");
     if (!msg || form.getAttribute("data-confirmed")) return;
     var d = confirmDialog();
     if (!d || !d.showModal) { if (!window.confirm(msg)) e.preventDefault(); return; }
@@ -58,9 +61,10 @@
     pending = form;
     document.getElementById("confirm-text").textContent = msg;
     var ok = document.getElementById("confirm-ok");
-    ok.textContent = form.getAttribute("data-confirm-button") || "Confirm";
+    ok.textContent = form.getAttribute("data-confirm-button") || (ticked && ticked.getAttribute("data-confirm-button")) || "Confirm";
     d.showModal();
-    ok.focus();
+    // Cancel has the focus: Enter (or a stray key) never confirms a destructive action.
+    d.querySelector("[data-close]").focus();
   });
 
   // Row menus (<details class="menu">): one open at a time; Escape closes and returns focus.
@@ -76,6 +80,14 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // The row the last action concerned: highlighted and scrolled into view.
+    var main = document.getElementById("main");
+    var id = main && main.getAttribute("data-flash-row");
+    if (id) {
+      document.querySelectorAll("tr[data-id]").forEach(function (r) {
+        if (r.getAttribute("data-id") === id) { r.classList.add("flash-row"); r.scrollIntoView({ block: "center" }); }
+      });
+    }
     var d = document.querySelector("dialog[data-open-on-load]");
     if (d && d.showModal) {
       d.showModal();

@@ -13,7 +13,7 @@ use askama::Template;
 use super::admin::{Query, QueryPager};
 use super::parts::TokenRow;
 use crate::app::State;
-use crate::console::{read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::console::{done, read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::list::PageQuery;
 use crate::service::{roles, saved, table};
 
@@ -243,9 +243,16 @@ fn back(post: &Post) -> String {
 /// `service::table::revoke`, the same as `POST /api/v1/tokens/{id}/revoke`.
 pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let to = back(&post);
-    let p = post.ui.p;
-    write(&st, move |conn, s, now| table::revoke(conn, &p, &id, &s.usage, now)).await?;
-    Ok(see_other(&to))
+    let ui = post.ui;
+    let (p, id) = (ui.p.clone(), id.into_inner());
+    let id2 = id.clone();
+    let row = write(&st, move |conn, s, now| {
+        table::revoke(conn, &p, &id2, &s.usage, now)?;
+        table::get(conn, &p, &id2, &s.usage, now)
+    })
+    .await?;
+    let owner = row.owner_name.or(row.owner_email).unwrap_or(row.token.owner_id);
+    Ok(done(&ui, &to, format!("Revoked “{}” ({owner}).", row.token.name), Some(&id)))
 }
 
 /// Saves the query the page shows (`service::saved::create`); errors at the name field.
@@ -255,7 +262,7 @@ pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail
     let input = saved::NewSearch { name: name.clone(), query: q.encoded() };
     let p = post.ui.p.clone();
     match write(&st, move |conn, _, now| saved::create(conn, &p, &input, now)).await {
-        Ok(_) => Ok(see_other(&q.href(BASE))),
+        Ok(_) => Ok(done(&post.ui, &q.href(BASE), format!("Saved the search “{name}”."), None)),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
             show(&post.ui, &st, q, StatusCode::UNPROCESSABLE_ENTITY, name, errors).await
@@ -266,9 +273,10 @@ pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail
 /// `service::saved::delete` (its creator or an owner).
 pub async fn delete_saved(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let to = back(&post);
-    let p = post.ui.p;
+    let ui = post.ui;
+    let p = ui.p.clone();
     write(&st, move |conn, _, now| saved::delete(conn, &p, &id, now)).await?;
-    Ok(see_other(&to))
+    Ok(done(&ui, &to, "Deleted the saved search.".into(), None))
 }
 
 #[cfg(test)]
