@@ -251,7 +251,7 @@ pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
         table::get(conn, &p, &id2, &s.usage, now)
     })
     .await?;
-    let owner = row.owner_name.or(row.owner_email).unwrap_or(row.token.owner_id);
+    let owner = row.owner_name.filter(|n| !n.is_empty()).or(row.owner_email).unwrap_or(row.token.owner_id);
     Ok(done(&ui, &to, format!("Revoked “{}” ({owner}).", row.token.name), Some(&id)))
 }
 

@@ -47,6 +47,9 @@ pub struct TokenRow {
     pub status: &'static str,
     /// Active: may be rotated or revoked.
     pub live: bool,
+    /// May be revoked: active, or only stopped by its disabled owner (revoking keeps it
+    /// dead when the owner is enabled again).
+    pub revocable: bool,
 }
 
 impl TokenRow {
@@ -67,7 +70,15 @@ impl TokenRow {
             last_used,
             status: t.status,
             live: t.status == "active",
+            revocable: matches!(t.status, "active" | "owner_disabled" | "idle"),
         }
+    }
+}
+
+impl TokenRow {
+    /// "owner_disabled" → "owner disabled".
+    pub fn status_label(&self) -> String {
+        self.status.replace('_', " ")
     }
 }
 

@@ -1,0 +1,270 @@
+//! The console, second round (issue #20): secrets shown once from a slot (a reload creates
+//! nothing), honest status, a message after every action, the sudo window, confirmation
+//! dialogs that Enter does not confirm.
+use serde_json::json;
+
+use crate::common::browser::{Browser, ConsoleHttp};
+use crate::common::Backend;
+
+browser_tests!(
+    reload_of_a_secret_page_creates_nothing,
+    every_secret_form_redirects_to_a_page_shown_once,
+    disabled_owners_tokens_show_their_status,
+    every_action_shows_its_message,
+    sensitive_action_asks_for_the_password_then_succeeds,
+    enter_does_not_confirm_a_destructive_dialog,
+);
+
+/// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
+fn confirm(br: &Browser, expect: &str) {
+    assert!(br.find("#confirm").displayed(), "asks first");
+    assert!(br.find("#confirm-text").text().contains(expect), "{}", br.find("#confirm-text").text());
+    br.mark();
+    br.find("#confirm-ok").click();
+    br.wait_loaded();
+}
+
+fn reload(br: &Browser) {
+    br.mark();
+    br.script("location.reload()", json!([]));
+    br.wait_loaded();
+}
+
+/// Create a token in the dialog: the POST answers 303 to a secret page (a GET); reloading
+/// it shows "shown once", no secret, and nothing in the database changed.
+fn reload_of_a_secret_page_creates_nothing(b: &Backend) {
+    let s = b.start();
+    let mut br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.find("#create-open").click();
+    br.find("#name").send_keys("jupyter");
+    br.click_and_load("#create-submit");
+    assert!(br.path().starts_with("/console/secret/"), "a GET page after the POST: {}", br.path());
+    assert!(br.find("h1").text().contains("jupyter"));
+    let secret = br.find("#secret").text();
+    assert!(secret.starts_with("tkd_"), "{secret}");
+    let facts = br.find("#secret-facts").text();
+    assert!(facts.contains("Expires") && facts.contains("org:member"), "{facts}");
+    br.screenshot("round2-secret-page");
+    let before = s.snapshot();
+    reload(&br);
+    assert_eq!(br.find("h1").text(), "This secret was shown once");
+    assert!(!br.has("#secret"), "no secret on a reload");
+    assert!(!br.source_has(&secret));
+    assert_eq!(s.snapshot(), before, "a reload changes nothing");
+    // Back to the list: exactly one token named jupyter.
+    br.go(&s.url("/console/me/tokens"));
+    let n = br.script(
+        "return [...document.querySelectorAll('#tokens .token-name')].filter(e => e.textContent === 'jupyter').length",
+        json!([]),
+    );
+    assert_eq!(n, json!(1));
+    s.exchange_ok(&secret);
+}
+
+/// Every form that makes a secret (my token create/rotate, service-account token
+/// create/rotate, app create/regenerate, reset codes) answers 303 to `/console/secret/…`,
+/// which shows it once (200, no-store) and then answers 410 without it, changing nothing.
+fn every_secret_form_redirects_to_a_page_shown_once(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let sa = s.post("/api/v1/service-accounts", &owner, json!({"name": "ci", "roles": ["org:member"]}));
+    let sa = sa.body["id"].as_str().unwrap().to_string();
+    let (sat, _) = s.sa_token(&owner, &sa, json!({"name": "ci-1", "ttl_days": 7, "roles": ["org:member"]}));
+    let (pat, _) = s.pat(&owner, json!({"name": "mine", "ttl_days": 7, "roles": ["org:member"]}));
+    let (app, _, _) = s.app(&owner, json!({"name": "billing", "roles": ["org:member"]}));
+    let (uid, _) = s.user(&owner, "erin@example.com", &["org:member"]);
+    let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        ("/console/me/tokens".into(), vec![("name", "a"), ("roles", "org:member"), ("ttl_days", "3")]),
+        (format!("/console/me/tokens/{pat}/rotate"), vec![]),
+        (format!("/console/service-accounts/{sa}/tokens"), vec![("name", "b"), ("roles", "org:member")]),
+        (format!("/console/service-accounts/{sa}/tokens/{sat}/rotate"), vec![]),
+        ("/console/apps".into(), vec![("name", "c"), ("roles", "org:member")]),
+        (format!("/console/apps/{app}/secret"), vec![]),
+        (format!("/console/people/{uid}/reset"), vec![]),
+    ];
+    for (path, pairs) in forms {
+        let r = c.post(&path, &pairs);
+        assert_eq!(r.status, 303, "{path}: {}", r.text);
+        let to = r.header("location").unwrap().to_string();
+        assert!(to.starts_with("/console/secret/"), "{path} → {to}");
+        let shown = c.get(&to);
+        assert_eq!(shown.status, 200, "{path}");
+        assert_eq!(shown.header("cache-control"), Some("no-store"));
+        let secret = shown.text.split("<code id=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+        assert!(!secret.is_empty());
+        let before = s.snapshot();
+        let again = c.get(&to);
+        assert_eq!(again.status, 410, "{path}: shown once");
+        assert!(!again.text.contains(&secret) && again.text.contains("shown once"), "{path}");
+        assert_eq!(s.snapshot(), before, "{path}: the reload changed nothing");
+        // Another session cannot take someone's slot either.
+        assert_eq!(ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password).get(&to).status, 410);
+    }
+}
+
+/// After disabling a service account (confirmed) and a person, their tokens show
+/// `owner disabled` in the console and `owner_disabled` in the API, with no Rotate,
+/// Revoke or Create offered for the account.
+fn disabled_owners_tokens_show_their_status(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let sa = s.post("/api/v1/service-accounts", &owner, json!({"name": "etl", "roles": ["org:member"]}));
+    let sa = sa.body["id"].as_str().unwrap().to_string();
+    let (sat, _) = s.sa_token(&owner, &sa, json!({"name": "etl-1", "ttl_days": 7, "roles": ["org:member"]}));
+    let (uid, _) = s.user(&owner, "ada@example.com", &["org:member"]);
+    s.set_password(&owner, &uid, "ada-password-123");
+    let ada = s.login("ada@example.com", "ada-password-123");
+    let (adat, _) = s.pat(&ada, json!({"name": "jupyter", "ttl_days": 7, "roles": ["org:member"]}));
+
+    let br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.go(&s.url(&format!("/console/service-accounts/{sa}")));
+    assert!(br.has(&format!("tr[data-id='{sat}'] button.rotate")));
+    br.find("#roles-form input[name=disabled]").click();
+    br.find("#roles-save").click();
+    confirm(&br, "Disable “etl”");
+    assert!(br.find("#flash").text().contains("disabled"), "{}", br.find("#flash").text());
+    let row = br.find(&format!("tr[data-id='{sat}']"));
+    assert!(row.text().contains("owner disabled"), "{}", row.text());
+    assert!(!br.has(&format!("tr[data-id='{sat}'] button.rotate")), "no rotation (it would fail)");
+    assert!(br.has(&format!("tr[data-id='{sat}'] button.revoke")), "revoking still works");
+    assert!(!br.has("#token-open"), "no Create token for a disabled account");
+    assert!(br.find("#limit").text().contains("disabled"));
+
+    assert_eq!(s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"disabled": true})).status, 200);
+    br.go(&s.url("/console/tokens"));
+    let row = br.find(&format!("tr[data-id='{adat}']"));
+    assert!(row.text().contains("owner disabled"), "{}", row.text());
+    assert!(br.has(&format!("tr[data-id='{adat}'] button.revoke")), "revoking it still works");
+    for id in [&sat, &adat] {
+        let r = s.get(&format!("/api/v1/tokens/{id}"), &owner);
+        assert_eq!(r.body["status"], json!("owner_disabled"), "{}", r.body);
+    }
+    let r = s.get(&format!("/api/v1/service-accounts/{sa}/tokens"), &owner);
+    assert_eq!(r.body["items"][0]["status"], json!("owner_disabled"), "{}", r.body);
+    // Enabled again: active again.
+    assert_eq!(s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"disabled": false})).status, 200);
+    assert_eq!(s.get(&format!("/api/v1/tokens/{adat}"), &owner).body["status"], json!("active"));
+}
+
+fn flash(br: &Browser) -> String {
+    br.find("#flash").text()
+}
+
+/// Revoke (my tokens, the org table), save a search, create a role, save the policy: each
+/// page after the redirect names what happened, the affected row highlighted; the message
+/// is shown once.
+fn every_action_shows_its_message(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (uid, _) = s.user(&owner, "ada@example.com", &["org:member"]);
+    assert_eq!(s.patch(&format!("/api/v1/users/{uid}"), &owner, json!({"name": "Ada"})).status, 200);
+    s.set_password(&owner, &uid, "ada-password-123");
+    let ada = s.login("ada@example.com", "ada-password-123");
+    let (jupyter, _) = s.pat(&ada, json!({"name": "jupyter", "ttl_days": 7, "roles": ["org:member"]}));
+    let (mine, _) = s.pat(&owner, json!({"name": "laptop", "ttl_days": 7, "roles": ["org:member"]}));
+
+    let mut br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.find(&format!("tr[data-id='{mine}'] button.revoke")).click();
+    confirm(&br, "laptop");
+    assert_eq!(flash(&br), "Revoked “laptop”.");
+    assert!(br.has(&format!("tr.flash-row[data-id='{mine}']")), "the row is highlighted");
+    reload(&br);
+    assert!(!br.has("#flash"), "shown once");
+
+    br.go(&s.url("/console/tokens"));
+    br.find(&format!("tr[data-id='{jupyter}'] summary")).click();
+    br.find(&format!("tr[data-id='{jupyter}'] button.revoke")).click();
+    confirm(&br, "jupyter");
+    assert_eq!(flash(&br), "Revoked “jupyter” (Ada).");
+    assert!(br.has(&format!("tr.flash-row[data-id='{jupyter}']")));
+    br.screenshot("round2-flash-org-tokens");
+
+    br.go(&s.url("/console/roles"));
+    br.find("#role-name").send_keys("billing:read");
+    br.click_and_load("#role-submit");
+    assert_eq!(flash(&br), "Created the role billing:read.");
+
+    br.go(&s.url("/console/policy"));
+    br.click_and_load("#policy-submit");
+    assert_eq!(flash(&br), "The policy is saved.");
+}
+
+/// Minutes after signing in, a reset code asks for the password: a wrong one is refused
+/// (nothing made), the right one completes the action; then, within the window, creating
+/// an org:admin token asks nothing. A token with low roles never asks.
+fn sensitive_action_asks_for_the_password_then_succeeds(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (uid, _) = s.user(&owner, "erin@example.com", &["org:member"]);
+    let br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    s.clock.advance(10 * 60);
+
+    // Low roles: no prompt.
+    br.find("#create-open").click();
+    br.find("#name").send_keys("low");
+    br.click_and_load("#create-submit");
+    assert!(br.path().starts_with("/console/secret/"), "{}", br.find("main").text());
+
+    br.go(&s.url(&format!("/console/people/{uid}")));
+    br.find("#reset-password").click();
+    let before = s.data_snapshot();
+    confirm(&br, "reset code");
+    assert_eq!(br.find("h1").text(), "Confirm your password");
+    assert!(br.find("#sudo-what").text().contains("reset code"));
+    br.find("#sudo_password").send_keys("not-my-password");
+    br.click_and_load("#sudo-submit");
+    assert_eq!(br.find("#sudo_password-error").text(), "That is not your password.");
+    assert_eq!(s.data_snapshot(), before, "no code made without the password");
+    br.find("#sudo_password").send_keys(&s.owner_password);
+    br.click_and_load("#sudo-submit");
+    assert!(br.find("h1").text().contains("reset code for erin@example.com"), "{}", br.find("main").text());
+    let code = br.find("#secret").text();
+    assert!(!code.is_empty());
+
+    // Within the window: an admin token without a prompt.
+    br.go(&s.url("/console/me/tokens"));
+    br.find("#create-open").click();
+    br.find("#name").send_keys("admin script");
+    br.find("#create-dialog input[value='org:admin']").click();
+    br.click_and_load("#create-submit");
+    assert!(br.path().starts_with("/console/secret/"), "{}", br.find("main").text());
+
+    // After the window: asks again, then creates.
+    s.clock.advance(10 * 60);
+    br.go(&s.url("/console/me/tokens"));
+    br.find("#create-open").click();
+    br.find("#name").send_keys("owner script");
+    br.find("#create-dialog input[value='org:owner']").click();
+    br.click_and_load("#create-submit");
+    assert_eq!(br.find("h1").text(), "Confirm your password");
+    br.find("#sudo_password").send_keys(&s.owner_password);
+    br.click_and_load("#sudo-submit");
+    assert!(br.find("h1").text().contains("owner script"), "{}", br.find("main").text());
+    let r = s.get("/api/v1/me/tokens", &owner);
+    let n = r.body["items"].as_array().unwrap().iter().filter(|t| t["name"] == json!("owner script")).count();
+    assert_eq!(n, 1);
+}
+
+/// A destructive confirmation opens with Cancel focused: Enter closes it and nothing is
+/// revoked.
+fn enter_does_not_confirm_a_destructive_dialog(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (tid, _) = s.pat(&owner, json!({"name": "keep me", "ttl_days": 7, "roles": ["org:member"]}));
+    let br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.find(&format!("tr[data-id='{tid}'] button.revoke")).click();
+    assert!(br.find("#confirm").displayed());
+    let focused = br.script("return document.activeElement.textContent", json!([]));
+    assert_eq!(focused, json!("Cancel"), "Cancel has the focus");
+    let active = br.find("#confirm [data-close]");
+    active.send_keys("\u{E007}");
+    assert!(!br.find("#confirm").displayed(), "Enter closed it");
+    assert_eq!(br.path(), "/console/me/tokens");
+    assert_eq!(s.get(&format!("/api/v1/me/tokens/{tid}"), &owner).body["status"], json!("active"));
+}
