@@ -1076,7 +1076,7 @@ enum Console {
 const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     //                          nobody owner admin  dev  member
     (Console::MeTokens,          [303,  200,  200,  200,  200]),
-    (Console::MeTokenCreate,     [303,  303,  303,  200,  200]),
+    (Console::MeTokenCreate,     [303,  303,  303,  303,  303]),
     (Console::MeRevokeAllNoCsrf, [303,  403,  403,  403,  403]),
     (Console::SignOutEverywhereNoCsrf, [303, 403, 403, 403, 403]),
     (Console::AdminPage,         [303,  200,  200,  403,  403]),
@@ -1314,8 +1314,8 @@ mod console_admin {
         (C::DisableLow,         [303, 303, 403, 403]),
         (C::DisableHigh,        [303, 403, 403, 403]),
         (C::EnableLow,          [303, 303, 403, 403]),
-        (C::ResetLow,           [200, 200, 403, 403]),
-        (C::ResetHigh,          [200, 403, 403, 403]),
+        (C::ResetLow,           [303, 303, 403, 403]),
+        (C::ResetHigh,          [303, 403, 403, 403]),
         (C::ResetOther,         [404, 404, 403, 403]),
         (C::RoleCreate,         [303, 303, 403, 403]),
         (C::RoleDelete,         [303, 303, 403, 403]),
