@@ -2,6 +2,7 @@
 //! nothing), honest status, a message after every action, the sudo window, confirmation
 //! dialogs that Enter does not confirm.
 use serde_json::json;
+use tokend::clock::Clock;
 
 use crate::common::browser::{Browser, ConsoleHttp};
 use crate::common::Backend;
@@ -13,6 +14,7 @@ browser_tests!(
     every_action_shows_its_message,
     sensitive_action_asks_for_the_password_then_succeeds,
     enter_does_not_confirm_a_destructive_dialog,
+    expiry_presets_preview_and_relative_times,
 );
 
 /// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
@@ -267,4 +269,47 @@ fn enter_does_not_confirm_a_destructive_dialog(b: &Backend) {
     assert!(!br.find("#confirm").displayed(), "Enter closed it");
     assert_eq!(br.path(), "/console/me/tokens");
     assert_eq!(s.get(&format!("/api/v1/me/tokens/{tid}"), &owner).body["status"], json!("active"));
+}
+
+/// The create dialog offers the presets within the policy's maximum (30 days for personal
+/// tokens by default), previews "expires on …", takes a date instead; lists show relative
+/// times with the absolute one on hover and mark tokens expiring within 7 days.
+fn expiry_presets_preview_and_relative_times(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (soon, _) = s.pat(&owner, json!({"name": "soon", "ttl_days": 3, "roles": ["org:member"]}));
+    let (later, _) = s.pat(&owner, json!({"name": "later", "ttl_days": 20, "roles": ["org:member"]}));
+    let now = s.clock.now();
+    let day = |d: i64| tokend::clock::rfc3339(now + d * 86_400)[..10].to_string();
+    let br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    let cell = br.find(&format!("tr[data-id='{soon}'] .expires"));
+    assert_eq!(cell.text(), "in 3 days");
+    assert!(cell.attr("title").unwrap().starts_with(&day(3)), "{:?}", cell.attr("title"));
+    assert!(br.has(&format!("tr[data-id='{soon}'] .badge.soon")), "marked: expires within 7 days");
+    assert!(!br.has(&format!("tr[data-id='{later}'] .badge.soon")));
+    assert_eq!(br.find(&format!("tr[data-id='{later}'] .expires")).text(), "in 20 days");
+
+    br.find("#create-open").click();
+    assert!(br.has("#preset-7") && br.has("#preset-30"));
+    assert!(!br.has("#preset-60") && !br.has("#preset-90"), "beyond the policy's 30 days");
+    assert!(br.find("#ttl-help").text().contains(&day(30)), "the maximum is shown");
+    br.find("#preset-7").click();
+    assert_eq!(br.script("return document.getElementById('ttl_days').value", json!([])), json!("7"));
+    let preview = br.find("#expiry-preview").text();
+    assert!(preview.contains(&day(7)) && preview.contains("in 7 days"), "{preview}");
+    br.script(
+        "var e = document.getElementById('expires_on'); e.value = arguments[0]; \
+         e.dispatchEvent(new Event('input', {bubbles: true}))",
+        json!([day(10)]),
+    );
+    let preview = br.find("#expiry-preview").text();
+    assert!(preview.contains(&format!("{} 00:00 UTC", day(10))), "{preview}");
+    br.find("#name").send_keys("dated");
+    br.click_and_load("#create-submit");
+    let facts = br.find("#secret-facts").text();
+    assert!(facts.contains(&format!("{} 00:00 UTC", day(10))), "{facts}");
+    let r = s.get("/api/v1/me/tokens", &owner);
+    let t = r.body["items"].as_array().unwrap().iter().find(|t| t["name"] == json!("dated")).unwrap().clone();
+    assert_eq!(t["expires_at"], json!(format!("{}T00:00:00Z", day(10))));
 }

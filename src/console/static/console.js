@@ -29,6 +29,14 @@
       form.requestSubmit ? form.requestSubmit() : form.submit();
       return;
     }
+    var preset = t.closest("button[data-days]");
+    if (preset) {
+      var f = preset.closest("form");
+      f.querySelector("[name=ttl_days]").value = preset.getAttribute("data-days");
+      f.querySelector("[name=expires_on]").value = "";
+      expiryPreview(f);
+      return;
+    }
     var copy = t.closest("[data-copy]");
     if (copy) {
       var src = document.getElementById(copy.getAttribute("data-copy"));
@@ -65,6 +73,24 @@
     d.showModal();
     // Cancel has the focus: Enter (or a stray key) never confirms a destructive action.
     d.querySelector("[data-close]").focus();
+  });
+
+  // "Expires on …" under the expiry fields, counted from the server's time.
+  function expiryPreview(f) {
+    var p = f.querySelector("#expiry-preview");
+    if (!p) return;
+    var now = Number(p.getAttribute("data-now")) * 1000;
+    var on = f.querySelector("[name=expires_on]").value;
+    var days = Number(f.querySelector("[name=ttl_days]").value);
+    var at = on ? Date.parse(on + "T00:00:00Z") : (days > 0 ? now + days * 86400000 : NaN);
+    if (isNaN(at)) { p.textContent = ""; return; }
+    var n = Math.round((at - now) / 86400000);
+    var iso = new Date(at).toISOString();
+    p.textContent = "Expires on " + iso.slice(0, 10) + " " + iso.slice(11, 16) + " UTC (in " + n + " days).";
+  }
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (t instanceof HTMLInputElement && (t.name === "ttl_days" || t.name === "expires_on") && t.form) expiryPreview(t.form);
   });
 
   // Row menus (<details class="menu">): one open at a time; Escape closes and returns focus.

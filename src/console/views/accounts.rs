@@ -123,6 +123,8 @@ struct ShowPage {
     token_name: String,
     token_description: String,
     ttl_days: String,
+    /// Presets, date range and preview of the expiry.
+    expiry: parts::Expiry,
     /// Where a new token works.
     reach: parts::ReachChoice,
     open: bool,
@@ -158,7 +160,7 @@ fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
         chrome: ui.chrome("service-accounts"),
         role_choices: parts::role_choices(&pickable, &l.a.roles),
         token_roles: parts::role_choices(&l.a.roles, &l.a.roles),
-        rows: l.tokens.items.iter().map(TokenRow::new).collect(),
+        rows: l.tokens.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
         pager: Pager::new(&format!("{BASE}/{}", l.a.id), &l.tokens),
         live: l.live,
         limit: l.limit,
@@ -169,6 +171,7 @@ fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
         token_name: String::new(),
         token_description: String::new(),
         ttl_days: l.max_days.min(30).to_string(),
+        expiry: parts::Expiry::new(l.max_days, ui.now, &l.max_days.min(30).to_string(), ""),
         reach: l.reach,
         open: false,
     }
@@ -242,15 +245,15 @@ pub async fn token_create(
         (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
     let chosen = form.all("roles");
     let (audiences, management) = parts::reach_from_form(&form);
-    let result = match parts::days("ttl_days", &ttl) {
+    let result = match parts::expiry_from_form(&form) {
         Err(errors) => Err(errors),
-        Ok(ttl_days) => {
+        Ok((ttl_days, expires_at)) => {
             let input = CreateToken {
                 name: name.clone(),
                 description: Some(description.clone()),
                 ttl_days,
                 roles: Some(chosen.clone()),
-                expires_at: None,
+                expires_at,
                 audiences: audiences.clone(),
                 management,
             };
@@ -278,6 +281,7 @@ pub async fn token_create(
                 token_errors,
                 token_name: name,
                 token_description: description,
+                expiry: parts::Expiry::new(v.max_days, ui.now, &ttl, form.get("expires_on")),
                 ttl_days: ttl,
                 open: true,
                 ..v

@@ -21,11 +21,12 @@ struct MyTokens {
     chrome: Chrome,
     rows: Vec<TokenRow>,
     pager: Pager,
-    max_days: i64,
     roles: Vec<RoleChoice>,
     name: String,
     description: String,
     ttl_days: String,
+    /// Presets, date range and preview of the expiry.
+    expiry: parts::Expiry,
     errors: FieldErrors,
     /// Where the new token works (audiences, management API).
     reach: parts::ReachChoice,
@@ -61,13 +62,13 @@ fn view(ui: &Ui, l: Listed) -> MyTokens {
     let default_role: Vec<String> = l.roles.iter().rev().find(|r| r.starts_with("org:")).cloned().into_iter().collect();
     MyTokens {
         chrome: ui.chrome("my-tokens"),
-        rows: l.page.items.iter().map(TokenRow::new).collect(),
+        rows: l.page.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
         pager: Pager::new(BASE, &l.page),
-        max_days: l.max_days,
         roles: parts::role_choices(&l.roles, &default_role),
         name: String::new(),
         description: String::new(),
         ttl_days: l.max_days.min(30).to_string(),
+        expiry: parts::Expiry::new(l.max_days, ui.now, &l.max_days.min(30).to_string(), ""),
         errors: FieldErrors::default(),
         reach: l.reach,
         open: false,
@@ -90,15 +91,15 @@ pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
         (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
     let chosen = form.all("roles");
     let (audiences, management) = parts::reach_from_form(&form);
-    let result = match parts::days("ttl_days", &ttl) {
+    let result = match parts::expiry_from_form(&form) {
         Err(errors) => Err(errors),
-        Ok(ttl_days) => {
+        Ok((ttl_days, expires_at)) => {
             let input = CreateToken {
                 name: name.clone(),
                 description: Some(description.clone()),
                 ttl_days,
                 roles: Some(chosen.clone()),
-                expires_at: None,
+                expires_at,
                 audiences: audiences.clone(),
                 management,
             };
@@ -118,7 +119,9 @@ pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
             let l = load(&ui, &st, None).await?;
             let roles = parts::role_choices(&l.roles, &chosen);
             let reach = parts::reach_choice(&st.cfg, audiences.as_deref(), management);
-            let v = MyTokens { roles, name, description, ttl_days: ttl, errors, reach, open: true, ..view(&ui, l) };
+            let expiry = parts::Expiry::new(l.max_days, ui.now, &ttl, form.get("expires_on"));
+            let v =
+                MyTokens { roles, name, description, ttl_days: ttl, expiry, errors, reach, open: true, ..view(&ui, l) };
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
         }
     }

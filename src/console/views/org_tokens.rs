@@ -184,7 +184,7 @@ async fn show(
                     let t = &r.token;
                     let service = t.owner_kind == "service_account";
                     OrgRow {
-                        t: TokenRow::new(t),
+                        t: TokenRow::new(t, ui.now),
                         owner: r.owner_name.clone().unwrap_or_else(|| t.owner_id.clone()),
                         owner_detail: r.owner_email.clone().unwrap_or_default(),
                         owner_kind: if service { "service account" } else { "person" },
