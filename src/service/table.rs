@@ -193,6 +193,28 @@ pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now
     Ok(row(&t, &people, &accounts, &disabled, usage, now))
 }
 
+/// At most this many tokens in one "revoke selected".
+pub const MAX_REVOKE_MANY: usize = 200;
+
+/// Several tokens of the org, by an admin, in one transaction: an unknown id revokes
+/// nothing (404); already ended ones are left as they are. Answers how many were revoked.
+pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now: i64) -> Result<usize> {
+    p.require("org:admin")?;
+    if ids.is_empty() || ids.len() > MAX_REVOKE_MANY {
+        return Err(invalid("ids", format!("select 1 to {MAX_REVOKE_MANY} tokens")));
+    }
+    conn.transaction(|conn| {
+        let mut n = 0;
+        for id in ids {
+            let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
+            if tokens::revoke(conn, p, &t, "token.admin_revoke", now)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    })
+}
+
 /// Any token of the org, by an admin.
 pub fn revoke(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<TokenView> {
     p.require("org:admin")?;

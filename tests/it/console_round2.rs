@@ -15,6 +15,7 @@ browser_tests!(
     sensitive_action_asks_for_the_password_then_succeeds,
     enter_does_not_confirm_a_destructive_dialog,
     expiry_presets_preview_and_relative_times,
+    org_table_fits_the_fold_and_revokes_selected_rows,
 );
 
 /// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
@@ -312,4 +313,68 @@ fn expiry_presets_preview_and_relative_times(b: &Backend) {
     let r = s.get("/api/v1/me/tokens", &owner);
     let t = r.body["items"].as_array().unwrap().iter().find(|t| t["name"] == json!("dated")).unwrap().clone();
     assert_eq!(t["expires_at"], json!(format!("{}T00:00:00Z", day(10))));
+}
+
+/// At 1280×800 the org table shows at least 5 rows above the fold (filters collapsed),
+/// newest first; the page size is a choice; ticked rows are revoked together after a
+/// confirmation that counts them; the current query exports as CSV.
+fn org_table_fits_the_fold_and_revokes_selected_rows(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        s.clock.advance(1);
+        let (id, _) = s.pat(&owner, json!({"name": format!("tok{i}"), "ttl_days": 7, "roles": ["org:member"]}));
+        ids.push(id);
+    }
+    let mut br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.set_size(1280, 800);
+    br.go(&s.url("/console/tokens"));
+    let first = br.find("#org-tokens tbody tr").attr("data-id").unwrap();
+    assert_eq!(first, ids[7], "newest first");
+    let visible = br.script(
+        "return [...document.querySelectorAll('#org-tokens tbody tr')]\
+         .filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length",
+        json!([]),
+    );
+    br.screenshot("round2-org-tokens");
+    br.set_size(1280, 800);
+    let layout = br.script(
+        "return [window.innerHeight, document.querySelector('#org-tokens tbody tr').getBoundingClientRect().top, \
+         document.querySelector('#org-tokens tbody tr').getBoundingClientRect().height, \
+         document.querySelector('header.top').getBoundingClientRect().height]",
+        json!([]),
+    );
+    assert!(
+        visible.as_u64().unwrap() >= 5,
+        "{visible} rows above the fold (viewport, first row, row, header: {layout})"
+    );
+
+    br.click_and_load("#table-tools a.page-size[href*='page_size=20']");
+    assert!(br.path().contains("page_size=20"), "{}", br.path());
+    assert_eq!(br.find("#table-tools strong[aria-current]").text(), "20");
+
+    for id in &ids[..3] {
+        br.find(&format!("tr[data-id='{id}'] input[name=ids]")).click();
+    }
+    br.find("#revoke-selected").click();
+    confirm(&br, "Revoke the 3 selected tokens?");
+    assert_eq!(br.find("#flash").text(), "Revoked 3 tokens.");
+    assert!(br.path().contains("page_size=20"), "back to the same query: {}", br.path());
+    for (i, id) in ids.iter().enumerate() {
+        let want = if i < 3 { "revoked" } else { "active" };
+        assert_eq!(s.get(&format!("/api/v1/tokens/{id}"), &owner).body["status"], json!(want), "{i}");
+    }
+
+    let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+    let href = br.find("#export-csv").attr("href").unwrap();
+    assert!(href.starts_with("/console/tokens/export.csv"), "{href}");
+    let csv = c.get("/console/tokens/export.csv?status=revoked");
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert!(lines[0].starts_with("id,name,owner"), "{}", lines[0]);
+    assert_eq!(lines.len(), 4, "a header and the 3 revoked tokens: {}", csv.text);
+    assert!(lines[1].starts_with(&ids[2]), "newest first: {}", lines[1]);
 }

@@ -1270,6 +1270,10 @@ mod console_admin {
         AuditPage,
         RevokeToken,
         RevokeOtherToken,
+        /// "Revoke selected" of the org table (two tokens).
+        RevokeSelected,
+        /// The org table's query as CSV.
+        ExportCsv,
         SaveSearch,
         /// Deleting a saved search the owner created: its creator or an owner only.
         DeleteOwnersSearch,
@@ -1303,6 +1307,8 @@ mod console_admin {
         (C::AuditPage,          [200, 200, 403, 403]),
         (C::RevokeToken,        [303, 303, 403, 403]),
         (C::RevokeOtherToken,   [404, 404, 403, 403]),
+        (C::RevokeSelected,     [303, 303, 403, 403]),
+        (C::ExportCsv,          [200, 200, 403, 403]),
         (C::SaveSearch,         [303, 303, 403, 403]),
         (C::DeleteOwnersSearch, [303, 403, 403, 403]),
         (C::DeleteOtherSearch,  [404, 404, 403, 403]),
@@ -1367,6 +1373,13 @@ mod console_admin {
                     post(format!("/console/tokens/{tid}/revoke"), f(&[("back", "status=active".into())]))
                 }
                 C::RevokeOtherToken => post(format!("/console/tokens/{}/revoke", other.sa_token), vec![]),
+                C::RevokeSelected => {
+                    let sa = new_sa(&s, &owner, &format!("bots-{k}"), &LOW);
+                    let (a, _) = new_sa_token(&s, &owner, &sa);
+                    let (b, _) = new_sa_token(&s, &owner, &sa);
+                    post("/console/tokens/revoke-selected".into(), f(&[("ids", a), ("ids", b)]))
+                }
+                C::ExportCsv => get("/console/tokens/export.csv?status=active".into()),
                 C::SaveSearch => post(
                     "/console/tokens/saved".into(),
                     f(&[("name", format!("search {k}")), ("query", "usage=never_used".into())]),

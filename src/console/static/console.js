@@ -63,6 +63,13 @@
     var ticked = form.querySelector("input[data-confirm-check]:checked");
     if (!msg && ticked && !ticked.defaultChecked) msg = ticked.getAttribute("data-confirm-check");
     if (!msg || form.getAttribute("data-confirmed")) return;
+    // "Revoke the {n} selected tokens?": the count of ticked boxes of this form.
+    var countOf = form.getAttribute("data-confirm-count");
+    if (countOf) {
+      var n = document.querySelectorAll("input[name=" + countOf + "][form=" + form.id + "]:checked").length;
+      if (n === 0) { e.preventDefault(); window.alert("Select the tokens to revoke first."); return; }
+      msg = msg.replace("{n}", String(n));
+    }
     var d = confirmDialog();
     if (!d || !d.showModal) { if (!window.confirm(msg)) e.preventDefault(); return; }
     e.preventDefault();
