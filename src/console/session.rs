@@ -36,6 +36,8 @@ pub struct Ui {
     pub flash: Option<super::slots::Flash>,
     /// The server's time of this request.
     pub now: i64,
+    /// The server (its console slots: `st.console`).
+    pub st: web::Data<State>,
 }
 
 impl Ui {
@@ -86,6 +88,7 @@ pub fn set_cookie(resp: &mut HttpResponseBuilder, st: &State, name: &str, value:
 /// The caller of a request from its session cookie; `Fail::SignIn` without a live one.
 pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
     let st = req.app_data::<web::Data<State>>().cloned().ok_or(Fail::SignIn)?;
+    let st2 = st.clone();
     let secret = cookie(req, COOKIE).ok_or(Fail::SignIn)?;
     let csrf = super::csrf::token(&secret);
     let hash = secrets::hash(&secret);
@@ -104,7 +107,7 @@ pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
             p.ip = Some(ip);
             // For the audit of refused forms (see `http::middleware::audit_refused`).
             actix_web::HttpMessage::extensions_mut(req).insert(p.clone());
-            Ok(Ui { p, csrf, email, org_name, sid, flash: None, now })
+            Ok(Ui { p, csrf, email, org_name, sid, flash: None, now, st: st2 })
         }
         Ok(None) | Err(service::Error::NotFound) => Err(Fail::SignIn),
         Err(e) => Err(Fail::from(e)),
@@ -121,7 +124,7 @@ impl FromRequest for Ui {
             let mut ui = caller(&req).await?;
             // A page shown after an action carries its message (once).
             if req.method() == actix_web::http::Method::GET {
-                ui.flash = super::slots::take_flash(&ui.sid, ui.now);
+                ui.flash = ui.st.console.take_flash(&ui.sid, ui.now);
             }
             Ok(ui)
         })

@@ -2,12 +2,15 @@
 //! the session's hash, never logged): a secret waiting to be shown once, the message of
 //! the next page (flash), and the "sudo" window of a fresh password.
 //!
+//! One store per server (`State::console`), so servers in one process (tests) keep theirs
+//! apart.
+//!
 //! Why memory: every entry lives minutes, losing one on a restart only means "shown once"
 //! or "enter your password again". Behind a load balancer with several instances the
 //! secret page must reach the instance that made it (sticky sessions), else it says the
 //! secret was already shown.
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use super::views::parts::Snippet;
 
@@ -43,18 +46,17 @@ pub struct ShownSecret {
 }
 
 #[derive(Default)]
-struct Slots {
+struct Inner {
     secrets: HashMap<(String, String), (i64, ShownSecret)>,
     flash: HashMap<String, (i64, Flash)>,
     sudo: HashMap<String, i64>,
 }
 
-fn slots() -> std::sync::MutexGuard<'static, Slots> {
-    static S: OnceLock<Mutex<Slots>> = OnceLock::new();
-    S.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
-}
+/// The console's short-lived per-session entries of one server.
+#[derive(Default)]
+pub struct Slots(Mutex<Inner>);
 
-impl Slots {
+impl Inner {
     /// Drops what has expired (called on every insert, so memory follows live sessions).
     fn prune(&mut self, now: i64) {
         self.secrets.retain(|_, (exp, _)| *exp > now);
@@ -63,55 +65,61 @@ impl Slots {
     }
 }
 
-/// Keeps a secret for session `sid`; the answer names its slot (random, for the URL).
-pub fn put_secret(sid: &str, s: ShownSecret, now: i64) -> String {
-    let slot = crate::secrets::random_id("", 16);
-    let mut g = slots();
-    g.prune(now);
-    if g.secrets.keys().filter(|(k, _)| k == sid).count() >= MAX_SECRETS_PER_SESSION {
-        g.secrets.retain(|(k, _), _| k != sid);
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
-    g.secrets.insert((sid.to_string(), slot.clone()), (now + SECRET_TTL, s));
-    slot
-}
 
-/// Takes the secret of a slot (once: the next call answers None).
-pub fn take_secret(sid: &str, slot: &str, now: i64) -> Option<ShownSecret> {
-    let (exp, s) = slots().secrets.remove(&(sid.to_string(), slot.to_string()))?;
-    (exp > now).then_some(s)
-}
+    /// Keeps a secret for session `sid`; the answer names its slot (random, for the URL).
+    pub fn put_secret(&self, sid: &str, s: ShownSecret, now: i64) -> String {
+        let slot = crate::secrets::random_id("", 16);
+        let mut g = self.lock();
+        g.prune(now);
+        if g.secrets.keys().filter(|(k, _)| k == sid).count() >= MAX_SECRETS_PER_SESSION {
+            g.secrets.retain(|(k, _), _| k != sid);
+        }
+        g.secrets.insert((sid.to_string(), slot.clone()), (now + SECRET_TTL, s));
+        slot
+    }
 
-/// Sets the message of session `sid`'s next page.
-pub fn put_flash(sid: &str, message: String, row: Option<String>, now: i64) {
-    let mut g = slots();
-    g.prune(now);
-    g.flash.insert(sid.to_string(), (now + FLASH_TTL, Flash { message, row }));
-}
+    /// Takes the secret of a slot (once: the next call answers None).
+    pub fn take_secret(&self, sid: &str, slot: &str, now: i64) -> Option<ShownSecret> {
+        let (exp, s) = self.lock().secrets.remove(&(sid.to_string(), slot.to_string()))?;
+        (exp > now).then_some(s)
+    }
 
-/// Takes the waiting message of session `sid`, if any.
-pub fn take_flash(sid: &str, now: i64) -> Option<Flash> {
-    let (exp, f) = slots().flash.remove(sid)?;
-    (exp > now).then_some(f)
-}
+    /// Sets the message of session `sid`'s next page.
+    pub fn put_flash(&self, sid: &str, message: String, row: Option<String>, now: i64) {
+        let mut g = self.lock();
+        g.prune(now);
+        g.flash.insert(sid.to_string(), (now + FLASH_TTL, Flash { message, row }));
+    }
 
-/// Records a fresh password for session `sid` (sign-in, or the sudo prompt).
-pub fn grant_sudo(sid: &str, now: i64) {
-    let mut g = slots();
-    g.prune(now);
-    g.sudo.insert(sid.to_string(), now + SUDO_TTL);
-}
+    /// Takes the waiting message of session `sid`, if any.
+    pub fn take_flash(&self, sid: &str, now: i64) -> Option<Flash> {
+        let (exp, f) = self.lock().flash.remove(sid)?;
+        (exp > now).then_some(f)
+    }
 
-/// Whether session `sid` entered its password within the last `SUDO_TTL` seconds.
-pub fn has_sudo(sid: &str, now: i64) -> bool {
-    slots().sudo.get(sid).is_some_and(|exp| *exp > now)
-}
+    /// Records a fresh password for session `sid` (sign-in, or the sudo prompt).
+    pub fn grant_sudo(&self, sid: &str, now: i64) {
+        let mut g = self.lock();
+        g.prune(now);
+        g.sudo.insert(sid.to_string(), now + SUDO_TTL);
+    }
 
-/// Forgets a session's entries (sign-out).
-pub fn forget(sid: &str) {
-    let mut g = slots();
-    g.secrets.retain(|(k, _), _| k != sid);
-    g.flash.remove(sid);
-    g.sudo.remove(sid);
+    /// Whether session `sid` entered its password within the last `SUDO_TTL` seconds.
+    pub fn has_sudo(&self, sid: &str, now: i64) -> bool {
+        self.lock().sudo.get(sid).is_some_and(|exp| *exp > now)
+    }
+
+    /// Forgets a session's entries (sign-out).
+    pub fn forget(&self, sid: &str) {
+        let mut g = self.lock();
+        g.secrets.retain(|(k, _), _| k != sid);
+        g.flash.remove(sid);
+        g.sudo.remove(sid);
+    }
 }
 
 #[cfg(test)]
@@ -133,24 +141,26 @@ mod tests {
 
     #[test]
     fn secrets_are_taken_once_by_their_session_only() {
-        let slot = put_secret("sid-a", secret("s1"), 1000);
-        assert!(take_secret("sid-b", &slot, 1000).is_none(), "another session");
-        assert_eq!(take_secret("sid-a", &slot, 1001).unwrap().secret, "s1");
-        assert!(take_secret("sid-a", &slot, 1001).is_none(), "once");
-        let slot = put_secret("sid-a", secret("s2"), 1000);
-        assert!(take_secret("sid-a", &slot, 1000 + SECRET_TTL).is_none(), "expired");
+        let s = Slots::default();
+        let slot = s.put_secret("sid-a", secret("s1"), 1000);
+        assert!(s.take_secret("sid-b", &slot, 1000).is_none(), "another session");
+        assert_eq!(s.take_secret("sid-a", &slot, 1001).unwrap().secret, "s1");
+        assert!(s.take_secret("sid-a", &slot, 1001).is_none(), "once");
+        let slot = s.put_secret("sid-a", secret("s2"), 1000);
+        assert!(s.take_secret("sid-a", &slot, 1000 + SECRET_TTL).is_none(), "expired");
     }
 
     #[test]
     fn flash_and_sudo() {
-        put_flash("sid-f", "Revoked “x”".into(), Some("t1".into()), 10);
-        assert_eq!(take_flash("sid-f", 11).unwrap().row.as_deref(), Some("t1"));
-        assert!(take_flash("sid-f", 11).is_none());
-        assert!(!has_sudo("sid-s", 10));
-        grant_sudo("sid-s", 10);
-        assert!(has_sudo("sid-s", 10 + SUDO_TTL - 1));
-        assert!(!has_sudo("sid-s", 10 + SUDO_TTL));
-        forget("sid-s");
-        assert!(!has_sudo("sid-s", 11));
+        let s = Slots::default();
+        s.put_flash("sid-f", "Revoked “x”".into(), Some("t1".into()), 10);
+        assert_eq!(s.take_flash("sid-f", 11).unwrap().row.as_deref(), Some("t1"));
+        assert!(s.take_flash("sid-f", 11).is_none());
+        assert!(!s.has_sudo("sid-s", 10));
+        s.grant_sudo("sid-s", 10);
+        assert!(s.has_sudo("sid-s", 10 + SUDO_TTL - 1));
+        assert!(!s.has_sudo("sid-s", 10 + SUDO_TTL));
+        s.forget("sid-s");
+        assert!(!s.has_sudo("sid-s", 11));
     }
 }

@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{read, render, slots, Chrome, Fail, FieldErrors, Post};
+use super::{read, render, Chrome, Fail, FieldErrors, Post};
 use crate::app::{blocking, State};
 use crate::http::auth::client_ip;
 use crate::service::{self, users};
@@ -43,14 +43,14 @@ pub async fn check(
     what: &str,
 ) -> Result<Option<HttpResponse>, Fail> {
     let ui = &post.ui;
-    if slots::has_sudo(&ui.sid, ui.now) {
+    if ui.st.console.has_sudo(&ui.sid, ui.now) {
         return Ok(None);
     }
     let errors = match post.form.opt(FIELD) {
         None => FieldErrors::default(),
         Some(password) => match verify(post, req, st, password.to_string()).await? {
             Ok(()) => {
-                slots::grant_sudo(&ui.sid, ui.now);
+                ui.st.console.grant_sudo(&ui.sid, ui.now);
                 return Ok(None);
             }
             Err(errors) => errors,

@@ -187,6 +187,8 @@ fn walk_app(b: &Backend) {
     br.click_and_load("#done");
     assert_eq!(br.find("#client-id").text(), client_id);
 
+    // "It leaked": the old secret stops now (the default keeps it for an hour).
+    br.find("#grace option[value='0']").click();
     br.find("#regenerate").click();
     confirm(&br, "billing");
     let new_secret = br.find("#secret").text();

@@ -16,6 +16,7 @@ browser_tests!(
     enter_does_not_confirm_a_destructive_dialog,
     expiry_presets_preview_and_relative_times,
     org_table_fits_the_fold_and_revokes_selected_rows,
+    axe_finds_no_violations_on_any_page,
 );
 
 /// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
@@ -41,6 +42,9 @@ fn reload_of_a_secret_page_creates_nothing(b: &Backend) {
     br.sign_in(&s, &s.owner_email, &s.owner_password);
     br.find("#create-open").click();
     br.find("#name").send_keys("jupyter");
+    // For the README: the dialog scrolled to where the token works.
+    br.script("document.querySelector('#create-dialog fieldset.expiry').scrollIntoView()", json!([]));
+    br.screenshot("round2-create-dialog-reach");
     br.click_and_load("#create-submit");
     assert!(br.path().starts_with("/console/secret/"), "a GET page after the POST: {}", br.path());
     assert!(br.find("h1").text().contains("jupyter"));
@@ -377,4 +381,108 @@ fn org_table_fits_the_fold_and_revokes_selected_rows(b: &Backend) {
     assert!(lines[0].starts_with("id,name,owner"), "{}", lines[0]);
     assert_eq!(lines.len(), 4, "a header and the 3 revoked tokens: {}", csv.text);
     assert!(lines[1].starts_with(&ids[2]), "newest first: {}", lines[1]);
+}
+
+/// axe-core's `axe.min.js`: `TOKEND_AXE`, or `target/tmp/axe` where `.ci/run` installs it
+/// (`npm install axe-core`). None (and the test says so) when missing, except under
+/// `CI=true`, where that fails.
+fn axe_source() -> Option<String> {
+    let path = std::env::var("TOKEND_AXE").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("axe/node_modules/axe-core/axe.min.js")
+    });
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => panic!("axe-core missing at {}", path.display()),
+        Err(_) => {
+            eprintln!("SKIPPED: axe-core not installed at {} (npm install axe-core there)", path.display());
+            None
+        }
+    }
+}
+
+/// Runs axe-core in the current page (WCAG 2 A/AA rules and best practices) and answers
+/// its violations, one line each.
+fn axe(br: &Browser, axe_src: &str) -> Vec<String> {
+    br.script(&format!("{axe_src}\n;window.axe = axe; return true"), json!([]));
+    let v = br.script_async(
+        "var done = arguments[arguments.length - 1]; \
+         axe.run(document, {resultTypes: ['violations']}).then(function (r) { \
+           done(r.violations.map(function (v) { return v.id + ': ' + v.help + ' @ ' + \
+             v.nodes.map(function (n) { return n.target.join(' '); }).join(', '); })); \
+         }, function (e) { done(['axe failed: ' + e]); });",
+        json!([]),
+    );
+    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()
+}
+
+/// Every console page, as the owner (and the signed-out ones), with its dialogs open where
+/// it has them: axe-core reports no violation.
+fn axe_finds_no_violations_on_any_page(b: &Backend) {
+    let Some(src) = axe_source() else { return };
+    let s = b.start();
+    let owner = s.owner_login();
+    let sa = s.post("/api/v1/service-accounts", &owner, json!({"name": "etl", "roles": ["org:member"]}));
+    let sa = sa.body["id"].as_str().unwrap().to_string();
+    s.sa_token(&owner, &sa, json!({"name": "etl-1", "ttl_days": 3, "roles": ["org:member"]}));
+    let (app, _, _) = s.app(&owner, json!({"name": "billing", "roles": ["org:member"]}));
+    let (uid, _) = s.user(&owner, "erin@example.com", &["org:member"]);
+    let mut failures = Vec::new();
+    let br = Browser::start();
+    let mut check = |br: &Browser, what: &str| {
+        let v = axe(br, &src);
+        if !v.is_empty() {
+            failures.push(format!("{what} ({}):\n  {}", br.path(), v.join("\n  ")));
+        }
+    };
+    br.go(&s.url("/console/sign-in"));
+    check(&br, "sign-in");
+    br.go(&s.url("/console/reset"));
+    check(&br, "reset");
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    check(&br, "my tokens");
+    br.find("#create-open").click();
+    check(&br, "my tokens, create dialog");
+    br.find("#name").send_keys("axe");
+    br.click_and_load("#create-submit");
+    check(&br, "secret page");
+    reload(&br);
+    check(&br, "secret shown once");
+    br.go(&s.url("/console/me/tokens"));
+    br.find("#tokens button.revoke").click();
+    check(&br, "confirmation dialog");
+    for (what, path) in [
+        ("service accounts", "/console/service-accounts".to_string()),
+        ("service account", format!("/console/service-accounts/{sa}")),
+        ("apps", "/console/apps".to_string()),
+        ("app", format!("/console/apps/{app}")),
+        ("org tokens", "/console/tokens".to_string()),
+        ("org tokens, filtered", "/console/tokens?status=active&page_size=20".to_string()),
+        ("people", "/console/people".to_string()),
+        ("person", format!("/console/people/{uid}")),
+        ("roles", "/console/roles".to_string()),
+        ("policy", "/console/policy".to_string()),
+        ("audit log", "/console/audit".to_string()),
+        ("password", "/console/me/password".to_string()),
+        ("not found", "/console/nothing".to_string()),
+    ] {
+        br.go(&s.url(&path));
+        check(&br, what);
+    }
+    br.go(&s.url(&format!("/console/service-accounts/{sa}")));
+    br.find("#token-open").click();
+    check(&br, "service account, token dialog");
+    // The sudo prompt.
+    s.clock.advance(10 * 60);
+    br.go(&s.url(&format!("/console/people/{uid}")));
+    br.find("#reset-password").click();
+    br.mark();
+    br.find("#confirm-ok").click();
+    br.wait_loaded();
+    assert_eq!(br.find("h1").text(), "Confirm your password");
+    check(&br, "sudo prompt");
+    assert!(failures.is_empty(), "axe-core violations:\n{}", failures.join("\n"));
+    // The check can fail: an image without alternative text is reported.
+    br.script("document.querySelector('main').appendChild(document.createElement('img'))", json!([]));
+    let v = axe(&br, &src);
+    assert!(v.iter().any(|l| l.starts_with("image-alt")), "{v:?}");
 }

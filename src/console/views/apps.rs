@@ -252,11 +252,12 @@ pub async fn regenerate(
             return Ok(prompt);
         }
     }
+    // The grace period chosen in the form (absent: none, as the API's default).
+    let grace = post.form.get("grace_period_seconds").trim().parse::<i64>().ok();
+    let rotation = apps::SecretRotation { grace_period_seconds: grace };
     let ui = post.ui;
     let (p, id) = (ui.p.clone(), id.into_inner());
-    let c =
-        write(&st, move |conn, _, now| apps::regenerate_secret(conn, &p, &id, &apps::SecretRotation::default(), now))
-            .await?;
+    let c = write(&st, move |conn, _, now| apps::regenerate_secret(conn, &p, &id, &rotation, now)).await?;
     let title = format!("New secret for “{}”", c.app.name);
     Ok(show_secret(&ui, app_secret(&st.cfg, title, c)))
 }

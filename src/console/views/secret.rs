@@ -33,7 +33,7 @@ struct Gone {
 }
 
 pub async fn show(ui: Ui, slot: web::Path<String>) -> Result<HttpResponse, Fail> {
-    match slots::take_secret(&ui.sid, &slot, ui.now) {
+    match ui.st.console.take_secret(&ui.sid, &slot, ui.now) {
         Some(s) => page(&Secret {
             chrome: ui.chrome(s.nav),
             title: s.title,
