@@ -45,6 +45,8 @@ pub struct State {
     pub notify: outbox::Notifier,
     /// Forward-auth and introspection answers served from memory (`service::gateway`).
     pub caches: service::gateway::Caches,
+    /// The console's secrets shown once, flash messages and sudo windows (in memory).
+    pub console: crate::console::slots::Slots,
     pub stopping: AtomicBool,
 }
 
@@ -64,6 +66,7 @@ impl State {
             refused: Default::default(),
             pacer,
             hashing: service::passwords::Bound::per_core(),
+            console: Default::default(),
             notify,
             caches,
             stopping: AtomicBool::new(false),

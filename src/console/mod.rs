@@ -75,6 +75,8 @@
 pub mod assets;
 pub mod csrf;
 pub mod session;
+pub mod slots;
+pub mod sudo;
 pub mod views;
 
 use actix_web::body::MessageBody;
@@ -151,11 +153,17 @@ pub struct Chrome {
     /// The CSRF token for this page's forms (empty when signed out; the sign-in form
     /// carries its pre-session token itself).
     pub csrf: String,
+    /// What the last action did (shown once, its row highlighted).
+    pub flash: Option<slots::Flash>,
 }
 
 impl Chrome {
     pub fn signed_out() -> Chrome {
-        Chrome { css: assets::css_url(), js: assets::js_url(), nav: None, csrf: String::new() }
+        Chrome { css: assets::css_url(), js: assets::js_url(), nav: None, csrf: String::new(), flash: None }
+    }
+    /// The `data-id` of the row the last action concerned, or "".
+    pub fn flash_row(&self) -> &str {
+        self.flash.as_ref().and_then(|f| f.row.as_deref()).unwrap_or("")
     }
 }
 
@@ -205,6 +213,19 @@ pub fn page<T: Template>(t: &T) -> Result<HttpResponse, Fail> {
 /// 303 See Other to a path (after every successful POST).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_string())).finish()
+}
+
+/// 303 after an action, with the message the next page shows (and the row it highlights).
+pub fn done(ui: &Ui, location: &str, message: String, row: Option<&str>) -> HttpResponse {
+    ui.st.console.put_flash(&ui.sid, message, row.map(str::to_string), ui.now);
+    see_other(location)
+}
+
+/// 303 to the page that shows a new secret once: the secret waits in a slot of this
+/// session, so reloading that page (or resubmitting) never repeats the action.
+pub fn show_secret(ui: &Ui, s: slots::ShownSecret) -> HttpResponse {
+    let slot = ui.st.console.put_secret(&ui.sid, s, ui.now);
+    see_other(&format!("/console/secret/{slot}"))
 }
 
 /// Runs `f` on the blocking pool with a pooled read connection.

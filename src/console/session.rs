@@ -30,6 +30,14 @@ pub struct Ui {
     pub csrf: String,
     pub email: String,
     pub org_name: String,
+    /// The session's hash: the key of its short-lived slots (`super::slots`).
+    pub sid: String,
+    /// The message of this page (a GET after an action), taken from its slot.
+    pub flash: Option<super::slots::Flash>,
+    /// The server's time of this request.
+    pub now: i64,
+    /// The server (its console slots: `st.console`).
+    pub st: web::Data<State>,
 }
 
 impl Ui {
@@ -45,6 +53,7 @@ impl Ui {
                 apps: self.p.has("org:developer"),
             }),
             csrf: self.csrf.clone(),
+            flash: self.flash.clone(),
             ..Chrome::signed_out()
         }
     }
@@ -79,10 +88,13 @@ pub fn set_cookie(resp: &mut HttpResponseBuilder, st: &State, name: &str, value:
 /// The caller of a request from its session cookie; `Fail::SignIn` without a live one.
 pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
     let st = req.app_data::<web::Data<State>>().cloned().ok_or(Fail::SignIn)?;
+    let st2 = st.clone();
     let secret = cookie(req, COOKIE).ok_or(Fail::SignIn)?;
     let csrf = super::csrf::token(&secret);
     let hash = secrets::hash(&secret);
+    let sid = hash.clone();
     let ip = client_ip(req);
+    let now = st.now();
     let found = blocking(move || -> service::Result<_> {
         let mut conn = st.db.read()?;
         let Some(p) = principal::resolve_console(&mut conn, &hash, st.now())? else { return Ok(None) };
@@ -95,7 +107,7 @@ pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
             p.ip = Some(ip);
             // For the audit of refused forms (see `http::middleware::audit_refused`).
             actix_web::HttpMessage::extensions_mut(req).insert(p.clone());
-            Ok(Ui { p, csrf, email, org_name })
+            Ok(Ui { p, csrf, email, org_name, sid, flash: None, now, st: st2 })
         }
         Ok(None) | Err(service::Error::NotFound) => Err(Fail::SignIn),
         Err(e) => Err(Fail::from(e)),
@@ -108,6 +120,13 @@ impl FromRequest for Ui {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { caller(&req).await })
+        Box::pin(async move {
+            let mut ui = caller(&req).await?;
+            // A page shown after an action carries its message (once).
+            if req.method() == actix_web::http::Method::GET {
+                ui.flash = ui.st.console.take_flash(&ui.sid, ui.now);
+            }
+            Ok(ui)
+        })
     }
 }

@@ -228,7 +228,7 @@ pub fn token_get(
 ) -> Result<TokenView> {
     p.require("org:admin")?;
     let s = load(conn, p, id)?;
-    Ok(tokens::view(&tokens::load_owned(conn, &p.org_id, &s.id, tid)?, usage, now))
+    Ok(tokens::owner_status(tokens::view(&tokens::load_owned(conn, &p.org_id, &s.id, tid)?, usage, now), s.disabled))
 }
 
 /// A new secret for a service-account token, like `POST /me/tokens/{id}/rotate`: minting,

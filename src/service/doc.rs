@@ -129,9 +129,10 @@ pub fn one_of(values: &[&str]) -> Object {
     string().enum_values(Some(values.iter().copied())).build()
 }
 
-/// `tokens::status`.
+/// `tokens::status`, and `owner_disabled` (`tokens::owner_status`): active itself, but its
+/// owner (the person or service account) is disabled, so the exchange refuses it.
 pub fn token_status() -> Object {
-    one_of(&["active", "expired", "revoked", "idle"])
+    one_of(&["active", "expired", "revoked", "idle", "owner_disabled"])
 }
 
 /// Owner kinds of API tokens.

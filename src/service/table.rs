@@ -168,15 +168,24 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usa
     // Owner names and emails for this page only.
     let ids: Vec<&String> = rows.rows.iter().map(|r| &r.owner_id).collect();
     let (people, accounts) = store::tokens::owners(conn, &ids)?;
-    Ok(t.page.view(rows, |tok| row(&tok, &people, &accounts, usage, now)))
+    let disabled = store::tokens::disabled_owners(conn, &ids)?;
+    Ok(t.page.view(rows, |tok| row(&tok, &people, &accounts, &disabled, usage, now)))
 }
 
-fn row(tok: &ApiToken, people: &Owners, accounts: &OwnerNames, usage: &Usage, now: i64) -> Row {
+fn row(
+    tok: &ApiToken,
+    people: &Owners,
+    accounts: &OwnerNames,
+    disabled: &std::collections::HashSet<String>,
+    usage: &Usage,
+    now: i64,
+) -> Row {
     let (owner_email, owner_name) = match people.get(&tok.owner_id) {
         Some((e, n)) => (Some(e.clone()), Some(n.clone())),
         None => (None, accounts.get(&tok.owner_id).cloned()),
     };
-    Row { token: tokens::view(tok, usage, now), owner_name, owner_email }
+    let token = tokens::owner_status(tokens::view(tok, usage, now), disabled.contains(&tok.owner_id));
+    Row { token, owner_name, owner_email }
 }
 
 type Owners = std::collections::HashMap<String, (String, String)>;
@@ -187,7 +196,30 @@ pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now
     p.require("org:admin")?;
     let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
     let (people, accounts) = store::tokens::owners(conn, &[&t.owner_id])?;
-    Ok(row(&t, &people, &accounts, usage, now))
+    let disabled = store::tokens::disabled_owners(conn, &[&t.owner_id])?;
+    Ok(row(&t, &people, &accounts, &disabled, usage, now))
+}
+
+/// At most this many tokens in one "revoke selected".
+pub const MAX_REVOKE_MANY: usize = 200;
+
+/// Several tokens of the org, by an admin, in one transaction: an unknown id revokes
+/// nothing (404); already ended ones are left as they are. Answers how many were revoked.
+pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now: i64) -> Result<usize> {
+    p.require("org:admin")?;
+    if ids.is_empty() || ids.len() > MAX_REVOKE_MANY {
+        return Err(invalid("ids", format!("select 1 to {MAX_REVOKE_MANY} tokens")));
+    }
+    conn.transaction(|conn| {
+        let mut n = 0;
+        for id in ids {
+            let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
+            if tokens::revoke(conn, p, &t, "token.admin_revoke", now)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    })
 }
 
 /// Any token of the org, by an admin.

@@ -125,6 +125,15 @@ pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> &'static str {
     }
 }
 
+/// The status a list shows, from the token and its owner: an otherwise active token of a
+/// disabled person or service account is `owner_disabled` (the exchange refuses it).
+pub fn owner_status(mut v: TokenView, owner_disabled: bool) -> TokenView {
+    if owner_disabled && v.status == "active" {
+        v.status = "owner_disabled";
+    }
+    v
+}
+
 pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
     let (last, last_ip) = match usage.pending(&t.id) {
         Some((at, ip)) if t.last_used_at.is_none_or(|db| at > db) => (Some(at), Some(ip)),
@@ -265,7 +274,8 @@ pub fn list_owned(
     let mut f = super::table::filter(conn, org_id, q, now)?;
     f.owner_id = Some(owner_id);
     let rows = store::tokens::table(conn, org_id, &f, now, &q.page)?;
-    Ok(q.page.view(rows, |t| view(&t, usage, now)))
+    let disabled = store::tokens::disabled_owners(conn, &[&owner_id.to_string()])?.contains(owner_id);
+    Ok(q.page.view(rows, |t| owner_status(view(&t, usage, now), disabled)))
 }
 
 /// Renames, re-describes or re-scopes (reach) a token; a revoked token is frozen.

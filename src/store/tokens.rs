@@ -254,6 +254,25 @@ pub fn owners(conn: &mut AnyConnection, ids: &[&String]) -> QueryResult<Owners> 
     Ok((people, accounts))
 }
 
+/// Which of these owners (people or service accounts) are disabled.
+pub fn disabled_owners(conn: &mut AnyConnection, ids: &[&String]) -> QueryResult<std::collections::HashSet<String>> {
+    let mut out: std::collections::HashSet<String> = users::table
+        .filter(users::id.eq_any(ids))
+        .filter(users::disabled.eq(true))
+        .select(users::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    out.extend(
+        service_accounts::table
+            .filter(service_accounts::id.eq_any(ids))
+            .filter(service_accounts::disabled.eq(true))
+            .select(service_accounts::id)
+            .load::<String>(conn)?,
+    );
+    Ok(out)
+}
+
 /// Deletes up to `limit` tokens of the org that ended (revoked or expired) at or before
 /// `cutoff`; answers how many. Nothing references api_tokens by foreign key: the audit
 /// log names tokens by id and keeps their history.

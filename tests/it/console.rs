@@ -187,6 +187,8 @@ fn walk_app(b: &Backend) {
     br.click_and_load("#done");
     assert_eq!(br.find("#client-id").text(), client_id);
 
+    // "It leaked": the old secret stops now (the default keeps it for an hour).
+    br.find("#grace option[value='0']").click();
     br.find("#regenerate").click();
     confirm(&br, "billing");
     let new_secret = br.find("#secret").text();
@@ -495,7 +497,8 @@ mod http {
         let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
         let r =
             c.post("/console/me/tokens", &[("name", "from the console"), ("roles", "org:member"), ("ttl_days", "5")]);
-        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.status, 303, "{}", r.text);
+        let r = c.get(r.header("location").unwrap());
         assert!(r.text.contains("shown only once"));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let secret = r.text.split("id=\"secret\">").nth(1).unwrap().split('<').next().unwrap();

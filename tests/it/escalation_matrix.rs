@@ -1146,15 +1146,18 @@ enum Console {
     OtherAppGet,
     OtherAppSecret,
     OtherAppDelete,
+    /// A secret page whose slot this session does not hold.
+    SecretGone,
 }
 
 /// Statuses: 303 for no session (to the sign-in page) and for a form that succeeded (back
-/// to its page); 200 for a page, and for a form answering a secret shown once.
+/// to its page, or to the page showing its secret once); 200 for a page; 410 for a secret
+/// page whose slot is empty (shown already, or another session's).
 #[rustfmt::skip]
 const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     //                          nobody owner admin  dev  member
     (Console::MeTokens,          [303,  200,  200,  200,  200]),
-    (Console::MeTokenCreate,     [303,  200,  200,  200,  200]),
+    (Console::MeTokenCreate,     [303,  303,  303,  303,  303]),
     (Console::MeRevokeAllNoCsrf, [303,  403,  403,  403,  403]),
     (Console::SignOutEverywhereNoCsrf, [303, 403, 403, 403, 403]),
     (Console::AdminPage,         [303,  200,  200,  403,  403]),
@@ -1163,22 +1166,23 @@ const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     (Console::SaCreateLow,       [303,  303,  303,  403,  403]),
     (Console::SaCreateNoCsrf,    [303,  403,  403,  403,  403]),
     (Console::SaRaiseLow,        [303,  303,  303,  403,  403]),
-    (Console::SaTokenCreateLow,  [303,  200,  200,  403,  403]),
-    (Console::SaTokenRotateLow,  [303,  200,  200,  403,  403]),
+    (Console::SaTokenCreateLow,  [303,  303,  303,  403,  403]),
+    (Console::SaTokenRotateLow,  [303,  303,  303,  403,  403]),
     (Console::SaTokenRevokeLow,  [303,  303,  303,  403,  403]),
     (Console::OtherSaGet,        [303,  404,  404,  403,  403]),
     (Console::OtherSaTokenCreate,[303,  404,  404,  403,  403]),
     (Console::OtherSaTokenRevoke,[303,  404,  404,  403,  403]),
     (Console::AppList,           [303,  200,  200,  200,  403]),
     (Console::AppGetLow,         [303,  200,  200,  200,  403]),
-    (Console::AppCreateLow,      [303,  200,  200,  200,  403]),
+    (Console::AppCreateLow,      [303,  303,  303,  303,  403]),
     (Console::AppCreateNoCsrf,   [303,  403,  403,  403,  403]),
     (Console::AppRaiseLow,       [303,  303,  303,  303,  403]),
-    (Console::AppSecretLow,      [303,  200,  200,  200,  403]),
+    (Console::AppSecretLow,      [303,  303,  303,  303,  403]),
     (Console::AppDeleteLow,      [303,  303,  303,  303,  403]),
     (Console::OtherAppGet,       [303,  404,  404,  404,  403]),
     (Console::OtherAppSecret,    [303,  404,  404,  404,  403]),
     (Console::OtherAppDelete,    [303,  404,  404,  404,  403]),
+    (Console::SecretGone,        [303,  410,  410,  410,  410]),
 ];
 
 /// Every console cell answers exactly its status; a refusal, a redirect to sign in and a
@@ -1275,6 +1279,7 @@ fn console_matrix(b: &Backend) {
                 Console::OtherAppGet => ("GET", format!("/console/apps/{}", o.app), vec![], true),
                 Console::OtherAppSecret => ("POST", format!("/console/apps/{}/secret", o.app), vec![], true),
                 Console::OtherAppDelete => ("POST", format!("/console/apps/{}/delete", o.app), vec![], true),
+                Console::SecretGone => ("GET", "/console/secret/nothing-here".into(), vec![], true),
             };
             let before = state(s);
             let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -1347,6 +1352,10 @@ mod console_admin {
         AuditPage,
         RevokeToken,
         RevokeOtherToken,
+        /// "Revoke selected" of the org table (two tokens).
+        RevokeSelected,
+        /// The org table's query as CSV.
+        ExportCsv,
         SaveSearch,
         /// Deleting a saved search the owner created: its creator or an owner only.
         DeleteOwnersSearch,
@@ -1380,6 +1389,8 @@ mod console_admin {
         (C::AuditPage,          [200, 200, 403, 403]),
         (C::RevokeToken,        [303, 303, 403, 403]),
         (C::RevokeOtherToken,   [404, 404, 403, 403]),
+        (C::RevokeSelected,     [303, 303, 403, 403]),
+        (C::ExportCsv,          [200, 200, 403, 403]),
         (C::SaveSearch,         [303, 303, 403, 403]),
         (C::DeleteOwnersSearch, [303, 403, 403, 403]),
         (C::DeleteOtherSearch,  [404, 404, 403, 403]),
@@ -1391,8 +1402,8 @@ mod console_admin {
         (C::DisableLow,         [303, 303, 403, 403]),
         (C::DisableHigh,        [303, 403, 403, 403]),
         (C::EnableLow,          [303, 303, 403, 403]),
-        (C::ResetLow,           [200, 200, 403, 403]),
-        (C::ResetHigh,          [200, 403, 403, 403]),
+        (C::ResetLow,           [303, 303, 403, 403]),
+        (C::ResetHigh,          [303, 403, 403, 403]),
         (C::ResetOther,         [404, 404, 403, 403]),
         (C::RoleCreate,         [303, 303, 403, 403]),
         (C::RoleDelete,         [303, 303, 403, 403]),
@@ -1444,6 +1455,13 @@ mod console_admin {
                     post(format!("/console/tokens/{tid}/revoke"), f(&[("back", "status=active".into())]))
                 }
                 C::RevokeOtherToken => post(format!("/console/tokens/{}/revoke", other.sa_token), vec![]),
+                C::RevokeSelected => {
+                    let sa = new_sa(&s, &owner, &format!("bots-{k}"), &LOW);
+                    let (a, _) = new_sa_token(&s, &owner, &sa);
+                    let (b, _) = new_sa_token(&s, &owner, &sa);
+                    post("/console/tokens/revoke-selected".into(), f(&[("ids", a), ("ids", b)]))
+                }
+                C::ExportCsv => get("/console/tokens/export.csv?status=active".into()),
                 C::SaveSearch => post(
                     "/console/tokens/saved".into(),
                     f(&[("name", format!("search {k}")), ("query", "usage=never_used".into())]),
@@ -1522,7 +1540,8 @@ mod console_admin {
                     continue;
                 }
                 if r.status >= 400 || method == "GET" {
-                    assert!(r.header("content-type").unwrap_or("").starts_with("text/html"), "{cell}: an HTML page");
+                    let kind = if path.contains(".csv") && r.status == 200 { "text/csv" } else { "text/html" };
+                    assert!(r.header("content-type").unwrap_or("").starts_with(kind), "{cell}: {kind}");
                     assert_unchanged(&s, &before, &format!("{cell} ({})", r.status));
                 } else {
                     assert_ne!(state(&s), before, "{cell} answered {} but changed nothing", r.status);

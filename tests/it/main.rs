@@ -20,6 +20,9 @@ mod cli_process;
 mod console;
 /// The console's admin pages: org token table, saved searches, people, roles, policy, audit.
 mod console_admin;
+/// The console, second round: secrets shown once after a redirect, honest status, flash
+/// messages, the sudo window, confirmations.
+mod console_round2;
 /// Signing keys and discovery: JWKS, rotation, forged bearers, health, metrics, login.
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.

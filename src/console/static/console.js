@@ -29,6 +29,14 @@
       form.requestSubmit ? form.requestSubmit() : form.submit();
       return;
     }
+    var preset = t.closest("button[data-days]");
+    if (preset) {
+      var f = preset.closest("form");
+      f.querySelector("[name=ttl_days]").value = preset.getAttribute("data-days");
+      f.querySelector("[name=expires_on]").value = "";
+      expiryPreview(f);
+      return;
+    }
     var copy = t.closest("[data-copy]");
     if (copy) {
       var src = document.getElementById(copy.getAttribute("data-copy"));
@@ -51,16 +59,45 @@
     var form = e.target;
     if (!(form instanceof HTMLFormElement)) return;
     var msg = form.getAttribute("data-confirm");
+    // A checkbox that asks only when it is being ticked now (disabling an account).
+    var ticked = form.querySelector("input[data-confirm-check]:checked");
+    if (!msg && ticked && !ticked.defaultChecked) msg = ticked.getAttribute("data-confirm-check");
     if (!msg || form.getAttribute("data-confirmed")) return;
+    // "Revoke the {n} selected tokens?": the count of ticked boxes of this form.
+    var countOf = form.getAttribute("data-confirm-count");
+    if (countOf) {
+      var n = document.querySelectorAll("input[name=" + countOf + "][form=" + form.id + "]:checked").length;
+      if (n === 0) { e.preventDefault(); window.alert("Select the tokens to revoke first."); return; }
+      msg = msg.replace("{n}", String(n));
+    }
     var d = confirmDialog();
     if (!d || !d.showModal) { if (!window.confirm(msg)) e.preventDefault(); return; }
     e.preventDefault();
     pending = form;
     document.getElementById("confirm-text").textContent = msg;
     var ok = document.getElementById("confirm-ok");
-    ok.textContent = form.getAttribute("data-confirm-button") || "Confirm";
+    ok.textContent = form.getAttribute("data-confirm-button") || (ticked && ticked.getAttribute("data-confirm-button")) || "Confirm";
     d.showModal();
-    ok.focus();
+    // Cancel has the focus: Enter (or a stray key) never confirms a destructive action.
+    d.querySelector("[data-close]").focus();
+  });
+
+  // "Expires on …" under the expiry fields, counted from the server's time.
+  function expiryPreview(f) {
+    var p = f.querySelector("#expiry-preview");
+    if (!p) return;
+    var now = Number(p.getAttribute("data-now")) * 1000;
+    var on = f.querySelector("[name=expires_on]").value;
+    var days = Number(f.querySelector("[name=ttl_days]").value);
+    var at = on ? Date.parse(on + "T00:00:00Z") : (days > 0 ? now + days * 86400000 : NaN);
+    if (isNaN(at)) { p.textContent = ""; return; }
+    var n = Math.round((at - now) / 86400000);
+    var iso = new Date(at).toISOString();
+    p.textContent = "Expires on " + iso.slice(0, 10) + " " + iso.slice(11, 16) + " UTC (in " + n + " days).";
+  }
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (t instanceof HTMLInputElement && (t.name === "ttl_days" || t.name === "expires_on") && t.form) expiryPreview(t.form);
   });
 
   // Row menus (<details class="menu">): one open at a time; Escape closes and returns focus.
@@ -76,6 +113,14 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // The row the last action concerned: highlighted and scrolled into view.
+    var main = document.getElementById("main");
+    var id = main && main.getAttribute("data-flash-row");
+    if (id) {
+      document.querySelectorAll("tr[data-id]").forEach(function (r) {
+        if (r.getAttribute("data-id") === id) { r.classList.add("flash-row"); r.scrollIntoView({ block: "center" }); }
+      });
+    }
     var d = document.querySelector("dialog[data-open-on-load]");
     if (d && d.showModal) {
       d.showModal();

@@ -2,13 +2,14 @@
 //! its tokens (the live count against the org's limit, create/rotate/revoke). Every
 //! action is a `service::accounts` function, the same as `/api/v1/service-accounts`.
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::my_tokens::{own_roles, Secret};
+use super::my_tokens::own_roles;
 use super::parts::{self, ListQuery, Pager, RoleChoice, TokenRow};
+use super::secret;
 use crate::app::State;
-use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::console::{done, page, read, render, show_secret, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::accounts::{self, AccountPatch, AccountView, NewAccount};
 use crate::service::list::Paged;
 use crate::service::tokens::{CreateToken, TokenView};
@@ -91,7 +92,7 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
     let (name, description, chosen) = (input.name.clone(), input.description.clone(), input.roles.clone());
     let p = ui.p.clone();
     match write(&st, move |conn, _, now| accounts::create(conn, &p, &input, now)).await {
-        Ok(a) => Ok(see_other(&format!("{BASE}/{}", a.id))),
+        Ok(a) => Ok(done(&ui, &format!("{BASE}/{}", a.id), format!("Created the service account “{}”.", a.name), None)),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
             let mut v = list_page(&ui, &st, None).await?;
@@ -122,6 +123,8 @@ struct ShowPage {
     token_name: String,
     token_description: String,
     ttl_days: String,
+    /// Presets, date range and preview of the expiry.
+    expiry: parts::Expiry,
     /// Where a new token works.
     reach: parts::ReachChoice,
     open: bool,
@@ -157,7 +160,7 @@ fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
         chrome: ui.chrome("service-accounts"),
         role_choices: parts::role_choices(&pickable, &l.a.roles),
         token_roles: parts::role_choices(&l.a.roles, &l.a.roles),
-        rows: l.tokens.items.iter().map(TokenRow::new).collect(),
+        rows: l.tokens.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
         pager: Pager::new(&format!("{BASE}/{}", l.a.id), &l.tokens),
         live: l.live,
         limit: l.limit,
@@ -168,6 +171,7 @@ fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
         token_name: String::new(),
         token_description: String::new(),
         ttl_days: l.max_days.min(30).to_string(),
+        expiry: parts::Expiry::new(l.max_days, ui.now, &l.max_days.min(30).to_string(), ""),
         reach: l.reach,
         open: false,
     }
@@ -184,9 +188,21 @@ pub async fn show(
 }
 
 /// Saves the roles (and enabled state) of the account.
-pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    let Post { ui, form } = post;
+pub async fn edit(
+    req: HttpRequest,
+    post: Post,
+    id: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
     let id = id.into_inner();
+    let (p, id2) = (post.ui.p.clone(), id.clone());
+    let held = read(&st, move |conn, _, _| accounts::get(conn, &p, &id2)).await?.roles;
+    if post.form.all("roles").iter().any(|r| !held.contains(r)) {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "grant roles").await? {
+            return Ok(prompt);
+        }
+    }
+    let Post { ui, form } = post;
     let input = AccountPatch {
         name: None,
         description: None,
@@ -196,7 +212,10 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
     let chosen = input.roles.clone().unwrap_or_default();
     let (p, id2) = (ui.p.clone(), id.clone());
     match write(&st, move |conn, _, now| accounts::patch(conn, &p, &id2, &input, now)).await {
-        Ok(_) => Ok(see_other(&format!("{BASE}/{id}"))),
+        Ok(a) => {
+            let what = if a.disabled { "disabled: its tokens stop working" } else { "saved" };
+            Ok(done(&ui, &format!("{BASE}/{id}"), format!("“{}” {what}.", a.name), None))
+        }
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
             let l = load(&ui, &st, id, None).await?;
@@ -209,22 +228,32 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
     }
 }
 
-pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+pub async fn token_create(
+    req: HttpRequest,
+    post: Post,
+    id: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    if sudo::is_high(&post.form.all("roles")) {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "create a token with an admin role").await? {
+            return Ok(prompt);
+        }
+    }
     let Post { ui, form } = post;
     let id = id.into_inner();
     let (name, description, ttl) =
         (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
     let chosen = form.all("roles");
     let (audiences, management) = parts::reach_from_form(&form);
-    let result = match parts::days("ttl_days", &ttl) {
+    let result = match parts::expiry_from_form(&form) {
         Err(errors) => Err(errors),
-        Ok(ttl_days) => {
+        Ok((ttl_days, expires_at)) => {
             let input = CreateToken {
                 name: name.clone(),
                 description: Some(description.clone()),
                 ttl_days,
                 roles: Some(chosen.clone()),
-                expires_at: None,
+                expires_at,
                 audiences: audiences.clone(),
                 management,
             };
@@ -238,15 +267,10 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
         }
     };
     match result {
-        Ok(created) => page(&Secret {
-            chrome: ui.chrome("service-accounts"),
-            title: format!("Token “{}” created", created.record.name),
-            what: "token",
-            usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
-            extra: Some(("Client id", created.record.client_id)),
-            secret: created.token,
-            back: format!("{BASE}/{id}"),
-        }),
+        Ok(created) => {
+            let title = format!("Token “{}” created", created.record.name);
+            Ok(show_secret(&ui, secret::token(&st.cfg, "service-accounts", title, created, format!("{BASE}/{id}"))))
+        }
         Err(token_errors) => {
             let l = load(&ui, &st, id, None).await?;
             let mut v = show_page(&ui, l);
@@ -257,6 +281,7 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
                 token_errors,
                 token_name: name,
                 token_description: description,
+                expiry: parts::Expiry::new(v.max_days, ui.now, &ttl, form.get("expires_on")),
                 ttl_days: ttl,
                 open: true,
                 ..v
@@ -267,24 +292,25 @@ pub async fn token_create(post: Post, id: web::Path<String>, st: web::Data<State
 }
 
 pub async fn token_rotate(
+    req: HttpRequest,
     post: Post,
     path: web::Path<(String, String)>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    let ui = post.ui;
     let (id, tid) = path.into_inner();
+    let (p, id2, tid2) = (post.ui.p.clone(), id.clone(), tid.clone());
+    let old = read(&st, move |conn, s, now| accounts::token_get(conn, &p, &id2, &tid2, &s.usage, now)).await?;
+    if sudo::is_high(&old.roles) {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "rotate a token with an admin role").await? {
+            return Ok(prompt);
+        }
+    }
+    let ui = post.ui;
     let (p, id2) = (ui.p.clone(), id.clone());
     let created: service::tokens::CreatedToken =
         write(&st, move |conn, s, now| accounts::token_rotate(conn, &p, &id2, &tid, &s.usage, now)).await?;
-    page(&Secret {
-        chrome: ui.chrome("service-accounts"),
-        title: format!("Token “{}” rotated", created.record.name),
-        what: "token",
-        usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
-        extra: Some(("Client id", created.record.client_id)),
-        secret: created.token,
-        back: format!("{BASE}/{id}"),
-    })
+    let title = format!("Token “{}” rotated", created.record.name);
+    Ok(show_secret(&ui, secret::token(&st.cfg, "service-accounts", title, created, format!("{BASE}/{id}"))))
 }
 
 pub async fn token_revoke(
@@ -292,9 +318,14 @@ pub async fn token_revoke(
     path: web::Path<(String, String)>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    let p = post.ui.p;
+    let ui = post.ui;
+    let p = ui.p.clone();
     let (id, tid) = path.into_inner();
-    let id2 = id.clone();
-    write(&st, move |conn, _, now| accounts::token_revoke(conn, &p, &id2, &tid, now)).await?;
-    Ok(see_other(&format!("{BASE}/{id}")))
+    let (id2, tid2) = (id.clone(), tid.clone());
+    let t = write(&st, move |conn, s, now| {
+        accounts::token_revoke(conn, &p, &id2, &tid2, now)?;
+        accounts::token_get(conn, &p, &id2, &tid2, &s.usage, now)
+    })
+    .await?;
+    Ok(done(&ui, &format!("{BASE}/{id}"), format!("Revoked “{}”.", t.name), Some(&tid)))
 }

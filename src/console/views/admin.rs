@@ -14,6 +14,8 @@ use crate::service::list::Paged;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/tokens").route(get().to(org_tokens::list)))
         .service(resource("/tokens/saved").route(post().to(org_tokens::save)))
+        .service(resource("/tokens/revoke-selected").route(post().to(org_tokens::revoke_selected)))
+        .service(resource("/tokens/export.csv").route(get().to(org_tokens::export_csv)))
         .service(resource("/tokens/saved/{id}/delete").route(post().to(org_tokens::delete_saved)))
         .service(resource("/tokens/{id}/revoke").route(post().to(org_tokens::revoke)))
         .service(resource("/people").route(get().to(people::list)).route(post().to(people::create)))

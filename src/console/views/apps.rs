@@ -2,13 +2,15 @@
 //! secret shown once), edit, regenerate the secret, delete. Every action is a
 //! `service::apps` function, the same as `/api/v1/apps`.
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::my_tokens::{own_roles, Secret};
+use super::my_tokens::own_roles;
 use super::parts::{self, ListQuery, Pager, RoleChoice};
 use crate::app::State;
-use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Form, Post, Ui};
+use crate::console::{
+    done, page, read, render, show_secret, slots, sudo, write, Chrome, Fail, FieldErrors, Form, Post, Ui,
+};
 use crate::service::apps::{self, AppPatch, AppView, NewApp};
 
 const BASE: &str = "/console/apps";
@@ -137,15 +139,10 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
         }
     };
     match result {
-        Ok(c) => page(&Secret {
-            chrome: ui.chrome("apps"),
-            title: format!("App “{}” created", c.app.name),
-            what: "client secret",
-            secret: c.client_secret,
-            usage: parts::usage_snippets(&st.cfg, &c.app.client_id, false),
-            extra: Some(("Client id", c.app.client_id)),
-            back: format!("{BASE}/{}", c.app.id),
-        }),
+        Ok(c) => {
+            let title = format!("App “{}” created", c.app.name);
+            Ok(show_secret(&ui, app_secret(&st.cfg, title, c)))
+        }
         Err(errors) => {
             let mut v = list_page(&ui, &st, None).await?;
             let names: Vec<String> = v.f.roles.iter().map(|r| r.name.clone()).collect();
@@ -225,7 +222,7 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
         }
     };
     match result {
-        Ok(()) => Ok(see_other(&format!("{BASE}/{id}"))),
+        Ok(()) => Ok(done(&ui, &format!("{BASE}/{id}"), format!("Saved “{}”.", form.get("name")), None)),
         Err(errors) => {
             let mut v = show_page(&ui, &st, id).await?;
             let names: Vec<String> = v.f.roles.iter().map(|r| r.name.clone()).collect();
@@ -243,25 +240,49 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
     }
 }
 
-pub async fn regenerate(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+pub async fn regenerate(
+    req: HttpRequest,
+    post: Post,
+    id: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    // Those who may not regenerate meet the service's refusal, not a prompt.
+    if post.ui.p.has("org:developer") {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "regenerate a client secret").await? {
+            return Ok(prompt);
+        }
+    }
+    // The grace period chosen in the form (absent: none, as the API's default).
+    let grace = post.form.get("grace_period_seconds").trim().parse::<i64>().ok();
+    let rotation = apps::SecretRotation { grace_period_seconds: grace };
     let ui = post.ui;
     let (p, id) = (ui.p.clone(), id.into_inner());
-    let c =
-        write(&st, move |conn, _, now| apps::regenerate_secret(conn, &p, &id, &apps::SecretRotation::default(), now))
-            .await?;
-    page(&Secret {
-        chrome: ui.chrome("apps"),
-        title: format!("New secret for “{}”", c.app.name),
+    let c = write(&st, move |conn, _, now| apps::regenerate_secret(conn, &p, &id, &rotation, now)).await?;
+    let title = format!("New secret for “{}”", c.app.name);
+    Ok(show_secret(&ui, app_secret(&st.cfg, title, c)))
+}
+
+/// The secret page of a new app or a regenerated secret.
+fn app_secret(cfg: &crate::config::Config, title: String, c: apps::AppWithSecret) -> slots::ShownSecret {
+    slots::ShownSecret {
+        nav: "apps",
+        title,
         what: "client secret",
-        secret: c.client_secret,
-        usage: parts::usage_snippets(&st.cfg, &c.app.client_id, false),
-        extra: Some(("Client id", c.app.client_id)),
+        usage: parts::usage_snippets(cfg, &c.app.client_id, false),
+        facts: vec![("Roles", c.app.roles.join(", "))],
         back: format!("{BASE}/{}", c.app.id),
-    })
+        extra: Some(("Client id", c.app.client_id)),
+        secret: c.client_secret,
+    }
 }
 
 pub async fn delete(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    let (p, id) = (post.ui.p, id.into_inner());
-    write(&st, move |conn, _, now| apps::delete(conn, &p, &id, now)).await?;
-    Ok(see_other(BASE))
+    let ui = post.ui;
+    let (p, id) = (ui.p.clone(), id.into_inner());
+    let name = write(&st, move |conn, _, now| {
+        let name = apps::get(conn, &p, &id)?.name;
+        apps::delete(conn, &p, &id, now).map(|_| name)
+    })
+    .await?;
+    Ok(done(&ui, BASE, format!("Deleted the app “{name}”."), None))
 }

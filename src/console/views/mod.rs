@@ -10,6 +10,7 @@ pub mod password;
 pub mod people;
 pub mod policy_page;
 pub mod roles_page;
+pub mod secret;
 pub mod signin;
 
 use actix_web::web::{self, get, post, resource};
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/").route(get().to(signin::home)))
         .service(resource("/static/{file}").route(get().to(super::assets::serve)))
         .service(resource("/sign-in").route(get().to(signin::form)).route(post().to(signin::submit)))
+        .service(resource("/secret/{slot}").route(get().to(secret::show)))
         .service(resource("/sign-out").route(post().to(signin::sign_out)))
         .service(resource("/reset").route(get().to(password::reset_form)).route(post().to(password::reset)))
         .service(resource("/me/sessions/revoke").route(post().to(password::sign_out_everywhere)))

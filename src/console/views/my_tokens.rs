@@ -2,12 +2,13 @@
 //! rotate, revoke one (confirmed), revoke all. Every action is `service::tokens::my_*`,
 //! the same functions as `/api/v1/me/tokens`.
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::parts::{self, ListQuery, Pager, RoleChoice, TokenRow};
+use super::secret;
 use crate::app::State;
-use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::console::{done, page, read, render, show_secret, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::tokens::{self, CreateToken};
 use crate::service::{self, policy, roles, Principal};
 use crate::store::AnyConnection;
@@ -20,31 +21,17 @@ struct MyTokens {
     chrome: Chrome,
     rows: Vec<TokenRow>,
     pager: Pager,
-    max_days: i64,
     roles: Vec<RoleChoice>,
     name: String,
     description: String,
     ttl_days: String,
+    /// Presets, date range and preview of the expiry.
+    expiry: parts::Expiry,
     errors: FieldErrors,
     /// Where the new token works (audiences, management API).
     reach: parts::ReachChoice,
     /// Reopen the create dialog (after a refused create).
     open: bool,
-}
-
-#[derive(Template)]
-#[template(path = "secret.html")]
-pub struct Secret {
-    pub chrome: Chrome,
-    pub title: String,
-    /// What the secret is for ("token", "client secret").
-    pub what: &'static str,
-    pub secret: String,
-    /// Shown beside the secret (a client id).
-    pub extra: Option<(&'static str, String)>,
-    /// How to use it (`parts::usage_snippets`).
-    pub usage: Vec<parts::Snippet>,
-    pub back: String,
 }
 
 /// The roles a caller may put on a token: those of the org they hold.
@@ -75,13 +62,13 @@ fn view(ui: &Ui, l: Listed) -> MyTokens {
     let default_role: Vec<String> = l.roles.iter().rev().find(|r| r.starts_with("org:")).cloned().into_iter().collect();
     MyTokens {
         chrome: ui.chrome("my-tokens"),
-        rows: l.page.items.iter().map(TokenRow::new).collect(),
+        rows: l.page.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
         pager: Pager::new(BASE, &l.page),
-        max_days: l.max_days,
         roles: parts::role_choices(&l.roles, &default_role),
         name: String::new(),
         description: String::new(),
         ttl_days: l.max_days.min(30).to_string(),
+        expiry: parts::Expiry::new(l.max_days, ui.now, &l.max_days.min(30).to_string(), ""),
         errors: FieldErrors::default(),
         reach: l.reach,
         open: false,
@@ -93,21 +80,26 @@ pub async fn list(ui: Ui, q: web::Query<ListQuery>, st: web::Data<State>) -> Res
     page(&view(&ui, l))
 }
 
-pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    if sudo::is_high(&post.form.all("roles")) {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "create a token with an admin role").await? {
+            return Ok(prompt);
+        }
+    }
     let Post { ui, form } = post;
     let (name, description, ttl) =
         (form.get("name").to_string(), form.get("description").to_string(), form.get("ttl_days").to_string());
     let chosen = form.all("roles");
     let (audiences, management) = parts::reach_from_form(&form);
-    let result = match parts::days("ttl_days", &ttl) {
+    let result = match parts::expiry_from_form(&form) {
         Err(errors) => Err(errors),
-        Ok(ttl_days) => {
+        Ok((ttl_days, expires_at)) => {
             let input = CreateToken {
                 name: name.clone(),
                 description: Some(description.clone()),
                 ttl_days,
                 roles: Some(chosen.clone()),
-                expires_at: None,
+                expires_at,
                 audiences: audiences.clone(),
                 management,
             };
@@ -119,48 +111,57 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
         }
     };
     match result {
-        Ok(created) => page(&Secret {
-            chrome: ui.chrome("my-tokens"),
-            title: format!("Token “{}” created", created.record.name),
-            what: "token",
-            usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
-            extra: Some(("Client id", created.record.client_id)),
-            secret: created.token,
-            back: BASE.into(),
-        }),
+        Ok(created) => {
+            let title = format!("Token “{}” created", created.record.name);
+            Ok(show_secret(&ui, secret::token(&st.cfg, "my-tokens", title, created, BASE.into())))
+        }
         Err(errors) => {
             let l = load(&ui, &st, None).await?;
             let roles = parts::role_choices(&l.roles, &chosen);
             let reach = parts::reach_choice(&st.cfg, audiences.as_deref(), management);
-            let v = MyTokens { roles, name, description, ttl_days: ttl, errors, reach, open: true, ..view(&ui, l) };
+            let expiry = parts::Expiry::new(l.max_days, ui.now, &ttl, form.get("expires_on"));
+            let v =
+                MyTokens { roles, name, description, ttl_days: ttl, expiry, errors, reach, open: true, ..view(&ui, l) };
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
         }
     }
 }
 
 pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    let p = post.ui.p;
-    write(&st, move |conn, _, now| tokens::my_revoke(conn, &p, &id, now)).await?;
-    Ok(see_other(BASE))
+    let ui = post.ui;
+    let (p, id) = (ui.p.clone(), id.into_inner());
+    let id2 = id.clone();
+    let t = write(&st, move |conn, s, now| {
+        tokens::my_revoke(conn, &p, &id2, now)?;
+        tokens::my_get(conn, &p, &id2, &s.usage, now)
+    })
+    .await?;
+    Ok(done(&ui, BASE, format!("Revoked “{}”.", t.name), Some(&id)))
 }
 
 pub async fn revoke_all(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    let p = post.ui.p;
-    write(&st, move |conn, _, now| tokens::my_revoke_all(conn, &p, now)).await?;
-    Ok(see_other(BASE))
+    let ui = post.ui;
+    let p = ui.p.clone();
+    let n = write(&st, move |conn, _, now| tokens::my_revoke_all(conn, &p, now)).await?;
+    Ok(done(&ui, BASE, format!("Revoked all your tokens ({n})."), None))
 }
 
-pub async fn rotate(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+pub async fn rotate(
+    req: HttpRequest,
+    post: Post,
+    id: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    let (p, id2) = (post.ui.p.clone(), id.clone());
+    let old = read(&st, move |conn, s, now| tokens::my_get(conn, &p, &id2, &s.usage, now)).await?;
+    if sudo::is_high(&old.roles) {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "rotate a token with an admin role").await? {
+            return Ok(prompt);
+        }
+    }
     let ui = post.ui;
     let p = ui.p.clone();
     let created = write(&st, move |conn, s, now| tokens::my_rotate(conn, &p, &id, &s.usage, now)).await?;
-    page(&Secret {
-        chrome: ui.chrome("my-tokens"),
-        title: format!("Token “{}” rotated", created.record.name),
-        what: "token",
-        usage: parts::usage_snippets(&st.cfg, &created.record.client_id, true),
-        extra: Some(("Client id", created.record.client_id)),
-        secret: created.token,
-        back: BASE.into(),
-    })
+    let title = format!("Token “{}” rotated", created.record.name);
+    Ok(show_secret(&ui, secret::token(&st.cfg, "my-tokens", title, created, BASE.into())))
 }

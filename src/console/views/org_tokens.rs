@@ -13,7 +13,7 @@ use askama::Template;
 use super::admin::{Query, QueryPager};
 use super::parts::TokenRow;
 use crate::app::State;
-use crate::console::{read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::console::{done, read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::list::PageQuery;
 use crate::service::{roles, saved, table};
 
@@ -83,7 +83,9 @@ fn columns(q: &Query) -> Vec<Col> {
         ("Status", None),
         ("", None),
     ];
-    let (cur, desc) = (q.get("sort"), q.get("order") == "desc");
+    // No sort in the address: the table runs newest first (`effective`).
+    let (cur, desc) =
+        if q.get("sort").is_empty() { ("created_at", true) } else { (q.get("sort"), q.get("order") == "desc") };
     cols.iter()
         .map(|(label, key)| match key {
             None => Col { label, href: None, sort: "none" },
@@ -140,6 +142,29 @@ struct OrgTokens {
     errors: FieldErrors,
     save_name: String,
     save_errors: FieldErrors,
+    /// How many filters the query sets (the collapsed filter box says so).
+    active_filters: usize,
+    /// (size, current, link) of the page-size choice.
+    page_sizes: Vec<(i64, bool, String)>,
+    /// This query as CSV.
+    export_href: String,
+}
+
+/// The page-size choice of the table.
+const PAGE_SIZES: [i64; 4] = [20, 50, 100, 200];
+
+/// Parameters that are not filters (the collapsed filter box does not count them).
+const NOT_FILTERS: [&str; 4] = ["sort", "order", "page", "page_size"];
+
+/// The query the table runs: the page's, newest first unless it sorts otherwise (the
+/// address stays as typed, so the API's own default is unchanged).
+fn effective(q: &Query) -> Query {
+    let mut out = q.clone();
+    if q.get("sort").is_empty() {
+        out.0.push(("sort".into(), "created_at".into()));
+        out.0.push(("order".into(), "desc".into()));
+    }
+    out
 }
 
 impl OrgTokens {
@@ -157,7 +182,7 @@ async fn show(
     save_errors: FieldErrors,
 ) -> Result<HttpResponse, Fail> {
     let p = ui.p.clone();
-    let qs = q.encoded();
+    let qs = effective(&q).encoded();
     let (parsed, mut errors) = match table::parse(&qs) {
         Ok(t) => (Some(t), FieldErrors::default()),
         Err(e) => (None, FieldErrors::from_error(e)?),
@@ -184,7 +209,7 @@ async fn show(
                     let t = &r.token;
                     let service = t.owner_kind == "service_account";
                     OrgRow {
-                        t: TokenRow::new(t),
+                        t: TokenRow::new(t, ui.now),
                         owner: r.owner_name.clone().unwrap_or_else(|| t.owner_id.clone()),
                         owner_detail: r.owner_email.clone().unwrap_or_default(),
                         owner_kind: if service { "service account" } else { "person" },
@@ -206,6 +231,11 @@ async fn show(
         })
         .collect();
     let since_date = q.get("unused_since").get(..10).unwrap_or("").to_string();
+    let size = pager.as_ref().map(|_| q.get("page_size").parse().unwrap_or(crate::store::page::DEFAULT_PAGE_SIZE));
+    let page_sizes =
+        PAGE_SIZES.iter().map(|n| (*n, size == Some(*n), q.with("page_size", &n.to_string()).href(BASE))).collect();
+    let active_filters = q.0.iter().filter(|(k, _)| !NOT_FILTERS.contains(&k.as_str())).count();
+    let export_href = mine.href(&format!("{BASE}/export.csv"));
     let v = OrgTokens {
         chrome: ui.chrome("admin"),
         qs: mine.encoded(),
@@ -221,6 +251,9 @@ async fn show(
         errors,
         save_name,
         save_errors,
+        active_filters,
+        page_sizes,
+        export_href,
     };
     Ok(render(status, &v))
 }
@@ -243,9 +276,89 @@ fn back(post: &Post) -> String {
 /// `service::table::revoke`, the same as `POST /api/v1/tokens/{id}/revoke`.
 pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let to = back(&post);
-    let p = post.ui.p;
-    write(&st, move |conn, s, now| table::revoke(conn, &p, &id, &s.usage, now)).await?;
-    Ok(see_other(&to))
+    let ui = post.ui;
+    let (p, id) = (ui.p.clone(), id.into_inner());
+    let id2 = id.clone();
+    let row = write(&st, move |conn, s, now| {
+        table::revoke(conn, &p, &id2, &s.usage, now)?;
+        table::get(conn, &p, &id2, &s.usage, now)
+    })
+    .await?;
+    let owner = row.owner_name.filter(|n| !n.is_empty()).or(row.owner_email).unwrap_or(row.token.owner_id);
+    Ok(done(&ui, &to, format!("Revoked “{}” ({owner}).", row.token.name), Some(&id)))
+}
+
+/// "Revoke selected" (`service::table::revoke_many`): the ticked rows, confirmed and
+/// counted in the page; the message says how many were revoked.
+pub async fn revoke_selected(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let to = back(&post);
+    let ids = post.form.all("ids");
+    let ui = post.ui;
+    let p = ui.p.clone();
+    let n = write(&st, move |conn, _, now| table::revoke_many(conn, &p, &ids, now)).await?;
+    let s = if n == 1 { "" } else { "s" };
+    Ok(done(&ui, &to, format!("Revoked {n} token{s}."), None))
+}
+
+/// At most this many rows in one CSV export.
+const EXPORT_MAX: i64 = 10_000;
+
+/// The current query as CSV (every page, up to `EXPORT_MAX` rows): the same rows the
+/// table shows, through `service::table::list`.
+pub async fn export_csv(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    ui.p.require("org:admin")?;
+    let q = effective(&canonical(req.query_string()).without("page").without("page_size"));
+    let mut t = table::parse(&q.encoded()).map_err(Fail::from)?;
+    let p = ui.p.clone();
+    let rows = read(&st, move |conn, s, now| {
+        let mut out = Vec::new();
+        t.page.size = crate::store::page::MAX_PAGE_SIZE;
+        t.page.page = 1;
+        loop {
+            let pg = table::list(conn, &p, &t, &s.usage, now)?;
+            let last = pg.items.len() < pg.page_size as usize;
+            out.extend(pg.items);
+            if last || out.len() as i64 >= EXPORT_MAX {
+                return Ok(out);
+            }
+            t.page.page += 1;
+        }
+    })
+    .await?;
+    let mut body =
+        String::from("id,name,owner,owner_email,owner_kind,roles,created_at,expires_at,last_used_at,status\n");
+    for r in rows.iter().take(EXPORT_MAX as usize) {
+        let t = &r.token;
+        let cells = [
+            t.id.as_str(),
+            &t.name,
+            r.owner_name.as_deref().unwrap_or(""),
+            r.owner_email.as_deref().unwrap_or(""),
+            &t.owner_kind,
+            &t.roles.join(" "),
+            &t.created_at,
+            &t.expires_at,
+            t.last_used_at.as_deref().unwrap_or(""),
+            t.status,
+        ];
+        body.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+        body.push('\n');
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"tokens.csv\""))
+        .body(body))
+}
+
+/// One CSV cell: quoted when needed; a leading `=`, `+`, `-` or `@` is prefixed with `'`
+/// so a spreadsheet does not run a token name as a formula.
+fn csv_cell(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@']) { format!("'{v}") } else { v.to_string() };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
 }
 
 /// Saves the query the page shows (`service::saved::create`); errors at the name field.
@@ -255,7 +368,7 @@ pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail
     let input = saved::NewSearch { name: name.clone(), query: q.encoded() };
     let p = post.ui.p.clone();
     match write(&st, move |conn, _, now| saved::create(conn, &p, &input, now)).await {
-        Ok(_) => Ok(see_other(&q.href(BASE))),
+        Ok(_) => Ok(done(&post.ui, &q.href(BASE), format!("Saved the search “{name}”."), None)),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
             show(&post.ui, &st, q, StatusCode::UNPROCESSABLE_ENTITY, name, errors).await
@@ -266,9 +379,10 @@ pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail
 /// `service::saved::delete` (its creator or an owner).
 pub async fn delete_saved(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let to = back(&post);
-    let p = post.ui.p;
+    let ui = post.ui;
+    let p = ui.p.clone();
     write(&st, move |conn, _, now| saved::delete(conn, &p, &id, now)).await?;
-    Ok(see_other(&to))
+    Ok(done(&ui, &to, "Deleted the saved search.".into(), None))
 }
 
 #[cfg(test)]
@@ -280,5 +394,8 @@ mod tests {
             "unused_since=2026-01-02T00%3A00%3A00Z"
         );
         assert_eq!(super::canonical("usage=never_used").encoded(), "usage=never_used");
+        assert_eq!(super::csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(super::csv_cell("=cmd()"), "'=cmd()");
+        assert_eq!(super::csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

@@ -44,13 +44,23 @@ pub struct TokenRow {
     pub created: String,
     pub expires: String,
     pub last_used: String,
+    /// Relative forms ("in 3 days", "2 h ago"); the absolute ones above go on hover.
+    pub created_rel: String,
+    pub expires_rel: String,
+    pub last_used_rel: String,
+    /// Active and expiring within 7 days.
+    pub expiring_soon: bool,
     pub status: &'static str,
     /// Active: may be rotated or revoked.
     pub live: bool,
+    /// May be revoked: active, or only stopped by its disabled owner (revoking keeps it
+    /// dead when the owner is enabled again).
+    pub revocable: bool,
 }
 
 impl TokenRow {
-    pub fn new(t: &TokenView) -> TokenRow {
+    pub fn new(t: &TokenView, now: i64) -> TokenRow {
+        let expires_at = crate::clock::parse_rfc3339(&t.expires_at).unwrap_or(i64::MAX);
         let last_used = match (&t.last_used_at, &t.last_used_ip) {
             (Some(at), Some(ip)) => format!("{} from {ip}", when(at)),
             (Some(at), None) => when(at),
@@ -65,9 +75,21 @@ impl TokenRow {
             created: when(&t.created_at),
             expires: when(&t.expires_at),
             last_used,
+            created_rel: relative(&t.created_at, now),
+            expires_rel: relative(&t.expires_at, now),
+            last_used_rel: t.last_used_at.as_deref().map(|at| relative(at, now)).unwrap_or_else(|| "never".into()),
+            expiring_soon: t.status == "active" && expires_at - now <= 7 * 86_400,
             status: t.status,
             live: t.status == "active",
+            revocable: matches!(t.status, "active" | "owner_disabled" | "idle"),
         }
+    }
+}
+
+impl TokenRow {
+    /// "owner_disabled" → "owner disabled".
+    pub fn status_label(&self) -> String {
+        self.status.replace('_', " ")
     }
 }
 
@@ -177,4 +199,90 @@ pub fn reach_from_form(form: &crate::console::csrf::Form) -> (Option<Vec<String>
         return (None, None);
     }
     (Some(form.all("audiences")), Some(form.opt("management").is_some()))
+}
+
+/// Lifetime presets offered in a create dialog (those within the policy's maximum).
+const PRESETS: [i64; 4] = [7, 30, 60, 90];
+
+/// The expiry fields of a create dialog: presets, the date range, the preview.
+pub struct Expiry {
+    pub presets: Vec<i64>,
+    pub max_days: i64,
+    /// The server's time (the preview script counts from it).
+    pub now: i64,
+    /// Tomorrow and the last allowed day (YYYY-MM-DD), the date input's range.
+    pub min_date: String,
+    pub max_date: String,
+    /// A chosen date, kept when the dialog is shown again.
+    pub expires_on: String,
+    /// "Expires on 2027-01-05 16:30 UTC (in 30 days)."
+    pub preview: String,
+}
+
+impl Expiry {
+    pub fn new(max_days: i64, now: i64, ttl_days: &str, expires_on: &str) -> Expiry {
+        let date = |t: i64| crate::clock::rfc3339(t)[..10].to_string();
+        let at = match parse_date(expires_on) {
+            Some(t) => Some(t),
+            None => ttl_days.trim().parse::<i64>().ok().map(|d| now + d * 86_400),
+        };
+        let preview = match at {
+            Some(t) => format!("Expires on {} ({}).", when(&crate::clock::rfc3339(t)), relative_at(t, now)),
+            None => String::new(),
+        };
+        Expiry {
+            presets: PRESETS.iter().copied().filter(|d| *d <= max_days).collect(),
+            max_days,
+            now,
+            min_date: date(now + 86_400),
+            max_date: date(now + max_days * 86_400),
+            expires_on: expires_on.to_string(),
+            preview,
+        }
+    }
+}
+
+/// "2027-01-05" → its midnight UTC.
+fn parse_date(v: &str) -> Option<i64> {
+    let v = v.trim();
+    (v.len() == 10).then(|| crate::clock::parse_rfc3339(&format!("{v}T00:00:00Z"))).flatten()
+}
+
+/// The lifetime a create dialog names: `expires_on` (a date: its midnight UTC) instead of
+/// `ttl_days` when given. Answers (ttl_days, expires_at) for `CreateToken`.
+pub fn expiry_from_form(
+    form: &crate::console::csrf::Form,
+) -> Result<(Option<i64>, Option<String>), crate::console::FieldErrors> {
+    let on = form.get("expires_on").trim();
+    if on.is_empty() {
+        return Ok((days("ttl_days", form.get("ttl_days"))?, None));
+    }
+    match parse_date(on) {
+        Some(t) => Ok((None, Some(crate::clock::rfc3339(t)))),
+        None => Err(crate::console::FieldErrors::field("expires_at", "enter a date as YYYY-MM-DD")),
+    }
+}
+
+/// "in 3 days", "2 h ago", "just now" for an RFC 3339 time ("" stays "").
+pub fn relative(rfc: &str, now: i64) -> String {
+    crate::clock::parse_rfc3339(rfc).map(|t| relative_at(t, now)).unwrap_or_default()
+}
+
+fn relative_at(t: i64, now: i64) -> String {
+    let d = t - now;
+    let a = d.abs();
+    let amount = if a < 60 {
+        return "just now".into();
+    } else if a < 3600 {
+        format!("{} min", a / 60)
+    } else if a < 2 * 86_400 {
+        format!("{} h", a / 3600)
+    } else {
+        format!("{} days", a / 86_400)
+    };
+    if d > 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
 }

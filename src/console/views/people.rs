@@ -2,15 +2,15 @@
 //! (roles from the catalogue), and a person's page: rename, change roles, disable or
 //! enable, and a one-time password reset code shown once. Every action is the service
 //! function of `/api/v1/users…` (`service::users`, `service::sessions::issue_reset_code`).
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::admin::{Query, QueryPager};
-use super::my_tokens::{own_roles, Secret};
+use super::my_tokens::own_roles;
 use super::parts::{role_choices, when, RoleChoice};
 use crate::app::State;
-use crate::console::{read, render, render_into, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::console::{read, render, see_other, show_secret, slots, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::list::PageQuery;
 use crate::service::users::{self, CredentialsQuery, NewUser, UserPatch, UserView};
 use crate::service::{roles, sessions};
@@ -211,9 +211,21 @@ pub async fn show(
 
 /// `service::users::patch` with name and roles; a demotion below what their apps or
 /// service accounts hold needs the `credentials` choice, as `?credentials=` in the API.
-pub async fn update(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    let Post { ui, form } = post;
+pub async fn update(
+    req: HttpRequest,
+    post: Post,
+    id: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
     let id = id.into_inner();
+    let (p, id2) = (post.ui.p.clone(), id.clone());
+    let held = read(&st, move |conn, _, _| users::get(conn, &p, &id2)).await?.roles;
+    if post.form.all("roles").iter().any(|r| !held.contains(r)) {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "grant roles").await? {
+            return Ok(prompt);
+        }
+    }
+    let Post { ui, form } = post;
     let (name, chosen, credentials) =
         (form.get("name").to_string(), form.all("roles"), form.get("credentials").to_string());
     let cq = CredentialsQuery { credentials: (!credentials.is_empty()).then(|| credentials.clone()) };
@@ -256,8 +268,17 @@ pub async fn enable(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
     set_disabled(post, id.into_inner(), st, false).await
 }
 
-/// `service::sessions::issue_reset_code`: the code is on this page only (no-store), once.
-pub async fn reset(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+/// `service::sessions::issue_reset_code`: the code is shown once (`console::show_secret`).
+pub async fn reset(
+    req: HttpRequest,
+    post: Post,
+    id: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
+    post.ui.p.require("org:admin")?;
+    if let Some(prompt) = sudo::check(&post, &req, &st, "create a password reset code").await? {
+        return Ok(prompt);
+    }
     let ui = post.ui;
     let id = id.into_inner();
     let (p, id2) = (ui.p.clone(), id.clone());
@@ -266,16 +287,15 @@ pub async fn reset(post: Post, id: web::Path<String>, st: web::Data<State>) -> R
         Ok((u, sessions::issue_reset_code(conn, &p, &id2, now)?))
     })
     .await?;
-    let page = Secret {
-        chrome: ui.chrome("people"),
+    let shown = slots::ShownSecret {
+        nav: "people",
         title: format!("Password reset code for {}", u.email),
         what: "reset code",
         secret: issued.code,
         extra: Some(("Give it to them; they set a new password at /console/reset before", when(&issued.expires_at))),
+        facts: Vec::new(),
         usage: Vec::new(),
         back: format!("{BASE}/{id}"),
     };
-    let mut b = HttpResponse::Ok();
-    b.insert_header((header::CACHE_CONTROL, "no-store"));
-    Ok(render_into(b, &page))
+    Ok(show_secret(&ui, shown))
 }

@@ -1,11 +1,11 @@
 //! The token policy: owners edit it, admins read it (`service::policy::read`/`update`, as
 //! `GET`/`PUT /api/v1/policy`; the owner-only rule is the service's).
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::app::State;
-use crate::console::{read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::console::{done, read, render, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::policy::{self, PolicyView};
 
 const BASE: &str = "/console/policy";
@@ -117,7 +117,13 @@ fn body(values: &[(&'static str, String)]) -> Result<serde_json::Value, FieldErr
     Ok(serde_json::Value::Object(out))
 }
 
-pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+pub async fn save(req: HttpRequest, post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    // Only owners may change it: others meet the service's refusal, not a prompt.
+    if post.ui.p.is_owner() {
+        if let Some(prompt) = sudo::check(&post, &req, &st, "change the policy").await? {
+            return Ok(prompt);
+        }
+    }
     let Post { ui, form } = post;
     let values: Vec<(&'static str, String)> = FIELDS.iter().map(|(n, ..)| (*n, form.get(n).to_string())).collect();
     let result = match body(&values) {
@@ -131,7 +137,7 @@ pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail
         }
     };
     match result {
-        Ok(()) => Ok(see_other(&format!("{BASE}?done=saved"))),
+        Ok(()) => Ok(done(&ui, BASE, "The policy is saved.".into(), None)),
         Err(errors) => show(&ui, &st, Some(values), errors, None).await,
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use crate::app::State;
-use crate::console::{read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
+use crate::console::{done, read, render, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::roles::{self, NewRole, RoleView};
 
 const BASE: &str = "/console/roles";
@@ -52,7 +52,7 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
     let kept = (input.name.clone(), input.kind.clone(), input.description.clone());
     let p = ui.p.clone();
     match write(&st, move |conn, _, now| roles::create(conn, &p, &input, now)).await {
-        Ok(_) => Ok(see_other(BASE)),
+        Ok(r) => Ok(done(&ui, BASE, format!("Created the role {}.", r.name), None)),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
             show(&ui, &st, kept, errors).await
@@ -62,9 +62,10 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
 
 pub async fn delete(post: Post, name: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let ui = post.ui;
-    let p = ui.p.clone();
-    match write(&st, move |conn, _, now| roles::delete(conn, &p, &name, now)).await {
-        Ok(()) => Ok(see_other(BASE)),
+    let (p, name) = (ui.p.clone(), name.into_inner());
+    let name2 = name.clone();
+    match write(&st, move |conn, _, now| roles::delete(conn, &p, &name2, now)).await {
+        Ok(()) => Ok(done(&ui, BASE, format!("Deleted the role {name}."), None)),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
             show(&ui, &st, (String::new(), "service".into(), String::new()), errors).await

@@ -172,6 +172,16 @@ impl Browser {
         self.cmd("POST", "/execute/sync", json!({"script": js, "args": args}))
     }
 
+    /// Runs an asynchronous script (its last argument is the callback that answers).
+    pub fn script_async(&self, js: &str, args: Value) -> Value {
+        self.cmd("POST", "/execute/async", json!({"script": js, "args": args}))
+    }
+
+    /// Sets the window to `width` × `height` px.
+    pub fn set_size(&mut self, width: u32, height: u32) {
+        self.cmd("POST", "/window/rect", json!({"width": width, "height": height}));
+    }
+
     pub fn set_width(&mut self, width: u32) {
         self.cmd("POST", "/window/rect", json!({"width": width, "height": 900}));
     }
