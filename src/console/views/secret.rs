@@ -6,24 +6,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use super::parts::Snippet;
 use crate::console::{page, render, slots, Chrome, Fail, Ui};
 
 #[derive(Template)]
 #[template(path = "secret.html")]
 pub struct Secret {
     pub chrome: Chrome,
-    pub title: String,
-    /// What the secret is for ("token", "client secret").
-    pub what: &'static str,
-    pub secret: String,
-    /// Shown beside the secret (a client id).
-    pub extra: Option<(&'static str, String)>,
-    /// Expiry, roles.
-    pub facts: Vec<(&'static str, String)>,
-    /// How to use it (`parts::usage_snippets`).
-    pub usage: Vec<Snippet>,
-    pub back: String,
+    /// What the POST that made it put in the session's slot.
+    pub page: slots::ShownSecret,
 }
 
 #[derive(Template)]
@@ -34,16 +24,7 @@ struct Gone {
 
 pub async fn show(ui: Ui, slot: web::Path<String>) -> Result<HttpResponse, Fail> {
     match ui.st.console.take_secret(&ui.sid, &slot, ui.now) {
-        Some(s) => page(&Secret {
-            chrome: ui.chrome(s.nav),
-            title: s.title,
-            what: s.what,
-            secret: s.secret,
-            extra: s.extra,
-            facts: s.facts,
-            usage: s.usage,
-            back: s.back,
-        }),
+        Some(s) => page(&Secret { chrome: ui.chrome(s.nav), page: s }),
         None => Ok(render(StatusCode::GONE, &Gone { chrome: ui.chrome("") })),
     }
 }
