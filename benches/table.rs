@@ -11,7 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use tokend::clock::{Clock, FixedClock};
 use tokend::config::Config;
-use tokend::service::{table, Acct, Principal};
+use tokend::service::{tokens::table, Acct, Principal};
 use tokend::store::models::ApiToken;
 use tokend::store::schema::{api_tokens, service_accounts, users};
 
@@ -103,7 +103,7 @@ fn main() {
                     revoked_by: None,
                     created_by: None,
                     secret_seen_by: "[]".into(),
-                    audiences: tokend::service::reach::ALL_TEXT.into(),
+                    audiences: tokend::service::authz::reach::ALL_TEXT.into(),
                     management: false,
                 };
                 diesel::insert_into(api_tokens::table).values(&row).execute(conn)?;

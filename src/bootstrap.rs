@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::service::orgs::CreatedOrg;
+use crate::service::org::orgs::CreatedOrg;
 
 pub const CREDENTIALS_FILE: &str = "first-start-credentials.txt";
 

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::service;
-use crate::service::exchange::GrantError;
+use crate::service::oauth::exchange::GrantError;
 use crate::store::StoreError;
 
 #[derive(Debug)]

@@ -11,16 +11,20 @@
 //!   `--features bench`). Parses and authenticates: no state definition, no threads, no
 //!   SQL, no role checks.
 //! - `service`: the rules (synchronous; a connection, the caller and the time in), each
-//!   reading validate → authorise → store → audit → view. `service::exchange::token` is
-//!   the one entry point of `POST /oauth/token`, taking a typed `TokenRequest`. Request
-//!   and view types derive their OpenAPI schemas (`service::doc` holds the field rules a
-//!   type does not carry).
+//!   reading validate → authorise → store → audit → view, grouped by domain:
+//!   `authz` (the caller, roles, per-credential reach, failure throttle), `events` (audit log,
+//!   webhook/email outbox), `oauth` (`POST /oauth/token` through `oauth::exchange::token`,
+//!   forward-auth and introspection, the revocation feed), `tokens` (personal and
+//!   service-account API tokens, the org table, saved searches, usage, lifecycle),
+//!   `principals` (people, login, passwords, sessions, service accounts, apps, what a
+//!   leaver's credentials become), `org` (organizations, policy); `list` (paging
+//!   parameters) and `doc` (OpenAPI field rules) are shared leaves.
 //! - `store`: diesel schema, rows, pools for SQLite and PostgreSQL, the per-backend read
 //!   strategy of the token path (`Db::read_hot`), and the queries beside their rows in
 //!   `store::{tokens, principals, org, sessions, audit, saved}`; every list is paged by
 //!   `store::page`. No policy decisions. `store::revocations` holds the revocation feed
 //!   and the process-wide revocation generation the credential caches of
-//!   `service::gateway` (forward-auth, introspection) compare against.
+//!   `service::oauth::gateway` (forward-auth, introspection) compare against.
 //!
 //! - `console`: the web console under `/console` (server-rendered askama pages, the
 //!   session cookie, CSRF, embedded static files); calls the same `service` functions as
@@ -33,7 +37,7 @@
 //! `whsec` (webhook signing secrets, sealed at rest) hold the cryptography.
 //!
 //! Notifications: changes queue events in the `outbox` table in their own transaction
-//! (`service::webhooks`, hooked into `service::audit::record`); the worker in
+//! (`service::events::webhooks`, hooked into `service::events::audit::record`); the worker in
 //! `app::outbox` delivers them (webhooks over HTTP, email over SMTP) with retries.
 pub mod app;
 pub mod bootstrap;

@@ -155,7 +155,7 @@ fn main() -> ExitCode {
                 return fail(e);
             }
             let result = db.write().map_err(tokend::service::Error::from).and_then(|mut c| {
-                tokend::service::orgs::create(&mut c, &name, &owner_email, password, SystemClock.now())
+                tokend::service::org::orgs::create(&mut c, &name, &owner_email, password, SystemClock.now())
             });
             match result {
                 Ok(created) => {

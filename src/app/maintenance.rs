@@ -31,7 +31,7 @@ fn purge_expired(st: &State) {
         .db
         .write()
         .map_err(service::Error::from)
-        .and_then(|mut c| service::sessions::purge_expired(&mut c, st.now()));
+        .and_then(|mut c| service::principals::sessions::purge_expired(&mut c, st.now()));
     if let Err(e) = purged {
         log::warn!("purging expired sessions and revocations failed, will retry: {e}");
     }
@@ -43,7 +43,7 @@ pub fn purge_ended_tokens(st: &State) {
         .db
         .write()
         .map_err(service::Error::from)
-        .and_then(|mut c| service::lifecycle::purge_ended_tokens(&mut c, st.now()));
+        .and_then(|mut c| service::tokens::lifecycle::purge_ended_tokens(&mut c, st.now()));
     match r {
         Ok(0) => {}
         Ok(n) => log::info!("purged {n} ended API token(s) past their retention"),
@@ -57,7 +57,7 @@ pub fn end_secret_graces(st: &State) {
         .db
         .write()
         .map_err(service::Error::from)
-        .and_then(|mut c| service::lifecycle::end_secret_graces(&mut c, st.now()));
+        .and_then(|mut c| service::tokens::lifecycle::end_secret_graces(&mut c, st.now()));
     if let Err(e) = r {
         log::warn!("clearing ended app secret graces failed, will retry: {e}");
     }
@@ -69,7 +69,11 @@ pub fn refresh_gauges(st: &State) {
     if let Err(e) = super::outbox::refresh_gauges(st) {
         log::warn!("reading the outbox gauges failed, will retry: {e}");
     }
-    let r = st.db.read().map_err(service::Error::from).and_then(|mut c| service::lifecycle::gauges(&mut c, st.now()));
+    let r = st
+        .db
+        .read()
+        .map_err(service::Error::from)
+        .and_then(|mut c| service::tokens::lifecycle::gauges(&mut c, st.now()));
     match r {
         Ok(g) => {
             let m = &st.metrics;

@@ -16,9 +16,9 @@ use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::service;
-use crate::service::orgs::CreatedOrg;
-use crate::service::throttle::Throttle;
-use crate::service::usage::Usage;
+use crate::service::authz::throttle::Throttle;
+use crate::service::org::orgs::CreatedOrg;
+use crate::service::tokens::usage::Usage;
 use crate::store::{AnyConnection, Db};
 
 pub use crate::error::BootError;
@@ -31,20 +31,20 @@ pub struct State {
     pub clock: Arc<dyn Clock>,
     pub usage: Usage,
     /// The login guard: failed logins (15-minute window), attempts in flight, known-good pairs.
-    pub login: service::login::Guard,
+    pub login: service::principals::login::Guard,
     /// Failed token-endpoint calls per client IP (1-minute window).
     pub token_throttle: Throttle,
     pub metrics: Metrics,
     /// Flood control for the audit of refused calls.
-    pub refused: service::audit::RefusalFlood,
+    pub refused: service::events::audit::RefusalFlood,
     /// The budget of 4xx answers a second (`TOKEND_REFUSALS_PER_SECOND`).
     pub pacer: crate::http::pacing::Pacer,
     /// The bound on password hashing (one hash per core at a time).
-    pub hashing: service::passwords::Bound,
+    pub hashing: service::principals::passwords::Bound,
     /// Notifications: the webhook secret key, the SMTP transport, the SSRF rule.
     pub notify: outbox::Notifier,
-    /// Forward-auth and introspection answers served from memory (`service::gateway`).
-    pub caches: service::gateway::Caches,
+    /// Forward-auth and introspection answers served from memory (`service::oauth::gateway`).
+    pub caches: service::oauth::gateway::Caches,
     /// The console's secrets shown once, flash messages and sudo windows (in memory).
     pub console: crate::console::slots::Slots,
     pub stopping: AtomicBool,
@@ -53,7 +53,7 @@ pub struct State {
 impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = crate::http::pacing::Pacer::new(cfg.refusals_per_second);
-        let caches = service::gateway::Caches::new(cfg.gateway_cache_seconds);
+        let caches = service::oauth::gateway::Caches::new(cfg.gateway_cache_seconds);
         State {
             db,
             keys,
@@ -65,7 +65,7 @@ impl State {
             metrics: Metrics::new(),
             refused: Default::default(),
             pacer,
-            hashing: service::passwords::Bound::per_core(),
+            hashing: service::principals::passwords::Bound::per_core(),
             console: Default::default(),
             notify,
             caches,
@@ -74,8 +74,8 @@ impl State {
     }
 
     /// The login throttle and hashing bound every password check passes through.
-    pub fn password_gate(&self) -> service::users::PasswordGate<'_> {
-        service::users::PasswordGate { guard: &self.login, hashing: &self.hashing }
+    pub fn password_gate(&self) -> service::principals::users::PasswordGate<'_> {
+        service::principals::users::PasswordGate { guard: &self.login, hashing: &self.hashing }
     }
 
     pub fn now(&self) -> i64 {
@@ -83,8 +83,8 @@ impl State {
     }
 
     /// The token services' context for one request from `ip`, at the current time.
-    pub fn ctx<'a>(&'a self, ip: &'a str) -> service::exchange::Ctx<'a> {
-        service::exchange::Ctx { keys: &self.keys, cfg: &self.cfg, usage: &self.usage, now: self.now(), ip }
+    pub fn ctx<'a>(&'a self, ip: &'a str) -> service::oauth::exchange::Ctx<'a> {
+        service::oauth::exchange::Ctx { keys: &self.keys, cfg: &self.cfg, usage: &self.usage, now: self.now(), ip }
     }
 
     /// Writes buffered last-used times (also called at shutdown).
@@ -151,7 +151,8 @@ pub fn boot(cfg: Config, clock: Arc<dyn Clock>) -> Result<(web::Data<State>, Opt
         let mut pooled = db.write()?;
         let conn: &mut AnyConnection = &mut pooled;
         let created = conn.transaction::<_, BootError, _>(|c| {
-            let Some(org) = service::orgs::bootstrap(c, &cfg.bootstrap_email, cfg.bootstrap_password.clone(), now)?
+            let Some(org) =
+                service::org::orgs::bootstrap(c, &cfg.bootstrap_email, cfg.bootstrap_password.clone(), now)?
             else {
                 return Ok(None);
             };

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::State;
 use crate::config::Config;
 use crate::error::BootError;
-use crate::service::webhooks::{self as rules, LOG_KEEP, TEST_EVENT};
+use crate::service::events::webhooks::{self as rules, LOG_KEEP, TEST_EVENT};
 use crate::service::{self, new_id};
 use crate::store::models::{Delivery, OutboxRow};
 use crate::store::webhooks::{self as q, Outcome};
@@ -423,7 +423,7 @@ pub fn render_email(event_type: &str, payload: &Value) -> (String, String) {
     }
 }
 
-/// The expiry scan (see `service::webhooks::scan_expiry`), then old finished rows purged.
+/// The expiry scan (see `service::events::webhooks::scan_expiry`), then old finished rows purged.
 pub fn scan_expiry(st: &State) -> service::Result<usize> {
     let mut conn = st.db.write()?;
     let now = st.now();

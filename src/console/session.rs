@@ -12,7 +12,7 @@ use super::{Chrome, Fail, Nav};
 use crate::app::{blocking, State};
 use crate::http::auth::client_ip;
 use crate::secrets;
-use crate::service::{self, principal, Principal};
+use crate::service::{self, authz::principal, Principal};
 
 /// The session cookie (the secret; the server keeps only its SHA-256).
 pub const COOKIE: &str = "tokend_console";
@@ -98,7 +98,7 @@ pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
     let found = blocking(move || -> service::Result<_> {
         let mut conn = st.db.read()?;
         let Some(p) = principal::resolve_console(&mut conn, &hash, st.now())? else { return Ok(None) };
-        let me = service::users::me(&mut conn, &p)?;
+        let me = service::principals::users::me(&mut conn, &p)?;
         Ok(Some((p, me.user.email, me.org_name)))
     })
     .await;

@@ -14,7 +14,7 @@ use askama::Template;
 use super::{read, render, Chrome, Fail, FieldErrors, Post};
 use crate::app::{blocking, State};
 use crate::http::auth::client_ip;
-use crate::service::{self, users};
+use crate::service::{self, principals::users};
 
 /// The form field carrying the password typed at the prompt.
 pub const FIELD: &str = "sudo_password";

@@ -14,24 +14,27 @@ use super::openapi::{
 };
 use crate::app::{blocking, State};
 use crate::error::ApiError;
-#[allow(unused_imports)] // named in the #[utoipa::path] annotations
-use crate::service::apps::SecretRotation;
-use crate::service::exchange;
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{self, accounts, apps, audit, policy, roles, saved, sessions, table, tokens, users, webhooks};
+use crate::service::oauth::exchange;
+#[allow(unused_imports)] // named in the #[utoipa::path] annotations
+use crate::service::principals::apps::SecretRotation;
+use crate::service::{
+    self, authz::roles, events::audit, events::webhooks, org::policy, principals::accounts, principals::apps,
+    principals::sessions, principals::users, tokens, tokens::saved, tokens::table,
+};
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
 use crate::service::{
-    accounts::{AccountPatch, AccountView, NewAccount},
-    apps::{AppPatch, AppView, AppWithSecret, NewApp},
-    audit::{AuditFilter, AuditView},
-    policy::{PolicyUpdate, PolicyView},
-    roles::{NewRole, RoleView},
-    saved::{NewSearch, SearchView},
-    sessions::{IssuedCode, PasswordChange, Redeem},
-    table::Row,
+    authz::roles::{NewRole, RoleView},
+    events::audit::{AuditFilter, AuditView},
+    events::webhooks::{CreateWebhook, DeliveryView, PatchWebhook, TestQueued, WebhookView, WebhookWithSecret},
+    org::policy::{PolicyUpdate, PolicyView},
+    principals::accounts::{AccountPatch, AccountView, NewAccount},
+    principals::apps::{AppPatch, AppView, AppWithSecret, NewApp},
+    principals::sessions::{IssuedCode, PasswordChange, Redeem},
+    principals::users::{CredentialsQuery, MeView, NewUser, UserFilter, UserPatch, UserView},
+    tokens::saved::{NewSearch, SearchView},
+    tokens::table::Row,
     tokens::{CreateToken, CreatedToken, PatchToken, TokenView},
-    users::{CredentialsQuery, MeView, NewUser, UserFilter, UserPatch, UserView},
-    webhooks::{CreateWebhook, DeliveryView, PatchWebhook, TestQueued, WebhookView, WebhookWithSecret},
 };
 use crate::store::AnyConnection;
 
@@ -305,7 +308,7 @@ pub async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> 
     let ip = client_ip(&req);
     let Login { email, password, org } = body.0;
     super::pacing::login_overflow(&st, &email, &ip).await?;
-    // Password verification (argon2, tens of ms, bounded in service::passwords) on the
+    // Password verification (argon2, tens of ms, bounded in service::principals::passwords) on the
     // blocking pool, holding no database connection while it hashes. The session and audit
     // rows take the writer briefly after.
     let ip2 = ip.clone();
@@ -1370,7 +1373,7 @@ pub async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State
     // callers allowed to send them count).
     c.0.require("org:admin")?;
     let key = format!("webhook-test:{}", c.0.org_id);
-    let limit = crate::service::throttle::Rule::Limit(webhooks::TEST_EVENTS_PER_MINUTE);
+    let limit = crate::service::authz::throttle::Rule::Limit(webhooks::TEST_EVENTS_PER_MINUTE);
     st.token_throttle
         .reserve(&[(&key, limit)], st.now())
         .map_err(|retry_after| ApiError::from(service::Error::TooMany { retry_after }))?;

@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use crate::app::State;
 use crate::error::ApiError;
-use crate::service::{principal, Principal};
+use crate::service::{authz::principal, Principal};
 
 pub struct Caller(pub Principal);
 

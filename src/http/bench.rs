@@ -2,7 +2,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::app::State;
-use crate::service::exchange::{self, TokenResponse};
+use crate::service::oauth::exchange::{self, TokenResponse};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/bench/sign").route(web::post().to(bench_sign)));

@@ -1,7 +1,7 @@
 //! `/gateway/auth`: forward-auth for gateways (nginx `auth_request`, Traefik
 //! `forwardAuth`, Envoy `ext_authz` over HTTP, Caddy `forward_auth`). Parses the
 //! client's credentials and the route's audience and role, and writes the headers the
-//! gateway copies upstream; the rules and caches are in `service::gateway`.
+//! gateway copies upstream; the rules and caches are in `service::oauth::gateway`.
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -10,8 +10,8 @@ use super::auth::client_ip;
 use super::oauth::{audit_refused_exchange, credential_failure};
 use crate::app::State;
 use crate::error::OAuthError;
-use crate::service::exchange::{resolve_audience, GrantError};
-use crate::service::gateway::{self, AccessRefusal, Admitted};
+use crate::service::oauth::exchange::{resolve_audience, GrantError};
+use crate::service::oauth::gateway::{self, AccessRefusal, Admitted};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/gateway/auth").route(web::get().to(auth)).route(web::post().to(auth_post)));

@@ -35,7 +35,7 @@ pub async fn api_errors(
 /// object ids and paths cut to 64 characters, and at most a few rows per caller a minute,
 /// the rest counted into one summary row. (The console's middleware calls it too.)
 pub(crate) async fn audit_refused<B>(res: &ServiceResponse<B>) {
-    use crate::service::audit::truncate;
+    use crate::service::events::audit::truncate;
     use actix_web::HttpMessage;
     let status = res.status();
     let req = res.request();
@@ -62,7 +62,7 @@ pub(crate) async fn audit_refused<B>(res: &ServiceResponse<B>) {
         if !write {
             return Ok(());
         }
-        let ev = crate::service::audit::Event {
+        let ev = crate::service::events::audit::Event {
             org_id: Some(&p.org_id),
             actor_kind: p.acct.as_str(),
             actor_id: Some(&p.id),
@@ -73,7 +73,7 @@ pub(crate) async fn audit_refused<B>(res: &ServiceResponse<B>) {
             outcome,
             detail: Some(serde_json::json!({ "status": code, "via_token": p.token_id })),
         };
-        crate::service::audit::record(&mut conn, ev, now)
+        crate::service::events::audit::record(&mut conn, ev, now)
     })
     .await;
     if let Err(e) = result {

@@ -1,5 +1,5 @@
 //! `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`: strict form parsing and client
-//! authentication; the grant rules are in `service::exchange`.
+//! authentication; the grant rules are in `service::oauth::exchange`.
 use std::collections::HashMap;
 
 use actix_web::http::header;
@@ -11,8 +11,8 @@ use super::auth::{bearer, client_ip};
 use super::openapi::{IntrospectRequest, IntrospectionResponse, RevokeRequest, TokenForm};
 use crate::app::{blocking, State};
 use crate::error::{OAuthCode, OAuthError};
-use crate::service::exchange::{self, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse};
-use crate::service::gateway;
+use crate::service::oauth::exchange::{self, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse};
+use crate::service::oauth::gateway;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)))
@@ -21,7 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/revocations").route(web::get().to(revocations)));
 }
 
-pub use crate::service::exchange::TOKEN_TYPE_ACCESS;
+pub use crate::service::oauth::exchange::TOKEN_TYPE_ACCESS;
 pub const SUBJECT_TYPES: [&str; 2] =
     ["urn:ietf:params:oauth:token-type:refresh_token", "urn:tokend:params:oauth:token-type:api_token"];
 
@@ -158,7 +158,7 @@ pub const REVOKES_PER_MINUTE: u32 = 30;
 /// failures are counted and only failures are turned into 429s, so a request with valid
 /// credentials is never refused because others failed from the same address.
 pub fn credential_failure(state: &State, ip: &str, identity: Option<&str>) -> Result<(), u64> {
-    use crate::service::throttle::{address_key, fingerprint, Rule};
+    use crate::service::authz::throttle::{address_key, fingerprint, Rule};
     let limit = state.cfg.token_failures_per_minute;
     if limit == 0 {
         return Ok(());
@@ -396,7 +396,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
         // each principal writes at most `REVOKES_PER_MINUTE` of them (jti and audit rows).
         match crate::jwt::verify(&state.keys.set(), &token, &state.cfg.issuer, None, state.now()) {
             Ok(c) => {
-                use crate::service::throttle::Rule;
+                use crate::service::authz::throttle::Rule;
                 let key = format!("revoke-jti:{}|{}", c.org, c.sub);
                 if let Err(retry) =
                     state.token_throttle.reserve(&[(&key, Rule::Limit(REVOKES_PER_MINUTE))], state.now())
@@ -547,7 +547,7 @@ struct FeedQuery {
     params(("since" = Option<String>, Query, description = "The `cursor` of the previous answer (opaque).")),
     security(("clientBasic" = []), ("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Revocations since the cursor.", body = crate::service::revocations::Feed,
+        (status = 200, description = "Revocations since the cursor.", body = crate::service::oauth::revocations::Feed,
             headers(("ETag" = String, description = "Of this answer's body."),
                 ("Cache-Control" = String, description = "private, no-cache: revalidate with If-None-Match."))),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match."),
@@ -565,14 +565,15 @@ pub async fn revocations(req: HttpRequest, state: web::Data<State>) -> Result<Ht
     let since = match q.since.as_deref() {
         None => None,
         Some(c) => Some(
-            crate::service::revocations::parse_cursor(c, now)
+            crate::service::oauth::revocations::parse_cursor(c, now)
                 .ok_or_else(|| OAuthError::request("since: not a cursor of this feed"))?,
         ),
     };
     let ip = client_ip(&req);
     let org_id = introspection_caller(&req, &HashMap::new(), &state, &ip).await?;
     let feed = hot(&state, move |conn| {
-        crate::service::revocations::read(conn, &org_id, since, now).map_err(|e| OAuthError::from(GrantError::Store(e)))
+        crate::service::oauth::revocations::read(conn, &org_id, since, now)
+            .map_err(|e| OAuthError::from(GrantError::Store(e)))
     })
     .await?;
     let body = serde_json::to_vec(&feed).unwrap_or_default();

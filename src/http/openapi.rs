@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::OAuthCode;
 use crate::service::doc::{self as fields, one_of};
-use crate::service::exchange::TOKEN_TYPE_ACCESS;
+use crate::service::oauth::exchange::TOKEN_TYPE_ACCESS;
 
 /// RFC 9457 problem details (application/problem+json), the error body of every /api/v1
 /// route (built by `error::problem_body`).
@@ -398,14 +398,14 @@ macro_rules! sort_param {
 }
 
 sort_param!(TokenSort, token_sort, crate::service::tokens::SORTS, "created_at");
-sort_param!(UserSort, user_sort, crate::service::users::SORTS, "created_at");
-sort_param!(AccountSort, account_sort, crate::service::accounts::SORTS, "created_at");
-sort_param!(AppSort, app_sort, crate::service::apps::SORTS, "created_at");
-sort_param!(SavedSort, saved_sort, crate::service::saved::SORTS, "created_at");
-sort_param!(AuditSort, audit_sort, crate::service::audit::SORTS, "at");
-sort_param!(TableSort, table_sort, crate::service::table::SORTS, "created_at");
-sort_param!(WebhookSort, webhook_sort, crate::service::webhooks::SORTS, "created_at");
-sort_param!(DeliverySort, delivery_sort, crate::service::webhooks::DELIVERY_SORTS, "at");
+sort_param!(UserSort, user_sort, crate::service::principals::users::SORTS, "created_at");
+sort_param!(AccountSort, account_sort, crate::service::principals::accounts::SORTS, "created_at");
+sort_param!(AppSort, app_sort, crate::service::principals::apps::SORTS, "created_at");
+sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::SORTS, "created_at");
+sort_param!(AuditSort, audit_sort, crate::service::events::audit::SORTS, "at");
+sort_param!(TableSort, table_sort, crate::service::tokens::table::SORTS, "created_at");
+sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::SORTS, "created_at");
+sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DELIVERY_SORTS, "at");
 
 fn status_filter() -> utoipa::openapi::Object {
     fields::status_filter()
@@ -414,7 +414,7 @@ fn within_days() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::Integer)
         .minimum(Some(1))
-        .maximum(Some(crate::service::policy::MAX_DAYS))
+        .maximum(Some(crate::service::org::policy::MAX_DAYS))
         .build()
 }
 fn owner_kind() -> utoipa::openapi::Object {
@@ -424,7 +424,7 @@ fn usage() -> utoipa::openapi::Object {
     one_of(&["never_used", "used"])
 }
 
-/// The filters `service::table::parse` reads from the query string of `GET /api/v1/tokens`
+/// The filters `service::tokens::table::parse` reads from the query string of `GET /api/v1/tokens`
 /// (with `PageQuery`'s and `TableSort`'s). Unknown or repeated parameters are 422.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -463,7 +463,7 @@ pub struct TableFilter {
 }
 
 /// The filters of one owner's token list (`/me/tokens`, a service account's tokens):
-/// `service::table::parse_in` with `Scope::Owner` reads these, `PageQuery`'s and
+/// `service::tokens::table::parse_in` with `Scope::Owner` reads these, `PageQuery`'s and
 /// `TokenSort`'s, and refuses any other or repeated parameter (422).
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -545,7 +545,7 @@ const TAGS: [(&str, &str); 13] = [
         super::api::webhooks_deliveries,
     ),
     components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant,
-        crate::service::webhooks::WebhookEvent)),
+        crate::service::events::webhooks::WebhookEvent)),
     modifiers(&Finish),
 )]
 pub struct ApiDoc;
@@ -968,7 +968,7 @@ mod tests {
             "org",
             "o:r:g",
         ] {
-            let expected = !name.starts_with("org:") && crate::service::roles::valid_name(name);
+            let expected = !name.starts_with("org:") && crate::service::authz::roles::valid_name(name);
             assert_eq!(re.is_match(name), expected, "{name}");
         }
         let blank = regex::Regex::new(crate::service::doc::NOT_BLANK).unwrap();
@@ -988,19 +988,19 @@ mod tests {
         let size = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "page_size").unwrap();
         assert_eq!(size["schema"]["maximum"], MAX_PAGE_SIZE);
         let ttl = &schema(&d, "CreateToken")["properties"]["ttl_days"];
-        assert_eq!(ttl["maximum"], crate::service::policy::MAX_DAYS);
+        assert_eq!(ttl["maximum"], crate::service::org::policy::MAX_DAYS);
         let days = &schema(&d, "PolicyUpdate")["properties"]["personal_token_max_ttl_days"];
-        assert_eq!(days["maximum"], crate::service::policy::MAX_DAYS);
+        assert_eq!(days["maximum"], crate::service::org::policy::MAX_DAYS);
         assert_eq!(schema(&d, "NewUser")["properties"]["email"]["maxLength"], 254);
         let grace = &schema(&d, "SecretRotation")["properties"]["grace_period_seconds"];
-        assert_eq!(grace["maximum"], crate::service::apps::MAX_GRACE_SECONDS);
+        assert_eq!(grace["maximum"], crate::service::principals::apps::MAX_GRACE_SECONDS);
         let url = &schema(&d, "NewWebhook")["properties"]["url"];
-        assert_eq!(url["maxLength"], crate::service::webhooks::MAX_URL_CHARS);
+        assert_eq!(url["maxLength"], crate::service::events::webhooks::MAX_URL_CHARS);
         for path in ["/api/v1/tokens", "/api/v1/me/tokens"] {
             let op = &d["paths"][path]["get"];
             let days =
                 op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "expires_within_days").unwrap();
-            assert_eq!(days["schema"]["maximum"], crate::service::policy::MAX_DAYS, "{path}");
+            assert_eq!(days["schema"]["maximum"], crate::service::org::policy::MAX_DAYS, "{path}");
         }
     }
 
@@ -1008,7 +1008,7 @@ mod tests {
     /// sorts of the two lists.
     #[test]
     fn webhook_enums_match_the_service() {
-        use crate::service::webhooks::{DELIVERY_SORTS, EVENTS, SORTS, TEST_EVENT};
+        use crate::service::events::webhooks::{DELIVERY_SORTS, EVENTS, SORTS, TEST_EVENT};
         let d = doc();
         assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EVENTS));
         assert_eq!(
@@ -1035,7 +1035,7 @@ mod tests {
     /// them (it refuses any other); every token list's status filter has the service's values.
     #[test]
     fn token_list_parameters_match_the_parser() {
-        use crate::service::table::{OWNER_KEYS, STATUSES};
+        use crate::service::tokens::table::{OWNER_KEYS, STATUSES};
         let d = doc();
         let names = |path: &str| -> Vec<String> {
             let op = &d["paths"][path]["get"];
@@ -1101,7 +1101,7 @@ mod tests {
         let codes = schema(&d, "OAuthCode")["enum"].as_array().unwrap().len();
         assert_eq!(codes, 12);
         // The policy body's fields are the ones `policy::update` reads.
-        use crate::service::policy::{READ_ONLY_FIELDS, UPDATE_FIELDS};
+        use crate::service::org::policy::{READ_ONLY_FIELDS, UPDATE_FIELDS};
         let mut read: Vec<String> = UPDATE_FIELDS.iter().chain(&READ_ONLY_FIELDS).map(|f| f.to_string()).collect();
         read.sort();
         assert_eq!(props(schema(&d, "PolicyUpdate")), read);

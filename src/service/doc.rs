@@ -145,7 +145,7 @@ pub fn webhook_url() -> Object {
     string()
         .format(Some(SchemaFormat::Custom("uri".into())))
         .min_length(Some(1))
-        .max_length(Some(crate::service::webhooks::MAX_URL_CHARS))
+        .max_length(Some(crate::service::events::webhooks::MAX_URL_CHARS))
         .description(Some(
             "http or https; no user:password@, no #fragment, at most 2048 characters. Loopback, private and \
              link-local destinations are refused at delivery unless the server sets TOKEND_WEBHOOK_ALLOW_PRIVATE=true.",
@@ -169,10 +169,10 @@ pub fn delivery_outcome() -> Object {
 
 /// The event type of a test delivery.
 pub fn test_event() -> Object {
-    one_of(&[crate::service::webhooks::TEST_EVENT])
+    one_of(&[crate::service::events::webhooks::TEST_EVENT])
 }
 
 /// A token list's `status` filter (`table::parse_in`): a token status or `expiring_soon`.
 pub fn status_filter() -> Object {
-    one_of(&crate::service::table::STATUSES)
+    one_of(&crate::service::tokens::table::STATUSES)
 }

@@ -3,7 +3,7 @@
 //! limit/offset, total count) is `store::page`.
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, Result};
+use crate::service::{invalid, Result};
 pub use crate::store::page::{Page, Rows, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// Raw query parameters of every list; validated into a `Page`. In the OpenAPI document

@@ -2,35 +2,18 @@
 //! the current time, and runs its own transaction when it mutates. A function reads as
 //! validate → authorise → store → audit → view: the SQL lives in `crate::store` (queries
 //! beside their rows, every list through `store::page`), the rules and views here.
-pub mod accounts;
-pub mod apps;
-pub mod audit;
-pub mod credentials;
+pub mod authz;
 pub mod doc;
-pub mod exchange;
-pub mod gateway;
-pub mod lifecycle;
+pub mod events;
 pub mod list;
-pub mod login;
-pub mod orgs;
-pub mod passwords;
-pub mod policy;
-pub mod principal;
-pub mod reach;
-pub mod revocations;
-pub mod roles;
-pub mod saved;
-pub mod sessions;
-pub mod table;
-pub mod throttle;
+pub mod oauth;
+pub mod org;
+pub mod principals;
 pub mod tokens;
-pub mod usage;
-pub mod users;
-pub mod webhooks;
 
 use crate::store::StoreError;
 
-pub use principal::{Acct, Principal};
+pub use authz::principal::{Acct, Principal};
 
 #[derive(thiserror::Error, Debug)]
 pub enum Error {

@@ -83,7 +83,7 @@ pub struct ApiToken {
     /// Whether it may be exchanged for the management API's audience.
     pub management: bool,
     /// Who has seen a working secret of it (JSON array of user ids): settled like the
-    /// creator when they leave or are demoted (`service::credentials`).
+    /// creator when they leave or are demoted (`service::principals::credentials`).
     pub secret_seen_by: String,
 }
 
@@ -121,7 +121,7 @@ pub struct App {
     /// Whether it may get tokens for the management API.
     pub management: bool,
     /// Who has seen a working secret of it (JSON array of user ids): settled like the
-    /// creator when they leave or are demoted (`service::credentials`).
+    /// creator when they leave or are demoted (`service::principals::credentials`).
     pub secret_seen_by: String,
 }
 
@@ -219,7 +219,7 @@ pub struct Webhook {
     pub created_at: i64,
     pub updated_at: i64,
     /// Who has seen a working secret of it (JSON array of user ids): settled like the
-    /// creator when they leave or are demoted (`service::credentials`).
+    /// creator when they leave or are demoted (`service::principals::credentials`).
     pub secret_seen_by: String,
 }
 

@@ -217,7 +217,7 @@ pub fn table(
             let listed = format!("%{}%", like_escape(&format!("\"{a}\"")));
             q = q.filter(
                 api_tokens::audiences
-                    .eq(crate::service::reach::ALL_TEXT)
+                    .eq(crate::service::authz::reach::ALL_TEXT)
                     .or(api_tokens::audiences.like(listed).escape('\\')),
             );
         }

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use common::{Backend, Resp};
 use serde_json::json;
 use tokend::http::oauth::IDENTITY_FAILURES_PER_MINUTE;
-use tokend::service::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
+use tokend::service::principals::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
 
 /// A server that believes X-Forwarded-For from the test client (127.0.0.1), so tests can
 /// speak from many addresses.
@@ -445,7 +445,7 @@ fn one_guessed_identity_is_throttled(b: &Backend) {
         assert_eq!(s.exchange(&pat).status, 400);
     }
     // Issue #18 item 8: a few refusal rows a minute per credential (the rest summarised).
-    let rows = tokend::service::audit::REFUSED_ROWS_PER_WINDOW as i64;
+    let rows = tokend::service::events::audit::REFUSED_ROWS_PER_WINDOW as i64;
     assert_eq!(audited(), rows, "the first refusals are audited");
     for _ in 0..20 {
         assert_slow_down(&s.exchange(&pat), "the revoked token again");

@@ -427,8 +427,14 @@ fn other_org(s: &Server) -> Other {
     let password = "other-password-123";
     {
         let mut conn = s.state.db.write().unwrap();
-        tokend::service::orgs::create(&mut conn, "other", "owner@other.test", Some(password.into()), s.state.now())
-            .expect("create a second org");
+        tokend::service::org::orgs::create(
+            &mut conn,
+            "other",
+            "owner@other.test",
+            Some(password.into()),
+            s.state.now(),
+        )
+        .expect("create a second org");
     }
     let at = s.login("owner@other.test", password);
     let user = new_user(s, &at, "person@other.test", &LOW);

@@ -254,7 +254,7 @@ fn revocation_feed(b: &Backend) {
     let other_password = "other-password-123";
     {
         let mut conn = s.state.db.write().unwrap();
-        tokend::service::orgs::create(
+        tokend::service::org::orgs::create(
             &mut conn,
             "other",
             "owner@other.test",

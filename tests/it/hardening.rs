@@ -9,11 +9,11 @@ use serde_json::json;
 use tokend::app::outbox::PER_ORG_IN_FLIGHT;
 use tokend::clock::Clock;
 use tokend::http::oauth::REVOKES_PER_MINUTE;
-use tokend::service::audit::{REFUSED_ROWS_PER_WINDOW, REFUSED_WINDOW_SECONDS};
-use tokend::service::roles::MAX_CATALOGUED_ROLES;
-use tokend::service::table::MAX_FILTER_CHARS;
-use tokend::service::users::{LOGIN_FAILURES_PER_IP, LOGIN_FREE_FAILURES};
-use tokend::service::webhooks::TEST_EVENTS_PER_MINUTE;
+use tokend::service::authz::roles::MAX_CATALOGUED_ROLES;
+use tokend::service::events::audit::{REFUSED_ROWS_PER_WINDOW, REFUSED_WINDOW_SECONDS};
+use tokend::service::events::webhooks::TEST_EVENTS_PER_MINUTE;
+use tokend::service::principals::users::{LOGIN_FAILURES_PER_IP, LOGIN_FREE_FAILURES};
+use tokend::service::tokens::table::MAX_FILTER_CHARS;
 
 /// A server that believes X-Forwarded-For from the test client, so tests speak from many
 /// addresses.
@@ -80,8 +80,14 @@ fn login_hashes_once_whatever_accounts_share_the_email(b: &Backend) {
     {
         let mut conn = s.state.db.write().unwrap();
         for name in ["second", "third", "fourth"] {
-            tokend::service::orgs::create(&mut conn, name, &email, Some("other-password-123".into()), common::now())
-                .unwrap();
+            tokend::service::org::orgs::create(
+                &mut conn,
+                name,
+                &email,
+                Some("other-password-123".into()),
+                common::now(),
+            )
+            .unwrap();
         }
     }
     for (password, org, status) in [
@@ -211,7 +217,7 @@ fn revoked_jti_rows_expire_with_their_token(b: &Backend) {
     assert_eq!(s.count("revoked_jtis"), 1);
     let purge = || {
         let mut conn = s.state.db.write().unwrap();
-        tokend::service::sessions::purge_expired(&mut conn, s.clock.now()).unwrap();
+        tokend::service::principals::sessions::purge_expired(&mut conn, s.clock.now()).unwrap();
     };
     purge();
     assert_eq!(s.count("revoked_jtis"), 1, "kept while the token could still be presented");
@@ -470,7 +476,7 @@ fn one_orgs_backlog_does_not_hold_back_another_org(b: &Backend) {
     // Another org, its event queued after all of that.
     {
         let mut conn = s.state.db.write().unwrap();
-        tokend::service::orgs::create(
+        tokend::service::org::orgs::create(
             &mut conn,
             "calm",
             "calm@example.test",

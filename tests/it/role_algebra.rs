@@ -17,8 +17,11 @@ use proptest::sample::{subsequence, Index};
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use tokend::clock::{Clock, FixedClock};
 use tokend::config::Config;
-use tokend::service::users::CredentialsChoice;
-use tokend::service::{self, accounts, apps, holds, implies, intersect, roles, tokens, users, Acct, Principal};
+use tokend::service::principals::users::CredentialsChoice;
+use tokend::service::{
+    self, authz::roles, holds, implies, intersect, principals::accounts, principals::apps, principals::users, tokens,
+    Acct, Principal,
+};
 use tokend::store::{AnyConnection, Conn};
 
 /// The roles of the game: the four organization roles and three custom ones.
@@ -197,7 +200,7 @@ impl World {
             roles::create(c, &owner, &input, now).expect("create a custom role");
         }
         // Room for every service-account token the run may mint.
-        service::policy::update(
+        service::org::policy::update(
             c,
             &state.cfg,
             &owner,

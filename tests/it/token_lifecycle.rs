@@ -247,7 +247,7 @@ fn read_one_token(b: &Backend) {
     problem(&s.get(&format!("/api/v1/service-accounts/{bot}/tokens/{tid}"), &member), 403, "member sa");
     {
         let mut conn = s.state.db.write().unwrap();
-        tokend::service::orgs::create(
+        tokend::service::org::orgs::create(
             &mut conn,
             "other",
             "o@other.test",

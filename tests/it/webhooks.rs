@@ -453,7 +453,7 @@ fn two_instances_deliver_each_event_once(b: &Backend) {
     let mut events = Vec::new();
     for i in 0..n {
         // Test events are limited per org and minute (issue #18): a minute passes.
-        if i > 0 && i % tokend::service::webhooks::TEST_EVENTS_PER_MINUTE as usize == 0 {
+        if i > 0 && i % tokend::service::events::webhooks::TEST_EVENTS_PER_MINUTE as usize == 0 {
             s.clock.advance(61);
         }
         let r = s.post(&format!("/api/v1/webhooks/{hook_id}/test"), &owner, json!({}));

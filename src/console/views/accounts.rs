@@ -1,6 +1,6 @@
 //! Service accounts: list and create; one account's page with its roles (editable) and
 //! its tokens (the live count against the org's limit, create/rotate/revoke). Every
-//! action is a `service::accounts` function, the same as `/api/v1/service-accounts`.
+//! action is a `service::principals::accounts` function, the same as `/api/v1/service-accounts`.
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -10,10 +10,10 @@ use super::parts::{self, ListQuery, Pager, RoleChoice, TokenRow};
 use super::secret;
 use crate::app::State;
 use crate::console::{done, page, read, render, show_secret, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
-use crate::service::accounts::{self, AccountPatch, AccountView, NewAccount};
 use crate::service::list::Paged;
+use crate::service::principals::accounts::{self, AccountPatch, AccountView, NewAccount};
 use crate::service::tokens::{CreateToken, TokenView};
-use crate::service::{self, policy};
+use crate::service::{self, org::policy};
 
 const BASE: &str = "/console/service-accounts";
 

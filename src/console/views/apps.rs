@@ -1,6 +1,6 @@
 //! Apps (server-to-server clients, `client_credentials`): list, create (client id and
 //! secret shown once), edit, regenerate the secret, delete. Every action is a
-//! `service::apps` function, the same as `/api/v1/apps`.
+//! `service::principals::apps` function, the same as `/api/v1/apps`.
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -11,7 +11,7 @@ use crate::app::State;
 use crate::console::{
     done, page, read, render, show_secret, slots, sudo, write, Chrome, Fail, FieldErrors, Form, Post, Ui,
 };
-use crate::service::apps::{self, AppPatch, AppView, NewApp};
+use crate::service::principals::apps::{self, AppPatch, AppView, NewApp};
 
 const BASE: &str = "/console/apps";
 

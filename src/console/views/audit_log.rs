@@ -1,5 +1,5 @@
 //! The audit log (admins): filter by actor, action, object, outcome and time, newest
-//! first, in pages (`service::audit::list`, as `GET /api/v1/audit`). Actor and object ids
+//! first, in pages (`service::events::audit::list`, as `GET /api/v1/audit`). Actor and object ids
 //! link to the log filtered to them.
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,7 +9,7 @@ use super::admin::{Query, QueryPager};
 use super::parts::when;
 use crate::app::State;
 use crate::console::{read, render, Chrome, Fail, FieldErrors, Ui};
-use crate::service::audit::{self, AuditFilter};
+use crate::service::events::audit::{self, AuditFilter};
 use crate::service::list::PageQuery;
 
 const BASE: &str = "/console/audit";

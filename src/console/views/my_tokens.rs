@@ -10,7 +10,7 @@ use super::secret;
 use crate::app::State;
 use crate::console::{done, page, read, render, show_secret, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::tokens::{self, CreateToken};
-use crate::service::{self, policy, roles, Principal};
+use crate::service::{self, authz::roles, org::policy, Principal};
 use crate::store::AnyConnection;
 
 const BASE: &str = "/console/me/tokens";

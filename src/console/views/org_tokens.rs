@@ -1,7 +1,7 @@
 //! The org token table (admins): search, filters, presets, sortable columns, pagination
 //! with the total, saved searches in a side panel, and revoke from a row menu.
 //!
-//! The page's query string IS the query of `GET /api/v1/tokens` (`service::table::parse`
+//! The page's query string IS the query of `GET /api/v1/tokens` (`service::tokens::table::parse`
 //! reads it): a bookmarked URL, a shared link and a saved search are the same thing. The
 //! filter form submits with GET; its empty fields (and a date-only `unused_since`) are
 //! normalised by one 303 to the canonical query, so the address bar always holds a query
@@ -15,7 +15,7 @@ use super::parts::TokenRow;
 use crate::app::State;
 use crate::console::{done, read, render, see_other, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::list::PageQuery;
-use crate::service::{roles, saved, table};
+use crate::service::{authz::roles, tokens::saved, tokens::table};
 
 const BASE: &str = "/console/tokens";
 
@@ -118,7 +118,7 @@ pub struct SavedRow {
     pub href: String,
     pub query: String,
     pub current: bool,
-    /// Its creator or an owner may delete it (`service::saved::delete` decides; the button
+    /// Its creator or an owner may delete it (`service::tokens::saved::delete` decides; the button
     /// is only left out for others).
     pub deletable: bool,
 }
@@ -273,7 +273,7 @@ fn back(post: &Post) -> String {
     canonical(post.form.get("back")).href(BASE)
 }
 
-/// `service::table::revoke`, the same as `POST /api/v1/tokens/{id}/revoke`.
+/// `service::tokens::table::revoke`, the same as `POST /api/v1/tokens/{id}/revoke`.
 pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let to = back(&post);
     let ui = post.ui;
@@ -288,7 +288,7 @@ pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
     Ok(done(&ui, &to, format!("Revoked “{}” ({owner}).", row.token.name), Some(&id)))
 }
 
-/// "Revoke selected" (`service::table::revoke_many`): the ticked rows, confirmed and
+/// "Revoke selected" (`service::tokens::table::revoke_many`): the ticked rows, confirmed and
 /// counted in the page; the message says how many were revoked.
 pub async fn revoke_selected(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let to = back(&post);
@@ -304,7 +304,7 @@ pub async fn revoke_selected(post: Post, st: web::Data<State>) -> Result<HttpRes
 const EXPORT_MAX: i64 = 10_000;
 
 /// The current query as CSV (every page, up to `EXPORT_MAX` rows): the same rows the
-/// table shows, through `service::table::list`.
+/// table shows, through `service::tokens::table::list`.
 pub async fn export_csv(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     ui.p.require("org:admin")?;
     let q = effective(&canonical(req.query_string()).without("page").without("page_size"));
@@ -361,7 +361,7 @@ fn csv_cell(v: &str) -> String {
     }
 }
 
-/// Saves the query the page shows (`service::saved::create`); errors at the name field.
+/// Saves the query the page shows (`service::tokens::saved::create`); errors at the name field.
 pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let q = canonical(post.form.get("query")).without("page");
     let name = post.form.get("name").to_string();
@@ -376,7 +376,7 @@ pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail
     }
 }
 
-/// `service::saved::delete` (its creator or an owner).
+/// `service::tokens::saved::delete` (its creator or an owner).
 pub async fn delete_saved(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let to = back(&post);
     let ui = post.ui;

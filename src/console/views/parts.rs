@@ -17,8 +17,8 @@ pub fn page_query(page: Option<&str>) -> PageQuery {
 
 /// One owner's token list (personal or a service account's), newest first: the same query
 /// `GET /api/v1/me/tokens` parses, without filters.
-pub fn token_query(page: Option<&str>) -> crate::service::Result<crate::service::table::TableQuery> {
-    Ok(crate::service::table::TableQuery { page: page_query(page).validate()?, ..Default::default() })
+pub fn token_query(page: Option<&str>) -> crate::service::Result<crate::service::tokens::table::TableQuery> {
+    Ok(crate::service::tokens::table::TableQuery { page: page_query(page).validate()?, ..Default::default() })
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -181,8 +181,8 @@ pub struct ReachChoice {
 /// `*` first, then the configured resource audiences; `checked` ticked (None: the default).
 pub fn reach_choice(cfg: &crate::config::Config, checked: Option<&[String]>, management: Option<bool>) -> ReachChoice {
     let names: Vec<String> =
-        std::iter::once(crate::service::reach::ALL.to_string()).chain(cfg.audiences.iter().cloned()).collect();
-    let all = [crate::service::reach::ALL.to_string()];
+        std::iter::once(crate::service::authz::reach::ALL.to_string()).chain(cfg.audiences.iter().cloned()).collect();
+    let all = [crate::service::authz::reach::ALL.to_string()];
     ReachChoice { audiences: role_choices(&names, checked.unwrap_or(&all)), management: management.unwrap_or(false) }
 }
 

@@ -9,7 +9,7 @@ use super::signin::{pre_session, pre_session_ok};
 use crate::app::{blocking, State};
 use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Form, Post, Ui};
 use crate::http::auth::client_ip;
-use crate::service::{self, sessions, users};
+use crate::service::{self, principals::sessions, principals::users};
 
 #[derive(Template)]
 #[template(path = "password.html")]
@@ -72,7 +72,7 @@ pub async fn change(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
 }
 
 /// "Sign out everywhere": every login and access token of the person ends, this console
-/// session too (`service::sessions::sign_out_everywhere`, as `POST /api/v1/me/sessions/revoke`).
+/// session too (`service::principals::sessions::sign_out_everywhere`, as `POST /api/v1/me/sessions/revoke`).
 pub async fn sign_out_everywhere(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let p = post.ui.p;
     write(&st, move |conn, _, now| sessions::sign_out_everywhere(conn, &p, now)).await?;

@@ -1,7 +1,7 @@
 //! People (admins): the list (search, role and status filters, pages), invite a person
 //! (roles from the catalogue), and a person's page: rename, change roles, disable or
 //! enable, and a one-time password reset code shown once. Every action is the service
-//! function of `/api/v1/users…` (`service::users`, `service::sessions::issue_reset_code`).
+//! function of `/api/v1/users…` (`service::principals::users`, `service::principals::sessions::issue_reset_code`).
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -12,8 +12,8 @@ use super::parts::{role_choices, when, RoleChoice};
 use crate::app::State;
 use crate::console::{read, render, see_other, show_secret, slots, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::list::PageQuery;
-use crate::service::users::{self, CredentialsQuery, NewUser, UserPatch, UserView};
-use crate::service::{roles, sessions};
+use crate::service::principals::users::{self, CredentialsQuery, NewUser, UserPatch, UserView};
+use crate::service::{authz::roles, principals::sessions};
 
 const BASE: &str = "/console/people";
 
@@ -124,7 +124,7 @@ pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<Http
     show_list(&ui, &st, q, None).await
 }
 
-/// `service::users::create` (no password: the person gets a reset code next).
+/// `service::principals::users::create` (no password: the person gets a reset code next).
 pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
     let (email, name, chosen) = (form.get("email").to_string(), form.get("name").trim().to_string(), form.all("roles"));
@@ -209,7 +209,7 @@ pub async fn show(
     show_person(&ui, &st, id.into_inner(), None, FieldErrors::default(), notice).await
 }
 
-/// `service::users::patch` with name and roles; a demotion below what their apps or
+/// `service::principals::users::patch` with name and roles; a demotion below what their apps or
 /// service accounts hold needs the `credentials` choice, as `?credentials=` in the API.
 pub async fn update(
     req: HttpRequest,
@@ -268,7 +268,7 @@ pub async fn enable(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
     set_disabled(post, id.into_inner(), st, false).await
 }
 
-/// `service::sessions::issue_reset_code`: the code is shown once (`console::show_secret`).
+/// `service::principals::sessions::issue_reset_code`: the code is shown once (`console::show_secret`).
 pub async fn reset(
     req: HttpRequest,
     post: Post,

@@ -1,4 +1,4 @@
-//! The token policy: owners edit it, admins read it (`service::policy::read`/`update`, as
+//! The token policy: owners edit it, admins read it (`service::org::policy::read`/`update`, as
 //! `GET`/`PUT /api/v1/policy`; the owner-only rule is the service's).
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -6,7 +6,7 @@ use askama::Template;
 
 use crate::app::State;
 use crate::console::{done, read, render, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
-use crate::service::policy::{self, PolicyView};
+use crate::service::org::policy::{self, PolicyView};
 
 const BASE: &str = "/console/policy";
 

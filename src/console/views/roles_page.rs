@@ -1,5 +1,5 @@
 //! The role catalogue (admins): the built-in organization roles and the org's own service
-//! and custom roles; create one, delete one nobody holds (`service::roles`, as
+//! and custom roles; create one, delete one nobody holds (`service::authz::roles`, as
 //! `/api/v1/roles`).
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -7,7 +7,7 @@ use askama::Template;
 
 use crate::app::State;
 use crate::console::{done, read, render, write, Chrome, Fail, FieldErrors, Post, Ui};
-use crate::service::roles::{self, NewRole, RoleView};
+use crate::service::authz::roles::{self, NewRole, RoleView};
 
 const BASE: &str = "/console/roles";
 

@@ -10,7 +10,7 @@ use crate::console::session::{self, set_cookie, PRE_COOKIE};
 use crate::console::{csrf, render_into, see_other, write, Chrome, Fail, FieldErrors, Form, Post};
 use crate::http::auth::client_ip;
 use crate::secrets;
-use crate::service::{self, sessions, users};
+use crate::service::{self, principals::sessions, principals::users};
 
 /// Where a signed-in person lands.
 pub const HOME: &str = "/console/me/tokens";

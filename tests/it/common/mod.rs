@@ -194,7 +194,7 @@ impl Server {
         cfg: Config,
         clock: Arc<FixedClock>,
         listener: TcpListener,
-    ) -> (web::Data<State>, Option<tokend::service::orgs::CreatedOrg>, actix_web::dev::ServerHandle) {
+    ) -> (web::Data<State>, Option<tokend::service::org::orgs::CreatedOrg>, actix_web::dev::ServerHandle) {
         let (state, created) = tokend::boot(cfg, clock as Arc<dyn Clock>).expect("boot");
         let maintenance_state = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();

@@ -4,14 +4,14 @@
 use diesel::Connection;
 use serde_json::json;
 
-use super::audit::{self, Event};
-use super::principal::idle;
-use super::usage::Usage;
-use super::{intersect, Acct};
 use crate::config::Config;
 use crate::jwt::{self, AccessClaims};
 use crate::keys::KeyRing;
 use crate::secrets::{self, SecretKind};
+use crate::service::authz::principal::idle;
+use crate::service::events::audit::{self, Event};
+use crate::service::tokens::usage::Usage;
+use crate::service::{intersect, Acct};
 use crate::store::models::App;
 use crate::store::tokens::Grant;
 use crate::store::{self, roles_from_text, AnyConnection, StoreError};
@@ -44,7 +44,7 @@ pub enum GrantError {
     Sign(#[from] crate::keys::KeyError),
     /// Any other lower failure, kept whole (a store error stays `Store`: see `crate::error`).
     #[error(transparent)]
-    Service(super::Error),
+    Service(crate::service::Error),
 }
 
 // The conversions from `service::Error` and diesel's error are in `crate::error`.
@@ -96,7 +96,7 @@ pub fn narrow(granted: Vec<String>, scope: Option<&str>) -> Result<Vec<String>, 
     let mut wanted: Vec<String> = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
     wanted.sort();
     wanted.dedup();
-    if let Some(extra) = wanted.iter().find(|r| !super::implies(&granted, r)) {
+    if let Some(extra) = wanted.iter().find(|r| !crate::service::implies(&granted, r)) {
         return Err(GrantError::InvalidScope(format!("scope {extra:?} is not available to this grant")));
     }
     Ok(wanted)
@@ -275,12 +275,12 @@ fn check_reach(
     aud: &str,
 ) -> Result<(), GrantError> {
     let refused = || GrantError::InvalidTarget("this credential may not be used for the requested audience".into());
-    if !super::reach::allows(ctx.cfg, audiences, management, aud) {
+    if !crate::service::authz::reach::allows(ctx.cfg, audiences, management, aud) {
         return Err(refused());
     }
     if aud == ctx.cfg.api_audience {
-        let policy = super::policy::get(conn, org_id)?;
-        if !super::reach::ReachPolicy::of(&policy).management_allowed(roles) {
+        let policy = crate::service::org::policy::get(conn, org_id)?;
+        if !crate::service::authz::reach::ReachPolicy::of(&policy).management_allowed(roles) {
             return Err(refused());
         }
     }
@@ -395,11 +395,11 @@ pub struct TokenResponse {
 }
 
 fn bearer_type() -> utoipa::openapi::Object {
-    super::doc::one_of(&["Bearer"])
+    crate::service::doc::one_of(&["Bearer"])
 }
 
 fn issued_type() -> utoipa::openapi::Object {
-    super::doc::one_of(&[TOKEN_TYPE_ACCESS])
+    crate::service::doc::one_of(&[TOKEN_TYPE_ACCESS])
 }
 
 impl TokenResponse {
@@ -465,9 +465,9 @@ pub fn login_token(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
     user: &crate::store::models::User,
-) -> super::Result<String> {
+) -> crate::service::Result<String> {
     conn.transaction(|conn| {
-        let session = super::sessions::start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
+        let session = crate::service::principals::sessions::start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
         let ev = Event {
             org_id: Some(&user.org_id),
             actor_kind: "user",
@@ -540,7 +540,7 @@ pub fn app_may_introspect(app: &App) -> Result<(), GrantError> {
 }
 
 /// RFC 7662 callers: a management bearer holding org:admin (its org's tokens).
-pub fn bearer_may_introspect(p: &super::Principal) -> Result<(), GrantError> {
+pub fn bearer_may_introspect(p: &crate::service::Principal) -> Result<(), GrantError> {
     if p.has("org:admin") {
         Ok(())
     } else {
@@ -604,7 +604,7 @@ pub fn verify_access(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Re
     if c.exp <= ctx.now || c.nbf > ctx.now {
         return Ok(None);
     }
-    let found = super::principal::resolve_until(conn, &c, ctx.usage, ctx.now)?;
+    let found = crate::service::authz::principal::resolve_until(conn, &c, ctx.usage, ctx.now)?;
     Ok(found.map(|(p, until)| Verified { claims: c, roles: p.roles, until }))
 }
 
@@ -643,7 +643,8 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
         // Only tokens we signed and that have not expired are worth a row.
         let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(()) };
         return conn.transaction(|conn| {
-            let recorded = super::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp, ctx.now)?;
+            let recorded =
+                crate::service::principals::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp, ctx.now)?;
             if !recorded {
                 return Ok(());
             }
@@ -696,7 +697,7 @@ pub fn audit_refusal(
     reason: &str,
     ip: &str,
     now: i64,
-) -> super::Result<()> {
+) -> crate::service::Result<()> {
     let ev = Event {
         org_id: Some(org_id),
         actor_kind: "api_token",

@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::passwords;
-use super::throttle::{self, Rule, Throttle};
-use super::{Error, Result};
+use crate::service::authz::throttle::{self, Rule, Throttle};
+use crate::service::principals::passwords;
+use crate::service::{Error, Result};
 use crate::store::models::{Org, User};
 use crate::store::{self, Db};
 

@@ -3,10 +3,10 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Event};
-use super::list::{PageQuery, Paged};
-use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
+use crate::service::events::audit::{self, Event};
+use crate::service::list::{PageQuery, Paged};
+use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::store::models::User;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 use crate::whsec::Sealer;
@@ -33,7 +33,7 @@ pub fn check_password(p: &str) -> Result<()> {
     Ok(())
 }
 
-pub use super::login::{
+pub use crate::service::principals::login::{
     check_current_password, login, LoginOk, PasswordGate, LOGIN_BACKOFF_SECONDS, LOGIN_FAILURES_PER_IP,
     LOGIN_FREE_FAILURES,
 };
@@ -45,14 +45,14 @@ pub struct UserView {
     pub org: String,
     pub email: String,
     pub name: String,
-    #[schema(schema_with = super::doc::roles)]
+    #[schema(schema_with = crate::service::doc::roles)]
     pub roles: Vec<String>,
     pub disabled: bool,
     /// False for a user who cannot log in with a password.
     pub has_password: bool,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub created_at: String,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub updated_at: String,
 }
 
@@ -94,15 +94,15 @@ pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    #[schema(schema_with = super::doc::email)]
+    #[schema(schema_with = crate::service::doc::email)]
     pub email: String,
     /// Default: the part of the email before @.
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::name_200)]
+    #[schema(schema_with = crate::service::doc::name_200)]
     pub name: Option<String>,
     // Default ["org:member"].
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::roles_granted)]
+    #[schema(schema_with = crate::service::doc::roles_granted)]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: bool,
@@ -114,10 +114,10 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::name_200)]
+    #[schema(schema_with = crate::service::doc::name_200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::roles_replaced)]
+    #[schema(schema_with = crate::service::doc::roles_replaced)]
     pub roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(nullable = false)]
@@ -126,7 +126,7 @@ pub struct UserPatch {
 
 /// What happens to the credentials a person created or saw the secret of when they are
 /// deleted, or demoted below the roles those credentials hold (`?credentials=`; see
-/// `service::credentials`).
+/// `service::principals::credentials`).
 #[derive(Deserialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialsChoice {
@@ -152,7 +152,7 @@ pub struct CredentialsQuery {
 }
 
 fn credentials_choice() -> utoipa::openapi::Object {
-    super::doc::one_of(&["disable", "transfer"])
+    crate::service::doc::one_of(&["disable", "transfer"])
 }
 
 impl CredentialsQuery {
@@ -191,7 +191,7 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
     if changed.iter().any(|r| r == "org:owner") && !p.is_owner() {
         return Err(Error::Forbidden("only an owner grants or removes org:owner".into()));
     }
-    super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)
+    crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)
 }
 
 /// A new person. No password: they set one by redeeming a reset code (see `resets`).
@@ -257,8 +257,10 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
     // Only people the caller may act on (who hold no role the caller lacks) are listed.
     let all_sets = store::principals::user_role_sets(conn, &p.org_id)?;
     let n = all_sets.len();
-    let sets: Vec<String> =
-        all_sets.into_iter().filter(|t| roles_from_text(t).iter().all(|r| super::holds(&p.roles, r))).collect();
+    let sets: Vec<String> = all_sets
+        .into_iter()
+        .filter(|t| roles_from_text(t).iter().all(|r| crate::service::holds(&p.roles, r)))
+        .collect();
     let filter = store::principals::UserFilter {
         role_sets: (sets.len() < n).then_some(sets.as_slice()),
         q: f.q.as_deref(),
@@ -318,11 +320,11 @@ pub fn patch(
             return Err(Error::Conflict("the last enabled owner cannot be demoted or disabled".into()));
         }
         // Demoted below what their apps or service accounts hold: those are settled too.
-        let demoted = before.iter().any(|r| !super::holds(&after, r));
+        let demoted = before.iter().any(|r| !crate::service::holds(&after, r));
         let settled = if demoted {
-            super::credentials::settle(conn, p, sealer, &u.id, Some(&after), choice, now)?
+            crate::service::principals::credentials::settle(conn, p, sealer, &u.id, Some(&after), choice, now)?
         } else {
-            super::credentials::Settled::default()
+            crate::service::principals::credentials::Settled::default()
         };
         // A reset code is issued under the person's roles and the issuer's: a change to
         // either voids it.
@@ -343,7 +345,7 @@ pub fn patch(
         if newly_disabled {
             // A re-enabled account must not bring old logins and access tokens back.
             bump_epoch(conn, &u.id, now)?;
-            super::webhooks::user_disabled(conn, p, &u.id, &u.email, now)?;
+            crate::service::events::webhooks::user_disabled(conn, p, &u.id, &u.email, now)?;
         }
         let mut changes = serde_json::Map::new();
         if input.roles.is_some() {
@@ -369,7 +371,7 @@ pub fn patch(
 
 /// Soft delete: the row stays for the token table and audit; live tokens and pending reset
 /// codes are revoked, and the credentials the person created or saw the secret of are
-/// disabled or transferred (`choice`, `service::credentials::settle`).
+/// disabled or transferred (`choice`, `service::principals::credentials::settle`).
 pub fn delete(
     conn: &mut AnyConnection,
     p: &Principal,
@@ -386,12 +388,12 @@ pub fn delete(
             return Err(Error::Conflict("the last enabled owner cannot be deleted".into()));
         }
         // A deleted person holds no role: every live credential they created is settled.
-        let settled = super::credentials::settle(conn, p, sealer, &u.id, None, choice, now)?;
+        let settled = crate::service::principals::credentials::settle(conn, p, sealer, &u.id, None, choice, now)?;
         store::principals::delete_user(conn, &u.id, now)?;
         store::sessions::void_reset_codes(conn, &u.id, now)?;
         store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
         bump_epoch(conn, &u.id, now)?;
-        let revoked = super::tokens::revoke_owned(conn, p, &u.id, now)?;
+        let revoked = crate::service::tokens::revoke_owned(conn, p, &u.id, now)?;
         audit::record(
             conn,
             Event::by(p, "user.delete", "user", &u.id)

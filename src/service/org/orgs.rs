@@ -2,9 +2,9 @@
 use diesel::Connection;
 use serde::Serialize;
 
-use super::audit::{self, Event};
-use super::tokens::{self, NewToken};
-use super::{new_id, Acct, Error, Result};
+use crate::service::events::audit::{self, Event};
+use crate::service::tokens::{self, NewToken};
+use crate::service::{new_id, Acct, Error, Result};
 use crate::store::models::{Org, User};
 use crate::store::{self, roles_to_text, AnyConnection};
 
@@ -31,12 +31,12 @@ pub fn create(
     password: Option<String>,
     now: i64,
 ) -> Result<CreatedOrg> {
-    let name = super::check_text("name", name, 1, 100)?;
-    let email = super::users::normalize_email(owner_email)?;
+    let name = crate::service::check_text("name", name, 1, 100)?;
+    let email = crate::service::principals::users::normalize_email(owner_email)?;
     let generated = password.is_none();
     let password = password.unwrap_or_else(random_password);
-    super::users::check_password(&password)?;
-    let hash = super::passwords::hash_once(&password)?;
+    crate::service::principals::users::check_password(&password)?;
+    let hash = crate::service::principals::passwords::hash_once(&password)?;
     conn.transaction(|conn| {
         let exists = store::org::count_named(conn, &name)?;
         if exists > 0 {
@@ -59,7 +59,7 @@ pub fn create(
             epoch: 0,
         };
         store::principals::insert_user(conn, &user)?;
-        let policy = super::policy::get(conn, &org.id)?;
+        let policy = crate::service::org::policy::get(conn, &org.id)?;
         let (token, secret) = tokens::insert(
             conn,
             NewToken {
@@ -75,7 +75,10 @@ pub fn create(
                 created_by: None,
                 // The first token of an org is for the scripts that set the org up: it
                 // reaches the management API (and every resource audience).
-                reach: &super::reach::Reach { audiences: vec![super::reach::ALL.into()], management: true },
+                reach: &crate::service::authz::reach::Reach {
+                    audiences: vec![crate::service::authz::reach::ALL.into()],
+                    management: true,
+                },
                 seen_by: roles_to_text(std::slice::from_ref(&user.id)),
             },
             now,

@@ -2,13 +2,13 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Event};
-use super::list::{PageQuery, Paged};
-use super::table::TableQuery;
-use super::tokens::{self, CreateToken, CreatedToken, NewToken, PatchToken, TokenView};
-use super::usage::Usage;
-use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::clock::rfc3339;
+use crate::service::events::audit::{self, Event};
+use crate::service::list::{PageQuery, Paged};
+use crate::service::tokens::table::TableQuery;
+use crate::service::tokens::usage::Usage;
+use crate::service::tokens::{self, CreateToken, CreatedToken, NewToken, PatchToken, TokenView};
+use crate::service::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::store::models::ServiceAccount;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 use utoipa::ToSchema;
@@ -18,27 +18,27 @@ pub struct AccountView {
     pub id: String,
     pub name: String,
     pub description: String,
-    #[schema(schema_with = super::doc::roles)]
+    #[schema(schema_with = crate::service::doc::roles)]
     pub roles: Vec<String>,
     pub disabled: bool,
     #[schema(required = true)]
     pub created_by: Option<String>,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub created_at: String,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub updated_at: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
-    #[schema(schema_with = super::doc::name_100)]
+    #[schema(schema_with = crate::service::doc::name_100)]
     pub name: String,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     #[serde(default)]
-    #[schema(schema_with = super::doc::roles_granted)]
+    #[schema(schema_with = crate::service::doc::roles_granted)]
     pub roles: Vec<String>,
 }
 
@@ -47,13 +47,13 @@ pub struct NewAccount {
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::name_100)]
+    #[schema(schema_with = crate::service::doc::name_100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::roles_replaced)]
+    #[schema(schema_with = crate::service::doc::roles_replaced)]
     pub roles: Option<Vec<String>>,
     /// A disabled account's tokens stop working at the next exchange.
     #[serde(default, deserialize_with = "crate::service::not_null")]
@@ -91,7 +91,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
-        super::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
+        crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
         let s = ServiceAccount {
             id: new_id(),
             org_id: p.org_id.clone(),
@@ -143,7 +143,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
                 .chain(r.iter().filter(|x| !before.contains(x)))
                 .cloned()
                 .collect();
-            super::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)?;
+            crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)?;
             p.require_interactive_if_raising(&before, r)?;
             s.roles = roles_to_text(r);
         }
@@ -179,7 +179,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
 /// who has since left (deleted or disabled) are revoked first.
 fn revoke_left_holders(conn: &mut AnyConnection, p: &Principal, s: &ServiceAccount, now: i64) -> Result<()> {
     for t in store::webhooks::live_tokens_of(conn, &p.org_id, &s.id)? {
-        if !super::credentials::holders_left(conn, &p.org_id, &t.secret_seen_by)?.is_empty() {
+        if !crate::service::principals::credentials::holders_left(conn, &p.org_id, &t.secret_seen_by)?.is_empty() {
             tokens::revoke(conn, p, &t, "token.revoke", now)?;
         }
     }
@@ -249,7 +249,7 @@ pub fn token_rotate(
         let s = load_held(conn, p, id)?;
         store::principals::lock_account(conn, &s.id)?;
         let old = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
-        let policy = super::policy::get(conn, &p.org_id)?;
+        let policy = crate::service::org::policy::get(conn, &p.org_id)?;
         let others = store::tokens::count_live_except(conn, &s.id, &old.id, now)?;
         if others >= policy.max_tokens_per_service_account {
             return Err(Error::Conflict(format!(
@@ -280,13 +280,13 @@ pub fn token_create(
         // Row lock on the account: concurrent creates count live tokens one after another
         // (PostgreSQL runs them in parallel; SQLite already has a single writer).
         store::principals::lock_account(conn, &s.id)?;
-        let policy = super::policy::get(conn, &p.org_id)?;
+        let policy = crate::service::org::policy::get(conn, &p.org_id)?;
         let expires_at = tokens::check_expiry(input, policy.service_token_max_ttl_days, now)?;
         let account_roles = roles_from_text(&s.roles);
         let roles = match &input.roles {
             Some(r) if r.is_empty() => return Err(invalid("roles", "must name at least one role")),
             Some(r) => {
-                if let Some(x) = r.iter().find(|x| !super::holds(&account_roles, x)) {
+                if let Some(x) = r.iter().find(|x| !crate::service::holds(&account_roles, x)) {
                     return Err(invalid("roles", format!("role {x:?} is not held by the service account")));
                 }
                 r.clone()
@@ -294,10 +294,10 @@ pub fn token_create(
             None => account_roles,
         };
         // The caller must be able to grant what the token will carry.
-        super::roles::check_grantable(conn, &p.org_id, &p.roles, &roles)?;
-        let reach = super::reach::for_new(
+        crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &roles)?;
+        let reach = crate::service::authz::reach::for_new(
             cfg,
-            &super::reach::ReachPolicy::of(&policy),
+            &crate::service::authz::reach::ReachPolicy::of(&policy),
             input.audiences.as_deref(),
             input.management,
             &roles,
@@ -374,5 +374,5 @@ pub fn token_limit(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) 
     p.require("org:admin")?;
     let s = load(conn, p, id)?;
     let live = store::tokens::count_live(conn, &s.id, now)?;
-    Ok((live, super::policy::get(conn, &p.org_id)?.max_tokens_per_service_account))
+    Ok((live, crate::service::org::policy::get(conn, &p.org_id)?.max_tokens_per_service_account))
 }

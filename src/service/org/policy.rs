@@ -3,10 +3,10 @@
 use diesel::Connection;
 use serde::Serialize;
 
-use super::audit::{self, Event};
-use super::{invalid, Principal, Result};
 use crate::clock::rfc3339;
 use crate::config::Config;
+use crate::service::events::audit::{self, Event};
+use crate::service::{invalid, Principal, Result};
 use crate::store::models::Policy;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 use utoipa::ToSchema;
@@ -25,7 +25,7 @@ pub fn defaults(org_id: &str) -> Policy {
         updated_at: 0,
         retention_days: DEFAULT_RETENTION_DAYS,
         allow_self_rotation: false,
-        default_audiences: super::reach::ALL_TEXT.to_string(),
+        default_audiences: crate::service::authz::reach::ALL_TEXT.to_string(),
         allow_management_audience_for: None,
     }
 }
@@ -119,7 +119,7 @@ fn int_field(body: &serde_json::Value, field: &str, lo: i64, hi: i64) -> Result<
     match body.get(field) {
         None => Ok(None),
         Some(serde_json::Value::Null) => Ok(Some(None)),
-        Some(v) => match v.as_number().and_then(super::whole) {
+        Some(v) => match v.as_number().and_then(crate::service::whole) {
             Some(n) if (lo..=hi).contains(&n) => Ok(Some(Some(n))),
             _ => Err(invalid(field, format!("must be an integer from {lo} to {hi}"))),
         },
@@ -168,7 +168,7 @@ pub fn widens(before: &Policy, after: &Policy) -> bool {
 /// Whether new credentials may reach further under `after`: wider default audiences, or
 /// the management API open to more roles (or to any).
 fn reaches_further(before: &Policy, after: &Policy) -> bool {
-    use super::reach::{Reach, ReachPolicy};
+    use crate::service::authz::reach::{Reach, ReachPolicy};
     let (b, a) = (ReachPolicy::of(before), ReachPolicy::of(after));
     let defaults = |p: &ReachPolicy| Reach { audiences: p.default_audiences.clone(), management: false };
     let management = match (&b.management_roles, &a.management_roles) {
@@ -213,7 +213,7 @@ pub fn update(
     let default_audiences = match list_field(body, "default_audiences")? {
         None => None,
         Some(None) => return Err(invalid("default_audiences", "must not be null")),
-        Some(Some(l)) => Some(super::reach::check_audiences(cfg, "default_audiences", &l)?),
+        Some(Some(l)) => Some(crate::service::authz::reach::check_audiences(cfg, "default_audiences", &l)?),
     };
     let management_roles = list_field(body, "allow_management_audience_for")?;
     conn.transaction(|conn| {
@@ -222,7 +222,7 @@ pub fn update(
             if roles.is_empty() {
                 return Err(invalid("allow_management_audience_for", "name at least one role, or null for any"));
             }
-            super::roles::check_grantable(conn, &p.org_id, &p.roles, roles)?;
+            crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, roles)?;
         }
         let after = Policy {
             org_id: p.org_id.clone(),

@@ -10,8 +10,8 @@
 //! Narrowing is editing; widening is minting (an interactive login).
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, Principal, Result};
 use crate::config::Config;
+use crate::service::{invalid, Principal, Result};
 use crate::store::{roles_from_text, roles_to_text};
 
 /// Every configured resource audience.
@@ -104,7 +104,7 @@ impl ReachPolicy {
     pub fn management_allowed(&self, roles: &[String]) -> bool {
         match &self.management_roles {
             None => true,
-            Some(allowed) => allowed.iter().any(|r| super::implies(roles, r)),
+            Some(allowed) => allowed.iter().any(|r| crate::service::implies(roles, r)),
         }
     }
 }

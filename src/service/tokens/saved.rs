@@ -2,17 +2,17 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Event};
-use super::list::{PageQuery, Paged};
-use super::{check_text, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
+use crate::service::events::audit::{self, Event};
+use crate::service::list::{PageQuery, Paged};
+use crate::service::{check_text, new_id, Error, Principal, Result};
 use crate::store::models::SavedSearch;
 use crate::store::{self, AnyConnection};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSearch {
-    #[schema(schema_with = super::doc::name_100)]
+    #[schema(schema_with = crate::service::doc::name_100)]
     pub name: String,
     /// Trimmed, a leading ? removed; must be a query GET /api/v1/tokens accepts (else 422
     /// on field query).
@@ -27,7 +27,7 @@ pub struct SearchView {
     /// A query string for GET /api/v1/tokens, without the leading ?.
     pub query: String,
     pub created_by: String,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub created_at: String,
 }
 
@@ -46,11 +46,11 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
     let name = check_text("name", &input.name, 1, 100)?;
     let query = input.query.trim().trim_start_matches('?').to_string();
     if query.len() > 2000 {
-        return Err(super::invalid("query", "must be at most 2000 characters"));
+        return Err(crate::service::invalid("query", "must be at most 2000 characters"));
     }
     // Only queries the table accepts can be saved.
-    super::table::parse(&query).map_err(|e| match e {
-        Error::Invalid { field, message } => super::invalid("query", format!("{field}: {message}")),
+    crate::service::tokens::table::parse(&query).map_err(|e| match e {
+        Error::Invalid { field, message } => crate::service::invalid("query", format!("{field}: {message}")),
         other => other,
     })?;
     let s =

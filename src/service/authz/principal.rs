@@ -2,9 +2,9 @@
 //! so that a disabled user, a revoked API token or a deleted app stops at once.
 use serde::Serialize;
 
-use super::usage::Usage;
-use super::{holds, intersect, Result};
 use crate::jwt::AccessClaims;
+use crate::service::tokens::usage::Usage;
+use crate::service::{holds, intersect, Result};
 use crate::store::models::{ApiToken, User};
 use crate::store::{self, principals, AnyConnection};
 
@@ -65,14 +65,14 @@ impl Principal {
         if self.has(role) {
             Ok(())
         } else {
-            Err(super::Error::Forbidden(format!("requires the role {role}")))
+            Err(crate::service::Error::Forbidden(format!("requires the role {role}")))
         }
     }
     pub fn require_any(&self, roles: &[&str]) -> Result<()> {
         if roles.iter().any(|r| self.has(r)) {
             Ok(())
         } else {
-            Err(super::Error::Forbidden(format!("requires one of the roles {}", roles.join(", "))))
+            Err(crate::service::Error::Forbidden(format!("requires one of the roles {}", roles.join(", "))))
         }
     }
     /// Minting or resetting a credential (API tokens, app secrets, passwords) needs an
@@ -81,7 +81,7 @@ impl Principal {
         if self.interactive && self.acct == Acct::User {
             Ok(())
         } else {
-            Err(super::Error::Forbidden(
+            Err(crate::service::Error::Forbidden(
                 "minting or resetting credentials needs an access token from an interactive login; one derived from an API token or app cannot".into(),
             ))
         }
@@ -100,7 +100,9 @@ impl Principal {
     /// that no one reaches roles they lack through it.
     pub fn require_holds_all(&self, roles: &[String], what: &str) -> Result<()> {
         match roles.iter().find(|r| !self.has(r)) {
-            Some(r) => Err(super::Error::Forbidden(format!("this {what} holds {r}, which the caller does not"))),
+            Some(r) => {
+                Err(crate::service::Error::Forbidden(format!("this {what} holds {r}, which the caller does not")))
+            }
             None => Ok(()),
         }
     }
@@ -109,7 +111,7 @@ impl Principal {
         if self.acct == Acct::User {
             Ok(&self.id)
         } else {
-            Err(super::Error::Forbidden("only people have personal tokens".into()))
+            Err(crate::service::Error::Forbidden("only people have personal tokens".into()))
         }
     }
 }

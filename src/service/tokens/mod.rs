@@ -1,18 +1,22 @@
 //! API tokens (personal and service-account): creation with policy limits, the record
 //! shown in lists, rename, revoke and rotate.
+pub mod lifecycle;
+pub mod saved;
+pub mod table;
+pub mod usage;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Event};
-use super::list::Paged;
-use super::principal::idle_expired;
-use super::reach::{self, Reach, ReachPolicy};
-use super::table::TableQuery;
-use super::usage::Usage;
-use super::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::config::Config;
 use crate::secrets::{self, SecretKind};
+use crate::service::authz::principal::idle_expired;
+use crate::service::authz::reach::{self, Reach, ReachPolicy};
+use crate::service::events::audit::{self, Event};
+use crate::service::list::Paged;
+use crate::service::tokens::table::TableQuery;
+use crate::service::tokens::usage::Usage;
+use crate::service::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::store::models::ApiToken;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
@@ -79,15 +83,15 @@ pub struct TokenView {
     pub description: String,
     /// Non-secret prefix for recognition, e.g. tkd_pat_Ab12... (ends with U+2026).
     pub hint: String,
-    #[schema(schema_with = super::doc::owner_kind)]
+    #[schema(schema_with = crate::service::doc::owner_kind)]
     pub owner_kind: String,
     pub owner_id: String,
     /// Roles fixed at creation; an exchange grants those the owner still holds.
-    #[schema(schema_with = super::doc::roles)]
+    #[schema(schema_with = crate::service::doc::roles)]
     pub roles: Vec<String>,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub created_at: String,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub expires_at: String,
     /// Last exchange (RFC 3339), null if never used.
     #[schema(required = true, format = DateTime)]
@@ -98,7 +102,7 @@ pub struct TokenView {
     /// no idle limit).
     #[schema(required = true)]
     pub idle_ttl_days: Option<i64>,
-    #[schema(schema_with = super::doc::token_status)]
+    #[schema(schema_with = crate::service::doc::token_status)]
     pub status: &'static str,
     /// RFC 3339, null unless revoked.
     #[schema(required = true, format = DateTime)]
@@ -177,10 +181,10 @@ pub struct CreatedToken {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    #[schema(schema_with = super::doc::name_100)]
+    #[schema(schema_with = crate::service::doc::name_100)]
     pub name: String,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     /// Lifetime in days, from 1 to the policy's maximum (personal_token_max_ttl_days or
     /// service_token_max_ttl_days). Default: 30, or the maximum if lower.
@@ -193,7 +197,7 @@ pub struct CreateToken {
     #[schema(nullable = false, format = DateTime)]
     pub expires_at: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::roles_of_token)]
+    #[schema(schema_with = crate::service::doc::roles_of_token)]
     pub roles: Option<Vec<String>>,
     /// Resource audiences (from TOKEND_AUDIENCES) it may be exchanged for, or ["*"] for all.
     /// Default: the policy's default_audiences.
@@ -214,10 +218,10 @@ pub struct CreateToken {
 #[serde(deny_unknown_fields)]
 pub struct PatchToken {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::name_100)]
+    #[schema(schema_with = crate::service::doc::name_100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(nullable = false)]
@@ -271,7 +275,7 @@ pub fn list_owned(
     usage: &Usage,
     now: i64,
 ) -> Result<Paged<TokenView>> {
-    let mut f = super::table::filter(conn, org_id, q, now)?;
+    let mut f = crate::service::tokens::table::filter(conn, org_id, q, now)?;
     f.owner_id = Some(owner_id);
     let rows = store::tokens::table(conn, org_id, &f, now, &q.page)?;
     let disabled = store::tokens::disabled_owners(conn, &[&owner_id.to_string()])?.contains(owner_id);
@@ -303,7 +307,7 @@ pub fn update(
     let mut detail = serde_json::json!({"name": t.name});
     if input.audiences.is_some() || input.management.is_some() {
         let before = Reach::from_row(&t.audiences, t.management);
-        let policy = ReachPolicy::of(&super::policy::get(conn, &p.org_id)?);
+        let policy = ReachPolicy::of(&crate::service::org::policy::get(conn, &p.org_id)?);
         let roles = roles_from_text(&t.roles);
         let after = reach::for_change(cfg, p, &policy, &before, input.audiences.as_deref(), input.management, &roles)?;
         detail["reach"] = serde_json::json!({"before": before, "after": after});
@@ -331,7 +335,7 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &st
 
 /// Revokes every live token of one owner (revoke-all, and deleting a user or service account).
 pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now: i64) -> Result<usize> {
-    super::webhooks::owner_tokens_revoked(conn, p, owner_id, now)?;
+    crate::service::events::webhooks::owner_tokens_revoked(conn, p, owner_id, now)?;
     Ok(store::tokens::revoke_owned(conn, &p.org_id, owner_id, &p.id, now)?)
 }
 
@@ -364,13 +368,13 @@ pub fn my_create(
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
-        let policy = super::policy::get(conn, &p.org_id)?;
+        let policy = crate::service::org::policy::get(conn, &p.org_id)?;
         let expires_at = check_expiry(input, policy.personal_token_max_ttl_days, now)?;
         let email = store::principals::user_email(conn, &user_id)?;
         // Least privilege: a personal token carries only the roles named for it.
         let roles = match &input.roles {
             Some(r) if !r.is_empty() => {
-                super::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
+                crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
                 r.clone()
             }
             Some(_) => return Err(invalid("roles", "must name at least one role")),
@@ -443,7 +447,7 @@ pub fn my_rotate(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usag
     p.require_interactive()?;
     conn.transaction(|conn| {
         let old = load_owned(conn, &p.org_id, p.user_id()?, id)?;
-        let max_days = super::policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
+        let max_days = crate::service::org::policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
         rotate(conn, p, &old, &roles_from_text(&old.roles), max_days, usage, now)
     })
 }
@@ -460,7 +464,7 @@ pub fn rotate(
     usage: &Usage,
     now: i64,
 ) -> Result<CreatedToken> {
-    if !super::principal::token_live(old, usage, now) {
+    if !crate::service::authz::principal::token_live(old, usage, now) {
         return Err(Error::Conflict(format!(
             "only an active token can be rotated; this one is {}",
             status(old, usage, now)
@@ -508,24 +512,24 @@ pub fn rotate(
 /// its roles are the old token's roles ∩ the owner's current roles, its lifetime the old
 /// one's capped by today's policy maximum; the old token is revoked in the same transaction.
 pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usage, now: i64) -> Result<CreatedToken> {
-    use super::exchange::GrantError;
+    use crate::service::oauth::exchange::GrantError;
     conn.transaction(|conn| {
-        let (grant, acct, owner_roles, _) =
-            super::exchange::check_token(conn, secret, usage, now).map_err(|e| match e {
+        let (grant, acct, owner_roles, _) = crate::service::oauth::exchange::check_token(conn, secret, usage, now)
+            .map_err(|e| match e {
                 // Never says which check failed (unknown, revoked, expired, idle, owner disabled).
                 GrantError::InvalidGrant { .. } => Error::Unauthorized("the bearer is not a live API token".into()),
                 GrantError::Store(s) => Error::Store(s),
                 GrantError::Service(e) => e,
                 other => Error::Internal(other.to_string()),
             })?;
-        let policy = super::policy::get(conn, &grant.org_id)?;
+        let policy = crate::service::org::policy::get(conn, &grant.org_id)?;
         if !policy.allow_self_rotation {
             return Err(Error::Forbidden(
                 "this organization does not allow API tokens to rotate themselves (policy allow_self_rotation)".into(),
             ));
         }
         let old = store::tokens::get(conn, &grant.id)?;
-        let roles = super::intersect(&roles_from_text(&old.roles), &owner_roles);
+        let roles = crate::service::intersect(&roles_from_text(&old.roles), &owner_roles);
         if roles.is_empty() {
             return Err(Error::Conflict("the owner no longer holds any of this token's roles".into()));
         }

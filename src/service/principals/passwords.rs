@@ -11,7 +11,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use super::{Error, Result};
+use crate::service::{Error, Result};
 
 /// A counting semaphore with a bounded queue.
 pub struct Bound {

@@ -3,11 +3,11 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Event};
-use super::users::{bump_epoch, load_target};
-use super::{new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::secrets;
+use crate::service::events::audit::{self, Event};
+use crate::service::principals::users::{bump_epoch, load_target};
+use crate::service::{new_id, Error, Principal, Result};
 use crate::store::models::{ResetCode, Session, User};
 use crate::store::{self, roles_from_text, AnyConnection};
 
@@ -96,7 +96,7 @@ fn revoke_jti(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
 /// Refuses an access token by its id until it expires (logout of a non-login token, and
 /// RFC 7009 revocation). Answers whether this call recorded it (false if it already was).
 pub fn record_revoked_jti(conn: &mut AnyConnection, jti: &str, org_id: &str, exp: i64, now: i64) -> Result<bool> {
-    if super::principal::jti_revoked(conn, jti)? {
+    if crate::service::authz::principal::jti_revoked(conn, jti)? {
         return Ok(false);
     }
     store::sessions::insert_revoked_jti(conn, jti, org_id, exp.saturating_add(crate::jwt::LEEWAY), now)?;
@@ -116,7 +116,7 @@ pub fn sign_out_everywhere(conn: &mut AnyConnection, p: &Principal, now: i64) ->
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
-    #[schema(schema_with = super::doc::new_password)]
+    #[schema(schema_with = crate::service::doc::new_password)]
     pub new_password: String,
 }
 
@@ -141,7 +141,7 @@ pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, 
 pub struct IssuedCode {
     /// Shown once; only its SHA-256 is stored.
     pub code: String,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub expires_at: String,
 }
 
@@ -180,7 +180,7 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
 #[serde(deny_unknown_fields)]
 pub struct Redeem {
     pub code: String,
-    #[schema(schema_with = super::doc::new_password)]
+    #[schema(schema_with = crate::service::doc::new_password)]
     pub new_password: String,
 }
 
@@ -219,7 +219,8 @@ fn code_trusted(conn: &mut AnyConnection, c: &ResetCode) -> Result<bool> {
         return Ok(false);
     }
     let issuer_roles = roles_from_text(&issuer.roles);
-    Ok(super::holds(&issuer_roles, "org:admin") && roles.iter().all(|r| super::holds(&issuer_roles, r)))
+    Ok(crate::service::holds(&issuer_roles, "org:admin")
+        && roles.iter().all(|r| crate::service::holds(&issuer_roles, r)))
 }
 
 /// Spends the code and sets the password; ends every login of the person.

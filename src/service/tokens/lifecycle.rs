@@ -3,8 +3,8 @@
 //! gauges.
 use serde_json::json;
 
-use super::audit::{self, Event};
-use super::Result;
+use crate::service::events::audit::{self, Event};
+use crate::service::Result;
 use crate::store::{self, AnyConnection};
 
 /// Tokens deleted per statement, and statements per org per run: a run's cost is bounded
@@ -18,7 +18,7 @@ const PURGE_BATCHES_PER_RUN: usize = 20;
 pub fn purge_ended_tokens(conn: &mut AnyConnection, now: i64) -> Result<usize> {
     let mut total = 0;
     for org_id in store::org::ids(conn)? {
-        let days = super::policy::get(conn, &org_id)?.retention_days;
+        let days = crate::service::org::policy::get(conn, &org_id)?.retention_days;
         let cutoff = now - days * 86_400;
         let mut purged = 0;
         for _ in 0..PURGE_BATCHES_PER_RUN {

@@ -2,13 +2,13 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Event};
-use super::list::{PageQuery, Paged};
-use super::reach::{self, Reach, ReachPolicy};
-use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
 use crate::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use crate::secrets::{self, SecretKind};
+use crate::service::authz::reach::{self, Reach, ReachPolicy};
+use crate::service::events::audit::{self, Event};
+use crate::service::list::{PageQuery, Paged};
+use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::store::models::App;
 use crate::store::principals;
 use crate::store::{roles_from_text, roles_to_text, AnyConnection};
@@ -24,7 +24,7 @@ pub struct AppView {
     pub client_id: String,
     pub name: String,
     pub description: String,
-    #[schema(schema_with = super::doc::roles)]
+    #[schema(schema_with = crate::service::doc::roles)]
     pub roles: Vec<String>,
     #[schema(minimum = 300, maximum = 86400)]
     pub access_token_ttl_seconds: i64,
@@ -39,9 +39,9 @@ pub struct AppView {
     pub previous_secret_expires_at: Option<String>,
     #[schema(required = true)]
     pub created_by: Option<String>,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub created_at: String,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub updated_at: String,
     /// The resource audiences it may get access tokens for (["*"]: every configured one).
     pub audiences: Vec<String>,
@@ -61,13 +61,13 @@ pub struct AppWithSecret {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
-    #[schema(schema_with = super::doc::name_100)]
+    #[schema(schema_with = crate::service::doc::name_100)]
     pub name: String,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     #[serde(default)]
-    #[schema(schema_with = super::doc::roles_granted)]
+    #[schema(schema_with = crate::service::doc::roles_granted)]
     pub roles: Vec<String>,
     /// Default: the server's access-token TTL (TOKEND_ACCESS_TOKEN_TTL, 1800).
     #[serde(default, deserialize_with = "crate::service::whole_number")]
@@ -93,13 +93,13 @@ pub struct NewApp {
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::name_100)]
+    #[schema(schema_with = crate::service::doc::name_100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::roles_replaced)]
+    #[schema(schema_with = crate::service::doc::roles_replaced)]
     pub roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::whole_number")]
     #[schema(nullable = false, minimum = 300, maximum = 86400)]
@@ -185,8 +185,8 @@ pub fn create(
         check_introspect_grant(p)?;
     }
     conn.transaction(|conn| {
-        super::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
-        let policy = ReachPolicy::of(&super::policy::get(conn, &p.org_id)?);
+        crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
+        let policy = ReachPolicy::of(&crate::service::org::policy::get(conn, &p.org_id)?);
         let reach = reach::for_new(cfg, &policy, input.audiences.as_deref(), input.management, &input.roles)?;
         let secret = secrets::generate(SecretKind::ClientSecret);
         let a = App {
@@ -251,7 +251,7 @@ pub fn patch(
         let before = roles_from_text(&a.roles);
         p.require_holds_all(&before, "app")?;
         if let Some(r) = &input.roles {
-            super::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
+            crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, r)?;
             p.require_interactive_if_raising(&before, r)?;
             a.roles = roles_to_text(r);
         }
@@ -273,7 +273,7 @@ pub fn patch(
         if input.disabled == Some(false) && a.disabled {
             p.require_interactive()?;
             // The secret would work again: not while someone who has left holds it.
-            let left = super::credentials::holders_left(conn, &p.org_id, &a.secret_seen_by)?;
+            let left = crate::service::principals::credentials::holders_left(conn, &p.org_id, &a.secret_seen_by)?;
             if !left.is_empty() {
                 return Err(Error::Conflict(format!(
                     "the secret of this app was seen by {} person(s) who have left; regenerate it \
@@ -297,7 +297,7 @@ pub fn patch(
         }
         let reach_before = Reach::from_row(&a.audiences, a.management);
         if input.audiences.is_some() || input.management.is_some() {
-            let policy = ReachPolicy::of(&super::policy::get(conn, &p.org_id)?);
+            let policy = ReachPolicy::of(&crate::service::org::policy::get(conn, &p.org_id)?);
             let roles = roles_from_text(&a.roles);
             let (aud, m) = (input.audiences.as_deref(), input.management);
             let after = reach::for_change(cfg, p, &policy, &reach_before, aud, m, &roles)?;
@@ -379,7 +379,7 @@ pub fn regenerate_secret(
         if grace > 0 {
             a.previous_secret_hash = Some(old_hash);
             a.previous_secret_expires_at = Some(now + grace);
-            a.secret_seen_by = super::credentials::seen_with(&a.secret_seen_by, &p.id);
+            a.secret_seen_by = crate::service::principals::credentials::seen_with(&a.secret_seen_by, &p.id);
         } else {
             a.previous_secret_hash = None;
             a.previous_secret_expires_at = None;

@@ -3,8 +3,8 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Event};
-use super::{holds, invalid, Error, Principal, Result, ORG_ROLES};
+use crate::service::events::audit::{self, Event};
+use crate::service::{holds, invalid, Error, Principal, Result, ORG_ROLES};
 use crate::store::models::Role;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
@@ -18,23 +18,23 @@ pub struct RoleView {
 }
 
 fn role_kind() -> utoipa::openapi::Object {
-    super::doc::one_of(&["organization", "service", "custom"])
+    crate::service::doc::one_of(&["organization", "service", "custom"])
 }
 
 fn new_role_kind() -> utoipa::openapi::Object {
-    super::doc::one_of(&["service", "custom"])
+    crate::service::doc::one_of(&["service", "custom"])
 }
 
 /// A custom or service role.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
-    #[schema(schema_with = super::doc::new_role_name)]
+    #[schema(schema_with = crate::service::doc::new_role_name)]
     pub name: String,
     #[schema(schema_with = new_role_kind)]
     pub kind: String,
     #[serde(default)]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: String,
 }
 
@@ -105,7 +105,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
     if input.kind != "service" && input.kind != "custom" {
         return Err(invalid("kind", "must be service or custom"));
     }
-    let description = super::check_text("description", &input.description, 0, 1000)?;
+    let description = crate::service::check_text("description", &input.description, 0, 1000)?;
     conn.transaction(|conn| {
         let exists = store::org::count_role(conn, &p.org_id, &input.name)?;
         if exists > 0 {

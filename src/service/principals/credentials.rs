@@ -14,10 +14,10 @@
 //! - Either way the API tokens are revoked: a token is a secret, and its holder left.
 use serde_json::json;
 
-use super::audit::{self, Event};
-use super::users::CredentialsChoice;
-use super::{holds, Error, Principal, Result};
 use crate::secrets;
+use crate::service::events::audit::{self, Event};
+use crate::service::principals::users::CredentialsChoice;
+use crate::service::{holds, Error, Principal, Result};
 use crate::store::models::{ApiToken, App, ServiceAccount, Webhook};
 use crate::store::{self, principals, roles_from_text, AnyConnection};
 use crate::whsec::{self, Sealer};
@@ -111,7 +111,7 @@ pub fn settle(
             }
             for s in &accounts {
                 principals::disable_account(conn, &s.id, now)?;
-                super::tokens::revoke_owned(conn, p, &s.id, now)?;
+                crate::service::tokens::revoke_owned(conn, p, &s.id, now)?;
                 let ev = Event::by(p, "service_account.disable", "service_account", &s.id).detail(from.clone());
                 audit::record(conn, ev, now)?;
             }
@@ -142,7 +142,7 @@ pub fn settle(
         }
     }
     for t in &tokens {
-        super::tokens::revoke(conn, p, t, "token.revoke", now)?;
+        crate::service::tokens::revoke(conn, p, t, "token.revoke", now)?;
     }
     Ok(out)
 }

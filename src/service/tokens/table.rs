@@ -4,11 +4,11 @@
 use diesel::Connection;
 use serde::Serialize;
 
-use super::list::{Page, PageQuery, Paged};
-use super::tokens::{self, TokenView};
-use super::usage::Usage;
-use super::{invalid, Error, Principal, Result};
 use crate::clock::parse_rfc3339;
+use crate::service::list::{Page, PageQuery, Paged};
+use crate::service::tokens::usage::Usage;
+use crate::service::tokens::{self, TokenView};
+use crate::service::{invalid, Error, Principal, Result};
 use crate::store::models::ApiToken;
 use crate::store::tokens::TableFilter;
 use crate::store::{self, AnyConnection};
@@ -83,8 +83,13 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
                 t.expires_before = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?)
             }
             "expires_within_days" => match v.parse::<i64>() {
-                Ok(n) if (1..=super::policy::MAX_DAYS).contains(&n) => t.expires_within_days = Some(n),
-                _ => return Err(invalid(&k, format!("must be an integer from 1 to {}", super::policy::MAX_DAYS))),
+                Ok(n) if (1..=crate::service::org::policy::MAX_DAYS).contains(&n) => t.expires_within_days = Some(n),
+                _ => {
+                    return Err(invalid(
+                        &k,
+                        format!("must be an integer from 1 to {}", crate::service::org::policy::MAX_DAYS),
+                    ))
+                }
             },
             "usage" => {
                 if v != "never_used" && v != "used" {
@@ -129,7 +134,7 @@ pub const MAX_FILTER_CHARS: usize = 200;
 pub fn filter<'a>(conn: &mut AnyConnection, org_id: &str, t: &'a TableQuery, now: i64) -> Result<TableFilter<'a>> {
     let ended_after = match t.status {
         Some(_) => None,
-        None => Some(now - super::policy::get(conn, org_id)?.retention_days * 86_400),
+        None => Some(now - crate::service::org::policy::get(conn, org_id)?.retention_days * 86_400),
     };
     Ok(TableFilter {
         owner_kind: t.owner_kind.as_deref(),

@@ -6,10 +6,10 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::audit::{self, Event};
-use super::list::{PageQuery, Paged};
-use super::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::clock::rfc3339;
+use crate::service::events::audit::{self, Event};
+use crate::service::list::{PageQuery, Paged};
+use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::store::models::{ApiToken, OutboxRow, Webhook};
 use crate::store::{self, AnyConnection};
 use crate::whsec::{self, Sealer};
@@ -128,12 +128,12 @@ pub enum WebhookEvent {
 #[serde(deny_unknown_fields)]
 #[schema(as = NewWebhook)]
 pub struct CreateWebhook {
-    #[schema(schema_with = super::doc::webhook_url)]
+    #[schema(schema_with = crate::service::doc::webhook_url)]
     pub url: String,
-    #[schema(schema_with = super::doc::webhook_events)]
+    #[schema(schema_with = crate::service::doc::webhook_events)]
     pub events: Vec<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     /// Default true. A disabled webhook receives nothing; events queued for it are failed.
     #[serde(default, deserialize_with = "crate::service::not_null")]
@@ -147,13 +147,13 @@ pub struct CreateWebhook {
 #[schema(as = WebhookPatch)]
 pub struct PatchWebhook {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::webhook_url)]
+    #[schema(schema_with = crate::service::doc::webhook_url)]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::webhook_events)]
+    #[schema(schema_with = crate::service::doc::webhook_events)]
     pub events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = super::doc::description)]
+    #[schema(schema_with = crate::service::doc::description)]
     pub description: Option<String>,
     /// A disabled webhook receives nothing; events queued for it are failed.
     #[serde(default, deserialize_with = "crate::service::not_null")]
@@ -175,9 +175,9 @@ pub struct WebhookView {
     /// The user who created it (null once that record is gone).
     #[schema(required = true)]
     pub created_by: Option<String>,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub created_at: String,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub updated_at: String,
 }
 
@@ -202,9 +202,9 @@ pub struct DeliveryView {
     pub event_type: String,
     #[schema(minimum = 1)]
     pub attempt: i64,
-    #[schema(schema_with = super::doc::time)]
+    #[schema(schema_with = crate::service::doc::time)]
     pub at: String,
-    #[schema(schema_with = super::doc::delivery_outcome)]
+    #[schema(schema_with = crate::service::doc::delivery_outcome)]
     pub outcome: String,
     /// The receiver's HTTP status; null when none was received.
     #[schema(required = true)]
@@ -222,7 +222,7 @@ pub struct DeliveryView {
 pub struct TestQueued {
     /// The id of the queued event (its deliveries carry it as event_id).
     pub event_id: String,
-    #[schema(schema_with = super::doc::test_event)]
+    #[schema(schema_with = crate::service::doc::test_event)]
     pub event_type: &'static str,
 }
 

@@ -1,9 +1,9 @@
 //! Append-only audit log: who did what to which object, when, from where, with what outcome.
 use serde::Serialize;
 
-use super::list::{Page, Paged};
-use super::{new_id, Principal, Result};
 use crate::clock::{parse_rfc3339, rfc3339};
+use crate::service::list::{Page, Paged};
+use crate::service::{new_id, Principal, Result};
 use crate::store::models::AuditEvent;
 use crate::store::{self, AnyConnection};
 
@@ -54,7 +54,7 @@ impl<'a> Event<'a> {
 }
 
 pub fn record(conn: &mut AnyConnection, e: Event<'_>, now: i64) -> Result<()> {
-    super::webhooks::on_audit(conn, &e, now)?;
+    crate::service::events::webhooks::on_audit(conn, &e, now)?;
     let row = AuditEvent {
         id: new_id(),
         org_id: e.org_id.map(str::to_string),
@@ -281,14 +281,16 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>> {
         match v {
             None => Ok(None),
-            Some(s) => parse_rfc3339(s).map(Some).ok_or_else(|| super::invalid(field, "expected an RFC 3339 time")),
+            Some(s) => {
+                parse_rfc3339(s).map(Some).ok_or_else(|| crate::service::invalid(field, "expected an RFC 3339 time"))
+            }
         }
     };
     let from = time("from", &f.from)?;
     let to = time("to", &f.to)?;
     if let Some(o) = &f.outcome {
         if !OUTCOMES.contains(&o.as_str()) {
-            return Err(super::invalid("outcome", "must be success, failure or denied"));
+            return Err(crate::service::invalid("outcome", "must be success, failure or denied"));
         }
     }
     page.check_sort(&SORTS)?;

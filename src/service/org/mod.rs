@@ -1,0 +1,3 @@
+//! Organizations and their policy (maximum TTLs, idle TTL, reach defaults, retention).
+pub mod orgs;
+pub mod policy;
