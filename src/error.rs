@@ -66,46 +66,32 @@ impl ResponseError for ApiError {
 
 impl From<service::Error> for ApiError {
     fn from(e: service::Error) -> ApiError {
-        use service::Error as E;
-        match e {
-            E::NotFound => ApiError::new(StatusCode::NOT_FOUND, "no such object"),
-            E::BadRequest(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
-            E::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
-            E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
-            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-            E::Invalid { field, message } => ApiError {
+        use service::Answer as A;
+        match e.answer() {
+            A::NotFound => ApiError::new(StatusCode::NOT_FOUND, "no such object"),
+            A::BadRequest(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+            A::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
+            A::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+            A::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            A::Invalid { field, message } => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 detail: format!("{field}: {message}"),
                 field: Some(field),
                 retry_after: None,
             },
-            E::TooMany { retry_after } => ApiError {
+            A::TooMany { retry_after } => ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 detail: "too many failed attempts; try again later".into(),
                 field: None,
                 retry_after: Some(retry_after),
             },
-            E::Unavailable { what, retry_after } => ApiError {
+            A::Unavailable { what, retry_after } => ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 detail: format!("{what}; retry later"),
                 field: None,
                 retry_after: Some(retry_after),
             },
-            E::Store(e) if e.is_unavailable() => {
-                crate::store::log_unavailable(&e);
-                ApiError {
-                    retry_after: Some(crate::store::RETRY_AFTER),
-                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; retry later")
-                }
-            }
-            E::Store(e) => {
-                log::error!("storage error: {e}");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
-            e @ (E::Internal(_) | E::Sign(_) | E::PasswordHash(_)) => {
-                log::error!("internal error: {e}");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
+            A::Internal => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         }
     }
 }
@@ -205,11 +191,6 @@ impl OAuthError {
             ..OAuthError::new(OAuthCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry later")
         }
     }
-    /// 500 `server_error`: the generic wire message; the cause goes to the log only.
-    fn internal(cause: &dyn std::error::Error) -> OAuthError {
-        log::error!("oauth endpoint: {cause}");
-        OAuthError::new(OAuthCode::ServerError, "internal error")
-    }
     /// With the Basic challenge on a 401 when the client tried HTTP Basic.
     pub fn basic(self, basic: bool) -> OAuthError {
         OAuthError { basic, ..self }
@@ -262,30 +243,23 @@ impl From<GrantError> for OAuthError {
                 "client secrets are not revoked here: regenerate the secret through the management API",
             ),
             GrantError::AccessDenied(m) => OAuthError::new(OAuthCode::AccessDenied, m),
-            GrantError::Store(e) if e.is_unavailable() => {
-                crate::store::log_unavailable(&e);
-                OAuthError::unavailable(crate::store::RETRY_AFTER)
-            }
-            GrantError::Store(e) => {
-                log::error!("storage error on the token endpoint: {e}");
-                OAuthError::new(OAuthCode::ServerError, "internal error")
-            }
+            // Through the one classification: an outage is 503, anything else a logged 500.
+            GrantError::Store(e) => OAuthError::from(service::Error::Store(e)),
             GrantError::Service(e) => OAuthError::from(e),
-            e @ GrantError::Sign(_) => OAuthError::internal(&e),
+            GrantError::Sign(e) => OAuthError::from(service::Error::Sign(e)),
         }
     }
 }
 
 impl From<service::Error> for OAuthError {
     fn from(e: service::Error) -> OAuthError {
-        use service::Error as E;
-        match e {
-            E::Store(e) if e.is_unavailable() => {
-                crate::store::log_unavailable(&e);
-                OAuthError::unavailable(crate::store::RETRY_AFTER)
+        match e.answer() {
+            service::Answer::Unavailable { retry_after, .. } => OAuthError::unavailable(retry_after),
+            service::Answer::Internal => OAuthError::new(OAuthCode::ServerError, "internal error"),
+            other => {
+                log::error!("oauth endpoint: unexpected service answer {other:?}");
+                OAuthError::new(OAuthCode::ServerError, "internal error")
             }
-            E::Unavailable { retry_after, .. } => OAuthError::unavailable(retry_after),
-            e => OAuthError::internal(&e),
         }
     }
 }

@@ -269,11 +269,12 @@ pub struct FieldErrors {
 impl FieldErrors {
     /// The errors that belong on the form; any other error becomes its page (`?`).
     pub fn from_error(e: service::Error) -> Result<FieldErrors, Fail> {
+        use service::Answer as A;
         let mut out = FieldErrors::default();
-        match e {
-            service::Error::Invalid { field, message } => out.fields.push((field, sentence(&message))),
-            service::Error::Conflict(m) | service::Error::BadRequest(m) => out.form = Some(sentence(&m)),
-            service::Error::TooMany { retry_after } => {
+        match e.answer() {
+            A::Invalid { field, message } => out.fields.push((field, sentence(&message))),
+            A::Conflict(m) | A::BadRequest(m) => out.form = Some(sentence(&m)),
+            A::TooMany { retry_after } => {
                 out.form = Some(format!("Too many attempts. Try again in {retry_after} seconds."))
             }
             other => return Err(Fail::from(other)),
@@ -321,6 +322,8 @@ pub enum Fail {
     SignIn,
     /// An error page.
     Page { status: StatusCode, title: &'static str, message: String },
+    /// Busy or the database is unreachable: the 503 page with Retry-After, as the API's 503.
+    Unavailable { retry_after: u64 },
 }
 
 impl Fail {
@@ -347,37 +350,41 @@ impl std::fmt::Display for Fail {
         match self {
             Fail::SignIn => write!(f, "sign in first"),
             Fail::Page { status, message, .. } => write!(f, "{status}: {message}"),
+            Fail::Unavailable { .. } => write!(f, "503: unavailable"),
         }
     }
 }
 
 impl From<service::Error> for Fail {
     fn from(e: service::Error) -> Fail {
-        use service::Error as E;
+        Fail::from(e.answer())
+    }
+}
+
+/// The console's words for the one classification of service errors (`service::Answer`),
+/// which the API renders as problem+json.
+impl From<service::Answer> for Fail {
+    fn from(a: service::Answer) -> Fail {
+        use service::Answer as A;
         let page = |status, title, message: String| Fail::Page { status, title, message };
-        match e {
-            E::NotFound => Fail::not_found(),
-            E::Unauthorized(_) => Fail::SignIn,
-            E::Forbidden(m) => page(
+        match a {
+            A::NotFound => Fail::not_found(),
+            A::Unauthorized(_) => Fail::SignIn,
+            A::Forbidden(m) => page(
                 StatusCode::FORBIDDEN,
                 "You need another role",
                 format!("{} Ask an administrator of your organization if you need this.", sentence(&m)),
             ),
-            E::Invalid { field, message } => {
+            A::Invalid { field, message } => {
                 page(StatusCode::UNPROCESSABLE_ENTITY, "Not accepted", format!("{field}: {}", sentence(&message)))
             }
-            E::Conflict(m) => page(StatusCode::CONFLICT, "Not possible now", sentence(&m)),
-            E::BadRequest(m) => page(StatusCode::BAD_REQUEST, "Not accepted", sentence(&m)),
-            E::TooMany { retry_after } => {
+            A::Conflict(m) => page(StatusCode::CONFLICT, "Not possible now", sentence(&m)),
+            A::BadRequest(m) => page(StatusCode::BAD_REQUEST, "Not accepted", sentence(&m)),
+            A::TooMany { retry_after } => {
                 page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", format!("Try again in {retry_after} seconds."))
             }
-            E::Unavailable { .. } => page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Busy",
-                "The server is busy or its database is unreachable. Try again in a moment.".into(),
-            ),
-            other => {
-                log::error!("console: {other}");
+            A::Unavailable { retry_after, .. } => Fail::Unavailable { retry_after },
+            A::Internal => {
                 page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The error was logged.".into())
             }
         }
@@ -397,6 +404,7 @@ impl ResponseError for Fail {
         match self {
             Fail::SignIn => StatusCode::SEE_OTHER,
             Fail::Page { status, .. } => *status,
+            Fail::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
     fn error_response(&self) -> HttpResponse {
@@ -404,6 +412,12 @@ impl ResponseError for Fail {
             Fail::SignIn => see_other("/console/sign-in"),
             Fail::Page { status, title, message } => {
                 render(*status, &ErrorPage { chrome: Chrome::signed_out(), title, message })
+            }
+            Fail::Unavailable { retry_after } => {
+                let mut b = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE);
+                b.insert_header((actix_web::http::header::RETRY_AFTER, retry_after.to_string()));
+                let message = "The server is busy or its database is unreachable. Try again in a moment.";
+                render_into(b, &ErrorPage { chrome: Chrome::signed_out(), title: "Temporarily unavailable", message })
             }
         }
     }

@@ -49,6 +49,57 @@ pub enum Error {
 
 // `From<diesel::result::Error>` (a unique violation is a conflict) is in `crate::error`.
 
+/// What a service error means to whoever asked, the same for every front end: the API
+/// renders it as problem+json, the console as a page or form errors, the OAuth endpoints as
+/// RFC 6749 errors. Classifying here, once, is what keeps a database outage a 503 on every
+/// surface; each front end only chooses the words and the format.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    NotFound,
+    BadRequest(String),
+    Unauthorized(String),
+    Forbidden(String),
+    Conflict(String),
+    Invalid {
+        field: String,
+        message: String,
+    },
+    TooMany {
+        retry_after: u64,
+    },
+    /// Busy, or the database is unreachable: 503 with Retry-After.
+    Unavailable {
+        what: &'static str,
+        retry_after: u64,
+    },
+    /// A fault of ours: logged here with its cause, answered without it.
+    Internal,
+}
+
+impl Error {
+    /// The answer to give for this error (logs what the client is not told).
+    pub fn answer(self) -> Answer {
+        match self {
+            Error::NotFound => Answer::NotFound,
+            Error::BadRequest(m) => Answer::BadRequest(m),
+            Error::Unauthorized(m) => Answer::Unauthorized(m),
+            Error::Forbidden(m) => Answer::Forbidden(m),
+            Error::Conflict(m) => Answer::Conflict(m),
+            Error::Invalid { field, message } => Answer::Invalid { field, message },
+            Error::TooMany { retry_after } => Answer::TooMany { retry_after },
+            Error::Unavailable { what, retry_after } => Answer::Unavailable { what, retry_after },
+            Error::Store(e) if e.is_unavailable() => {
+                crate::store::log_unavailable(&e);
+                Answer::Unavailable { what: "the database is unavailable", retry_after: crate::store::RETRY_AFTER }
+            }
+            e => {
+                log::error!("internal error: {}", crate::logging::chain(&e));
+                Answer::Internal
+            }
+        }
+    }
+}
+
 pub fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::Invalid { field: field.to_string(), message: message.into() }
 }

@@ -432,6 +432,41 @@ fn timed(req: ureq::Request, form: Option<&[(&str, &str)]>) -> (u16, String, Opt
 
 /// A server on a private PostgreSQL under light load (exchanges of a live and of a
 /// revoked PAT, GET /api/v1/me) while PostgreSQL is stopped (`-m immediate`) for 10 s and
+/// Issue #25: one mapping from service errors to answers. While the database is down the
+/// console shows its 503 page with Retry-After (it used to answer 500 where the API answered
+/// 503), the API answers 503 problem+json with Retry-After, and neither ever answers 500.
+#[test]
+fn console_and_api_answer_503_while_the_database_is_down() {
+    let pg = match PrivatePg::start() {
+        Ok(pg) => pg,
+        Err(why) => return cannot_run("console_and_api_answer_503_while_the_database_is_down", &why),
+    };
+    let s = Backend::Postgres(pg.base_url()).start();
+    let at = s.owner_login();
+    let c = common::browser::ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
+    assert_eq!(c.get("/console/me/tokens").status, 200);
+    pg.stop_immediate();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut page, mut api) = (c.get("/console/me/tokens"), s.get("/api/v1/me/tokens", &at));
+    while (page.status != 503 || api.status != 503) && Instant::now() < deadline {
+        assert!(page.status != 500 && api.status != 500, "never a 500: {} / {}", page.text, api.text);
+        std::thread::sleep(Duration::from_millis(200));
+        page = c.get("/console/me/tokens");
+        api = s.get("/api/v1/me/tokens", &at);
+    }
+    assert_eq!(page.status, 503, "the console's outage page: {}", page.text);
+    assert!(page.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok()), "Retry-After on the page");
+    assert!(page.header("content-type").is_some_and(|v| v.starts_with("text/html")));
+    assert!(page.text.contains("Temporarily unavailable"), "{}", page.text);
+    assert_eq!(api.status, 503, "{}", api.text);
+    assert!(api.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok()), "Retry-After on the API");
+    assert_eq!(api.header("content-type"), Some("application/problem+json"));
+    // A form sent during the outage gets the same page, not a 500.
+    let r = c.post("/console/me/tokens/revoke-all", &[]);
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.text.contains("Temporarily unavailable"));
+}
+
 /// started again: no 500 and no 200 for the revoked PAT ever; during the outage every call
 /// answers 503 (`temporarily_unavailable` on the token endpoint) with Retry-After within
 /// 5 s; /readyz says 503 within 2 s; everything recovers by itself.
