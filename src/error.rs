@@ -236,6 +236,11 @@ impl From<GrantError> for OAuthError {
             GrantError::InvalidClient | GrantError::InvalidApiTokenClient { .. } => {
                 OAuthError::new(OAuthCode::InvalidClient, "client authentication failed")
             }
+            GrantError::Unauthenticated(m) => OAuthError::new(OAuthCode::InvalidClient, m),
+            GrantError::SlowDown(retry) => OAuthError {
+                retry_after: Some(retry),
+                ..OAuthError::new(OAuthCode::SlowDown, "too many failed requests; retry later")
+            },
             GrantError::InvalidScope(m) => OAuthError::new(OAuthCode::InvalidScope, m),
             GrantError::InvalidTarget(m) => OAuthError::new(OAuthCode::InvalidTarget, m),
             GrantError::UnsupportedTokenType => OAuthError::new(

@@ -84,7 +84,14 @@ impl State {
 
     /// The token services' context for one request from `ip`, at the current time.
     pub fn ctx<'a>(&'a self, ip: &'a str) -> service::oauth::exchange::Ctx<'a> {
-        service::oauth::exchange::Ctx { keys: &self.keys, cfg: &self.cfg, usage: &self.usage, now: self.now(), ip }
+        service::oauth::exchange::Ctx {
+            keys: &self.keys,
+            cfg: &self.cfg,
+            usage: &self.usage,
+            throttle: &self.token_throttle,
+            now: self.now(),
+            ip,
+        }
     }
 
     /// Writes buffered last-used times (also called at shutdown).

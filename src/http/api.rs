@@ -1121,7 +1121,9 @@ pub async fn self_rotate(req: HttpRequest, st: web::Data<State>) -> Result<HttpR
     let ip = client_ip(&req);
     let secret = super::auth::bearer(&req).map(str::to_string);
     let fail = |secret: Option<&str>, e: ApiError| -> ApiError {
-        match super::oauth::credential_failure(&st, &ip, secret) {
+        let per_minute = st.cfg.token_failures_per_minute;
+        match crate::service::authz::throttle::credential_failure(&st.token_throttle, per_minute, &ip, secret, st.now())
+        {
             Err(retry) => ApiError {
                 retry_after: Some(retry),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed requests; retry later")

@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use crate::app::State;
 use crate::error::ApiError;
-use crate::service::{authz::principal, Principal};
+use crate::service::{authz::bearer, Principal};
 
 pub struct Caller(pub Principal);
 
@@ -80,49 +80,28 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// Verifies a bearer and resolves it to a live principal. A presented bearer that fails
-/// counts against the caller's address and the token; over the limit the answer is 429
-/// (a valid bearer is never refused for others' failures).
+/// The caller of an `/api/v1` request: the rules are `service::authz::bearer`'s (verify on
+/// this worker, resolve on the blocking pool, the failure rule on a refusal).
 pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let r = authenticate_once(req).await;
-    if let Err(e) = &r {
-        if e.status == StatusCode::UNAUTHORIZED {
-            if let (Some(state), Some(token)) = (req.app_data::<web::Data<State>>(), bearer(req)) {
-                if let Err(retry) = super::oauth::credential_failure(state, &client_ip(req), Some(token)) {
-                    return Err(ApiError {
-                        retry_after: Some(retry),
-                        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed requests; retry later")
-                    });
-                }
-            }
-        }
-    }
-    r
-}
-
-/// [`authenticate`] without the failure throttle (callers that count failures themselves).
-pub async fn authenticate_once(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
     let state = req
         .app_data::<web::Data<State>>()
         .cloned()
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no state"))?;
-    let token = bearer(req).ok_or_else(|| unauthorized("a bearer access token is required"))?;
-    let now = state.now();
-    let set = state.keys.set();
-    // Only tokens minted for the management audience: a resource server that received a
-    // token must not be able to replay it here.
-    let claims = crate::jwt::verify(&set, token, &state.cfg.issuer, Some(&state.cfg.api_audience), now)
-        .map_err(|e| unauthorized(&format!("invalid access token: {e}")))?;
     let ip = client_ip(req);
-    let st = state.clone();
-    let found = crate::app::blocking(move || -> Result<_, ApiError> {
-        let mut conn = st.db.read().map_err(crate::service::Error::from)?;
-        Ok(principal::resolve(&mut conn, &claims, &st.usage, now)?)
-    })
-    .await?;
-    let mut p = found.ok_or_else(|| unauthorized("the access token's subject is no longer active"))?;
-    p.ip = Some(ip);
+    let token = bearer(req);
+    let now = state.now();
+    let r = match bearer::verify(&state.keys, &state.cfg, token, now) {
+        Ok(claims) => {
+            let (st, ip) = (state.clone(), ip.clone());
+            crate::app::blocking(move || {
+                let mut conn = st.db.read()?;
+                bearer::resolve(&mut conn, &claims, &st.usage, &ip, now)
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let p = r.map_err(|e| bearer::refused(e, &state.token_throttle, &state.cfg, &ip, token, now))?;
     // For the audit of refused calls (see http::audit_refused).
     actix_web::HttpMessage::extensions_mut(req).insert(p.clone());
     Ok(p)

@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 
 use super::auth::client_ip;
-use super::oauth::{audit_refused_exchange, credential_failure};
+use super::oauth::audit_refused_exchange;
 use crate::app::State;
 use crate::error::OAuthError;
+use crate::service::authz::throttle;
 use crate::service::oauth::exchange::{resolve_audience, GrantError};
 use crate::service::oauth::gateway::{self, AccessRefusal, Admitted};
 
@@ -104,7 +105,10 @@ fn admitted(state: &State, a: &Admitted, role: Option<&str>) -> HttpResponse {
 /// A refused credential: counted against the address and the credential (429 with
 /// Retry-After once over the limit), else 401.
 fn refused(state: &State, ip: &str, p: &Presented, why: &str) -> HttpResponse {
-    if let Err(retry) = credential_failure(state, ip, Some(&p.secret)) {
+    let per_minute = state.cfg.token_failures_per_minute;
+    if let Err(retry) =
+        throttle::credential_failure(&state.token_throttle, per_minute, ip, Some(&p.secret), state.now())
+    {
         return HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, retry.to_string()))
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -13,6 +13,8 @@ use crate::app::{blocking, State};
 use crate::error::{OAuthCode, OAuthError};
 use crate::service::oauth::exchange::{self, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse};
 use crate::service::oauth::gateway;
+use crate::service::oauth::introspection::{self, Presented};
+use crate::service::oauth::revoke;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)))
@@ -144,62 +146,6 @@ fn nonempty<'a>(form: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
     form.get(k).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-/// Failed credential checks (token endpoint, introspection, revocation, /api/v1 bearers)
-/// allowed per (client address, presented identity) per minute, below the per-address limit.
-pub const IDENTITY_FAILURES_PER_MINUTE: u32 = 10;
-
-/// Access tokens one principal may revoke by jti per minute (each writes a revoked-jti row
-/// and an audit row); beyond it `/oauth/revoke` answers 429 until Retry-After.
-pub const REVOKES_PER_MINUTE: u32 = 30;
-
-/// Counts a failed credential check from `ip` presenting `identity` (a client_id or a
-/// token, only its fingerprint is kept). Err(seconds) when the address or the identity was
-/// already over its limit: the caller then answers 429 instead of the failure. Only
-/// failures are counted and only failures are turned into 429s, so a request with valid
-/// credentials is never refused because others failed from the same address.
-pub fn credential_failure(state: &State, ip: &str, identity: Option<&str>) -> Result<(), u64> {
-    use crate::service::authz::throttle::{address_key, fingerprint, Rule};
-    let limit = state.cfg.token_failures_per_minute;
-    if limit == 0 {
-        return Ok(());
-    }
-    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-    let addr = address_key(ip);
-    let ip_key = format!("cred-ip:{addr}");
-    let id_key = identity.map(|i| format!("cred-id:{addr}|{}", fingerprint(i)));
-    let mut keys = vec![(ip_key.as_str(), Rule::Limit(limit))];
-    if let Some(k) = &id_key {
-        keys.push((k.as_str(), Rule::Limit(IDENTITY_FAILURES_PER_MINUTE.min(limit))));
-    }
-    state.token_throttle.fail(&keys, state.now())
-}
-
-/// 429 `slow_down` (RFC 8628's code, as clients already know it) with Retry-After.
-pub fn slow_down(retry: u64) -> HttpResponse {
-    HttpResponse::TooManyRequests()
-        .insert_header((header::RETRY_AFTER, retry.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type("application/json")
-        .body(crate::error::oauth_body(OAuthCode::SlowDown, "too many failed requests; retry later"))
-}
-
-/// The identity a failed token request presented: the client_id, or the API token (also
-/// when it was sent as a client secret: its failures count per token, whatever id came
-/// with it).
-fn presented_identity(req: &HttpRequest, form: &HashMap<String, String>, grant: Option<GrantType>) -> Option<String> {
-    match grant {
-        Some(GrantType::ClientCredentials) => client_auth(req, form).ok().flatten().map(|a| {
-            if exchange::revocable(&a.secret) {
-                a.secret
-            } else {
-                format!("client:{}", a.id)
-            }
-        }),
-        Some(GrantType::RefreshToken) => form.get("refresh_token").cloned(),
-        _ => form.get("subject_token").cloned(),
-    }
-}
-
 /// The form of `POST /oauth/token` as a typed request (`basic`: the client tried HTTP
 /// Basic). Unknown grants are `unsupported_grant_type`, a missing one `invalid_request`.
 fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Result<(TokenRequest, bool), OAuthError> {
@@ -293,15 +239,12 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let ip = client_ip(&req);
     let mut form = parse_form(&req, &body)?;
-    let grant = form.get("grant_type").and_then(|g| GrantType::from_param(g));
-    let label = grant.map_or("other", GrantType::label);
-    // Valid credentials are always evaluated and answered, whatever failed before from
-    // this address; the throttle is consulted only once a request has failed.
+    let label = form.get("grant_type").and_then(|g| GrantType::from_param(g)).map_or("other", GrantType::label);
     let mut refused_known = None;
     let result = match token_request(&req, &mut form) {
         Ok((request, basic)) => {
             let (st, ip) = (state.clone(), ip.clone());
-            let r = hot(&state, move |conn| Ok(exchange::token(conn, request, &st.ctx(&ip)))).await?;
+            let r = hot(&state, move |conn| Ok(exchange::token_guarded(conn, request, &st.ctx(&ip)))).await?;
             if let Err(
                 GrantError::InvalidGrant { known: Some((org, id)), reason }
                 | GrantError::InvalidApiTokenClient { known: Some((org, id)), reason },
@@ -315,16 +258,10 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
     };
     let outcome = match &result {
         Ok(_) => "success",
+        // Already over the failure limit: answered without another audit row.
+        Err(e) if e.error == OAuthCode::SlowDown => "throttled",
         Err(e) => e.error.as_str(),
     };
-    if matches!(result, Err(OAuthError { error: OAuthCode::InvalidGrant | OAuthCode::InvalidClient, .. })) {
-        let identity = presented_identity(&req, &form, grant);
-        if let Err(retry) = credential_failure(&state, &ip, identity.as_deref()) {
-            // Already over the limit: answered without another audit row.
-            state.metrics.issued.with_label_values(&[label, "throttled"]).inc();
-            return Ok(slow_down(retry));
-        }
-    }
     if let Some((org, id, reason)) = refused_known {
         audit_refused_exchange(&state, org, id, reason, ip).await;
     }
@@ -379,48 +316,17 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     let form = parse_form(&req, &body)?;
     let token = nonempty(&form, "token").ok_or_else(|| OAuthError::request("token is required"))?.to_string();
     let ip = client_ip(&req);
-    let done = || Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish());
-    // Decide without the writer whether there is anything to revoke: a token nobody holds
-    // costs no write transaction, and counts as a failure of the caller's address.
-    let worth_a_write = if token.starts_with("tkd_") {
-        match crate::secrets::parse(&token) {
-            Ok(crate::secrets::SecretKind::ClientSecret) => return Err(GrantError::UnsupportedTokenType.into()),
-            Ok(_) => {
-                let hash = crate::secrets::hash(&token);
-                hot(&state, move |conn| exchange::token_known(conn, &hash).map_err(OAuthError::from)).await?
-            }
-            Err(_) => false,
-        }
-    } else {
-        // An access token: only one we signed and that has not expired is worth a row, and
-        // each principal writes at most `REVOKES_PER_MINUTE` of them (jti and audit rows).
-        match crate::jwt::verify(&state.keys.set(), &token, &state.cfg.issuer, None, state.now()) {
-            Ok(c) => {
-                use crate::service::authz::throttle::Rule;
-                let key = format!("revoke-jti:{}|{}", c.org, c.sub);
-                if let Err(retry) =
-                    state.token_throttle.reserve(&[(&key, Rule::Limit(REVOKES_PER_MINUTE))], state.now())
-                {
-                    return Ok(slow_down(retry));
-                }
-                true
-            }
-            Err(_) => false,
-        }
-    };
-    if !worth_a_write {
-        if let Err(retry) = credential_failure(&state, &ip, Some(&token)) {
-            return Ok(slow_down(retry));
-        }
-        return done();
+    let (st, ip2, token2) = (state.clone(), ip.clone(), token.clone());
+    let plan = hot(&state, move |conn| revoke::plan(conn, &st.ctx(&ip2), &token2).map_err(OAuthError::from)).await?;
+    if plan == revoke::Plan::Write {
+        let st = state.clone();
+        blocking(move || {
+            let mut conn = st.db.write().map_err(crate::service::Error::from)?;
+            exchange::revoke_by_holder(&mut conn, &st.ctx(&ip), &token).map_err(OAuthError::from)
+        })
+        .await?;
     }
-    let st = state.clone();
-    blocking(move || {
-        let mut conn = st.db.write().map_err(crate::service::Error::from)?;
-        exchange::revoke_by_holder(&mut conn, &st.ctx(&ip), &token).map_err(OAuthError::from)
-    })
-    .await?;
-    done()
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
 }
 
 /// Introspect an access token or API token (RFC 7662)
@@ -473,57 +379,24 @@ pub async fn introspect(
     Ok(ok_json(v))
 }
 
-/// The org of an introspection caller (introspection and the revocation feed): an app an
-/// admin allowed to introspect (HTTP Basic, or client_id/client_secret in `form`), or a
-/// management bearer holding org:admin. A caller whose credentials fail counts against its
-/// address and identity (429 once over the limit); a valid caller is always answered.
+/// The org of an introspection caller (introspection and the revocation feed): the
+/// presented credentials as parsed here, judged by `service::oauth::introspection`.
 async fn introspection_caller(
     req: &HttpRequest,
     form: &HashMap<String, String>,
     state: &web::Data<State>,
     ip: &str,
 ) -> Result<String, OAuthError> {
-    let caller = if let Some(auth) = client_auth(req, form)? {
-        let basic = auth.basic;
-        let id = format!("client:{}", auth.id);
-        let now = state.now();
-        let r = hot(state, move |conn| {
-            let app = exchange::authenticate_app(conn, &auth.id, &auth.secret, now)
-                .map_err(|e| OAuthError::from(e).basic(basic))?;
-            exchange::app_may_introspect(&app)?;
-            Ok(app.org_id)
-        })
-        .await;
-        r.map_err(|e| (e, Some(id)))
-    } else if let Some(b) = bearer(req) {
-        let b = b.to_string();
-        match super::auth::authenticate_once(req).await {
-            Ok(p) => {
-                exchange::bearer_may_introspect(&p)?;
-                Ok(p.org_id)
-            }
-            Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE => {
-                return Err(OAuthError::unavailable(e.retry_after.unwrap_or(1)))
-            }
-            Err(_) => Err((OAuthError::new(OAuthCode::InvalidClient, "the bearer token is not valid"), Some(b))),
-        }
-    } else {
-        return Err(OAuthError::new(OAuthCode::InvalidClient, "authenticate as an app or with an org:admin bearer"));
+    let presented = match (client_auth(req, form)?, bearer(req)) {
+        (Some(a), _) => Presented::App { id: a.id, secret: a.secret, basic: a.basic },
+        (None, Some(b)) => Presented::Bearer(b.to_string()),
+        (None, None) => Presented::Nothing,
     };
-    match caller {
-        Ok(org) => Ok(org),
-        Err((e, identity)) => {
-            if e.error == OAuthCode::InvalidClient {
-                if let Err(retry) = credential_failure(state, ip, identity.as_deref()) {
-                    return Err(OAuthError {
-                        retry_after: Some(retry),
-                        ..OAuthError::new(OAuthCode::SlowDown, "too many failed requests; retry later")
-                    });
-                }
-            }
-            Err(e)
-        }
-    }
+    let (st, ip) = (state.clone(), ip.to_string());
+    hot(state, move |conn| {
+        introspection::caller(conn, &st.ctx(&ip), presented).map_err(|(e, basic)| OAuthError::from(e).basic(basic))
+    })
+    .await
 }
 
 /// What the feed's query string may hold.

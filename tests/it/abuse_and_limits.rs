@@ -9,7 +9,7 @@ use std::net::TcpStream;
 
 use common::{Backend, Resp};
 use serde_json::json;
-use tokend::http::oauth::IDENTITY_FAILURES_PER_MINUTE;
+use tokend::service::authz::throttle::IDENTITY_FAILURES_PER_MINUTE;
 use tokend::service::principals::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
 
 /// A server that believes X-Forwarded-For from the test client (127.0.0.1), so tests can

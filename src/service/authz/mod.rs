@@ -1,5 +1,6 @@
 //! Who the caller is and what they may do: the authenticated principal, the role catalogue
 //! and grants, per-credential reach (audiences, management) and the failure throttle.
+pub mod bearer;
 pub mod principal;
 pub mod reach;
 pub mod roles;

@@ -257,6 +257,51 @@ pub fn fingerprint(value: &str) -> String {
     d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Failed credential checks (token endpoint, introspection, revocation, forward-auth,
+/// /api/v1 bearers) allowed per (client address, presented identity) per minute, below the
+/// per-address limit.
+pub const IDENTITY_FAILURES_PER_MINUTE: u32 = 10;
+
+/// Access tokens one principal may revoke by jti per minute (each writes a revoked-jti row
+/// and an audit row); beyond it `/oauth/revoke` answers 429 until Retry-After.
+pub const REVOKES_PER_MINUTE: u32 = 30;
+
+/// The credential-failure rule of every surface that checks a presented credential.
+///
+/// Counts a failed check from `ip` presenting `identity` (a client_id or a token, only its
+/// fingerprint is kept) against `per_minute` failures per address (0: no limit) and
+/// [`IDENTITY_FAILURES_PER_MINUTE`] per (address, identity). Err(seconds) when either was
+/// already over its limit: the caller then answers 429 instead of the failure. Only failures
+/// are counted and only failures are turned into 429s, so a request with valid credentials
+/// is never refused because others failed from the same address.
+pub fn credential_failure(
+    t: &Throttle,
+    per_minute: usize,
+    ip: &str,
+    identity: Option<&str>,
+    now: i64,
+) -> Result<(), u64> {
+    if per_minute == 0 {
+        return Ok(());
+    }
+    let limit = u32::try_from(per_minute).unwrap_or(u32::MAX);
+    let addr = address_key(ip);
+    let ip_key = format!("cred-ip:{addr}");
+    let id_key = identity.map(|i| format!("cred-id:{addr}|{}", fingerprint(i)));
+    let mut keys = vec![(ip_key.as_str(), Rule::Limit(limit))];
+    if let Some(k) = &id_key {
+        keys.push((k.as_str(), Rule::Limit(IDENTITY_FAILURES_PER_MINUTE.min(limit))));
+    }
+    t.fail(&keys, now)
+}
+
+/// Reserves one revocation by jti for the principal `sub` of `org` (see
+/// [`REVOKES_PER_MINUTE`]); Err(seconds) over the limit.
+pub fn reserve_revoke(t: &Throttle, org: &str, sub: &str, now: i64) -> Result<(), u64> {
+    let key = format!("revoke-jti:{org}|{sub}");
+    t.reserve(&[(&key, Rule::Limit(REVOKES_PER_MINUTE))], now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,12 @@ pub enum GrantError {
     InvalidGrant { known: Option<(String, String)>, reason: &'static str },
     #[error("invalid_client")]
     InvalidClient,
+    /// No usable client authentication (invalid_client with this description).
+    #[error("invalid_client: {0}")]
+    Unauthenticated(&'static str),
+    /// A credential-failure or write limit was reached: 429 `slow_down` with Retry-After.
+    #[error("slow_down")]
+    SlowDown(u64),
     /// An API token presented as a client secret (client_credentials) that does not
     /// authenticate: answered as invalid_client; `known` as in `InvalidGrant`, for the audit.
     #[error("invalid_client")]
@@ -53,6 +59,8 @@ pub struct Ctx<'a> {
     pub keys: &'a KeyRing,
     pub cfg: &'a Config,
     pub usage: &'a Usage,
+    /// Failed credential checks and per-principal write limits (`authz::throttle`).
+    pub throttle: &'a crate::service::authz::throttle::Throttle,
     pub now: i64,
     pub ip: &'a str,
 }
@@ -419,7 +427,7 @@ impl TokenResponse {
 /// first, then the client (when presented) is authenticated, then the grant's rules run.
 /// No database write; a refused grant of a known token says so in `InvalidGrant::known`
 /// for the caller's audit (see `audit_refusal`).
-pub fn token(conn: &mut AnyConnection, req: TokenRequest, ctx: &Ctx<'_>) -> Result<TokenResponse, GrantError> {
+pub fn token(conn: &mut AnyConnection, req: &TokenRequest, ctx: &Ctx<'_>) -> Result<TokenResponse, GrantError> {
     match req {
         TokenRequest::ClientCredentials { client, scope, target } => {
             let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
@@ -432,12 +440,50 @@ pub fn token(conn: &mut AnyConnection, req: TokenRequest, ctx: &Ctx<'_>) -> Resu
             Ok(TokenResponse::bearer(issued, None))
         }
         TokenRequest::RefreshToken { refresh_token, client, scope, target } => {
-            let issued = exchange_grant(conn, ctx, &refresh_token, client, scope, target)?;
+            let issued = exchange_grant(conn, ctx, refresh_token, client.as_ref(), scope.as_deref(), target)?;
             Ok(TokenResponse::bearer(issued, None))
         }
         TokenRequest::TokenExchange { subject_token, client, scope, target } => {
-            let issued = exchange_grant(conn, ctx, &subject_token, client, scope, target)?;
+            let issued = exchange_grant(conn, ctx, subject_token, client.as_ref(), scope.as_deref(), target)?;
             Ok(TokenResponse::bearer(issued, Some(TOKEN_TYPE_ACCESS)))
+        }
+    }
+}
+
+/// [`token`] under the credential-failure rule: a refused credential (invalid_grant,
+/// invalid_client) counts against the caller's address and the presented identity, and
+/// once either is over the limit the answer is `slow_down` (valid credentials are always
+/// answered: only failures are counted and turned into 429s).
+pub fn token_guarded(conn: &mut AnyConnection, req: TokenRequest, ctx: &Ctx<'_>) -> Result<TokenResponse, GrantError> {
+    let r = token(conn, &req, ctx);
+    if let Err(
+        GrantError::InvalidGrant { .. }
+        | GrantError::InvalidClient
+        | GrantError::InvalidApiTokenClient { .. }
+        | GrantError::Unauthenticated(_),
+    ) = &r
+    {
+        let identity = req.presented_identity();
+        let per_minute = ctx.cfg.token_failures_per_minute;
+        crate::service::authz::throttle::credential_failure(ctx.throttle, per_minute, ctx.ip, Some(&identity), ctx.now)
+            .map_err(GrantError::SlowDown)?;
+    }
+    r
+}
+
+impl TokenRequest {
+    /// The identity a failed request presented, for the failure throttle: the API token
+    /// (also when sent as a client secret: its failures count per token, whatever id came
+    /// with it), else the client id.
+    pub fn presented_identity(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            TokenRequest::ClientCredentials { client, .. } if revocable(&client.secret) => {
+                client.secret.as_str().into()
+            }
+            // The same key introspection counts an app's failures under.
+            TokenRequest::ClientCredentials { client, .. } => format!("client:{}", client.client_id).into(),
+            TokenRequest::RefreshToken { refresh_token, .. } => refresh_token.as_str().into(),
+            TokenRequest::TokenExchange { subject_token, .. } => subject_token.as_str().into(),
         }
     }
 }
@@ -448,15 +494,15 @@ fn exchange_grant(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
     secret: &str,
-    client: Option<ClientSecret>,
-    scope: Option<String>,
-    target: Target,
+    client: Option<&ClientSecret>,
+    scope: Option<&str>,
+    target: &Target,
 ) -> Result<Issued, GrantError> {
     let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
     if let Some(c) = client {
         authenticate_app(conn, &c.client_id, &c.secret, ctx.now)?;
     }
-    exchange(conn, ctx, secret, scope.as_deref(), aud)
+    exchange(conn, ctx, secret, scope, aud)
 }
 
 /// A password login's access token, in the login's transaction: starts the session,

@@ -2,4 +2,6 @@
 //! introspection for gateways, and the revocation feed.
 pub mod exchange;
 pub mod gateway;
+pub mod introspection;
 pub mod revocations;
+pub mod revoke;
