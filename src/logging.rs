@@ -100,6 +100,23 @@ pub fn new_request_id() -> String {
     format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// An error and its sources, `outer: inner: innermost`, for a log line: a wrapped cause
+/// (a lost connection under a storage error, say) is what the operator needs to see.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let part = c.to_string();
+        // thiserror's `transparent` and `{0}` messages repeat their source's text.
+        if !s.ends_with(&part) {
+            s.push_str(": ");
+            s.push_str(&part);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,21 +165,4 @@ mod tests {
         let seen = rt.block_on(with_request_id("r-9".into(), async { request_id() }));
         assert_eq!(seen.as_deref(), Some("r-9"));
     }
-}
-
-/// An error and its sources, `outer: inner: innermost`, for a log line: a wrapped cause
-/// (a lost connection under a storage error, say) is what the operator needs to see.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let part = c.to_string();
-        // thiserror's `transparent` and `{0}` messages repeat their source's text.
-        if !s.ends_with(&part) {
-            s.push_str(": ");
-            s.push_str(&part);
-        }
-        cur = c.source();
-    }
-    s
 }

@@ -370,26 +370,12 @@ pub async fn change_password(
     body: Obj<sessions::PasswordChange>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = c.0;
-    p.require_interactive()?;
-    users::check_password(&body.new_password)
-        .map_err(|_| ApiError::from(service::invalid("new_password", "must be 8 to 1024 characters")))?;
-    let (org, id) = (p.org_id.clone(), p.user_id()?.to_string());
-    let user = read(&st, move |conn, _, _| users::load(conn, &org, &id)).await?;
-    let ip = client_ip(&req);
-    let body = body.0;
-    let s = st.clone();
-    let new_hash = blocking(move || -> Result<Option<String>, ApiError> {
-        if !users::check_current_password(&s.password_gate(), &user, &body.current_password, &ip, s.now())? {
-            return Ok(None);
-        }
-        Ok(Some(s.hashing.hash(&body.new_password)?))
+    let (ip, body, s) = (client_ip(&req), body.0, st.clone());
+    blocking(move || -> Result<(), ApiError> {
+        let gate = s.password_gate();
+        Ok(sessions::change_own(&s.db, &gate, &c.0, &body.current_password, &body.new_password, &ip, s.now())?)
     })
     .await?;
-    let Some(new_hash) = new_hash else {
-        return Err(service::invalid("current_password", "is not correct").into());
-    };
-    write(&st, move |conn, _, now| sessions::change_password(conn, &p, &new_hash, now)).await?;
     no_content()
 }
 
@@ -431,16 +417,11 @@ pub async fn redeem_reset(
     body: Obj<sessions::Redeem>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
-    users::check_password(&body.new_password)
-        .map_err(|_| ApiError::from(service::invalid("new_password", "must be 8 to 1024 characters")))?;
-    let code_text = body.code.clone();
-    let code = read(&st, move |conn, _, now| sessions::find_code(conn, &code_text, now)).await?;
-    let pw = body.new_password;
-    let s = st.clone();
-    let new_hash = blocking(move || -> Result<String, ApiError> { Ok(s.hashing.hash(&pw)?) }).await?;
-    let ip = client_ip(&req);
-    write(&st, move |conn, _, now| sessions::redeem(conn, &code, &new_hash, &ip, now)).await?;
+    let (ip, body, s) = (client_ip(&req), body.0, st.clone());
+    blocking(move || -> Result<(), ApiError> {
+        Ok(sessions::redeem_code(&s.db, &s.hashing, &body.code, &body.new_password, &ip, s.now())?)
+    })
+    .await?;
     no_content()
 }
 

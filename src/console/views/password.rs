@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::signin::{pre_session, pre_session_ok};
 use crate::app::{blocking, State};
-use crate::console::{page, read, render, see_other, write, Chrome, Fail, FieldErrors, Form, Post, Ui};
+use crate::console::{page, render, see_other, write, Chrome, Fail, FieldErrors, Form, Post, Ui};
 use crate::http::auth::client_ip;
 use crate::service::{self, principals::sessions, principals::users};
 
@@ -50,25 +50,16 @@ pub async fn change(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
         Ok(n) => n,
         Err(e) => return again(e),
     };
-    let p = ui.p.clone();
-    p.require_interactive()?;
-    let (org, id) = (p.org_id.clone(), p.user_id()?.to_string());
-    let user = read(&st, move |conn, _, _| users::load(conn, &org, &id)).await?;
-    let (ip, current, s) = (client_ip(&req), form.get("current_password").to_string(), st.clone());
-    let hashed = blocking(move || -> service::Result<Option<String>> {
-        if !users::check_current_password(&s.password_gate(), &user, &current, &ip, s.now())? {
-            return Ok(None);
-        }
-        Ok(Some(s.hashing.hash(&new)?))
+    let (p, ip, current, s) = (ui.p.clone(), client_ip(&req), form.get("current_password").to_string(), st.clone());
+    let changed = blocking(move || {
+        let gate = s.password_gate();
+        sessions::change_own(&s.db, &gate, &p, &current, &new, &ip, s.now())
     })
     .await;
-    let new_hash = match hashed {
-        Ok(Some(h)) => h,
-        Ok(None) => return again(FieldErrors::field("current_password", "is not correct")),
-        Err(e) => return again(FieldErrors::from_error(e)?),
-    };
-    write(&st, move |conn, _, now| sessions::change_password(conn, &p, &new_hash, now)).await?;
-    Ok(see_other("/console/me/password?done=1"))
+    match changed {
+        Ok(()) => Ok(see_other("/console/me/password?done=1")),
+        Err(e) => again(FieldErrors::from_error(e)?),
+    }
 }
 
 /// "Sign out everywhere": every login and access token of the person ends, this console
@@ -108,17 +99,11 @@ pub async fn reset(req: HttpRequest, body: web::Bytes, st: web::Data<State>) -> 
         Ok(n) => n,
         Err(e) => return again(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
-    let code_text = form.get("code").to_string();
-    let code = match read(&st, move |conn, _, now| sessions::find_code(conn, &code_text, now)).await {
-        Ok(c) => c,
-        Err(service::Error::BadRequest(m)) => return again(StatusCode::BAD_REQUEST, FieldErrors::field("code", &m)),
-        Err(e) => return again(StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from_error(e)?),
-    };
-    let s = st.clone();
-    let new_hash = blocking(move || -> service::Result<String> { s.hashing.hash(&new) }).await?;
-    let ip = client_ip(&req);
-    match write(&st, move |conn, _, now| sessions::redeem(conn, &code, &new_hash, &ip, now)).await {
+    let (code, ip, s) = (form.get("code").to_string(), client_ip(&req), st.clone());
+    let redeemed = blocking(move || sessions::redeem_code(&s.db, &s.hashing, &code, &new, &ip, s.now())).await;
+    match redeemed {
         Ok(()) => Ok(see_other("/console/sign-in?done=password-set")),
+        // A used, expired or unknown code: said at the code field.
         Err(service::Error::BadRequest(m)) => again(StatusCode::BAD_REQUEST, FieldErrors::field("code", &m)),
         Err(e) => again(StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from_error(e)?),
     }

@@ -6,10 +6,50 @@ use serde::{Deserialize, Serialize};
 use crate::clock::rfc3339;
 use crate::secrets;
 use crate::service::events::audit::{self, Event};
-use crate::service::principals::users::{bump_epoch, load_target};
+use crate::service::principals::login::{check_current_password, PasswordGate};
+use crate::service::principals::passwords::Bound;
+use crate::service::principals::users::{self, bump_epoch, load_target};
 use crate::service::{new_id, Error, Principal, Result};
 use crate::store::models::{ResetCode, Session, User};
-use crate::store::{self, roles_from_text, AnyConnection};
+use crate::store::{self, roles_from_text, AnyConnection, Db};
+
+/// A person's own password change, as `PUT /api/v1/me/password` and the console's password
+/// page both make it: from an interactive login, the new password's length rule, the
+/// current password checked under the login guard (its failures count like a sign-in's),
+/// the hash computed holding no database connection, then [`change_password`].
+/// A wrong current password is a 422 on `current_password`.
+pub fn change_own(
+    db: &Db,
+    gate: &PasswordGate,
+    p: &Principal,
+    current: &str,
+    new: &str,
+    ip: &str,
+    now: i64,
+) -> Result<()> {
+    p.require_interactive()?;
+    check_new_password(new)?;
+    let user = users::load(&mut *db.read()?, &p.org_id, p.user_id()?)?;
+    if !check_current_password(gate, &user, current, ip, now)? {
+        return Err(crate::service::invalid("current_password", "is not correct"));
+    }
+    let new_hash = gate.hashing.hash(new)?;
+    change_password(&mut *db.write()?, p, &new_hash, now)
+}
+
+/// Redeeming a reset code, as `POST /api/v1/password-reset` and the console's reset page
+/// both do it: the length rule, the code checked before any hashing (a bad code costs no
+/// hash), the hash computed holding no database connection, then [`redeem`].
+pub fn redeem_code(db: &Db, hashing: &Bound, code: &str, new: &str, ip: &str, now: i64) -> Result<()> {
+    check_new_password(new)?;
+    let code = find_code(&mut *db.read()?, code, now)?;
+    let new_hash = hashing.hash(new)?;
+    redeem(&mut *db.write()?, &code, &new_hash, ip, now)
+}
+
+fn check_new_password(new: &str) -> Result<()> {
+    users::check_password(new).map_err(|_| crate::service::invalid("new_password", "must be 8 to 1024 characters"))
+}
 
 /// A reset code is valid for one hour, once.
 pub const RESET_CODE_TTL: i64 = 3600;
