@@ -169,7 +169,7 @@ impl PartialEq<str> for OAuthCode {
 /// RFC 6749 §5.2 error.
 #[derive(Debug)]
 pub struct OAuthError {
-    pub status: StatusCode,
+    /// The status follows from the code (`OAuthCode::status`).
     pub error: OAuthCode,
     pub description: String,
     /// The client tried HTTP Basic: a 401 carries the Basic challenge.
@@ -179,7 +179,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: OAuthCode, description: impl Into<String>) -> OAuthError {
-        OAuthError { status: error.status(), error, description: description.into(), basic: false, retry_after: None }
+        OAuthError { error, description: description.into(), basic: false, retry_after: None }
     }
     pub fn request(description: impl Into<String>) -> OAuthError {
         OAuthError::new(OAuthCode::InvalidRequest, description)
@@ -209,14 +209,14 @@ pub fn oauth_body(error: OAuthCode, description: &str) -> String {
 
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.error.status()
     }
     fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.status);
+        let mut r = HttpResponse::build(self.status_code());
         r.insert_header((header::CONTENT_TYPE, "application/json"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
-        if self.status == StatusCode::UNAUTHORIZED && self.basic {
+        if self.status_code() == StatusCode::UNAUTHORIZED && self.basic {
             r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tokend\""));
         }
         if let Some(s) = self.retry_after {
@@ -288,6 +288,7 @@ impl From<service::Error> for GrantError {
 
 impl From<diesel::result::Error> for GrantError {
     fn from(e: diesel::result::Error) -> GrantError {
+        crate::store::mark_if_lost(&e);
         GrantError::Store(StoreError::from(e))
     }
 }
@@ -300,15 +301,11 @@ impl From<diesel::result::Error> for service::Error {
             D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 service::Error::Conflict("the object already exists".into())
             }
-            e => service::Error::Store(StoreError::from(e)),
+            e => {
+                crate::store::mark_if_lost(&e);
+                service::Error::Store(StoreError::from(e))
+            }
         }
-    }
-}
-
-impl From<diesel::result::Error> for StoreError {
-    fn from(e: diesel::result::Error) -> StoreError {
-        crate::store::note(&e);
-        StoreError::Query(e)
     }
 }
 
@@ -330,6 +327,7 @@ pub enum BootError {
 
 impl From<diesel::result::Error> for BootError {
     fn from(e: diesel::result::Error) -> BootError {
+        crate::store::mark_if_lost(&e);
         BootError::Store(e.into())
     }
 }
@@ -366,7 +364,7 @@ mod tests {
 
     #[test]
     fn statuses_and_headers() {
-        let status = |c: OAuthCode| OAuthError::new(c, "d").status.as_u16();
+        let status = |c: OAuthCode| OAuthError::new(c, "d").status_code().as_u16();
         assert_eq!(status(OAuthCode::InvalidClient), 401);
         assert_eq!(status(OAuthCode::AccessDenied), 403);
         assert_eq!(status(OAuthCode::ServerError), 500);

@@ -48,14 +48,20 @@ impl Alg {
 
 #[derive(thiserror::Error, Debug)]
 pub enum KeyError {
+    #[error("key directory {path}: {source}")]
+    Dir { path: String, source: std::io::Error },
+    /// The key directory is not usable as it is (mode, a leftover lock): what to do.
     #[error("key directory {0}: {1}")]
-    Dir(String, String),
+    DirState(String, String),
     #[error("key file {0} is readable by group or others; fix it with: chmod 600 {0}")]
     Permissions(String),
     #[error("key file {0} is not a valid PKCS#8 PEM key: {1}")]
     Malformed(String, String),
-    #[error("key file {0}: {1}")]
-    Io(String, String),
+    #[error("key file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// What `fs::read_to_string` says of a file that is not UTF-8.
+    #[error("key file {0}: stream did not contain valid UTF-8")]
+    NotUtf8(String),
     #[error("{0}")]
     Refused(String),
     #[error("no signing keys in {0}{1}")]
@@ -205,7 +211,7 @@ fn generate_der(alg: Alg, rng: &SystemRandom) -> Result<Vec<u8>, String> {
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let tmp = path.with_extension("tmp");
-    let io = |e: std::io::Error| KeyError::Io(path.display().to_string(), e.to_string());
+    let io = |source: std::io::Error| KeyError::Io { path: path.display().to_string(), source };
     let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
@@ -213,7 +219,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
 }
 
 fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
-    let body = serde_json::to_vec_pretty(meta).unwrap_or_default();
+    let body = serde_json::to_vec_pretty(meta)
+        .map_err(|e| KeyError::Malformed(meta_path(dir, &meta.kid).display().to_string(), e.to_string()))?;
     write_private(&meta_path(dir, &meta.kid), &body)
 }
 
@@ -247,8 +254,7 @@ impl ParsedKey {
 /// The bytes of a key file as one PEM `PRIVATE KEY` block (errors name the file `name`).
 fn parse_pem_block(name: &str, bytes: &[u8]) -> Result<pem::Pem, KeyError> {
     // What `fs::read_to_string` says of a file that is not UTF-8.
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| KeyError::Io(name.to_string(), "stream did not contain valid UTF-8".into()))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| KeyError::NotUtf8(name.to_string()))?;
     let pem = pem::parse(text).map_err(|e| KeyError::Malformed(name.to_string(), e.to_string()))?;
     if pem.tag() != "PRIVATE KEY" {
         return Err(KeyError::Malformed(
@@ -287,10 +293,13 @@ fn private_dir(dir: &Path) -> Result<(), KeyError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| KeyError::Dir(name.clone(), e.to_string()))?;
-    let mode = fs::metadata(dir).map_err(|e| KeyError::Dir(name.clone(), e.to_string()))?.permissions().mode();
+        .map_err(|source| KeyError::Dir { path: name.clone(), source })?;
+    let mode = fs::metadata(dir).map_err(|source| KeyError::Dir { path: name.clone(), source })?.permissions().mode();
     if mode & 0o022 != 0 {
-        return Err(KeyError::Dir(name.clone(), format!("writable by group or others; fix it with: chmod 700 {name}")));
+        return Err(KeyError::DirState(
+            name.clone(),
+            format!("writable by group or others; fix it with: chmod 700 {name}"),
+        ));
     }
     if mode & 0o077 != 0 {
         log::warn!("key directory {name} is readable by group or others; consider: chmod 700 {name}");
@@ -300,7 +309,7 @@ fn private_dir(dir: &Path) -> Result<(), KeyError> {
 
 /// Reads every `*.pem` of the directory (non-recursive), with its status file if present.
 fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
-    let entries = fs::read_dir(dir).map_err(|e| KeyError::Dir(dir.display().to_string(), e.to_string()))?;
+    let entries = fs::read_dir(dir).map_err(|source| KeyError::Dir { path: dir.display().to_string(), source })?;
     let mut keys = Vec::new();
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -309,11 +318,11 @@ fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
     paths.sort();
     for path in paths {
         let name = path.display().to_string();
-        let md = fs::metadata(&path).map_err(|e| KeyError::Io(name.clone(), e.to_string()))?;
+        let md = fs::metadata(&path).map_err(|source| KeyError::Io { path: name.clone(), source })?;
         if md.permissions().mode() & 0o077 != 0 {
             return Err(KeyError::Permissions(name));
         }
-        let bytes = fs::read(&path).map_err(|e| KeyError::Io(name.clone(), e.to_string()))?;
+        let bytes = fs::read(&path).map_err(|source| KeyError::Io { path: name.clone(), source })?;
         let pem = parse_pem_block(&name, &bytes)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         let meta_file = meta_path(dir, &stem);
@@ -424,7 +433,7 @@ impl KeyRing {
                         }
                     }
                     Err(e) => {
-                        return Err(KeyError::Dir(
+                        return Err(KeyError::DirState(
                             dirname,
                             format!("{} is held (a crashed first start?); remove it: {e}", lock.display()),
                         ))
@@ -508,7 +517,7 @@ impl KeyRing {
     /// Every status file of the directory, retired keys included.
     fn metas(&self) -> Result<Vec<KeyMeta>, KeyError> {
         let entries =
-            fs::read_dir(&self.dir).map_err(|e| KeyError::Dir(self.dir.display().to_string(), e.to_string()))?;
+            fs::read_dir(&self.dir).map_err(|source| KeyError::Dir { path: self.dir.display().to_string(), source })?;
         Ok(entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))

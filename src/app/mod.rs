@@ -99,6 +99,8 @@ impl State {
         match self.db.write() {
             Ok(mut conn) => {
                 if let Err(e) = self.usage.flush(&mut conn) {
+                    // A lost connection must not go back to the pool.
+                    crate::store::mark_if_lost(&e);
                     log::warn!("flushing token usage failed, will retry: {e}");
                 }
             }
@@ -140,7 +142,7 @@ where
     };
     match web::block(f).await {
         Ok(r) => r,
-        Err(_) => Err(E::from(service::Error::Internal("blocking task failed".into()))),
+        Err(e) => Err(E::from(service::Error::Internal(Box::new(e)))),
     }
 }
 

@@ -132,7 +132,13 @@ pub fn token_response(r: &TokenResponse) -> HttpResponse {
     if let Some(at) = r.api_token_expires_at {
         res.insert_header((API_TOKEN_EXPIRES_HEADER, crate::clock::rfc3339(at)));
     }
-    res.content_type("application/json").body(serde_json::to_vec(r).unwrap_or_default())
+    match serde_json::to_vec(r) {
+        Ok(body) => res.content_type("application/json").body(body),
+        Err(e) => {
+            log::error!("serialising a token response: {e}");
+            actix_web::ResponseError::error_response(&OAuthError::new(OAuthCode::ServerError, "internal error"))
+        }
+    }
 }
 
 fn ok_json(body: serde_json::Value) -> HttpResponse {
@@ -445,11 +451,13 @@ pub async fn revocations(req: HttpRequest, state: web::Data<State>) -> Result<Ht
     let ip = client_ip(&req);
     let org_id = introspection_caller(&req, &HashMap::new(), &state, &ip).await?;
     let feed = hot(&state, move |conn| {
-        crate::service::oauth::revocations::read(conn, &org_id, since, now)
-            .map_err(|e| OAuthError::from(GrantError::Store(e)))
+        crate::service::oauth::revocations::read(conn, &org_id, since, now).map_err(OAuthError::from)
     })
     .await?;
-    let body = serde_json::to_vec(&feed).unwrap_or_default();
+    let body = serde_json::to_vec(&feed).map_err(|e| {
+        log::error!("serialising the revocation feed: {e}");
+        OAuthError::new(OAuthCode::ServerError, "internal error")
+    })?;
     // Of the rows, not of the cursor (which names the time it was answered).
     let tag = {
         let rows = serde_json::json!([feed.reset, feed.more, feed.access_tokens, feed.api_tokens, feed.principals]);
@@ -515,7 +523,7 @@ mod tests {
         assert_eq!((e.error, e.description.as_str()), (OAuthCode::InvalidRequest, "grant_type is required"));
         for g in ["password", "authorization_code", "CLIENT_CREDENTIALS"] {
             let e = request_of(&[("grant_type", g)], None).unwrap_err();
-            assert_eq!((e.error, e.status.as_u16()), (OAuthCode::UnsupportedGrantType, 400), "{g}");
+            assert_eq!((e.error, e.error.status().as_u16()), (OAuthCode::UnsupportedGrantType, 400), "{g}");
         }
         let e = request_of(&[("grant_type", "client_credentials")], None).unwrap_err();
         assert!(e.error == OAuthCode::InvalidClient && !e.basic);

@@ -43,8 +43,9 @@ pub enum Error {
     /// Hashing a new password failed.
     #[error("password hashing: {0}")]
     PasswordHash(#[source] argon2::password_hash::Error),
+    /// A fault of ours, with its cause kept for the log (never shown to the client).
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 // `From<diesel::result::Error>` (a unique violation is a conflict) is in `crate::error`.

@@ -94,7 +94,11 @@ pub fn disk_full(e: &diesel::result::Error) -> bool {
     }
 }
 
-pub(crate) fn note(e: &diesel::result::Error) {
+/// Marks this thread's connection lost when `e` says it is, so that the pool discards it
+/// when it is returned (and the maintenance pass sweeps the pools). Called explicitly by
+/// every path that turns a query failure into its own error: the service layer's
+/// conversions (`crate::error`) and the usage flush (`app::State::flush_usage`).
+pub fn mark_if_lost(e: &diesel::result::Error) {
     if connection_lost(e) {
         LOST.with(|l| l.set(true));
         LOSSES.fetch_add(1, Ordering::Relaxed);
@@ -230,6 +234,14 @@ impl StoreError {
             StoreError::Query(e) => connection_lost(e) || disk_full(e),
             StoreError::BadUrl(_) | StoreError::Migrate(_) | StoreError::Task(_) => false,
         }
+    }
+}
+
+/// Pure: a failed query is a store error. Whether it lost the connection is marked
+/// explicitly where the failure is handled ([`mark_if_lost`]).
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> StoreError {
+        StoreError::Query(e)
     }
 }
 
@@ -435,7 +447,7 @@ impl Db {
                 Ok(()) => alive.push(conn),
                 Err(e) => {
                     // Marked as lost by `note`, so the pool discards it on return.
-                    note(&e);
+                    mark_if_lost(&e);
                     drop(conn);
                 }
             }

@@ -359,9 +359,9 @@ impl World {
                     .and_then(|t| {
                         // A token carries only roles its account holds.
                         match t.record.roles.iter().find(|r| !holds(&account, r)) {
-                            Some(r) => Err(service::Error::Internal(format!(
-                                "token role {r} not held by its account {account:?}"
-                            ))),
+                            Some(r) => Err(service::Error::Internal(
+                                format!("token role {r} not held by its account {account:?}").into(),
+                            )),
                             None => Ok((t.record.roles, Some(account.clone()), true)),
                         }
                     })

@@ -245,7 +245,7 @@ fn view(w: &Webhook) -> WebhookView {
 }
 
 fn sealing(e: whsec::SealError) -> Error {
-    Error::Internal(e.to_string())
+    Error::Internal(Box::new(e))
 }
 
 fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Webhook> {

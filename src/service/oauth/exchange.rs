@@ -658,7 +658,10 @@ pub fn verify_access(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Re
 pub fn access_view(v: Option<&Verified>, org_id: &str, now: i64) -> serde_json::Value {
     match v {
         Some(Verified { claims: c, roles, .. }) if c.org == org_id && c.exp > now && c.nbf <= now => {
-            let mut v = serde_json::to_value(c).unwrap_or_default();
+            let Ok(mut v) = serde_json::to_value(c) else {
+                log::error!("serialising the claims of an introspected token failed: answered inactive");
+                return json!({ "active": false });
+            };
             v["active"] = json!(true);
             v["token_type"] = json!("Bearer");
             v["scope"] = json!(roles.join(" "));

@@ -10,8 +10,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::service::oauth::exchange::GrantError;
 use crate::store::revocations::{self as feed, KEEP_SECONDS};
-use crate::store::{AnyConnection, StoreError};
+use crate::store::AnyConnection;
 
 /// Rows in one answer at most; `more: true` asks the client to call again at once.
 pub const PAGE: usize = 5_000;
@@ -74,7 +75,7 @@ pub fn parse_cursor(s: &str, now: i64) -> Option<(i64, i64)> {
 }
 
 /// The org's revocations after `since` (a parsed cursor), at `now`.
-pub fn read(conn: &mut AnyConnection, org_id: &str, since: Option<(i64, i64)>, now: i64) -> Result<Feed, StoreError> {
+pub fn read(conn: &mut AnyConnection, org_id: &str, since: Option<(i64, i64)>, now: i64) -> Result<Feed, GrantError> {
     let (after, reset) = match since {
         Some((seq, at)) if at >= now - KEEP_SECONDS => (seq, false),
         _ => (0, true),

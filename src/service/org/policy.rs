@@ -260,10 +260,8 @@ pub fn update(
         }
         let exists = before.updated_at > 0;
         store::org::save_policy(conn, &after, exists)?;
-        let detail = serde_json::json!({
-            "before": serde_json::to_value(view(&before)).unwrap_or_default(),
-            "after": serde_json::to_value(view(&after)).unwrap_or_default(),
-        });
+        let json = |v| serde_json::to_value(v).map_err(|e| crate::service::Error::Internal(Box::new(e)));
+        let detail = serde_json::json!({ "before": json(view(&before))?, "after": json(view(&after))? });
         audit::record(conn, Event::by(p, "policy.update", "policy", &p.org_id).detail(detail), now)?;
         Ok(view(&after))
     })

@@ -162,9 +162,9 @@ fn void_webhook(
     new_owner: Option<&str>,
     now: i64,
 ) -> Result<()> {
-    let secret = whsec::generate().map_err(|e| Error::Internal(e.to_string()))?;
+    let secret = whsec::generate().map_err(|e| Error::Internal(Box::new(e)))?;
     let mut w = w.clone();
-    w.secret_sealed = sealer.seal(&w.id, &secret).map_err(|e| Error::Internal(e.to_string()))?;
+    w.secret_sealed = sealer.seal(&w.id, &secret).map_err(|e| Error::Internal(Box::new(e)))?;
     w.secret_hint = "(voided: roll)".into();
     w.secret_seen_by = "[]".into();
     match new_owner {

@@ -520,7 +520,7 @@ pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usa
                 GrantError::InvalidGrant { .. } => Error::Unauthorized("the bearer is not a live API token".into()),
                 GrantError::Store(s) => Error::Store(s),
                 GrantError::Service(e) => e,
-                other => Error::Internal(other.to_string()),
+                other => Error::Internal(Box::new(other)),
             })?;
         let policy = crate::service::org::policy::get(conn, &grant.org_id)?;
         if !policy.allow_self_rotation {
