@@ -3,6 +3,7 @@
 //! does not build it.
 pub mod maintenance;
 pub mod outbox;
+pub mod pacer;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -38,21 +39,19 @@ pub struct State {
     /// Flood control for the audit of refused calls.
     pub refused: service::events::audit::RefusalFlood,
     /// The budget of 4xx answers a second (`TOKEND_REFUSALS_PER_SECOND`).
-    pub pacer: crate::http::pacing::Pacer,
+    pub pacer: pacer::Pacer,
     /// The bound on password hashing (one hash per core at a time).
     pub hashing: service::principals::passwords::Bound,
     /// Notifications: the webhook secret key, the SMTP transport, the SSRF rule.
     pub notify: outbox::Notifier,
     /// Forward-auth and introspection answers served from memory (`service::oauth::gateway`).
     pub caches: service::oauth::gateway::Caches,
-    /// The console's secrets shown once, flash messages and sudo windows (in memory).
-    pub console: crate::console::slots::Slots,
     pub stopping: AtomicBool,
 }
 
 impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
-        let pacer = crate::http::pacing::Pacer::new(cfg.refusals_per_second);
+        let pacer = pacer::Pacer::new(cfg.refusals_per_second);
         let caches = service::oauth::gateway::Caches::new(cfg.gateway_cache_seconds);
         State {
             db,
@@ -66,7 +65,6 @@ impl State {
             refused: Default::default(),
             pacer,
             hashing: service::principals::passwords::Bound::per_core(),
-            console: Default::default(),
             notify,
             caches,
             stopping: AtomicBool::new(false),

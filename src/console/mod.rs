@@ -217,14 +217,14 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// 303 after an action, with the message the next page shows (and the row it highlights).
 pub fn done(ui: &Ui, location: &str, message: String, row: Option<&str>) -> HttpResponse {
-    ui.st.console.put_flash(&ui.sid, message, row.map(str::to_string), ui.now);
+    ui.slots.put_flash(&ui.sid, message, row.map(str::to_string), ui.now);
     see_other(location)
 }
 
 /// 303 to the page that shows a new secret once: the secret waits in a slot of this
 /// session, so reloading that page (or resubmitting) never repeats the action.
 pub fn show_secret(ui: &Ui, s: slots::ShownSecret) -> HttpResponse {
-    let slot = ui.st.console.put_secret(&ui.sid, s, ui.now);
+    let slot = ui.slots.put_secret(&ui.sid, s, ui.now);
     see_other(&format!("/console/secret/{slot}"))
 }
 

@@ -36,8 +36,10 @@ pub struct Ui {
     pub flash: Option<super::slots::Flash>,
     /// The server's time of this request.
     pub now: i64,
-    /// The server (its console slots: `st.console`).
+    /// The server.
     pub st: web::Data<State>,
+    /// The console's one-time slots (secrets, flash messages, sudo windows).
+    pub slots: web::Data<super::slots::Slots>,
 }
 
 impl Ui {
@@ -107,7 +109,8 @@ pub async fn caller(req: &HttpRequest) -> Result<Ui, Fail> {
             p.ip = Some(ip);
             // For the audit of refused forms (see `http::middleware::audit_refused`).
             actix_web::HttpMessage::extensions_mut(req).insert(p.clone());
-            Ok(Ui { p, csrf, email, org_name, sid, flash: None, now, st: st2 })
+            let slots = req.app_data::<web::Data<super::slots::Slots>>().cloned().ok_or(Fail::SignIn)?;
+            Ok(Ui { p, csrf, email, org_name, sid, flash: None, now, st: st2, slots })
         }
         Ok(None) | Err(service::Error::NotFound) => Err(Fail::SignIn),
         Err(e) => Err(Fail::from(e)),
@@ -124,7 +127,7 @@ impl FromRequest for Ui {
             let mut ui = caller(&req).await?;
             // A page shown after an action carries its message (once).
             if req.method() == actix_web::http::Method::GET {
-                ui.flash = ui.st.console.take_flash(&ui.sid, ui.now);
+                ui.flash = ui.slots.take_flash(&ui.sid, ui.now);
             }
             Ok(ui)
         })

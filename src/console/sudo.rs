@@ -43,14 +43,14 @@ pub async fn check(
     what: &str,
 ) -> Result<Option<HttpResponse>, Fail> {
     let ui = &post.ui;
-    if ui.st.console.has_sudo(&ui.sid, ui.now) {
+    if ui.slots.has_sudo(&ui.sid, ui.now) {
         return Ok(None);
     }
     let errors = match post.form.opt(FIELD) {
         None => FieldErrors::default(),
         Some(password) => match verify(post, req, st, password.to_string()).await? {
             Ok(()) => {
-                ui.st.console.grant_sudo(&ui.sid, ui.now);
+                ui.slots.grant_sudo(&ui.sid, ui.now);
                 return Ok(None);
             }
             Err(errors) => errors,

@@ -49,9 +49,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn server(state: web::Data<State>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.cfg.workers;
     let timeout = std::time::Duration::from_secs(state.cfg.request_timeout_seconds);
+    // The console's one-time secrets, flash messages and sudo windows: one store for the
+    // process (every worker), kept by the front end that uses it.
+    let slots = web::Data::new(crate::console::slots::Slots::default());
     let s = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(slots.clone())
             .wrap(from_fn(pacing::pace))
             .wrap(from_fn(middleware::observe))
             .wrap(from_fn(middleware::body_deadline))

@@ -13,6 +13,10 @@ use super::revocations::{self, tokens_revoked};
 use super::schema::{api_tokens, service_accounts, users};
 use super::{like_escape, AnyConnection};
 
+/// The stored `audiences` of a credential that reaches every configured audience, also
+/// ones added later (`service::authz::reach::ALL_TEXT`).
+pub const ALL_AUDIENCES: &str = r#"["*"]"#;
+
 /// Idle beyond the token's idle TTL, by the database's last-used time (a NULL idle TTL
 /// counts as a billion days); each is one comparison ending in the bound `now`.
 pub const IDLE_SQL: &str =
@@ -215,11 +219,7 @@ pub fn table(
         }
         if let Some(a) = f.audience {
             let listed = format!("%{}%", like_escape(&format!("\"{a}\"")));
-            q = q.filter(
-                api_tokens::audiences
-                    .eq(crate::service::authz::reach::ALL_TEXT)
-                    .or(api_tokens::audiences.like(listed).escape('\\')),
-            );
+            q = q.filter(api_tokens::audiences.eq(ALL_AUDIENCES).or(api_tokens::audiences.like(listed).escape('\\')));
         }
         q.select(ApiToken::as_select())
     };

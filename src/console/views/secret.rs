@@ -23,7 +23,7 @@ struct Gone {
 }
 
 pub async fn show(ui: Ui, slot: web::Path<String>) -> Result<HttpResponse, Fail> {
-    match ui.st.console.take_secret(&ui.sid, &slot, ui.now) {
+    match ui.slots.take_secret(&ui.sid, &slot, ui.now) {
         Some(s) => page(&Secret { chrome: ui.chrome(s.nav), page: s }),
         None => Ok(render(StatusCode::GONE, &Gone { chrome: ui.chrome("") })),
     }

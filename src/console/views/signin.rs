@@ -118,7 +118,9 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, st: web::Data<State>) ->
     let secret = session::new_secret();
     let hash = secrets::hash(&secret);
     // Signing in is a fresh password: sensitive actions need no prompt for a few minutes.
-    st.console.grant_sudo(&hash, st.now());
+    if let Some(slots) = req.app_data::<web::Data<crate::console::slots::Slots>>() {
+        slots.grant_sudo(&hash, st.now());
+    }
     // The session this browser had (if any) ends: a sign-in never leaves two behind.
     let replaced = session::cookie(&req, session::COOKIE).map(|old| secrets::hash(&old));
     write(&st, move |conn, _, now| {
@@ -137,7 +139,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, st: web::Data<State>) ->
 
 /// Ends the session (its row is revoked, the cookie deleted).
 pub async fn sign_out(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    st.console.forget(&post.ui.sid);
+    post.ui.slots.forget(&post.ui.sid);
     let p = post.ui.p;
     write(&st, move |conn, _, now| sessions::logout(conn, &p, now)).await?;
     let mut b = HttpResponse::SeeOther();

@@ -18,7 +18,7 @@ use crate::store::{roles_from_text, roles_to_text};
 pub const ALL: &str = "*";
 /// The stored text of `[ALL]`: compared as text on the exchange, so the common case parses
 /// nothing.
-pub const ALL_TEXT: &str = r#"["*"]"#;
+pub const ALL_TEXT: &str = crate::store::tokens::ALL_AUDIENCES;
 
 /// What a credential may be exchanged for, as requests name it and views show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
