@@ -1371,7 +1371,7 @@ pub async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<Sta
 pub async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     // Bounded per org: test events cannot flood the outbox and the worker's slots (only
     // callers allowed to send them count).
-    c.0.require("org:admin")?;
+    c.0.require(crate::service::Role::OrgAdmin)?;
     let key = format!("webhook-test:{}", c.0.org_id);
     let limit = crate::service::authz::throttle::Rule::Limit(webhooks::TEST_EVENTS_PER_MINUTE);
     st.token_throttle

@@ -14,6 +14,7 @@ pub mod tokens;
 use crate::store::StoreError;
 
 pub use authz::principal::{Acct, Principal};
+pub use authz::roles::{Role, RoleName, RoleSet};
 
 #[derive(thiserror::Error, Debug)]
 pub enum Error {
@@ -93,41 +94,6 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// The built-in organization roles, strongest first.
-pub const ORG_ROLES: [&str; 4] = ["org:owner", "org:admin", "org:developer", "org:member"];
-
-fn rank(role: &str) -> Option<usize> {
-    ORG_ROLES.iter().position(|r| *r == role)
-}
-
-/// Whether `roles` hold `role`: literally, through the org-role ladder
-/// (owner ⊇ admin ⊇ developer ⊇ member), or because `org:owner` holds every role.
-pub fn holds(roles: &[String], role: &str) -> bool {
-    roles.iter().any(|r| r == role || r == "org:owner" || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b))
-}
-
-/// Whether granted roles cover `role` for scope narrowing: literally or down the org-role
-/// ladder (an org:admin token may narrow to org:member), but not owner-holds-all, so a
-/// scope can never name a role nobody was granted.
-pub fn implies(granted: &[String], role: &str) -> bool {
-    granted.iter().any(|r| r == role || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b))
-}
-
-/// The roles both sides hold: the roles of `wanted` that `holder` holds, plus the org roles
-/// of `holder` that `wanted` implies down the ladder (a token with org:admin whose owner was
-/// demoted to org:member still carries org:member).
-pub fn intersect(wanted: &[String], holder: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = wanted
-        .iter()
-        .filter(|r| holds(holder, r))
-        .chain(holder.iter().filter(|r| rank(r).is_some() && implies(wanted, r)))
-        .cloned()
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
     let v = value.trim();
     let n = v.chars().count();
@@ -138,27 +104,4 @@ pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<St
         return Err(invalid(field, "must not contain control characters"));
     }
     Ok(v.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn v(r: &[&str]) -> Vec<String> {
-        r.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn role_ladder() {
-        assert!(holds(&v(&["org:owner"]), "metrics:read"));
-        assert!(holds(&v(&["org:admin"]), "org:member"));
-        assert!(!holds(&v(&["org:admin"]), "org:owner"));
-        assert!(!holds(&v(&["org:admin"]), "metrics:read"));
-        assert!(!holds(&v(&["org:member"]), "org:developer"));
-        assert_eq!(intersect(&v(&["a:b", "org:admin"]), &v(&["org:developer", "a:b"])), v(&["a:b", "org:developer"]));
-        assert_eq!(intersect(&v(&["org:owner"]), &v(&["org:admin"])), v(&["org:admin"]));
-        assert_eq!(intersect(&v(&["org:member"]), &v(&["org:owner"])), v(&["org:member"]));
-        assert_eq!(intersect(&v(&["metrics:read"]), &v(&["org:owner"])), v(&["metrics:read"]));
-        assert!(intersect(&v(&["metrics:read"]), &v(&["org:admin"])).is_empty());
-    }
 }

@@ -72,7 +72,7 @@ fn local(v: &str) -> String {
 }
 
 pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    ui.p.require("org:admin")?;
+    ui.p.require(crate::service::Role::OrgAdmin)?;
     let q = Query::from_raw(req.query_string());
     let f = AuditFilter {
         actor: q.opt("actor"),

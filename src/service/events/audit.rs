@@ -277,7 +277,7 @@ pub struct AuditFilter {
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Page) -> Result<Paged<AuditView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>> {
         match v {
             None => Ok(None),
@@ -329,7 +329,7 @@ mod tests {
             org_id: "o".into(),
             acct: Acct::User,
             id: id.into(),
-            roles: vec![],
+            roles: Default::default(),
             interactive: false,
             token_id: None,
             ip: Some("192.0.2.1".into()),

@@ -253,14 +253,14 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Webhook> {
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<WebhookView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let page = pq.validate_sorted(&SORTS)?;
     let rows = store::webhooks::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |w| view(&w)))
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<WebhookView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     Ok(view(&load(conn, p, id)?))
 }
 
@@ -271,7 +271,7 @@ pub fn create(
     input: &CreateWebhook,
     now: i64,
 ) -> Result<WebhookWithSecret> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let url = check_url(&input.url)?;
     let events = check_events(&input.events)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
@@ -308,7 +308,7 @@ pub fn create(
 }
 
 pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &PatchWebhook, now: i64) -> Result<WebhookView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let url = input.url.as_deref().map(check_url).transpose()?;
     let events = input.events.as_deref().map(check_events).transpose()?;
     let description = input.description.as_deref().map(|d| check_text("description", d, 0, 1000)).transpose()?;
@@ -339,7 +339,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &PatchWeb
 
 /// Deletes a webhook, its delivery log and its undelivered events.
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let w = load(conn, p, id)?;
         store::webhooks::delete(conn, &w.id)?;
@@ -355,7 +355,7 @@ pub fn roll_secret(
     id: &str,
     now: i64,
 ) -> Result<WebhookWithSecret> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let secret = whsec::generate().map_err(sealing)?;
     conn.transaction(|conn| {
         let mut w = load(conn, p, id)?;
@@ -372,7 +372,7 @@ pub fn roll_secret(
 /// Queues a `webhook.test` event for this webhook only (the worker delivers it like any
 /// other, so it shows in the delivery log).
 pub fn send_test(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<TestQueued> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let w = load(conn, p, id)?;
         if !w.enabled {
@@ -386,7 +386,7 @@ pub fn send_test(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) ->
 }
 
 pub fn deliveries(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQuery) -> Result<Paged<DeliveryView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let page = pq.validate_sorted(&DELIVERY_SORTS)?;
     let w = load(conn, p, id)?;
     let rows = store::webhooks::deliveries(conn, &w.id, &page)?;

@@ -11,7 +11,7 @@ use crate::secrets::{self, SecretKind};
 use crate::service::authz::principal::idle;
 use crate::service::events::audit::{self, Event};
 use crate::service::tokens::usage::Usage;
-use crate::service::{intersect, Acct};
+use crate::service::{Acct, Role, RoleSet};
 use crate::store::models::App;
 use crate::store::tokens::Grant;
 use crate::store::{self, roles_from_text, AnyConnection, StoreError};
@@ -96,7 +96,8 @@ pub fn narrow(granted: Vec<String>, scope: Option<&str>) -> Result<Vec<String>, 
     let mut wanted: Vec<String> = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
     wanted.sort();
     wanted.dedup();
-    if let Some(extra) = wanted.iter().find(|r| !crate::service::implies(&granted, r)) {
+    let granted_set = RoleSet::from(granted.as_slice());
+    if let Some(extra) = wanted.iter().find(|r| !granted_set.implies(r)) {
         return Err(GrantError::InvalidScope(format!("scope {extra:?} is not available to this grant")));
     }
     Ok(wanted)
@@ -299,7 +300,7 @@ fn issue_for_token(
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
     }
-    let granted = intersect(&roles_from_text(&t.roles), &owner_roles);
+    let granted = RoleSet::from_text(&t.roles).intersect(&RoleSet::from(owner_roles)).to_strings();
     check_reach(conn, ctx, &t.org_id, (&t.audiences, t.management), &granted, &aud)?;
     let roles = narrow(granted, scope)?;
     let s = Subject { sub: &t.owner_id, org: &t.org_id, acct, client_id: &t.id, epoch };
@@ -541,7 +542,7 @@ pub fn app_may_introspect(app: &App) -> Result<(), GrantError> {
 
 /// RFC 7662 callers: a management bearer holding org:admin (its org's tokens).
 pub fn bearer_may_introspect(p: &crate::service::Principal) -> Result<(), GrantError> {
-    if p.has("org:admin") {
+    if p.has(Role::OrgAdmin) {
         Ok(())
     } else {
         Err(GrantError::AccessDenied("introspection needs org:admin or app credentials"))
@@ -560,7 +561,7 @@ pub fn introspect(
     if token.starts_with("tkd_") {
         return match check_token(conn, token, ctx.usage, ctx.now) {
             Ok((t, acct, owner_roles, _)) if t.org_id == org_id => {
-                let roles = intersect(&roles_from_text(&t.roles), &owner_roles);
+                let roles = RoleSet::from_text(&t.roles).intersect(&RoleSet::from(owner_roles)).to_strings();
                 Ok(json!({
                     "active": true,
                     "token_type": "api_token",
@@ -605,7 +606,7 @@ pub fn verify_access(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Re
         return Ok(None);
     }
     let found = crate::service::authz::principal::resolve_until(conn, &c, ctx.usage, ctx.now)?;
-    Ok(found.map(|(p, until)| Verified { claims: c, roles: p.roles, until }))
+    Ok(found.map(|(p, until)| Verified { claims: c, roles: p.roles.to_strings(), until }))
 }
 
 /// The RFC 7662 answer for a verified access token (or none), for a caller of `org_id`.

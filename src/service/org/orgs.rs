@@ -44,7 +44,7 @@ pub fn create(
         }
         let org = Org { id: new_id(), name: name.clone(), created_at: now };
         store::org::insert(conn, &org)?;
-        let owner_roles = vec!["org:owner".to_string()];
+        let owner_roles = vec![crate::service::Role::OrgOwner.as_str().to_string()];
         let user = User {
             id: new_id(),
             org_id: org.id.clone(),

@@ -111,7 +111,7 @@ pub fn view(p: &Policy) -> PolicyView {
 }
 
 pub fn read(conn: &mut AnyConnection, p: &Principal) -> Result<PolicyView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     Ok(view(&get(conn, &p.org_id)?))
 }
 
@@ -187,7 +187,7 @@ pub fn update(
     body: &serde_json::Value,
     now: i64,
 ) -> Result<PolicyView> {
-    p.require("org:owner")?;
+    p.require(crate::service::Role::OrgOwner)?;
     let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
     if let Some(k) =
         obj.keys().find(|k| !UPDATE_FIELDS.contains(&k.as_str()) && !READ_ONLY_FIELDS.contains(&k.as_str()))

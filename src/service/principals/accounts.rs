@@ -87,7 +87,7 @@ fn load_held(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Servic
 }
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: i64) -> Result<AccountView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
@@ -117,19 +117,19 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AccountView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let page = pq.validate_sorted(&SORTS)?;
     let rows = store::principals::list_accounts(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AccountView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     Ok(view(&load(conn, p, id)?))
 }
 
 pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountPatch, now: i64) -> Result<AccountView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
     let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
     conn.transaction(|conn| {
@@ -188,7 +188,7 @@ fn revoke_left_holders(conn: &mut AnyConnection, p: &Principal, s: &ServiceAccou
 
 /// Soft delete; every token of the account is revoked with it.
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
@@ -212,7 +212,7 @@ pub fn token_list(
     usage: &Usage,
     now: i64,
 ) -> Result<Paged<TokenView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let s = load(conn, p, id)?;
     tokens::list_owned(conn, &p.org_id, &s.id, q, usage, now)
 }
@@ -226,7 +226,7 @@ pub fn token_get(
     usage: &Usage,
     now: i64,
 ) -> Result<TokenView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let s = load(conn, p, id)?;
     Ok(tokens::owner_status(tokens::view(&tokens::load_owned(conn, &p.org_id, &s.id, tid)?, usage, now), s.disabled))
 }
@@ -243,7 +243,7 @@ pub fn token_rotate(
     usage: &Usage,
     now: i64,
 ) -> Result<CreatedToken> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()?;
     conn.transaction(|conn| {
         let s = load_held(conn, p, id)?;
@@ -271,7 +271,7 @@ pub fn token_create(
     usage: &Usage,
     now: i64,
 ) -> Result<CreatedToken> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
@@ -286,7 +286,8 @@ pub fn token_create(
         let roles = match &input.roles {
             Some(r) if r.is_empty() => return Err(invalid("roles", "must name at least one role")),
             Some(r) => {
-                if let Some(x) = r.iter().find(|x| !crate::service::holds(&account_roles, x)) {
+                let held = crate::service::RoleSet::from(account_roles.as_slice());
+                if let Some(x) = r.iter().find(|x| !held.holds(x)) {
                     return Err(invalid("roles", format!("role {x:?} is not held by the service account")));
                 }
                 r.clone()
@@ -349,7 +350,7 @@ pub fn token_patch(
     usage: &Usage,
     now: i64,
 ) -> Result<TokenView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = load_held(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
@@ -358,7 +359,7 @@ pub fn token_patch(
 }
 
 pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
@@ -371,7 +372,7 @@ pub const SORTS: [&str; 2] = ["created_at", "name"];
 
 /// A service account's live tokens and the org's limit on them (the console shows both).
 pub fn token_limit(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<(i64, i64)> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let s = load(conn, p, id)?;
     let live = store::tokens::count_live(conn, &s.id, now)?;
     Ok((live, crate::service::org::policy::get(conn, &p.org_id)?.max_tokens_per_service_account))

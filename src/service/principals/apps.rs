@@ -8,13 +8,13 @@ use crate::secrets::{self, SecretKind};
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
 use crate::service::events::audit::{self, Event};
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
+use crate::service::{check_text, invalid, new_id, Error, Principal, Result, Role};
 use crate::store::models::App;
 use crate::store::principals;
 use crate::store::{roles_from_text, roles_to_text, AnyConnection};
 use utoipa::ToSchema;
 
-const WHO: [&str; 2] = ["org:admin", "org:developer"];
+const WHO: [Role; 2] = [Role::OrgAdmin, Role::OrgDeveloper];
 
 #[derive(Serialize, ToSchema)]
 pub struct AppView {
@@ -152,7 +152,7 @@ fn check_ttl(v: i64) -> Result<i64> {
 
 /// Letting an app see every token of the org through introspection is an admin's power.
 fn check_introspect_grant(p: &Principal) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()
 }
 

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::secrets;
 use crate::service::events::audit::{self, Event};
 use crate::service::principals::users::CredentialsChoice;
-use crate::service::{holds, Error, Principal, Result};
+use crate::service::{Error, Principal, Result, RoleSet};
 use crate::store::models::{ApiToken, App, ServiceAccount, Webhook};
 use crate::store::{self, principals, roles_from_text, AnyConnection};
 use crate::whsec::{self, Sealer};
@@ -47,7 +47,7 @@ impl Settled {
 }
 
 /// What a webhook's holder needs: managing webhooks is an admin's power.
-const WEBHOOK_ROLE: &str = "org:admin";
+const WEBHOOK_ROLE: crate::service::Role = crate::service::Role::OrgAdmin;
 
 /// Settles what `person` created or saw the secret of: all of it when `kept_roles` is None
 /// (the person is leaving), otherwise what holds a role outside `kept_roles` (demotion).
@@ -60,9 +60,10 @@ pub fn settle(
     choice: CredentialsChoice,
     now: i64,
 ) -> Result<Settled> {
-    let affected = |roles: &[String]| match kept_roles {
+    let kept = kept_roles.map(RoleSet::from);
+    let affected = |roles: &[String]| match &kept {
         None => true,
-        Some(kept) => roles.iter().any(|r| !holds(kept, r)),
+        Some(kept) => roles.iter().any(|r| !kept.holds(r)),
     };
     let apps: Vec<App> = principals::live_apps_held_by(conn, &p.org_id, person)?
         .into_iter()
@@ -72,8 +73,11 @@ pub fn settle(
         .into_iter()
         .filter(|s| affected(&roles_from_text(&s.roles)))
         .collect();
-    let hooks: Vec<Webhook> =
-        if affected(&[WEBHOOK_ROLE.to_string()]) { store::webhooks::held_by(conn, &p.org_id, person)? } else { vec![] };
+    let hooks: Vec<Webhook> = if affected(&[WEBHOOK_ROLE.as_str().to_string()]) {
+        store::webhooks::held_by(conn, &p.org_id, person)?
+    } else {
+        vec![]
+    };
     let tokens: Vec<ApiToken> = store::tokens::live_seen_by_others(conn, &p.org_id, person, now)?
         .into_iter()
         .filter(|t| affected(&roles_from_text(&t.roles)))

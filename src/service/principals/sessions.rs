@@ -148,7 +148,7 @@ pub struct IssuedCode {
 /// An admin's one-time reset code for a person (who sets their own password with it).
 /// Issuing one ends the person's logins and voids earlier unused codes.
 pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, now: i64) -> Result<IssuedCode> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()?;
     conn.transaction(|conn| {
         let u = load_target(conn, p, user_id)?;
@@ -218,9 +218,8 @@ fn code_trusted(conn: &mut AnyConnection, c: &ResetCode) -> Result<bool> {
     if then.as_ref() != Some(&now_roles) || store::sessions::newer_reset_code(conn, c)? {
         return Ok(false);
     }
-    let issuer_roles = roles_from_text(&issuer.roles);
-    Ok(crate::service::holds(&issuer_roles, "org:admin")
-        && roles.iter().all(|r| crate::service::holds(&issuer_roles, r)))
+    let issuer_roles = crate::service::RoleSet::from_text(&issuer.roles);
+    Ok(issuer_roles.holds(crate::service::Role::OrgAdmin) && roles.iter().all(|r| issuer_roles.holds(r)))
 }
 
 /// Spends the code and sets the password; ends every login of the person.

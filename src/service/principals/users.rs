@@ -86,7 +86,7 @@ pub struct MeView {
 pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
     let u = load(conn, &p.org_id, p.user_id()?)?;
     let org = store::org::get(conn, &p.org_id)?;
-    Ok(MeView { user: view(&u), org_name: org.name, token_roles: p.roles.clone() })
+    Ok(MeView { user: view(&u), org_name: org.name, token_roles: p.roles.to_strings() })
 }
 
 /// A person. No password: an admin issues a one-time reset code (POST
@@ -167,7 +167,7 @@ impl CredentialsQuery {
 }
 
 fn is_owner_roles(roles: &[String]) -> bool {
-    roles.iter().any(|r| r == "org:owner")
+    roles.iter().any(|r| r == crate::service::Role::OrgOwner.as_str())
 }
 
 /// Enabled, undeleted owners of the org other than `except`.
@@ -188,7 +188,7 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
         .chain(after.iter().filter(|r| !before.contains(r)))
         .cloned()
         .collect();
-    if changed.iter().any(|r| r == "org:owner") && !p.is_owner() {
+    if changed.iter().any(|r| r == crate::service::Role::OrgOwner.as_str()) && !p.is_owner() {
         return Err(Error::Forbidden("only an owner grants or removes org:owner".into()));
     }
     crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)
@@ -196,10 +196,10 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
 
 /// A new person. No password: they set one by redeeming a reset code (see `resets`).
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64) -> Result<UserView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let email = normalize_email(&input.email)?;
     let name = check_text("name", input.name.as_deref().unwrap_or(email.split('@').next().unwrap_or("")), 1, 200)?;
-    let roles = input.roles.clone().unwrap_or_else(|| vec!["org:member".into()]);
+    let roles = input.roles.clone().unwrap_or_else(|| vec![crate::service::Role::OrgMember.as_str().into()]);
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         check_role_change(conn, p, &[], &roles)?;
@@ -246,7 +246,7 @@ pub struct UserFilter {
 pub const SORTS: [&str; 3] = ["created_at", "email", "name"];
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQuery) -> Result<Paged<UserView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let page = pq.validate_sorted(&SORTS)?;
     let disabled = match f.disabled.as_deref() {
         None => None,
@@ -257,10 +257,8 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
     // Only people the caller may act on (who hold no role the caller lacks) are listed.
     let all_sets = store::principals::user_role_sets(conn, &p.org_id)?;
     let n = all_sets.len();
-    let sets: Vec<String> = all_sets
-        .into_iter()
-        .filter(|t| roles_from_text(t).iter().all(|r| crate::service::holds(&p.roles, r)))
-        .collect();
+    let sets: Vec<String> =
+        all_sets.into_iter().filter(|t| roles_from_text(t).iter().all(|r| p.roles.holds(r))).collect();
     let filter = store::principals::UserFilter {
         role_sets: (sets.len() < n).then_some(sets.as_slice()),
         q: f.q.as_deref(),
@@ -278,7 +276,7 @@ pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<UserView
 /// A person the caller may act on: an `org:admin` holding every role the person holds
 /// (so no one reaches a role they lack by taking over an account), in the caller's org.
 pub fn load_target(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<User> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let u = load(conn, &p.org_id, id)?;
     if is_owner_roles(&roles_from_text(&u.roles)) && !p.is_owner() {
         return Err(Error::Forbidden("only an owner acts on an owner's account".into()));
@@ -301,7 +299,7 @@ pub fn patch(
     choice: CredentialsChoice,
     now: i64,
 ) -> Result<UserView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = input.name.as_deref().map(|n| check_text("name", n, 1, 200)).transpose()?;
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
@@ -320,7 +318,8 @@ pub fn patch(
             return Err(Error::Conflict("the last enabled owner cannot be demoted or disabled".into()));
         }
         // Demoted below what their apps or service accounts hold: those are settled too.
-        let demoted = before.iter().any(|r| !crate::service::holds(&after, r));
+        let after_set = crate::service::RoleSet::from(after.as_slice());
+        let demoted = before.iter().any(|r| !after_set.holds(r));
         let settled = if demoted {
             crate::service::principals::credentials::settle(conn, p, sealer, &u.id, Some(&after), choice, now)?
         } else {
@@ -380,7 +379,7 @@ pub fn delete(
     choice: CredentialsChoice,
     now: i64,
 ) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         let u = load_target(conn, p, id)?;

@@ -529,7 +529,8 @@ pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usa
             ));
         }
         let old = store::tokens::get(conn, &grant.id)?;
-        let roles = crate::service::intersect(&roles_from_text(&old.roles), &owner_roles);
+        let roles =
+            crate::service::RoleSet::from_text(&old.roles).intersect(&owner_roles.as_slice().into()).to_strings();
         if roles.is_empty() {
             return Err(Error::Conflict("the owner no longer holds any of this token's roles".into()));
         }
@@ -554,7 +555,7 @@ pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usa
             org_id: old.org_id.clone(),
             acct,
             id: old.owner_id.clone(),
-            roles: roles.clone(),
+            roles: roles.clone().into(),
             interactive: false,
             token_id: Some(old.id.clone()),
             ip: Some(ip.to_string()),

@@ -42,7 +42,7 @@ fn view(s: &SavedSearch) -> SearchView {
 }
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i64) -> Result<SearchView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = check_text("name", &input.name, 1, 100)?;
     let query = input.query.trim().trim_start_matches('?').to_string();
     if query.len() > 2000 {
@@ -63,14 +63,14 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<SearchView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let page = pq.validate_sorted(&SORTS)?;
     let rows = store::saved::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
 
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = store::saved::find(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
         if s.created_by != p.id && !p.is_owner() {

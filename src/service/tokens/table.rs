@@ -167,7 +167,7 @@ pub struct Row {
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usage, now: i64) -> Result<Paged<Row>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let filter = filter(conn, &p.org_id, t, now)?;
     let rows = store::tokens::table(conn, &p.org_id, &filter, now, &t.page)?;
     // Owner names and emails for this page only.
@@ -198,7 +198,7 @@ type OwnerNames = std::collections::HashMap<String, String>;
 
 /// One token of the org, by an admin (`GET /api/v1/tokens/{id}`): the table's row.
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<Row> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
     let (people, accounts) = store::tokens::owners(conn, &[&t.owner_id])?;
     let disabled = store::tokens::disabled_owners(conn, &[&t.owner_id])?;
@@ -211,7 +211,7 @@ pub const MAX_REVOKE_MANY: usize = 200;
 /// Several tokens of the org, by an admin, in one transaction: an unknown id revokes
 /// nothing (404); already ended ones are left as they are. Answers how many were revoked.
 pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now: i64) -> Result<usize> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     if ids.is_empty() || ids.len() > MAX_REVOKE_MANY {
         return Err(invalid("ids", format!("select 1 to {MAX_REVOKE_MANY} tokens")));
     }
@@ -229,7 +229,7 @@ pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now:
 
 /// Any token of the org, by an admin.
 pub fn revoke(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<TokenView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
         tokens::revoke(conn, p, &t, "token.admin_revoke", now)?;
