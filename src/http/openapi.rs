@@ -402,7 +402,7 @@ sort_param!(UserSort, user_sort, crate::service::principals::users::SORTS, "crea
 sort_param!(AccountSort, account_sort, crate::service::principals::accounts::SORTS, "created_at");
 sort_param!(AppSort, app_sort, crate::service::principals::apps::SORTS, "created_at");
 sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::SORTS, "created_at");
-sort_param!(AuditSort, audit_sort, crate::service::events::audit::SORTS, "at");
+sort_param!(AuditSort, audit_sort, crate::service::events::log::SORTS, "at");
 sort_param!(TableSort, table_sort, crate::service::tokens::table::SORTS, "created_at");
 sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::SORTS, "created_at");
 sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DELIVERY_SORTS, "at");
@@ -545,7 +545,7 @@ const TAGS: [(&str, &str); 13] = [
         super::api::webhooks_deliveries,
     ),
     components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant,
-        crate::service::events::webhooks::WebhookEvent)),
+        crate::service::events::EventKind)),
     modifiers(&Finish),
 )]
 pub struct ApiDoc;
@@ -1008,12 +1008,13 @@ mod tests {
     /// sorts of the two lists.
     #[test]
     fn webhook_enums_match_the_service() {
-        use crate::service::events::webhooks::{DELIVERY_SORTS, EVENTS, SORTS, TEST_EVENT};
+        use crate::service::events::webhooks::{DELIVERY_SORTS, SORTS};
+        use crate::service::events::EventKind;
         let d = doc();
-        assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EVENTS));
+        assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EventKind::SUBSCRIBABLE));
         assert_eq!(
             schema(&d, "WebhookTestQueued")["properties"]["event_type"]["enum"],
-            serde_json::json!([TEST_EVENT])
+            serde_json::json!([EventKind::WebhookTest])
         );
         let events = &schema(&d, "NewWebhook")["properties"]["events"];
         assert_eq!(events["items"]["$ref"], "#/components/schemas/WebhookEvent");

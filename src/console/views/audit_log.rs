@@ -9,7 +9,7 @@ use super::admin::{Query, QueryPager};
 use super::parts::when;
 use crate::app::State;
 use crate::console::{read, render, Chrome, Fail, FieldErrors, Ui};
-use crate::service::events::audit::{self, AuditFilter};
+use crate::service::events::log::{self as audit, AuditFilter};
 use crate::service::list::PageQuery;
 
 const BASE: &str = "/console/audit";

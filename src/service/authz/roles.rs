@@ -3,7 +3,7 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::{invalid, Error, Principal, Result};
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
@@ -309,7 +309,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
             created_at: now,
         };
         store::org::insert_role(conn, &row)?;
-        audit::record(conn, Event::by(p, "role.create", "role", &input.name), now)?;
+        events::emit(conn, Event::by(p, Action::RoleCreate, "role", &input.name), now)?;
         Ok(RoleView { name: row.name, kind: row.kind, description })
     })
 }
@@ -339,9 +339,9 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> 
             let kept: Vec<String> = roles_from_text(text).into_iter().filter(|r| r != name).collect();
             store::tokens::set_roles(conn, id, &roles_to_text(&kept))?;
         }
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "role.delete", "role", name)
+            Event::by(p, Action::RoleDelete, "role", name)
                 .detail(serde_json::json!({"stripped_from_tokens": carrying.len()})),
             now,
         )?;

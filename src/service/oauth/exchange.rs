@@ -9,7 +9,7 @@ use crate::jwt::{self, AccessClaims};
 use crate::keys::KeyRing;
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::principal::idle;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, ActorKind, Entry, Event, Notice, Outcome};
 use crate::service::tokens::usage::Usage;
 use crate::service::{Acct, Role, RoleSet};
 use crate::store::models::App;
@@ -469,18 +469,10 @@ pub fn login_token(
 ) -> crate::service::Result<String> {
     conn.transaction(|conn| {
         let session = crate::service::principals::sessions::start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
-        let ev = Event {
-            org_id: Some(&user.org_id),
-            actor_kind: "user",
-            actor_id: Some(&user.id),
-            action: "user.login",
-            object_kind: Some("user"),
-            object_id: Some(&user.id),
-            ip: Some(ctx.ip),
-            outcome: "success",
-            detail: None,
-        };
-        audit::record(conn, ev, ctx.now)?;
+        let ev = Entry::new(&user.org_id, ActorKind::User, &user.id, Action::UserLogin)
+            .on("user", Some(&user.id))
+            .from_ip(Some(ctx.ip));
+        events::emit(conn, ev, ctx.now)?;
         let claims = login_claims(ctx, user, &session.id);
         Ok(jwt::issue(ctx.keys, &claims, ctx.now)?)
     })
@@ -649,18 +641,13 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
             if !recorded {
                 return Ok(());
             }
-            let ev = Event {
-                org_id: Some(&c.org),
-                actor_kind: &c.acct,
-                actor_id: Some(&c.sub),
-                action: "access_token.revoke",
-                object_kind: Some("access_token"),
-                object_id: Some(&c.jti),
-                ip: Some(ctx.ip),
-                outcome: "success",
-                detail: Some(json!({"via": "oauth/revoke"})),
-            };
-            Ok(audit::record(conn, ev, ctx.now)?)
+            // Only tokens this server signed get here: their acct is one it wrote.
+            let actor = Acct::parse(&c.acct).map_or(ActorKind::User, ActorKind::from);
+            let ev = Entry::new(&c.org, actor, &c.sub, Action::AccessTokenRevoke)
+                .on("access_token", Some(&c.jti))
+                .from_ip(Some(ctx.ip))
+                .detail(json!({"via": "oauth/revoke"}));
+            Ok(events::emit(conn, ev, ctx.now)?)
         });
     }
     match secrets::parse(token) {
@@ -673,18 +660,11 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
         let t = store::tokens::find_by_hash(conn, &hash)?;
         if let Some(t) = t.filter(|t| t.revoked_at.is_none()) {
             store::tokens::mark_revoked(conn, &t.id, &t.id, now)?;
-            let ev = Event {
-                org_id: Some(&t.org_id),
-                actor_kind: "api_token",
-                actor_id: Some(&t.id),
-                action: "token.revoke",
-                object_kind: Some("api_token"),
-                object_id: Some(&t.id),
-                ip: Some(ip),
-                outcome: "success",
-                detail: Some(json!({"via": "oauth/revoke"})),
-            };
-            audit::record(conn, ev, now)?;
+            let entry = Entry::new(&t.org_id, ActorKind::ApiToken, &t.id, Action::TokenRevoke)
+                .on("api_token", Some(&t.id))
+                .from_ip(Some(ip))
+                .detail(json!({"via": "oauth/revoke"}));
+            events::emit(conn, Event::from(entry).notice(Notice::TokenRevoked { token: &t, mail: true }), now)?;
         }
         Ok(())
     })
@@ -699,16 +679,10 @@ pub fn audit_refusal(
     ip: &str,
     now: i64,
 ) -> crate::service::Result<()> {
-    let ev = Event {
-        org_id: Some(org_id),
-        actor_kind: "api_token",
-        actor_id: Some(token_id),
-        action: "token.exchange",
-        object_kind: Some("api_token"),
-        object_id: Some(token_id),
-        ip: Some(ip),
-        outcome: "failure",
-        detail: Some(json!({ "reason": reason })),
-    };
-    audit::record(conn, ev, now)
+    let ev = Entry::new(org_id, ActorKind::ApiToken, token_id, Action::TokenExchange)
+        .on("api_token", Some(token_id))
+        .from_ip(Some(ip))
+        .outcome(Outcome::Failure)
+        .detail(json!({ "reason": reason }));
+    events::emit(conn, ev, now)
 }

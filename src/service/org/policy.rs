@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::{invalid, Principal, Result};
 use crate::store::models::Policy;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
@@ -260,11 +260,14 @@ pub fn update(
         }
         let exists = before.updated_at > 0;
         store::org::save_policy(conn, &after, exists)?;
-        let detail = serde_json::json!({
-            "before": serde_json::to_value(view(&before)).unwrap_or_default(),
-            "after": serde_json::to_value(view(&after)).unwrap_or_default(),
-        });
-        audit::record(conn, Event::by(p, "policy.update", "policy", &p.org_id).detail(detail), now)?;
+        let (was, is) = (
+            serde_json::to_value(view(&before)).unwrap_or_default(),
+            serde_json::to_value(view(&after)).unwrap_or_default(),
+        );
+        let ev = Event::by(p, Action::PolicyUpdate, "policy", &p.org_id)
+            .detail(serde_json::json!({"before": was, "after": is}))
+            .notice(events::Notice::PolicyChanged { before: was, after: is });
+        events::emit(conn, ev, now)?;
         Ok(view(&after))
     })
 }

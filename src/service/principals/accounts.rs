@@ -3,7 +3,7 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::tokens::table::TableQuery;
 use crate::service::tokens::usage::Usage;
@@ -106,9 +106,9 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
             epoch: 0,
         };
         store::principals::insert_account(conn, &s)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "service_account.create", "service_account", &s.id)
+            Event::by(p, Action::ServiceAccountCreate, "service_account", &s.id)
                 .detail(serde_json::json!({"roles": input.roles})),
             now,
         )?;
@@ -170,7 +170,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
             store::tokens::relabel_owner(conn, &s.id, &s.name)?;
         }
         let detail = serde_json::json!({"roles": {"before": before, "after": roles_from_text(&s.roles)}});
-        audit::record(conn, Event::by(p, "service_account.update", "service_account", &s.id).detail(detail), now)?;
+        events::emit(conn, Event::by(p, Action::ServiceAccountUpdate, "service_account", &s.id).detail(detail), now)?;
         Ok(view(&s))
     })
 }
@@ -180,7 +180,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
 fn revoke_left_holders(conn: &mut AnyConnection, p: &Principal, s: &ServiceAccount, now: i64) -> Result<()> {
     for t in store::webhooks::live_tokens_of(conn, &p.org_id, &s.id)? {
         if !crate::service::principals::credentials::holders_left(conn, &p.org_id, &t.secret_seen_by)?.is_empty() {
-            tokens::revoke(conn, p, &t, "token.revoke", now)?;
+            tokens::revoke(conn, p, &t, Action::TokenRevoke, now)?;
         }
     }
     Ok(())
@@ -194,9 +194,9 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
         store::principals::delete_account(conn, &s.id, now)?;
         let n = tokens::revoke_owned(conn, p, &s.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "service_account.delete", "service_account", &s.id)
+            Event::by(p, Action::ServiceAccountDelete, "service_account", &s.id)
                 .detail(serde_json::json!({"revoked_tokens": n})),
             now,
         )?;
@@ -329,11 +329,13 @@ pub fn token_create(
             },
             now,
         )?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "token.create", "api_token", &row.id).detail(serde_json::json!({
+            Event::by(p, Action::TokenCreate, "api_token", &row.id)
+                .detail(serde_json::json!({
                 "service_account": s.id, "expires_at": rfc3339(expires_at),
-                "audiences": reach.audiences, "management": reach.management})),
+                "audiences": reach.audiences, "management": reach.management}))
+                .notice(events::Notice::TokenCreated { token: &row, rotated_from: None }),
             now,
         )?;
         Ok(CreatedToken { token: secret, record: tokens::view(&row, usage, now) })
@@ -363,7 +365,7 @@ pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
-        tokens::revoke(conn, p, &t, "token.revoke", now).map(|_| ())
+        tokens::revoke(conn, p, &t, Action::TokenRevoke, now).map(|_| ())
     })
 }
 

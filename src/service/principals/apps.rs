@@ -6,7 +6,7 @@ use crate::clock::rfc3339;
 use crate::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{check_text, invalid, new_id, Error, Principal, Result, Role};
 use crate::store::models::App;
@@ -212,9 +212,9 @@ pub fn create(
             secret_seen_by: roles_to_text(std::slice::from_ref(&p.id)),
         };
         principals::insert_app(conn, &a)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "app.create", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id,
+            Event::by(p, Action::AppCreate, "app", &a.id).detail(serde_json::json!({"client_id": a.client_id,
                 "roles": input.roles, "audiences": reach.audiences, "management": reach.management})),
             now,
         )?;
@@ -312,7 +312,7 @@ pub fn patch(
             "disabled": a.disabled,
             "reach": {"before": reach_before, "after": Reach::from_row(&a.audiences, a.management)},
         });
-        audit::record(conn, Event::by(p, "app.update", "app", &a.id).detail(detail), now)?;
+        events::emit(conn, Event::by(p, Action::AppUpdate, "app", &a.id).detail(detail), now)?;
         Ok(view(&a))
     })
 }
@@ -324,9 +324,9 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
         check_introspect_app(p, &a)?;
         principals::delete_app(conn, &a.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),
+            Event::by(p, Action::AppDelete, "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),
             now,
         )?;
         Ok(())
@@ -387,7 +387,10 @@ pub fn regenerate_secret(
         }
         principals::update_app_secret(conn, &a, now)?;
         let detail = serde_json::json!({"grace_period_seconds": grace});
-        audit::record(conn, Event::by(p, "app.secret.regenerate", "app", &a.id).detail(detail), now)?;
+        let ev = Event::by(p, Action::AppSecretRegenerate, "app", &a.id)
+            .detail(detail)
+            .notice(events::Notice::AppSecretRegenerated { app: &a });
+        events::emit(conn, ev, now)?;
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
     })
 }

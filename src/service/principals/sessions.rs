@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
 use crate::secrets;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, ActorKind, Entry, Event};
 use crate::service::principals::users::{bump_epoch, load_target};
 use crate::service::{new_id, Error, Principal, Result};
 use crate::store::models::{ResetCode, Session, User};
@@ -53,18 +53,11 @@ pub fn start_console(
 ) -> Result<Session> {
     conn.transaction(|conn| {
         let s = insert_session(conn, user, ttl, Some(secret_hash.to_string()), now)?;
-        let ev = Event {
-            org_id: Some(&user.org_id),
-            actor_kind: "user",
-            actor_id: Some(&user.id),
-            action: "user.login",
-            object_kind: Some("user"),
-            object_id: Some(&user.id),
-            ip: Some(ip),
-            outcome: "success",
-            detail: Some(serde_json::json!({"via": "console", "session": s.id})),
-        };
-        audit::record(conn, ev, now)?;
+        let ev = Entry::new(&user.org_id, ActorKind::User, &user.id, Action::UserLogin)
+            .on("user", Some(&user.id))
+            .from_ip(Some(ip))
+            .detail(serde_json::json!({"via": "console", "session": s.id}));
+        events::emit(conn, ev, now)?;
         Ok(s)
     })
 }
@@ -85,7 +78,7 @@ pub fn logout(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
             Some(sid) => store::sessions::revoke(conn, sid, now)?,
             None => revoke_jti(conn, p, now)?,
         }
-        audit::record(conn, Event::by(p, "session.logout", p.acct.as_str(), &p.id), now)
+        events::emit(conn, Event::by(p, Action::SessionLogout, p.acct.as_str(), &p.id), now)
     })
 }
 
@@ -108,7 +101,7 @@ pub fn sign_out_everywhere(conn: &mut AnyConnection, p: &Principal, now: i64) ->
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
         bump_epoch(conn, &user_id, now)?;
-        audit::record(conn, Event::by(p, "session.revoke_all", "user", &user_id), now)
+        events::emit(conn, Event::by(p, Action::SessionRevokeAll, "user", &user_id), now)
     })
 }
 
@@ -133,7 +126,7 @@ pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, 
             let epoch = store::principals::user_epoch(conn, &user_id)?;
             store::sessions::set_epoch(conn, sid, epoch)?;
         }
-        audit::record(conn, Event::by(p, "user.password.change", "user", &user_id), now)
+        events::emit(conn, Event::by(p, Action::UserPasswordChange, "user", &user_id), now)
     })
 }
 
@@ -167,9 +160,9 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
         };
         store::sessions::insert_reset_code(conn, &row)?;
         bump_epoch(conn, &u.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "user.password.reset", "user", &u.id).detail(serde_json::json!({"code_id": row.id})),
+            Event::by(p, Action::UserPasswordReset, "user", &u.id).detail(serde_json::json!({"code_id": row.id})),
             now,
         )?;
         Ok(IssuedCode { code, expires_at: rfc3339(row.expires_at) })
@@ -234,18 +227,11 @@ pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &s
             return Err(bad_code());
         }
         bump_epoch(conn, &code.user_id, now)?;
-        let ev = Event {
-            org_id: Some(&code.org_id),
-            actor_kind: "user",
-            actor_id: Some(&code.user_id),
-            action: "user.password.redeem",
-            object_kind: Some("user"),
-            object_id: Some(&code.user_id),
-            ip: Some(ip),
-            outcome: "success",
-            detail: Some(serde_json::json!({"code_id": code.id})),
-        };
-        audit::record(conn, ev, now)
+        let ev = Entry::new(&code.org_id, ActorKind::User, &code.user_id, Action::UserPasswordRedeem)
+            .on("user", Some(&code.user_id))
+            .from_ip(Some(ip))
+            .detail(serde_json::json!({"code_id": code.id}));
+        events::emit(conn, ev, now)
     })
 }
 

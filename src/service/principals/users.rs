@@ -4,7 +4,7 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::store::models::User;
@@ -221,9 +221,9 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
             epoch: 0,
         };
         store::principals::insert_user(conn, &u)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "user.create", "user", &u.id).detail(serde_json::json!({"roles": roles})),
+            Event::by(p, Action::UserCreate, "user", &u.id).detail(serde_json::json!({"roles": roles})),
             now,
         )?;
         Ok(view(&u))
@@ -344,7 +344,6 @@ pub fn patch(
         if newly_disabled {
             // A re-enabled account must not bring old logins and access tokens back.
             bump_epoch(conn, &u.id, now)?;
-            crate::service::events::webhooks::user_disabled(conn, p, &u.id, &u.email, now)?;
         }
         let mut changes = serde_json::Map::new();
         if input.roles.is_some() {
@@ -359,11 +358,11 @@ pub fn patch(
         if !settled.is_empty() {
             changes.insert("credentials".into(), settled.to_json());
         }
-        audit::record(
-            conn,
-            Event::by(p, "user.update", "user", &u.id).detail(serde_json::Value::Object(changes)),
-            now,
-        )?;
+        let mut ev = Event::by(p, Action::UserUpdate, "user", &u.id).detail(serde_json::Value::Object(changes));
+        if newly_disabled {
+            ev = ev.notice(events::Notice::UserDisabled { user_id: &u.id, email: &u.email });
+        }
+        events::emit(conn, ev, now)?;
         Ok(view(&u))
     })
 }
@@ -393,9 +392,9 @@ pub fn delete(
         store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
         bump_epoch(conn, &u.id, now)?;
         let revoked = crate::service::tokens::revoke_owned(conn, p, &u.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "user.delete", "user", &u.id)
+            Event::by(p, Action::UserDelete, "user", &u.id)
                 .detail(serde_json::json!({"revoked_tokens": revoked, "credentials": settled.to_json()})),
             now,
         )?;

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::principal::idle_expired;
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event, Notice};
 use crate::service::list::Paged;
 use crate::service::tokens::table::TableQuery;
 use crate::service::tokens::usage::Usage;
@@ -316,26 +316,29 @@ pub fn update(
     }
     t.search = ApiToken::search_text(&t.name, &t.description, &t.hint, &t.owner_label);
     store::tokens::set_editable(conn, &t)?;
-    audit::record(conn, Event::by(p, "token.update", "api_token", &t.id).detail(detail), now)?;
+    events::emit(conn, Event::by(p, Action::TokenUpdate, "api_token", &t.id).detail(detail), now)?;
     Ok(view(&t, usage, now))
 }
 
 /// Revokes one token (idempotent: the first revocation's time and author stay). Answers
 /// whether this call revoked it (false when a concurrent call already had).
-pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &str, now: i64) -> Result<bool> {
+pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: Action, now: i64) -> Result<bool> {
     if t.revoked_at.is_some() {
         return Ok(false);
     }
     let n = store::tokens::revoke(conn, &t.id, &p.id, now)?;
     if n == 1 {
-        audit::record(conn, Event::by(p, action, "api_token", &t.id), now)?;
+        let ev = Event::by(p, action, "api_token", &t.id).notice(Notice::TokenRevoked { token: t, mail: true });
+        events::emit(conn, ev, now)?;
     }
     Ok(n == 1)
 }
 
 /// Revokes every live token of one owner (revoke-all, and deleting a user or service account).
 pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now: i64) -> Result<usize> {
-    crate::service::events::webhooks::owner_tokens_revoked(conn, p, owner_id, now)?;
+    let live = store::webhooks::live_tokens_of(conn, &p.org_id, owner_id)?;
+    let notices: Vec<Notice> = live.iter().map(|t| Notice::TokenRevoked { token: t, mail: false }).collect();
+    events::notify(conn, &p.org_id, Some(events::Actor::of(p)), &notices, now)?;
     Ok(store::tokens::revoke_owned(conn, &p.org_id, owner_id, &p.id, now)?)
 }
 
@@ -402,7 +405,10 @@ pub fn my_create(
         )?;
         let detail = serde_json::json!({"name": row.name, "roles": roles, "expires_at": rfc3339(expires_at),
             "audiences": reach.audiences, "management": reach.management});
-        audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(detail), now)?;
+        let ev = Event::by(p, Action::TokenCreate, "api_token", &row.id)
+            .detail(detail)
+            .notice(Notice::TokenCreated { token: &row, rotated_from: None });
+        events::emit(conn, ev, now)?;
         Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
     })
 }
@@ -425,7 +431,7 @@ pub fn my_patch(
 pub fn my_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
     conn.transaction(|conn| {
         let t = load_owned(conn, &p.org_id, p.user_id()?, id)?;
-        revoke(conn, p, &t, "token.revoke", now).map(|_| ())
+        revoke(conn, p, &t, Action::TokenRevoke, now).map(|_| ())
     })
 }
 
@@ -433,9 +439,9 @@ pub fn my_revoke_all(conn: &mut AnyConnection, p: &Principal, now: i64) -> Resul
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
         let n = revoke_owned(conn, p, &user_id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "token.revoke_all", "user", &user_id).detail(serde_json::json!({"revoked": n})),
+            Event::by(p, Action::TokenRevokeAll, "user", &user_id).detail(serde_json::json!({"revoked": n})),
             now,
         )?;
         Ok(n)
@@ -472,7 +478,7 @@ pub fn rotate(
     }
     // Revoke first and insist on winning: a concurrent revoke or rotate of the same token
     // must not leave a live successor (PostgreSQL runs them in parallel).
-    if !revoke(conn, p, old, "token.revoke", now)? {
+    if !revoke(conn, p, old, Action::TokenRevoke, now)? {
         return Err(Error::Conflict("the token was revoked concurrently".into()));
     }
     let lifetime = (old.expires_at - old.created_at).clamp(1, max_days * 86_400);
@@ -499,11 +505,10 @@ pub fn rotate(
         },
         now,
     )?;
-    audit::record(
-        conn,
-        Event::by(p, "token.rotate", "api_token", &old.id).detail(serde_json::json!({"new_token": row.id})),
-        now,
-    )?;
+    let ev = Event::by(p, Action::TokenRotate, "api_token", &old.id)
+        .detail(serde_json::json!({"new_token": row.id}))
+        .notice(Notice::TokenCreated { token: &row, rotated_from: Some(&old.id) });
+    events::emit(conn, ev, now)?;
     Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
 }
 

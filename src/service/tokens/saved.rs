@@ -3,7 +3,7 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{check_text, new_id, Error, Principal, Result};
 use crate::store::models::SavedSearch;
@@ -57,7 +57,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
         SavedSearch { id: new_id(), org_id: p.org_id.clone(), name, query, created_by: p.id.clone(), created_at: now };
     conn.transaction(|conn| {
         store::saved::insert(conn, &s)?;
-        audit::record(conn, Event::by(p, "saved_search.create", "saved_search", &s.id), now)
+        events::emit(conn, Event::by(p, Action::SavedSearchCreate, "saved_search", &s.id), now)
     })?;
     Ok(view(&s))
 }
@@ -77,7 +77,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
             return Err(Error::Forbidden("only its creator or an owner deletes a saved search".into()));
         }
         store::saved::delete(conn, &s.id)?;
-        audit::record(conn, Event::by(p, "saved_search.delete", "saved_search", &s.id), now)
+        events::emit(conn, Event::by(p, Action::SavedSearchDelete, "saved_search", &s.id), now)
     })
 }
 

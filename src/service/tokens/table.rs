@@ -219,7 +219,7 @@ pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now:
         let mut n = 0;
         for id in ids {
             let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
-            if tokens::revoke(conn, p, &t, "token.admin_revoke", now)? {
+            if tokens::revoke(conn, p, &t, crate::service::events::Action::TokenAdminRevoke, now)? {
                 n += 1;
             }
         }
@@ -232,7 +232,7 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, 
     p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
-        tokens::revoke(conn, p, &t, "token.admin_revoke", now)?;
+        tokens::revoke(conn, p, &t, crate::service::events::Action::TokenAdminRevoke, now)?;
         let t = store::tokens::get(conn, id)?;
         Ok(tokens::view(&t, usage, now))
     })
