@@ -19,14 +19,14 @@ use crate::service::oauth::exchange;
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
 use crate::service::principals::apps::SecretRotation;
 use crate::service::{
-    self, authz::roles, events::log as audit, events::webhooks, org::policy, principals::accounts, principals::apps,
+    self, authz::roles, events::webhooks, org::audit_log as audit, org::policy, principals::accounts, principals::apps,
     principals::sessions, principals::users, tokens, tokens::saved, tokens::table,
 };
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
 use crate::service::{
     authz::roles::{NewRole, RoleView},
-    events::log::{AuditFilter, AuditView},
     events::webhooks::{CreateWebhook, DeliveryView, PatchWebhook, TestQueued, WebhookView, WebhookWithSecret},
+    org::audit_log::{AuditFilter, AuditView},
     org::policy::{PolicyUpdate, PolicyView},
     principals::accounts::{AccountPatch, AccountView, NewAccount},
     principals::apps::{AppPatch, AppView, AppWithSecret, NewApp},

@@ -402,7 +402,7 @@ sort_param!(UserSort, user_sort, crate::service::principals::users::SORTS, "crea
 sort_param!(AccountSort, account_sort, crate::service::principals::accounts::SORTS, "created_at");
 sort_param!(AppSort, app_sort, crate::service::principals::apps::SORTS, "created_at");
 sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::SORTS, "created_at");
-sort_param!(AuditSort, audit_sort, crate::service::events::log::SORTS, "at");
+sort_param!(AuditSort, audit_sort, crate::service::org::audit_log::SORTS, "at");
 sort_param!(TableSort, table_sort, crate::service::tokens::table::SORTS, "created_at");
 sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::SORTS, "created_at");
 sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DELIVERY_SORTS, "at");

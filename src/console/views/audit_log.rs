@@ -9,8 +9,8 @@ use super::admin::{Query, QueryPager};
 use super::parts::when;
 use crate::app::State;
 use crate::console::{read, render, Chrome, Fail, FieldErrors, Ui};
-use crate::service::events::log::{self as audit, AuditFilter};
 use crate::service::list::PageQuery;
+use crate::service::org::audit_log::{self as audit, AuditFilter};
 
 const BASE: &str = "/console/audit";
 

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::jwt::AccessClaims;
 use crate::service::authz::roles::{Role, RoleSet};
+use crate::service::events::{Acting, ActorKind};
 use crate::service::tokens::usage::Usage;
 use crate::service::Result;
 use crate::store::models::{ApiToken, User};
@@ -32,6 +33,34 @@ impl Acct {
             "app" => Some(Acct::App),
             _ => None,
         }
+    }
+}
+
+impl From<Acct> for ActorKind {
+    fn from(a: Acct) -> ActorKind {
+        match a {
+            Acct::User => ActorKind::User,
+            Acct::ServiceAccount => ActorKind::ServiceAccount,
+            Acct::App => ActorKind::App,
+        }
+    }
+}
+
+impl Acting for Principal {
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
+    fn actor_kind(&self) -> ActorKind {
+        self.acct.into()
+    }
+    fn actor_id(&self) -> &str {
+        &self.id
+    }
+    fn ip(&self) -> Option<&str> {
+        self.ip.as_deref()
+    }
+    fn via_token(&self) -> Option<&str> {
+        self.token_id.as_deref()
     }
 }
 

@@ -3,9 +3,9 @@
 //! audit row and the outbox rows for the subscribed webhooks (and email) are written from
 //! it, nothing re-read. `audit` (the log's writer) and `outbox` (the queue's writer) are
 //! leaves; `log` reads the audit log back; `webhooks` manages subscriptions, the expiry
-//! scan and the delivery rules.
+//! scan and the delivery rules. Nothing here imports the services that emit: the caller
+//! is any [`Acting`] (the principal implements it in `authz::principal`).
 pub mod audit;
-pub mod log;
 pub mod outbox;
 pub mod webhooks;
 
@@ -15,18 +15,19 @@ pub use audit::{Action, ActorKind, Entry, Outcome};
 pub use outbox::EventKind;
 
 use crate::clock::rfc3339;
-use crate::service::{Acct, Principal, Result};
+use crate::service::Result;
 use crate::store::models::{ApiToken, App};
 use crate::store::AnyConnection;
 
-impl From<Acct> for ActorKind {
-    fn from(a: Acct) -> ActorKind {
-        match a {
-            Acct::User => ActorKind::User,
-            Acct::ServiceAccount => ActorKind::ServiceAccount,
-            Acct::App => ActorKind::App,
-        }
-    }
+/// Whoever acts in an event (the authenticated principal).
+pub trait Acting {
+    fn org_id(&self) -> &str;
+    fn actor_kind(&self) -> ActorKind;
+    fn actor_id(&self) -> &str;
+    /// The caller's address, if known.
+    fn ip(&self) -> Option<&str>;
+    /// The API token the caller's access token was exchanged from, if any.
+    fn via_token(&self) -> Option<&str>;
 }
 
 /// Why a token was revoked, as its `token.revoked` event says.
@@ -103,8 +104,8 @@ pub struct Actor<'a> {
 }
 
 impl<'a> Actor<'a> {
-    pub fn of(p: &'a Principal) -> Actor<'a> {
-        Actor { kind: p.acct.into(), id: Some(&p.id) }
+    pub fn of(p: &'a impl Acting) -> Actor<'a> {
+        Actor { kind: p.actor_kind(), id: Some(p.actor_id()) }
     }
 
     fn json(self) -> Value {
@@ -120,9 +121,9 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     /// A successful action of `p` on an object (and the API token it came through, if any).
-    pub fn by(p: &'a Principal, action: Action, kind: &'a str, id: &'a str) -> Event<'a> {
-        let mut entry = Entry::new(&p.org_id, p.acct.into(), &p.id, action).on(kind, Some(id)).from_ip(p.ip.as_deref());
-        entry.detail = p.token_id.as_ref().map(|t| json!({ "via_token": t }));
+    pub fn by(p: &'a impl Acting, action: Action, kind: &'a str, id: &'a str) -> Event<'a> {
+        let mut entry = Entry::new(p.org_id(), p.actor_kind(), p.actor_id(), action).on(kind, Some(id)).from_ip(p.ip());
+        entry.detail = p.via_token().map(|t| json!({ "via_token": t }));
         Event { entry, notices: vec![] }
     }
 

@@ -1,4 +1,5 @@
-//! The audit log as read back (`GET /api/v1/audit`, the console's audit page).
+//! The audit log as read back (`GET /api/v1/audit`, the console's audit page): the rows
+//! `events::audit` wrote, for an org admin.
 use serde::Serialize;
 
 use crate::clock::{parse_rfc3339, rfc3339};
