@@ -174,5 +174,5 @@ pub fn test_event() -> Object {
 
 /// A token list's `status` filter (`table::parse_in`): a token status or `expiring_soon`.
 pub fn status_filter() -> Object {
-    one_of(&crate::service::tokens::table::STATUSES)
+    crate::service::tokens::vocab::StatusFilter::schema()
 }

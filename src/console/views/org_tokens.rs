@@ -339,7 +339,7 @@ pub async fn export_csv(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Resul
             &t.created_at,
             &t.expires_at,
             t.last_used_at.as_deref().unwrap_or(""),
-            t.status,
+            t.status.as_str(),
         ];
         body.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
         body.push('\n');

@@ -4,6 +4,7 @@ pub mod lifecycle;
 pub mod saved;
 pub mod table;
 pub mod usage;
+pub mod vocab;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,7 @@ use crate::service::events::{self, Action, Event, Notice};
 use crate::service::list::Paged;
 use crate::service::tokens::table::TableQuery;
 use crate::service::tokens::usage::Usage;
+use crate::service::tokens::vocab::TokenStatus;
 use crate::service::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::store::models::ApiToken;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
@@ -102,8 +104,8 @@ pub struct TokenView {
     /// no idle limit).
     #[schema(required = true)]
     pub idle_ttl_days: Option<i64>,
-    #[schema(schema_with = crate::service::doc::token_status)]
-    pub status: &'static str,
+    #[schema(schema_with = TokenStatus::schema)]
+    pub status: TokenStatus,
     /// RFC 3339, null unless revoked.
     #[schema(required = true, format = DateTime)]
     pub revoked_at: Option<String>,
@@ -117,23 +119,23 @@ pub struct TokenView {
     pub management: bool,
 }
 
-pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> &'static str {
+pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> TokenStatus {
     if t.revoked_at.is_some() {
-        "revoked"
+        TokenStatus::Revoked
     } else if t.expires_at <= now {
-        "expired"
+        TokenStatus::Expired
     } else if idle_expired(t, usage, now) {
-        "idle"
+        TokenStatus::Idle
     } else {
-        "active"
+        TokenStatus::Active
     }
 }
 
 /// The status a list shows, from the token and its owner: an otherwise active token of a
 /// disabled person or service account is `owner_disabled` (the exchange refuses it).
 pub fn owner_status(mut v: TokenView, owner_disabled: bool) -> TokenView {
-    if owner_disabled && v.status == "active" {
-        v.status = "owner_disabled";
+    if owner_disabled && v.status == TokenStatus::Active {
+        v.status = TokenStatus::OwnerDisabled;
     }
     v
 }
