@@ -375,13 +375,13 @@ pub struct JwkSet {
     keys: Vec<Jwk>,
 }
 
-/// The `sort` parameter of a list, with that list's keys (the service's `SORTS`).
+/// The `sort` parameter of a list, with that list's keys (the service's sort enum).
 macro_rules! sort_param {
     ($name:ident, $schema:ident, $sorts:expr, $default:literal) => {
         fn $schema() -> utoipa::openapi::Object {
             utoipa::openapi::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::Type::String)
-                .enum_values(Some($sorts.iter().copied()))
+                .enum_values(Some($sorts.iter().map(|s| s.as_str())))
                 .default(Some($default.into()))
                 .build()
         }
@@ -397,15 +397,15 @@ macro_rules! sort_param {
     };
 }
 
-sort_param!(TokenSort, token_sort, crate::service::tokens::SORTS, "created_at");
-sort_param!(UserSort, user_sort, crate::service::principals::users::SORTS, "created_at");
-sort_param!(AccountSort, account_sort, crate::service::principals::accounts::SORTS, "created_at");
-sort_param!(AppSort, app_sort, crate::service::principals::apps::SORTS, "created_at");
-sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::SORTS, "created_at");
-sort_param!(AuditSort, audit_sort, crate::service::org::audit_log::SORTS, "at");
-sort_param!(TableSort, table_sort, crate::service::tokens::table::SORTS, "created_at");
-sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::SORTS, "created_at");
-sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DELIVERY_SORTS, "at");
+sort_param!(TokenSort, token_sort, crate::service::tokens::Sort::ALL, "created_at");
+sort_param!(UserSort, user_sort, crate::service::principals::users::Sort::ALL, "created_at");
+sort_param!(AccountSort, account_sort, crate::service::principals::accounts::Sort::ALL, "created_at");
+sort_param!(AppSort, app_sort, crate::service::principals::apps::Sort::ALL, "created_at");
+sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::Sort::ALL, "created_at");
+sort_param!(AuditSort, audit_sort, crate::service::org::audit_log::Sort::ALL, "at");
+sort_param!(TableSort, table_sort, crate::service::tokens::table::TableSort::ALL, "created_at");
+sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::Sort::ALL, "created_at");
+sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DeliverySort::ALL, "at");
 
 fn status_filter() -> utoipa::openapi::Object {
     fields::status_filter()
@@ -1008,7 +1008,7 @@ mod tests {
     /// sorts of the two lists.
     #[test]
     fn webhook_enums_match_the_service() {
-        use crate::service::events::webhooks::{DELIVERY_SORTS, SORTS};
+        use crate::service::events::webhooks::{DeliverySort, Sort};
         use crate::service::events::EventKind;
         let d = doc();
         assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EventKind::SUBSCRIBABLE));
@@ -1028,8 +1028,8 @@ mod tests {
             let op = &d["paths"][path]["get"];
             op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "sort").unwrap()["schema"]["enum"].clone()
         };
-        assert_eq!(sort("/api/v1/webhooks"), serde_json::json!(SORTS));
-        assert_eq!(sort("/api/v1/webhooks/{id}/deliveries"), serde_json::json!(DELIVERY_SORTS));
+        assert_eq!(sort("/api/v1/webhooks"), serde_json::json!(Sort::ALL));
+        assert_eq!(sort("/api/v1/webhooks/{id}/deliveries"), serde_json::json!(DeliverySort::ALL));
     }
 
     /// The owner token lists document exactly the parameters `table::parse_in` reads for

@@ -94,6 +94,63 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A closed vocabulary held as strings on the wire and in the database: the enums of
+/// [`words!`] (statuses, kinds, the sort keys of each list).
+pub trait Word: Copy + 'static {
+    fn all() -> &'static [Self];
+    fn as_str(self) -> &'static str;
+}
+
+/// `words!(/// doc  pub Name { Variant = "text", ... })`: an enum serialized as its texts,
+/// with `ALL`, `as_str`, `parse`, its OpenAPI `schema()` and [`Word`].
+macro_rules! words {
+    ($(#[$m:meta])* $vis:vis $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        $vis enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $s),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|w| w.as_str() == s)
+            }
+
+            /// The OpenAPI schema: a string, one of [`Self::ALL`].
+            pub fn schema() -> utoipa::openapi::Object {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .enum_values(Some($name::ALL.iter().map(|w| w.as_str())))
+                    .build()
+            }
+        }
+
+        impl $crate::service::Word for $name {
+            fn all() -> &'static [$name] {
+                $name::ALL
+            }
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use words;
+
 pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
     let v = value.trim();
     let n = v.chars().count();

@@ -17,9 +17,14 @@ use crate::whsec::{self, Sealer};
 
 /// Test events one org may queue a minute (`POST /api/v1/webhooks/{id}/test`; 429 beyond).
 pub const TEST_EVENTS_PER_MINUTE: u32 = 10;
-/// Sort keys of the webhook list and of a delivery log.
-pub const SORTS: [&str; 2] = ["created_at", "url"];
-pub const DELIVERY_SORTS: [&str; 1] = ["at"];
+crate::service::words!(
+    /// Sort keys of the webhook list.
+    pub Sort { CreatedAt = "created_at", Url = "url" }
+);
+crate::service::words!(
+    /// Sort keys of a delivery log.
+    pub DeliverySort { At = "at" }
+);
 /// Webhooks per org.
 pub const MAX_PER_ORG: i64 = 20;
 pub const MAX_URL_CHARS: usize = 2048;
@@ -220,7 +225,7 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Webhook> {
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<WebhookView>> {
     p.require(Role::OrgAdmin)?;
-    let page = pq.validate_sorted(&SORTS)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = store::webhooks::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |w| view(&w)))
 }
@@ -358,7 +363,7 @@ pub fn send_test(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) ->
 
 pub fn deliveries(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQuery) -> Result<Paged<DeliveryView>> {
     p.require(Role::OrgAdmin)?;
-    let page = pq.validate_sorted(&DELIVERY_SORTS)?;
+    let page = pq.validate_sorted::<DeliverySort>()?;
     let w = load(conn, p, id)?;
     let rows = store::webhooks::deliveries(conn, &w.id, &page)?;
     Ok(page.view(rows, |d| DeliveryView {

@@ -40,8 +40,10 @@ fn audit_outcome() -> utoipa::openapi::Object {
     crate::service::doc::one_of(&Outcome::ALL.map(Outcome::as_str))
 }
 
-/// Sort keys of the audit log.
-pub const SORTS: [&str; 3] = ["at", "created_at", "action"];
+crate::service::words!(
+    /// Sort keys of the audit log.
+    pub Sort { At = "at", CreatedAt = "created_at", Action = "action" }
+);
 
 /// The audit log's filters.
 #[derive(Default, serde::Deserialize, utoipa::IntoParams)]
@@ -85,7 +87,7 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
             return Err(crate::service::invalid("outcome", "must be success, failure or denied"));
         }
     }
-    page.check_sort(&SORTS)?;
+    page.check_sort::<Sort>()?;
     let filter = store::audit::Filter {
         actor: f.actor.as_deref(),
         actor_kind: f.actor_kind.as_deref(),

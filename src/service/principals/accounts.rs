@@ -118,7 +118,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AccountView>> {
     p.require(crate::service::Role::OrgAdmin)?;
-    let page = pq.validate_sorted(&SORTS)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = store::principals::list_accounts(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
@@ -369,8 +369,10 @@ pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str
     })
 }
 
-/// Sort keys of the list.
-pub const SORTS: [&str; 2] = ["created_at", "name"];
+crate::service::words!(
+    /// Sort keys of the service-account list.
+    pub Sort { CreatedAt = "created_at", Name = "name" }
+);
 
 /// A service account's live tokens and the org's limit on them (the console shows both).
 pub fn token_limit(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<(i64, i64)> {

@@ -224,7 +224,7 @@ pub fn create(
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AppView>> {
     p.require_any(&WHO)?;
-    let page = pq.validate_sorted(&SORTS)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = principals::list_apps(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |a| view(&a)))
 }
@@ -395,5 +395,7 @@ pub fn regenerate_secret(
     })
 }
 
-/// Sort keys of the list.
-pub const SORTS: [&str; 2] = ["created_at", "name"];
+crate::service::words!(
+    /// Sort keys of the app list.
+    pub Sort { CreatedAt = "created_at", Name = "name" }
+);

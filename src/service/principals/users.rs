@@ -242,12 +242,14 @@ pub struct UserFilter {
     pub disabled: Option<String>,
 }
 
-/// Sort keys of the list of users.
-pub const SORTS: [&str; 3] = ["created_at", "email", "name"];
+crate::service::words!(
+    /// Sort keys of the people list.
+    pub Sort { CreatedAt = "created_at", Email = "email", Name = "name" }
+);
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQuery) -> Result<Paged<UserView>> {
     p.require(crate::service::Role::OrgAdmin)?;
-    let page = pq.validate_sorted(&SORTS)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let disabled = match f.disabled.as_deref() {
         None => None,
         Some("true") => Some(true),

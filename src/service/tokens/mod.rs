@@ -233,8 +233,10 @@ pub struct PatchToken {
     pub management: Option<bool>,
 }
 
-/// Sort keys of a list of tokens.
-pub const SORTS: [&str; 3] = ["created_at", "name", "expires_at"];
+crate::service::words!(
+    /// Sort keys of one owner's token list.
+    pub Sort { CreatedAt = "created_at", Name = "name", ExpiresAt = "expires_at" }
+);
 
 pub fn check_ttl(ttl: Option<i64>, max: i64) -> Result<i64> {
     let ttl = ttl.unwrap_or(30.min(max));

@@ -64,7 +64,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<SearchView>> {
     p.require(crate::service::Role::OrgAdmin)?;
-    let page = pq.validate_sorted(&SORTS)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = store::saved::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
@@ -81,5 +81,7 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
     })
 }
 
-/// Sort keys of the list.
-pub const SORTS: [&str; 2] = ["created_at", "name"];
+crate::service::words!(
+    /// Sort keys of the saved-search list.
+    pub Sort { CreatedAt = "created_at", Name = "name" }
+);

@@ -30,7 +30,10 @@ pub struct TableQuery {
     pub page: Page,
 }
 
-pub const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
+crate::service::words!(
+    /// Sort keys of the org table.
+    pub TableSort { CreatedAt = "created_at", Name = "name", ExpiresAt = "expires_at", LastUsedAt = "last_used_at", Owner = "owner" }
+);
 
 /// Which token list a query is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,8 +173,11 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
         audience: raw.audience.map(|v| v.trim_end_matches('/').to_string()),
         page: PageQuery { page: raw.page, page_size: raw.page_size, sort: raw.sort, order: raw.order }.validate()?,
     };
-    // One owner's list sorts by `tokens::SORTS` (the keys its OpenAPI `sort` parameter lists).
-    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &tokens::SORTS })?;
+    // One owner's list sorts by `tokens::Sort` (the keys its OpenAPI `sort` parameter lists).
+    match scope {
+        Scope::Org => t.page.check_sort::<TableSort>()?,
+        Scope::Owner => t.page.check_sort::<tokens::Sort>()?,
+    }
     Ok(t)
 }
 

@@ -1,55 +1,16 @@
 //! The words of the token lists: who owns a token, the status a list shows, and the
 //! values of the lists' `status` and `usage` filters. On the wire and in the database
 //! plain strings (`as_str`); the OpenAPI enums are built from the same lists.
-use serde::Serialize;
-
-fn one_of(values: impl IntoIterator<Item = &'static str>) -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(values)).build()
-}
-
-macro_rules! words {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-        pub enum $name {
-            $($(#[$vm])* #[serde(rename = $s)] $v),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$v),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$v => $s),+
-                }
-            }
-
-            pub fn parse(s: &str) -> Option<$name> {
-                $name::ALL.iter().copied().find(|w| w.as_str() == s)
-            }
-
-            /// The OpenAPI schema: a string, one of [`Self::ALL`].
-            pub fn schema() -> utoipa::openapi::Object {
-                one_of($name::ALL.iter().map(|w| w.as_str()))
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
+use crate::service::words;
 
 words!(
     /// Who owns an API token.
-    OwnerKind { User = "user", ServiceAccount = "service_account" }
+    pub OwnerKind { User = "user", ServiceAccount = "service_account" }
 );
 
 words!(
     /// The status of a token as a list shows it.
-    TokenStatus {
+    pub TokenStatus {
         Active = "active",
         Expired = "expired",
         Revoked = "revoked",
@@ -63,7 +24,7 @@ words!(
 
 words!(
     /// The `status` filter of every token list: a status, or `expiring_soon`.
-    StatusFilter {
+    pub StatusFilter {
         Active = "active",
         Expired = "expired",
         Revoked = "revoked",
@@ -74,7 +35,7 @@ words!(
 
 words!(
     /// The `usage` filter of the org table.
-    UsageFilter { NeverUsed = "never_used", Used = "used" }
+    pub UsageFilter { NeverUsed = "never_used", Used = "used" }
 );
 
 impl From<OwnerKind> for crate::service::Acct {
