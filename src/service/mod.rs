@@ -94,6 +94,45 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A point in time in a view: whole seconds, written on the wire as `clock::rfc3339` writes
+/// it (`2026-11-25T10:00:00Z`), and read as that text (`Deref<Target = str>`). The OpenAPI
+/// schema stays the field's (`doc::time`, or `format = DateTime`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timestamp {
+    secs: i64,
+    text: String,
+}
+
+impl Timestamp {
+    pub fn at(secs: i64) -> Timestamp {
+        Timestamp { secs, text: crate::clock::rfc3339(secs) }
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn secs(&self) -> i64 {
+        self.secs
+    }
+}
+
+impl std::ops::Deref for Timestamp {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
 /// A closed vocabulary held as strings on the wire and in the database: the enums of
 /// [`words!`] (statuses, kinds, the sort keys of each list).
 pub trait Word: Copy + 'static {
@@ -161,4 +200,18 @@ pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<St
         return Err(invalid(field, "must not contain control characters"));
     }
     Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_is_written_as_rfc3339_text() {
+        let t = Timestamp::at(1_764_064_800);
+        assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", crate::clock::rfc3339(1_764_064_800)));
+        assert_eq!(&*t, "2025-11-25T10:00:00Z");
+        assert_eq!(t.to_string(), "2025-11-25T10:00:00Z");
+        assert_eq!(t.secs(), 1_764_064_800);
+    }
 }

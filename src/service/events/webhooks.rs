@@ -6,7 +6,6 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::clock::rfc3339;
 use crate::service::events::outbox::{self, EventKind, NewEvent};
 use crate::service::events::{self, Action, Event, Notice};
 use crate::service::list::{PageQuery, Paged};
@@ -151,9 +150,9 @@ pub struct WebhookView {
     #[schema(required = true)]
     pub created_by: Option<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
 }
 
 /// A created webhook or a rolled secret: the record plus the signing secret, shown once.
@@ -178,7 +177,7 @@ pub struct DeliveryView {
     #[schema(minimum = 1)]
     pub attempt: i64,
     #[schema(schema_with = crate::service::doc::time)]
-    pub at: String,
+    pub at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::delivery_outcome)]
     pub outcome: String,
     /// The receiver's HTTP status; null when none was received.
@@ -210,8 +209,8 @@ fn view(w: &Webhook) -> WebhookView {
         enabled: w.enabled,
         secret_hint: w.secret_hint.clone(),
         created_by: w.created_by.clone(),
-        created_at: rfc3339(w.created_at),
-        updated_at: rfc3339(w.updated_at),
+        created_at: crate::service::Timestamp::at(w.created_at),
+        updated_at: crate::service::Timestamp::at(w.updated_at),
     }
 }
 
@@ -371,7 +370,7 @@ pub fn deliveries(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQu
         event_id: d.event_id,
         event_type: d.event_type,
         attempt: d.attempt,
-        at: rfc3339(d.at),
+        at: crate::service::Timestamp::at(d.at),
         outcome: d.outcome,
         status_code: d.status_code,
         duration_ms: d.duration_ms,

@@ -2,7 +2,7 @@
 //! `events::audit` wrote, for an org admin.
 use serde::Serialize;
 
-use crate::clock::{parse_rfc3339, rfc3339};
+use crate::clock::parse_rfc3339;
 use crate::service::events::audit::Outcome;
 use crate::service::list::{Page, Paged};
 use crate::service::{Principal, Result};
@@ -12,7 +12,7 @@ use crate::store::{self, AnyConnection};
 pub struct AuditView {
     pub id: String,
     #[schema(schema_with = crate::service::doc::time)]
-    pub at: String,
+    pub at: crate::service::Timestamp,
     /// user, service_account, app, or api_token (revocation by the holder, refused exchanges).
     pub actor_kind: String,
     #[schema(required = true)]
@@ -101,7 +101,7 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
     let rows = store::audit::list(conn, &p.org_id, &filter, page)?;
     Ok(page.view(rows, |r| AuditView {
         id: r.id,
-        at: rfc3339(r.at),
+        at: crate::service::Timestamp::at(r.at),
         actor_kind: r.actor_kind,
         actor_id: r.actor_id,
         action: r.action,

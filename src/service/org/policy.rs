@@ -3,7 +3,6 @@
 use diesel::Connection;
 use serde::Serialize;
 
-use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::service::events::{self, Action, Event};
 use crate::service::{invalid, Principal, Result};
@@ -59,8 +58,8 @@ pub struct PolicyView {
     #[schema(required = true)]
     pub allow_management_audience_for: Option<Vec<String>>,
     /// RFC 3339; null while the org still has the default policy.
-    #[schema(required = true, format = DateTime)]
-    pub updated_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub updated_at: Option<crate::service::Timestamp>,
 }
 
 /// The body of `PUT /api/v1/policy` (read by `update` from JSON, field by field). Named
@@ -106,7 +105,7 @@ pub fn view(p: &Policy) -> PolicyView {
         allow_self_rotation: p.allow_self_rotation,
         default_audiences: roles_from_text(&p.default_audiences),
         allow_management_audience_for: p.allow_management_audience_for.as_deref().map(roles_from_text),
-        updated_at: (p.updated_at > 0).then(|| rfc3339(p.updated_at)),
+        updated_at: (p.updated_at > 0).then(|| crate::service::Timestamp::at(p.updated_at)),
     }
 }
 

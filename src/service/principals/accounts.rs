@@ -24,9 +24,9 @@ pub struct AccountView {
     #[schema(required = true)]
     pub created_by: Option<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -69,8 +69,8 @@ fn view(s: &ServiceAccount) -> AccountView {
         roles: roles_from_text(&s.roles),
         disabled: s.disabled,
         created_by: s.created_by.clone(),
-        created_at: rfc3339(s.created_at),
-        updated_at: rfc3339(s.updated_at),
+        created_at: crate::service::Timestamp::at(s.created_at),
+        updated_at: crate::service::Timestamp::at(s.updated_at),
     }
 }
 

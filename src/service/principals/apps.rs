@@ -2,7 +2,6 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
 use crate::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
@@ -35,14 +34,14 @@ pub struct AppView {
     pub secret_hint: String,
     /// While a regeneration's grace period runs, the end of it: until then the previous
     /// secret works too.
-    #[schema(required = true, format = DateTime)]
-    pub previous_secret_expires_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub previous_secret_expires_at: Option<crate::service::Timestamp>,
     #[schema(required = true)]
     pub created_by: Option<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
     /// The resource audiences it may get access tokens for (["*"]: every configured one).
     pub audiences: Vec<String>,
     /// Whether it may get access tokens for the management API.
@@ -134,10 +133,10 @@ fn view(a: &App) -> AppView {
         disabled: a.disabled,
         introspect: a.introspect,
         secret_hint: a.secret_hint.clone(),
-        previous_secret_expires_at: a.previous_secret_expires_at.map(rfc3339),
+        previous_secret_expires_at: a.previous_secret_expires_at.map(crate::service::Timestamp::at),
         created_by: a.created_by.clone(),
-        created_at: rfc3339(a.created_at),
-        updated_at: rfc3339(a.updated_at),
+        created_at: crate::service::Timestamp::at(a.created_at),
+        updated_at: crate::service::Timestamp::at(a.updated_at),
         audiences: roles_from_text(&a.audiences),
         management: a.management,
     }

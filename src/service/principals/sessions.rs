@@ -3,7 +3,6 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
 use crate::secrets;
 use crate::service::events::{self, Action, ActorKind, Entry, Event};
 use crate::service::principals::users::{bump_epoch, load_target};
@@ -135,7 +134,7 @@ pub struct IssuedCode {
     /// Shown once; only its SHA-256 is stored.
     pub code: String,
     #[schema(schema_with = crate::service::doc::time)]
-    pub expires_at: String,
+    pub expires_at: crate::service::Timestamp,
 }
 
 /// An admin's one-time reset code for a person (who sets their own password with it).
@@ -165,7 +164,7 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
             Event::by(p, Action::UserPasswordReset, "user", &u.id).detail(serde_json::json!({"code_id": row.id})),
             now,
         )?;
-        Ok(IssuedCode { code, expires_at: rfc3339(row.expires_at) })
+        Ok(IssuedCode { code, expires_at: crate::service::Timestamp::at(row.expires_at) })
     })
 }
 

@@ -3,7 +3,6 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
 use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
@@ -51,9 +50,9 @@ pub struct UserView {
     /// False for a user who cannot log in with a password.
     pub has_password: bool,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
 }
 
 pub fn view(u: &User) -> UserView {
@@ -65,8 +64,8 @@ pub fn view(u: &User) -> UserView {
         roles: roles_from_text(&u.roles),
         disabled: u.disabled,
         has_password: u.password_hash.is_some(),
-        created_at: rfc3339(u.created_at),
-        updated_at: rfc3339(u.updated_at),
+        created_at: crate::service::Timestamp::at(u.created_at),
+        updated_at: crate::service::Timestamp::at(u.updated_at),
     }
 }
 

@@ -92,12 +92,12 @@ pub struct TokenView {
     #[schema(schema_with = crate::service::doc::roles)]
     pub roles: Vec<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub expires_at: String,
+    pub expires_at: crate::service::Timestamp,
     /// Last exchange (RFC 3339), null if never used.
-    #[schema(required = true, format = DateTime)]
-    pub last_used_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<crate::service::Timestamp>,
     #[schema(required = true)]
     pub last_used_ip: Option<String>,
     /// Copied from the policy at creation: unusable after this many days without use (null:
@@ -107,8 +107,8 @@ pub struct TokenView {
     #[schema(schema_with = TokenStatus::schema)]
     pub status: TokenStatus,
     /// RFC 3339, null unless revoked.
-    #[schema(required = true, format = DateTime)]
-    pub revoked_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<crate::service::Timestamp>,
     /// Id of the principal that revoked it (the token's own id when revoked by its holder at
     /// /oauth/revoke).
     #[schema(required = true)]
@@ -154,13 +154,13 @@ pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
         owner_kind: t.owner_kind.clone(),
         owner_id: t.owner_id.clone(),
         roles: roles_from_text(&t.roles),
-        created_at: rfc3339(t.created_at),
-        expires_at: rfc3339(t.expires_at),
-        last_used_at: last.map(rfc3339),
+        created_at: crate::service::Timestamp::at(t.created_at),
+        expires_at: crate::service::Timestamp::at(t.expires_at),
+        last_used_at: last.map(crate::service::Timestamp::at),
         last_used_ip: last_ip,
         idle_ttl_days: t.idle_ttl_days,
         status: status(t, usage, now),
-        revoked_at: t.revoked_at.map(rfc3339),
+        revoked_at: t.revoked_at.map(crate::service::Timestamp::at),
         revoked_by: t.revoked_by.clone(),
         audiences: roles_from_text(&t.audiences),
         management: t.management,

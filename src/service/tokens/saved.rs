@@ -2,7 +2,6 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
 use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{check_text, new_id, Error, Principal, Result};
@@ -28,7 +27,7 @@ pub struct SearchView {
     pub query: String,
     pub created_by: String,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
 }
 
 fn view(s: &SavedSearch) -> SearchView {
@@ -37,7 +36,7 @@ fn view(s: &SavedSearch) -> SearchView {
         name: s.name.clone(),
         query: s.query.clone(),
         created_by: s.created_by.clone(),
-        created_at: rfc3339(s.created_at),
+        created_at: crate::service::Timestamp::at(s.created_at),
     }
 }
 
