@@ -119,7 +119,7 @@ fn main() {
         org_id: org.clone(),
         acct: Acct::User,
         id: owner,
-        roles: vec!["org:owner".into()],
+        roles: tokend::service::RoleSet::of(&[tokend::service::Role::OrgOwner]),
         interactive: true,
         token_id: None,
         ip: None,

@@ -12,12 +12,12 @@
 //!   SQL, no role checks.
 //! - `service`: the rules (synchronous; a connection, the caller and the time in), each
 //!   reading validate → authorise → store → audit → view, grouped by domain:
-//!   `authz` (the caller, roles, per-credential reach, failure throttle), `events` (audit log,
-//!   webhook/email outbox), `oauth` (`POST /oauth/token` through `oauth::exchange::token`,
+//!   `authz` (the caller, typed roles, per-credential reach, failure throttle), `events` (the
+//!   one event sink: audit log and webhook/email outbox writers, webhook subscriptions), `oauth` (`POST /oauth/token` through `oauth::exchange::token`,
 //!   forward-auth and introspection, the revocation feed), `tokens` (personal and
 //!   service-account API tokens, the org table, saved searches, usage, lifecycle),
 //!   `principals` (people, login, passwords, sessions, service accounts, apps, what a
-//!   leaver's credentials become), `org` (organizations, policy); `list` (paging
+//!   leaver's credentials become), `org` (organizations, policy, the audit log as read); `list` (paging
 //!   parameters) and `doc` (OpenAPI field rules) are shared leaves.
 //! - `store`: diesel schema, rows, pools for SQLite and PostgreSQL, the per-backend read
 //!   strategy of the token path (`Db::read_hot`), and the queries beside their rows in
@@ -36,9 +36,11 @@
 //! lines, the request id), `config`, `clock`, `bootstrap`; `secrets`, `keys`, `jwt` and
 //! `whsec` (webhook signing secrets, sealed at rest) hold the cryptography.
 //!
-//! Notifications: changes queue events in the `outbox` table in their own transaction
-//! (`service::events::webhooks`, hooked into `service::events::audit::record`); the worker in
-//! `app::outbox` delivers them (webhooks over HTTP, email over SMTP) with retries.
+//! Events: a change hands one typed `service::events::Event` (its audit row and the
+//! notices it makes) to `service::events::emit` inside its own transaction, which writes
+//! the audit row (`events::audit`) and the outbox rows for the subscribed webhooks and email
+//! (`events::outbox`); both writers are leaves. The worker in `app::outbox` delivers them
+//! (webhooks over HTTP, email over SMTP) with retries.
 pub mod app;
 pub mod bootstrap;
 pub mod clock;

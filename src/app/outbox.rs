@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::State;
 use crate::config::Config;
 use crate::error::BootError;
-use crate::service::events::webhooks::{self as rules, LOG_KEEP, TEST_EVENT};
+use crate::service::events::webhooks::{self as rules, LOG_KEEP};
 use crate::service::{self, new_id};
 use crate::store::models::{Delivery, OutboxRow};
 use crate::store::webhooks::{self as q, Outcome};
@@ -231,7 +231,7 @@ fn send_webhook(st: &State, row: &OutboxRow) -> Attempt {
         Ok(None) => return Attempt::fatal("the webhook was deleted", false),
         Err(e) => return Attempt::failed(None, Instant::now(), format!("database: {e}")),
     };
-    if !hook.enabled && row.event_type != TEST_EVENT {
+    if !hook.enabled && row.event_type != crate::service::events::EventKind::WebhookTest.as_str() {
         return Attempt::fatal("the webhook is disabled", true);
     }
     let Ok(secret) = n.sealer.open(&hook.id, &hook.secret_sealed) else {

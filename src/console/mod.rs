@@ -32,7 +32,7 @@
 //!
 //! ## How to get the caller
 //! Take `ui: Ui` in a GET handler, or `post: Post` in a POST handler (`post.ui`). `ui.p`
-//! is the `Principal` (`ui.p.has("org:admin")` for what to show; the service refuses what
+//! is the `Principal` (`ui.p.has(crate::service::Role::OrgAdmin)` for what to show; the service refuses what
 //! is not allowed anyway), `ui.csrf` the token to put in forms (the layout does it for the
 //! sign-out button; `{% include "csrf.html" %}` in any form of a page whose struct has a
 //! `chrome` field).

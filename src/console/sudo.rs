@@ -21,7 +21,8 @@ pub const FIELD: &str = "sudo_password";
 
 /// Roles whose tokens count as sensitive.
 pub fn is_high(roles: &[String]) -> bool {
-    roles.iter().any(|r| r == "org:admin" || r == "org:owner")
+    use service::Role;
+    roles.iter().any(|r| Role::parse(r).is_some_and(|r| r <= Role::OrgAdmin))
 }
 
 #[derive(Template)]

@@ -19,14 +19,14 @@ use crate::service::oauth::exchange;
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
 use crate::service::principals::apps::SecretRotation;
 use crate::service::{
-    self, authz::roles, events::audit, events::webhooks, org::policy, principals::accounts, principals::apps,
+    self, authz::roles, events::webhooks, org::audit_log as audit, org::policy, principals::accounts, principals::apps,
     principals::sessions, principals::users, tokens, tokens::saved, tokens::table,
 };
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
 use crate::service::{
     authz::roles::{NewRole, RoleView},
-    events::audit::{AuditFilter, AuditView},
     events::webhooks::{CreateWebhook, DeliveryView, PatchWebhook, TestQueued, WebhookView, WebhookWithSecret},
+    org::audit_log::{AuditFilter, AuditView},
     org::policy::{PolicyUpdate, PolicyView},
     principals::accounts::{AccountPatch, AccountView, NewAccount},
     principals::apps::{AppPatch, AppView, AppWithSecret, NewApp},
@@ -1354,7 +1354,7 @@ pub async fn webhooks_secret(c: Caller, id: web::Path<String>, st: web::Data<Sta
 pub async fn webhooks_test(c: Caller, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     // Bounded per org: test events cannot flood the outbox and the worker's slots (only
     // callers allowed to send them count).
-    c.0.require("org:admin")?;
+    c.0.require(crate::service::Role::OrgAdmin)?;
     let key = format!("webhook-test:{}", c.0.org_id);
     let limit = crate::service::authz::throttle::Rule::Limit(webhooks::TEST_EVENTS_PER_MINUTE);
     st.token_throttle

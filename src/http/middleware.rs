@@ -36,6 +36,7 @@ pub async fn api_errors(
 /// the rest counted into one summary row. (The console's middleware calls it too.)
 pub(crate) async fn audit_refused<B>(res: &ServiceResponse<B>) {
     use crate::service::events::audit::truncate;
+    use crate::service::events::{Action, Entry, Outcome};
     use actix_web::HttpMessage;
     let status = res.status();
     let req = res.request();
@@ -44,14 +45,14 @@ pub(crate) async fn audit_refused<B>(res: &ServiceResponse<B>) {
     }
     let Some(p) = req.extensions().get::<crate::service::Principal>().cloned() else { return };
     let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return };
-    let (write, summary) = state.refused.admit(&p, state.now());
+    let (write, summary) = state.refused.admit_for(&p.id, &p.org_id, p.acct.into(), p.ip.as_deref(), state.now());
     if !write && summary.is_none() {
         return;
     }
     let route = req.match_pattern();
     let action = format!("{} {}", audit_method(req.method()), truncate(route.as_deref().unwrap_or(req.path())));
     let object = req.match_info().iter().last().map(|(_, v)| truncate(v).into_owned());
-    let outcome = if status == actix_web::http::StatusCode::FORBIDDEN { "denied" } else { "failure" };
+    let outcome = if status == actix_web::http::StatusCode::FORBIDDEN { Outcome::Denied } else { Outcome::Failure };
     let code = status.as_u16();
     let result = blocking(move || -> Result<(), crate::service::Error> {
         let mut conn = state.db.write()?;
@@ -62,18 +63,12 @@ pub(crate) async fn audit_refused<B>(res: &ServiceResponse<B>) {
         if !write {
             return Ok(());
         }
-        let ev = crate::service::events::audit::Event {
-            org_id: Some(&p.org_id),
-            actor_kind: p.acct.as_str(),
-            actor_id: Some(&p.id),
-            action: &action,
-            object_kind: None,
-            object_id: object.as_deref(),
-            ip: p.ip.as_deref(),
-            outcome,
-            detail: Some(serde_json::json!({ "status": code, "via_token": p.token_id })),
-        };
-        crate::service::events::audit::record(&mut conn, ev, now)
+        let mut ev = Entry::new(&p.org_id, p.acct.into(), &p.id, Action::Refused(action))
+            .from_ip(p.ip.as_deref())
+            .outcome(outcome)
+            .detail(serde_json::json!({ "status": code, "via_token": p.token_id }));
+        ev.object_id = object.as_deref();
+        crate::service::events::emit(&mut conn, ev, now)
     })
     .await;
     if let Err(e) = result {

@@ -287,7 +287,8 @@ pub async fn audit_refused_exchange(
 ) {
     // At most a few rows a minute per credential, however many addresses present it (the
     // rest are summarised).
-    let (write, summary) = state.refused.admit_for(&id, &org, "api_token", Some(&ip), state.now());
+    let (write, summary) =
+        state.refused.admit_for(&id, &org, crate::service::events::ActorKind::ApiToken, Some(&ip), state.now());
     if !write {
         return;
     }

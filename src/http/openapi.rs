@@ -375,13 +375,13 @@ pub struct JwkSet {
     keys: Vec<Jwk>,
 }
 
-/// The `sort` parameter of a list, with that list's keys (the service's `SORTS`).
+/// The `sort` parameter of a list, with that list's keys (the service's sort enum).
 macro_rules! sort_param {
     ($name:ident, $schema:ident, $sorts:expr, $default:literal) => {
         fn $schema() -> utoipa::openapi::Object {
             utoipa::openapi::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::Type::String)
-                .enum_values(Some($sorts.iter().copied()))
+                .enum_values(Some($sorts.iter().map(|s| s.as_str())))
                 .default(Some($default.into()))
                 .build()
         }
@@ -397,15 +397,15 @@ macro_rules! sort_param {
     };
 }
 
-sort_param!(TokenSort, token_sort, crate::service::tokens::SORTS, "created_at");
-sort_param!(UserSort, user_sort, crate::service::principals::users::SORTS, "created_at");
-sort_param!(AccountSort, account_sort, crate::service::principals::accounts::SORTS, "created_at");
-sort_param!(AppSort, app_sort, crate::service::principals::apps::SORTS, "created_at");
-sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::SORTS, "created_at");
-sort_param!(AuditSort, audit_sort, crate::service::events::audit::SORTS, "at");
-sort_param!(TableSort, table_sort, crate::service::tokens::table::SORTS, "created_at");
-sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::SORTS, "created_at");
-sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DELIVERY_SORTS, "at");
+sort_param!(TokenSort, token_sort, crate::service::tokens::Sort::ALL, "created_at");
+sort_param!(UserSort, user_sort, crate::service::principals::users::Sort::ALL, "created_at");
+sort_param!(AccountSort, account_sort, crate::service::principals::accounts::Sort::ALL, "created_at");
+sort_param!(AppSort, app_sort, crate::service::principals::apps::Sort::ALL, "created_at");
+sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::Sort::ALL, "created_at");
+sort_param!(AuditSort, audit_sort, crate::service::org::audit_log::Sort::ALL, "at");
+sort_param!(TableSort, table_sort, crate::service::tokens::table::TableSort::ALL, "created_at");
+sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::Sort::ALL, "created_at");
+sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DeliverySort::ALL, "at");
 
 fn status_filter() -> utoipa::openapi::Object {
     fields::status_filter()
@@ -545,7 +545,7 @@ const TAGS: [(&str, &str); 13] = [
         super::api::webhooks_deliveries,
     ),
     components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant,
-        crate::service::events::webhooks::WebhookEvent)),
+        crate::service::events::EventKind)),
     modifiers(&Finish),
 )]
 pub struct ApiDoc;
@@ -1008,12 +1008,13 @@ mod tests {
     /// sorts of the two lists.
     #[test]
     fn webhook_enums_match_the_service() {
-        use crate::service::events::webhooks::{DELIVERY_SORTS, EVENTS, SORTS, TEST_EVENT};
+        use crate::service::events::webhooks::{DeliverySort, Sort};
+        use crate::service::events::EventKind;
         let d = doc();
-        assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EVENTS));
+        assert_eq!(schema(&d, "WebhookEvent")["enum"], serde_json::json!(EventKind::SUBSCRIBABLE));
         assert_eq!(
             schema(&d, "WebhookTestQueued")["properties"]["event_type"]["enum"],
-            serde_json::json!([TEST_EVENT])
+            serde_json::json!([EventKind::WebhookTest])
         );
         let events = &schema(&d, "NewWebhook")["properties"]["events"];
         assert_eq!(events["items"]["$ref"], "#/components/schemas/WebhookEvent");
@@ -1027,15 +1028,16 @@ mod tests {
             let op = &d["paths"][path]["get"];
             op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "sort").unwrap()["schema"]["enum"].clone()
         };
-        assert_eq!(sort("/api/v1/webhooks"), serde_json::json!(SORTS));
-        assert_eq!(sort("/api/v1/webhooks/{id}/deliveries"), serde_json::json!(DELIVERY_SORTS));
+        assert_eq!(sort("/api/v1/webhooks"), serde_json::json!(Sort::ALL));
+        assert_eq!(sort("/api/v1/webhooks/{id}/deliveries"), serde_json::json!(DeliverySort::ALL));
     }
 
     /// The owner token lists document exactly the parameters `table::parse_in` reads for
     /// them (it refuses any other); every token list's status filter has the service's values.
     #[test]
     fn token_list_parameters_match_the_parser() {
-        use crate::service::tokens::table::{OWNER_KEYS, STATUSES};
+        use crate::service::tokens::table::OWNER_KEYS;
+        use crate::service::tokens::vocab::StatusFilter;
         let d = doc();
         let names = |path: &str| -> Vec<String> {
             let op = &d["paths"][path]["get"];
@@ -1057,7 +1059,7 @@ mod tests {
         for path in ["/api/v1/me/tokens", "/api/v1/service-accounts/{id}/tokens", "/api/v1/tokens"] {
             let op = &d["paths"][path]["get"];
             let status = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "status").unwrap();
-            assert_eq!(status["schema"]["enum"], serde_json::json!(STATUSES), "{path}");
+            assert_eq!(status["schema"]["enum"], serde_json::json!(StatusFilter::ALL), "{path}");
             assert!(status["description"].as_str().unwrap().contains("expiring_soon"), "{path}");
         }
     }

@@ -169,10 +169,10 @@ pub fn delivery_outcome() -> Object {
 
 /// The event type of a test delivery.
 pub fn test_event() -> Object {
-    one_of(&[crate::service::events::webhooks::TEST_EVENT])
+    one_of(&[crate::service::events::EventKind::WebhookTest.as_str()])
 }
 
 /// A token list's `status` filter (`table::parse_in`): a token status or `expiring_soon`.
 pub fn status_filter() -> Object {
-    one_of(&crate::service::tokens::table::STATUSES)
+    crate::service::tokens::vocab::StatusFilter::schema()
 }

@@ -3,7 +3,7 @@
 //! limit/offset, total count) is `store::page`.
 use serde::{Deserialize, Serialize};
 
-use crate::service::{invalid, Result};
+use crate::service::{invalid, Result, Word};
 pub use crate::store::page::{Page, Rows, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// Raw query parameters of every list; validated into a `Page`. In the OpenAPI document
@@ -68,19 +68,21 @@ impl PageQuery {
 }
 
 impl PageQuery {
-    /// `validate`, and `sort` must be one of the list's keys.
-    pub fn validate_sorted(&self, allowed: &[&str]) -> Result<Page> {
+    /// `validate`, and `sort` must be one of the list's keys `S`.
+    pub fn validate_sorted<S: Word>(&self) -> Result<Page> {
         let page = self.validate()?;
-        page.check_sort(allowed)?;
+        page.check_sort::<S>()?;
         Ok(page)
     }
 }
 
 impl Page {
-    pub fn check_sort(&self, allowed: &[&str]) -> Result<()> {
+    /// `sort`, if given, must be one of the list's keys `S`.
+    pub fn check_sort<S: Word>(&self) -> Result<()> {
         match &self.sort {
-            Some(s) if !allowed.contains(&s.as_str()) => {
-                Err(invalid("sort", format!("must be one of {}", allowed.join(", "))))
+            Some(s) if !S::all().iter().any(|k| k.as_str() == s) => {
+                let keys: Vec<&str> = S::all().iter().map(|k| k.as_str()).collect();
+                Err(invalid("sort", format!("must be one of {}", keys.join(", "))))
             }
             _ => Ok(()),
         }

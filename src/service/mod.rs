@@ -14,6 +14,7 @@ pub mod tokens;
 use crate::store::StoreError;
 
 pub use authz::principal::{Acct, Principal};
+pub use authz::roles::{Role, RoleName, RoleSet};
 
 #[derive(thiserror::Error, Debug)]
 pub enum Error {
@@ -145,40 +146,101 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// The built-in organization roles, strongest first.
-pub const ORG_ROLES: [&str; 4] = ["org:owner", "org:admin", "org:developer", "org:member"];
-
-fn rank(role: &str) -> Option<usize> {
-    ORG_ROLES.iter().position(|r| *r == role)
+/// A point in time in a view: whole seconds, written on the wire as `clock::rfc3339` writes
+/// it (`2026-11-25T10:00:00Z`), and read as that text (`Deref<Target = str>`). The OpenAPI
+/// schema stays the field's (`doc::time`, or `format = DateTime`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timestamp {
+    secs: i64,
+    text: String,
 }
 
-/// Whether `roles` hold `role`: literally, through the org-role ladder
-/// (owner ⊇ admin ⊇ developer ⊇ member), or because `org:owner` holds every role.
-pub fn holds(roles: &[String], role: &str) -> bool {
-    roles.iter().any(|r| r == role || r == "org:owner" || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b))
+impl Timestamp {
+    pub fn at(secs: i64) -> Timestamp {
+        Timestamp { secs, text: crate::clock::rfc3339(secs) }
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn secs(&self) -> i64 {
+        self.secs
+    }
 }
 
-/// Whether granted roles cover `role` for scope narrowing: literally or down the org-role
-/// ladder (an org:admin token may narrow to org:member), but not owner-holds-all, so a
-/// scope can never name a role nobody was granted.
-pub fn implies(granted: &[String], role: &str) -> bool {
-    granted.iter().any(|r| r == role || matches!((rank(r), rank(role)), (Some(a), Some(b)) if a <= b))
+impl std::ops::Deref for Timestamp {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
 }
 
-/// The roles both sides hold: the roles of `wanted` that `holder` holds, plus the org roles
-/// of `holder` that `wanted` implies down the ladder (a token with org:admin whose owner was
-/// demoted to org:member still carries org:member).
-pub fn intersect(wanted: &[String], holder: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = wanted
-        .iter()
-        .filter(|r| holds(holder, r))
-        .chain(holder.iter().filter(|r| rank(r).is_some() && implies(wanted, r)))
-        .cloned()
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// A closed vocabulary held as strings on the wire and in the database: the enums of
+/// [`words!`] (statuses, kinds, the sort keys of each list).
+pub trait Word: Copy + 'static {
+    fn all() -> &'static [Self];
+    fn as_str(self) -> &'static str;
+}
+
+/// `words!(/// doc  pub Name { Variant = "text", ... })`: an enum serialized as its texts,
+/// with `ALL`, `as_str`, `parse`, its OpenAPI `schema()` and [`Word`].
+macro_rules! words {
+    ($(#[$m:meta])* $vis:vis $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        $vis enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $s),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|w| w.as_str() == s)
+            }
+
+            /// The OpenAPI schema: a string, one of [`Self::ALL`].
+            pub fn schema() -> utoipa::openapi::Object {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .enum_values(Some($name::ALL.iter().map(|w| w.as_str())))
+                    .build()
+            }
+        }
+
+        impl $crate::service::Word for $name {
+            fn all() -> &'static [$name] {
+                $name::ALL
+            }
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use words;
 
 pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
     let v = value.trim();
@@ -196,21 +258,12 @@ pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<St
 mod tests {
     use super::*;
 
-    fn v(r: &[&str]) -> Vec<String> {
-        r.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
-    fn role_ladder() {
-        assert!(holds(&v(&["org:owner"]), "metrics:read"));
-        assert!(holds(&v(&["org:admin"]), "org:member"));
-        assert!(!holds(&v(&["org:admin"]), "org:owner"));
-        assert!(!holds(&v(&["org:admin"]), "metrics:read"));
-        assert!(!holds(&v(&["org:member"]), "org:developer"));
-        assert_eq!(intersect(&v(&["a:b", "org:admin"]), &v(&["org:developer", "a:b"])), v(&["a:b", "org:developer"]));
-        assert_eq!(intersect(&v(&["org:owner"]), &v(&["org:admin"])), v(&["org:admin"]));
-        assert_eq!(intersect(&v(&["org:member"]), &v(&["org:owner"])), v(&["org:member"]));
-        assert_eq!(intersect(&v(&["metrics:read"]), &v(&["org:owner"])), v(&["metrics:read"]));
-        assert!(intersect(&v(&["metrics:read"]), &v(&["org:admin"])).is_empty());
+    fn a_timestamp_is_written_as_rfc3339_text() {
+        let t = Timestamp::at(1_764_064_800);
+        assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", crate::clock::rfc3339(1_764_064_800)));
+        assert_eq!(&*t, "2025-11-25T10:00:00Z");
+        assert_eq!(t.to_string(), "2025-11-25T10:00:00Z");
+        assert_eq!(t.secs(), 1_764_064_800);
     }
 }

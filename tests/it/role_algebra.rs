@@ -19,10 +19,21 @@ use tokend::clock::{Clock, FixedClock};
 use tokend::config::Config;
 use tokend::service::principals::users::CredentialsChoice;
 use tokend::service::{
-    self, authz::roles, holds, implies, intersect, principals::accounts, principals::apps, principals::users, tokens,
-    Acct, Principal,
+    self, authz::roles, principals::accounts, principals::apps, principals::users, tokens, Acct, Principal, Role,
+    RoleSet,
 };
 use tokend::store::{AnyConnection, Conn};
+
+// The role algebra under test (`RoleSet`), over plain role lists.
+fn holds(roles: &[String], r: &str) -> bool {
+    RoleSet::from(roles).holds(r)
+}
+fn implies(roles: &[String], r: &str) -> bool {
+    RoleSet::from(roles).implies(r)
+}
+fn intersect(wanted: &[String], holder: &[String]) -> Vec<String> {
+    RoleSet::from(wanted).intersect(&RoleSet::from(holder)).to_strings()
+}
 
 /// The roles of the game: the four organization roles and three custom ones.
 const UNIVERSE: [&str; 7] =
@@ -140,7 +151,7 @@ fn principal(org_id: &str, acct: Acct, id: &str, roles: Vec<String>, interactive
         org_id: org_id.to_string(),
         acct,
         id: id.to_string(),
-        roles,
+        roles: roles.into(),
         interactive,
         token_id: None,
         ip: None,
@@ -368,7 +379,7 @@ impl World {
             }
             Op::CreateApp { roles, introspect } => self.create_app(p, roles.clone(), *introspect).and_then(|v| {
                 self.apps.borrow_mut().push(v.app.id.clone());
-                if v.app.introspect && !(p.has("org:admin") && interactive) {
+                if v.app.introspect && !(p.has(Role::OrgAdmin) && interactive) {
                     return Err(service::Error::Internal("introspect granted without an interactive org:admin".into()));
                 }
                 Ok((v.app.roles, None, true))
@@ -413,13 +424,13 @@ impl World {
             Ok((granted, before, minting)) => {
                 entry.0 += 1;
                 for r in &granted {
-                    prop_assert!(holds(&p.roles, r), "{op:?} by {p:?} granted {r}, which the actor does not hold");
+                    prop_assert!(p.roles.holds(r), "{op:?} by {p:?} granted {r}, which the actor does not hold");
                     prop_assert!(r != GHOST, "{op:?} granted the uncatalogued role {r}");
                 }
                 prop_assert!(!minting || interactive, "{op:?} minted a credential for a non-interactive {p:?}");
                 if let Some(before) = before {
                     for r in &before {
-                        prop_assert!(holds(&p.roles, r), "{op:?} by {p:?} acted on a credential holding {r}");
+                        prop_assert!(p.roles.holds(r), "{op:?} by {p:?} acted on a credential holding {r}");
                     }
                     let raised = granted.iter().any(|r| !holds(&before, r));
                     prop_assert!(
@@ -428,9 +439,9 @@ impl World {
                     );
                 }
                 let needs = match op {
-                    Op::CreateApp { .. } | Op::PatchApp { .. } => p.has("org:admin") || p.has("org:developer"),
+                    Op::CreateApp { .. } | Op::PatchApp { .. } => p.has(Role::OrgAdmin) || p.has(Role::OrgDeveloper),
                     Op::CreatePat { .. } => true,
-                    _ => p.has("org:admin"),
+                    _ => p.has(Role::OrgAdmin),
                 };
                 prop_assert!(needs, "{op:?} succeeded for {p:?}, who lacks the organization role it needs");
             }

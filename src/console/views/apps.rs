@@ -247,7 +247,7 @@ pub async fn regenerate(
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
     // Those who may not regenerate meet the service's refusal, not a prompt.
-    if post.ui.p.has("org:developer") {
+    if post.ui.p.has(crate::service::Role::OrgDeveloper) {
         if let Some(prompt) = sudo::check(&post, &req, &st, "regenerate a client secret").await? {
             return Ok(prompt);
         }

@@ -9,8 +9,8 @@ use super::admin::{Query, QueryPager};
 use super::parts::when;
 use crate::app::State;
 use crate::console::{read, render, Chrome, Fail, FieldErrors, Ui};
-use crate::service::events::audit::{self, AuditFilter};
 use crate::service::list::PageQuery;
+use crate::service::org::audit_log::{self as audit, AuditFilter};
 
 const BASE: &str = "/console/audit";
 
@@ -72,7 +72,7 @@ fn local(v: &str) -> String {
 }
 
 pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    ui.p.require("org:admin")?;
+    ui.p.require(crate::service::Role::OrgAdmin)?;
     let q = Query::from_raw(req.query_string());
     let f = AuditFilter {
         actor: q.opt("actor"),

@@ -36,7 +36,7 @@ struct MyTokens {
 
 /// The roles a caller may put on a token: those of the org they hold.
 pub fn own_roles(conn: &mut AnyConnection, p: &Principal) -> service::Result<Vec<String>> {
-    Ok(roles::list(conn, p)?.into_iter().map(|r| r.name).filter(|r| p.has(r)).collect())
+    Ok(roles::list(conn, p)?.into_iter().map(|r| r.name).filter(|r| p.roles.holds(r)).collect())
 }
 
 struct Listed {

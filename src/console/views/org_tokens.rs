@@ -259,7 +259,7 @@ async fn show(
 }
 
 pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    ui.p.require("org:admin")?;
+    ui.p.require(crate::service::Role::OrgAdmin)?;
     let raw = req.query_string();
     let q = canonical(raw);
     if q.encoded() != raw {
@@ -306,7 +306,7 @@ const EXPORT_MAX: i64 = 10_000;
 /// The current query as CSV (every page, up to `EXPORT_MAX` rows): the same rows the
 /// table shows, through `service::tokens::table::list`.
 pub async fn export_csv(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    ui.p.require("org:admin")?;
+    ui.p.require(crate::service::Role::OrgAdmin)?;
     let q = effective(&canonical(req.query_string()).without("page").without("page_size"));
     let mut t = table::parse(&q.encoded()).map_err(Fail::from)?;
     let p = ui.p.clone();
@@ -339,7 +339,7 @@ pub async fn export_csv(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Resul
             &t.created_at,
             &t.expires_at,
             t.last_used_at.as_deref().unwrap_or(""),
-            t.status,
+            t.status.as_str(),
         ];
         body.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
         body.push('\n');

@@ -1,5 +1,6 @@
 //! Pieces several pages share: token rows, the pager, role pickers, dates.
 use crate::service::list::{PageQuery, Paged};
+use crate::service::tokens::vocab::TokenStatus;
 use crate::service::tokens::TokenView;
 
 /// Rows per page on every console list.
@@ -78,10 +79,10 @@ impl TokenRow {
             created_rel: relative(&t.created_at, now),
             expires_rel: relative(&t.expires_at, now),
             last_used_rel: t.last_used_at.as_deref().map(|at| relative(at, now)).unwrap_or_else(|| "never".into()),
-            expiring_soon: t.status == "active" && expires_at - now <= 7 * 86_400,
-            status: t.status,
-            live: t.status == "active",
-            revocable: matches!(t.status, "active" | "owner_disabled" | "idle"),
+            expiring_soon: t.status == TokenStatus::Active && expires_at - now <= 7 * 86_400,
+            status: t.status.as_str(),
+            live: t.status == TokenStatus::Active,
+            revocable: matches!(t.status, TokenStatus::Active | TokenStatus::OwnerDisabled | TokenStatus::Idle),
         }
     }
 }

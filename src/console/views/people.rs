@@ -72,7 +72,7 @@ struct Form {
 }
 
 async fn show_list(ui: &Ui, st: &web::Data<State>, q: Query, form: Option<Form>) -> Result<HttpResponse, Fail> {
-    ui.p.require("org:admin")?;
+    ui.p.require(crate::service::Role::OrgAdmin)?;
     let p = ui.p.clone();
     let q2 = q.clone();
     let loaded = read(st, move |conn, _, _| {
@@ -100,7 +100,7 @@ async fn show_list(ui: &Ui, st: &web::Data<State>, q: Query, form: Option<Form>)
     let form = form.unwrap_or(Form {
         email: String::new(),
         name: String::new(),
-        chosen: vec!["org:member".into()],
+        chosen: vec![crate::service::Role::OrgMember.as_str().into()],
         errors: FieldErrors::default(),
     });
     let v = People {
@@ -198,7 +198,7 @@ pub async fn show(
     q: web::Query<Done>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    ui.p.require("org:admin")?;
+    ui.p.require(crate::service::Role::OrgAdmin)?;
     let notice = match q.done.as_deref() {
         Some("created") => Some("Created. They have no password yet: create a reset code below and give it to them."),
         Some("saved") => Some("Saved."),
@@ -275,7 +275,7 @@ pub async fn reset(
     id: web::Path<String>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    post.ui.p.require("org:admin")?;
+    post.ui.p.require(crate::service::Role::OrgAdmin)?;
     if let Some(prompt) = sudo::check(&post, &req, &st, "create a password reset code").await? {
         return Ok(prompt);
     }

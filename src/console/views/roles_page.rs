@@ -29,7 +29,7 @@ async fn show(
     form: (String, String, String),
     errors: FieldErrors,
 ) -> Result<HttpResponse, Fail> {
-    ui.p.require("org:admin")?;
+    ui.p.require(crate::service::Role::OrgAdmin)?;
     let p = ui.p.clone();
     let all = read(st, move |conn, _, _| roles::list(conn, &p)).await?;
     let (builtin, own): (Vec<RoleView>, Vec<RoleView>) = all.into_iter().partition(|r| r.kind == "organization");

@@ -3,8 +3,10 @@
 use serde::Serialize;
 
 use crate::jwt::AccessClaims;
+use crate::service::authz::roles::{Role, RoleSet};
+use crate::service::events::{Acting, ActorKind};
 use crate::service::tokens::usage::Usage;
-use crate::service::{holds, intersect, Result};
+use crate::service::Result;
 use crate::store::models::{ApiToken, User};
 use crate::store::{self, principals, AnyConnection};
 
@@ -34,6 +36,34 @@ impl Acct {
     }
 }
 
+impl From<Acct> for ActorKind {
+    fn from(a: Acct) -> ActorKind {
+        match a {
+            Acct::User => ActorKind::User,
+            Acct::ServiceAccount => ActorKind::ServiceAccount,
+            Acct::App => ActorKind::App,
+        }
+    }
+}
+
+impl Acting for Principal {
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
+    fn actor_kind(&self) -> ActorKind {
+        self.acct.into()
+    }
+    fn actor_id(&self) -> &str {
+        &self.id
+    }
+    fn ip(&self) -> Option<&str> {
+        self.ip.as_deref()
+    }
+    fn via_token(&self) -> Option<&str> {
+        self.token_id.as_deref()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub org_id: String,
@@ -41,7 +71,7 @@ pub struct Principal {
     /// User id, service account id, or the app's client id.
     pub id: String,
     /// Effective roles: the token's roles that the principal still holds.
-    pub roles: Vec<String>,
+    pub roles: RoleSet,
     /// Authenticated with a password in this session (`amr` has `pwd`).
     pub interactive: bool,
     /// The API token the access token was exchanged from, if any.
@@ -55,24 +85,26 @@ pub struct Principal {
 }
 
 impl Principal {
-    pub fn has(&self, role: &str) -> bool {
-        holds(&self.roles, role)
+    /// Whether the caller holds the built-in `role` (any other name: `self.roles.holds`).
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.holds(role)
     }
     pub fn is_owner(&self) -> bool {
-        self.has("org:owner")
+        self.has(Role::OrgOwner)
     }
-    pub fn require(&self, role: &str) -> Result<()> {
+    pub fn require(&self, role: Role) -> Result<()> {
         if self.has(role) {
             Ok(())
         } else {
             Err(crate::service::Error::Forbidden(format!("requires the role {role}")))
         }
     }
-    pub fn require_any(&self, roles: &[&str]) -> Result<()> {
-        if roles.iter().any(|r| self.has(r)) {
+    pub fn require_any(&self, roles: &[Role]) -> Result<()> {
+        if roles.iter().any(|r| self.has(*r)) {
             Ok(())
         } else {
-            Err(crate::service::Error::Forbidden(format!("requires one of the roles {}", roles.join(", "))))
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(crate::service::Error::Forbidden(format!("requires one of the roles {}", names.join(", "))))
         }
     }
     /// Minting or resetting a credential (API tokens, app secrets, passwords) needs an
@@ -89,7 +121,8 @@ impl Principal {
 
     /// Raising the roles of an existing credential is minting: it needs an interactive login.
     pub fn require_interactive_if_raising(&self, before: &[String], after: &[String]) -> Result<()> {
-        if after.iter().any(|r| !holds(before, r)) {
+        let before = RoleSet::from(before);
+        if after.iter().any(|r| !before.holds(r)) {
             self.require_interactive()
         } else {
             Ok(())
@@ -99,7 +132,7 @@ impl Principal {
     /// Acting on a principal (user, app, service account) needs every role it holds, so
     /// that no one reaches roles they lack through it.
     pub fn require_holds_all(&self, roles: &[String], what: &str) -> Result<()> {
-        match roles.iter().find(|r| !self.has(r)) {
+        match roles.iter().find(|r| !self.roles.holds(r)) {
             Some(r) => {
                 Err(crate::service::Error::Forbidden(format!("this {what} holds {r}, which the caller does not")))
             }
@@ -177,7 +210,7 @@ pub fn resolve_until(
     let interactive = c.interactive();
     let token_id = (!interactive && acct != Acct::App).then(|| c.client_id.clone());
     let minted_epoch = c.ep.unwrap_or(0);
-    let current_roles: Vec<String> = match acct {
+    let current_roles: RoleSet = match acct {
         Acct::User => {
             let u = principals::user(conn, &c.sub)?;
             let Some(u) = u.filter(|u| u.org_id == c.org && !u.disabled && u.deleted_at.is_none()) else {
@@ -190,7 +223,7 @@ pub fn resolve_until(
             };
             let Some(session_end) = live else { return Ok(None) };
             until = until.min(session_end);
-            crate::store::roles_from_text(&u.roles)
+            RoleSet::from_text(&u.roles)
         }
         Acct::ServiceAccount => {
             let s = principals::account(conn, &c.sub)?;
@@ -200,7 +233,7 @@ pub fn resolve_until(
             if minted_epoch < s.epoch || interactive {
                 return Ok(None);
             }
-            crate::store::roles_from_text(&s.roles)
+            RoleSet::from_text(&s.roles)
         }
         Acct::App => {
             let a = principals::app_by_client_id(conn, &c.sub)?;
@@ -214,7 +247,7 @@ pub fn resolve_until(
             if minted_epoch < a.epoch {
                 until = until.min(a.previous_secret_expires_at.unwrap_or(now));
             }
-            crate::store::roles_from_text(&a.roles)
+            RoleSet::from_text(&a.roles)
         }
     };
     if let Some(tid) = &token_id {
@@ -228,7 +261,7 @@ pub fn resolve_until(
         org_id: c.org.clone(),
         acct,
         id: c.sub.clone(),
-        roles: intersect(&c.roles, &current_roles),
+        roles: RoleSet::from(c.roles.as_slice()).intersect(&current_roles),
         interactive,
         token_id,
         ip: None,
@@ -256,7 +289,7 @@ pub fn resolve_console(conn: &mut AnyConnection, secret_hash: &str, now: i64) ->
         org_id: u.org_id.clone(),
         acct: Acct::User,
         id: u.id.clone(),
-        roles: crate::store::roles_from_text(&u.roles),
+        roles: RoleSet::from_text(&u.roles),
         interactive: true,
         token_id: None,
         ip: None,

@@ -104,7 +104,10 @@ impl ReachPolicy {
     pub fn management_allowed(&self, roles: &[String]) -> bool {
         match &self.management_roles {
             None => true,
-            Some(allowed) => allowed.iter().any(|r| crate::service::implies(roles, r)),
+            Some(allowed) => {
+                let roles = crate::service::RoleSet::from(roles);
+                allowed.iter().any(|r| roles.implies(r))
+            }
         }
     }
 }

@@ -3,10 +3,208 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::service::events::audit::{self, Event};
-use crate::service::{holds, invalid, Error, Principal, Result, ORG_ROLES};
-use crate::store::models::Role;
+use crate::service::events::{self, Action, Event};
+use crate::service::{invalid, Error, Principal, Result};
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
+
+/// A built-in organization role. Strongest first: owner ⊇ admin ⊇ developer ⊇ member, and
+/// the owner holds every role. Call sites name these, never the strings, so a misspelt role
+/// does not compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    OrgOwner,
+    OrgAdmin,
+    OrgDeveloper,
+    OrgMember,
+}
+
+impl Role {
+    /// Strongest first.
+    pub const ALL: [Role; 4] = [Role::OrgOwner, Role::OrgAdmin, Role::OrgDeveloper, Role::OrgMember];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::OrgOwner => "org:owner",
+            Role::OrgAdmin => "org:admin",
+            Role::OrgDeveloper => "org:developer",
+            Role::OrgMember => "org:member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Role::OrgOwner => "Full control of the organization, including policy and owners",
+            Role::OrgAdmin => "Manages people, service accounts, apps, roles and every token",
+            Role::OrgDeveloper => "Manages server-to-server apps",
+            Role::OrgMember => "Signs in and manages their own tokens",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<str> for Role {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A role name: a built-in role or `^[a-z][a-z0-9_.-]*:[a-z0-9_.*-]+$`, at most 100
+/// characters ([`valid_name`]). On the wire and in the database a plain string.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RoleName(String);
+
+impl RoleName {
+    /// A valid role name, or None.
+    pub fn new(name: &str) -> Option<RoleName> {
+        valid_name(name).then(|| RoleName(name.to_string()))
+    }
+
+    /// A name read back from where only valid names are written (the database, a token
+    /// this server signed): not re-validated.
+    pub(crate) fn stored(name: String) -> RoleName {
+        RoleName(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The built-in role this is, if it is one.
+    pub fn builtin(&self) -> Option<Role> {
+        Role::parse(&self.0)
+    }
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> RoleName {
+        RoleName(r.as_str().to_string())
+    }
+}
+
+impl AsRef<str> for RoleName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RoleName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RoleName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<RoleName, D::Error> {
+        let s = String::deserialize(d)?;
+        RoleName::new(&s).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a role name")))
+    }
+}
+
+impl utoipa::PartialSchema for RoleName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::service::doc::role().into()
+    }
+}
+
+impl utoipa::ToSchema for RoleName {}
+
+fn rank(role: &str) -> Option<usize> {
+    Role::ALL.iter().position(|r| r.as_str() == role)
+}
+
+/// A set of roles (a principal's, a token's, a grant's) and the role algebra over it.
+/// Serialized as a JSON array of strings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RoleSet(Vec<RoleName>);
+
+impl RoleSet {
+    /// Roles read back from the database or a token this server signed (see
+    /// [`RoleName::stored`]); the order is kept.
+    pub fn stored(names: impl IntoIterator<Item = String>) -> RoleSet {
+        RoleSet(names.into_iter().map(RoleName::stored).collect())
+    }
+
+    /// A roles column (a JSON array of names).
+    pub fn from_text(text: &str) -> RoleSet {
+        RoleSet::stored(crate::store::roles_from_text(text))
+    }
+
+    pub fn of(roles: &[Role]) -> RoleSet {
+        RoleSet(roles.iter().map(|r| RoleName::from(*r)).collect())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &RoleName> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names as plain strings (views, the database column, token claims).
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(|r| r.0.clone()).collect()
+    }
+
+    /// Whether the set holds `role`: literally, through the org-role ladder
+    /// (owner ⊇ admin ⊇ developer ⊇ member), or because `org:owner` holds every role.
+    pub fn holds(&self, role: impl AsRef<str>) -> bool {
+        let role = role.as_ref();
+        self.0.iter().any(|r| {
+            r.0 == role
+                || r.0 == Role::OrgOwner.as_str()
+                || matches!((rank(&r.0), rank(role)), (Some(a), Some(b)) if a <= b)
+        })
+    }
+
+    /// Whether granted roles cover `role` for scope narrowing: literally or down the
+    /// org-role ladder (an org:admin token may narrow to org:member), but not
+    /// owner-holds-all, so a scope can never name a role nobody was granted.
+    pub fn implies(&self, role: impl AsRef<str>) -> bool {
+        let role = role.as_ref();
+        self.0.iter().any(|r| r.0 == role || matches!((rank(&r.0), rank(role)), (Some(a), Some(b)) if a <= b))
+    }
+
+    /// The roles both sides hold: the roles of `self` (wanted) that `holder` holds, plus
+    /// the org roles of `holder` that `self` implies down the ladder (a token with
+    /// org:admin whose owner was demoted to org:member still carries org:member). Sorted.
+    pub fn intersect(&self, holder: &RoleSet) -> RoleSet {
+        let mut out: Vec<RoleName> = self
+            .0
+            .iter()
+            .filter(|r| holder.holds(r))
+            .chain(holder.0.iter().filter(|r| rank(&r.0).is_some() && self.implies(r)))
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        RoleSet(out)
+    }
+}
+
+impl From<Vec<String>> for RoleSet {
+    /// Roles from where only valid names are written (see [`RoleSet::stored`]).
+    fn from(v: Vec<String>) -> RoleSet {
+        RoleSet::stored(v)
+    }
+}
+
+impl From<&[String]> for RoleSet {
+    fn from(v: &[String]) -> RoleSet {
+        RoleSet::stored(v.iter().cloned())
+    }
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RoleView {
@@ -38,15 +236,6 @@ pub struct NewRole {
     pub description: String,
 }
 
-fn builtin_description(r: &str) -> &'static str {
-    match r {
-        "org:owner" => "Full control of the organization, including policy and owners",
-        "org:admin" => "Manages people, service accounts, apps, roles and every token",
-        "org:developer" => "Manages server-to-server apps",
-        _ => "Signs in and manages their own tokens",
-    }
-}
-
 /// Service and custom roles one org may catalogue (409 beyond).
 pub const MAX_CATALOGUED_ROLES: i64 = 500;
 
@@ -62,13 +251,9 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
-    let mut out: Vec<RoleView> = ORG_ROLES
+    let mut out: Vec<RoleView> = Role::ALL
         .iter()
-        .map(|r| RoleView {
-            name: r.to_string(),
-            kind: "organization".into(),
-            description: builtin_description(r).into(),
-        })
+        .map(|r| RoleView { name: r.to_string(), kind: "organization".into(), description: r.description().into() })
         .collect();
     let own = store::org::roles(conn, &p.org_id)?;
     out.extend(own.into_iter().map(|r| RoleView { name: r.name, kind: r.kind, description: r.description }));
@@ -77,20 +262,20 @@ pub fn list(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<RoleView>> {
 
 /// Every role must be catalogued in the org and held by the granter.
 /// Every role of the org (built-in and catalogued) that `holder` does not hold.
-pub fn unheld(conn: &mut AnyConnection, org_id: &str, holder: &[String]) -> Result<Vec<String>> {
+pub fn unheld(conn: &mut AnyConnection, org_id: &str, holder: &RoleSet) -> Result<Vec<String>> {
     let catalogue = store::org::role_names(conn, org_id)?;
-    Ok(ORG_ROLES.iter().map(|r| r.to_string()).chain(catalogue).filter(|r| !holds(holder, r)).collect())
+    Ok(Role::ALL.iter().map(|r| r.to_string()).chain(catalogue).filter(|r| !holder.holds(r)).collect())
 }
 
-pub fn check_grantable(conn: &mut AnyConnection, org_id: &str, granter: &[String], wanted: &[String]) -> Result<()> {
+pub fn check_grantable(conn: &mut AnyConnection, org_id: &str, granter: &RoleSet, wanted: &[String]) -> Result<()> {
     for r in wanted {
-        if !ORG_ROLES.contains(&r.as_str()) {
+        if Role::parse(r).is_none() {
             let known = store::org::count_role(conn, org_id, r)?;
             if known == 0 {
                 return Err(invalid("roles", format!("role {r:?} is not in the organization's role catalogue")));
             }
         }
-        if !holds(granter, r) {
+        if !granter.holds(r) {
             return Err(invalid("roles", format!("role {r:?} is not held by the caller, so it cannot be granted")));
         }
     }
@@ -98,7 +283,7 @@ pub fn check_grantable(conn: &mut AnyConnection, org_id: &str, granter: &[String
 }
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64) -> Result<RoleView> {
-    p.require("org:admin")?;
+    p.require(Role::OrgAdmin)?;
     if !valid_name(&input.name) || input.name.starts_with("org:") {
         return Err(invalid("name", "must match ^[a-z][a-z0-9_.-]*:[a-z0-9_.*-]+$ and not start with org:"));
     }
@@ -116,7 +301,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
                 "the catalogue holds at most {MAX_CATALOGUED_ROLES} service and custom roles; delete one first"
             )));
         }
-        let row = Role {
+        let row = crate::store::models::Role {
             org_id: p.org_id.clone(),
             name: input.name.clone(),
             kind: input.kind.clone(),
@@ -124,14 +309,14 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
             created_at: now,
         };
         store::org::insert_role(conn, &row)?;
-        audit::record(conn, Event::by(p, "role.create", "role", &input.name), now)?;
+        events::emit(conn, Event::by(p, Action::RoleCreate, "role", &input.name), now)?;
         Ok(RoleView { name: row.name, kind: row.kind, description })
     })
 }
 
 pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
-    if ORG_ROLES.contains(&name) {
+    p.require(Role::OrgAdmin)?;
+    if Role::parse(name).is_some() {
         return Err(Error::Conflict("built-in roles cannot be deleted".into()));
     }
     conn.transaction(|conn| {
@@ -154,9 +339,9 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> 
             let kept: Vec<String> = roles_from_text(text).into_iter().filter(|r| r != name).collect();
             store::tokens::set_roles(conn, id, &roles_to_text(&kept))?;
         }
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "role.delete", "role", name)
+            Event::by(p, Action::RoleDelete, "role", name)
                 .detail(serde_json::json!({"stripped_from_tokens": carrying.len()})),
             now,
         )?;
@@ -166,6 +351,38 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn v(r: &[&str]) -> RoleSet {
+        RoleSet::stored(r.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn role_ladder() {
+        assert!(v(&["org:owner"]).holds("metrics:read"));
+        assert!(v(&["org:admin"]).holds(Role::OrgMember));
+        assert!(!v(&["org:admin"]).holds(Role::OrgOwner));
+        assert!(!v(&["org:admin"]).holds("metrics:read"));
+        assert!(!v(&["org:member"]).holds(Role::OrgDeveloper));
+        assert_eq!(v(&["a:b", "org:admin"]).intersect(&v(&["org:developer", "a:b"])), v(&["a:b", "org:developer"]));
+        assert_eq!(v(&["org:owner"]).intersect(&v(&["org:admin"])), v(&["org:admin"]));
+        assert_eq!(v(&["org:member"]).intersect(&v(&["org:owner"])), v(&["org:member"]));
+        assert_eq!(v(&["metrics:read"]).intersect(&v(&["org:owner"])), v(&["metrics:read"]));
+        assert!(v(&["metrics:read"]).intersect(&v(&["org:admin"])).is_empty());
+    }
+
+    #[test]
+    fn builtins_are_valid_names_and_round_trip() {
+        for r in Role::ALL {
+            assert!(valid_name(r.as_str()));
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(RoleName::from(r).builtin(), Some(r));
+        }
+        assert!(RoleName::new("org:admn").is_some_and(|n| n.builtin().is_none()));
+        assert!(serde_json::from_str::<RoleName>("\"Bad\"").is_err());
+        assert_eq!(serde_json::to_string(&v(&["a:b", "org:admin"])).unwrap(), r#"["a:b","org:admin"]"#);
+    }
+
     #[test]
     fn role_names() {
         for ok in ["metrics:read", "alerts:write", "a.b-c_d:x*", "logs:*"] {

@@ -1,42 +1,213 @@
-//! Append-only audit log: who did what to which object, when, from where, with what outcome.
-use serde::Serialize;
-
-use crate::clock::{parse_rfc3339, rfc3339};
-use crate::service::list::{Page, Paged};
-use crate::service::{new_id, Principal, Result};
+//! The audit log's writer: who did what to which object, when, from where, with what
+//! outcome; and the flood control of refused calls. A leaf: it knows its rows and the
+//! store, nothing of the services that write through it (they emit through
+//! `service::events::emit`). The log's reading API is `events::log`.
+use crate::clock::rfc3339;
+use crate::service::{new_id, Result};
 use crate::store::models::AuditEvent;
 use crate::store::{self, AnyConnection};
 
-/// An event about to be written; `org_id` None only for system events.
-pub struct Event<'a> {
+/// What an audit row says happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    OrgCreate,
+    UserCreate,
+    UserUpdate,
+    UserDelete,
+    UserLogin,
+    UserPasswordChange,
+    UserPasswordReset,
+    UserPasswordRedeem,
+    SessionLogout,
+    SessionRevokeAll,
+    TokenCreate,
+    TokenUpdate,
+    TokenRevoke,
+    TokenAdminRevoke,
+    TokenRevokeAll,
+    TokenRotate,
+    TokenExchange,
+    TokenPurge,
+    AccessTokenRevoke,
+    RoleCreate,
+    RoleDelete,
+    PolicyUpdate,
+    AppCreate,
+    AppUpdate,
+    AppDelete,
+    AppDisable,
+    AppTransfer,
+    AppSecretRegenerate,
+    ServiceAccountCreate,
+    ServiceAccountUpdate,
+    ServiceAccountDelete,
+    ServiceAccountDisable,
+    ServiceAccountTransfer,
+    SavedSearchCreate,
+    SavedSearchDelete,
+    WebhookCreate,
+    WebhookUpdate,
+    WebhookDelete,
+    WebhookDisable,
+    WebhookTransfer,
+    WebhookSecretRoll,
+    WebhookTest,
+    AuditSuppressed,
+    /// A refused mutating call, as "METHOD /api/v1/route-pattern".
+    Refused(String),
+}
+
+impl Action {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Action::OrgCreate => "org.create",
+            Action::UserCreate => "user.create",
+            Action::UserUpdate => "user.update",
+            Action::UserDelete => "user.delete",
+            Action::UserLogin => "user.login",
+            Action::UserPasswordChange => "user.password.change",
+            Action::UserPasswordReset => "user.password.reset",
+            Action::UserPasswordRedeem => "user.password.redeem",
+            Action::SessionLogout => "session.logout",
+            Action::SessionRevokeAll => "session.revoke_all",
+            Action::TokenCreate => "token.create",
+            Action::TokenUpdate => "token.update",
+            Action::TokenRevoke => "token.revoke",
+            Action::TokenAdminRevoke => "token.admin_revoke",
+            Action::TokenRevokeAll => "token.revoke_all",
+            Action::TokenRotate => "token.rotate",
+            Action::TokenExchange => "token.exchange",
+            Action::TokenPurge => "token.purge",
+            Action::AccessTokenRevoke => "access_token.revoke",
+            Action::RoleCreate => "role.create",
+            Action::RoleDelete => "role.delete",
+            Action::PolicyUpdate => "policy.update",
+            Action::AppCreate => "app.create",
+            Action::AppUpdate => "app.update",
+            Action::AppDelete => "app.delete",
+            Action::AppDisable => "app.disable",
+            Action::AppTransfer => "app.transfer",
+            Action::AppSecretRegenerate => "app.secret.regenerate",
+            Action::ServiceAccountCreate => "service_account.create",
+            Action::ServiceAccountUpdate => "service_account.update",
+            Action::ServiceAccountDelete => "service_account.delete",
+            Action::ServiceAccountDisable => "service_account.disable",
+            Action::ServiceAccountTransfer => "service_account.transfer",
+            Action::SavedSearchCreate => "saved_search.create",
+            Action::SavedSearchDelete => "saved_search.delete",
+            Action::WebhookCreate => "webhook.create",
+            Action::WebhookUpdate => "webhook.update",
+            Action::WebhookDelete => "webhook.delete",
+            Action::WebhookDisable => "webhook.disable",
+            Action::WebhookTransfer => "webhook.transfer",
+            Action::WebhookSecretRoll => "webhook.secret.roll",
+            Action::WebhookTest => "webhook.test",
+            Action::AuditSuppressed => "audit.suppressed",
+            Action::Refused(call) => call,
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    User,
+    ServiceAccount,
+    App,
+    /// An API token acting as itself (revocation by its holder, refused exchanges).
+    ApiToken,
+    /// The server (a new organization, the purge).
+    System,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::ServiceAccount => "service_account",
+            ActorKind::App => "app",
+            ActorKind::ApiToken => "api_token",
+            ActorKind::System => "system",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Refused for want of a role or a right (403).
+    Denied,
+}
+
+impl Outcome {
+    /// Every outcome (and the values the log's `outcome` filter accepts).
+    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Denied];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// One row of the audit log about to be written; `org_id` None only for system events.
+#[derive(Clone, Debug)]
+pub struct Entry<'a> {
     pub org_id: Option<&'a str>,
-    pub actor_kind: &'a str,
+    pub actor_kind: ActorKind,
     pub actor_id: Option<&'a str>,
-    pub action: &'a str,
+    pub action: Action,
     pub object_kind: Option<&'a str>,
     pub object_id: Option<&'a str>,
     pub ip: Option<&'a str>,
-    pub outcome: &'a str,
+    pub outcome: Outcome,
     pub detail: Option<serde_json::Value>,
 }
 
-impl<'a> Event<'a> {
-    /// A successful action of `p` on an object.
-    pub fn by(p: &'a Principal, action: &'a str, kind: &'a str, id: &'a str) -> Event<'a> {
-        Event {
-            org_id: Some(&p.org_id),
-            actor_kind: p.acct.as_str(),
-            actor_id: Some(&p.id),
+impl<'a> Entry<'a> {
+    /// A successful `action` of an actor in `org_id`, on no object yet, from no address.
+    pub fn new(org_id: &'a str, actor_kind: ActorKind, actor_id: &'a str, action: Action) -> Entry<'a> {
+        Entry {
+            org_id: Some(org_id),
+            actor_kind,
+            actor_id: Some(actor_id),
             action,
-            object_kind: Some(kind),
-            object_id: Some(id),
-            ip: p.ip.as_deref(),
-            outcome: "success",
-            detail: p.token_id.as_ref().map(|t| serde_json::json!({ "via_token": t })),
+            object_kind: None,
+            object_id: None,
+            ip: None,
+            outcome: Outcome::Success,
+            detail: None,
         }
     }
 
-    pub fn detail(mut self, d: serde_json::Value) -> Event<'a> {
+    /// A successful `action` of the server itself in `org_id`.
+    pub fn system(org_id: &'a str, action: Action) -> Entry<'a> {
+        Entry { actor_id: None, ..Entry::new(org_id, ActorKind::System, "", action) }
+    }
+
+    /// What was acted on.
+    pub fn on(mut self, kind: &'a str, id: Option<&'a str>) -> Entry<'a> {
+        self.object_kind = Some(kind);
+        self.object_id = id;
+        self
+    }
+
+    pub fn from_ip(mut self, ip: Option<&'a str>) -> Entry<'a> {
+        self.ip = ip;
+        self
+    }
+
+    pub fn outcome(mut self, outcome: Outcome) -> Entry<'a> {
+        self.outcome = outcome;
+        self
+    }
+
+    /// Adds the keys of `d` (an object) to the detail.
+    pub fn detail(mut self, d: serde_json::Value) -> Entry<'a> {
         let mut merged = self.detail.take().unwrap_or_else(|| serde_json::json!({}));
         if let (Some(m), Some(extra)) = (merged.as_object_mut(), d.as_object()) {
             for (k, v) in extra {
@@ -46,27 +217,22 @@ impl<'a> Event<'a> {
         self.detail = Some(merged);
         self
     }
-
-    pub fn outcome(mut self, outcome: &'a str) -> Event<'a> {
-        self.outcome = outcome;
-        self
-    }
 }
 
-pub fn record(conn: &mut AnyConnection, e: Event<'_>, now: i64) -> Result<()> {
-    crate::service::events::webhooks::on_audit(conn, &e, now)?;
+/// Writes one row, in the caller's transaction.
+pub fn write(conn: &mut AnyConnection, e: &Entry<'_>, now: i64) -> Result<()> {
     let row = AuditEvent {
         id: new_id(),
         org_id: e.org_id.map(str::to_string),
         at: now,
-        actor_kind: e.actor_kind.to_string(),
+        actor_kind: e.actor_kind.as_str().to_string(),
         actor_id: e.actor_id.map(str::to_string),
-        action: e.action.to_string(),
+        action: e.action.as_str().to_string(),
         object_kind: e.object_kind.map(str::to_string),
         object_id: e.object_id.map(str::to_string),
         ip: e.ip.map(str::to_string),
-        outcome: e.outcome.to_string(),
-        detail: e.detail.map(|d| d.to_string()),
+        outcome: e.outcome.as_str().to_string(),
+        detail: e.detail.as_ref().map(|d| d.to_string()),
     };
     Ok(store::audit::insert(conn, &row)?)
 }
@@ -94,14 +260,14 @@ struct Window {
     written: u32,
     suppressed: u64,
     org_id: String,
-    actor_kind: &'static str,
+    actor_kind: ActorKind,
     ip: Option<String>,
 }
 
 /// Refused calls left out of the log in one window of one principal.
 pub struct Suppressed {
     pub org_id: String,
-    pub actor_kind: &'static str,
+    pub actor_kind: ActorKind,
     pub actor_id: String,
     pub ip: Option<String>,
     pub count: u64,
@@ -111,23 +277,16 @@ pub struct Suppressed {
 
 impl Suppressed {
     pub fn record(&self, conn: &mut AnyConnection, now: i64) -> Result<()> {
-        let ev = Event {
-            org_id: Some(&self.org_id),
-            actor_kind: self.actor_kind,
-            actor_id: Some(&self.actor_id),
-            action: "audit.suppressed",
-            object_kind: None,
-            object_id: None,
-            ip: self.ip.as_deref(),
-            outcome: "failure",
-            detail: Some(serde_json::json!({
+        let ev = Entry::new(&self.org_id, self.actor_kind, &self.actor_id, Action::AuditSuppressed)
+            .from_ip(self.ip.as_deref())
+            .outcome(Outcome::Failure)
+            .detail(serde_json::json!({
                 "message": format!("refused calls suppressed: {}", self.count),
                 "suppressed": self.count,
                 "from": rfc3339(self.from),
                 "to": rfc3339(self.to),
-            })),
-        };
-        record(conn, ev, now)
+            }));
+        write(conn, &ev, now)
     }
 }
 
@@ -139,19 +298,14 @@ pub struct RefusalFlood {
 }
 
 impl RefusalFlood {
-    /// Whether to write this refused call, and a summary of an earlier window of the same
-    /// principal that is due now.
-    pub fn admit(&self, p: &Principal, now: i64) -> (bool, Option<Suppressed>) {
-        self.admit_for(&p.id, &p.org_id, p.acct.as_str(), p.ip.as_deref(), now)
-    }
-
-    /// [`RefusalFlood::admit`] for any actor: a principal, or a credential refused again
-    /// and again (a known revoked token presented from many addresses).
+    /// Whether to write this refused call of an actor (a principal, or a credential refused
+    /// again and again: a known revoked token presented from many addresses), and a
+    /// summary of an earlier window of the same actor that is due now.
     pub fn admit_for(
         &self,
         id: &str,
         org_id: &str,
-        actor_kind: &'static str,
+        actor_kind: ActorKind,
         ip: Option<&str>,
         now: i64,
     ) -> (bool, Option<Suppressed>) {
@@ -213,130 +367,20 @@ fn summary(actor_id: &str, w: Window, now: i64) -> Option<Suppressed> {
     })
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct AuditView {
-    pub id: String,
-    #[schema(schema_with = crate::service::doc::time)]
-    pub at: String,
-    /// user, service_account, app, or api_token (revocation by the holder, refused exchanges).
-    pub actor_kind: String,
-    #[schema(required = true)]
-    pub actor_id: Option<String>,
-    /// e.g. user.login, token.create, token.update, token.revoke, token.revoke_all,
-    /// token.rotate, token.admin_revoke, token.exchange, user.create/update/delete,
-    /// role.create/delete, service_account.create/update/delete, app.create/update/delete,
-    /// app.secret.regenerate, policy.update, saved_search.create/delete; a refused mutating
-    /// call is recorded as "METHOD /api/v1/route-pattern".
-    pub action: String,
-    #[schema(required = true)]
-    pub object_kind: Option<String>,
-    #[schema(required = true)]
-    pub object_id: Option<String>,
-    #[schema(required = true)]
-    pub ip: Option<String>,
-    #[schema(schema_with = audit_outcome)]
-    pub outcome: String,
-    /// Action-specific JSON (e.g. via_token, before/after).
-    #[schema(required = true, value_type = Option<Object>)]
-    pub detail: Option<serde_json::Value>,
-}
-
-fn audit_outcome() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&OUTCOMES)
-}
-
-/// The outcomes an audit event records (and the `outcome` filter accepts).
-pub const OUTCOMES: [&str; 3] = ["success", "failure", "denied"];
-
-/// Sort keys of the audit log.
-pub const SORTS: [&str; 3] = ["at", "created_at", "action"];
-
-/// The audit log's filters.
-#[derive(Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditFilter {
-    /// Actor id.
-    pub actor: Option<String>,
-    /// user, service_account, app or api_token.
-    pub actor_kind: Option<String>,
-    /// Exact action, e.g. token.revoke.
-    pub action: Option<String>,
-    /// Object id.
-    pub object: Option<String>,
-    /// e.g. api_token, user, service_account, app, role, policy, saved_search.
-    pub object_kind: Option<String>,
-    // Documented in http::openapi (a schema_with parameter drops its doc comment).
-    #[param(schema_with = audit_outcome)]
-    pub outcome: Option<String>,
-    /// RFC 3339, inclusive.
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// RFC 3339, exclusive.
-    #[param(format = DateTime)]
-    pub to: Option<String>,
-}
-
-pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Page) -> Result<Paged<AuditView>> {
-    p.require("org:admin")?;
-    let time = |field: &str, v: &Option<String>| -> Result<Option<i64>> {
-        match v {
-            None => Ok(None),
-            Some(s) => {
-                parse_rfc3339(s).map(Some).ok_or_else(|| crate::service::invalid(field, "expected an RFC 3339 time"))
-            }
-        }
-    };
-    let from = time("from", &f.from)?;
-    let to = time("to", &f.to)?;
-    if let Some(o) = &f.outcome {
-        if !OUTCOMES.contains(&o.as_str()) {
-            return Err(crate::service::invalid("outcome", "must be success, failure or denied"));
-        }
-    }
-    page.check_sort(&SORTS)?;
-    let filter = store::audit::Filter {
-        actor: f.actor.as_deref(),
-        actor_kind: f.actor_kind.as_deref(),
-        action: f.action.as_deref(),
-        object: f.object.as_deref(),
-        object_kind: f.object_kind.as_deref(),
-        outcome: f.outcome.as_deref(),
-        from,
-        to,
-    };
-    let rows = store::audit::list(conn, &p.org_id, &filter, page)?;
-    Ok(page.view(rows, |r| AuditView {
-        id: r.id,
-        at: rfc3339(r.at),
-        actor_kind: r.actor_kind,
-        actor_id: r.actor_id,
-        action: r.action,
-        object_kind: r.object_kind,
-        object_id: r.object_id,
-        ip: r.ip,
-        outcome: r.outcome,
-        detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Acct;
 
-    fn p(id: &str) -> Principal {
-        Principal {
-            org_id: "o".into(),
-            acct: Acct::User,
-            id: id.into(),
-            roles: vec![],
-            interactive: false,
-            token_id: None,
-            ip: Some("192.0.2.1".into()),
-            sid: None,
-            jti: "j".into(),
-            exp: 0,
+    struct P(&'static str);
+
+    impl RefusalFlood {
+        fn admit(&self, p: &P, now: i64) -> (bool, Option<Suppressed>) {
+            self.admit_for(p.0, "o", ActorKind::User, Some("192.0.2.1"), now)
         }
+    }
+
+    fn p(id: &'static str) -> P {
+        P(id)
     }
 
     #[test]

@@ -1,36 +1,29 @@
-//! Lifecycle notifications: webhooks per org (`/api/v1/webhooks`), the events they carry,
-//! and the durable outbox those events go to in the transaction of the change. Delivery
-//! (HTTP, SMTP, retries) is the worker's, in `app::outbox`; here are the rules: which
-//! change makes which event, who receives it, URL validation, the retry schedule.
+//! Webhooks per org (`/api/v1/webhooks`): subscription management, URL validation, the
+//! expiry scan and the retry schedule. Which change makes which event is the change's
+//! (`events::Notice`, written by `events::emit`); the queue is `events::outbox`. Delivery
+//! (HTTP, SMTP, retries) is the worker's, in `app::outbox`.
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::clock::rfc3339;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::outbox::{self, EventKind, NewEvent};
+use crate::service::events::{self, Action, Event, Notice};
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
-use crate::store::models::{ApiToken, OutboxRow, Webhook};
+use crate::service::{check_text, invalid, new_id, Error, Principal, Result, Role};
+use crate::store::models::Webhook;
 use crate::store::{self, AnyConnection};
 use crate::whsec::{self, Sealer};
 
-/// The events a webhook may subscribe to.
-pub const EVENTS: [&str; 7] = [
-    "token.expiring",
-    "token.expired",
-    "token.revoked",
-    "token.created",
-    "app.secret_regenerated",
-    "user.disabled",
-    "policy.changed",
-];
-/// The event of `POST /webhooks/{id}/test` (delivered whatever the subscription).
-pub const TEST_EVENT: &str = "webhook.test";
 /// Test events one org may queue a minute (`POST /api/v1/webhooks/{id}/test`; 429 beyond).
 pub const TEST_EVENTS_PER_MINUTE: u32 = 10;
-/// Sort keys of the webhook list and of a delivery log.
-pub const SORTS: [&str; 2] = ["created_at", "url"];
-pub const DELIVERY_SORTS: [&str; 1] = ["at"];
+crate::service::words!(
+    /// Sort keys of the webhook list.
+    pub Sort { CreatedAt = "created_at", Url = "url" }
+);
+crate::service::words!(
+    /// Sort keys of a delivery log.
+    pub DeliverySort { At = "at" }
+);
 /// Webhooks per org.
 pub const MAX_PER_ORG: i64 = 20;
 pub const MAX_URL_CHARS: usize = 2048;
@@ -90,8 +83,9 @@ fn check_events(events: &[String]) -> Result<Vec<String>> {
     }
     let mut out = Vec::new();
     for e in events {
-        if !EVENTS.contains(&e.as_str()) {
-            return Err(invalid("events", format!("unknown event {e:?}; known: {}", EVENTS.join(", "))));
+        if EventKind::subscribable(e).is_none() {
+            let known: Vec<&str> = EventKind::SUBSCRIBABLE.iter().map(|k| k.as_str()).collect();
+            return Err(invalid("events", format!("unknown event {e:?}; known: {}", known.join(", "))));
         }
         if !out.contains(e) {
             out.push(e.clone());
@@ -102,26 +96,6 @@ fn check_events(events: &[String]) -> Result<Vec<String>> {
 }
 
 // ---- API ----
-
-/// An event a webhook may subscribe to (the OpenAPI enum of [`EVENTS`]; a unit test
-/// holds them equal).
-#[derive(Serialize, utoipa::ToSchema)]
-pub enum WebhookEvent {
-    #[serde(rename = "token.expiring")]
-    TokenExpiring,
-    #[serde(rename = "token.expired")]
-    TokenExpired,
-    #[serde(rename = "token.revoked")]
-    TokenRevoked,
-    #[serde(rename = "token.created")]
-    TokenCreated,
-    #[serde(rename = "app.secret_regenerated")]
-    AppSecretRegenerated,
-    #[serde(rename = "user.disabled")]
-    UserDisabled,
-    #[serde(rename = "policy.changed")]
-    PolicyChanged,
-}
 
 /// A new webhook. Requires org:admin; at most 20 per org (409).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -167,7 +141,7 @@ pub struct WebhookView {
     pub url: String,
     pub description: String,
     /// The subscribed events, sorted.
-    #[schema(value_type = Vec<WebhookEvent>)]
+    #[schema(value_type = Vec<EventKind>)]
     pub events: Vec<String>,
     pub enabled: bool,
     /// whsec_ and the first 4 characters of the secret, to recognise it.
@@ -176,9 +150,9 @@ pub struct WebhookView {
     #[schema(required = true)]
     pub created_by: Option<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
 }
 
 /// A created webhook or a rolled secret: the record plus the signing secret, shown once.
@@ -203,7 +177,7 @@ pub struct DeliveryView {
     #[schema(minimum = 1)]
     pub attempt: i64,
     #[schema(schema_with = crate::service::doc::time)]
-    pub at: String,
+    pub at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::delivery_outcome)]
     pub outcome: String,
     /// The receiver's HTTP status; null when none was received.
@@ -223,11 +197,7 @@ pub struct TestQueued {
     /// The id of the queued event (its deliveries carry it as event_id).
     pub event_id: String,
     #[schema(schema_with = crate::service::doc::test_event)]
-    pub event_type: &'static str,
-}
-
-fn events_of(w: &Webhook) -> Vec<String> {
-    serde_json::from_str(&w.events).unwrap_or_default()
+    pub event_type: EventKind,
 }
 
 fn view(w: &Webhook) -> WebhookView {
@@ -235,12 +205,12 @@ fn view(w: &Webhook) -> WebhookView {
         id: w.id.clone(),
         url: w.url.clone(),
         description: w.description.clone(),
-        events: events_of(w),
+        events: outbox::events_of(w),
         enabled: w.enabled,
         secret_hint: w.secret_hint.clone(),
         created_by: w.created_by.clone(),
-        created_at: rfc3339(w.created_at),
-        updated_at: rfc3339(w.updated_at),
+        created_at: crate::service::Timestamp::at(w.created_at),
+        updated_at: crate::service::Timestamp::at(w.updated_at),
     }
 }
 
@@ -253,14 +223,14 @@ fn load(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Webhook> {
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<WebhookView>> {
-    p.require("org:admin")?;
-    let page = pq.validate_sorted(&SORTS)?;
+    p.require(Role::OrgAdmin)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = store::webhooks::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |w| view(&w)))
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<WebhookView> {
-    p.require("org:admin")?;
+    p.require(Role::OrgAdmin)?;
     Ok(view(&load(conn, p, id)?))
 }
 
@@ -271,7 +241,7 @@ pub fn create(
     input: &CreateWebhook,
     now: i64,
 ) -> Result<WebhookWithSecret> {
-    p.require("org:admin")?;
+    p.require(Role::OrgAdmin)?;
     let url = check_url(&input.url)?;
     let events = check_events(&input.events)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
@@ -298,9 +268,9 @@ pub fn create(
             return Err(Error::Conflict(format!("an organization has at most {MAX_PER_ORG} webhooks")));
         }
         store::webhooks::insert(conn, &w)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "webhook.create", "webhook", &w.id).detail(json!({"url": w.url, "events": events})),
+            Event::by(p, Action::WebhookCreate, "webhook", &w.id).detail(json!({"url": w.url, "events": events})),
             now,
         )
     })?;
@@ -308,7 +278,7 @@ pub fn create(
 }
 
 pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &PatchWebhook, now: i64) -> Result<WebhookView> {
-    p.require("org:admin")?;
+    p.require(Role::OrgAdmin)?;
     let url = input.url.as_deref().map(check_url).transpose()?;
     let events = input.events.as_deref().map(check_events).transpose()?;
     let description = input.description.as_deref().map(|d| check_text("description", d, 0, 1000)).transpose()?;
@@ -332,18 +302,18 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &PatchWeb
         }
         w.updated_at = now;
         store::webhooks::update(conn, &w)?;
-        audit::record(conn, Event::by(p, "webhook.update", "webhook", &w.id).detail(Value::Object(changes)), now)?;
+        events::emit(conn, Event::by(p, Action::WebhookUpdate, "webhook", &w.id).detail(Value::Object(changes)), now)?;
         Ok(view(&w))
     })
 }
 
 /// Deletes a webhook, its delivery log and its undelivered events.
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let w = load(conn, p, id)?;
         store::webhooks::delete(conn, &w.id)?;
-        audit::record(conn, Event::by(p, "webhook.delete", "webhook", &w.id).detail(json!({"url": w.url})), now)
+        events::emit(conn, Event::by(p, Action::WebhookDelete, "webhook", &w.id).detail(json!({"url": w.url})), now)
     })
 }
 
@@ -355,7 +325,7 @@ pub fn roll_secret(
     id: &str,
     now: i64,
 ) -> Result<WebhookWithSecret> {
-    p.require("org:admin")?;
+    p.require(Role::OrgAdmin)?;
     let secret = whsec::generate().map_err(sealing)?;
     conn.transaction(|conn| {
         let mut w = load(conn, p, id)?;
@@ -364,7 +334,7 @@ pub fn roll_secret(
         w.secret_seen_by = crate::store::roles_to_text(std::slice::from_ref(&p.id));
         w.updated_at = now;
         store::webhooks::update(conn, &w)?;
-        audit::record(conn, Event::by(p, "webhook.secret.roll", "webhook", &w.id), now)?;
+        events::emit(conn, Event::by(p, Action::WebhookSecretRoll, "webhook", &w.id), now)?;
         Ok(WebhookWithSecret { secret: secret.clone(), webhook: view(&w) })
     })
 }
@@ -372,22 +342,27 @@ pub fn roll_secret(
 /// Queues a `webhook.test` event for this webhook only (the worker delivers it like any
 /// other, so it shows in the delivery log).
 pub fn send_test(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<TestQueued> {
-    p.require("org:admin")?;
+    p.require(Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let w = load(conn, p, id)?;
         if !w.enabled {
             return Err(Error::Conflict("the webhook is disabled; enable it to send a test event".into()));
         }
-        let ev = NewEvent::new(&p.org_id, TEST_EVENT, json!({"webhook_id": w.id, "message": "a test event"}), now);
-        store::webhooks::enqueue(conn, &[ev.row_for_webhook(&w.id)])?;
-        audit::record(conn, Event::by(p, "webhook.test", "webhook", &w.id).detail(json!({"event_id": ev.id})), now)?;
-        Ok(TestQueued { event_id: ev.id, event_type: TEST_EVENT })
+        let data = json!({"webhook_id": w.id, "message": "a test event"});
+        let ev = NewEvent::new(&p.org_id, EventKind::WebhookTest, data, now);
+        outbox::queue(conn, &ev, std::slice::from_ref(&w.id), &[])?;
+        events::emit(
+            conn,
+            Event::by(p, Action::WebhookTest, "webhook", &w.id).detail(json!({"event_id": ev.id})),
+            now,
+        )?;
+        Ok(TestQueued { event_id: ev.id, event_type: EventKind::WebhookTest })
     })
 }
 
 pub fn deliveries(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQuery) -> Result<Paged<DeliveryView>> {
-    p.require("org:admin")?;
-    let page = pq.validate_sorted(&DELIVERY_SORTS)?;
+    p.require(Role::OrgAdmin)?;
+    let page = pq.validate_sorted::<DeliverySort>()?;
     let w = load(conn, p, id)?;
     let rows = store::webhooks::deliveries(conn, &w.id, &page)?;
     Ok(page.view(rows, |d| DeliveryView {
@@ -395,220 +370,12 @@ pub fn deliveries(conn: &mut AnyConnection, p: &Principal, id: &str, pq: &PageQu
         event_id: d.event_id,
         event_type: d.event_type,
         attempt: d.attempt,
-        at: rfc3339(d.at),
+        at: crate::service::Timestamp::at(d.at),
         outcome: d.outcome,
         status_code: d.status_code,
         duration_ms: d.duration_ms,
         error: d.error,
     }))
-}
-
-// ---- events ----
-
-/// An event about to be queued: its id (the `webhook-id` of every delivery of it) and the
-/// payload `{"type", "timestamp", "data"}` (Standard Webhooks).
-pub struct NewEvent {
-    pub id: String,
-    pub org_id: String,
-    pub event_type: String,
-    pub payload: String,
-    pub now: i64,
-}
-
-impl NewEvent {
-    pub fn new(org_id: &str, event_type: &str, data: Value, now: i64) -> NewEvent {
-        let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
-        let payload = json!({"type": event_type, "timestamp": rfc3339(now), "data": data}).to_string();
-        NewEvent { id, org_id: org_id.to_string(), event_type: event_type.to_string(), payload, now }
-    }
-
-    fn row(&self, kind: &str, webhook_id: Option<&str>, recipient: Option<&str>) -> OutboxRow {
-        OutboxRow {
-            id: new_id(),
-            org_id: self.org_id.clone(),
-            kind: kind.to_string(),
-            event_id: self.id.clone(),
-            event_type: self.event_type.clone(),
-            payload: self.payload.clone(),
-            webhook_id: webhook_id.map(str::to_string),
-            recipient: recipient.map(str::to_string),
-            attempts: 0,
-            next_attempt_at: self.now,
-            locked_until: None,
-            locked_by: None,
-            delivered_at: None,
-            failed_at: None,
-            last_error: None,
-            created_at: self.now,
-        }
-    }
-
-    pub fn row_for_webhook(&self, webhook_id: &str) -> OutboxRow {
-        self.row("webhook", Some(webhook_id), None)
-    }
-
-    pub fn row_for_email(&self, recipient: &str) -> OutboxRow {
-        self.row("email", None, Some(recipient))
-    }
-}
-
-/// The org's enabled webhooks subscribed to `event_type` (ids).
-fn subscribers(conn: &mut AnyConnection, org_id: &str, event_type: &str) -> Result<Vec<String>> {
-    Ok(store::webhooks::enabled(conn, org_id)?
-        .into_iter()
-        .filter(|w| events_of(w).iter().any(|e| e == event_type))
-        .map(|w| w.id)
-        .collect())
-}
-
-/// Queues one event for its subscribers and the email recipients, in the caller's
-/// transaction. With neither, nothing is written.
-fn queue(conn: &mut AnyConnection, ev: &NewEvent, hooks: &[String], emails: &[String]) -> Result<()> {
-    let mut rows: Vec<OutboxRow> = hooks.iter().map(|h| ev.row_for_webhook(h)).collect();
-    rows.extend(emails.iter().map(|r| ev.row_for_email(r)));
-    Ok(store::webhooks::enqueue(conn, &rows)?)
-}
-
-fn token_data(t: &ApiToken) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "hint": t.hint,
-        "owner_kind": t.owner_kind,
-        "owner_id": t.owner_id,
-        "owner": t.owner_label,
-        "created_at": rfc3339(t.created_at),
-        "expires_at": rfc3339(t.expires_at),
-        "audiences": crate::store::roles_from_text(&t.audiences),
-        "management": t.management,
-    })
-}
-
-/// Who gets email about a token: its owner (a live user), or for a service account's
-/// token the org's admins and owners.
-fn token_recipients(conn: &mut AnyConnection, t: &ApiToken) -> Result<Vec<String>> {
-    if t.owner_kind == "user" {
-        Ok(store::webhooks::live_user_email(conn, &t.owner_id)?.into_iter().collect())
-    } else {
-        Ok(store::webhooks::admin_emails(conn, &t.org_id)?)
-    }
-}
-
-/// The event an audited action makes, if any. Everything else (logins, exchanges, refused
-/// calls) maps to none and costs no query.
-pub fn event_of(action: &str) -> Option<&'static str> {
-    match action {
-        "token.create" | "token.rotate" => Some("token.created"),
-        "token.revoke" | "token.admin_revoke" => Some("token.revoked"),
-        "app.secret.regenerate" => Some("app.secret_regenerated"),
-        "policy.update" => Some("policy.changed"),
-        _ => None,
-    }
-}
-
-/// Why a token was revoked: the audit detail's `reason` when the revoking code names one
-/// (`policy`, `leak_report`), else `owner` when its owner (or the token itself, at
-/// `/oauth/revoke`) revoked it, else `admin`.
-fn revoke_reason(e: &Event<'_>, t: &ApiToken) -> &'static str {
-    let named = e.detail.as_ref().and_then(|d| d.get("reason")).and_then(Value::as_str);
-    match named {
-        Some("policy") => "policy",
-        Some("leak_report") => "leak_report",
-        _ if e.actor_id == Some(t.owner_id.as_str()) || e.actor_id == Some(t.id.as_str()) => "owner",
-        _ => "admin",
-    }
-}
-
-/// The audit hook: an audited change that is also a notification event queues it in the
-/// same transaction (`audit::record` calls this for every row it writes).
-pub fn on_audit(conn: &mut AnyConnection, e: &Event<'_>, now: i64) -> Result<()> {
-    if e.outcome != "success" {
-        return Ok(());
-    }
-    let (Some(event_type), Some(org_id)) = (event_of(e.action), e.org_id) else { return Ok(()) };
-    let by = json!({"kind": e.actor_kind, "id": e.actor_id});
-    match event_type {
-        "token.created" => {
-            let hooks = subscribers(conn, org_id, event_type)?;
-            if hooks.is_empty() {
-                return Ok(());
-            }
-            let (id, rotated_from) = match e.action {
-                "token.rotate" => (e.detail.as_ref().and_then(|d| d["new_token"].as_str()), e.object_id),
-                _ => (e.object_id, None),
-            };
-            let Some(t) = id.map(|id| store::tokens::get(conn, id)).transpose()? else { return Ok(()) };
-            let mut data = json!({"org_id": org_id, "token": token_data(&t), "created_by": by});
-            if let Some(old) = rotated_from {
-                data["rotated_from"] = json!(old);
-            }
-            queue(conn, &NewEvent::new(org_id, event_type, data, now), &hooks, &[])
-        }
-        "token.revoked" => {
-            let Some(t) = e.object_id.map(|id| store::tokens::get(conn, id)).transpose()? else { return Ok(()) };
-            let reason = revoke_reason(e, &t);
-            let hooks = subscribers(conn, org_id, event_type)?;
-            // An admin's revocation is also mailed to the token's owner (sent only when
-            // TOKEND_SMTP_URL is set; the worker drops it otherwise).
-            let emails = if reason == "admin" { token_recipients(conn, &t)? } else { vec![] };
-            if hooks.is_empty() && emails.is_empty() {
-                return Ok(());
-            }
-            let data = json!({"org_id": org_id, "token": token_data(&t), "revoked_by": by, "reason": reason});
-            queue(conn, &NewEvent::new(org_id, event_type, data, now), &hooks, &emails)
-        }
-        "app.secret_regenerated" => {
-            let hooks = subscribers(conn, org_id, event_type)?;
-            let Some(app) = (match e.object_id {
-                Some(id) if !hooks.is_empty() => store::principals::app_in_org(conn, org_id, id)?,
-                _ => None,
-            }) else {
-                return Ok(());
-            };
-            let data = json!({"org_id": org_id, "app": {"id": app.id, "name": app.name, "client_id": app.client_id}, "by": by});
-            queue(conn, &NewEvent::new(org_id, event_type, data, now), &hooks, &[])
-        }
-        "policy.changed" => {
-            let hooks = subscribers(conn, org_id, event_type)?;
-            if hooks.is_empty() {
-                return Ok(());
-            }
-            let d = e.detail.clone().unwrap_or_default();
-            let data = json!({"org_id": org_id, "before": d["before"], "after": d["after"], "by": by});
-            queue(conn, &NewEvent::new(org_id, event_type, data, now), &hooks, &[])
-        }
-        _ => Ok(()),
-    }
-}
-
-/// `user.disabled`, from the change that disabled the person.
-pub fn user_disabled(conn: &mut AnyConnection, p: &Principal, user_id: &str, email: &str, now: i64) -> Result<()> {
-    let hooks = subscribers(conn, &p.org_id, "user.disabled")?;
-    if hooks.is_empty() {
-        return Ok(());
-    }
-    let data = json!({
-        "org_id": p.org_id,
-        "user": {"id": user_id, "email": email},
-        "by": {"kind": p.acct.as_str(), "id": p.id},
-    });
-    queue(conn, &NewEvent::new(&p.org_id, "user.disabled", data, now), &hooks, &[])
-}
-
-/// `token.revoked` for each live token of `owner_id`, before a revocation of them all
-/// (revoke-all, deleting a person or a service account) in the same transaction.
-pub fn owner_tokens_revoked(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now: i64) -> Result<()> {
-    let hooks = subscribers(conn, &p.org_id, "token.revoked")?;
-    if hooks.is_empty() {
-        return Ok(());
-    }
-    let reason = if p.id == owner_id { "owner" } else { "admin" };
-    let by = json!({"kind": p.acct.as_str(), "id": p.id});
-    for t in store::webhooks::live_tokens_of(conn, &p.org_id, owner_id)? {
-        let data = json!({"org_id": p.org_id, "token": token_data(&t), "revoked_by": by, "reason": reason});
-        queue(conn, &NewEvent::new(&p.org_id, "token.revoked", data, now), &hooks, &[])?;
-    }
-    Ok(())
 }
 
 /// The milestone a token expiring at `expires_at` has reached at `now`: the smallest of
@@ -633,19 +400,8 @@ pub fn scan_expiry(conn: &mut AnyConnection, now: i64, email: bool, limit: i64) 
             if !store::webhooks::mark_notice(conn, &id, m)? || !lived_through {
                 return Ok(0);
             }
-            let event_type = if m == 0 { "token.expired" } else { "token.expiring" };
-            let hooks = subscribers(conn, &org_id, event_type)?;
             let t = store::tokens::get(conn, &id)?;
-            let emails = if email { token_recipients(conn, &t)? } else { vec![] };
-            if hooks.is_empty() && emails.is_empty() {
-                return Ok(0);
-            }
-            let mut data = json!({"org_id": org_id, "token": token_data(&t)});
-            if m > 0 {
-                data["days_left"] = json!(m);
-            }
-            queue(conn, &NewEvent::new(&org_id, event_type, data, now), &hooks, &emails)?;
-            Ok(1)
+            events::notify(conn, &org_id, None, &[Notice::TokenExpiring { token: &t, days_left: m, mail: email }], now)
         })?;
     }
     Ok(queued)
@@ -702,13 +458,5 @@ mod tests {
         assert_eq!(milestone(100 + 3 * d, 100), Some(7));
         assert_eq!(milestone(100 + d, 100), Some(1));
         assert_eq!(milestone(100, 100), Some(0));
-    }
-
-    #[test]
-    fn only_lifecycle_actions_make_events() {
-        for quiet in ["token.exchange", "user.login", "access_token.revoke", "audit.suppressed", "webhook.create"] {
-            assert_eq!(event_of(quiet), None, "{quiet}");
-        }
-        assert_eq!(event_of("token.admin_revoke"), Some("token.revoked"));
     }
 }

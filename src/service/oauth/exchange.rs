@@ -9,9 +9,9 @@ use crate::jwt::{self, AccessClaims};
 use crate::keys::KeyRing;
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::principal::idle;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, ActorKind, Entry, Event, Notice, Outcome};
 use crate::service::tokens::usage::Usage;
-use crate::service::{intersect, Acct};
+use crate::service::{Acct, Role, RoleSet};
 use crate::store::models::App;
 use crate::store::tokens::Grant;
 use crate::store::{self, roles_from_text, AnyConnection, StoreError};
@@ -104,7 +104,8 @@ pub fn narrow(granted: Vec<String>, scope: Option<&str>) -> Result<Vec<String>, 
     let mut wanted: Vec<String> = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
     wanted.sort();
     wanted.dedup();
-    if let Some(extra) = wanted.iter().find(|r| !crate::service::implies(&granted, r)) {
+    let granted_set = RoleSet::from(granted.as_slice());
+    if let Some(extra) = wanted.iter().find(|r| !granted_set.implies(r)) {
         return Err(GrantError::InvalidScope(format!("scope {extra:?} is not available to this grant")));
     }
     Ok(wanted)
@@ -307,7 +308,7 @@ fn issue_for_token(
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
         return Err(GrantError::InvalidTarget("this audience accepts service-account tokens only".into()));
     }
-    let granted = intersect(&roles_from_text(&t.roles), &owner_roles);
+    let granted = RoleSet::from_text(&t.roles).intersect(&RoleSet::from(owner_roles)).to_strings();
     check_reach(conn, ctx, &t.org_id, (&t.audiences, t.management), &granted, &aud)?;
     let roles = narrow(granted, scope)?;
     let s = Subject { sub: &t.owner_id, org: &t.org_id, acct, client_id: &t.id, epoch };
@@ -514,18 +515,10 @@ pub fn login_token(
 ) -> crate::service::Result<String> {
     conn.transaction(|conn| {
         let session = crate::service::principals::sessions::start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
-        let ev = Event {
-            org_id: Some(&user.org_id),
-            actor_kind: "user",
-            actor_id: Some(&user.id),
-            action: "user.login",
-            object_kind: Some("user"),
-            object_id: Some(&user.id),
-            ip: Some(ctx.ip),
-            outcome: "success",
-            detail: None,
-        };
-        audit::record(conn, ev, ctx.now)?;
+        let ev = Entry::new(&user.org_id, ActorKind::User, &user.id, Action::UserLogin)
+            .on("user", Some(&user.id))
+            .from_ip(Some(ctx.ip));
+        events::emit(conn, ev, ctx.now)?;
         let claims = login_claims(ctx, user, &session.id);
         Ok(jwt::issue(ctx.keys, &claims, ctx.now)?)
     })
@@ -587,7 +580,7 @@ pub fn app_may_introspect(app: &App) -> Result<(), GrantError> {
 
 /// RFC 7662 callers: a management bearer holding org:admin (its org's tokens).
 pub fn bearer_may_introspect(p: &crate::service::Principal) -> Result<(), GrantError> {
-    if p.has("org:admin") {
+    if p.has(Role::OrgAdmin) {
         Ok(())
     } else {
         Err(GrantError::AccessDenied("introspection needs org:admin or app credentials"))
@@ -606,7 +599,7 @@ pub fn introspect(
     if token.starts_with("tkd_") {
         return match check_token(conn, token, ctx.usage, ctx.now) {
             Ok((t, acct, owner_roles, _)) if t.org_id == org_id => {
-                let roles = intersect(&roles_from_text(&t.roles), &owner_roles);
+                let roles = RoleSet::from_text(&t.roles).intersect(&RoleSet::from(owner_roles)).to_strings();
                 Ok(json!({
                     "active": true,
                     "token_type": "api_token",
@@ -651,7 +644,7 @@ pub fn verify_access(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Re
         return Ok(None);
     }
     let found = crate::service::authz::principal::resolve_until(conn, &c, ctx.usage, ctx.now)?;
-    Ok(found.map(|(p, until)| Verified { claims: c, roles: p.roles, until }))
+    Ok(found.map(|(p, until)| Verified { claims: c, roles: p.roles.to_strings(), until }))
 }
 
 /// The RFC 7662 answer for a verified access token (or none), for a caller of `org_id`.
@@ -697,18 +690,13 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
             if !recorded {
                 return Ok(());
             }
-            let ev = Event {
-                org_id: Some(&c.org),
-                actor_kind: &c.acct,
-                actor_id: Some(&c.sub),
-                action: "access_token.revoke",
-                object_kind: Some("access_token"),
-                object_id: Some(&c.jti),
-                ip: Some(ctx.ip),
-                outcome: "success",
-                detail: Some(json!({"via": "oauth/revoke"})),
-            };
-            Ok(audit::record(conn, ev, ctx.now)?)
+            // Only tokens this server signed get here: their acct is one it wrote.
+            let actor = Acct::parse(&c.acct).map_or(ActorKind::User, ActorKind::from);
+            let ev = Entry::new(&c.org, actor, &c.sub, Action::AccessTokenRevoke)
+                .on("access_token", Some(&c.jti))
+                .from_ip(Some(ctx.ip))
+                .detail(json!({"via": "oauth/revoke"}));
+            Ok(events::emit(conn, ev, ctx.now)?)
         });
     }
     match secrets::parse(token) {
@@ -721,18 +709,11 @@ pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) ->
         let t = store::tokens::find_by_hash(conn, &hash)?;
         if let Some(t) = t.filter(|t| t.revoked_at.is_none()) {
             store::tokens::mark_revoked(conn, &t.id, &t.id, now)?;
-            let ev = Event {
-                org_id: Some(&t.org_id),
-                actor_kind: "api_token",
-                actor_id: Some(&t.id),
-                action: "token.revoke",
-                object_kind: Some("api_token"),
-                object_id: Some(&t.id),
-                ip: Some(ip),
-                outcome: "success",
-                detail: Some(json!({"via": "oauth/revoke"})),
-            };
-            audit::record(conn, ev, now)?;
+            let entry = Entry::new(&t.org_id, ActorKind::ApiToken, &t.id, Action::TokenRevoke)
+                .on("api_token", Some(&t.id))
+                .from_ip(Some(ip))
+                .detail(json!({"via": "oauth/revoke"}));
+            events::emit(conn, Event::from(entry).notice(Notice::TokenRevoked { token: &t, mail: true }), now)?;
         }
         Ok(())
     })
@@ -747,16 +728,10 @@ pub fn audit_refusal(
     ip: &str,
     now: i64,
 ) -> crate::service::Result<()> {
-    let ev = Event {
-        org_id: Some(org_id),
-        actor_kind: "api_token",
-        actor_id: Some(token_id),
-        action: "token.exchange",
-        object_kind: Some("api_token"),
-        object_id: Some(token_id),
-        ip: Some(ip),
-        outcome: "failure",
-        detail: Some(json!({ "reason": reason })),
-    };
-    audit::record(conn, ev, now)
+    let ev = Entry::new(org_id, ActorKind::ApiToken, token_id, Action::TokenExchange)
+        .on("api_token", Some(token_id))
+        .from_ip(Some(ip))
+        .outcome(Outcome::Failure)
+        .detail(json!({ "reason": reason }));
+    events::emit(conn, ev, now)
 }

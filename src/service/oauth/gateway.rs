@@ -218,7 +218,7 @@ pub fn admit_access(token: &str, v: Option<Verified>, aud: &str, now: i64) -> Re
 /// Whether the admitted roles satisfy the route's required role (one that implies it,
 /// such as org:admin for org:member, counts).
 pub fn has_role(a: &Admitted, role: Option<&str>) -> bool {
-    role.is_none_or(|r| crate::service::holds(&a.roles, r))
+    role.is_none_or(|r| crate::service::RoleSet::from(a.roles.as_slice()).holds(r))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 use diesel::Connection;
 use serde::Serialize;
 
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Entry, Event, Notice};
 use crate::service::tokens::{self, NewToken};
 use crate::service::{new_id, Acct, Error, Result};
 use crate::store::models::{Org, User};
@@ -44,7 +44,7 @@ pub fn create(
         }
         let org = Org { id: new_id(), name: name.clone(), created_at: now };
         store::org::insert(conn, &org)?;
-        let owner_roles = vec!["org:owner".to_string()];
+        let owner_roles = vec![crate::service::Role::OrgOwner.as_str().to_string()];
         let user = User {
             id: new_id(),
             org_id: org.id.clone(),
@@ -83,20 +83,11 @@ pub fn create(
             },
             now,
         )?;
-        let ev = |action, kind, id| Event {
-            org_id: Some(&org.id),
-            actor_kind: "system",
-            actor_id: None,
-            action,
-            object_kind: Some(kind),
-            object_id: Some(id),
-            ip: None,
-            outcome: "success",
-            detail: None,
-        };
-        audit::record(conn, ev("org.create", "org", &org.id), now)?;
-        audit::record(conn, ev("user.create", "user", &user.id), now)?;
-        audit::record(conn, ev("token.create", "api_token", &token.id), now)?;
+        let ev = |action, kind, id| Entry::system(&org.id, action).on(kind, Some(id));
+        events::emit(conn, ev(Action::OrgCreate, "org", &org.id), now)?;
+        events::emit(conn, ev(Action::UserCreate, "user", &user.id), now)?;
+        let created = Notice::TokenCreated { token: &token, rotated_from: None };
+        events::emit(conn, Event::from(ev(Action::TokenCreate, "api_token", &token.id)).notice(created), now)?;
         Ok(CreatedOrg {
             org_id: org.id,
             owner_id: user.id,

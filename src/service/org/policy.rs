@@ -3,9 +3,8 @@
 use diesel::Connection;
 use serde::Serialize;
 
-use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::{invalid, Principal, Result};
 use crate::store::models::Policy;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
@@ -59,8 +58,8 @@ pub struct PolicyView {
     #[schema(required = true)]
     pub allow_management_audience_for: Option<Vec<String>>,
     /// RFC 3339; null while the org still has the default policy.
-    #[schema(required = true, format = DateTime)]
-    pub updated_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub updated_at: Option<crate::service::Timestamp>,
 }
 
 /// The body of `PUT /api/v1/policy` (read by `update` from JSON, field by field). Named
@@ -106,12 +105,12 @@ pub fn view(p: &Policy) -> PolicyView {
         allow_self_rotation: p.allow_self_rotation,
         default_audiences: roles_from_text(&p.default_audiences),
         allow_management_audience_for: p.allow_management_audience_for.as_deref().map(roles_from_text),
-        updated_at: (p.updated_at > 0).then(|| rfc3339(p.updated_at)),
+        updated_at: (p.updated_at > 0).then(|| crate::service::Timestamp::at(p.updated_at)),
     }
 }
 
 pub fn read(conn: &mut AnyConnection, p: &Principal) -> Result<PolicyView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     Ok(view(&get(conn, &p.org_id)?))
 }
 
@@ -187,7 +186,7 @@ pub fn update(
     body: &serde_json::Value,
     now: i64,
 ) -> Result<PolicyView> {
-    p.require("org:owner")?;
+    p.require(crate::service::Role::OrgOwner)?;
     let obj = body.as_object().ok_or_else(|| invalid("body", "expected a JSON object"))?;
     if let Some(k) =
         obj.keys().find(|k| !UPDATE_FIELDS.contains(&k.as_str()) && !READ_ONLY_FIELDS.contains(&k.as_str()))
@@ -261,8 +260,11 @@ pub fn update(
         let exists = before.updated_at > 0;
         store::org::save_policy(conn, &after, exists)?;
         let json = |v| serde_json::to_value(v).map_err(|e| crate::service::Error::Internal(Box::new(e)));
-        let detail = serde_json::json!({ "before": json(view(&before))?, "after": json(view(&after))? });
-        audit::record(conn, Event::by(p, "policy.update", "policy", &p.org_id).detail(detail), now)?;
+        let (was, is) = (json(view(&before))?, json(view(&after))?);
+        let ev = Event::by(p, Action::PolicyUpdate, "policy", &p.org_id)
+            .detail(serde_json::json!({"before": was, "after": is}))
+            .notice(events::Notice::PolicyChanged { before: was, after: is });
+        events::emit(conn, ev, now)?;
         Ok(view(&after))
     })
 }

@@ -3,7 +3,7 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::tokens::table::TableQuery;
 use crate::service::tokens::usage::Usage;
@@ -24,9 +24,9 @@ pub struct AccountView {
     #[schema(required = true)]
     pub created_by: Option<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -69,8 +69,8 @@ fn view(s: &ServiceAccount) -> AccountView {
         roles: roles_from_text(&s.roles),
         disabled: s.disabled,
         created_by: s.created_by.clone(),
-        created_at: rfc3339(s.created_at),
-        updated_at: rfc3339(s.updated_at),
+        created_at: crate::service::Timestamp::at(s.created_at),
+        updated_at: crate::service::Timestamp::at(s.updated_at),
     }
 }
 
@@ -87,7 +87,7 @@ fn load_held(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Servic
 }
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: i64) -> Result<AccountView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
     conn.transaction(|conn| {
@@ -106,9 +106,9 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
             epoch: 0,
         };
         store::principals::insert_account(conn, &s)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "service_account.create", "service_account", &s.id)
+            Event::by(p, Action::ServiceAccountCreate, "service_account", &s.id)
                 .detail(serde_json::json!({"roles": input.roles})),
             now,
         )?;
@@ -117,19 +117,19 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: 
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AccountView>> {
-    p.require("org:admin")?;
-    let page = pq.validate_sorted(&SORTS)?;
+    p.require(crate::service::Role::OrgAdmin)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = store::principals::list_accounts(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
 
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AccountView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     Ok(view(&load(conn, p, id)?))
 }
 
 pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountPatch, now: i64) -> Result<AccountView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
     let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
     conn.transaction(|conn| {
@@ -170,7 +170,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
             store::tokens::relabel_owner(conn, &s.id, &s.name)?;
         }
         let detail = serde_json::json!({"roles": {"before": before, "after": roles_from_text(&s.roles)}});
-        audit::record(conn, Event::by(p, "service_account.update", "service_account", &s.id).detail(detail), now)?;
+        events::emit(conn, Event::by(p, Action::ServiceAccountUpdate, "service_account", &s.id).detail(detail), now)?;
         Ok(view(&s))
     })
 }
@@ -180,7 +180,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountP
 fn revoke_left_holders(conn: &mut AnyConnection, p: &Principal, s: &ServiceAccount, now: i64) -> Result<()> {
     for t in store::webhooks::live_tokens_of(conn, &p.org_id, &s.id)? {
         if !crate::service::principals::credentials::holders_left(conn, &p.org_id, &t.secret_seen_by)?.is_empty() {
-            tokens::revoke(conn, p, &t, "token.revoke", now)?;
+            tokens::revoke(conn, p, &t, Action::TokenRevoke, now)?;
         }
     }
     Ok(())
@@ -188,15 +188,15 @@ fn revoke_left_holders(conn: &mut AnyConnection, p: &Principal, s: &ServiceAccou
 
 /// Soft delete; every token of the account is revoked with it.
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
         p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
         store::principals::delete_account(conn, &s.id, now)?;
         let n = tokens::revoke_owned(conn, p, &s.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "service_account.delete", "service_account", &s.id)
+            Event::by(p, Action::ServiceAccountDelete, "service_account", &s.id)
                 .detail(serde_json::json!({"revoked_tokens": n})),
             now,
         )?;
@@ -212,7 +212,7 @@ pub fn token_list(
     usage: &Usage,
     now: i64,
 ) -> Result<Paged<TokenView>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let s = load(conn, p, id)?;
     tokens::list_owned(conn, &p.org_id, &s.id, q, usage, now)
 }
@@ -226,7 +226,7 @@ pub fn token_get(
     usage: &Usage,
     now: i64,
 ) -> Result<TokenView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let s = load(conn, p, id)?;
     Ok(tokens::owner_status(tokens::view(&tokens::load_owned(conn, &p.org_id, &s.id, tid)?, usage, now), s.disabled))
 }
@@ -243,7 +243,7 @@ pub fn token_rotate(
     usage: &Usage,
     now: i64,
 ) -> Result<CreatedToken> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()?;
     conn.transaction(|conn| {
         let s = load_held(conn, p, id)?;
@@ -271,7 +271,7 @@ pub fn token_create(
     usage: &Usage,
     now: i64,
 ) -> Result<CreatedToken> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()?;
     let name = check_text("name", &input.name, 1, 100)?;
     let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
@@ -286,7 +286,8 @@ pub fn token_create(
         let roles = match &input.roles {
             Some(r) if r.is_empty() => return Err(invalid("roles", "must name at least one role")),
             Some(r) => {
-                if let Some(x) = r.iter().find(|x| !crate::service::holds(&account_roles, x)) {
+                let held = crate::service::RoleSet::from(account_roles.as_slice());
+                if let Some(x) = r.iter().find(|x| !held.holds(x)) {
                     return Err(invalid("roles", format!("role {x:?} is not held by the service account")));
                 }
                 r.clone()
@@ -328,11 +329,13 @@ pub fn token_create(
             },
             now,
         )?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "token.create", "api_token", &row.id).detail(serde_json::json!({
+            Event::by(p, Action::TokenCreate, "api_token", &row.id)
+                .detail(serde_json::json!({
                 "service_account": s.id, "expires_at": rfc3339(expires_at),
-                "audiences": reach.audiences, "management": reach.management})),
+                "audiences": reach.audiences, "management": reach.management}))
+                .notice(events::Notice::TokenCreated { token: &row, rotated_from: None }),
             now,
         )?;
         Ok(CreatedToken { token: secret, record: tokens::view(&row, usage, now) })
@@ -349,7 +352,7 @@ pub fn token_patch(
     usage: &Usage,
     now: i64,
 ) -> Result<TokenView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = load_held(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
@@ -358,20 +361,22 @@ pub fn token_patch(
 }
 
 pub fn token_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, tid: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = load(conn, p, id)?;
         let t = tokens::load_owned(conn, &p.org_id, &s.id, tid)?;
-        tokens::revoke(conn, p, &t, "token.revoke", now).map(|_| ())
+        tokens::revoke(conn, p, &t, Action::TokenRevoke, now).map(|_| ())
     })
 }
 
-/// Sort keys of the list.
-pub const SORTS: [&str; 2] = ["created_at", "name"];
+crate::service::words!(
+    /// Sort keys of the service-account list.
+    pub Sort { CreatedAt = "created_at", Name = "name" }
+);
 
 /// A service account's live tokens and the org's limit on them (the console shows both).
 pub fn token_limit(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<(i64, i64)> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let s = load(conn, p, id)?;
     let live = store::tokens::count_live(conn, &s.id, now)?;
     Ok((live, crate::service::org::policy::get(conn, &p.org_id)?.max_tokens_per_service_account))

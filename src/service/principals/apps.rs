@@ -2,19 +2,18 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
 use crate::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
+use crate::service::{check_text, invalid, new_id, Error, Principal, Result, Role};
 use crate::store::models::App;
 use crate::store::principals;
 use crate::store::{roles_from_text, roles_to_text, AnyConnection};
 use utoipa::ToSchema;
 
-const WHO: [&str; 2] = ["org:admin", "org:developer"];
+const WHO: [Role; 2] = [Role::OrgAdmin, Role::OrgDeveloper];
 
 #[derive(Serialize, ToSchema)]
 pub struct AppView {
@@ -35,14 +34,14 @@ pub struct AppView {
     pub secret_hint: String,
     /// While a regeneration's grace period runs, the end of it: until then the previous
     /// secret works too.
-    #[schema(required = true, format = DateTime)]
-    pub previous_secret_expires_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub previous_secret_expires_at: Option<crate::service::Timestamp>,
     #[schema(required = true)]
     pub created_by: Option<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
     /// The resource audiences it may get access tokens for (["*"]: every configured one).
     pub audiences: Vec<String>,
     /// Whether it may get access tokens for the management API.
@@ -134,10 +133,10 @@ fn view(a: &App) -> AppView {
         disabled: a.disabled,
         introspect: a.introspect,
         secret_hint: a.secret_hint.clone(),
-        previous_secret_expires_at: a.previous_secret_expires_at.map(rfc3339),
+        previous_secret_expires_at: a.previous_secret_expires_at.map(crate::service::Timestamp::at),
         created_by: a.created_by.clone(),
-        created_at: rfc3339(a.created_at),
-        updated_at: rfc3339(a.updated_at),
+        created_at: crate::service::Timestamp::at(a.created_at),
+        updated_at: crate::service::Timestamp::at(a.updated_at),
         audiences: roles_from_text(&a.audiences),
         management: a.management,
     }
@@ -152,7 +151,7 @@ fn check_ttl(v: i64) -> Result<i64> {
 
 /// Letting an app see every token of the org through introspection is an admin's power.
 fn check_introspect_grant(p: &Principal) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()
 }
 
@@ -212,9 +211,9 @@ pub fn create(
             secret_seen_by: roles_to_text(std::slice::from_ref(&p.id)),
         };
         principals::insert_app(conn, &a)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "app.create", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id,
+            Event::by(p, Action::AppCreate, "app", &a.id).detail(serde_json::json!({"client_id": a.client_id,
                 "roles": input.roles, "audiences": reach.audiences, "management": reach.management})),
             now,
         )?;
@@ -224,7 +223,7 @@ pub fn create(
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<AppView>> {
     p.require_any(&WHO)?;
-    let page = pq.validate_sorted(&SORTS)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = principals::list_apps(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |a| view(&a)))
 }
@@ -312,7 +311,7 @@ pub fn patch(
             "disabled": a.disabled,
             "reach": {"before": reach_before, "after": Reach::from_row(&a.audiences, a.management)},
         });
-        audit::record(conn, Event::by(p, "app.update", "app", &a.id).detail(detail), now)?;
+        events::emit(conn, Event::by(p, Action::AppUpdate, "app", &a.id).detail(detail), now)?;
         Ok(view(&a))
     })
 }
@@ -324,9 +323,9 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Re
         p.require_holds_all(&roles_from_text(&a.roles), "app")?;
         check_introspect_app(p, &a)?;
         principals::delete_app(conn, &a.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "app.delete", "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),
+            Event::by(p, Action::AppDelete, "app", &a.id).detail(serde_json::json!({"client_id": a.client_id})),
             now,
         )?;
         Ok(())
@@ -387,10 +386,15 @@ pub fn regenerate_secret(
         }
         principals::update_app_secret(conn, &a, now)?;
         let detail = serde_json::json!({"grace_period_seconds": grace});
-        audit::record(conn, Event::by(p, "app.secret.regenerate", "app", &a.id).detail(detail), now)?;
+        let ev = Event::by(p, Action::AppSecretRegenerate, "app", &a.id)
+            .detail(detail)
+            .notice(events::Notice::AppSecretRegenerated { app: &a });
+        events::emit(conn, ev, now)?;
         Ok(AppWithSecret { client_secret: secret.value, app: view(&a) })
     })
 }
 
-/// Sort keys of the list.
-pub const SORTS: [&str; 2] = ["created_at", "name"];
+crate::service::words!(
+    /// Sort keys of the app list.
+    pub Sort { CreatedAt = "created_at", Name = "name" }
+);

@@ -15,9 +15,9 @@
 use serde_json::json;
 
 use crate::secrets;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::principals::users::CredentialsChoice;
-use crate::service::{holds, Error, Principal, Result};
+use crate::service::{Error, Principal, Result, RoleSet};
 use crate::store::models::{ApiToken, App, ServiceAccount, Webhook};
 use crate::store::{self, principals, roles_from_text, AnyConnection};
 use crate::whsec::{self, Sealer};
@@ -47,7 +47,7 @@ impl Settled {
 }
 
 /// What a webhook's holder needs: managing webhooks is an admin's power.
-const WEBHOOK_ROLE: &str = "org:admin";
+const WEBHOOK_ROLE: crate::service::Role = crate::service::Role::OrgAdmin;
 
 /// Settles what `person` created or saw the secret of: all of it when `kept_roles` is None
 /// (the person is leaving), otherwise what holds a role outside `kept_roles` (demotion).
@@ -60,9 +60,10 @@ pub fn settle(
     choice: CredentialsChoice,
     now: i64,
 ) -> Result<Settled> {
-    let affected = |roles: &[String]| match kept_roles {
+    let kept = kept_roles.map(RoleSet::from);
+    let affected = |roles: &[String]| match &kept {
         None => true,
-        Some(kept) => roles.iter().any(|r| !holds(kept, r)),
+        Some(kept) => roles.iter().any(|r| !kept.holds(r)),
     };
     let apps: Vec<App> = principals::live_apps_held_by(conn, &p.org_id, person)?
         .into_iter()
@@ -72,8 +73,11 @@ pub fn settle(
         .into_iter()
         .filter(|s| affected(&roles_from_text(&s.roles)))
         .collect();
-    let hooks: Vec<Webhook> =
-        if affected(&[WEBHOOK_ROLE.to_string()]) { store::webhooks::held_by(conn, &p.org_id, person)? } else { vec![] };
+    let hooks: Vec<Webhook> = if affected(&[WEBHOOK_ROLE.as_str().to_string()]) {
+        store::webhooks::held_by(conn, &p.org_id, person)?
+    } else {
+        vec![]
+    };
     let tokens: Vec<ApiToken> = store::tokens::live_seen_by_others(conn, &p.org_id, person, now)?
         .into_iter()
         .filter(|t| affected(&roles_from_text(&t.roles)))
@@ -107,17 +111,17 @@ pub fn settle(
             // re-enabling one (an interactive act) never revives what the leaver holds.
             for a in &apps {
                 principals::disable_app(conn, &a.id, &unknown_secret_hash(), "(voided: regenerate)", now)?;
-                audit::record(conn, Event::by(p, "app.disable", "app", &a.id).detail(from.clone()), now)?;
+                events::emit(conn, Event::by(p, Action::AppDisable, "app", &a.id).detail(from.clone()), now)?;
             }
             for s in &accounts {
                 principals::disable_account(conn, &s.id, now)?;
                 crate::service::tokens::revoke_owned(conn, p, &s.id, now)?;
-                let ev = Event::by(p, "service_account.disable", "service_account", &s.id).detail(from.clone());
-                audit::record(conn, ev, now)?;
+                let ev = Event::by(p, Action::ServiceAccountDisable, "service_account", &s.id).detail(from.clone());
+                events::emit(conn, ev, now)?;
             }
             for w in &hooks {
                 void_webhook(conn, sealer, w, None, now)?;
-                audit::record(conn, Event::by(p, "webhook.disable", "webhook", &w.id).detail(from.clone()), now)?;
+                events::emit(conn, Event::by(p, Action::WebhookDisable, "webhook", &w.id).detail(from.clone()), now)?;
             }
         }
         CredentialsChoice::Transfer => {
@@ -127,22 +131,22 @@ pub fn settle(
             for a in &apps {
                 p.require_holds_all(&roles_from_text(&a.roles), "app")?;
                 principals::transfer_app(conn, &a.id, &p.id, &unknown_secret_hash(), "(voided: regenerate)", now)?;
-                audit::record(conn, Event::by(p, "app.transfer", "app", &a.id).detail(from.clone()), now)?;
+                events::emit(conn, Event::by(p, Action::AppTransfer, "app", &a.id).detail(from.clone()), now)?;
             }
             for s in &accounts {
                 p.require_holds_all(&roles_from_text(&s.roles), "service account")?;
                 principals::set_account_creator(conn, &s.id, &p.id, now)?;
-                let ev = Event::by(p, "service_account.transfer", "service_account", &s.id).detail(from.clone());
-                audit::record(conn, ev, now)?;
+                let ev = Event::by(p, Action::ServiceAccountTransfer, "service_account", &s.id).detail(from.clone());
+                events::emit(conn, ev, now)?;
             }
             for w in &hooks {
                 void_webhook(conn, sealer, w, Some(&p.id), now)?;
-                audit::record(conn, Event::by(p, "webhook.transfer", "webhook", &w.id).detail(from.clone()), now)?;
+                events::emit(conn, Event::by(p, Action::WebhookTransfer, "webhook", &w.id).detail(from.clone()), now)?;
             }
         }
     }
     for t in &tokens {
-        crate::service::tokens::revoke(conn, p, t, "token.revoke", now)?;
+        crate::service::tokens::revoke(conn, p, t, Action::TokenRevoke, now)?;
     }
     Ok(out)
 }

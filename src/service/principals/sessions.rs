@@ -3,9 +3,8 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
 use crate::secrets;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, ActorKind, Entry, Event};
 use crate::service::principals::login::{check_current_password, PasswordGate};
 use crate::service::principals::passwords::Bound;
 use crate::service::principals::users::{self, bump_epoch, load_target};
@@ -93,18 +92,11 @@ pub fn start_console(
 ) -> Result<Session> {
     conn.transaction(|conn| {
         let s = insert_session(conn, user, ttl, Some(secret_hash.to_string()), now)?;
-        let ev = Event {
-            org_id: Some(&user.org_id),
-            actor_kind: "user",
-            actor_id: Some(&user.id),
-            action: "user.login",
-            object_kind: Some("user"),
-            object_id: Some(&user.id),
-            ip: Some(ip),
-            outcome: "success",
-            detail: Some(serde_json::json!({"via": "console", "session": s.id})),
-        };
-        audit::record(conn, ev, now)?;
+        let ev = Entry::new(&user.org_id, ActorKind::User, &user.id, Action::UserLogin)
+            .on("user", Some(&user.id))
+            .from_ip(Some(ip))
+            .detail(serde_json::json!({"via": "console", "session": s.id}));
+        events::emit(conn, ev, now)?;
         Ok(s)
     })
 }
@@ -125,7 +117,7 @@ pub fn logout(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<()> {
             Some(sid) => store::sessions::revoke(conn, sid, now)?,
             None => revoke_jti(conn, p, now)?,
         }
-        audit::record(conn, Event::by(p, "session.logout", p.acct.as_str(), &p.id), now)
+        events::emit(conn, Event::by(p, Action::SessionLogout, p.acct.as_str(), &p.id), now)
     })
 }
 
@@ -148,7 +140,7 @@ pub fn sign_out_everywhere(conn: &mut AnyConnection, p: &Principal, now: i64) ->
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
         bump_epoch(conn, &user_id, now)?;
-        audit::record(conn, Event::by(p, "session.revoke_all", "user", &user_id), now)
+        events::emit(conn, Event::by(p, Action::SessionRevokeAll, "user", &user_id), now)
     })
 }
 
@@ -173,7 +165,7 @@ pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, 
             let epoch = store::principals::user_epoch(conn, &user_id)?;
             store::sessions::set_epoch(conn, sid, epoch)?;
         }
-        audit::record(conn, Event::by(p, "user.password.change", "user", &user_id), now)
+        events::emit(conn, Event::by(p, Action::UserPasswordChange, "user", &user_id), now)
     })
 }
 
@@ -182,13 +174,13 @@ pub struct IssuedCode {
     /// Shown once; only its SHA-256 is stored.
     pub code: String,
     #[schema(schema_with = crate::service::doc::time)]
-    pub expires_at: String,
+    pub expires_at: crate::service::Timestamp,
 }
 
 /// An admin's one-time reset code for a person (who sets their own password with it).
 /// Issuing one ends the person's logins and voids earlier unused codes.
 pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, now: i64) -> Result<IssuedCode> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()?;
     conn.transaction(|conn| {
         let u = load_target(conn, p, user_id)?;
@@ -207,12 +199,12 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
         };
         store::sessions::insert_reset_code(conn, &row)?;
         bump_epoch(conn, &u.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "user.password.reset", "user", &u.id).detail(serde_json::json!({"code_id": row.id})),
+            Event::by(p, Action::UserPasswordReset, "user", &u.id).detail(serde_json::json!({"code_id": row.id})),
             now,
         )?;
-        Ok(IssuedCode { code, expires_at: rfc3339(row.expires_at) })
+        Ok(IssuedCode { code, expires_at: crate::service::Timestamp::at(row.expires_at) })
     })
 }
 
@@ -258,9 +250,8 @@ fn code_trusted(conn: &mut AnyConnection, c: &ResetCode) -> Result<bool> {
     if then.as_ref() != Some(&now_roles) || store::sessions::newer_reset_code(conn, c)? {
         return Ok(false);
     }
-    let issuer_roles = roles_from_text(&issuer.roles);
-    Ok(crate::service::holds(&issuer_roles, "org:admin")
-        && roles.iter().all(|r| crate::service::holds(&issuer_roles, r)))
+    let issuer_roles = crate::service::RoleSet::from_text(&issuer.roles);
+    Ok(issuer_roles.holds(crate::service::Role::OrgAdmin) && roles.iter().all(|r| issuer_roles.holds(r)))
 }
 
 /// Spends the code and sets the password; ends every login of the person.
@@ -275,18 +266,11 @@ pub fn redeem(conn: &mut AnyConnection, code: &ResetCode, new_hash: &str, ip: &s
             return Err(bad_code());
         }
         bump_epoch(conn, &code.user_id, now)?;
-        let ev = Event {
-            org_id: Some(&code.org_id),
-            actor_kind: "user",
-            actor_id: Some(&code.user_id),
-            action: "user.password.redeem",
-            object_kind: Some("user"),
-            object_id: Some(&code.user_id),
-            ip: Some(ip),
-            outcome: "success",
-            detail: Some(serde_json::json!({"code_id": code.id})),
-        };
-        audit::record(conn, ev, now)
+        let ev = Entry::new(&code.org_id, ActorKind::User, &code.user_id, Action::UserPasswordRedeem)
+            .on("user", Some(&code.user_id))
+            .from_ip(Some(ip))
+            .detail(serde_json::json!({"code_id": code.id}));
+        events::emit(conn, ev, now)
     })
 }
 

@@ -3,8 +3,7 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{check_text, invalid, new_id, Error, Principal, Result};
 use crate::store::models::User;
@@ -51,9 +50,9 @@ pub struct UserView {
     /// False for a user who cannot log in with a password.
     pub has_password: bool,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub updated_at: String,
+    pub updated_at: crate::service::Timestamp,
 }
 
 pub fn view(u: &User) -> UserView {
@@ -65,8 +64,8 @@ pub fn view(u: &User) -> UserView {
         roles: roles_from_text(&u.roles),
         disabled: u.disabled,
         has_password: u.password_hash.is_some(),
-        created_at: rfc3339(u.created_at),
-        updated_at: rfc3339(u.updated_at),
+        created_at: crate::service::Timestamp::at(u.created_at),
+        updated_at: crate::service::Timestamp::at(u.updated_at),
     }
 }
 
@@ -86,7 +85,7 @@ pub struct MeView {
 pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
     let u = load(conn, &p.org_id, p.user_id()?)?;
     let org = store::org::get(conn, &p.org_id)?;
-    Ok(MeView { user: view(&u), org_name: org.name, token_roles: p.roles.clone() })
+    Ok(MeView { user: view(&u), org_name: org.name, token_roles: p.roles.to_strings() })
 }
 
 /// A person. No password: an admin issues a one-time reset code (POST
@@ -167,7 +166,7 @@ impl CredentialsQuery {
 }
 
 fn is_owner_roles(roles: &[String]) -> bool {
-    roles.iter().any(|r| r == "org:owner")
+    roles.iter().any(|r| r == crate::service::Role::OrgOwner.as_str())
 }
 
 /// Enabled, undeleted owners of the org other than `except`.
@@ -188,7 +187,7 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
         .chain(after.iter().filter(|r| !before.contains(r)))
         .cloned()
         .collect();
-    if changed.iter().any(|r| r == "org:owner") && !p.is_owner() {
+    if changed.iter().any(|r| r == crate::service::Role::OrgOwner.as_str()) && !p.is_owner() {
         return Err(Error::Forbidden("only an owner grants or removes org:owner".into()));
     }
     crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &changed)
@@ -196,10 +195,10 @@ fn check_role_change(conn: &mut AnyConnection, p: &Principal, before: &[String],
 
 /// A new person. No password: they set one by redeeming a reset code (see `resets`).
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64) -> Result<UserView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let email = normalize_email(&input.email)?;
     let name = check_text("name", input.name.as_deref().unwrap_or(email.split('@').next().unwrap_or("")), 1, 200)?;
-    let roles = input.roles.clone().unwrap_or_else(|| vec!["org:member".into()]);
+    let roles = input.roles.clone().unwrap_or_else(|| vec![crate::service::Role::OrgMember.as_str().into()]);
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         check_role_change(conn, p, &[], &roles)?;
@@ -221,9 +220,9 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewUser, now: i64
             epoch: 0,
         };
         store::principals::insert_user(conn, &u)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "user.create", "user", &u.id).detail(serde_json::json!({"roles": roles})),
+            Event::by(p, Action::UserCreate, "user", &u.id).detail(serde_json::json!({"roles": roles})),
             now,
         )?;
         Ok(view(&u))
@@ -242,12 +241,14 @@ pub struct UserFilter {
     pub disabled: Option<String>,
 }
 
-/// Sort keys of the list of users.
-pub const SORTS: [&str; 3] = ["created_at", "email", "name"];
+crate::service::words!(
+    /// Sort keys of the people list.
+    pub Sort { CreatedAt = "created_at", Email = "email", Name = "name" }
+);
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQuery) -> Result<Paged<UserView>> {
-    p.require("org:admin")?;
-    let page = pq.validate_sorted(&SORTS)?;
+    p.require(crate::service::Role::OrgAdmin)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let disabled = match f.disabled.as_deref() {
         None => None,
         Some("true") => Some(true),
@@ -257,10 +258,8 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &UserFilter, pq: &PageQu
     // Only people the caller may act on (who hold no role the caller lacks) are listed.
     let all_sets = store::principals::user_role_sets(conn, &p.org_id)?;
     let n = all_sets.len();
-    let sets: Vec<String> = all_sets
-        .into_iter()
-        .filter(|t| roles_from_text(t).iter().all(|r| crate::service::holds(&p.roles, r)))
-        .collect();
+    let sets: Vec<String> =
+        all_sets.into_iter().filter(|t| roles_from_text(t).iter().all(|r| p.roles.holds(r))).collect();
     let filter = store::principals::UserFilter {
         role_sets: (sets.len() < n).then_some(sets.as_slice()),
         q: f.q.as_deref(),
@@ -278,7 +277,7 @@ pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<UserView
 /// A person the caller may act on: an `org:admin` holding every role the person holds
 /// (so no one reaches a role they lack by taking over an account), in the caller's org.
 pub fn load_target(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<User> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let u = load(conn, &p.org_id, id)?;
     if is_owner_roles(&roles_from_text(&u.roles)) && !p.is_owner() {
         return Err(Error::Forbidden("only an owner acts on an owner's account".into()));
@@ -301,7 +300,7 @@ pub fn patch(
     choice: CredentialsChoice,
     now: i64,
 ) -> Result<UserView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = input.name.as_deref().map(|n| check_text("name", n, 1, 200)).transpose()?;
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
@@ -320,7 +319,8 @@ pub fn patch(
             return Err(Error::Conflict("the last enabled owner cannot be demoted or disabled".into()));
         }
         // Demoted below what their apps or service accounts hold: those are settled too.
-        let demoted = before.iter().any(|r| !crate::service::holds(&after, r));
+        let after_set = crate::service::RoleSet::from(after.as_slice());
+        let demoted = before.iter().any(|r| !after_set.holds(r));
         let settled = if demoted {
             crate::service::principals::credentials::settle(conn, p, sealer, &u.id, Some(&after), choice, now)?
         } else {
@@ -345,7 +345,6 @@ pub fn patch(
         if newly_disabled {
             // A re-enabled account must not bring old logins and access tokens back.
             bump_epoch(conn, &u.id, now)?;
-            crate::service::events::webhooks::user_disabled(conn, p, &u.id, &u.email, now)?;
         }
         let mut changes = serde_json::Map::new();
         if input.roles.is_some() {
@@ -360,11 +359,11 @@ pub fn patch(
         if !settled.is_empty() {
             changes.insert("credentials".into(), settled.to_json());
         }
-        audit::record(
-            conn,
-            Event::by(p, "user.update", "user", &u.id).detail(serde_json::Value::Object(changes)),
-            now,
-        )?;
+        let mut ev = Event::by(p, Action::UserUpdate, "user", &u.id).detail(serde_json::Value::Object(changes));
+        if newly_disabled {
+            ev = ev.notice(events::Notice::UserDisabled { user_id: &u.id, email: &u.email });
+        }
+        events::emit(conn, ev, now)?;
         Ok(view(&u))
     })
 }
@@ -380,7 +379,7 @@ pub fn delete(
     choice: CredentialsChoice,
     now: i64,
 ) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         let u = load_target(conn, p, id)?;
@@ -394,9 +393,9 @@ pub fn delete(
         store::sessions::void_reset_codes_issued_by(conn, &u.id, now)?;
         bump_epoch(conn, &u.id, now)?;
         let revoked = crate::service::tokens::revoke_owned(conn, p, &u.id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "user.delete", "user", &u.id)
+            Event::by(p, Action::UserDelete, "user", &u.id)
                 .detail(serde_json::json!({"revoked_tokens": revoked, "credentials": settled.to_json()})),
             now,
         )?;

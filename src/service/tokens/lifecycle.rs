@@ -3,7 +3,7 @@
 //! gauges.
 use serde_json::json;
 
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Entry};
 use crate::service::Result;
 use crate::store::{self, AnyConnection};
 
@@ -29,18 +29,10 @@ pub fn purge_ended_tokens(conn: &mut AnyConnection, now: i64) -> Result<usize> {
             }
         }
         if purged > 0 {
-            let ev = Event {
-                org_id: Some(&org_id),
-                actor_kind: "system",
-                actor_id: None,
-                action: "token.purge",
-                object_kind: Some("api_token"),
-                object_id: None,
-                ip: None,
-                outcome: "success",
-                detail: Some(json!({"purged": purged, "retention_days": days})),
-            };
-            audit::record(conn, ev, now)?;
+            let ev = Entry::system(&org_id, Action::TokenPurge)
+                .on("api_token", None)
+                .detail(json!({"purged": purged, "retention_days": days}));
+            events::emit(conn, ev, now)?;
         }
         total += purged;
     }

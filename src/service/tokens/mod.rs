@@ -4,6 +4,7 @@ pub mod lifecycle;
 pub mod saved;
 pub mod table;
 pub mod usage;
+pub mod vocab;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -12,10 +13,11 @@ use crate::config::Config;
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::principal::idle_expired;
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event, Notice};
 use crate::service::list::Paged;
 use crate::service::tokens::table::TableQuery;
 use crate::service::tokens::usage::Usage;
+use crate::service::tokens::vocab::TokenStatus;
 use crate::service::{check_text, invalid, new_id, Acct, Error, Principal, Result};
 use crate::store::models::ApiToken;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
@@ -90,23 +92,23 @@ pub struct TokenView {
     #[schema(schema_with = crate::service::doc::roles)]
     pub roles: Vec<String>,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
     #[schema(schema_with = crate::service::doc::time)]
-    pub expires_at: String,
+    pub expires_at: crate::service::Timestamp,
     /// Last exchange (RFC 3339), null if never used.
-    #[schema(required = true, format = DateTime)]
-    pub last_used_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<crate::service::Timestamp>,
     #[schema(required = true)]
     pub last_used_ip: Option<String>,
     /// Copied from the policy at creation: unusable after this many days without use (null:
     /// no idle limit).
     #[schema(required = true)]
     pub idle_ttl_days: Option<i64>,
-    #[schema(schema_with = crate::service::doc::token_status)]
-    pub status: &'static str,
+    #[schema(schema_with = TokenStatus::schema)]
+    pub status: TokenStatus,
     /// RFC 3339, null unless revoked.
-    #[schema(required = true, format = DateTime)]
-    pub revoked_at: Option<String>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<crate::service::Timestamp>,
     /// Id of the principal that revoked it (the token's own id when revoked by its holder at
     /// /oauth/revoke).
     #[schema(required = true)]
@@ -117,23 +119,23 @@ pub struct TokenView {
     pub management: bool,
 }
 
-pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> &'static str {
+pub fn status(t: &ApiToken, usage: &Usage, now: i64) -> TokenStatus {
     if t.revoked_at.is_some() {
-        "revoked"
+        TokenStatus::Revoked
     } else if t.expires_at <= now {
-        "expired"
+        TokenStatus::Expired
     } else if idle_expired(t, usage, now) {
-        "idle"
+        TokenStatus::Idle
     } else {
-        "active"
+        TokenStatus::Active
     }
 }
 
 /// The status a list shows, from the token and its owner: an otherwise active token of a
 /// disabled person or service account is `owner_disabled` (the exchange refuses it).
 pub fn owner_status(mut v: TokenView, owner_disabled: bool) -> TokenView {
-    if owner_disabled && v.status == "active" {
-        v.status = "owner_disabled";
+    if owner_disabled && v.status == TokenStatus::Active {
+        v.status = TokenStatus::OwnerDisabled;
     }
     v
 }
@@ -152,13 +154,13 @@ pub fn view(t: &ApiToken, usage: &Usage, now: i64) -> TokenView {
         owner_kind: t.owner_kind.clone(),
         owner_id: t.owner_id.clone(),
         roles: roles_from_text(&t.roles),
-        created_at: rfc3339(t.created_at),
-        expires_at: rfc3339(t.expires_at),
-        last_used_at: last.map(rfc3339),
+        created_at: crate::service::Timestamp::at(t.created_at),
+        expires_at: crate::service::Timestamp::at(t.expires_at),
+        last_used_at: last.map(crate::service::Timestamp::at),
         last_used_ip: last_ip,
         idle_ttl_days: t.idle_ttl_days,
         status: status(t, usage, now),
-        revoked_at: t.revoked_at.map(rfc3339),
+        revoked_at: t.revoked_at.map(crate::service::Timestamp::at),
         revoked_by: t.revoked_by.clone(),
         audiences: roles_from_text(&t.audiences),
         management: t.management,
@@ -231,8 +233,10 @@ pub struct PatchToken {
     pub management: Option<bool>,
 }
 
-/// Sort keys of a list of tokens.
-pub const SORTS: [&str; 3] = ["created_at", "name", "expires_at"];
+crate::service::words!(
+    /// Sort keys of one owner's token list.
+    pub Sort { CreatedAt = "created_at", Name = "name", ExpiresAt = "expires_at" }
+);
 
 pub fn check_ttl(ttl: Option<i64>, max: i64) -> Result<i64> {
     let ttl = ttl.unwrap_or(30.min(max));
@@ -316,26 +320,29 @@ pub fn update(
     }
     t.search = ApiToken::search_text(&t.name, &t.description, &t.hint, &t.owner_label);
     store::tokens::set_editable(conn, &t)?;
-    audit::record(conn, Event::by(p, "token.update", "api_token", &t.id).detail(detail), now)?;
+    events::emit(conn, Event::by(p, Action::TokenUpdate, "api_token", &t.id).detail(detail), now)?;
     Ok(view(&t, usage, now))
 }
 
 /// Revokes one token (idempotent: the first revocation's time and author stay). Answers
 /// whether this call revoked it (false when a concurrent call already had).
-pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: &str, now: i64) -> Result<bool> {
+pub fn revoke(conn: &mut AnyConnection, p: &Principal, t: &ApiToken, action: Action, now: i64) -> Result<bool> {
     if t.revoked_at.is_some() {
         return Ok(false);
     }
     let n = store::tokens::revoke(conn, &t.id, &p.id, now)?;
     if n == 1 {
-        audit::record(conn, Event::by(p, action, "api_token", &t.id), now)?;
+        let ev = Event::by(p, action, "api_token", &t.id).notice(Notice::TokenRevoked { token: t, mail: true });
+        events::emit(conn, ev, now)?;
     }
     Ok(n == 1)
 }
 
 /// Revokes every live token of one owner (revoke-all, and deleting a user or service account).
 pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now: i64) -> Result<usize> {
-    crate::service::events::webhooks::owner_tokens_revoked(conn, p, owner_id, now)?;
+    let live = store::webhooks::live_tokens_of(conn, &p.org_id, owner_id)?;
+    let notices: Vec<Notice> = live.iter().map(|t| Notice::TokenRevoked { token: t, mail: false }).collect();
+    events::notify(conn, &p.org_id, Some(events::Actor::of(p)), &notices, now)?;
     Ok(store::tokens::revoke_owned(conn, &p.org_id, owner_id, &p.id, now)?)
 }
 
@@ -402,7 +409,10 @@ pub fn my_create(
         )?;
         let detail = serde_json::json!({"name": row.name, "roles": roles, "expires_at": rfc3339(expires_at),
             "audiences": reach.audiences, "management": reach.management});
-        audit::record(conn, Event::by(p, "token.create", "api_token", &row.id).detail(detail), now)?;
+        let ev = Event::by(p, Action::TokenCreate, "api_token", &row.id)
+            .detail(detail)
+            .notice(Notice::TokenCreated { token: &row, rotated_from: None });
+        events::emit(conn, ev, now)?;
         Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
     })
 }
@@ -425,7 +435,7 @@ pub fn my_patch(
 pub fn my_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
     conn.transaction(|conn| {
         let t = load_owned(conn, &p.org_id, p.user_id()?, id)?;
-        revoke(conn, p, &t, "token.revoke", now).map(|_| ())
+        revoke(conn, p, &t, Action::TokenRevoke, now).map(|_| ())
     })
 }
 
@@ -433,9 +443,9 @@ pub fn my_revoke_all(conn: &mut AnyConnection, p: &Principal, now: i64) -> Resul
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
         let n = revoke_owned(conn, p, &user_id, now)?;
-        audit::record(
+        events::emit(
             conn,
-            Event::by(p, "token.revoke_all", "user", &user_id).detail(serde_json::json!({"revoked": n})),
+            Event::by(p, Action::TokenRevokeAll, "user", &user_id).detail(serde_json::json!({"revoked": n})),
             now,
         )?;
         Ok(n)
@@ -472,7 +482,7 @@ pub fn rotate(
     }
     // Revoke first and insist on winning: a concurrent revoke or rotate of the same token
     // must not leave a live successor (PostgreSQL runs them in parallel).
-    if !revoke(conn, p, old, "token.revoke", now)? {
+    if !revoke(conn, p, old, Action::TokenRevoke, now)? {
         return Err(Error::Conflict("the token was revoked concurrently".into()));
     }
     let lifetime = (old.expires_at - old.created_at).clamp(1, max_days * 86_400);
@@ -499,11 +509,10 @@ pub fn rotate(
         },
         now,
     )?;
-    audit::record(
-        conn,
-        Event::by(p, "token.rotate", "api_token", &old.id).detail(serde_json::json!({"new_token": row.id})),
-        now,
-    )?;
+    let ev = Event::by(p, Action::TokenRotate, "api_token", &old.id)
+        .detail(serde_json::json!({"new_token": row.id}))
+        .notice(Notice::TokenCreated { token: &row, rotated_from: Some(&old.id) });
+    events::emit(conn, ev, now)?;
     Ok(CreatedToken { token: secret, record: view(&row, usage, now) })
 }
 
@@ -529,7 +538,8 @@ pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usa
             ));
         }
         let old = store::tokens::get(conn, &grant.id)?;
-        let roles = crate::service::intersect(&roles_from_text(&old.roles), &owner_roles);
+        let roles =
+            crate::service::RoleSet::from_text(&old.roles).intersect(&owner_roles.as_slice().into()).to_strings();
         if roles.is_empty() {
             return Err(Error::Conflict("the owner no longer holds any of this token's roles".into()));
         }
@@ -554,7 +564,7 @@ pub fn self_rotate(conn: &mut AnyConnection, secret: &str, ip: &str, usage: &Usa
             org_id: old.org_id.clone(),
             acct,
             id: old.owner_id.clone(),
-            roles: roles.clone(),
+            roles: roles.clone().into(),
             interactive: false,
             token_id: Some(old.id.clone()),
             ip: Some(ip.to_string()),

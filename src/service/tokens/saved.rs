@@ -2,8 +2,7 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
-use crate::service::events::audit::{self, Event};
+use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
 use crate::service::{check_text, new_id, Error, Principal, Result};
 use crate::store::models::SavedSearch;
@@ -28,7 +27,7 @@ pub struct SearchView {
     pub query: String,
     pub created_by: String,
     #[schema(schema_with = crate::service::doc::time)]
-    pub created_at: String,
+    pub created_at: crate::service::Timestamp,
 }
 
 fn view(s: &SavedSearch) -> SearchView {
@@ -37,12 +36,12 @@ fn view(s: &SavedSearch) -> SearchView {
         name: s.name.clone(),
         query: s.query.clone(),
         created_by: s.created_by.clone(),
-        created_at: rfc3339(s.created_at),
+        created_at: crate::service::Timestamp::at(s.created_at),
     }
 }
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i64) -> Result<SearchView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let name = check_text("name", &input.name, 1, 100)?;
     let query = input.query.trim().trim_start_matches('?').to_string();
     if query.len() > 2000 {
@@ -57,29 +56,31 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i
         SavedSearch { id: new_id(), org_id: p.org_id.clone(), name, query, created_by: p.id.clone(), created_at: now };
     conn.transaction(|conn| {
         store::saved::insert(conn, &s)?;
-        audit::record(conn, Event::by(p, "saved_search.create", "saved_search", &s.id), now)
+        events::emit(conn, Event::by(p, Action::SavedSearchCreate, "saved_search", &s.id), now)
     })?;
     Ok(view(&s))
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, pq: &PageQuery) -> Result<Paged<SearchView>> {
-    p.require("org:admin")?;
-    let page = pq.validate_sorted(&SORTS)?;
+    p.require(crate::service::Role::OrgAdmin)?;
+    let page = pq.validate_sorted::<Sort>()?;
     let rows = store::saved::list(conn, &p.org_id, &page)?;
     Ok(page.view(rows, |s| view(&s)))
 }
 
 pub fn delete(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<()> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let s = store::saved::find(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
         if s.created_by != p.id && !p.is_owner() {
             return Err(Error::Forbidden("only its creator or an owner deletes a saved search".into()));
         }
         store::saved::delete(conn, &s.id)?;
-        audit::record(conn, Event::by(p, "saved_search.delete", "saved_search", &s.id), now)
+        events::emit(conn, Event::by(p, Action::SavedSearchDelete, "saved_search", &s.id), now)
     })
 }
 
-/// Sort keys of the list.
-pub const SORTS: [&str; 2] = ["created_at", "name"];
+crate::service::words!(
+    /// Sort keys of the saved-search list.
+    pub Sort { CreatedAt = "created_at", Name = "name" }
+);

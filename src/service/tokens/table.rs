@@ -2,11 +2,12 @@
 //! query parsing every token list shares (`/me/tokens` and service-account token lists take
 //! the status and expiry filters too, and refuse unknown parameters alike).
 use diesel::Connection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::parse_rfc3339;
 use crate::service::list::{Page, PageQuery, Paged};
 use crate::service::tokens::usage::Usage;
+use crate::service::tokens::vocab::{OwnerKind, StatusFilter, UsageFilter};
 use crate::service::tokens::{self, TokenView};
 use crate::service::{invalid, Error, Principal, Result};
 use crate::store::models::ApiToken;
@@ -15,10 +16,10 @@ use crate::store::{self, AnyConnection};
 
 #[derive(Debug, Default, Clone)]
 pub struct TableQuery {
-    pub owner_kind: Option<String>,
+    pub owner_kind: Option<OwnerKind>,
     pub owner_id: Option<String>,
-    pub status: Option<String>,
-    pub usage: Option<String>,
+    pub status: Option<StatusFilter>,
+    pub usage: Option<UsageFilter>,
     pub unused_since: Option<i64>,
     pub role: Option<String>,
     pub q: Option<String>,
@@ -29,13 +30,10 @@ pub struct TableQuery {
     pub page: Page,
 }
 
-pub const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
-/// Values of the `status` filter of every token list.
-pub const STATUSES: [&str; 5] = ["active", "expired", "revoked", "idle", "expiring_soon"];
-
-/// The query parameters of one owner's token list (`Scope::Owner`); any other is 422.
-pub const OWNER_KEYS: [&str; 7] =
-    ["status", "expires_before", "expires_within_days", "page", "page_size", "sort", "order"];
+crate::service::words!(
+    /// Sort keys of the org table.
+    pub TableSort { CreatedAt = "created_at", Name = "name", ExpiresAt = "expires_at", LastUsedAt = "last_used_at", Owner = "owner" }
+);
 
 /// Which token list a query is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +44,74 @@ pub enum Scope {
     Owner,
 }
 
+/// The query string of the org table as sent: each parameter once, none unknown.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OrgParams {
+    owner_kind: Option<String>,
+    owner_id: Option<String>,
+    status: Option<String>,
+    usage: Option<String>,
+    unused_since: Option<String>,
+    role: Option<String>,
+    q: Option<String>,
+    expires_before: Option<String>,
+    expires_within_days: Option<String>,
+    management: Option<String>,
+    audience: Option<String>,
+    page: Option<String>,
+    page_size: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+}
+
+/// The parameters of one owner's token list: the fields of [`OwnerParams`] (a unit test
+/// holds them equal; the OpenAPI document lists these).
+pub const OWNER_KEYS: [&str; 7] =
+    ["status", "expires_before", "expires_within_days", "page", "page_size", "sort", "order"];
+
+/// The query string of one owner's token list (`Scope::Owner`): status and expiry filters
+/// and paging; any other parameter is 422.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OwnerParams {
+    status: Option<String>,
+    expires_before: Option<String>,
+    expires_within_days: Option<String>,
+    page: Option<String>,
+    page_size: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+}
+
+impl From<OwnerParams> for OrgParams {
+    fn from(o: OwnerParams) -> OrgParams {
+        OrgParams {
+            status: o.status,
+            expires_before: o.expires_before,
+            expires_within_days: o.expires_within_days,
+            page: o.page,
+            page_size: o.page_size,
+            sort: o.sort,
+            order: o.order,
+            ..OrgParams::default()
+        }
+    }
+}
+
+/// serde's refusal of a query string as the 422 of the parameter it names.
+fn refused(e: serde_urlencoded::de::Error) -> Error {
+    let text = e.to_string();
+    let named = text.split('`').nth(1).unwrap_or("query").to_string();
+    if text.starts_with("unknown field") {
+        invalid(&named, "unknown parameter")
+    } else if text.starts_with("duplicate field") {
+        invalid(&named, "given more than once")
+    } else {
+        invalid("query", "not a valid query string")
+    }
+}
+
 /// Parses and validates a query string of the org table; unknown parameters and values are 422.
 pub fn parse(query: &str) -> Result<TableQuery> {
     parse_in(query, Scope::Org)
@@ -53,75 +119,65 @@ pub fn parse(query: &str) -> Result<TableQuery> {
 
 /// Parses and validates a query string of a token list; unknown parameters and values are 422.
 pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query).map_err(|_| invalid("query", "not a valid query string"))?;
-    let mut t = TableQuery::default();
-    let mut pq = PageQuery::default();
-    let mut seen = std::collections::HashSet::new();
-    for (k, v) in pairs {
-        if !seen.insert(k.clone()) {
-            return Err(invalid(&k, "given more than once"));
+    let raw: OrgParams = match scope {
+        Scope::Org => serde_urlencoded::from_str(query).map_err(refused)?,
+        Scope::Owner => serde_urlencoded::from_str::<OwnerParams>(query).map_err(refused)?.into(),
+    };
+    let time = |k: &str, v: Option<String>| {
+        v.map(|v| parse_rfc3339(&v).ok_or_else(|| invalid(k, "must be an RFC 3339 time"))).transpose()
+    };
+    // Bounded: a search term becomes LIKE patterns in the query.
+    let bounded = |k: &str, v: Option<String>| match v {
+        Some(v) if v.chars().count() > MAX_FILTER_CHARS => {
+            Err(invalid(k, format!("must be at most {MAX_FILTER_CHARS} characters")))
         }
-        if scope == Scope::Owner && !OWNER_KEYS.contains(&k.as_str()) {
-            return Err(invalid(&k, "unknown parameter"));
-        }
-        match k.as_str() {
-            "owner_kind" => {
-                if v != "user" && v != "service_account" {
-                    return Err(invalid(&k, "must be user or service_account"));
-                }
-                t.owner_kind = Some(v)
-            }
-            "owner_id" => t.owner_id = Some(v),
-            "status" => {
-                if !STATUSES.contains(&v.as_str()) {
-                    return Err(invalid(&k, "must be active, expired, revoked, idle or expiring_soon"));
-                }
-                t.status = Some(v)
-            }
-            "expires_before" => {
-                t.expires_before = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?)
-            }
-            "expires_within_days" => match v.parse::<i64>() {
-                Ok(n) if (1..=crate::service::org::policy::MAX_DAYS).contains(&n) => t.expires_within_days = Some(n),
-                _ => {
-                    return Err(invalid(
-                        &k,
-                        format!("must be an integer from 1 to {}", crate::service::org::policy::MAX_DAYS),
-                    ))
-                }
-            },
-            "usage" => {
-                if v != "never_used" && v != "used" {
-                    return Err(invalid(&k, "must be never_used or used"));
-                }
-                t.usage = Some(v)
-            }
-            "unused_since" => {
-                t.unused_since = Some(parse_rfc3339(&v).ok_or_else(|| invalid(&k, "must be an RFC 3339 time"))?)
-            }
-            // Bounded: a search term becomes LIKE patterns in the query.
-            "role" | "q" if v.chars().count() > MAX_FILTER_CHARS => {
-                return Err(invalid(&k, format!("must be at most {MAX_FILTER_CHARS} characters")))
-            }
-            "role" => t.role = Some(v),
-            "q" => t.q = Some(v),
-            "management" => match v.as_str() {
-                "true" => t.management = Some(true),
-                "false" => t.management = Some(false),
-                _ => return Err(invalid(&k, "must be true or false")),
-            },
-            "audience" => t.audience = Some(v.trim_end_matches('/').to_string()),
-            "page" => pq.page = Some(v),
-            "page_size" => pq.page_size = Some(v),
-            "sort" => pq.sort = Some(v),
-            "order" => pq.order = Some(v),
-            _ => return Err(invalid(&k, "unknown parameter")),
-        }
+        v => Ok(v),
+    };
+    let max_days = crate::service::org::policy::MAX_DAYS;
+    let t = TableQuery {
+        owner_kind: raw
+            .owner_kind
+            .map(|v| OwnerKind::parse(&v).ok_or_else(|| invalid("owner_kind", "must be user or service_account")))
+            .transpose()?,
+        owner_id: raw.owner_id,
+        status: raw
+            .status
+            .map(|v| {
+                StatusFilter::parse(&v)
+                    .ok_or_else(|| invalid("status", "must be active, expired, revoked, idle or expiring_soon"))
+            })
+            .transpose()?,
+        usage: raw
+            .usage
+            .map(|v| UsageFilter::parse(&v).ok_or_else(|| invalid("usage", "must be never_used or used")))
+            .transpose()?,
+        unused_since: time("unused_since", raw.unused_since)?,
+        role: bounded("role", raw.role)?,
+        q: bounded("q", raw.q)?,
+        expires_before: time("expires_before", raw.expires_before)?,
+        expires_within_days: raw
+            .expires_within_days
+            .map(|v| match v.parse::<i64>() {
+                Ok(n) if (1..=max_days).contains(&n) => Ok(n),
+                _ => Err(invalid("expires_within_days", format!("must be an integer from 1 to {max_days}"))),
+            })
+            .transpose()?,
+        management: raw
+            .management
+            .map(|v| match v.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(invalid("management", "must be true or false")),
+            })
+            .transpose()?,
+        audience: raw.audience.map(|v| v.trim_end_matches('/').to_string()),
+        page: PageQuery { page: raw.page, page_size: raw.page_size, sort: raw.sort, order: raw.order }.validate()?,
+    };
+    // One owner's list sorts by `tokens::Sort` (the keys its OpenAPI `sort` parameter lists).
+    match scope {
+        Scope::Org => t.page.check_sort::<TableSort>()?,
+        Scope::Owner => t.page.check_sort::<tokens::Sort>()?,
     }
-    t.page = pq.validate()?;
-    // One owner's list sorts by `tokens::SORTS` (the keys its OpenAPI `sort` parameter lists).
-    t.page.check_sort(if scope == Scope::Org { &SORTS } else { &tokens::SORTS })?;
     Ok(t)
 }
 
@@ -137,10 +193,10 @@ pub fn filter<'a>(conn: &mut AnyConnection, org_id: &str, t: &'a TableQuery, now
         None => Some(now - crate::service::org::policy::get(conn, org_id)?.retention_days * 86_400),
     };
     Ok(TableFilter {
-        owner_kind: t.owner_kind.as_deref(),
+        owner_kind: t.owner_kind.map(OwnerKind::as_str),
         owner_id: t.owner_id.as_deref(),
-        status: t.status.as_deref(),
-        usage: t.usage.as_deref(),
+        status: t.status.map(StatusFilter::as_str),
+        usage: t.usage.map(UsageFilter::as_str),
         unused_since: t.unused_since,
         role: t.role.as_deref(),
         q: t.q.as_deref(),
@@ -167,7 +223,7 @@ pub struct Row {
 }
 
 pub fn list(conn: &mut AnyConnection, p: &Principal, t: &TableQuery, usage: &Usage, now: i64) -> Result<Paged<Row>> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let filter = filter(conn, &p.org_id, t, now)?;
     let rows = store::tokens::table(conn, &p.org_id, &filter, now, &t.page)?;
     // Owner names and emails for this page only.
@@ -198,7 +254,7 @@ type OwnerNames = std::collections::HashMap<String, String>;
 
 /// One token of the org, by an admin (`GET /api/v1/tokens/{id}`): the table's row.
 pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<Row> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
     let (people, accounts) = store::tokens::owners(conn, &[&t.owner_id])?;
     let disabled = store::tokens::disabled_owners(conn, &[&t.owner_id])?;
@@ -211,7 +267,7 @@ pub const MAX_REVOKE_MANY: usize = 200;
 /// Several tokens of the org, by an admin, in one transaction: an unknown id revokes
 /// nothing (404); already ended ones are left as they are. Answers how many were revoked.
 pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now: i64) -> Result<usize> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     if ids.is_empty() || ids.len() > MAX_REVOKE_MANY {
         return Err(invalid("ids", format!("select 1 to {MAX_REVOKE_MANY} tokens")));
     }
@@ -219,7 +275,7 @@ pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now:
         let mut n = 0;
         for id in ids {
             let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
-            if tokens::revoke(conn, p, &t, "token.admin_revoke", now)? {
+            if tokens::revoke(conn, p, &t, crate::service::events::Action::TokenAdminRevoke, now)? {
                 n += 1;
             }
         }
@@ -229,11 +285,55 @@ pub fn revoke_many(conn: &mut AnyConnection, p: &Principal, ids: &[String], now:
 
 /// Any token of the org, by an admin.
 pub fn revoke(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<TokenView> {
-    p.require("org:admin")?;
+    p.require(crate::service::Role::OrgAdmin)?;
     conn.transaction(|conn| {
         let t = store::tokens::find_in_org(conn, &p.org_id, id)?.ok_or(Error::NotFound)?;
-        tokens::revoke(conn, p, &t, "token.admin_revoke", now)?;
+        tokens::revoke(conn, p, &t, crate::service::events::Action::TokenAdminRevoke, now)?;
         let t = store::tokens::get(conn, id)?;
         Ok(tokens::view(&t, usage, now))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(q: &str, scope: Scope) -> (String, String) {
+        match parse_in(q, scope) {
+            Err(Error::Invalid { field, message }) => (field, message),
+            other => panic!("{q}: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn owner_lists_take_exactly_the_owner_keys() {
+        for k in OWNER_KEYS {
+            let v = match k {
+                "status" => "active",
+                "expires_before" => "2030-01-01T00:00:00Z",
+                "sort" => "name",
+                "order" => "desc",
+                _ => "2",
+            };
+            assert!(parse_in(&format!("{k}={v}"), Scope::Owner).is_ok(), "{k}");
+        }
+        assert_eq!(refusal("owner_id=x", Scope::Owner), ("owner_id".into(), "unknown parameter".into()));
+        assert!(parse_in("owner_id=x", Scope::Org).is_ok());
+    }
+
+    #[test]
+    fn refusals_name_the_parameter() {
+        assert_eq!(refusal("colour=red", Scope::Org), ("colour".into(), "unknown parameter".into()));
+        assert_eq!(refusal("status=active&status=idle", Scope::Org), ("status".into(), "given more than once".into()));
+        assert_eq!(refusal("status=bogus", Scope::Org).0, "status");
+        assert_eq!(refusal("management=yes", Scope::Org).0, "management");
+        assert_eq!(refusal("expires_within_days=0", Scope::Org).0, "expires_within_days");
+        assert_eq!(refusal("sort=colour", Scope::Org).0, "sort");
+        let t = parse("owner_kind=service_account&status=expiring_soon&usage=never_used&audience=https://a.example/")
+            .unwrap();
+        assert_eq!(t.owner_kind, Some(OwnerKind::ServiceAccount));
+        assert_eq!(t.status, Some(StatusFilter::ExpiringSoon));
+        assert_eq!(t.usage, Some(UsageFilter::NeverUsed));
+        assert_eq!(t.audience.as_deref(), Some("https://a.example"));
+    }
 }
