@@ -34,7 +34,8 @@
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus
 //! registry, counters and the gauges maintenance computes), `logging` (text or JSON log
 //! lines, the request id), `config`, `clock`, `bootstrap`; `secrets`, `keys`, `jwt` and
-//! `whsec` (webhook signing secrets, sealed at rest) hold the cryptography.
+//! `whsec` (webhook signing secrets, sealed at rest) and `reporters` (secret-scanning
+//! reporters' keys, `POST /leaks/report`) hold the cryptography.
 //!
 //! Notifications: changes queue events in the `outbox` table in their own transaction
 //! (`service::events::webhooks`, hooked into `service::events::audit::record`); the worker in
@@ -50,6 +51,7 @@ pub mod jwt;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod reporters;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -47,6 +47,8 @@ pub struct State {
     pub caches: service::oauth::gateway::Caches,
     /// The console's secrets shown once, flash messages and sudo windows (in memory).
     pub console: crate::console::slots::Slots,
+    /// Secret-scanning reporters' keys and request budgets (`POST /leaks/report`).
+    pub reporters: Arc<crate::reporters::ReporterKeys>,
     pub stopping: AtomicBool,
 }
 
@@ -54,6 +56,7 @@ impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = crate::http::pacing::Pacer::new(cfg.refusals_per_second);
         let caches = service::oauth::gateway::Caches::new(cfg.gateway_cache_seconds);
+        let reporters = Arc::new(crate::reporters::ReporterKeys::new(cfg.leak_reporter_keys.clone()));
         State {
             db,
             keys,
@@ -69,6 +72,7 @@ impl State {
             console: Default::default(),
             notify,
             caches,
+            reporters,
             stopping: AtomicBool::new(false),
         }
     }

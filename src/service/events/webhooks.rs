@@ -550,11 +550,15 @@ pub fn on_audit(conn: &mut AnyConnection, e: &Event<'_>, now: i64) -> Result<()>
             let hooks = subscribers(conn, org_id, event_type)?;
             // An admin's revocation is also mailed to the token's owner (sent only when
             // TOKEND_SMTP_URL is set; the worker drops it otherwise).
-            let emails = if reason == "admin" { token_recipients(conn, &t)? } else { vec![] };
+            // So is a leak report's, with where the secret was found.
+            let emails = if matches!(reason, "admin" | "leak_report") { token_recipients(conn, &t)? } else { vec![] };
             if hooks.is_empty() && emails.is_empty() {
                 return Ok(());
             }
-            let data = json!({"org_id": org_id, "token": token_data(&t), "revoked_by": by, "reason": reason});
+            let mut data = json!({"org_id": org_id, "token": token_data(&t), "revoked_by": by, "reason": reason});
+            if reason == "leak_report" {
+                data["leak"] = e.detail.as_ref().map(|d| d["leak"].clone()).unwrap_or_default();
+            }
             queue(conn, &NewEvent::new(org_id, event_type, data, now), &hooks, &emails)
         }
         "app.secret_regenerated" => {
@@ -579,6 +583,29 @@ pub fn on_audit(conn: &mut AnyConnection, e: &Event<'_>, now: i64) -> Result<()>
         }
         _ => Ok(()),
     }
+}
+
+/// `token.revoked` (reason `leak_report`) for an app secret revoked after a leak report,
+/// to the org's subscribers, and an email to whoever created the app and the org's admins.
+pub fn app_secret_leaked(conn: &mut AnyConnection, app: &crate::store::models::App, leak: Value, now: i64) -> Result<()> {
+    let hooks = subscribers(conn, &app.org_id, "token.revoked")?;
+    let mut emails = store::webhooks::admin_emails(conn, &app.org_id)?;
+    if let Some(creator) = app.created_by.as_deref() {
+        if let Some(mail) = store::webhooks::live_user_email(conn, creator)? {
+            if !emails.contains(&mail) {
+                emails.push(mail);
+            }
+        }
+    }
+    let data = json!({
+        "org_id": app.org_id,
+        "app": {"id": app.id, "name": app.name, "client_id": app.client_id, "hint": app.secret_hint},
+        "credential": "app_secret",
+        "revoked_by": {"kind": "system", "id": null},
+        "reason": "leak_report",
+        "leak": leak,
+    });
+    queue(conn, &NewEvent::new(&app.org_id, "token.revoked", data, now), &hooks, &emails)
 }
 
 /// `user.disabled`, from the change that disabled the person.
