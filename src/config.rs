@@ -334,7 +334,12 @@ impl Config {
             bench_sign_route: a.bench_sign_route,
             smtp_url,
             smtp_from: a.smtp_from.trim().to_string(),
-            leak_reporter_keys: a.leak_reporter_keys.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
+            leak_reporter_keys: a
+                .leak_reporter_keys
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             webhook_allow_private: a.webhook_allow_private,
             outbox_interval_seconds: int_in(
                 "TOKEND_OUTBOX_INTERVAL_SECONDS",

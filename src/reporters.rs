@@ -122,10 +122,8 @@ impl ReporterKeys {
 fn load(source: &str) -> Result<HashMap<String, Vec<u8>>, String> {
     let mut doc = Vec::new();
     if source.starts_with("https://") || source.starts_with("http://") {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build();
+        let agent =
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(10)).build();
         let resp = agent.get(source).call().map_err(|e| format!("fetching the key list: {e}"))?;
         resp.into_reader().take(MAX_KEY_DOC + 1).read_to_end(&mut doc).map_err(|e| format!("{source}: {e}"))?;
     } else {

@@ -448,7 +448,14 @@ fn render_leak_email(d: &Value) -> (String, String) {
         } else {
             format!("Your token \"{name}\"")
         };
-        (what, format!("Token: {name} ({})\nToken id: {}\n", t["hint"].as_str().unwrap_or(""), t["id"].as_str().unwrap_or("")))
+        (
+            what,
+            format!(
+                "Token: {name} ({})\nToken id: {}\n",
+                t["hint"].as_str().unwrap_or(""),
+                t["id"].as_str().unwrap_or("")
+            ),
+        )
     };
     (
         "A leaked tokend secret was revoked".to_string(),

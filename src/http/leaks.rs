@@ -31,9 +31,7 @@ pub const SIGNATURE_HEADER: &str = "Github-Public-Key-Signature";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/leaks/report")
-            .app_data(web::PayloadConfig::new(MAX_BODY))
-            .route(web::post().to(report)),
+        web::resource("/leaks/report").app_data(web::PayloadConfig::new(MAX_BODY)).route(web::post().to(report)),
     );
 }
 
@@ -56,7 +54,9 @@ struct Label {
 }
 
 fn problem(status: StatusCode, detail: &str) -> HttpResponse {
-    HttpResponse::build(status).content_type("application/problem+json").body(problem_body(status, detail, None).to_string())
+    HttpResponse::build(status)
+        .content_type("application/problem+json")
+        .body(problem_body(status, detail, None).to_string())
 }
 
 fn unauthorized() -> HttpResponse {
@@ -73,8 +73,7 @@ async fn report(st: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Htt
     let keys = st.reporters.clone();
     let signed = body.clone();
     let k = kid.clone();
-    let verified =
-        web::block(move || keys.verify(&k, &sig, &signed)).await.unwrap_or(Err(VerifyError::BadSignature));
+    let verified = web::block(move || keys.verify(&k, &sig, &signed)).await.unwrap_or(Err(VerifyError::BadSignature));
     if let Err(e) = verified {
         log::info!("leak report refused: {e}");
         return unauthorized();
@@ -83,7 +82,10 @@ async fn report(st: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Htt
         return HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, retry.to_string()))
             .content_type("application/problem+json")
-            .body(problem_body(StatusCode::TOO_MANY_REQUESTS, "too many reports from this key; retry later", None).to_string());
+            .body(
+                problem_body(StatusCode::TOO_MANY_REQUESTS, "too many reports from this key; retry later", None)
+                    .to_string(),
+            );
     }
     let items: Vec<Item> = match serde_json::from_slice(&body) {
         Ok(v) => v,

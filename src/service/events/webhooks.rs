@@ -587,7 +587,12 @@ pub fn on_audit(conn: &mut AnyConnection, e: &Event<'_>, now: i64) -> Result<()>
 
 /// `token.revoked` (reason `leak_report`) for an app secret revoked after a leak report,
 /// to the org's subscribers, and an email to whoever created the app and the org's admins.
-pub fn app_secret_leaked(conn: &mut AnyConnection, app: &crate::store::models::App, leak: Value, now: i64) -> Result<()> {
+pub fn app_secret_leaked(
+    conn: &mut AnyConnection,
+    app: &crate::store::models::App,
+    leak: Value,
+    now: i64,
+) -> Result<()> {
     let hooks = subscribers(conn, &app.org_id, "token.revoked")?;
     let mut emails = store::webhooks::admin_emails(conn, &app.org_id)?;
     if let Some(creator) = app.created_by.as_deref() {

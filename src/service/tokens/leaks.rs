@@ -110,7 +110,9 @@ pub fn report(conn: &mut AnyConnection, secret: &str, seen: &Sighting, ip: Optio
                 object_id: Some(&a.id),
                 ip,
                 outcome: "success",
-                detail: Some(serde_json::json!({"reason": "leak_report", "leak": detail["leak"], "previous_secret": previous})),
+                detail: Some(
+                    serde_json::json!({"reason": "leak_report", "leak": detail["leak"], "previous_secret": previous}),
+                ),
             };
             audit::record(conn, event, now)?;
             crate::service::events::webhooks::app_secret_leaked(conn, &a, detail["leak"].clone(), now)?;
