@@ -34,6 +34,8 @@ mod gateway_and_feed;
 mod hardening;
 /// Several instances on one database, PostgreSQL outages, SQLite on a full disk.
 mod instances_and_outages;
+/// Leak reports: the signed secret-scanning intake and `tokend leaks check`.
+mod leak_reports;
 /// Escalation through principals and leaked credentials.
 mod leaked_credentials;
 /// The server against its OpenAPI document.
