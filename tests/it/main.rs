@@ -57,5 +57,7 @@ mod token_reach;
 /// Credentials follow trust: reset codes, seen secrets and minted tokens of leavers and
 /// demoted people; re-enabling and widening need an interactive login.
 mod trust_follows_people;
+/// The user's command line: the real binary against a real server, both backends.
+mod user_cli;
 /// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
 mod webhooks;
