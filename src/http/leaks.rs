@@ -35,22 +35,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
-struct Item {
+/// One secret a reporter found.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LeakItem {
+    /// The string found (a tkd_ secret, or anything matching the reporter's pattern).
     token: String,
+    /// The reporter's name for the secret type, answered back as `token_type`.
     #[serde(default, rename = "type")]
     kind: String,
+    /// Where it was found (kept in the audit row, sent to the owner).
     #[serde(default)]
     url: String,
+    /// What kind of place that is (e.g. `content`, `commit`).
     #[serde(default)]
     source: String,
 }
 
-#[derive(Serialize)]
-struct Label {
+/// The verdict on one reported string.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LeakLabel {
+    /// Lowercase hex SHA-256 of the reported string.
     token_hash: String,
     token_type: String,
+    /// `true_positive`: it was a live credential and is now revoked; `false_positive`:
+    /// anything else (nothing is told about strings that were not live).
+    #[schema(schema_with = labels)]
     label: &'static str,
+}
+
+fn labels() -> utoipa::openapi::Object {
+    crate::service::doc::one_of(&["true_positive", "false_positive"])
 }
 
 fn problem(status: StatusCode, detail: &str) -> HttpResponse {
@@ -64,7 +78,27 @@ fn unauthorized() -> HttpResponse {
     problem(StatusCode::UNAUTHORIZED, "missing, unknown or invalid reporter signature")
 }
 
-async fn report(st: web::Data<State>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+/// Leak report
+///
+/// The secret-scanning partner intake. The body is signed with a reporter key listed in
+/// TOKEND_LEAK_REPORTER_KEYS (ECDSA P-256 SHA-256 over the raw body, base64 DER); every live
+/// credential in it is revoked at once (reason leak_report) and its owner told. At most 256 KiB
+/// and 1000 items; 60 signed requests a minute per key.
+#[utoipa::path(post, path = "/leaks/report", tag = "Operations", operation_id = "leaks_report", security(()),
+    params(
+        ("Github-Public-Key-Identifier" = String, Header, description = "The reporter key's id."),
+        ("Github-Public-Key-Signature" = String, Header, description = "Base64 ECDSA P-256 SHA-256 signature (ASN.1 DER) over the raw body."),
+    ),
+    request_body(content = Vec<LeakItem>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One label per reported item, in order.", body = Vec<LeakLabel>),
+        (status = 400, description = "Not a JSON array of items, or too many.", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or invalid signature; nothing changed.", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB."),
+        (status = 429, description = "The key's budget is spent; Retry-After.", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Try again.", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn report(st: web::Data<State>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (Some(kid), Some(sig)) = (header(KEY_ID_HEADER), header(SIGNATURE_HEADER)) else { return unauthorized() };
     if kid.len() > 256 || sig.len() > 512 {
@@ -87,7 +121,7 @@ async fn report(st: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Htt
                     .to_string(),
             );
     }
-    let items: Vec<Item> = match serde_json::from_slice(&body) {
+    let items: Vec<LeakItem> = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
             return problem(StatusCode::BAD_REQUEST, "expected a JSON array of {\"token\",\"type\",\"url\",\"source\"}")
@@ -98,7 +132,7 @@ async fn report(st: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Htt
     }
     let ip = crate::http::auth::client_ip(&req);
     let state = st.clone();
-    let result = blocking(move || -> crate::service::Result<Vec<Label>> {
+    let result = blocking(move || -> crate::service::Result<Vec<LeakLabel>> {
         let mut conn = state.db.write()?;
         let now = state.now();
         let reporter = format!("key:{kid}");
@@ -109,7 +143,7 @@ async fn report(st: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Htt
             if live {
                 log::warn!("leak report: a live credential was revoked (reported by {reporter})");
             }
-            labels.push(Label {
+            labels.push(LeakLabel {
                 token_hash: crate::secrets::hash(&it.token),
                 token_type: it.kind,
                 label: if live { "true_positive" } else { "false_positive" },
