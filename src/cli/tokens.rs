@@ -407,3 +407,29 @@ pub fn exchange(a: &ExchangeArgs) -> Result<Cached, Failure> {
     }
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_forms() {
+        assert_eq!(expiry("30d").unwrap(), ("ttl_days", json!(30)));
+        assert_eq!(expiry("2w").unwrap(), ("ttl_days", json!(14)));
+        assert_eq!(expiry("7").unwrap(), ("ttl_days", json!(7)));
+        assert_eq!(expiry("2027-01-31").unwrap(), ("expires_at", json!("2027-01-31T00:00:00Z")));
+        assert_eq!(expiry("2027-01-31T10:00:00Z").unwrap(), ("expires_at", json!("2027-01-31T10:00:00Z")));
+        for bad in ["", "0d", "-3d", "5h", "soon", "2027-13-01"] {
+            assert_eq!(expiry(bad).unwrap_err().code, crate::cli::exit::USAGE, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn servers_are_normalised() {
+        assert_eq!(client::normalise_server("https://t.example/ ").unwrap(), "https://t.example");
+        assert_eq!(client::normalise_server("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        for bad in ["t.example", "ftp://t.example", "https://u:p@t.example"] {
+            assert!(client::normalise_server(bad).is_err(), "{bad}");
+        }
+    }
+}
