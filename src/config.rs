@@ -61,6 +61,10 @@ pub struct ConfigArgs {
     /// `smtp://host?tls=required`); none: no email is sent.
     #[arg(long, env = "TOKEND_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// Secret-scanning reporters' public keys for `POST /leaks/report`: a file or an
+    /// http(s) URL of `{"public_keys":[{"key_identifier","key"}]}`; none: the route answers 401.
+    #[arg(long, env = "TOKEND_LEAK_REPORTER_KEYS", hide_env_values = true)]
+    pub leak_reporter_keys: Option<String>,
     /// The From address of notification email.
     #[arg(long, env = "TOKEND_SMTP_FROM", hide_env_values = true, default_value = "tokend <tokend@localhost>")]
     pub smtp_from: String,
@@ -114,6 +118,8 @@ pub struct Config {
     /// `TOKEND_SMTP_URL`; it may hold a password, so it is never logged.
     pub smtp_url: Option<SmtpUrl>,
     pub smtp_from: String,
+    /// `TOKEND_LEAK_REPORTER_KEYS`: where the leak reporters' keys are read from.
+    pub leak_reporter_keys: Option<String>,
     pub webhook_allow_private: bool,
     pub outbox_interval_seconds: u64,
     pub gateway_tenant_header: actix_web::http::header::HeaderName,
@@ -328,6 +334,12 @@ impl Config {
             bench_sign_route: a.bench_sign_route,
             smtp_url,
             smtp_from: a.smtp_from.trim().to_string(),
+            leak_reporter_keys: a
+                .leak_reporter_keys
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             webhook_allow_private: a.webhook_allow_private,
             outbox_interval_seconds: int_in(
                 "TOKEND_OUTBOX_INTERVAL_SECONDS",
@@ -379,6 +391,7 @@ impl Config {
             bench_sign_route: false,
             smtp_url: None,
             smtp_from: "tokend <tokend@localhost>".into(),
+            leak_reporter_keys: None,
             webhook_allow_private: false,
             outbox_interval_seconds: 5,
             gateway_tenant_header: actix_web::http::header::HeaderName::from_static("x-scope-orgid"),

@@ -34,7 +34,8 @@
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus
 //! registry, counters and the gauges maintenance computes), `logging` (text or JSON log
 //! lines, the request id), `config`, `clock`, `bootstrap`; `secrets`, `keys`, `jwt` and
-//! `whsec` (webhook signing secrets, sealed at rest) hold the cryptography.
+//! `whsec` (webhook signing secrets, sealed at rest) and `reporters` (secret-scanning
+//! reporters' keys, `POST /leaks/report`) hold the cryptography.
 //!
 //! Events: a change hands one typed `service::events::Event` (its audit row and the
 //! notices it makes) to `service::events::emit` inside its own transaction, which writes
@@ -52,6 +53,7 @@ pub mod jwt;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod reporters;
 pub mod secrets;
 pub mod service;
 pub mod store;

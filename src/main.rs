@@ -1,4 +1,8 @@
-//! The `tokend` command: serve (default), migrate, org, keys, verify.
+//! The `tokend` command: serve (default), migrate, org, keys, verify, leaks (operators, on
+//! the database); login, logout, whoami, token, service-account, app (people, over HTTP;
+//! `cli`); completions.
+mod cli;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -55,6 +59,38 @@ enum Cmd {
         #[arg(hide = true, num_args = 0..)]
         stray: Vec<String>,
     },
+    /// Leak reports, for operators: revoke a suspected leaked secret (on the database).
+    Leaks {
+        #[command(subcommand)]
+        cmd: cli::leaks::LeaksCmd,
+    },
+    /// Sign in to a tokend server; stores the session (never the password) privately.
+    Login(cli::login::LoginArgs),
+    /// End the session on the server and forget it (and cached access tokens) here.
+    Logout,
+    /// Who the session is: email, org, roles, until when.
+    Whoami {
+        #[arg(long, value_enum, default_value_t)]
+        output: cli::Output,
+    },
+    /// Your API tokens (or a service account's), and using one from scripts.
+    Token {
+        #[command(subcommand)]
+        cmd: cli::tokens::TokenCmd,
+    },
+    /// Service accounts (org:admin).
+    #[command(name = "service-account", alias = "sa")]
+    ServiceAccount {
+        #[command(subcommand)]
+        cmd: cli::apps::ServiceAccountCmd,
+    },
+    /// Apps: server-to-server OAuth clients (org:admin or org:developer).
+    App {
+        #[command(subcommand)]
+        cmd: cli::apps::AppCmd,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
@@ -181,6 +217,18 @@ fn main() -> ExitCode {
             }
             let cfg = tryx!(config(&a));
             verify(&cfg, &audience, jwks.as_deref())
+        }
+        Cmd::Leaks { cmd } => cli::exit::finish(cli::leaks::run(cmd)),
+        Cmd::Login(a) => cli::exit::finish(cli::login::login(&a)),
+        Cmd::Logout => cli::exit::finish(cli::login::logout()),
+        Cmd::Whoami { output } => cli::exit::finish(cli::login::whoami(output)),
+        Cmd::Token { cmd } => cli::exit::finish(cli::tokens::run(cmd)),
+        Cmd::ServiceAccount { cmd } => cli::exit::finish(cli::apps::run_service_account(cmd)),
+        Cmd::App { cmd } => cli::exit::finish(cli::apps::run_app(cmd)),
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "tokend", &mut std::io::stdout());
+            ExitCode::SUCCESS
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct State {
     pub notify: outbox::Notifier,
     /// Forward-auth and introspection answers served from memory (`service::oauth::gateway`).
     pub caches: service::oauth::gateway::Caches,
+    /// Secret-scanning reporters' keys and request budgets (`POST /leaks/report`).
+    pub reporters: Arc<crate::reporters::ReporterKeys>,
     pub stopping: AtomicBool,
 }
 
@@ -53,6 +55,7 @@ impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = pacer::Pacer::new(cfg.refusals_per_second);
         let caches = service::oauth::gateway::Caches::new(cfg.gateway_cache_seconds);
+        let reporters = Arc::new(crate::reporters::ReporterKeys::new(cfg.leak_reporter_keys.clone()));
         State {
             db,
             keys,
@@ -67,6 +70,7 @@ impl State {
             hashing: service::principals::passwords::Bound::per_core(),
             notify,
             caches,
+            reporters,
             stopping: AtomicBool::new(false),
         }
     }

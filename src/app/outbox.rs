@@ -392,6 +392,9 @@ fn send_email(n: &Notifier, row: &OutboxRow) -> Attempt {
 
 /// Subject and text of a notification email.
 pub fn render_email(event_type: &str, payload: &Value) -> (String, String) {
+    if event_type == "token.revoked" && payload["data"]["reason"] == "leak_report" {
+        return render_leak_email(&payload["data"]);
+    }
     let t = &payload["data"]["token"];
     let name = t["name"].as_str().unwrap_or("(unnamed)");
     let whose = if t["owner_kind"] == "service_account" {
@@ -421,6 +424,47 @@ pub fn render_email(event_type: &str, payload: &Value) -> (String, String) {
         ),
         other => (format!("tokend: {other}"), format!("{other}\n\n{facts}")),
     }
+}
+
+/// A secret revoked because a leak report found it in public: what, where, what to do.
+fn render_leak_email(d: &Value) -> (String, String) {
+    let url = d["leak"]["url"].as_str().filter(|u| !u.is_empty()).unwrap_or("(no URL was reported)");
+    let source = d["leak"]["source"].as_str().filter(|s| !s.is_empty()).unwrap_or("unknown");
+    let (what, facts) = if d["credential"] == "app_secret" {
+        let name = d["app"]["name"].as_str().unwrap_or("(unnamed)");
+        (
+            format!("The client secret of the app \"{name}\""),
+            format!(
+                "App: {name}\nClient id: {}\nSecret: {}\n",
+                d["app"]["client_id"].as_str().unwrap_or(""),
+                d["app"]["hint"].as_str().unwrap_or("")
+            ),
+        )
+    } else {
+        let t = &d["token"];
+        let name = t["name"].as_str().unwrap_or("(unnamed)");
+        let what = if t["owner_kind"] == "service_account" {
+            format!("The token \"{name}\" of the service account {}", t["owner"].as_str().unwrap_or(""))
+        } else {
+            format!("Your token \"{name}\"")
+        };
+        (
+            what,
+            format!(
+                "Token: {name} ({})\nToken id: {}\n",
+                t["hint"].as_str().unwrap_or(""),
+                t["id"].as_str().unwrap_or("")
+            ),
+        )
+    };
+    (
+        "A leaked tokend secret was revoked".to_string(),
+        format!(
+            "{what} was found in public and has been revoked: it no longer works.\n\n\
+             Found at: {url}\nSource: {source}\n\n{facts}\n\
+             Remove it from where it was published, then create a new one for whatever used it.\n"
+        ),
+    )
 }
 
 /// The expiry scan (see `service::events::webhooks::scan_expiry`), then old finished rows purged.

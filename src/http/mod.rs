@@ -7,6 +7,7 @@ pub mod bench;
 pub mod discovery;
 pub mod gateway;
 pub mod health;
+pub mod leaks;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(gateway::routes)
     .configure(discovery::routes)
     .configure(health::routes)
+    .configure(leaks::routes)
     .configure(crate::console::configure);
     #[cfg(feature = "bench")]
     cfg.configure(bench::routes);

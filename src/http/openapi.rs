@@ -524,6 +524,7 @@ const TAGS: [(&str, &str); 13] = [
         super::discovery::metadata, super::discovery::openid_configuration, super::discovery::jwks,
         openapi_json,
         super::health::healthz, super::health::readyz, super::health::metrics,
+        super::leaks::report,
         super::api::login, super::api::logout, super::api::redeem_reset, super::api::me,
         super::api::change_password, super::api::sign_out_everywhere,
         super::api::my_tokens, super::api::my_create, super::api::my_revoke_all,

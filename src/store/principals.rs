@@ -302,6 +302,21 @@ pub fn app_for_client_auth(conn: &mut AnyConnection, client_id: &str) -> QueryRe
         .pop())
 }
 
+/// The app whose current secret, or previous secret still in its grace, has this hash
+/// (leak reports): (the app, whether it was the previous secret).
+pub fn app_by_secret_hash(conn: &mut AnyConnection, hash: &str, now: i64) -> QueryResult<Option<(App, bool)>> {
+    if let Some(a) = apps::table.filter(apps::secret_hash.eq(hash)).select(App::as_select()).first(conn).optional()? {
+        return Ok(Some((a, false)));
+    }
+    Ok(apps::table
+        .filter(apps::previous_secret_hash.eq(hash))
+        .filter(apps::previous_secret_expires_at.gt(now))
+        .select(App::as_select())
+        .first(conn)
+        .optional()?
+        .map(|a| (a, true)))
+}
+
 pub fn insert_app(conn: &mut AnyConnection, a: &App) -> QueryResult<()> {
     diesel::insert_into(apps::table).values(a).execute(conn)?;
     Ok(())

@@ -200,6 +200,10 @@ enum Act {
     AppReachNarrow,
     AppReachWiden,
     AppManagementOn,
+    // ---- leak reports (issue #23): only a signature from a configured reporter key counts ----
+    /// POST /leaks/report naming the owner's live personal token, with the principal's
+    /// bearer and no reporter signature: 401 for everyone, the token stays live.
+    LeakReportBearer,
 }
 
 /// The exact status of every cell.
@@ -301,6 +305,7 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::FeedRead,                 [200,  200,  403,  403,  200,  200,  200]),
     (Act::GatewayAdminRole,         [200,  200,  403,  403,  200,  200,  200]),
     (Act::GatewayOtherAudience,     [401,  401,  401,  401,  401,  401,  401]),
+    (Act::LeakReportBearer,         [401,  401,  401,  401,  401,  401,  401]),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -737,6 +742,13 @@ impl World {
             Act::AppReachNarrow => ("PATCH", app(&LOW), Some(json!({"audiences": [self.s.resource_audience()]}))),
             Act::AppReachWiden => ("PATCH", self.narrowed(app(&LOW)), Some(json!({"audiences": ["*"]}))),
             Act::AppManagementOn => ("PATCH", self.narrowed(app(&LOW)), Some(json!({"management": true}))),
+            Act::LeakReportBearer => (
+                "POST",
+                "/leaks/report".into(),
+                Some(
+                    json!([{"token": self.s.owner_pat, "type": "tokend_personal_token", "url": "https://example.test/x", "source": "content"}]),
+                ),
+            ),
         }
     }
 

@@ -34,6 +34,8 @@ mod gateway_and_feed;
 mod hardening;
 /// Several instances on one database, PostgreSQL outages, SQLite on a full disk.
 mod instances_and_outages;
+/// Leak reports: the signed secret-scanning intake and `tokend leaks check`.
+mod leak_reports;
 /// Escalation through principals and leaked credentials.
 mod leaked_credentials;
 /// The server against its OpenAPI document.
@@ -55,5 +57,7 @@ mod token_reach;
 /// Credentials follow trust: reset codes, seen secrets and minted tokens of leavers and
 /// demoted people; re-enabling and widening need an interactive login.
 mod trust_follows_people;
+/// The user's command line: the real binary against a real server, both backends.
+mod user_cli;
 /// Webhooks and email: the API, signed deliveries, retries, restarts, two instances, SMTP.
 mod webhooks;

@@ -45,6 +45,7 @@ fn openapi_documents_every_route(b: &Backend) {
         ("", include_str!("../../src/http/gateway.rs")),
         ("", include_str!("../../src/http/discovery.rs")),
         ("", include_str!("../../src/http/health.rs")),
+        ("", include_str!("../../src/http/leaks.rs")),
     ];
     let mut missing = Vec::new();
     for (prefix, src) in sources {

@@ -22,7 +22,7 @@ const DAY: i64 = 86_400;
 // ---------------------------------------------------------------------------------------
 
 #[derive(Clone, Debug)]
-struct Request {
+pub(crate) struct Request {
     headers: HashMap<String, String>,
     body: String,
     answered: u16,
@@ -32,22 +32,22 @@ impl Request {
     fn header(&self, k: &str) -> &str {
         self.headers.get(k).map(String::as_str).unwrap_or_else(|| panic!("header {k} in {:?}", self.headers))
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
 }
 
 /// An HTTP/1.1 receiver on 127.0.0.1 answering 500 to its first `fail_first` requests and
 /// 200 after; it records every request.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<Request>>>,
     /// One message per request received.
     arrived: Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl Receiver {
-    fn start(fail_first: usize) -> Receiver {
+    pub(crate) fn start(fail_first: usize) -> Receiver {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://127.0.0.1:{}/hook?src=tokend", l.local_addr().unwrap().port());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -88,24 +88,24 @@ impl Receiver {
 
     /// Waits for the next request (at most `secs` seconds, a bound for a broken build,
     /// not a timing assumption).
-    fn wait(&self, secs: u64) -> bool {
+    pub(crate) fn wait(&self, secs: u64) -> bool {
         self.arrived.lock().unwrap().recv_timeout(std::time::Duration::from_secs(secs)).is_ok()
     }
 
-    fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.got.lock().unwrap().clone()
     }
 }
 
 #[derive(Clone, Debug)]
-struct Mail {
-    from: String,
-    to: Vec<String>,
-    data: String,
+pub(crate) struct Mail {
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) data: String,
 }
 
 /// Enough SMTP for lettre (EHLO, MAIL, RCPT, DATA, QUIT) on 127.0.0.1; answers its port.
-fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+pub(crate) fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let mails = Arc::new(Mutex::new(Vec::new()));

@@ -38,6 +38,8 @@ pub enum Action {
     AppDisable,
     AppTransfer,
     AppSecretRegenerate,
+    /// An app secret revoked on a leak report.
+    AppSecretRevoke,
     ServiceAccountCreate,
     ServiceAccountUpdate,
     ServiceAccountDelete,
@@ -88,6 +90,7 @@ impl Action {
             Action::AppDisable => "app.disable",
             Action::AppTransfer => "app.transfer",
             Action::AppSecretRegenerate => "app.secret.regenerate",
+            Action::AppSecretRevoke => "app.secret.revoke",
             Action::ServiceAccountCreate => "service_account.create",
             Action::ServiceAccountUpdate => "service_account.update",
             Action::ServiceAccountDelete => "service_account.delete",

@@ -37,6 +37,8 @@ pub enum RevokeReason {
     Owner,
     /// By anyone else (an admin).
     Admin,
+    /// Found in public by a secret scanner (or an operator's `tokend leaks check`).
+    LeakReport,
 }
 
 impl RevokeReason {
@@ -44,6 +46,7 @@ impl RevokeReason {
         match self {
             RevokeReason::Owner => "owner",
             RevokeReason::Admin => "admin",
+            RevokeReason::LeakReport => "leak_report",
         }
     }
 }
@@ -64,6 +67,18 @@ pub enum Notice<'a> {
     },
     AppSecretRegenerated {
         app: &'a App,
+    },
+    /// A live API token revoked on a leak report (`leak`: where it was found); mailed to
+    /// its owner (a service account's: the org's admins).
+    TokenLeaked {
+        token: &'a ApiToken,
+        leak: Value,
+    },
+    /// An app's secret revoked on a leak report; mailed to the app's creator and the org's
+    /// admins.
+    AppSecretLeaked {
+        app: &'a App,
+        leak: Value,
     },
     PolicyChanged {
         before: Value,
@@ -86,7 +101,9 @@ impl Notice<'_> {
     pub fn kind(&self) -> EventKind {
         match self {
             Notice::TokenCreated { .. } => EventKind::TokenCreated,
-            Notice::TokenRevoked { .. } => EventKind::TokenRevoked,
+            Notice::TokenRevoked { .. } | Notice::TokenLeaked { .. } | Notice::AppSecretLeaked { .. } => {
+                EventKind::TokenRevoked
+            }
             Notice::AppSecretRegenerated { .. } => EventKind::AppSecretRegenerated,
             Notice::PolicyChanged { .. } => EventKind::PolicyChanged,
             Notice::UserDisabled { .. } => EventKind::UserDisabled,
@@ -196,6 +213,31 @@ pub fn notify(
                     vec![]
                 };
                 let data = json!({"org_id": org_id, "token": token_data(token), "revoked_by": by_json, "reason": reason.as_str()});
+                (data, emails)
+            }
+            Notice::TokenLeaked { token, leak } => {
+                let emails = outbox::token_recipients(conn, &token.org_id, &token.owner_kind, &token.owner_id)?;
+                let reason = RevokeReason::LeakReport.as_str();
+                let data = json!({"org_id": org_id, "token": token_data(token), "revoked_by": by_json, "reason": reason, "leak": leak});
+                (data, emails)
+            }
+            Notice::AppSecretLeaked { app, leak } => {
+                let mut emails = outbox::admin_emails(conn, &app.org_id)?;
+                if let Some(creator) = app.created_by.as_deref() {
+                    if let Some(mail) = outbox::user_email(conn, creator)? {
+                        if !emails.contains(&mail) {
+                            emails.push(mail);
+                        }
+                    }
+                }
+                let data = json!({
+                    "org_id": org_id,
+                    "app": {"id": app.id, "name": app.name, "client_id": app.client_id, "hint": app.secret_hint},
+                    "credential": "app_secret",
+                    "revoked_by": by_json,
+                    "reason": RevokeReason::LeakReport.as_str(),
+                    "leak": leak,
+                });
                 (data, emails)
             }
             Notice::AppSecretRegenerated { app } => {

@@ -151,6 +151,16 @@ pub fn queue(conn: &mut AnyConnection, ev: &NewEvent, hooks: &[String], emails: 
     Ok(store::webhooks::enqueue(conn, &rows)?)
 }
 
+/// The org's admins' and owners' email addresses.
+pub fn admin_emails(conn: &mut AnyConnection, org_id: &str) -> Result<Vec<String>> {
+    Ok(store::webhooks::admin_emails(conn, org_id)?)
+}
+
+/// A live user's email address.
+pub fn user_email(conn: &mut AnyConnection, user_id: &str) -> Result<Option<String>> {
+    Ok(store::webhooks::live_user_email(conn, user_id)?)
+}
+
 /// Who gets email about a token of `owner_kind`/`owner_id` in `org_id`: its owner (a live
 /// user), or for a service account's token the org's admins and owners.
 pub fn token_recipients(

@@ -1,5 +1,6 @@
 //! API tokens (personal and service-account): creation with policy limits, the record
 //! shown in lists, rename, revoke and rotate.
+pub mod leaks;
 pub mod lifecycle;
 pub mod saved;
 pub mod table;
