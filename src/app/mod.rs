@@ -45,6 +45,8 @@ pub struct State {
     pub notify: outbox::Notifier,
     /// Forward-auth and introspection answers served from memory (`service::oauth::gateway`).
     pub caches: service::oauth::gateway::Caches,
+    /// External issuers' signing keys (trust policies), cached per issuer.
+    pub issuer_keys: service::oauth::federation::jwks::IssuerKeys,
     /// The console's secrets shown once, flash messages and sudo windows (in memory).
     pub console: crate::console::slots::Slots,
     pub stopping: AtomicBool,
@@ -69,6 +71,7 @@ impl State {
             console: Default::default(),
             notify,
             caches,
+            issuer_keys: Default::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -85,6 +88,16 @@ impl State {
     /// The token services' context for one request from `ip`, at the current time.
     pub fn ctx<'a>(&'a self, ip: &'a str) -> service::oauth::exchange::Ctx<'a> {
         service::oauth::exchange::Ctx { keys: &self.keys, cfg: &self.cfg, usage: &self.usage, now: self.now(), ip }
+    }
+
+    /// What `service::oauth::federation::token` needs of the state.
+    pub fn federation(&self) -> service::oauth::federation::Env<'_> {
+        service::oauth::federation::Env {
+            db: &self.db,
+            keys: &self.issuer_keys,
+            fetch: &service::oauth::federation::jwks::Http,
+            refused: &self.refused,
+        }
     }
 
     /// Writes buffered last-used times (also called at shutdown).

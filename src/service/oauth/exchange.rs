@@ -31,6 +31,13 @@ pub enum GrantError {
     InvalidScope(String),
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// A known client not allowed this grant (e.g. delegation for an audience an admin did
+    /// not allow it to act for).
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    /// A request the rules find malformed beyond the form parser's checks.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
     /// RFC 7009 §2.2.1: a client secret is not revoked here.
     #[error("unsupported_token_type")]
     UnsupportedTokenType,
@@ -369,6 +376,10 @@ pub enum TokenRequest {
     /// RFC 8693 with an API token as the subject token (the type is checked by the parser);
     /// client authentication optional.
     TokenExchange { subject_token: String, client: Option<ClientSecret>, scope: Option<String>, target: Target },
+    /// RFC 8693 with an external issuer's JWT, or delegation with a user's access token:
+    /// `service::oauth::federation`, which the HTTP edge calls off the worker thread (it
+    /// may fetch an issuer's keys).
+    External(crate::service::oauth::federation::Grant),
 }
 
 /// The RFC 6749 §5.1 success body.
@@ -439,6 +450,11 @@ pub fn token(conn: &mut AnyConnection, req: TokenRequest, ctx: &Ctx<'_>) -> Resu
             let issued = exchange_grant(conn, ctx, &subject_token, client, scope, target)?;
             Ok(TokenResponse::bearer(issued, Some(TOKEN_TYPE_ACCESS)))
         }
+        // Served by `federation::token` (it opens its own connections and may fetch keys);
+        // the HTTP edge never sends it here.
+        TokenRequest::External(_) => Err(GrantError::Service(crate::service::Error::Internal(
+            "external grants are served by service::oauth::federation::token".into(),
+        ))),
     }
 }
 
