@@ -107,9 +107,11 @@ impl Refusal {
 
 impl From<GrantError> for Refusal {
     fn from(e: GrantError) -> Refusal {
+        // invalid_grant says which check failed (for the audit only); other refusals by
+        // their code.
         let reason = match &e {
             GrantError::InvalidGrant { reason, .. } => reason.to_string(),
-            other => other.to_string(),
+            other => code(other).to_string(),
         };
         Refusal::new(e, reason)
     }
@@ -196,7 +198,7 @@ fn audit_refusal(env: &Env<'_>, ctx: &Ctx<'_>, action: &str, r: &Refusal) {
     };
     let result = env.db.write().map_err(crate::service::Error::from).and_then(|mut w| {
         for (org, object) in targets {
-            let flood_key = format!("{action}:{}", object.or(org).unwrap_or("unattributed"));
+            let flood_key = format!("{action}:{}:{}", object.or(org).unwrap_or("unattributed"), r.reason);
             let (write, summary) =
                 env.refused.admit_for(&flood_key, org.unwrap_or(""), "external", Some(ctx.ip), ctx.now);
             if let Some(sum) = summary.filter(|s| !s.org_id.is_empty()) {
