@@ -552,6 +552,9 @@ fn delegation(b: &Backend) {
     // Not allowed yet.
     let r = delegate(&user_at, &aud, basic);
     refused_and_audited(&s, &owner, &r, "unauthorized_client", "token.delegate", "unauthorized_client");
+    let row = &audit(&s, &owner, "token.delegate", "failure")[0];
+    assert_eq!((row["actor_kind"].clone(), row["actor_id"].clone()), (json!("app"), json!(client_id)), "{row}");
+    assert_eq!((row["object_kind"].clone(), row["object_id"].clone()), (json!("app"), json!(app_id)), "{row}");
     // The allowance: org:admin, widening from an interactive login only.
     let path = format!("/api/v1/apps/{app_id}/delegation");
     assert_eq!(s.get(&path, &owner).body, json!({"audiences": []}));

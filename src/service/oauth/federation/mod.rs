@@ -196,24 +196,37 @@ fn audit_refusal(env: &Env<'_>, ctx: &Ctx<'_>, action: &str, r: &Refusal) {
     } else {
         r.orgs.iter().map(|(o, p)| (Some(o.as_str()), p.as_deref())).collect()
     };
-    let result = env.db.write().map_err(crate::service::Error::from).and_then(|mut w| {
-        for (org, object) in targets {
+    let delegation = action == "token.delegate";
+    let (actor_kind, object_kind) = if delegation { ("app", "app") } else { ("external", "trust_policy") };
+    // Flood control first: a refusal over its budget costs no write connection.
+    let admitted: Vec<_> = targets
+        .into_iter()
+        .map(|(org, object)| {
             let flood_key = format!("{action}:{}:{}", object.or(org).unwrap_or("unattributed"), r.reason);
             let (write, summary) =
-                env.refused.admit_for(&flood_key, org.unwrap_or(""), "external", Some(ctx.ip), ctx.now);
-            if let Some(sum) = summary.filter(|s| !s.org_id.is_empty()) {
+                env.refused.admit_for(&flood_key, org.unwrap_or(""), actor_kind, Some(ctx.ip), ctx.now);
+            (org, object, write, summary.filter(|s| !s.org_id.is_empty()))
+        })
+        .filter(|(_, _, write, summary)| *write || summary.is_some())
+        .collect();
+    if admitted.is_empty() {
+        return;
+    }
+    let actor = detail.get("external_sub").or(detail.get("actor")).and_then(Value::as_str).map(truncated);
+    let result = env.db.write().map_err(crate::service::Error::from).and_then(|mut w| {
+        for (org, object, write, summary) in admitted {
+            if let Some(sum) = summary {
                 sum.record(&mut w, ctx.now)?;
             }
             if !write {
                 continue;
             }
-            let actor = detail.get("external_sub").or(detail.get("actor")).and_then(Value::as_str).map(truncated);
             let ev = Event {
                 org_id: org,
-                actor_kind: "external",
+                actor_kind,
                 actor_id: actor.as_deref(),
                 action,
-                object_kind: object.map(|_| if action == "token.delegate" { "app" } else { "trust_policy" }),
+                object_kind: object.map(|_| object_kind),
                 object_id: object,
                 ip: Some(ctx.ip),
                 outcome: "failure",
@@ -326,6 +339,8 @@ fn key_fits(jwk: &jsonwebtoken::jwk::Jwk, alg: jsonwebtoken::Algorithm) -> bool 
     }
 }
 
+// The refusal (with its audit detail) is the cold path; a box would buy nothing.
+#[allow(clippy::result_large_err)]
 fn federate(
     env: &Env<'_>,
     ctx: &Ctx<'_>,
@@ -469,6 +484,8 @@ fn federate(
 
 // ---- delegation ----
 
+// The refusal (with its audit detail) is the cold path; a box would buy nothing.
+#[allow(clippy::result_large_err)]
 fn delegate(
     env: &Env<'_>,
     ctx: &Ctx<'_>,
