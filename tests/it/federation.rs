@@ -326,6 +326,13 @@ fn keyless_ci_and_kubernetes(b: &Backend) {
         "the external identity is recorded in the token"
     );
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 1800);
+    // tokend's introspection fails closed on identities it does not resolve (README: limits).
+    let admin_at = s.exchange_api(&s.owner_pat);
+    let body = format!("token={}", r.body["access_token"].as_str().unwrap());
+    let auth = format!("Bearer {admin_at}");
+    let headers = [("content-type", "application/x-www-form-urlencoded"), ("authorization", auth.as_str())];
+    let i = s.raw("POST", "/oauth/introspect", &headers, body.as_bytes());
+    assert_eq!((i.status, i.body.clone()), (200, json!({"active": false})), "{}", i.text);
     // Replays within the external token's life are allowed; the keys are cached.
     assert_eq!(exchange(&s, &gh_token, JWT, &[]).status, 200);
     assert_eq!(gh.fetches(), 1, "the JWKS is fetched once and cached");
