@@ -310,7 +310,9 @@ fn external_request(
 ///
 /// The three grants: client_credentials (an app with its client secret, or an API token as
 /// the client secret with the token's id or `api-token` as client_id, for tools that speak
-/// only this grant), refresh_token and RFC 8693 token exchange (an API token). Other grant types (authorization_code and password included) answer
+/// only this grant), refresh_token and RFC 8693 token exchange (an API token; an external
+/// issuer's JWT through a trust policy; or, for an app allowed to act for the audience, a
+/// user's access token, answered with an act claim). Other grant types (authorization_code and password included) answer
 /// unsupported_grant_type. The form is strict: UTF-8, each parameter at most once (a
 /// repeated parameter is invalid_request); unknown parameters are ignored. Failed calls
 /// (invalid_grant, invalid_client) count against a per-client-IP limit
