@@ -243,6 +243,8 @@ impl From<GrantError> for OAuthError {
             },
             GrantError::InvalidScope(m) => OAuthError::new(OAuthCode::InvalidScope, m),
             GrantError::InvalidTarget(m) => OAuthError::new(OAuthCode::InvalidTarget, m),
+            GrantError::UnauthorizedClient(m) => OAuthError::new(OAuthCode::UnauthorizedClient, m),
+            GrantError::InvalidRequest(m) => OAuthError::new(OAuthCode::InvalidRequest, m),
             GrantError::UnsupportedTokenType => OAuthError::new(
                 OAuthCode::UnsupportedTokenType,
                 "client secrets are not revoked here: regenerate the secret through the management API",

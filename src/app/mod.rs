@@ -48,6 +48,8 @@ pub struct State {
     pub caches: service::oauth::gateway::Caches,
     /// Secret-scanning reporters' keys and request budgets (`POST /leaks/report`).
     pub reporters: Arc<crate::reporters::ReporterKeys>,
+    /// External issuers' signing keys (trust policies), cached per issuer.
+    pub issuer_keys: service::oauth::federation::jwks::IssuerKeys,
     pub stopping: AtomicBool,
 }
 
@@ -71,6 +73,7 @@ impl State {
             notify,
             caches,
             reporters,
+            issuer_keys: Default::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -93,6 +96,16 @@ impl State {
             throttle: &self.token_throttle,
             now: self.now(),
             ip,
+        }
+    }
+
+    /// What `service::oauth::federation::token` needs of the state.
+    pub fn federation(&self) -> service::oauth::federation::Env<'_> {
+        service::oauth::federation::Env {
+            db: &self.db,
+            keys: &self.issuer_keys,
+            fetch: &service::oauth::federation::jwks::Http,
+            refused: &self.refused,
         }
     }
 

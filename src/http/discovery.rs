@@ -29,6 +29,8 @@ pub fn metadata_json(state: &State) -> serde_json::Value {
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ],
+        // Not registered by RFC 8414: what `subject_token_type` (RFC 8693) may name here.
+        "token_exchange_subject_token_types_supported": subject_token_types(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
@@ -36,6 +38,12 @@ pub fn metadata_json(state: &State) -> serde_json::Value {
         "subject_types_supported": ["public"],
         "service_documentation": format!("{iss}/openapi.json"),
     })
+}
+
+/// Every `subject_token_type` the token-exchange grant takes: API tokens, external
+/// issuers' JWTs (trust policies) and tokend access tokens (delegation).
+pub fn subject_token_types() -> Vec<&'static str> {
+    super::oauth::SUBJECT_TYPES.iter().chain(super::oauth::EXTERNAL_SUBJECT_TYPES.iter()).copied().collect()
 }
 
 /// Authorization server metadata (RFC 8414)

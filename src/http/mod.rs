@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod oauth;
 pub mod openapi;
 pub mod pacing;
+pub mod trust_policies;
 
 use std::net::TcpListener;
 
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(api::path_config())
             .wrap(from_fn(middleware::api_errors))
             .configure(api::routes)
+            .configure(trust_policies::routes)
             .default_service(web::to(api::not_found)),
     )
     .configure(gateway::routes)

@@ -26,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub use crate::service::oauth::exchange::TOKEN_TYPE_ACCESS;
 pub const SUBJECT_TYPES: [&str; 2] =
     ["urn:ietf:params:oauth:token-type:refresh_token", "urn:tokend:params:oauth:token-type:api_token"];
+/// Subject token types of `service::oauth::federation`: an external issuer's JWT (trust
+/// policies), or a tokend access token exchanged by an app acting for its subject.
+pub const EXTERNAL_SUBJECT_TYPES: [&str; 3] =
+    ["urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token", TOKEN_TYPE_ACCESS];
 
 /// Strict `application/x-www-form-urlencoded`: UTF-8 only, each parameter at most once.
 pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
@@ -195,13 +199,16 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
                 nonempty(form, "subject_token").ok_or_else(|| OAuthError::request("subject_token is required"))?;
             let ty = nonempty(form, "subject_token_type")
                 .ok_or_else(|| OAuthError::request("subject_token_type is required"))?;
-            if !SUBJECT_TYPES.contains(&ty) {
+            if !SUBJECT_TYPES.contains(&ty) && !EXTERNAL_SUBJECT_TYPES.contains(&ty) {
                 return Err(OAuthError::request("unsupported subject_token_type"));
             }
             if let Some(rt) = nonempty(form, "requested_token_type") {
                 if rt != TOKEN_TYPE_ACCESS {
                     return Err(OAuthError::request("only access tokens can be requested"));
                 }
+            }
+            if ty != SUBJECT_TYPES[0] && ty != SUBJECT_TYPES[1] {
+                return external_request(req, form, subject_token, ty, scope, target);
             }
             if form.contains_key("actor_token") {
                 return Err(OAuthError::request("actor_token is not supported"));
@@ -214,11 +221,50 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
     }
 }
 
+/// A token-exchange form whose subject is an external JWT (federation) or a tokend access
+/// token (delegation).
+fn external_request(
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+    subject_token: &str,
+    ty: &str,
+    scope: Option<String>,
+    target: Target,
+) -> Result<(TokenRequest, bool), OAuthError> {
+    use crate::service::oauth::federation::Grant;
+    let client = client_auth(req, form)?;
+    let basic = client.as_ref().is_some_and(|c| c.basic);
+    let client = client.map(|a| ClientSecret { client_id: a.id, secret: a.secret });
+    let subject_token = subject_token.to_string();
+    let actor_token = nonempty(form, "actor_token").map(str::to_string);
+    let actor_type = nonempty(form, "actor_token_type");
+    if ty != TOKEN_TYPE_ACCESS {
+        if actor_token.is_some() || actor_type.is_some() {
+            return Err(OAuthError::request("actor_token is not supported with an external subject token"));
+        }
+        return Ok((TokenRequest::External(Grant::Federated { subject_token, client, scope, target }), basic));
+    }
+    match (&actor_token, actor_type) {
+        (Some(_), Some(TOKEN_TYPE_ACCESS)) | (None, None) => {}
+        (Some(_), None) => return Err(OAuthError::request("actor_token_type is required with actor_token")),
+        (None, Some(_)) => return Err(OAuthError::request("actor_token_type without actor_token")),
+        (Some(_), Some(_)) => return Err(OAuthError::request("actor_token_type must be an access token type")),
+    }
+    if actor_token.is_none() && client.is_none() {
+        return Err(OAuthError::request(
+            "exchanging an access token is delegation: authenticate the acting app or send its actor_token",
+        ));
+    }
+    Ok((TokenRequest::External(Grant::Delegated { subject_token, client, actor_token, scope, target }), basic))
+}
+
 /// Issue an access token
 ///
 /// The three grants: client_credentials (an app with its client secret, or an API token as
 /// the client secret with the token's id or `api-token` as client_id, for tools that speak
-/// only this grant), refresh_token and RFC 8693 token exchange (an API token). Other grant types (authorization_code and password included) answer
+/// only this grant), refresh_token and RFC 8693 token exchange (an API token; an external
+/// issuer's JWT through a trust policy; or, for an app allowed to act for the audience, a
+/// user's access token, answered with an act claim). Other grant types (authorization_code and password included) answer
 /// unsupported_grant_type. The form is strict: UTF-8, each parameter at most once (a
 /// repeated parameter is invalid_request); unknown parameters are ignored. Failed calls
 /// (invalid_grant, invalid_client) count against a per-client-IP limit
@@ -248,6 +294,15 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
     let label = form.get("grant_type").and_then(|g| GrantType::from_param(g)).map_or("other", GrantType::label);
     let mut refused_known = None;
     let result = match token_request(&req, &mut form) {
+        Ok((TokenRequest::External(grant), basic)) => {
+            // Off the worker thread: it may fetch an external issuer's keys.
+            let (st, ip) = (state.clone(), ip.clone());
+            let r = blocking(move || {
+                Ok::<_, OAuthError>(crate::service::oauth::federation::token(&st.federation(), &st.ctx(&ip), grant))
+            })
+            .await?;
+            r.map_err(|e| OAuthError::from(e).basic(basic))
+        }
         Ok((request, basic)) => {
             let (st, ip) = (state.clone(), ip.clone());
             let r = hot(&state, move |conn| Ok(exchange::token_guarded(conn, request, &st.ctx(&ip)))).await?;

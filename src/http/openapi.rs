@@ -73,7 +73,7 @@ fn grant_token_exchange() -> utoipa::openapi::Object {
     one_of(&["urn:ietf:params:oauth:grant-type:token-exchange"])
 }
 fn subject_token_types() -> utoipa::openapi::Object {
-    one_of(&super::oauth::SUBJECT_TYPES)
+    one_of(&super::discovery::subject_token_types())
 }
 fn access_token_type() -> utoipa::openapi::Object {
     one_of(&[TOKEN_TYPE_ACCESS])
@@ -115,14 +115,27 @@ pub struct RefreshTokenGrant {
     target: TokenTarget,
 }
 
-/// RFC 8693 token exchange of an API token; same result as refresh_token plus
-/// issued_token_type. actor_token is not supported (invalid_request if present).
+/// RFC 8693 token exchange, by subject_token_type:
+/// - an API token (`…:refresh_token`, `urn:tokend:…:api_token`): same result as
+///   refresh_token plus issued_token_type; actor_token is not supported (invalid_request).
+/// - an external issuer's JWT (`…:jwt`, `…:id_token`): verified against the issuer's keys
+///   and a trust policy naming that issuer; the answer is an access token of the policy's
+///   service account (acct service_account) whose `external` claim is {iss, sub, policy}.
+///   A token no single policy accepts (issuer, audience, signature, algorithm, exp/nbf/iat,
+///   max age, a condition) is invalid_grant; roles beyond the policy invalid_scope.
+/// - a tokend access token (`…:access_token`): delegation. The acting app authenticates
+///   (client_secret_basic/post) and/or sends an access token of its own as actor_token;
+///   it must be allowed to act for the audience (PUT /api/v1/apps/{id}/delegation), else
+///   unauthorized_client. The answer: sub the subject, act {sub: the app's client_id}, roles
+///   both hold, exp never after the subject token's. A revoked or inactive subject token is
+///   invalid_grant.
 #[derive(serde::Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct TokenExchangeGrant {
     #[schema(schema_with = grant_token_exchange)]
     grant_type: String,
-    /// An API token (tkd_pat_... or tkd_sat_...).
+    /// An API token (tkd_pat_... or tkd_sat_...), an external JWT, or an access token
+    /// issued here (per subject_token_type).
     #[schema(min_length = 1)]
     subject_token: String,
     #[schema(schema_with = subject_token_types)]
@@ -130,6 +143,12 @@ pub struct TokenExchangeGrant {
     /// Optional; anything else is invalid_request.
     #[schema(schema_with = access_token_type)]
     requested_token_type: Option<String>,
+    /// Delegation only: an access token of the acting app (client_credentials).
+    #[schema(nullable = false)]
+    actor_token: Option<String>,
+    /// Required with actor_token.
+    #[schema(schema_with = access_token_type)]
+    actor_token_type: Option<String>,
     #[schema(inline)]
     #[serde(flatten)]
     target: TokenTarget,
@@ -311,6 +330,13 @@ pub struct AuthorizationServerMetadata {
     introspection_endpoint: String,
     #[schema(example = json!(["client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"]))]
     grant_types_supported: Vec<String>,
+    /// What subject_token_type (RFC 8693) may name at the token endpoint (not registered
+    /// by RFC 8414): API tokens, external issuers' JWTs and ID tokens (trust policies), and
+    /// access tokens (delegation).
+    #[schema(example = json!(["urn:ietf:params:oauth:token-type:refresh_token",
+        "urn:tokend:params:oauth:token-type:api_token", "urn:ietf:params:oauth:token-type:jwt",
+        "urn:ietf:params:oauth:token-type:id_token", "urn:ietf:params:oauth:token-type:access_token"]))]
+    token_exchange_subject_token_types_supported: Vec<String>,
     #[schema(example = json!(["client_secret_basic", "client_secret_post"]))]
     token_endpoint_auth_methods_supported: Vec<String>,
     #[schema(example = json!(["none"]))]
@@ -479,7 +505,7 @@ pub struct OwnerTokenFilter {
 }
 
 /// Sections of the document, in this order.
-const TAGS: [(&str, &str); 13] = [
+const TAGS: [(&str, &str); 14] = [
     ("OAuth", "Token endpoint, revocation and introspection (form bodies, RFC 6749 errors)."),
     ("Discovery", "Metadata, signing keys and this document."),
     ("Operations", "Health, readiness and metrics."),
@@ -492,6 +518,11 @@ const TAGS: [(&str, &str); 13] = [
     ("Token table", "Every API token of the organization, and saved searches of it."),
     ("Policy", "Token lifetimes and limits."),
     ("Audit", "The append-only audit log."),
+    (
+        "Trust policies",
+        "External OIDC issuers (CI systems, Kubernetes clusters) whose tokens are exchanged at /oauth/token \
+         (subject_token_type urn:ietf:params:oauth:token-type:jwt) for a service account's access tokens.",
+    ),
     (
         "Webhooks",
         "Lifecycle notifications per org, signed the Standard Webhooks way (webhook-id, webhook-timestamp, \
@@ -544,6 +575,9 @@ const TAGS: [(&str, &str); 13] = [
         super::api::webhooks_list, super::api::webhooks_create, super::api::webhooks_get, super::api::webhooks_patch,
         super::api::webhooks_delete, super::api::webhooks_secret, super::api::webhooks_test,
         super::api::webhooks_deliveries,
+        super::trust_policies::list, super::trust_policies::create, super::trust_policies::read,
+        super::trust_policies::update, super::trust_policies::remove,
+        super::trust_policies::delegation_get, super::trust_policies::delegation_put,
     ),
     components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant,
         crate::service::events::EventKind)),

@@ -11,6 +11,7 @@
 //! - `audit.rs`: the audit log
 //! - `saved.rs`: saved searches of the token table
 //! - `webhooks.rs`: webhooks, the notification outbox and its delivery log, the expiry scan
+//! - `trust_policies.rs`: trust policies of external issuers and apps' delegation allowances
 pub mod audit;
 pub mod models;
 pub mod org;
@@ -21,6 +22,7 @@ pub mod saved;
 pub mod schema;
 pub mod sessions;
 pub mod tokens;
+pub mod trust_policies;
 pub mod webhooks;
 
 use std::cell::Cell;

@@ -248,6 +248,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    trust_policies (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        description -> Text,
+        issuer -> Text,
+        audience -> Text,
+        conditions -> Text,
+        service_account_id -> Text,
+        roles -> Text,
+        max_age_seconds -> BigInt,
+        disabled -> Bool,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_delegations (app_id, audience) {
+        app_id -> Text,
+        audience -> Text,
+        org_id -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
     users,

@@ -204,6 +204,30 @@ enum Act {
     /// POST /leaks/report naming the owner's live personal token, with the principal's
     /// bearer and no reporter signature: 401 for everyone, the token stays live.
     LeakReportBearer,
+    // ---- trust policies and delegation (issue #22): trusting an issuer or letting an app act
+    // for people is minting; narrowing is editing ----
+    TrustPolicyList,
+    /// POST /trust-policies mapping to a LOW service account.
+    TrustPolicyCreateLow,
+    /// POST /trust-policies mapping to a HIGH service account (roles [org:member]).
+    TrustPolicyCreateHigh,
+    TrustPolicyGet,
+    /// PATCH {"disabled": true}: narrowing.
+    TrustPolicyDisableLow,
+    TrustPolicyDisableHigh,
+    /// PATCH {"conditions": …}: widening.
+    TrustPolicyWiden,
+    TrustPolicyDelete,
+    OtherTrustPolicyGet,
+    OtherTrustPolicyDelete,
+    /// GET /apps/{id}/delegation.
+    DelegationGet,
+    /// PUT /apps/{id}/delegation adding the resource audience (LOW app): widening.
+    DelegationWiden,
+    /// PUT {"audiences": []} of a LOW app allowed one: narrowing.
+    DelegationNarrowLow,
+    DelegationNarrowHigh,
+    OtherDelegationSet,
 }
 
 /// The exact status of every cell.
@@ -306,6 +330,21 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::GatewayAdminRole,         [200,  200,  403,  403,  200,  200,  200]),
     (Act::GatewayOtherAudience,     [401,  401,  401,  401,  401,  401,  401]),
     (Act::LeakReportBearer,         [401,  401,  401,  401,  401,  401,  401]),
+    (Act::TrustPolicyList,          [200,  200,  403,  403,  200,  200,  200]),
+    (Act::TrustPolicyCreateLow,     [201,  201,  403,  403,  403,  403,  403]),
+    (Act::TrustPolicyCreateHigh,    [201,  403,  403,  403,  403,  403,  403]),
+    (Act::TrustPolicyGet,           [200,  200,  403,  403,  200,  200,  200]),
+    (Act::TrustPolicyDisableLow,    [200,  200,  403,  403,  200,  200,  200]),
+    (Act::TrustPolicyDisableHigh,   [200,  403,  403,  403,  200,  403,  403]),
+    (Act::TrustPolicyWiden,         [200,  200,  403,  403,  403,  403,  403]),
+    (Act::TrustPolicyDelete,        [204,  204,  403,  403,  204,  204,  204]),
+    (Act::OtherTrustPolicyGet,      [404,  404,  403,  403,  404,  404,  404]),
+    (Act::OtherTrustPolicyDelete,   [404,  404,  403,  403,  404,  404,  404]),
+    (Act::DelegationGet,            [200,  200,  403,  403,  200,  200,  200]),
+    (Act::DelegationWiden,          [200,  200,  403,  403,  403,  403,  403]),
+    (Act::DelegationNarrowLow,      [200,  200,  403,  403,  200,  200,  200]),
+    (Act::DelegationNarrowHigh,     [200,  403,  403,  403,  200,  403,  403]),
+    (Act::OtherDelegationSet,       [404,  404,  403,  403,  404,  404,  404]),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -358,7 +397,7 @@ fn dump(s: &Server) -> Vec<String> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         v: String,
     }
-    const TABLES: [(&str, &str); 11] = [
+    const TABLES: [(&str, &str); 13] = [
         ("orgs", "id, name"),
         ("users", "id, org_id, email, name, password_hash, roles, disabled, deleted_at, updated_at, epoch"),
         (
@@ -387,6 +426,12 @@ fn dump(s: &Server) -> Vec<String> {
         ("sessions", "id, user_id, epoch, revoked_at"),
         ("webhooks", "id, org_id, url, description, events, enabled, secret_sealed, secret_hint, updated_at"),
         ("outbox", "id, org_id, kind, event_type, webhook_id, recipient"),
+        (
+            "trust_policies",
+            "id, org_id, name, issuer, audience, conditions, service_account_id, roles, max_age_seconds, disabled, \
+             updated_at",
+        ),
+        ("app_delegations", "app_id, audience, org_id"),
     ];
     let mut conn = s.state.db.read().unwrap();
     let mut out = Vec::new();
@@ -426,6 +471,7 @@ struct Other {
     sa: String,
     sa_token: String,
     webhook: String,
+    trust_policy: String,
 }
 
 fn other_org(s: &Server) -> Other {
@@ -448,7 +494,15 @@ fn other_org(s: &Server) -> Other {
     let (sa_token, _) = new_sa_token(s, &at, &sa);
     let hook = json!({"url": "https://hooks.other.test/", "events": ["token.revoked"]});
     let webhook = str_of(&create(s, &at, "/api/v1/webhooks", hook), "id");
-    Other { user, app, sa, sa_token, webhook }
+    let trust_policy = str_of(&create(s, &at, "/api/v1/trust-policies", trust_policy_body(&sa, 0)), "id");
+    Other { user, app, sa, sa_token, webhook, trust_policy }
+}
+
+/// A trust policy mapping to service account `sa` (roles [org:member]).
+fn trust_policy_body(sa: &str, n: u32) -> Value {
+    json!({"name": format!("ci {n}"), "issuer": "https://token.actions.githubusercontent.com",
+        "audience": format!("tokend-{n}"), "conditions": {"repository": "acme/billing"},
+        "service_account_id": sa, "roles": ["org:member"]})
 }
 
 /// The server, the acting principals' bearers (in WHO order) and the other org.
@@ -544,6 +598,27 @@ impl World {
         let n = self.next();
         let app = self.s.app(&self.owner, json!({"name": format!("gateway-{n}"), "introspect": true})).0;
         format!("/api/v1/apps/{app}")
+    }
+
+    /// The path of a new trust policy (by the owner) mapping to a new account with `roles`.
+    fn trust_policy(&self, roles: &[&str]) -> String {
+        let sa = self.sa(roles);
+        let body = trust_policy_body(&sa, self.next());
+        format!(
+            "/api/v1/trust-policies/{}",
+            str_of(&create(&self.s, &self.owner, "/api/v1/trust-policies", body), "id")
+        )
+    }
+
+    /// The delegation path of a new app with `roles`, allowed (by the owner) to act for the
+    /// resource audience when `allowed`.
+    fn delegating_app(&self, roles: &[&str], allowed: bool) -> String {
+        let path = format!("/api/v1/apps/{}/delegation", self.app(roles));
+        if allowed {
+            let r = self.s.put(&path, &self.owner, json!({"audiences": [self.s.resource_audience()]}));
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+        path
     }
 
     /// Sets the policy as the owner (a cell's starting point).
@@ -749,6 +824,31 @@ impl World {
                     json!([{"token": self.s.owner_pat, "type": "tokend_personal_token", "url": "https://example.test/x", "source": "content"}]),
                 ),
             ),
+            Act::TrustPolicyList => ("GET", "/api/v1/trust-policies".into(), None),
+            Act::TrustPolicyCreateLow => {
+                ("POST", "/api/v1/trust-policies".into(), Some(trust_policy_body(&self.sa(&LOW), n)))
+            }
+            Act::TrustPolicyCreateHigh => {
+                ("POST", "/api/v1/trust-policies".into(), Some(trust_policy_body(&self.sa(&HIGH), n)))
+            }
+            Act::TrustPolicyGet => ("GET", self.trust_policy(&LOW), None),
+            Act::TrustPolicyDisableLow => ("PATCH", self.trust_policy(&LOW), disable),
+            Act::TrustPolicyDisableHigh => ("PATCH", self.trust_policy(&HIGH), disable),
+            Act::TrustPolicyWiden => {
+                ("PATCH", self.trust_policy(&LOW), Some(json!({"conditions": {"repository": "acme/*"}})))
+            }
+            Act::TrustPolicyDelete => ("DELETE", self.trust_policy(&LOW), None),
+            Act::OtherTrustPolicyGet => ("GET", format!("/api/v1/trust-policies/{}", o.trust_policy), None),
+            Act::OtherTrustPolicyDelete => ("DELETE", format!("/api/v1/trust-policies/{}", o.trust_policy), None),
+            Act::DelegationGet => ("GET", self.delegating_app(&LOW, true), None),
+            Act::DelegationWiden => {
+                ("PUT", self.delegating_app(&LOW, false), Some(json!({"audiences": [self.s.resource_audience()]})))
+            }
+            Act::DelegationNarrowLow => ("PUT", self.delegating_app(&LOW, true), Some(json!({"audiences": []}))),
+            Act::DelegationNarrowHigh => ("PUT", self.delegating_app(&HIGH, true), Some(json!({"audiences": []}))),
+            Act::OtherDelegationSet => {
+                ("PUT", format!("/api/v1/apps/{}/delegation", o.app), Some(json!({"audiences": []})))
+            }
         }
     }
 

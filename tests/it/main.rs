@@ -27,6 +27,9 @@ mod console_round2;
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.
 mod escalation_matrix;
+/// Keyless clients (trust policies for CI and Kubernetes tokens, a real local OIDC issuer)
+/// and delegation (RFC 8693 actor).
+mod federation;
 /// Gateways and offline verifiers: forward-auth (and a real nginx), the revocation feed,
 /// cached introspection, the example resource server.
 mod gateway_and_feed;

@@ -38,6 +38,15 @@ pub enum Action {
     AppDisable,
     AppTransfer,
     AppSecretRegenerate,
+    /// An app allowed (or no longer allowed) to act for people toward audiences.
+    AppDelegation,
+    TrustPolicyCreate,
+    TrustPolicyUpdate,
+    TrustPolicyDelete,
+    /// An external (keyless) token exchanged under a trust policy.
+    TrustPolicyExchange,
+    /// A person's access token exchanged by an app acting for them (RFC 8693 `act`).
+    TokenDelegate,
     /// An app secret revoked on a leak report.
     AppSecretRevoke,
     ServiceAccountCreate,
@@ -90,6 +99,12 @@ impl Action {
             Action::AppDisable => "app.disable",
             Action::AppTransfer => "app.transfer",
             Action::AppSecretRegenerate => "app.secret.regenerate",
+            Action::AppDelegation => "app.delegation",
+            Action::TrustPolicyCreate => "trust_policy.create",
+            Action::TrustPolicyUpdate => "trust_policy.update",
+            Action::TrustPolicyDelete => "trust_policy.delete",
+            Action::TrustPolicyExchange => "trust_policy.exchange",
+            Action::TokenDelegate => "token.delegate",
             Action::AppSecretRevoke => "app.secret.revoke",
             Action::ServiceAccountCreate => "service_account.create",
             Action::ServiceAccountUpdate => "service_account.update",
@@ -121,6 +136,8 @@ pub enum ActorKind {
     ApiToken,
     /// The server (a new organization, the purge).
     System,
+    /// An external identity presenting its issuer's token (keyless federation).
+    External,
 }
 
 impl ActorKind {
@@ -131,6 +148,7 @@ impl ActorKind {
             ActorKind::App => "app",
             ActorKind::ApiToken => "api_token",
             ActorKind::System => "system",
+            ActorKind::External => "external",
         }
     }
 }

@@ -37,6 +37,13 @@ pub enum GrantError {
     InvalidScope(String),
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// A known client not allowed this grant (e.g. delegation for an audience an admin did
+    /// not allow it to act for).
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    /// A request the rules find malformed beyond the form parser's checks.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
     /// RFC 7009 §2.2.1: a client secret is not revoked here.
     #[error("unsupported_token_type")]
     UnsupportedTokenType,
@@ -378,6 +385,10 @@ pub enum TokenRequest {
     /// RFC 8693 with an API token as the subject token (the type is checked by the parser);
     /// client authentication optional.
     TokenExchange { subject_token: String, client: Option<ClientSecret>, scope: Option<String>, target: Target },
+    /// RFC 8693 with an external issuer's JWT, or delegation with a user's access token:
+    /// `service::oauth::federation`, which the HTTP edge calls off the worker thread (it
+    /// may fetch an issuer's keys).
+    External(crate::service::oauth::federation::Grant),
 }
 
 /// The RFC 6749 §5.1 success body.
@@ -448,6 +459,11 @@ pub fn token(conn: &mut AnyConnection, req: &TokenRequest, ctx: &Ctx<'_>) -> Res
             let issued = exchange_grant(conn, ctx, subject_token, client.as_ref(), scope.as_deref(), target)?;
             Ok(TokenResponse::bearer(issued, Some(TOKEN_TYPE_ACCESS)))
         }
+        // Served by `federation::token` (it opens its own connections and may fetch keys);
+        // the HTTP edge never sends it here.
+        TokenRequest::External(_) => Err(GrantError::Service(crate::service::Error::Internal(
+            "external grants are served by service::oauth::federation::token".into(),
+        ))),
     }
 }
 
@@ -485,6 +501,10 @@ impl TokenRequest {
             TokenRequest::ClientCredentials { client, .. } => format!("client:{}", client.client_id).into(),
             TokenRequest::RefreshToken { refresh_token, .. } => refresh_token.as_str().into(),
             TokenRequest::TokenExchange { subject_token, .. } => subject_token.as_str().into(),
+            TokenRequest::External(
+                crate::service::oauth::federation::Grant::Federated { subject_token, .. }
+                | crate::service::oauth::federation::Grant::Delegated { subject_token, .. },
+            ) => subject_token.as_str().into(),
         }
     }
 }

@@ -1,0 +1,2 @@
+DROP TABLE app_delegations;
+DROP TABLE trust_policies;
