@@ -337,7 +337,7 @@ pub async fn audit_refused_exchange(
     state: &web::Data<State>,
     org: String,
     id: String,
-    reason: &'static str,
+    reason: exchange::Refusal,
     ip: String,
 ) {
     // At most a few rows a minute per credential, however many addresses present it (the

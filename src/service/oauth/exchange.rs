@@ -16,11 +16,28 @@ use crate::store::models::App;
 use crate::store::tokens::Grant;
 use crate::store::{self, roles_from_text, AnyConnection, StoreError};
 
+crate::service::words!(
+    /// Why an API token was not accepted as a grant or client secret: the `reason` of the
+    /// audit row of a refused exchange of a known token.
+    pub Refusal {
+        Malformed = "malformed",
+        ClientSecret = "client secret",
+        Unknown = "unknown",
+        KindMismatch = "kind mismatch",
+        Revoked = "revoked",
+        Expired = "expired",
+        Idle = "idle",
+        OwnerMissing = "owner missing",
+        OwnerDisabled = "owner disabled",
+        ClientIdMismatch = "client_id mismatch",
+    }
+);
+
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
     /// `known` names the token when it was found, for the audit log (never the secret).
     #[error("invalid_grant")]
-    InvalidGrant { known: Option<(String, String)>, reason: &'static str },
+    InvalidGrant { known: Option<(String, String)>, reason: Refusal },
     #[error("invalid_client")]
     InvalidClient,
     /// No usable client authentication (invalid_client with this description).
@@ -32,7 +49,7 @@ pub enum GrantError {
     /// An API token presented as a client secret (client_credentials) that does not
     /// authenticate: answered as invalid_client; `known` as in `InvalidGrant`, for the audit.
     #[error("invalid_client")]
-    InvalidApiTokenClient { known: Option<(String, String)>, reason: &'static str },
+    InvalidApiTokenClient { known: Option<(String, String)>, reason: Refusal },
     #[error("invalid_scope: {0}")]
     InvalidScope(String),
     #[error("invalid_target: {0}")]
@@ -196,31 +213,32 @@ pub fn check_token(
     usage: &Usage,
     now: i64,
 ) -> Result<(Grant, Acct, Vec<String>, i64), GrantError> {
-    let kind = secrets::parse(secret).map_err(|_| GrantError::InvalidGrant { known: None, reason: "malformed" })?;
+    let kind =
+        secrets::parse(secret).map_err(|_| GrantError::InvalidGrant { known: None, reason: Refusal::Malformed })?;
     if kind == SecretKind::ClientSecret {
-        return Err(GrantError::InvalidGrant { known: None, reason: "client secret" });
+        return Err(GrantError::InvalidGrant { known: None, reason: Refusal::ClientSecret });
     }
     let Some((t, user, sa)) = store::tokens::find_grant(conn, &secrets::hash(secret))? else {
-        return Err(GrantError::InvalidGrant { known: None, reason: "unknown" });
+        return Err(GrantError::InvalidGrant { known: None, reason: Refusal::Unknown });
     };
     let reject = |reason| GrantError::InvalidGrant { known: Some((t.org_id.clone(), t.id.clone())), reason };
     let (acct, owner) = match (kind, t.owner_kind.as_str()) {
         (SecretKind::Personal, "user") => (Acct::User, user),
         (SecretKind::Service, "service_account") => (Acct::ServiceAccount, sa),
-        _ => return Err(reject("kind mismatch")),
+        _ => return Err(reject(Refusal::KindMismatch)),
     };
     if t.revoked_at.is_some() {
-        return Err(reject("revoked"));
+        return Err(reject(Refusal::Revoked));
     }
     if t.expires_at <= now {
-        return Err(reject("expired"));
+        return Err(reject(Refusal::Expired));
     }
     if idle(&t.id, t.idle_ttl_days, t.last_used_at, t.created_at, usage, now) {
-        return Err(reject("idle"));
+        return Err(reject(Refusal::Idle));
     }
-    let Some((roles, disabled, deleted, epoch)) = owner else { return Err(reject("owner missing")) };
+    let Some((roles, disabled, deleted, epoch)) = owner else { return Err(reject(Refusal::OwnerMissing)) };
     if disabled || deleted.is_some() {
-        return Err(reject("owner disabled"));
+        return Err(reject(Refusal::OwnerDisabled));
     }
     Ok((t, acct, roles_from_text(&roles), epoch))
 }
@@ -274,7 +292,7 @@ pub fn api_token_client(
     let t = &checked.0;
     if client_id != API_TOKEN_CLIENT_ID && !secrets::ct_eq(client_id, &t.id) {
         let known = Some((t.org_id.clone(), t.id.clone()));
-        return Err(GrantError::InvalidApiTokenClient { known, reason: "client_id mismatch" });
+        return Err(GrantError::InvalidApiTokenClient { known, reason: Refusal::ClientIdMismatch });
     }
     issue_for_token(conn, ctx, checked, scope, aud).map(|(issued, _)| issued)
 }
@@ -744,7 +762,7 @@ pub fn audit_refusal(
     conn: &mut AnyConnection,
     org_id: &str,
     token_id: &str,
-    reason: &str,
+    reason: Refusal,
     ip: &str,
     now: i64,
 ) -> crate::service::Result<()> {
@@ -752,6 +770,6 @@ pub fn audit_refusal(
         .on("api_token", Some(token_id))
         .from_ip(Some(ip))
         .outcome(Outcome::Failure)
-        .detail(json!({ "reason": reason }));
+        .detail(json!({ "reason": reason.as_str() }));
     events::emit(conn, ev, now)
 }

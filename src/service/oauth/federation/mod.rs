@@ -93,7 +93,13 @@ impl Refusal {
         Refusal { error, reason: reason.into(), orgs: Vec::new(), detail: json!({}) }
     }
     fn grant(reason: &'static str) -> Refusal {
-        Refusal::new(GrantError::InvalidGrant { known: None, reason }, reason)
+        // The grant error's own reason names a stored API token's refusal (none here); the
+        // federation's reason is audited by `audit_refusal`.
+        let known = None;
+        Refusal::new(
+            GrantError::InvalidGrant { known, reason: crate::service::oauth::exchange::Refusal::Unknown },
+            reason,
+        )
     }
     fn about(mut self, policies: &[TrustPolicy]) -> Refusal {
         self.orgs = policies.iter().map(|p| (p.org_id.clone(), Some(p.id.clone()))).collect();
