@@ -27,6 +27,8 @@ mod console_round2;
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.
 mod escalation_matrix;
+/// The cargo-fuzz targets' bodies, replayed on their seeds and past crash inputs.
+mod fuzz_replay;
 /// Gateways and offline verifiers: forward-auth (and a real nginx), the revocation feed,
 /// cached introspection, the example resource server.
 mod gateway_and_feed;
