@@ -711,3 +711,7 @@ pub fn audit_refusal(
     };
     audit::record(conn, ev, now)
 }
+
+#[cfg(test)]
+#[path = "exchange_tests.rs"]
+mod tests;
