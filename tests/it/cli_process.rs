@@ -500,6 +500,11 @@ fn serve_is_configured_by_environment_and_flags() {
         ("TOKEND_TRUSTED_PROXIES", "10.0.0.1,proxy.example"),
         ("TOKEND_ISSUER", "ftp://x"),
         ("TOKEND_LOG_FORMAT", "yaml"),
+        // README: the management audience is never in TOKEND_AUDIENCES (default issuer
+        // http://127.0.0.1:8080, so the management audience is http://127.0.0.1:8080/api).
+        ("TOKEND_AUDIENCES", "https://metrics.example,http://127.0.0.1:8080/api"),
+        // README: a service-only audience must be one of TOKEND_AUDIENCES.
+        ("TOKEND_SERVICE_ONLY_AUDIENCES", "https://ingest.example"),
     ];
     for (var, value) in bad_env {
         let mut env = base(dir.path());
@@ -509,6 +514,12 @@ fn serve_is_configured_by_environment_and_flags() {
         let (code, _, err) = run(cmd, "");
         assert_eq!(code, 2, "{var}={value:?}: {err}");
         assert!(err.contains(var), "{var}={value:?}: the message names the variable: {err}");
+        if var == "TOKEND_AUDIENCES" {
+            assert!(err.contains("management audience must be separate"), "{err}");
+        }
+        if var == "TOKEND_SERVICE_ONLY_AUDIENCES" {
+            assert!(err.contains("is not one of TOKEND_AUDIENCES"), "{err}");
+        }
     }
     // The same settings as flags.
     for (flag, value, var) in [
@@ -642,4 +653,47 @@ fn example_resource_server_verifies_tokend_tokens() {
     assert!(v["series"].is_array() && v["roles"] == json!(["org:owner"]), "{v}");
     assert_eq!(api.map(|r| r.0), Some(401), "a management-audience token is refused");
     assert_eq!(none.map(|r| r.0), Some(401), "no token, no data");
+}
+
+/// README: last-used times are buffered in memory and flushed at graceful shutdown. A PAT
+/// is exchanged and SIGTERM is sent right after the answer (well inside the ~0.5 s flush
+/// tick); the process exits 0, and after a restart the token's `last_used_at` is set.
+#[test]
+fn last_used_is_flushed_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "sigterm-owner-password-123";
+    let env = [("TOKEND_AUDIENCES", "https://metrics.example")];
+    let mut server = Serve::start_env(dir.path(), Some(password), &env);
+    let at = server.login(password);
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/api/v1/me/tokens",
+        Some(&at),
+        Some(json!({"name": "used", "ttl_days": 1, "roles": ["org:member"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["last_used_at"], Value::Null, "a new token was never used: {body}");
+    let (id, pat) = (body["id"].as_str().unwrap().to_string(), body["token"].as_str().unwrap().to_string());
+    let (status, body) = exchange(&server, &pat);
+    assert_eq!(status, 200, "{body}");
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    assert!(killed.success());
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let exit = loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "tokend did not stop within {RUN_TIMEOUT:?} of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "a graceful stop exits 0: {exit}");
+
+    let again = Serve::start_env(dir.path(), None, &env);
+    let at = again.login(password);
+    let (status, body) = call(&again, "GET", &format!("/api/v1/me/tokens/{id}"), Some(&at), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["last_used_at"].is_string(), "the use before SIGTERM was flushed: {body}");
+    assert_eq!(body["last_used_ip"], json!("127.0.0.1"), "{body}");
 }
