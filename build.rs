@@ -37,7 +37,8 @@ fn main() {
     }
     // The real Node clients (tests/it/apps_and_service_accounts.rs) need `node` and a
     // node_modules with openid-client and jose (see `node_clients_dir`).
-    if !ci && !(on_path("node") && node_clients_dir().is_some()) {
+    let node = on_path("node") && node_clients_dir().is_some();
+    if !ci && !node {
         println!("cargo:rustc-cfg=tokend_skip_node");
     }
     // The PostgreSQL outage test (tests/it/instances_and_outages.rs) runs a private
