@@ -131,7 +131,7 @@ where
         crate::store::revocations::settle();
         r
     };
-    match web::block(f).await {
+    match web::block(crate::logging::carry(f)).await {
         Ok(r) => r,
         Err(_) => Err(E::from(service::Error::Internal("blocking task failed".into()))),
     }
