@@ -12,6 +12,10 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_browser)");
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_prometheus)");
     println!("cargo::rustc-check-cfg=cfg(tokend_skip_nginx)");
+    println!("cargo::rustc-check-cfg=cfg(tokend_skip_node)");
+    println!("cargo::rustc-check-cfg=cfg(tokend_skip_private_pg)");
+    println!("cargo::rustc-check-cfg=cfg(tokend_skip_tmpfs)");
+    println!("cargo:rerun-if-env-changed=TOKEND_NODE_CLIENTS_DIR");
     println!("cargo:rerun-if-env-changed=TOKEND_NGINX");
     println!("cargo:rerun-if-env-changed=TOKEND_CHROMEDRIVER");
     println!("cargo:rerun-if-env-changed=TOKEND_PROMETHEUS");
@@ -30,6 +34,21 @@ fn main() {
     // The forward-auth test runs a real nginx (Debian's package: /usr/sbin/nginx).
     if !ci && nginx().is_none() {
         println!("cargo:rustc-cfg=tokend_skip_nginx");
+    }
+    // The real Node clients (tests/it/apps_and_service_accounts.rs) need `node` and a
+    // node_modules with openid-client and jose (see `node_clients_dir`).
+    let node = on_path("node") && node_clients_dir().is_some();
+    if !ci && !node {
+        println!("cargo:rustc-cfg=tokend_skip_node");
+    }
+    // The PostgreSQL outage test (tests/it/instances_and_outages.rs) runs a private
+    // PostgreSQL from Debian's server binaries.
+    if !ci && initdb().is_none() {
+        println!("cargo:rustc-cfg=tokend_skip_private_pg");
+    }
+    // The full-disk test mounts a small tmpfs: root only.
+    if !ci && !is_root() {
+        println!("cargo:rustc-cfg=tokend_skip_tmpfs");
     }
     if ci {
         println!("cargo:rustc-cfg=tokend_ci");
@@ -63,4 +82,39 @@ fn nginx() -> Option<std::path::PathBuf> {
         .map(|d| d.join("nginx"))
         .chain([std::path::PathBuf::from("/usr/sbin/nginx")])
         .find(|p| p.is_file())
+}
+
+/// Where the Node clients' modules may be (tests/it/apps_and_service_accounts.rs looks in
+/// the same places): $TOKEND_NODE_CLIENTS_DIR, ../shared/clients, target/tmp/node-clients.
+/// The directories that exist are watched, so an `npm install` there is noticed.
+fn node_clients_dir() -> Option<std::path::PathBuf> {
+    let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or(manifest.join("target"));
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Ok(d) = std::env::var("TOKEND_NODE_CLIENTS_DIR") {
+        candidates.push(d.into());
+    }
+    candidates.push(manifest.join("../shared/clients"));
+    candidates.push(target.join("tmp/node-clients"));
+    for d in candidates.iter().filter(|d| d.is_dir()) {
+        println!("cargo:rerun-if-changed={}", d.display());
+    }
+    candidates
+        .into_iter()
+        .find(|d| d.join("node_modules/openid-client").is_dir() && d.join("node_modules/jose").is_dir())
+}
+
+/// Debian's PostgreSQL server binaries (`/usr/lib/postgresql/*/bin/initdb`).
+fn initdb() -> Option<std::path::PathBuf> {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin/initdb")))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
 }

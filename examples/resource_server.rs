@@ -162,11 +162,13 @@ async fn main() -> std::io::Result<()> {
         let v = v.clone();
         std::thread::spawn(move || poll_feed(v, id, secret, Duration::from_secs(secs)));
     }
-    println!("resource server on http://{bind}, trusting {}", v.issuer);
-    HttpServer::new(move || {
+    let trusting = v.issuer.clone();
+    let server = HttpServer::new(move || {
         App::new().app_data(web::Data::new(v.clone())).route("/metrics/query", web::get().to(query))
     })
-    .bind(bind)?
-    .run()
-    .await
+    .bind(bind)?;
+    // The address actually bound (port 0 picks a free one), on stdout's first line.
+    let addrs: Vec<String> = server.addrs().iter().map(|a| format!("http://{a}")).collect();
+    println!("resource server on {}, trusting {trusting}", addrs.join(", "));
+    server.run().await
 }

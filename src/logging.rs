@@ -2,12 +2,18 @@
 //! JSON object per line (`timestamp`, `level`, `target`, `message`, and `request_id` when
 //! the line was logged while serving a request), the convention of log pipelines. The
 //! request id is the `X-Request-Id` the observe middleware accepted or generated, carried
-//! in a task-local for the request's task (work handed to the blocking pool logs without it).
+//! in a task-local for the request's task, and into work it hands to the blocking pool
+//! (`carry`: a thread-local for the duration of that work), so every line of a request has it.
 use std::future::Future;
 use std::io::Write;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+}
+
+std::thread_local! {
+    /// The request id of the work a blocking-pool thread is running for (see `carry`).
+    static CARRIED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The log formats `TOKEND_LOG_FORMAT` takes.
@@ -67,9 +73,27 @@ pub fn json_line(timestamp: &str, level: &str, target: &str, message: &str, requ
     v.to_string()
 }
 
-/// The id of the request being served by this task, if any.
+/// The id of the request being served by this task (or whose work this blocking-pool
+/// thread is running, see `carry`), if any.
 pub fn request_id() -> Option<String> {
-    REQUEST_ID.try_with(|id| id.clone()).ok()
+    REQUEST_ID.try_with(|id| id.clone()).ok().or_else(|| CARRIED.with(|c| c.borrow().clone()))
+}
+
+/// Wraps `f`, about to be run on another thread (the blocking pool), so that its log lines
+/// carry the request id of the caller; the thread forgets it when `f` returns (or panics).
+pub fn carry<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let id = request_id();
+    move || {
+        struct Reset(Option<String>);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                CARRIED.with(|c| *c.borrow_mut() = previous);
+            }
+        }
+        let _reset = Reset(CARRIED.with(|c| c.replace(id)));
+        f()
+    }
 }
 
 /// Runs `f` (a request's handling) with `id` as its request id.
@@ -164,5 +188,21 @@ mod tests {
         assert_eq!(request_id(), None);
         let seen = rt.block_on(with_request_id("r-9".into(), async { request_id() }));
         assert_eq!(seen.as_deref(), Some("r-9"));
+    }
+
+    #[test]
+    fn carry_takes_the_id_to_another_thread_and_no_further() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let work = rt.block_on(with_request_id("r-10".into(), async { carry(request_id) }));
+        // Run where the task-local is not set (as on the blocking pool), on a thread that is
+        // then reused for other work.
+        let t = std::thread::spawn(move || {
+            let inside = work();
+            (inside, request_id())
+        });
+        let (inside, after) = t.join().unwrap();
+        assert_eq!(inside.as_deref(), Some("r-10"), "the blocking work logs with its request's id");
+        assert_eq!(after, None, "the thread forgets it afterwards");
+        assert_eq!(carry(request_id)(), None, "no request, no id");
     }
 }

@@ -327,24 +327,36 @@ fn verify(cfg: &Config, audience: &str, jwks_url: Option<&str>) -> ExitCode {
     }
 }
 
-fn serve(cfg: Config) -> ExitCode {
+fn serve(mut cfg: Config) -> ExitCode {
     let started = std::time::Instant::now();
     let bind = cfg.bind;
+    let listener = match TcpListener::bind(bind) {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {bind} (TOKEND_BIND): {e}")),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(format!("cannot read the address bound for {bind} (TOKEND_BIND): {e}")),
+    };
+    // TOKEND_BIND=…:0 lets the system pick a free port; URLs naming port 0 (an issuer of
+    // `http://127.0.0.1:0`, and what is derived from it) mean the port actually bound.
+    if bind.port() == 0 {
+        with_bound_port(&mut cfg, addr.port());
+    }
     // On a fresh database boot() writes the owner's first credentials to a private file and
     // logs its path: they never go to stdout or the log.
     let (state, _first_credentials) = match tokend::boot(cfg, Arc::new(SystemClock)) {
         Ok(v) => v,
         Err(e) => return fail(e),
     };
-    let listener = match TcpListener::bind(bind) {
-        Ok(l) => l,
-        Err(e) => return fail(format!("cannot listen on {bind} (TOKEND_BIND): {e}")),
-    };
     let maintenance = tokend::app::spawn_maintenance(state.clone());
     let system = actix_web::rt::System::new();
     let result = system.block_on(async {
         let server = tokend::http::server(state.clone(), listener)?;
-        log::info!("tokend listening on http://{bind} (issuer {}), ready in {:?}", state.cfg.issuer, started.elapsed());
+        log::info!("tokend listening on http://{addr} (issuer {}), ready in {:?}", state.cfg.issuer, started.elapsed());
+        // Also on stdout, whatever RUST_LOG says: whoever started it with port 0 learns the
+        // port here (one line; nothing secret is ever printed).
+        println!("tokend listening on http://{addr}");
         server.await
     });
     state.stopping.store(true, Ordering::Relaxed);
@@ -355,4 +367,19 @@ fn serve(cfg: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// Rewrites URLs of the configuration whose authority ends in `:0` to name `port`.
+fn with_bound_port(cfg: &mut Config, port: u16) {
+    let fix = |url: &mut String| {
+        let Some((scheme, rest)) = url.split_once("://") else { return };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if let Some(host) = authority.strip_suffix(":0") {
+            *url = format!("{scheme}://{host}:{port}{path}");
+        }
+    };
+    fix(&mut cfg.issuer);
+    fix(&mut cfg.api_audience);
+    cfg.audiences.iter_mut().for_each(fix);
+    cfg.service_only_audiences.iter_mut().for_each(fix);
 }

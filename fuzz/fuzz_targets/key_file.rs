@@ -4,29 +4,12 @@
 //! Input: the first byte picks the algorithm a status file would name (or none, and the
 //! loader detects it); the rest is the file. An accepted key must give a public JWK, a
 //! stable thumbprint and a verification key, as the loader would build.
+//!
+//! The body is `fuzz/bodies/key_file.rs`, which `cargo test` also runs on every seed.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tokend::keys::{parse_key_pem, Alg};
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&sel, file)) = data.split_first() else { return };
-    let alg = match sel % 4 {
-        0 => None,
-        1 => Some(Alg::ES256),
-        2 => Some(Alg::EdDSA),
-        _ => Some(Alg::RS256),
-    };
-    let Ok(key) = parse_key_pem("fuzz.pem", file, alg) else { return };
-    if let Some(a) = alg {
-        assert_eq!(key.alg, a);
-    }
-    let jwk = key.public_jwk();
-    assert_eq!(jwk["alg"].as_str(), Some(key.alg.as_str()));
-    let kid = key.thumbprint();
-    assert_eq!(kid.len(), 43);
-    assert_eq!(kid, key.thumbprint());
-    key.decoding_key().expect("a parsed key's own JWK does not make a verification key");
-    // The same file, its algorithm now known (as after the loader wrote a status file).
-    let again = parse_key_pem("fuzz.pem", file, Some(key.alg)).expect("refused with its own algorithm");
-    assert_eq!(again.thumbprint(), kid);
-});
+#[path = "../bodies/key_file.rs"]
+mod body;
+
+fuzz_target!(|data: &[u8]| body::run(data));

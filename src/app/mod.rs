@@ -155,7 +155,7 @@ where
         crate::store::revocations::settle();
         r
     };
-    match web::block(f).await {
+    match web::block(crate::logging::carry(f)).await {
         Ok(r) => r,
         Err(e) => Err(E::from(service::Error::Internal(Box::new(e)))),
     }

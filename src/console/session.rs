@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponseBuilder};
 
 use super::{Chrome, Fail, Nav};
@@ -66,25 +66,23 @@ pub fn new_secret() -> String {
     secrets::random_id("", 32)
 }
 
-/// The value of cookie `name` in the request, if any.
+/// The value of cookie `name` in the request, if any (actix-web's cookie parsing: every
+/// `Cookie` header, `;`-separated pairs).
 pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+    req.cookie(name).map(|c| c.value().to_string()).filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-/// Adds a `Set-Cookie` for `name` (`max_age` 0 deletes it).
+/// Adds a `Set-Cookie` for `name` (`max_age` 0 deletes it): `Path=/console`, `HttpOnly`,
+/// `SameSite=Strict`, and `Secure` when the issuer is https.
 pub fn set_cookie(resp: &mut HttpResponseBuilder, st: &State, name: &str, value: &str, max_age: i64) {
-    let secure = if st.cfg.issuer.starts_with("https://") { "; Secure" } else { "" };
-    resp.append_header((
-        header::SET_COOKIE,
-        format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
-    ));
+    let c = Cookie::build(name.to_string(), value.to_string())
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(actix_web::cookie::time::Duration::seconds(max_age))
+        .secure(st.cfg.issuer.starts_with("https://"))
+        .finish();
+    resp.cookie(c);
 }
 
 /// The caller of a request from its session cookie; `Fail::SignIn` without a live one.

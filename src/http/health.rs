@@ -40,7 +40,7 @@ pub async fn healthz() -> HttpResponse {
     ))]
 pub async fn readyz(state: web::Data<State>) -> HttpResponse {
     let st = state.clone();
-    let ok = web::block(move || st.db.ping()).await.map(|r| r.is_ok()).unwrap_or(false);
+    let ok = web::block(crate::logging::carry(move || st.db.ping())).await.map(|r| r.is_ok()).unwrap_or(false);
     if ok {
         HttpResponse::Ok().json(HealthStatus { status: "ready" })
     } else {

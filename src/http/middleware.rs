@@ -172,9 +172,7 @@ pub async fn body_deadline(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use actix_web::dev::Payload;
-    use actix_web::error::PayloadError;
     use actix_web::HttpMessage;
-    use futures_util::StreamExt;
     let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return next.call(req).await };
     let deadline =
         actix_web::rt::time::Instant::now() + std::time::Duration::from_secs(state.cfg.request_timeout_seconds);
@@ -184,28 +182,51 @@ pub async fn body_deadline(
         return next.call(req).await;
     }
     let timed_out = std::rc::Rc::new(std::cell::Cell::new(false));
-    let flag = timed_out.clone();
-    let stream = futures_util::stream::unfold(Some(payload), move |p| {
-        let flag = flag.clone();
-        async move {
-            let mut p = p?;
-            let left = deadline.saturating_duration_since(actix_web::rt::time::Instant::now());
-            match actix_web::rt::time::timeout(left, p.next()).await {
-                Ok(Some(item)) => Some((item, Some(p))),
-                Ok(None) => None,
-                Err(_) => {
-                    flag.set(true);
-                    let e =
-                        std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body did not arrive in time");
-                    Some((Err(PayloadError::Io(e)), None))
-                }
-            }
-        }
-    });
+    let stream = DeadlinePayload {
+        inner: Some(payload),
+        sleep: Box::pin(actix_web::rt::time::sleep_until(deadline)),
+        timed_out: timed_out.clone(),
+    };
     req.set_payload(Payload::Stream { payload: Box::pin(stream) });
     let mut res = next.call(req).await?;
     if timed_out.get() {
         res.response_mut().head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
     }
     Ok(res)
+}
+
+/// A request body that fails with `TimedOut` once `sleep` (the body deadline) has passed
+/// before its next chunk arrived; ends after that. Written against `futures_core::Stream`
+/// (actix's own payload trait) so that no stream-combinator crate is needed.
+struct DeadlinePayload {
+    inner: Option<actix_web::dev::Payload>,
+    sleep: std::pin::Pin<Box<actix_web::rt::time::Sleep>>,
+    timed_out: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl futures_core::Stream for DeadlinePayload {
+    type Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        if let Poll::Ready(item) = std::pin::Pin::new(inner).poll_next(cx) {
+            if item.is_none() {
+                this.inner = None;
+            }
+            return Poll::Ready(item);
+        }
+        if this.sleep.as_mut().poll(cx).is_ready() {
+            this.inner = None;
+            this.timed_out.set(true);
+            let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body did not arrive in time");
+            return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(e))));
+        }
+        Poll::Pending
+    }
 }

@@ -528,7 +528,9 @@ impl Db {
             return self.with_thread_reader(f);
         }
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read().map(|mut c| f(&mut c))).await.map_err(StoreError::Task)?
+        // The request id goes along, so lines logged by `f` still name the request.
+        let work = crate::logging::carry(move || db.read().map(|mut c| f(&mut c)));
+        tokio::task::spawn_blocking(work).await.map_err(StoreError::Task)?
     }
 
     /// Readiness probe: one round trip.

@@ -3,6 +3,7 @@
 //! X-Forwarded-For, idempotent concurrent start-up, and 503 while the database is away.
 //! Real HTTP through the harness; both backends where the database matters.
 use crate::common;
+use crate::common::helpers::{behind_proxy, cc, form_bearer, login_from, retry_after, unknown_pat};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -11,21 +12,6 @@ use common::{Backend, Resp};
 use serde_json::json;
 use tokend::service::authz::throttle::IDENTITY_FAILURES_PER_MINUTE;
 use tokend::service::principals::users::{LOGIN_BACKOFF_SECONDS, LOGIN_FREE_FAILURES};
-
-/// A server that believes X-Forwarded-For from the test client (127.0.0.1), so tests can
-/// speak from many addresses.
-fn behind_proxy(b: &Backend) -> common::Server {
-    b.start_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
-}
-
-fn login_from(s: &common::Server, email: &str, password: &str, addr: &str) -> Resp {
-    let body = json!({"email": email, "password": password}).to_string();
-    s.raw("POST", "/api/v1/login", &[("Content-Type", "application/json"), ("X-Forwarded-For", addr)], body.as_bytes())
-}
-
-fn retry_after(r: &Resp) -> i64 {
-    r.header("retry-after").expect("Retry-After").trim().parse().expect("Retry-After in seconds")
-}
 
 fn statuses(v: &[u16]) -> std::collections::BTreeMap<u16, usize> {
     let mut m = std::collections::BTreeMap::new();
@@ -337,24 +323,11 @@ fn login_failures_do_not_lock_out_other_addresses(b: &Backend) {
 
 // ---------------------------------------------------------------- 3. credential failures
 
-fn form_bearer(s: &common::Server, path: &str, pairs: &[(&str, &str)], bearer: &str) -> Resp {
-    Resp::from(ureq::post(&s.url(path)).set("Authorization", &format!("Bearer {bearer}")).send_form(pairs))
-}
-
-fn cc(s: &common::Server, id: &str, secret: &str) -> Resp {
-    s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((id, secret)))
-}
-
 #[track_caller]
 fn assert_slow_down(r: &Resp, what: &str) {
     assert_eq!(r.status, 429, "{what}: {}", r.text);
     assert_eq!(r.body["error"], "slow_down", "{what}: {}", r.text);
     assert!(retry_after(r) >= 1, "{what}");
-}
-
-/// A well-formed API token that no one holds.
-fn unknown_pat() -> String {
-    tokend::secrets::generate(tokend::secrets::SecretKind::Personal).value
 }
 
 /// 125 bad token requests from one address put it over its limit (120 a minute): its

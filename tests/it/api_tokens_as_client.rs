@@ -3,6 +3,7 @@
 //! service-account token as the client secret, with the token's id (or `api-token`) as the
 //! client id. The answer is exactly the refresh_token grant's; every refusal is
 //! invalid_client. The last test runs a real Prometheus against a resource server.
+use crate::common::helpers::refresh;
 use crate::common::{self, Backend, Resp, Server};
 use serde_json::{json, Value};
 
@@ -17,12 +18,6 @@ fn cc(s: &Server, id: &str, secret: &str, extra: &[(&str, &str)], basic: bool) -
         pairs.extend_from_slice(&[("client_id", id), ("client_secret", secret)]);
         s.form("/oauth/token", &pairs, None)
     }
-}
-
-fn refresh(s: &Server, secret: &str, extra: &[(&str, &str)]) -> Resp {
-    let mut pairs = vec![("grant_type", "refresh_token"), ("refresh_token", secret)];
-    pairs.extend_from_slice(extra);
-    s.form("/oauth/token", &pairs, None)
 }
 
 /// A person holding org:member and metrics:read, with a personal token carrying both;
@@ -201,6 +196,7 @@ backend_tests!(
 /// token before every scrape).
 mod prometheus {
     use super::*;
+    use crate::common::helpers::free_port;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::process::{Child, Command, Stdio};
@@ -273,10 +269,6 @@ mod prometheus {
         v.set_issuer(&[issuer]);
         v.leeway = 0;
         header.typ.as_deref() == Some("at+jwt") && jsonwebtoken::decode::<Value>(token, &key, &v).is_ok()
-    }
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
     }
 
     /// `job → health` from Prometheus' own API.

@@ -1,6 +1,7 @@
 //! The real `tokend` binary: the first start (credentials in a private file, never on
 //! stdout or stderr; private database files) and `tokend verify` (token on stdin only,
 //! required audience, local keys read-only, JWKS over HTTP).
+use crate::common::helpers::spawn_announcing;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -15,10 +16,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_tokend");
 const OWNER: &str = "admin@localhost";
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn mode(p: &Path) -> u32 {
     fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
@@ -84,13 +81,14 @@ impl Serve {
     }
 
     /// `start` with more environment variables.
+    /// The server binds port 0 and says on stdout which port it got (`tokend listening on
+    /// http://ADDR`); its issuer names port 0, which the server reads as that port.
     fn start_env(dir: &Path, password: Option<&str>, extra: &[(&str, &str)]) -> Serve {
-        let port = free_port();
         let mut env = vec![
             ("DATABASE_URL", format!("sqlite://{}/data/tokend.db", dir.display())),
             ("TOKEND_KEYS_DIR", dir.join("keys").display().to_string()),
-            ("TOKEND_BIND", format!("127.0.0.1:{port}")),
-            ("TOKEND_ISSUER", format!("http://127.0.0.1:{port}")),
+            ("TOKEND_BIND", "127.0.0.1:0".to_string()),
+            ("TOKEND_ISSUER", "http://127.0.0.1:0".to_string()),
             ("TOKEND_WORKERS", "1".to_string()),
             ("RUST_LOG", "info".to_string()),
         ];
@@ -107,15 +105,17 @@ impl Serve {
             .stderr(fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        let mut s = Serve { child, port, stdout, stderr };
+        let mut s = Serve { child, port: 0, stdout, stderr };
         let deadline = Instant::now() + START_TIMEOUT;
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
         loop {
-            // The port came from `free_port` and was released again, so another server of this
-            // test binary may have taken it: ready means this process logged that it listens
-            // (it exits if its bind fails) and then /readyz answers.
-            let listening = fs::read_to_string(&s.stderr).is_ok_and(|e| e.contains("tokend listening on"));
-            if listening && agent.get(&s.url("/readyz")).call().is_ok_and(|r| r.status() == 200) {
+            if s.port == 0 {
+                s.port = fs::read_to_string(&s.stdout).ok().as_deref().and_then(listening_port).unwrap_or(0);
+            }
+            if s.port != 0 && agent.get(&s.url("/readyz")).call().is_ok_and(|r| r.status() == 200) {
+                // The log names the same address.
+                let log = fs::read_to_string(&s.stderr).unwrap_or_default();
+                assert!(log.contains(&format!("tokend listening on {}", s.issuer())), "{log}");
                 return s;
             }
             if let Some(status) = s.child.try_wait().unwrap() {
@@ -184,6 +184,12 @@ fn exchange(s: &Serve, api_token: &str) -> (u16, Value) {
     };
     let status = r.status();
     (status, serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+/// The port of the `tokend listening on http://127.0.0.1:PORT` line of `tokend serve`'s stdout.
+fn listening_port(stdout: &str) -> Option<u16> {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("tokend listening on http://"))?;
+    line.trim().rsplit_once(':')?.1.parse().ok().filter(|p| *p != 0)
 }
 
 impl Drop for Serve {
@@ -483,7 +489,7 @@ fn serve_is_configured_by_environment_and_flags() {
         vec![
             ("DATABASE_URL", format!("sqlite://{}/data/tokend.db", d.display())),
             ("TOKEND_KEYS_DIR", d.join("keys").display().to_string()),
-            ("TOKEND_BIND", format!("127.0.0.1:{}", free_port())),
+            ("TOKEND_BIND", "127.0.0.1:0".to_string()),
         ]
     };
     let bad_env = [
@@ -494,6 +500,11 @@ fn serve_is_configured_by_environment_and_flags() {
         ("TOKEND_TRUSTED_PROXIES", "10.0.0.1,proxy.example"),
         ("TOKEND_ISSUER", "ftp://x"),
         ("TOKEND_LOG_FORMAT", "yaml"),
+        // README: the management audience is never in TOKEND_AUDIENCES (default issuer
+        // http://127.0.0.1:8080, so the management audience is http://127.0.0.1:8080/api).
+        ("TOKEND_AUDIENCES", "https://metrics.example,http://127.0.0.1:8080/api"),
+        // README: a service-only audience must be one of TOKEND_AUDIENCES.
+        ("TOKEND_SERVICE_ONLY_AUDIENCES", "https://ingest.example"),
     ];
     for (var, value) in bad_env {
         let mut env = base(dir.path());
@@ -503,6 +514,12 @@ fn serve_is_configured_by_environment_and_flags() {
         let (code, _, err) = run(cmd, "");
         assert_eq!(code, 2, "{var}={value:?}: {err}");
         assert!(err.contains(var), "{var}={value:?}: the message names the variable: {err}");
+        if var == "TOKEND_AUDIENCES" {
+            assert!(err.contains("management audience must be separate"), "{err}");
+        }
+        if var == "TOKEND_SERVICE_ONLY_AUDIENCES" {
+            assert!(err.contains("is not one of TOKEND_AUDIENCES"), "{err}");
+        }
     }
     // The same settings as flags.
     for (flag, value, var) in [
@@ -599,14 +616,14 @@ fn example_resource_server_verifies_tokend_tokens() {
 
     let example = Path::new(BIN).parent().unwrap().join("examples").join("resource_server");
     assert!(example.exists(), "cargo test builds the examples: {}", example.display());
-    let port = free_port();
-    let mut child = Command::new(&example)
-        .args([s.issuer(), "https://metrics.example".into(), format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/metrics/query");
+    let (mut child, base) = spawn_announcing(
+        Command::new(&example)
+            .args([s.issuer(), "https://metrics.example".into(), "127.0.0.1:0".into()])
+            .stderr(Stdio::null()),
+        "resource server on",
+        START_TIMEOUT,
+    );
+    let url = format!("{base}/metrics/query");
     let get = |bearer: Option<&str>| {
         let mut req = ureq::get(&url).timeout(Duration::from_secs(10));
         if let Some(b) = bearer {
@@ -636,4 +653,47 @@ fn example_resource_server_verifies_tokend_tokens() {
     assert!(v["series"].is_array() && v["roles"] == json!(["org:owner"]), "{v}");
     assert_eq!(api.map(|r| r.0), Some(401), "a management-audience token is refused");
     assert_eq!(none.map(|r| r.0), Some(401), "no token, no data");
+}
+
+/// README: last-used times are buffered in memory and flushed at graceful shutdown. A PAT
+/// is exchanged and SIGTERM is sent right after the answer (well inside the ~0.5 s flush
+/// tick); the process exits 0, and after a restart the token's `last_used_at` is set.
+#[test]
+fn last_used_is_flushed_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "sigterm-owner-password-123";
+    let env = [("TOKEND_AUDIENCES", "https://metrics.example")];
+    let mut server = Serve::start_env(dir.path(), Some(password), &env);
+    let at = server.login(password);
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/api/v1/me/tokens",
+        Some(&at),
+        Some(json!({"name": "used", "ttl_days": 1, "roles": ["org:member"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["last_used_at"], Value::Null, "a new token was never used: {body}");
+    let (id, pat) = (body["id"].as_str().unwrap().to_string(), body["token"].as_str().unwrap().to_string());
+    let (status, body) = exchange(&server, &pat);
+    assert_eq!(status, 200, "{body}");
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    assert!(killed.success());
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let exit = loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "tokend did not stop within {RUN_TIMEOUT:?} of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "a graceful stop exits 0: {exit}");
+
+    let again = Serve::start_env(dir.path(), None, &env);
+    let at = again.login(password);
+    let (status, body) = call(&again, "GET", &format!("/api/v1/me/tokens/{id}"), Some(&at), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["last_used_at"].is_string(), "the use before SIGTERM was flushed: {body}");
+    assert_eq!(body["last_used_ip"], json!("127.0.0.1"), "{body}");
 }

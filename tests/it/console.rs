@@ -2,6 +2,7 @@
 //! plain-HTTP checks of its headers, sessions and CSRF refusals.
 use serde_json::json;
 
+use crate::common::browser::confirm;
 use crate::common::browser::{csrf_in, no_redirects, Browser, ConsoleHttp};
 use crate::common::Backend;
 
@@ -99,15 +100,6 @@ fn walk_personal_token(b: &Backend) {
     confirm(&br, "Revoke every one of your tokens");
     assert!(!br.source_has("status-active"), "no active token is left");
     assert_eq!(s.exchange(&rotated).body["error"], json!("invalid_grant"));
-}
-
-/// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
-fn confirm(br: &Browser, expect: &str) {
-    assert!(br.find("#confirm").displayed(), "asks first");
-    assert!(br.find("#confirm-text").text().contains(expect), "{}", br.find("#confirm-text").text());
-    br.mark();
-    br.find("#confirm-ok").click();
-    br.wait_loaded();
 }
 
 /// Create a service account, its token (the limit shown), exchange it, rotate it,

@@ -4,6 +4,7 @@
 use serde_json::json;
 use tokend::clock::Clock;
 
+use crate::common::browser::confirm;
 use crate::common::browser::{Browser, ConsoleHttp};
 use crate::common::Backend;
 
@@ -18,15 +19,6 @@ browser_tests!(
     org_table_fits_the_fold_and_revokes_selected_rows,
     axe_finds_no_violations_on_any_page,
 );
-
-/// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
-fn confirm(br: &Browser, expect: &str) {
-    assert!(br.find("#confirm").displayed(), "asks first");
-    assert!(br.find("#confirm-text").text().contains(expect), "{}", br.find("#confirm-text").text());
-    br.mark();
-    br.find("#confirm-ok").click();
-    br.wait_loaded();
-}
 
 fn reload(br: &Browser) {
     br.mark();

@@ -4,6 +4,7 @@
 //! it was (the audit log of refusals aside). After the matrix, the reproductions
 //! (a)–(g), each a test of its own.
 use crate::common;
+use crate::common::helpers::{new_sa, new_user, str_of};
 
 use std::cell::Cell;
 
@@ -351,10 +352,6 @@ const MATRIX: &[(Act, [u16; 7])] = &[
 // helpers
 // ---------------------------------------------------------------------------------------
 
-fn str_of(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("{k} missing in {v}")).to_string()
-}
-
 #[track_caller]
 fn expect(r: &Resp, status: u16, what: &str) {
     assert_eq!(r.status, status, "{what}: {}", r.text);
@@ -371,14 +368,6 @@ fn create(s: &Server, at: &str, path: &str, body: Value) -> Value {
     let r = s.post(path, at, body);
     assert_eq!(r.status, 201, "POST {path}: {}", r.text);
     r.body
-}
-
-fn new_user(s: &Server, at: &str, email: &str, roles: &[&str]) -> String {
-    str_of(&create(s, at, "/api/v1/users", json!({"email": email, "roles": roles})), "id")
-}
-
-fn new_sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
-    str_of(&create(s, at, "/api/v1/service-accounts", json!({"name": name, "roles": roles})), "id")
 }
 
 /// A token of a service account (its roles); answers (id, secret).

@@ -3,6 +3,7 @@
 //! `/oauth/revocations`, introspection served from memory yet revocation-aware, and the
 //! example resource server refusing a revoked token once it polled the feed.
 use crate::common;
+use crate::common::helpers::{basic, free_port, introspect, spawn_announcing};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -11,9 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use common::{Backend, Resp, Server};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const METRICS: &str = "https://metrics.test";
 const OPS: &str = "https://ops.test";
@@ -23,10 +23,6 @@ fn start(b: &Backend) -> Server {
         c.audiences.extend([METRICS.to_string(), OPS.to_string()]);
         c.service_only_audiences = vec![OPS.to_string()];
     })
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 /// GET `path` with these headers; answers the response and every WWW-Authenticate value.
@@ -171,6 +167,12 @@ fn forward_auth_rules(b: &Backend) {
     assert_eq!(gw(&s, &q, &basic("prometheus", &pat)).0.status, 401);
     assert_eq!(gw(&s, &q, &format!("Bearer {resource}")).0.status, 401, "its access tokens end with it");
     assert_eq!(audit_count(&s, "token.exchange", "failure"), refusals + 2);
+    let revoked = s
+        .rows("audit_events")
+        .iter()
+        .filter(|r| r.contains("token.exchange") && r.contains("\"reason\":\"revoked\""))
+        .count();
+    assert_eq!(revoked, 2, "both refusals say why: the token was revoked");
 }
 
 /// The feed: who may read it, what it says, cursors, resets, ETag, and one org only.
@@ -280,12 +282,6 @@ fn revocation_feed(b: &Backend) {
     assert_eq!(r.body["principals"], json!([]), "{}", r.body);
 }
 
-fn introspect(s: &Server, app: (&str, &str), token: &str) -> Value {
-    let r = s.form("/oauth/introspect", &[("token", token)], Some(app));
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body
-}
-
 /// Introspection of access tokens is served from memory, yet every kind of revocation
 /// through this instance shows at once.
 fn introspection_cache_follows_revocations(b: &Backend) {
@@ -344,18 +340,18 @@ fn example_refuses_revoked_tokens(b: &Backend) {
     let access = exchanged.body["access_token"].as_str().unwrap().to_string();
     let example = Path::new(env!("CARGO_BIN_EXE_tokend")).parent().unwrap().join("examples").join("resource_server");
     assert!(example.exists(), "cargo test builds the examples: {}", example.display());
-    let port = free_port();
-    let child = Command::new(&example)
-        .args([s.issuer(), METRICS.into(), format!("127.0.0.1:{port}")])
-        .env("TOKEND_FEED_CLIENT_ID", &cid)
-        .env("TOKEND_FEED_CLIENT_SECRET", &secret)
-        .env("TOKEND_FEED_POLL_SECONDS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (child, base) = spawn_announcing(
+        Command::new(&example)
+            .args([s.issuer(), METRICS.into(), "127.0.0.1:0".into()])
+            .env("TOKEND_FEED_CLIENT_ID", &cid)
+            .env("TOKEND_FEED_CLIENT_SECRET", &secret)
+            .env("TOKEND_FEED_POLL_SECONDS", "1")
+            .stderr(Stdio::null()),
+        "resource server on",
+        Duration::from_secs(60),
+    );
     let _guard = Kill(child);
-    let url = format!("http://127.0.0.1:{port}/metrics/query");
+    let url = format!("{base}/metrics/query");
     let status = || match ureq::get(&url).set("Authorization", &format!("Bearer {access}")).call() {
         Ok(r) => Some(r.status()),
         Err(ureq::Error::Status(code, _)) => Some(code),
@@ -376,10 +372,6 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "gave up waiting");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Kills a child process on drop.

@@ -3,8 +3,9 @@
 //! small hardening items. Real HTTP through the harness; both backends where storage is
 //! involved.
 use crate::common;
+use crate::common::helpers::{behind_proxy, login_from};
 
-use common::{Backend, Resp};
+use common::Backend;
 use serde_json::json;
 use tokend::app::outbox::PER_ORG_IN_FLIGHT;
 use tokend::clock::Clock;
@@ -14,17 +15,6 @@ use tokend::service::events::audit::{REFUSED_ROWS_PER_WINDOW, REFUSED_WINDOW_SEC
 use tokend::service::events::webhooks::TEST_EVENTS_PER_MINUTE;
 use tokend::service::principals::users::{LOGIN_FAILURES_PER_IP, LOGIN_FREE_FAILURES};
 use tokend::service::tokens::table::MAX_FILTER_CHARS;
-
-/// A server that believes X-Forwarded-For from the test client, so tests speak from many
-/// addresses.
-fn behind_proxy(b: &Backend) -> common::Server {
-    b.start_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
-}
-
-fn login_from(s: &common::Server, email: &str, password: &str, addr: &str) -> Resp {
-    let body = json!({"email": email, "password": password}).to_string();
-    s.raw("POST", "/api/v1/login", &[("Content-Type", "application/json"), ("X-Forwarded-For", addr)], body.as_bytes())
-}
 
 /// Hashes verified so far, in both budgets.
 fn hash_turns(s: &common::Server) -> usize {
@@ -191,7 +181,13 @@ fn refused_exchange_audit_is_bounded_per_credential(b: &Backend) {
     let owner = s.owner_login();
     let (id, pat) = s.pat(&owner, json!({"name": "doomed", "ttl_days": 1, "roles": ["org:member"]}));
     assert_eq!(s.post(&format!("/api/v1/tokens/{id}/revoke"), &owner, json!({})).status, 200);
-    let refusals = || count_where(&s, "audit_events", "action = 'token.exchange' AND outcome = 'failure'");
+    let refusals = || {
+        count_where(
+            &s,
+            "audit_events",
+            "action = 'token.exchange' AND outcome = 'failure' AND detail LIKE '%\"reason\":\"revoked\"%'",
+        )
+    };
     let before = refusals();
     for i in 0..40 {
         let r = s.raw(

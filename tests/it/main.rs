@@ -30,6 +30,8 @@ mod escalation_matrix;
 /// Keyless clients (trust policies for CI and Kubernetes tokens, a real local OIDC issuer)
 /// and delegation (RFC 8693 actor).
 mod federation;
+/// The cargo-fuzz targets' bodies, replayed on their seeds and past crash inputs.
+mod fuzz_replay;
 /// Gateways and offline verifiers: forward-auth (and a real nginx), the revocation feed,
 /// cached introspection, the example resource server.
 mod gateway_and_feed;

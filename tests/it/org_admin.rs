@@ -5,6 +5,7 @@ use crate::common;
 use crate::common::assert::{
     invalid_field as assert_422, invalid_grant as assert_invalid_grant, is_problem, status as assert_status,
 };
+use crate::common::helpers::{new_sa, new_user, str_of};
 
 use std::collections::BTreeSet;
 
@@ -22,22 +23,12 @@ fn items(r: &Resp) -> Vec<Value> {
     r.body["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn str_of(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("{k} missing in {v}")).to_string()
-}
-
 fn item_ids(r: &Resp) -> Vec<String> {
     items(r).iter().map(|i| str_of(i, "id")).collect()
 }
 
 fn qs(pairs: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(pairs).unwrap()
-}
-
-fn new_user(s: &Server, at: &str, email: &str, roles: &[&str]) -> String {
-    let r = s.post("/api/v1/users", at, json!({"email": email, "roles": roles}));
-    assert_eq!(r.status, 201, "create user {email}: {}", r.text);
-    str_of(&r.body, "id")
 }
 
 /// A user with a password and a name; answers (id, access token from login).
@@ -47,17 +38,6 @@ fn person(s: &Server, at: &str, email: &str, name: &str, roles: &[&str]) -> (Str
     let id = str_of(&r.body, "id");
     s.set_password(at, &id, "user-password-123");
     (id, s.login(email, "user-password-123"))
-}
-
-fn new_sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
-    let r =
-        s.post("/api/v1/service-accounts", at, json!({"name": name, "description": "test account", "roles": roles}));
-    assert_eq!(r.status, 201, "create service account {name}: {}", r.text);
-    str_of(&r.body, "id")
-}
-
-fn new_sa_token(s: &Server, at: &str, sa: &str, body: Value) -> (String, String) {
-    s.sa_token(at, sa, body)
 }
 
 fn new_role(s: &Server, at: &str, name: &str, kind: &str) {
@@ -183,9 +163,9 @@ fn role_endpoint_matrix(b: &Backend) {
     }
     let sa = new_sa(&s, &owner, "shared", &[]);
     let sa_victims: Vec<String> = (0..6).map(|i| new_sa(&s, &owner, &format!("victim {i}"), &[])).collect();
-    let (sat, _) = new_sa_token(&s, &owner, &sa, json!({"name": "shared", "ttl_days": 5}));
+    let (sat, _) = s.sa_token(&owner, &sa, json!({"name": "shared", "ttl_days": 5}));
     let sat_victims: Vec<String> =
-        (0..6).map(|i| new_sa_token(&s, &owner, &sa, json!({"name": format!("victim{i}"), "ttl_days": 5})).0).collect();
+        (0..6).map(|i| s.sa_token(&owner, &sa, json!({"name": format!("victim{i}"), "ttl_days": 5})).0).collect();
     let (app, _, _) = s.app(&owner, json!({"name": "shared"}));
     let app_victims: Vec<String> = (0..6).map(|i| s.app(&owner, json!({"name": format!("victim{i}")})).0).collect();
     let pat_victims: Vec<String> =
@@ -408,7 +388,7 @@ fn two_org_isolation(b: &Backend) {
     new_role(&s, &a, "metrics:read", "service");
     let a_user = new_user(&s, &a, "alice@a.test", &["org:member", "metrics:read"]);
     let a_sa = new_sa(&s, &a, "a-robot", &["metrics:read"]);
-    let (a_sat, a_sat_secret) = new_sa_token(&s, &a, &a_sa, json!({"name": "a-sa-token", "ttl_days": 5}));
+    let (a_sat, a_sat_secret) = s.sa_token(&a, &a_sa, json!({"name": "a-sa-token", "ttl_days": 5}));
     let (a_app, a_client, a_client_secret) = s.app(&a, json!({"name": "a-app", "roles": ["metrics:read"]}));
     let (a_pat, a_pat_secret) = s.pat(&a, json!({"name": "a-pat", "ttl_days": 5}));
     let a_saved = new_saved(&s, &a, "a-saved", "status=active");
@@ -592,7 +572,7 @@ fn token_table_filters(b: &Backend) {
     let (delta, delta_secret) = s.pat(&owner, json!({"name": "delta", "ttl_days": 30}));
     let (deploy, _) = s.pat(&owner, json!({"name": "Deploy-Bot", "ttl_days": 30}));
     let (carol_tok, carol_secret) = s.pat(&carol_at, json!({"name": "carol-cli", "ttl_days": 30}));
-    let (ingest, ingest_secret) = new_sa_token(&s, &owner, &robot, json!({"name": "ingest", "ttl_days": 30}));
+    let (ingest, ingest_secret) = s.sa_token(&owner, &robot, json!({"name": "ingest", "ttl_days": 30}));
     let all = set(&[&boot, &alpha, &beta, &gamma, &delta, &deploy, &carol_tok, &ingest]);
     assert_eq!(table_ids(&s, &owner, ""), all);
 
@@ -751,8 +731,8 @@ fn token_table_sorts_and_pages(b: &Backend) {
     }
     s.clock.advance(60);
     let (_, beta) = s.pat(&carol, json!({"name": "beta", "ttl_days": 5}));
-    new_sa_token(&s, &owner, &robot, json!({"name": "same", "ttl_days": 30}));
-    let (_, alpha) = new_sa_token(&s, &owner, &robot, json!({"name": "alpha", "ttl_days": 30}));
+    s.sa_token(&owner, &robot, json!({"name": "same", "ttl_days": 30}));
+    let (_, alpha) = s.sa_token(&owner, &robot, json!({"name": "alpha", "ttl_days": 30}));
     s.clock.advance(60);
     let (_, gamma) = s.pat(&zed, json!({"name": "gamma", "ttl_days": 3}));
     s.pat(&owner, json!({"name": "same", "ttl_days": 10}));
@@ -919,13 +899,13 @@ fn policy_defaults_validation_and_limits(b: &Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["personal_token_max_ttl_days"], json!(7), "absent fields keep their value");
     let sa = new_sa(&s, &owner, "robot", &[]);
-    new_sa_token(&s, &owner, &sa, json!({"name": "one", "ttl_days": 10}));
+    s.sa_token(&owner, &sa, json!({"name": "one", "ttl_days": 10}));
     assert_422(
         &s.post(&format!("/api/v1/service-accounts/{sa}/tokens"), &owner, json!({"name": "long", "ttl_days": 11})),
         "ttl_days",
         "SA token over the limit",
     );
-    new_sa_token(&s, &owner, &sa, json!({"name": "two", "ttl_days": 1}));
+    s.sa_token(&owner, &sa, json!({"name": "two", "ttl_days": 1}));
     assert_status(
         &s.post(&format!("/api/v1/service-accounts/{sa}/tokens"), &owner, json!({"name": "three", "ttl_days": 1})),
         409,
@@ -1220,8 +1200,10 @@ fn disabled_and_deleted_users(b: &Backend) {
     assert_eq!(item_ids(&r), vec![uid.clone()]);
     let refusal = s.get(&format!("/api/v1/audit?object={u_pat_id}&action=token.exchange"), &admin);
     assert!(
-        items(&refusal).iter().any(|e| e["outcome"] != json!("success")),
-        "refused exchange audited: {}",
+        items(&refusal)
+            .iter()
+            .any(|e| e["outcome"] == json!("failure") && e["detail"]["reason"] == json!("owner disabled")),
+        "refused exchange audited with its reason (owner disabled): {}",
         refusal.text
     );
 
@@ -1286,7 +1268,7 @@ fn role_catalogue(b: &Backend) {
         "duplicate role",
     );
     let r = s.post("/api/v1/roles", &owner, json!({"name": "org:admin", "kind": "custom"}));
-    assert!(matches!(r.status, 409 | 422), "a built-in role cannot be created again: {} {}", r.status, r.text);
+    assert_422(&r, "name", "a built-in role cannot be created again (org: names are reserved)");
 
     let (_, member) = s.user(&owner, "member@example.test", &["org:member"]);
     let r = s.get("/api/v1/roles", &member);
@@ -1363,7 +1345,7 @@ fn role_catalogue(b: &Backend) {
     );
     // Built-in roles stay.
     let r = s.delete("/api/v1/roles/org:member", &owner);
-    assert!(matches!(r.status, 403 | 409 | 422), "built-in roles cannot be deleted: {} {}", r.status, r.text);
+    assert_status(&r, 409, "built-in roles cannot be deleted");
     assert!(s.get("/api/v1/roles", &owner).text.contains("\"org:member\""));
 }
 
@@ -1452,7 +1434,7 @@ fn audit_log(b: &Backend) {
     assert_eq!(r.status, 204, "{}", r.text);
     secrets.push("a-new-password-9".into());
     let sa = new_sa(&s, &admin, "robot", &[]);
-    let (sat, sat_secret) = new_sa_token(&s, &admin, &sa, json!({"name": "robot-token", "ttl_days": 5}));
+    let (sat, sat_secret) = s.sa_token(&admin, &sa, json!({"name": "robot-token", "ttl_days": 5}));
     secrets.push(sat_secret.clone());
     let (app, _, cs) = s.app(&admin, json!({"name": "app"}));
     secrets.push(cs);
@@ -1637,8 +1619,11 @@ fn audit_records_refused_mutations(b: &Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     let refused: Vec<Value> = items(&r).into_iter().filter(|e| e["outcome"] != json!("success")).collect();
     assert!(
-        refused.iter().any(|e| e["object_id"] == json!(victim) && e["ip"] == json!("127.0.0.1")),
-        "the refused DELETE /users/{{id}} must be audited with a non-success outcome: {}",
+        refused.iter().any(|e| e["object_id"] == json!(victim)
+            && e["ip"] == json!("127.0.0.1")
+            && e["outcome"] == json!("denied")
+            && e["detail"]["status"] == json!(403)),
+        "the refused DELETE /users/{{id}} must be audited as denied (403): {}",
         r.text
     );
 }

@@ -2,15 +2,10 @@
 //! one-time reset codes, app secret regeneration, disable, jti revocation), the separate
 //! management audience, and the RFC 6749/7009 answers of the security review.
 use crate::common;
+use crate::common::helpers::{introspect, redeem, reset_code};
 
 use common::{Backend, Resp, Server};
-use serde_json::{json, Value};
-
-fn introspect(s: &Server, app: &(String, String), token: &str) -> Value {
-    let r = s.form("/oauth/introspect", &[("token", token)], Some((&app.0, &app.1)));
-    assert_eq!(r.status, 200, "introspection: {}", r.body);
-    r.body
-}
+use serde_json::json;
 
 /// An app allowed to introspect (created by the owner's interactive login).
 fn introspector(s: &Server, owner: &str) -> (String, String) {
@@ -26,18 +21,6 @@ fn post_empty(s: &Server, path: &str, bearer: &str) -> Resp {
     s.call("POST", path, Some(bearer), None)
 }
 
-fn redeem(s: &Server, code: &str, password: &str) -> Resp {
-    s.call("POST", "/api/v1/password-reset", None, Some(&json!({"code": code, "new_password": password})))
-}
-
-fn reset_code(s: &Server, admin: &str, user: &str) -> String {
-    let r = s.post(&format!("/api/v1/users/{user}/password-reset"), admin, json!({}));
-    assert_eq!(r.status, 200, "issue a reset code: {}", r.body);
-    assert_eq!(r.header("cache-control"), Some("no-store"));
-    assert!(r.body["expires_at"].is_string());
-    r.body["code"].as_str().unwrap().to_string()
-}
-
 fn logout_and_sign_out_everywhere(b: &Backend) {
     let s = b.start();
     let owner = s.owner_login();
@@ -51,7 +34,7 @@ fn logout_and_sign_out_everywhere(b: &Backend) {
     // Logout ends exactly the presented login.
     assert_eq!(post_empty(&s, "/api/v1/logout", &alice).status, 204);
     assert_eq!(me(&s, &alice), 401, "a logged-out token is refused");
-    assert_eq!(introspect(&s, &rs, &alice), json!({"active": false}));
+    assert_eq!(introspect(&s, (&rs.0, &rs.1), &alice), json!({"active": false}));
     assert_eq!(me(&s, &alice2), 200, "the other login lives on");
     assert_eq!(me(&s, &derived), 200, "a PAT-derived token lives on");
 
@@ -59,7 +42,7 @@ fn logout_and_sign_out_everywhere(b: &Backend) {
     assert_eq!(post_empty(&s, "/api/v1/me/sessions/revoke", &alice2).status, 204);
     assert_eq!(me(&s, &alice2), 401);
     assert_eq!(me(&s, &derived), 401);
-    assert_eq!(introspect(&s, &rs, &derived), json!({"active": false}));
+    assert_eq!(introspect(&s, (&rs.0, &rs.1), &derived), json!({"active": false}));
     // The PAT itself still exchanges, and a fresh login works.
     assert_eq!(me(&s, &s.exchange_api(&pat)), 200);
     assert_eq!(me(&s, &s.login("alice@example.test", "user-password-123")), 200);
@@ -124,7 +107,7 @@ fn reset_codes_are_one_time(b: &Backend) {
     let code = reset_code(&s, &owner, &carol_id);
     // Issuing a code ends the person's logins at once.
     assert_eq!(me(&s, &carol), 401);
-    assert_eq!(introspect(&s, &rs, &carol), json!({"active": false}));
+    assert_eq!(introspect(&s, (&rs.0, &rs.1), &carol), json!({"active": false}));
 
     // Bad input changes nothing.
     let before = s.data_snapshot();
@@ -172,11 +155,11 @@ fn app_secret_regeneration_ends_its_tokens(b: &Backend) {
     assert_eq!(r.status, 201, "{}", r.text);
     let new_secret = r.body["client_secret"].as_str().unwrap().to_string();
     assert_eq!(s.get("/api/v1/users", &old_api).status, 401, "the old secret's token ends at the API");
-    assert_eq!(introspect(&s, &rs, &old_resource), json!({"active": false}));
+    assert_eq!(introspect(&s, (&rs.0, &rs.1), &old_resource), json!({"active": false}));
     // Tokens from the new secret work at once, in the same second.
     let new_api = s.app_api_token(&cid, &new_secret);
     assert_eq!(s.get("/api/v1/users", &new_api).status, 200);
-    assert_eq!(introspect(&s, &rs, &new_api)["active"], json!(true));
+    assert_eq!(introspect(&s, (&rs.0, &rs.1), &new_api)["active"], json!(true));
 }
 
 fn disable_ends_tokens_for_good(b: &Backend) {
@@ -202,7 +185,7 @@ fn disable_ends_tokens_for_good(b: &Backend) {
     }
     for (what, t) in [("login", &dan), ("PAT-derived", &derived), ("app", &app_token)] {
         assert_eq!(me_or_users(&s, t), 401, "{what} token minted before the disable stays dead after re-enable");
-        assert_eq!(introspect(&s, &rs, t), json!({"active": false}), "{what}");
+        assert_eq!(introspect(&s, (&rs.0, &rs.1), t), json!({"active": false}), "{what}");
     }
     // The credentials themselves work again.
     assert_eq!(me(&s, &s.exchange_api(&pat)), 200);
@@ -223,7 +206,7 @@ fn oauth_revoke_access_token_by_jti(b: &Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.text, "");
     assert_eq!(me(&s, &access), 401, "a revoked access token is refused by the API");
-    assert_eq!(introspect(&s, &rs, &access), json!({"active": false}));
+    assert_eq!(introspect(&s, (&rs.0, &rs.1), &access), json!({"active": false}));
     // Again, and garbage: still 200, nothing else changes.
     assert_eq!(s.form("/oauth/revoke", &[("token", &access)], None).status, 200);
     let before = s.data_snapshot();

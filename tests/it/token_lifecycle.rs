@@ -4,11 +4,12 @@
 //! purge, reading one record, `expires_at` on creation) and the operators' view (gauges,
 //! request ids). Real HTTP, both backends, the fixed clock.
 use crate::common;
+use crate::common::helpers::{cc, introspect_bearer, ts};
 
 use common::assert::{invalid_field, invalid_grant, oauth_error, problem, status};
 use common::{Backend, Resp, Server};
-use serde_json::{json, Value};
-use tokend::clock::{parse_rfc3339, rfc3339, Clock};
+use serde_json::json;
+use tokend::clock::{rfc3339, Clock};
 
 const DAY: i64 = 86_400;
 
@@ -29,34 +30,11 @@ fn sorted(v: &[&String]) -> Vec<String> {
     v
 }
 
-fn ts(v: &Value) -> i64 {
-    parse_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time: {v}"))).unwrap()
-}
-
 /// A service account with `roles`; answers its id.
 fn sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
     let r = s.post("/api/v1/service-accounts", at, json!({"name": name, "roles": roles}));
     status(&r, 201, "create service account");
     r.body["id"].as_str().unwrap().to_string()
-}
-
-/// A token of a service account; answers (id, secret).
-fn sa_token(s: &Server, at: &str, sa: &str, body: Value) -> (String, String) {
-    s.sa_token(at, sa, body)
-}
-
-fn cc(s: &Server, id: &str, secret: &str) -> Resp {
-    s.form("/oauth/token", &[("grant_type", "client_credentials")], Some((id, secret)))
-}
-
-fn introspect(s: &Server, admin: &str, token: &str) -> Value {
-    let r = Resp::from(
-        ureq::post(&s.url("/oauth/introspect"))
-            .set("Authorization", &format!("Bearer {admin}"))
-            .send_form(&[("token", token)]),
-    );
-    assert_eq!(r.status, 200, "introspect: {}", r.text);
-    r.body
 }
 
 /// The bearer of a self-rotation is the API token itself.
@@ -158,8 +136,8 @@ fn lists_filter_by_expiry_and_status(b: &Backend) {
     }
     // A service account's list.
     let bot = sa(&s, &owner, "bot", &["org:member"]);
-    let (t3, _) = sa_token(&s, &owner, &bot, json!({"name": "a", "ttl_days": 3}));
-    let (_t90, _) = sa_token(&s, &owner, &bot, json!({"name": "b", "ttl_days": 90}));
+    let (t3, _) = s.sa_token(&owner, &bot, json!({"name": "a", "ttl_days": 3}));
+    let (_t90, _) = s.sa_token(&owner, &bot, json!({"name": "b", "ttl_days": 90}));
     let r = s.get(&format!("/api/v1/service-accounts/{bot}/tokens?status=expiring_soon"), &owner);
     status(&r, 200, "sa list");
     assert_eq!(ids(&r), vec![t3.clone()]);
@@ -235,7 +213,7 @@ fn read_one_token(b: &Backend) {
     assert_eq!(r.body["owner_email"], json!(s.owner_email));
     assert_eq!(r.body["name"], json!("mine"));
     let bot = sa(&s, &owner, "bot", &["org:member"]);
-    let (tid, _) = sa_token(&s, &owner, &bot, json!({"name": "t", "ttl_days": 9}));
+    let (tid, _) = s.sa_token(&owner, &bot, json!({"name": "t", "ttl_days": 9}));
     let r = s.get(&format!("/api/v1/service-accounts/{bot}/tokens/{tid}"), &owner);
     status(&r, 200, "sa token");
     assert_eq!((r.body["id"].clone(), r.body["owner_id"].clone()), (json!(tid), json!(bot)));
@@ -312,7 +290,7 @@ fn app_secret_grace(b: &Backend) {
     for (t, what) in
         [(&before_old, "minted with the old secret before"), (&during_old, "old, during"), (&during_new, "new")]
     {
-        assert_eq!(introspect(&s, &owner, t)["active"], json!(true), "{what}");
+        assert_eq!(introspect_bearer(&s, &owner, t)["active"], json!(true), "{what}");
     }
     // The grace ends: only the new secret; the old secret's tokens end, the new one's live.
     s.clock.advance(1);
@@ -321,7 +299,7 @@ fn app_secret_grace(b: &Backend) {
     for (t, active, what) in
         [(&before_old, false, "old, before"), (&during_old, false, "old, during"), (&during_new, true, "new")]
     {
-        assert_eq!(introspect(&s, &owner, t)["active"], json!(active), "{what} after the grace");
+        assert_eq!(introspect_bearer(&s, &owner, t)["active"], json!(active), "{what} after the grace");
     }
     // Maintenance forgets the old hash; the answer stays the same.
     let with_hash = s.rows("apps").join("\n");
@@ -351,7 +329,7 @@ fn sa_token_rotation_at_the_limit(b: &Backend) {
     let path = format!("/api/v1/service-accounts/{bot}/tokens");
     let mut tokens = Vec::new();
     for i in 0..20 {
-        tokens.push(sa_token(&s, &owner, &bot, json!({"name": format!("t{i}"), "ttl_days": 30})));
+        tokens.push(s.sa_token(&owner, &bot, json!({"name": format!("t{i}"), "ttl_days": 30})));
     }
     problem(&s.post(&path, &owner, json!({"name": "21st", "ttl_days": 1})), 409, "the 21st");
     let (tid, old) = tokens[0].clone();
@@ -414,7 +392,7 @@ fn concurrent_rotations_leave_one_successor(b: &Backend) {
     let path = format!("/api/v1/service-accounts/{bot}/tokens");
     for round in 0..3 {
         let toks: Vec<(String, String)> = (0..3)
-            .map(|i| sa_token(&s, &owner, &bot, json!({"name": format!("r{round}-{i}"), "ttl_days": 30})))
+            .map(|i| s.sa_token(&owner, &bot, json!({"name": format!("r{round}-{i}"), "ttl_days": 30})))
             .collect();
         let (tid, secret) = toks[0].clone();
         let barrier = std::sync::Barrier::new(6);
@@ -515,7 +493,7 @@ fn self_rotation(b: &Backend) {
     // A service-account token rotates itself too (full account included).
     let bot = sa(&s, &owner, "bot", &["org:member"]);
     status(&s.put("/api/v1/policy", &owner, json!({"max_tokens_per_service_account": 1})), 200, "cap 1");
-    let (_, sat) = sa_token(&s, &owner, &bot, json!({"name": "only", "ttl_days": 30}));
+    let (_, sat) = s.sa_token(&owner, &bot, json!({"name": "only", "ttl_days": 30}));
     let r = self_rotate(&s, &sat);
     status(&r, 201, "sa self-rotate at the limit");
     assert!(r.body["token"].as_str().unwrap().starts_with("tkd_sat_"));
@@ -558,7 +536,7 @@ fn retention_and_purge(b: &Backend) {
     let (expiring, _) = s.pat(&owner, json!({"name": "short", "ttl_days": 1}));
     status(&s.delete(&format!("/api/v1/me/tokens/{revoked}"), &owner), 204, "revoke");
     let bot = sa(&s, &owner, "bot", &["org:member"]);
-    let (sat, _) = sa_token(&s, &owner, &bot, json!({"name": "t", "ttl_days": 5}));
+    let (sat, _) = s.sa_token(&owner, &bot, json!({"name": "t", "ttl_days": 5}));
     status(&s.delete(&format!("/api/v1/service-accounts/{bot}/tokens/{sat}"), &owner), 204, "revoke sat");
     let login = std::cell::RefCell::new(owner.clone());
     let listed = |path: &str| ids(&s.get(path, &login.borrow()));
@@ -637,8 +615,8 @@ fn gauges_and_request_ids(b: &Backend) {
     let owner = s.owner_login();
     let (_, _) = s.pat(&owner, json!({"name": "soon", "ttl_days": 3}));
     let bot = sa(&s, &owner, "bot", &["org:member"]);
-    sa_token(&s, &owner, &bot, json!({"name": "a", "ttl_days": 100}));
-    sa_token(&s, &owner, &bot, json!({"name": "b", "ttl_days": 5}));
+    s.sa_token(&owner, &bot, json!({"name": "a", "ttl_days": 100}));
+    s.sa_token(&owner, &bot, json!({"name": "b", "ttl_days": 5}));
     status(&s.put("/api/v1/policy", &owner, json!({"idle_ttl_days": 1})), 200, "idle ttl");
     s.pat(&owner, json!({"name": "idle", "ttl_days": 30}));
     s.clock.advance(2 * DAY);

@@ -2,38 +2,13 @@
 //! or a token someone minted dies when the trust it was issued under changes (the person
 //! leaves, is demoted or disabled); reviving or widening power needs an interactive login.
 use crate::common;
+use crate::common::helpers::{new_sa, new_user, redeem, reset_code, str_of};
 
 use common::assert::{invalid_grant, oauth_error, status};
 use common::{Backend, Resp, Server};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const PASSWORD: &str = "new-password-123";
-
-fn str_of(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("{k} missing in {v}")).to_string()
-}
-
-fn new_user(s: &Server, at: &str, email: &str, roles: &[&str]) -> String {
-    let r = s.post("/api/v1/users", at, json!({"email": email, "roles": roles}));
-    status(&r, 201, "create a person");
-    str_of(&r.body, "id")
-}
-
-fn reset_code(s: &Server, at: &str, user: &str) -> String {
-    let r = s.post(&format!("/api/v1/users/{user}/password-reset"), at, json!({}));
-    status(&r, 200, "issue a reset code");
-    str_of(&r.body, "code")
-}
-
-fn redeem(s: &Server, code: &str) -> Resp {
-    s.call("POST", "/api/v1/password-reset", None, Some(&json!({"code": code, "new_password": PASSWORD})))
-}
-
-fn new_sa(s: &Server, at: &str, name: &str, roles: &[&str]) -> String {
-    let r = s.post("/api/v1/service-accounts", at, json!({"name": name, "roles": roles}));
-    status(&r, 201, "create a service account");
-    str_of(&r.body, "id")
-}
 
 /// A token of a service account (its roles); answers (id, secret).
 fn sa_token(s: &Server, at: &str, sa: &str) -> (String, String) {
@@ -72,27 +47,27 @@ fn reset_code_dies_with_the_trust_it_was_issued_under(b: &Backend) {
     let p1 = new_user(&s, &admin, "p1@example.test", &["org:member"]);
     let code = reset_code(&s, &admin, &p1);
     status(&s.patch(&format!("/api/v1/users/{p1}"), &owner, json!({"roles": ["org:owner"]})), 200, "promote");
-    status(&redeem(&s, &code), 400, "a code issued before a promotion");
+    status(&redeem(&s, &code, PASSWORD), 400, "a code issued before a promotion");
     // A newer code voids the older one.
     let p2 = new_user(&s, &admin, "p2@example.test", &["org:member"]);
     let (older, newer) = (reset_code(&s, &admin, &p2), reset_code(&s, &admin, &p2));
-    status(&redeem(&s, &older), 400, "an older code");
+    status(&redeem(&s, &older, PASSWORD), 400, "an older code");
     // The person disabled.
     let p3 = new_user(&s, &admin, "p3@example.test", &["org:member"]);
     let code3 = reset_code(&s, &admin, &p3);
     status(&s.patch(&format!("/api/v1/users/{p3}"), &owner, json!({"disabled": true})), 200, "disable");
     status(&s.patch(&format!("/api/v1/users/{p3}"), &owner, json!({"disabled": false})), 200, "enable");
-    status(&redeem(&s, &code3), 400, "a code issued before the person was disabled");
+    status(&redeem(&s, &code3, PASSWORD), 400, "a code issued before the person was disabled");
     // Roles changed by a path that voids nothing: redemption still refuses.
     let p4 = new_user(&s, &admin, "p4@example.test", &["org:member"]);
     let code4 = reset_code(&s, &admin, &p4);
     set_roles_behind_the_back(&s, &p4, r#"["org:admin"]"#);
-    status(&redeem(&s, &code4), 400, "a code whose person's roles changed behind the scenes");
+    status(&redeem(&s, &code4, PASSWORD), 400, "a code whose person's roles changed behind the scenes");
     // The issuer demoted (a path that voids nothing, then the API), then deleted.
     let p5 = new_user(&s, &admin, "p5@example.test", &["org:member"]);
     let code5 = reset_code(&s, &admin, &p5);
     set_roles_behind_the_back(&s, &admin_id, r#"["org:member"]"#);
-    status(&redeem(&s, &code5), 400, "a code whose issuer is no admin any more");
+    status(&redeem(&s, &code5, PASSWORD), 400, "a code whose issuer is no admin any more");
     set_roles_behind_the_back(&s, &admin_id, r#"["org:admin"]"#);
     let code5 = reset_code(&s, &owner, &p5);
     let p6 = new_user(&s, &owner, "p6@example.test", &["org:member"]);
@@ -100,10 +75,10 @@ fn reset_code_dies_with_the_trust_it_was_issued_under(b: &Backend) {
     let code6 = reset_code(&s, &admin2, &p6);
     let admin2_id = str_of(&s.get("/api/v1/me", &admin2).body, "id");
     status(&s.delete(&format!("/api/v1/users/{admin2_id}"), &owner), 204, "delete the issuer");
-    status(&redeem(&s, &code6), 400, "a code whose issuer was deleted");
+    status(&redeem(&s, &code6, PASSWORD), 400, "a code whose issuer was deleted");
     // What still stands redeems.
-    status(&redeem(&s, &newer), 204, "the newest code of an unchanged person");
-    status(&redeem(&s, &code5), 204, "the owner's code");
+    status(&redeem(&s, &newer, PASSWORD), 204, "the newest code of an unchanged person");
+    status(&redeem(&s, &code5, PASSWORD), 204, "the owner's code");
     s.login("p5@example.test", PASSWORD);
     let r = s.call("POST", "/api/v1/login", None, Some(&json!({"email": "p1@example.test", "password": PASSWORD})));
     status(&r, 401, "nobody set the promoted person's password");

@@ -701,7 +701,72 @@ fn delivery_log_keeps_the_newest_100(b: &Backend) {
     assert_eq!(deliveries(&s, &other).len(), 1, "another webhook's log is its own");
 }
 
+/// README: redirects are not followed. The webhook's URL answers 302 to another receiver:
+/// the attempt is a failure with status 302 (retried later), and the other receiver never
+/// hears of the event.
+fn redirects_are_not_followed(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let target = Receiver::start(0);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let redirector = format!("http://127.0.0.1:{}/hook", l.local_addr().unwrap().port());
+    let location = target.url.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let (hook_id, _) = hook(&s, &owner, &redirector, &["token.created"]);
+    s.pat(&owner, json!({"name": "ci", "ttl_days": 5}));
+    let p = s.deliver();
+    assert_eq!((p.claimed, p.delivered, p.retried), (1, 0, 1), "a redirect is no delivery: {p:?}");
+    assert!(!target.wait(1), "the redirect's target was never called");
+    assert!(target.requests().is_empty());
+    let log = deliveries(&s, &hook_id);
+    assert_eq!((log[0]["outcome"].clone(), log[0]["status_code"].clone()), (json!("failure"), json!(302)), "{log:?}");
+}
+
+/// README: delivered and failed outbox rows are purged after 30 days (by the expiry scan's
+/// housekeeping); a younger delivered row stays.
+fn outbox_rows_are_purged_after_30_days(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let rx = Receiver::start(0);
+    hook(&s, &owner, &rx.url, &["token.created"]);
+    s.pat(&owner, json!({"name": "old", "ttl_days": 5}));
+    assert_eq!(s.deliver_all().delivered, 1);
+    s.clock.advance(20 * DAY);
+    let owner = s.owner_login();
+    s.pat(&owner, json!({"name": "young", "ttl_days": 5}));
+    assert_eq!(s.deliver_all().delivered, 1);
+    assert_eq!(s.count("outbox"), 2, "both delivered rows are kept for now");
+    s.clock.advance(10 * DAY + 60);
+    s.scan_expiry();
+    assert_eq!(s.count("outbox"), 1, "the row delivered 30 days ago is purged, the younger one stays");
+}
+
 backend_tests!(
+    redirects_are_not_followed,
+    outbox_rows_are_purged_after_30_days,
     a_dead_instances_claim_expires,
     background_worker_delivers,
     delivery_log_keeps_the_newest_100,

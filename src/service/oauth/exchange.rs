@@ -773,3 +773,7 @@ pub fn audit_refusal(
         .detail(json!({ "reason": reason.as_str() }));
     events::emit(conn, ev, now)
 }
+
+#[cfg(test)]
+#[path = "exchange_tests.rs"]
+mod tests;

@@ -67,6 +67,7 @@ pub struct El<'a> {
 
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium (1280 × 900).
+    #[track_caller]
     pub fn start() -> Browser {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new(chromedriver())
@@ -110,6 +111,7 @@ impl Browser {
         b
     }
 
+    #[track_caller]
     fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("{}/session/{}{}", self.base, self.session, path);
         let r = match method {
@@ -124,6 +126,7 @@ impl Browser {
     }
 
     /// Like `cmd`, answering the WebDriver error instead of panicking.
+    #[track_caller]
     fn try_cmd(&self, method: &str, path: &str, body: Value) -> Result<Value, Value> {
         let url = format!("{}/session/{}{}", self.base, self.session, path);
         let r = if method == "GET" { ureq::get(&url).call() } else { ureq::post(&url).send_json(body) };
@@ -134,15 +137,18 @@ impl Browser {
         }
     }
 
+    #[track_caller]
     pub fn go(&self, url: &str) {
         self.cmd("POST", "/url", json!({ "url": url }));
     }
 
+    #[track_caller]
     pub fn url(&self) -> String {
         self.cmd("GET", "/url", Value::Null).as_str().unwrap().to_string()
     }
 
     /// The path of the current page (`/console/me/tokens`).
+    #[track_caller]
     pub fn path(&self) -> String {
         let u = self.url();
         let after = u.split_once("://").map(|(_, r)| r).unwrap_or(&u);
@@ -159,29 +165,35 @@ impl Browser {
     }
 
     /// Whether the page's HTML contains `text` now.
+    #[track_caller]
     pub fn source_has(&self, text: &str) -> bool {
         self.script("return document.documentElement.outerHTML.includes(arguments[0])", json!([text])) == json!(true)
     }
 
     /// Whether an element matching `css` is on the page now (no waiting).
+    #[track_caller]
     pub fn has(&self, css: &str) -> bool {
         self.script("return document.querySelector(arguments[0]) !== null", json!([css])) == json!(true)
     }
 
+    #[track_caller]
     pub fn script(&self, js: &str, args: Value) -> Value {
         self.cmd("POST", "/execute/sync", json!({"script": js, "args": args}))
     }
 
     /// Runs an asynchronous script (its last argument is the callback that answers).
+    #[track_caller]
     pub fn script_async(&self, js: &str, args: Value) -> Value {
         self.cmd("POST", "/execute/async", json!({"script": js, "args": args}))
     }
 
     /// Sets the window to `width` × `height` px.
+    #[track_caller]
     pub fn set_size(&mut self, width: u32, height: u32) {
         self.cmd("POST", "/window/rect", json!({"width": width, "height": height}));
     }
 
+    #[track_caller]
     pub fn set_width(&mut self, width: u32) {
         self.cmd("POST", "/window/rect", json!({"width": width, "height": 900}));
     }
@@ -189,6 +201,7 @@ impl Browser {
     /// Writes `target/console-screenshots/{name}-1280.png` and `{name}-390.png` (the
     /// window resized to 390 px wide, the height of the page up to 2400 px), then
     /// restores 1280 px.
+    #[track_caller]
     pub fn screenshot(&mut self, name: &str) {
         std::fs::create_dir_all(screenshot_dir()).unwrap();
         for width in [1280u32, 390] {
@@ -247,6 +260,7 @@ impl Browser {
     }
 
     /// Marks the current document (then `wait_loaded` waits for the next one).
+    #[track_caller]
     pub fn mark(&self) {
         self.script("window.__tokendOldPage = true", json!([]));
     }
@@ -263,24 +277,31 @@ impl Browser {
 }
 
 impl El<'_> {
+    #[track_caller]
     fn path(&self, rest: &str) -> String {
         format!("/element/{}{}", self.id, rest)
     }
+    #[track_caller]
     pub fn click(&self) {
         self.b.cmd("POST", &self.path("/click"), json!({}));
     }
+    #[track_caller]
     pub fn send_keys(&self, text: &str) {
         self.b.cmd("POST", &self.path("/value"), json!({ "text": text }));
     }
+    #[track_caller]
     pub fn clear(&self) {
         self.b.cmd("POST", &self.path("/clear"), json!({}));
     }
+    #[track_caller]
     pub fn text(&self) -> String {
         self.b.cmd("GET", &self.path("/text"), Value::Null).as_str().unwrap_or_default().to_string()
     }
+    #[track_caller]
     pub fn attr(&self, name: &str) -> Option<String> {
         self.b.cmd("GET", &self.path(&format!("/attribute/{name}")), Value::Null).as_str().map(str::to_string)
     }
+    #[track_caller]
     pub fn displayed(&self) -> bool {
         self.b.cmd("GET", &self.path("/displayed"), Value::Null) == json!(true)
     }
@@ -311,6 +332,7 @@ pub struct ConsoleHttp {
 }
 
 /// The value of the hidden `csrf` field of a page.
+#[track_caller]
 pub fn csrf_in(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field on the page");
     let rest = &html[at + "name=\"csrf\" value=\"".len()..];
@@ -336,7 +358,7 @@ impl ConsoleHttp {
     pub fn sign_in(s: &Server, email: &str, password: &str) -> ConsoleHttp {
         let agent = no_redirects();
         let form = super::Resp::from(agent.get(&s.url("/console/sign-in")).call());
-        assert_eq!(form.status, 200);
+        assert_eq!(form.status, 200, "the sign-in page: {}", form.text);
         let pre = set_cookie(&form, "tokend_console_pre").expect("a pre-session cookie");
         let csrf = csrf_in(&form.text);
         let r = super::Resp::from(
@@ -360,11 +382,13 @@ impl ConsoleHttp {
         ConsoleHttp { base: s.base.clone(), cookie: String::new(), csrf: String::new(), agent: no_redirects() }
     }
 
+    #[track_caller]
     pub fn get(&self, path: &str) -> super::Resp {
         super::Resp::from(self.agent.get(&format!("{}{path}", self.base)).set("Cookie", &self.cookie).call())
     }
 
     /// A same-origin form POST with this session's CSRF token added.
+    #[track_caller]
     pub fn post(&self, path: &str, pairs: &[(&str, &str)]) -> super::Resp {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(pairs);
@@ -372,6 +396,7 @@ impl ConsoleHttp {
     }
 
     /// A form POST with exactly these fields and extra headers.
+    #[track_caller]
     pub fn post_raw(&self, path: &str, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> super::Resp {
         let mut req = self.agent.post(&format!("{}{path}", self.base)).set("Cookie", &self.cookie);
         for (k, v) in headers {
@@ -379,4 +404,15 @@ impl ConsoleHttp {
         }
         super::Resp::from(req.send_form(pairs))
     }
+}
+
+/// The console's confirmation dialog is shown with `expect` in its text; confirms it and
+/// waits for the next page.
+#[track_caller]
+pub fn confirm(br: &Browser, expect: &str) {
+    assert!(br.find("#confirm").displayed(), "asks first");
+    assert!(br.find("#confirm-text").text().contains(expect), "{}", br.find("#confirm-text").text());
+    br.mark();
+    br.find("#confirm-ok").click();
+    br.wait_loaded();
 }

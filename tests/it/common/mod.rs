@@ -3,6 +3,7 @@
 //! fixed clock; a blocking HTTP client; JWT checks against the JWKS fetched over HTTP.
 
 pub mod assert;
+pub mod helpers;
 #[macro_use]
 pub mod browser;
 
@@ -71,6 +72,7 @@ impl Backend {
     /// PostgreSQL from TOKEND_TEST_DATABASE_URL. Tests that need it are marked ignored at
     /// build time when it is unset (see build.rs), so reaching here without it is an error:
     /// under CI=true a test that cannot run fails, saying why.
+    #[track_caller]
     pub fn postgres() -> Backend {
         match std::env::var("TOKEND_TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => Backend::Postgres(url),
@@ -81,10 +83,12 @@ impl Backend {
         }
     }
 
+    #[track_caller]
     pub fn start(&self) -> Server {
         self.start_with(|_| {})
     }
 
+    #[track_caller]
     pub fn start_with(&self, f: impl FnOnce(&mut Config)) -> Server {
         Server::start(self, f)
     }
@@ -216,6 +220,7 @@ impl Server {
     /// and audiences (as behind one load balancer), same clock; no bootstrap. `f` adjusts
     /// its configuration (a copy of the first one's). Dropping it leaves the database to
     /// `first`.
+    #[track_caller]
     pub fn start_second(first: &Server, f: impl FnOnce(&mut Config)) -> Server {
         let mut cfg = first.state.cfg.clone();
         f(&mut cfg);
@@ -224,6 +229,7 @@ impl Server {
 
     /// Stops this instance and starts a new one on the same database file or database,
     /// key directory and configuration (a new port).
+    #[track_caller]
     pub fn restart(mut self) -> Server {
         let cfg = self.state.cfg.clone();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
@@ -342,20 +348,23 @@ impl Server {
 
     /// Logs in; the answered access token (management audience) has been verified
     /// independently (`verify`).
+    #[track_caller]
     pub fn login(&self, email: &str, password: &str) -> String {
         let r = self.call("POST", "/api/v1/login", None, Some(&json!({"email": email, "password": password})));
-        assert_eq!(r.status, 200, "login failed: {}", r.body);
+        assert::status(&r, 200, "login failed");
         let t = r.body["access_token"].as_str().unwrap().to_string();
         self.verify(&t, &self.api_audience());
         t
     }
 
+    #[track_caller]
     pub fn owner_login(&self) -> String {
         self.login(&self.owner_email, &self.owner_password)
     }
 
     /// Exchanges an API token (refresh_token grant); answers the response. A 200's access
     /// token (default audience: the resource audience) has been verified independently.
+    #[track_caller]
     pub fn exchange(&self, api_token: &str) -> Resp {
         let r = self.form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", api_token)], None);
         if r.status == 200 {
@@ -365,9 +374,10 @@ impl Server {
         r
     }
 
+    #[track_caller]
     pub fn exchange_ok(&self, api_token: &str) -> String {
         let r = self.exchange(api_token);
-        assert_eq!(r.status, 200, "exchange failed: {}", r.body);
+        assert::status(&r, 200, "exchange failed");
         r.body["access_token"].as_str().unwrap().to_string()
     }
 
@@ -383,6 +393,7 @@ impl Server {
     }
 
     /// Exchanges an API token for a management-API access token (the audience named).
+    #[track_caller]
     pub fn exchange_api(&self, api_token: &str) -> String {
         let aud = self.api_audience();
         let r = self.form(
@@ -390,13 +401,14 @@ impl Server {
             &[("grant_type", "refresh_token"), ("refresh_token", api_token), ("audience", &aud)],
             None,
         );
-        assert_eq!(r.status, 200, "exchange for the management audience failed: {}", r.body);
+        assert::status(&r, 200, "exchange for the management audience failed");
         let t = r.body["access_token"].as_str().unwrap().to_string();
         self.verify(&t, &aud);
         t
     }
 
     /// client_credentials for the management audience; answers the access token.
+    #[track_caller]
     pub fn app_api_token(&self, client_id: &str, secret: &str) -> String {
         let aud = self.api_audience();
         let r = self.form(
@@ -404,7 +416,7 @@ impl Server {
             &[("grant_type", "client_credentials"), ("audience", &aud)],
             Some((client_id, secret)),
         );
-        assert_eq!(r.status, 200, "client_credentials for the management audience failed: {}", r.body);
+        assert::status(&r, 200, "client_credentials for the management audience failed");
         let t = r.body["access_token"].as_str().unwrap().to_string();
         self.verify(&t, &aud);
         t
@@ -412,19 +424,21 @@ impl Server {
 
     /// Sets a person's password the way the contract says: an admin's one-time reset
     /// code, redeemed by the person.
+    #[track_caller]
     pub fn set_password(&self, admin: &str, user_id: &str, password: &str) {
         let r = self.post(&format!("/api/v1/users/{user_id}/password-reset"), admin, json!({}));
-        assert_eq!(r.status, 200, "issue reset code: {}", r.body);
+        assert::status(&r, 200, "issue reset code");
         let code = r.body["code"].as_str().unwrap().to_string();
         let r =
             self.call("POST", "/api/v1/password-reset", None, Some(&json!({"code": code, "new_password": password})));
-        assert_eq!(r.status, 204, "redeem reset code: {}", r.body);
+        assert::status(&r, 204, "redeem reset code");
     }
 
     /// Creates a user with roles and a password; answers (id, access token from login).
+    #[track_caller]
     pub fn user(&self, admin: &str, email: &str, roles: &[&str]) -> (String, String) {
         let r = self.post("/api/v1/users", admin, json!({"email": email, "roles": roles}));
-        assert_eq!(r.status, 201, "create user: {}", r.body);
+        assert::status(&r, 201, "create user");
         let id = r.body["id"].as_str().unwrap().to_string();
         self.set_password(admin, &id, "user-password-123");
         (id, self.login(email, "user-password-123"))
@@ -435,6 +449,7 @@ impl Server {
     /// holds (what tests written before that rule meant).
     /// Without `management` in the body the token may reach the management API too (what
     /// tests written before per-token reach meant); tests of reach name it.
+    #[track_caller]
     pub fn pat(&self, access: &str, body: Value) -> (String, String) {
         let mut body = body;
         if body.get("management").is_none() {
@@ -442,11 +457,11 @@ impl Server {
         }
         if body.get("roles").is_none() {
             let me = self.get("/api/v1/me", access);
-            assert_eq!(me.status, 200, "read the caller: {}", me.body);
+            assert::status(&me, 200, "read the caller");
             body["roles"] = me.body["roles"].clone();
         }
         let r = self.post("/api/v1/me/tokens", access, body);
-        assert_eq!(r.status, 201, "create token: {}", r.body);
+        assert::status(&r, 201, "create token");
         (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string())
     }
 
@@ -459,7 +474,7 @@ impl Server {
             body["management"] = json!(true);
         }
         let r = self.post(&format!("/api/v1/service-accounts/{sa}/tokens"), admin, body);
-        assert_eq!(r.status, 201, "create service-account token: {}", r.text);
+        assert::status(&r, 201, "create service-account token");
         let secret = r.body["token"].as_str().unwrap().to_string();
         assert!(secret.starts_with("tkd_sat_"), "a service-account token starts with tkd_sat_");
         (r.body["id"].as_str().unwrap().to_string(), secret)
@@ -467,20 +482,22 @@ impl Server {
 
     /// Creates an app; answers (id, client_id, client_secret). Without `management` in the
     /// body the app may reach the management API too (as `pat`).
+    #[track_caller]
     pub fn app(&self, access: &str, body: Value) -> (String, String, String) {
         let mut body = body;
         if body.get("management").is_none() {
             body["management"] = json!(true);
         }
         let r = self.post("/api/v1/apps", access, body);
-        assert_eq!(r.status, 201, "create app: {}", r.body);
+        assert::status(&r, 201, "create app");
         let s = |k: &str| r.body[k].as_str().unwrap().to_string();
         (s("id"), s("client_id"), s("client_secret"))
     }
 
+    #[track_caller]
     pub fn role(&self, admin: &str, name: &str) {
         let r = self.post("/api/v1/roles", admin, json!({"name": name, "kind": "service", "description": "test"}));
-        assert_eq!(r.status, 201, "create role: {}", r.body);
+        assert::status(&r, 201, "create role");
     }
 
     /// Verifies an access token independently of the server's own verifier: jsonwebtoken
@@ -488,6 +505,7 @@ impl Server {
     /// (kty/crv, and its `alg` when published), never taken from the token's header alone;
     /// `aud` must be exactly `expected_aud`; `iss` the issuer; `exp`/`nbf`/`iat` are checked
     /// against the server's fixed test clock (no leeway). Answers the claims.
+    #[track_caller]
     pub fn verify(&self, token: &str, expected_aud: &str) -> Value {
         let text = ureq::get(&self.url("/.well-known/jwks.json")).call().unwrap().into_string().unwrap();
         let raw: Value = serde_json::from_str(&text).unwrap();
@@ -536,16 +554,19 @@ impl Server {
     }
 
     /// `verify` for a token of the default resource audience.
+    #[track_caller]
     pub fn verify_resource(&self, token: &str) -> Value {
         self.verify(token, &self.resource_audience())
     }
 
     /// `verify` for a management-API token.
+    #[track_caller]
     pub fn verify_api(&self, token: &str) -> Value {
         self.verify(token, &self.api_audience())
     }
 
     /// Counts rows of a table straight from the database (to prove "nothing changed").
+    #[track_caller]
     pub fn count(&self, table: &str) -> i64 {
         use diesel::prelude::*;
         #[derive(QueryableByName)]
@@ -560,6 +581,7 @@ impl Server {
     /// Every column of every row of `table`, one string per row (`col=value | …`, NULL as
     /// `~`), sorted; the columns are read from the database's catalogue, so a column added
     /// later is covered without editing this.
+    #[track_caller]
     pub fn rows(&self, table: &str) -> Vec<String> {
         use diesel::prelude::*;
         #[derive(QueryableByName)]
@@ -604,6 +626,7 @@ impl Server {
     /// happened anyway shows up as a changed row, not only a changed row count. Buffered
     /// last-used times are flushed first, so a use before the snapshot is in it and a use
     /// recorded by the refused call shows up after.
+    #[track_caller]
     pub fn snapshot(&self) -> Snapshot {
         self.flush_usage();
         let mut out = Vec::new();
@@ -616,16 +639,19 @@ impl Server {
 
     /// The snapshot without the audit log: refused calls are audited, and that is the
     /// only trace they may leave.
+    #[track_caller]
     pub fn data_snapshot(&self) -> Snapshot {
         self.snapshot().into_iter().filter(|(q, _)| q != AUDIT_COUNT).collect()
     }
 
     /// One pass of the notification worker (what the worker thread does every few seconds).
+    #[track_caller]
     pub fn deliver(&self) -> tokend::app::outbox::Pass {
         tokend::app::outbox::deliver_due(&self.state).expect("a delivery pass")
     }
 
     /// Passes until one claims nothing; answers them added up.
+    #[track_caller]
     pub fn deliver_all(&self) -> tokend::app::outbox::Pass {
         let mut total = tokend::app::outbox::Pass::default();
         loop {
@@ -642,6 +668,7 @@ impl Server {
     }
 
     /// One expiry scan (the worker thread's minute task); answers the events queued.
+    #[track_caller]
     pub fn scan_expiry(&self) -> usize {
         tokend::app::outbox::scan_expiry(&self.state).expect("an expiry scan")
     }
@@ -677,6 +704,7 @@ impl Resp {
 }
 
 impl From<Result<ureq::Response, ureq::Error>> for Resp {
+    #[track_caller]
     fn from(r: Result<ureq::Response, ureq::Error>) -> Resp {
         let resp = match r {
             Ok(r) => r,
