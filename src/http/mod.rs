@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod oauth;
 pub mod openapi;
 pub mod pacing;
+pub mod regenerate;
 
 use std::net::TcpListener;
 
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(api::path_config())
             .wrap(from_fn(middleware::api_errors))
             .configure(api::routes)
+            .configure(regenerate::routes)
             .default_service(web::to(api::not_found)),
     )
     .configure(gateway::routes)

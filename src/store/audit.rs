@@ -59,3 +59,28 @@ pub fn list(conn: &mut AnyConnection, org_id: &str, f: &Filter<'_>, page: &Page)
         _ => page.order(q, audit_events::at, audit_events::id),
     })
 }
+
+/// The successors of rotated tokens among `ids` (old id → new id), from the `token.rotate`
+/// events of the org (their detail names `new_token`).
+pub fn successors(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    ids: &[String],
+) -> QueryResult<std::collections::HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(Option<String>, Option<String>)> = audit_events::table
+        .filter(audit_events::org_id.eq(org_id))
+        .filter(audit_events::action.eq("token.rotate"))
+        .filter(audit_events::object_id.eq_any(ids))
+        .select((audit_events::object_id, audit_events::detail))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(old, detail)| {
+            let d: serde_json::Value = serde_json::from_str(detail.as_deref()?).ok()?;
+            Some((old?, d["new_token"].as_str()?.to_string()))
+        })
+        .collect())
+}

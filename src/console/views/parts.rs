@@ -105,7 +105,8 @@ pub struct Pager {
 impl Pager {
     pub fn new<T: serde::Serialize>(base: &str, p: &Paged<T>) -> Pager {
         let pages = ((p.total_count + p.page_size - 1) / p.page_size.max(1)).max(1);
-        let link = |n: i64| format!("{base}?page={n}");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let link = |n: i64| format!("{base}{sep}page={n}");
         Pager {
             page: p.page,
             pages,

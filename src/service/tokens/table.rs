@@ -31,7 +31,11 @@ pub struct TableQuery {
 
 pub const SORTS: [&str; 5] = ["created_at", "name", "expires_at", "last_used_at", "owner"];
 /// Values of the `status` filter of every token list.
-pub const STATUSES: [&str; 5] = ["active", "expired", "revoked", "idle", "expiring_soon"];
+pub const STATUSES: [&str; 6] = ["active", "owner_disabled", "expired", "revoked", "idle", "expiring_soon"];
+
+/// A status filter the console's tabs set (never parsed from a query): revoked, expired or
+/// idle, within the retention.
+pub const INACTIVE: &str = "inactive";
 
 /// The query parameters of one owner's token list (`Scope::Owner`); any other is 422.
 pub const OWNER_KEYS: [&str; 7] =
@@ -75,7 +79,7 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
             "owner_id" => t.owner_id = Some(v),
             "status" => {
                 if !STATUSES.contains(&v.as_str()) {
-                    return Err(invalid(&k, "must be active, expired, revoked, idle or expiring_soon"));
+                    return Err(invalid(&k, "must be active, owner_disabled, expired, revoked, idle or expiring_soon"));
                 }
                 t.status = Some(v)
             }
@@ -132,9 +136,9 @@ pub const MAX_FILTER_CHARS: usize = 200;
 /// that ended more than the org's `retention_days` ago are left out (even before the purge
 /// removed them).
 pub fn filter<'a>(conn: &mut AnyConnection, org_id: &str, t: &'a TableQuery, now: i64) -> Result<TableFilter<'a>> {
-    let ended_after = match t.status {
-        Some(_) => None,
-        None => Some(now - crate::service::org::policy::get(conn, org_id)?.retention_days * 86_400),
+    let ended_after = match t.status.as_deref() {
+        Some(s) if s != INACTIVE => None,
+        _ => Some(now - crate::service::org::policy::get(conn, org_id)?.retention_days * 86_400),
     };
     Ok(TableFilter {
         owner_kind: t.owner_kind.as_deref(),
