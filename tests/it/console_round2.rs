@@ -20,7 +20,7 @@ browser_tests!(
 );
 
 /// Confirms the dialog opened by a `data-confirm` form and waits for the next page.
-fn confirm(br: &Browser, expect: &str) {
+pub(crate) fn confirm(br: &Browser, expect: &str) {
     assert!(br.find("#confirm").displayed(), "asks first");
     assert!(br.find("#confirm-text").text().contains(expect), "{}", br.find("#confirm-text").text());
     br.mark();
@@ -28,7 +28,7 @@ fn confirm(br: &Browser, expect: &str) {
     br.wait_loaded();
 }
 
-fn reload(br: &Browser) {
+pub(crate) fn reload(br: &Browser) {
     br.mark();
     br.script("location.reload()", json!([]));
     br.wait_loaded();
@@ -156,7 +156,7 @@ fn disabled_owners_tokens_show_their_status(b: &Backend) {
     assert_eq!(s.get(&format!("/api/v1/tokens/{adat}"), &owner).body["status"], json!("active"));
 }
 
-fn flash(br: &Browser) -> String {
+pub(crate) fn flash(br: &Browser) -> String {
     br.find("#flash").text()
 }
 
@@ -386,7 +386,7 @@ fn org_table_fits_the_fold_and_revokes_selected_rows(b: &Backend) {
 /// axe-core's `axe.min.js`: `TOKEND_AXE`, or `target/tmp/axe` where `.ci/run` installs it
 /// (`npm install axe-core`). None (and the test says so) when missing, except under
 /// `CI=true`, where that fails.
-fn axe_source() -> Option<String> {
+pub(crate) fn axe_source() -> Option<String> {
     let path = std::env::var("TOKEND_AXE").map(std::path::PathBuf::from).unwrap_or_else(|_| {
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("axe/node_modules/axe-core/axe.min.js")
     });
@@ -402,7 +402,7 @@ fn axe_source() -> Option<String> {
 
 /// Runs axe-core in the current page (WCAG 2 A/AA rules and best practices) and answers
 /// its violations, one line each.
-fn axe(br: &Browser, axe_src: &str) -> Vec<String> {
+pub(crate) fn axe(br: &Browser, axe_src: &str) -> Vec<String> {
     br.script(&format!("{axe_src}\n;window.axe = axe; return true"), json!([]));
     let v = br.script_async(
         "var done = arguments[arguments.length - 1]; \

@@ -196,7 +196,8 @@ pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
         tokens::my_get(conn, &p, &id2, &s.usage, now)
     })
     .await?;
-    Ok(done(&ui, BASE, format!("Revoked “{}”.", t.name), Some(&id)))
+    // A revoked token is listed under Inactive: the message's row is there.
+    Ok(done(&ui, &format!("{BASE}?tab=inactive"), format!("Revoked “{}”.", t.name), Some(&id)))
 }
 
 pub async fn revoke_all(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
