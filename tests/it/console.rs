@@ -84,8 +84,9 @@ fn walk_personal_token(b: &Backend) {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"], json!("invalid_grant"));
 
-    // Rotate the bootstrap token: a new secret once, the old one dead.
-    let bootstrap = br.find("#tokens tbody tr:nth-child(2)");
+    // Rotate the bootstrap token (on the Active tab): a new secret once, the old one dead.
+    br.click_and_load("#tab-active");
+    let bootstrap = br.find("#tokens tbody tr");
     assert!(bootstrap.text().contains("bootstrap"), "{}", bootstrap.text());
     bootstrap.find("button.rotate").click();
     confirm(&br, "bootstrap");
@@ -96,7 +97,7 @@ fn walk_personal_token(b: &Backend) {
     // Revoke all: every token of the person ends.
     br.click_and_load("#done");
     br.find("#revoke-all").click();
-    confirm(&br, "Revoke every one of your tokens");
+    confirm(&br, "of your tokens that are not revoked yet");
     assert!(!br.source_has("status-active"), "no active token is left");
     assert_eq!(s.exchange(&rotated).body["error"], json!("invalid_grant"));
 }

@@ -13,6 +13,7 @@ use crate::console_round2::{axe, axe_source, confirm, flash, reload};
 browser_tests!(
     service_accounts_and_their_tokens_can_be_corrected,
     my_tokens_tabs_successors_and_regenerate,
+    audit_log_reads_in_words,
     axe_finds_no_violations_on_the_new_pages,
 );
 
@@ -155,6 +156,8 @@ fn my_tokens_tabs_successors_and_regenerate(b: &Backend) {
     assert!(br.path().starts_with("/console/secret/"), "{}", br.path());
     assert_eq!(br.find("h1").text(), "Token “laptop” regenerated");
     let secret = br.find("#secret").text();
+    assert!(br.has("#snippet-exchange") && br.has("#snippet-prometheus"), "the usage snippets");
+    br.screenshot("round3-secret-page");
     s.exchange_ok(&secret);
     assert_eq!(status(&s, &owner, &laptop), "revoked");
     let mine = s.get("/api/v1/me/tokens?status=active&page_size=100", &owner).body;
@@ -178,6 +181,63 @@ fn my_tokens_tabs_successors_and_regenerate(b: &Backend) {
     assert_eq!(flash(&br), format!("Revoked all your tokens: {unrevoked} tokens."));
     assert_eq!(count("status=active"), 0);
     assert!(br.find("#tab-active").text() == "Active (0)" && !br.has("#revoke-all"));
+}
+
+/// The audit log in words: emails and names instead of ids (ids on hover), one line per
+/// event at 1280 px, the action filter a select of known actions, an actor picked by email,
+/// and a refused call as "Refused: delete role — not allowed: …".
+fn audit_log_reads_in_words(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (ada, _) = s.user(&owner, "ada@example.com", &["org:admin"]);
+    s.set_password(&owner, &ada, "ada-password-123");
+    let ada_at = s.login("ada@example.com", "ada-password-123");
+    let sa = id_of(&s.post("/api/v1/service-accounts", &ada_at, json!({"name": "etl", "roles": ["org:member"]})).body);
+    s.sa_token(&ada_at, &sa, json!({"name": "etl-1", "ttl_days": 3, "roles": ["org:member"],
+        "description": "A long description of what this token is for, which goes on and on to see that the row stays one line."}));
+    let (_, member) = s.user(&owner, "member@example.com", &["org:member"]);
+    assert_eq!(s.delete("/api/v1/roles/org:developer", &member).status, 403);
+
+    let mut br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.go(&s.url("/console/audit"));
+    let rows = br.find("#audit tbody").text();
+    assert!(rows.contains("created the service account") && rows.contains("etl"), "{rows}");
+    assert!(rows.contains("ada@example.com"), "the actor by email: {rows}");
+    assert!(rows.contains("Refused: delete role — not allowed: a role or a fresh sign-in was missing"), "{rows}");
+    assert!(rows.contains("member@example.com"), "{rows}");
+    let objects = br.script(
+        "return [...document.querySelectorAll('#audit tbody td[data-label=Object], #audit tbody td[data-label=Who]')].map(e => e.textContent).join('|')",
+        json!([]),
+    );
+    assert!(!objects.as_str().unwrap().contains(&sa[sa.len() - 12..]), "no id fragments: {objects}");
+    let link = br.find(&format!("#audit a.id[href='/console/audit?object={sa}']"));
+    assert_eq!(link.attr("title").as_deref(), Some(format!("service_account {sa}").as_str()), "the id on hover");
+    let tall = br.script(
+        "var h = [...document.querySelectorAll('#audit tbody tr')].map(r => r.getBoundingClientRect().height); \
+         return Math.max(...h) / Math.min(...h)",
+        json!([]),
+    );
+    assert!(tall.as_f64().unwrap() < 1.2, "one line per event at 1280 px: {tall}");
+    br.screenshot("round3-audit");
+
+    // The action filter is a select of known actions.
+    br.script("document.querySelector('#a-action').value = 'service_account.create'", json!([]));
+    br.click_and_load("#audit-apply");
+    let rows = br.find("#audit tbody").text();
+    assert!(rows.contains("created the service account") && !rows.contains("signed in"), "{rows}");
+    // The actor picked by email: the filter uses the id, the field keeps the email.
+    br.go(&s.url("/console/audit"));
+    br.find("#a-actor").send_keys("ada@example.com");
+    br.click_and_load("#audit-apply");
+    assert_eq!(br.find("#a-actor").attr("value").as_deref(), Some("ada@example.com"));
+    let who: Vec<Value> = br
+        .script("return [...document.querySelectorAll('#audit tbody td[data-label=Who]')].map(e => e.textContent)", json!([]))
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(!who.is_empty() && who.iter().all(|w| w == "ada@example.com"), "{who:?}");
+    assert!(br.has("datalist#directory option[value='etl']"), "the picker offers names");
 }
 
 /// axe-core on the pages this round added, with their errors shown.
@@ -208,6 +268,10 @@ fn axe_finds_no_violations_on_the_new_pages(b: &Backend) {
     check(&br, "my rotated token");
     br.go(&s.url(&format!("/console/service-accounts/{sa}/tokens/{sat}")));
     check(&br, "service-account token");
+    br.go(&s.url("/console/audit"));
+    check(&br, "audit log");
+    br.go(&s.url("/console/audit?actor=admin%40localhost&action=token.rotate"));
+    check(&br, "audit log, filtered");
     // Forms with every error shown.
     br.go(&s.url(&format!("/console/me/tokens/{pat}")));
     br.find("#name").clear();

@@ -276,6 +276,23 @@ pub struct AuditFilter {
     pub to: Option<String>,
 }
 
+/// What to show for ids in the log (emails, names; see `store::audit::labels`). Admins.
+pub fn labels(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    p.require("org:admin")?;
+    Ok(store::audit::labels(conn, &p.org_id, ids)?)
+}
+
+/// The people, service accounts and apps an actor or object picker offers: (id, label),
+/// at most 500 of each kind. Admins.
+pub fn directory(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<(String, String)>> {
+    p.require("org:admin")?;
+    Ok(store::audit::directory(conn, &p.org_id, 500)?)
+}
+
 pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Page) -> Result<Paged<AuditView>> {
     p.require("org:admin")?;
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>> {
