@@ -227,7 +227,7 @@ fn walk_password_and_reset(b: &Backend) {
     br.find("#new_password").send_keys("new-password-456");
     br.find("#confirm_password").send_keys("new-password-456");
     br.click_and_load("#password-submit");
-    assert_eq!(br.find("#current_password-error").text(), "Is not correct.");
+    assert_eq!(br.find("#current_password-error").text(), "That is not your current password.");
     br.find("#current_password").send_keys("user-password-123");
     br.find("#new_password").send_keys("new-password-456");
     br.find("#confirm_password").send_keys("new-password-789");
@@ -254,6 +254,8 @@ fn walk_password_and_reset(b: &Backend) {
     br.click_and_load("#reset-submit");
     assert!(br.find("#code-error").text().contains("unknown, expired or already used"));
     br.screenshot("reset");
+    assert_eq!(br.find("#code").attr("value").as_deref(), Some("not-a-code"), "the code typed is kept");
+    br.find("#code").clear();
     br.find("#code").send_keys(&code);
     br.find("#new_password").send_keys("reset-password-789");
     br.find("#confirm_password").send_keys("reset-password-789");

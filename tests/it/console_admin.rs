@@ -94,7 +94,10 @@ fn admin_filters_saves_and_revokes(b: &Backend) {
     // A bookmarked address with a bad value: the error in words at its field.
     br.go(&s.url("/console/tokens?status=gone"));
     assert_eq!(br.find("#f-status").attr("aria-invalid").as_deref(), Some("true"));
-    assert!(br.find("#status-error").text().contains("Must be active, owner_disabled, expired, revoked, idle or expiring_soon"));
+    assert!(br
+        .find("#status-error")
+        .text()
+        .contains("Must be active, owner_disabled, expired, revoked, idle or expiring_soon"));
     br.screenshot("org-tokens-bad-filter");
 }
 

@@ -220,7 +220,7 @@ fn sensitive_action_asks_for_the_password_then_succeeds(b: &Backend) {
     br.go(&s.url(&format!("/console/people/{uid}")));
     br.find("#reset-password").click();
     let before = s.data_snapshot();
-    confirm(&br, "reset code");
+    confirm(&br, "reset link");
     assert_eq!(br.find("h1").text(), "Confirm your password");
     assert!(br.find("#sudo-what").text().contains("reset code"));
     br.find("#sudo_password").send_keys("not-my-password");

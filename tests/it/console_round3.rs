@@ -14,6 +14,7 @@ browser_tests!(
     service_accounts_and_their_tokens_can_be_corrected,
     my_tokens_tabs_successors_and_regenerate,
     audit_log_reads_in_words,
+    invitation_link_keeps_its_code,
     axe_finds_no_violations_on_the_new_pages,
 );
 
@@ -69,7 +70,10 @@ fn service_accounts_and_their_tokens_can_be_corrected(b: &Backend) {
     assert_eq!(flash(&br), "Saved “etl-nightly”.");
     assert_eq!(br.find("h1").text(), "etl-nightly");
     let a = s.get(&format!("/api/v1/service-accounts/{sa}"), &owner).body;
-    assert_eq!((a["name"].as_str(), a["description"].as_str()), (Some("etl-nightly"), Some("Loads the warehouse at 02:00.")));
+    assert_eq!(
+        (a["name"].as_str(), a["description"].as_str()),
+        (Some("etl-nightly"), Some("Loads the warehouse at 02:00."))
+    );
 
     // Rename one of its tokens on the token's page.
     br.click_and_load(&format!("tr[data-id='{tid}'] td[data-label=Name] a"));
@@ -84,7 +88,8 @@ fn service_accounts_and_their_tokens_can_be_corrected(b: &Backend) {
     let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
     let long = "x".repeat(1001);
     let before = data(&s);
-    let r = c.post(&format!("/console/service-accounts/{sa}/tokens/{tid}/edit"), &[("name", ""), ("description", &long)]);
+    let r =
+        c.post(&format!("/console/service-accounts/{sa}/tokens/{tid}/edit"), &[("name", ""), ("description", &long)]);
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("id=\"name-error\"") && r.text.contains("id=\"description-error\""), "both errors");
     assert!(r.text.contains(&long), "the description typed is kept");
@@ -146,7 +151,10 @@ fn my_tokens_tabs_successors_and_regenerate(b: &Backend) {
     let new_ci = href.rsplit('/').next().unwrap().to_string();
     br.go(&s.url(&format!("/console/me/tokens/{ci}")));
     assert!(br.find("#successor").text().contains("replaced by"), "the old token's page names its successor");
-    assert_eq!(br.find(&format!("#successor a[href='/console/me/tokens/{new_ci}']")).text().split(' ').next(), Some("“ci”"));
+    assert_eq!(
+        br.find(&format!("#successor a[href='/console/me/tokens/{new_ci}']")).text().split(' ').next(),
+        Some("“ci”")
+    );
 
     // Regenerate laptop for 7 days.
     br.go(&s.url(&format!("/console/me/tokens/{laptop}")));
@@ -232,12 +240,56 @@ fn audit_log_reads_in_words(b: &Backend) {
     br.click_and_load("#audit-apply");
     assert_eq!(br.find("#a-actor").attr("value").as_deref(), Some("ada@example.com"));
     let who: Vec<Value> = br
-        .script("return [...document.querySelectorAll('#audit tbody td[data-label=Who]')].map(e => e.textContent)", json!([]))
+        .script(
+            "return [...document.querySelectorAll('#audit tbody td[data-label=Who]')].map(e => e.textContent)",
+            json!([]),
+        )
         .as_array()
         .unwrap()
         .clone();
     assert!(!who.is_empty() && who.iter().all(|w| w == "ada@example.com"), "{who:?}");
     assert!(br.has("datalist#directory option[value='etl']"), "the picker offers names");
+}
+
+/// Inviting someone new offers a one-time link carrying the code, valid 24 hours (a reset
+/// of an existing password stays an hour); the reset page opened by the link has the code
+/// filled in, shows every error of the form at once and keeps the code after a mismatch.
+fn invitation_link_keeps_its_code(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    // Invited: no password yet.
+    let r = s.post("/api/v1/users", &owner, json!({"email": "erin@example.com", "roles": ["org:member"]}));
+    let uid = id_of(&r.body);
+    let br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.go(&s.url(&format!("/console/people/{uid}")));
+    assert_eq!(br.find("#reset-password").text(), "Create an invitation link");
+    br.find("#reset-password").click();
+    confirm(&br, "Create an invitation link for erin@example.com? An earlier one stops working.");
+    assert_eq!(br.find("h1").text(), "Invitation for erin@example.com");
+    let code = br.find("#secret").text();
+    let link = br.find("#extra").text();
+    assert_eq!(link, format!("{}/console/reset?code={code}", s.base), "the link carries the code");
+    let until = br.find("#secret-facts").text();
+    let expected = tokend::clock::rfc3339(s.clock.now() + 24 * 3600);
+    assert!(until.contains(&expected[..10]) && until.contains(&expected[11..16]), "valid 24 h: {until} vs {expected}");
+    br.click_and_load("#sign-out");
+
+    br.go(&link);
+    assert_eq!(br.find("#code").attr("value").as_deref(), Some(code.as_str()), "the link fills the code in");
+    br.find("#new_password").send_keys("short");
+    br.find("#confirm_password").send_keys("different");
+    br.click_and_load("#reset-submit");
+    assert!(br.has("#new_password-error") && br.has("#confirm_password-error"), "both errors at once");
+    assert_eq!(br.find("#code").attr("value").as_deref(), Some(code.as_str()), "the code is kept");
+    br.find("#new_password").send_keys("erin-password-1");
+    br.find("#confirm_password").send_keys("erin-password-1");
+    br.click_and_load("#reset-submit");
+    assert!(br.find(".notice").text().contains("Your new password is set"));
+    s.login("erin@example.com", "erin-password-1");
+    // Erin has a password now: a reset link lasts an hour.
+    let r = s.post(&format!("/api/v1/users/{uid}/password-reset"), &owner, json!({}));
+    assert_eq!(r.body["expires_at"], json!(tokend::clock::rfc3339(s.clock.now() + 3600)), "{}", r.text);
 }
 
 /// axe-core on the pages this round added, with their errors shown.
@@ -272,6 +324,11 @@ fn axe_finds_no_violations_on_the_new_pages(b: &Backend) {
     check(&br, "audit log");
     br.go(&s.url("/console/audit?actor=admin%40localhost&action=token.rotate"));
     check(&br, "audit log, filtered");
+    let uid = id_of(&s.post("/api/v1/users", &owner, json!({"email": "erin@example.com"})).body);
+    br.go(&s.url(&format!("/console/people/{uid}")));
+    check(&br, "person invited");
+    br.go(&s.url("/console/reset?code=abc"));
+    check(&br, "reset with a code");
     // Forms with every error shown.
     br.go(&s.url(&format!("/console/me/tokens/{pat}")));
     br.find("#name").clear();
@@ -303,7 +360,8 @@ mod http {
     fn status_filters_agree_with_the_status_shown(b: &Backend) {
         let s = b.start();
         let owner = s.owner_login();
-        let sa = id_of(&s.post("/api/v1/service-accounts", &owner, json!({"name": "etl", "roles": ["org:member"]})).body);
+        let sa =
+            id_of(&s.post("/api/v1/service-accounts", &owner, json!({"name": "etl", "roles": ["org:member"]})).body);
         let (sat, _) = s.sa_token(&owner, &sa, json!({"name": "etl-1", "ttl_days": 3, "roles": ["org:member"]}));
         let (pat, _) = s.pat(&owner, json!({"name": "laptop", "ttl_days": 3, "roles": ["org:member"]}));
         assert_eq!(s.patch(&format!("/api/v1/service-accounts/{sa}"), &owner, json!({"disabled": true})).status, 200);
@@ -322,9 +380,10 @@ mod http {
         assert_eq!(ids("/api/v1/tokens?status=owner_disabled", "owner_disabled"), vec![sat.clone()]);
         assert!(ids("/api/v1/tokens?status=expiring_soon&page_size=100", "active").contains(&pat));
         assert!(ids(&format!("/api/v1/service-accounts/{sa}/tokens?status=active"), "active").is_empty());
-        assert_eq!(ids(&format!("/api/v1/service-accounts/{sa}/tokens?status=owner_disabled"), "owner_disabled"), vec![
-            sat.clone()
-        ]);
+        assert_eq!(
+            ids(&format!("/api/v1/service-accounts/{sa}/tokens?status=owner_disabled"), "owner_disabled"),
+            vec![sat.clone()]
+        );
         let c = ConsoleHttp::sign_in(&s, &s.owner_email, &s.owner_password);
         let page = c.get("/console/tokens?status=active&page_size=100");
         assert_eq!(page.status, 200);
@@ -345,8 +404,11 @@ mod http {
         let owner = s.owner_login();
         let (pat, _) = s.pat(&owner, json!({"name": "laptop", "ttl_days": 30, "roles": ["org:member"]}));
         let path = format!("/api/v1/me/tokens/{pat}/regenerate");
-        for bad in [json!({"ttl_days": 3, "expires_at": "2099-01-01T00:00:00Z"}), json!({"ttl_days": 100000}), json!({"nope": 1})]
-        {
+        for bad in [
+            json!({"ttl_days": 3, "expires_at": "2099-01-01T00:00:00Z"}),
+            json!({"ttl_days": 100000}),
+            json!({"nope": 1}),
+        ] {
             let before = data(&s);
             let r = s.post(&path, &owner, bad.clone());
             assert_eq!(r.status, 422, "{bad}: {}", r.text);

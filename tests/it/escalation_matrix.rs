@@ -1359,12 +1359,9 @@ fn console_matrix(b: &Backend) {
                 Console::PersonTokenRename => {
                     ("POST", format!("/console/me/tokens/{ghost_pat}/edit"), vec![("name", named)], true)
                 }
-                Console::PersonTokenRegenerate => (
-                    "POST",
-                    format!("/console/me/tokens/{ghost_pat}/regenerate"),
-                    vec![("ttl_days", "2".into())],
-                    true,
-                ),
+                Console::PersonTokenRegenerate => {
+                    ("POST", format!("/console/me/tokens/{ghost_pat}/regenerate"), vec![("ttl_days", "2".into())], true)
+                }
             };
             let before = state(s);
             let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();

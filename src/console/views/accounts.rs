@@ -95,7 +95,9 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
     // Every error of the form at once; an account needs at least one role.
     let mut errors = details_errors(&form);
     if chosen.is_empty() {
-        errors.fields.push(("roles".into(), "Choose at least one role: a service account without roles can do nothing.".into()));
+        errors
+            .fields
+            .push(("roles".into(), "Choose at least one role: a service account without roles can do nothing.".into()));
     }
     let p = ui.p.clone();
     let result = if errors.any() {

@@ -72,8 +72,20 @@ pub fn action_words(action: &str) -> String {
 pub fn refused_words(action: &str) -> Option<String> {
     let (method, path) = action.split_once(' ')?;
     let path = path.strip_prefix("/api/v1").or_else(|| path.strip_prefix("/console")).unwrap_or(path);
-    const VERBS: [&str; 12] =
-        ["rotate", "revoke", "revoke-all", "delete", "secret", "reset", "test", "regenerate", "edit", "details", "password", "disable"];
+    const VERBS: [&str; 12] = [
+        "rotate",
+        "revoke",
+        "revoke-all",
+        "delete",
+        "secret",
+        "reset",
+        "test",
+        "regenerate",
+        "edit",
+        "details",
+        "password",
+        "disable",
+    ];
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && !p.starts_with('{')).collect();
     let (verb, nouns): (String, &[&str]) = match parts.split_last() {
         Some((last, rest)) if VERBS.contains(last) => {
@@ -135,9 +147,11 @@ fn detail_words(d: &serde_json::Value) -> String {
         .map(|(k, v)| {
             let v = match v {
                 serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(a) => {
-                    a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect::<Vec<_>>().join(", ")
-                }
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 other => other.to_string(),
             };
             format!("{}: {v}", k.replace('_', " "))
@@ -230,7 +244,11 @@ pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<Http
     let pick = |v: Option<String>| {
         v.map(|v| {
             let t = v.trim();
-            directory.iter().find(|(_, l)| l.eq_ignore_ascii_case(t)).map(|(id, _)| id.clone()).unwrap_or_else(|| t.to_string())
+            directory
+                .iter()
+                .find(|(_, l)| l.eq_ignore_ascii_case(t))
+                .map(|(id, _)| id.clone())
+                .unwrap_or_else(|| t.to_string())
         })
     };
     let (actor, object) = (pick(q.opt("actor")), pick(q.opt("object")));
@@ -270,7 +288,13 @@ pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<Http
         Ok(pg) => (pg, FieldErrors::default()),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
-            ((crate::service::list::Paged { items: vec![], total_count: 0, page: 1, page_size: 1 }, Default::default()), errors)
+            (
+                (
+                    crate::service::list::Paged { items: vec![], total_count: 0, page: 1, page_size: 1 },
+                    Default::default(),
+                ),
+                errors,
+            )
         }
     };
     let filter = |k: &str, v: &str| Query::default().with(k, v).href(BASE);
@@ -284,31 +308,31 @@ pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<Http
             let refused = refused_words(&e.action).filter(|_| e.outcome != "success");
             let status = e.detail.as_ref().and_then(|d| d["status"].as_u64());
             EventRow {
-            at_rel: super::parts::relative(&e.at, ui.now),
-            actor_label: label(&e.actor_id),
-            object_label: label(&e.object_id),
-            words: match &refused {
-                Some(w) => format!("Refused: {w}"),
-                None => action_words(&e.action),
-            },
-            refused: refused.is_some(),
-            reason: status.map(reason_words).unwrap_or_default(),
-            detail_words: e.detail.as_ref().map(detail_words).unwrap_or_default(),
-            at: when(&e.at),
-            actor_kind: e.actor_kind.clone(),
-            actor: e.actor_id.clone().unwrap_or_default(),
-            actor_short: short(e.actor_id.as_deref().unwrap_or("")),
-            actor_href: e.actor_id.as_deref().map(|a| filter("actor", a)),
-            action: e.action.clone(),
-            action_href: filter("action", &e.action),
-            object_kind: e.object_kind.clone().unwrap_or_default(),
-            object: e.object_id.clone().unwrap_or_default(),
-            object_short: short(e.object_id.as_deref().unwrap_or("")),
-            object_href: e.object_id.as_deref().map(|o| filter("object", o)),
-            outcome: e.outcome.clone(),
-            ip: e.ip.clone().unwrap_or_default(),
-            detail: e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default(),
-        }
+                at_rel: super::parts::relative(&e.at, ui.now),
+                actor_label: label(&e.actor_id),
+                object_label: label(&e.object_id),
+                words: match &refused {
+                    Some(w) => format!("Refused: {w}"),
+                    None => action_words(&e.action),
+                },
+                refused: refused.is_some(),
+                reason: status.map(reason_words).unwrap_or_default(),
+                detail_words: e.detail.as_ref().map(detail_words).unwrap_or_default(),
+                at: when(&e.at),
+                actor_kind: e.actor_kind.clone(),
+                actor: e.actor_id.clone().unwrap_or_default(),
+                actor_short: short(e.actor_id.as_deref().unwrap_or("")),
+                actor_href: e.actor_id.as_deref().map(|a| filter("actor", a)),
+                action: e.action.clone(),
+                action_href: filter("action", &e.action),
+                object_kind: e.object_kind.clone().unwrap_or_default(),
+                object: e.object_id.clone().unwrap_or_default(),
+                object_short: short(e.object_id.as_deref().unwrap_or("")),
+                object_href: e.object_id.as_deref().map(|o| filter("object", o)),
+                outcome: e.outcome.clone(),
+                ip: e.ip.clone().unwrap_or_default(),
+                detail: e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+            }
         })
         .collect();
     let status = if errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };

@@ -6,8 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::parts::{self, Pager, RoleChoice, TokenRow};
-use super::token_page::Link;
 use super::secret;
+use super::token_page::Link;
 use crate::app::State;
 use crate::console::{done, page, read, render, show_secret, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::tokens::{self, CreateToken};
@@ -79,7 +79,8 @@ async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>, inactive: bo
         let mut q = parts::token_query(page.as_deref())?;
         let mut other = parts::token_query(None)?;
         other.page.size = 1;
-        let (shown, hidden) = if inactive { (tokens::table::INACTIVE, "active") } else { ("active", tokens::table::INACTIVE) };
+        let (shown, hidden) =
+            if inactive { (tokens::table::INACTIVE, "active") } else { ("active", tokens::table::INACTIVE) };
         q.status = Some(shown.into());
         other.status = Some(hidden.into());
         let page = tokens::my_list(conn, &p, &q, &s.usage, now)?;
@@ -110,7 +111,11 @@ fn view(ui: &Ui, l: Listed) -> MyTokens {
     MyTokens {
         chrome: ui.chrome("my-tokens"),
         rows: l.page.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
-        pager: if l.inactive { Pager::new(&format!("{BASE}?tab=inactive"), &l.page) } else { Pager::new(BASE, &l.page) },
+        pager: if l.inactive {
+            Pager::new(&format!("{BASE}?tab=inactive"), &l.page)
+        } else {
+            Pager::new(BASE, &l.page)
+        },
         inactive: l.inactive,
         active_count: l.active_count,
         inactive_count: l.inactive_count,

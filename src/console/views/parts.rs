@@ -121,10 +121,22 @@ impl Pager {
 pub struct RoleChoice {
     pub name: String,
     pub checked: bool,
+    /// What a built-in role allows ("" for the org's own roles).
+    pub description: &'static str,
+    /// org:owner: a warning goes beside it.
+    pub owner: bool,
 }
 
 pub fn role_choices(names: &[String], checked: &[String]) -> Vec<RoleChoice> {
-    names.iter().map(|n| RoleChoice { name: n.clone(), checked: checked.contains(n) }).collect()
+    names
+        .iter()
+        .map(|n| RoleChoice {
+            name: n.clone(),
+            checked: checked.contains(n),
+            description: if n.starts_with("org:") { crate::service::authz::roles::builtin_description(n) } else { "" },
+            owner: n == "org:owner",
+        })
+        .collect()
 }
 
 /// A whole number of days from a form field: empty → None.

@@ -54,7 +54,8 @@ struct TokenPage {
 }
 
 fn reach_text(t: &TokenView) -> String {
-    let aud = if t.audiences.iter().any(|a| a == "*") { "every resource server".to_string() } else { t.audiences.join(", ") };
+    let aud =
+        if t.audiences.iter().any(|a| a == "*") { "every resource server".to_string() } else { t.audiences.join(", ") };
     if t.management {
         format!("{aud}, and the management API")
     } else {
@@ -103,7 +104,8 @@ async fn my_load(ui: &Ui, st: &web::Data<State>, id: String) -> Result<TokenPage
         Ok((t, max_days, successor))
     })
     .await?;
-    let mut v = token_page(ui, "my-tokens", &t, format!("{MY}/{}", t.id), (MY.into(), "My tokens".into()), max_days, true);
+    let mut v =
+        token_page(ui, "my-tokens", &t, format!("{MY}/{}", t.id), (MY.into(), "My tokens".into()), max_days, true);
     v.successor =
         successor.map(|s| Link { href: format!("{MY}/{}", s.id), label: format!("“{}” ({})", s.name, s.hint) });
     Ok(v)
@@ -124,7 +126,8 @@ fn patch_of(form: &crate::console::csrf::Form) -> PatchToken {
 /// Both fields checked at once: every error of the form is shown together.
 fn check_fields(form: &crate::console::csrf::Form) -> FieldErrors {
     let mut e = FieldErrors::default();
-    for (field, value, min, max) in [("name", form.get("name"), 1, 100), ("description", form.get("description"), 0, 1000)]
+    for (field, value, min, max) in
+        [("name", form.get("name"), 1, 100), ("description", form.get("description"), 0, 1000)]
     {
         if let Err(err) = crate::service::check_text(field, value, min, max) {
             if let Ok(f) = FieldErrors::from_error(err) {
@@ -214,14 +217,20 @@ pub async fn sa_show(ui: Ui, path: web::Path<(String, String)>, st: web::Data<St
     page(&sa_load(&ui, &st, id, tid).await?)
 }
 
-pub async fn sa_edit(post: Post, path: web::Path<(String, String)>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+pub async fn sa_edit(
+    post: Post,
+    path: web::Path<(String, String)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
     let (id, tid) = path.into_inner();
     let mut errors = check_fields(&form);
     if !errors.any() {
         let (p, id2, tid2, input) = (ui.p.clone(), id.clone(), tid.clone(), patch_of(&form));
-        match write(&st, move |conn, s, now| accounts::token_patch(conn, &s.cfg, &p, (&id2, &tid2), &input, &s.usage, now))
-            .await
+        match write(&st, move |conn, s, now| {
+            accounts::token_patch(conn, &s.cfg, &p, (&id2, &tid2), &input, &s.usage, now)
+        })
+        .await
         {
             Ok(t) => {
                 return Ok(done(&ui, &format!("{SA}/{id}/tokens/{tid}"), format!("Saved “{}”.", t.name), None));

@@ -38,7 +38,9 @@ pub struct NewRole {
     pub description: String,
 }
 
-fn builtin_description(r: &str) -> &'static str {
+/// What a built-in organization role allows, in a few words (the console shows it beside
+/// role checkboxes).
+pub fn builtin_description(r: &str) -> &'static str {
     match r {
         "org:owner" => "Full control of the organization, including policy and owners",
         "org:admin" => "Manages people, service accounts, apps, roles and every token",
