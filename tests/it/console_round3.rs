@@ -15,6 +15,8 @@ browser_tests!(
     my_tokens_tabs_successors_and_regenerate,
     audit_log_reads_in_words,
     invitation_link_keeps_its_code,
+    header_menu_403_policy_and_roles,
+    webhooks_pages,
     axe_finds_no_violations_on_the_new_pages,
 );
 
@@ -292,6 +294,114 @@ fn invitation_link_keeps_its_code(b: &Backend) {
     assert_eq!(r.body["expires_at"], json!(tokend::clock::rfc3339(s.clock.now() + 3600)), "{}", r.text);
 }
 
+/// The small things: a favicon; the 403 page keeps the navigation; on a phone the
+/// navigation folds behind Menu; the policy page edits retention and self-rotation (owners)
+/// and looks read-only to admins (the note not a success); role checkboxes say what each
+/// built-in role allows and warn on org:owner.
+fn header_menu_403_policy_and_roles(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    s.user(&owner, "admin@example.com", &["org:admin"]);
+    s.user(&owner, "member@example.com", &["org:member"]);
+    let mut br = Browser::start();
+    br.sign_in(&s, "member@example.com", "user-password-123");
+    assert!(br.find("link[rel=icon]").attr("href").unwrap().starts_with("data:image/svg+xml"), "a favicon");
+    br.go(&s.url("/console/tokens"));
+    assert_eq!(br.find("h1").text(), "You need another role");
+    assert!(br.has("nav.main-nav a[href='/console/me/tokens']"), "the 403 page keeps the navigation");
+    br.go(&s.url("/console/nothing-here"));
+    assert!(br.has("nav.main-nav"), "so does the 404 page");
+    br.set_size(390, 800);
+    br.go(&s.url("/console/me/tokens"));
+    assert!(!br.find("#main-nav").displayed(), "folded on a phone");
+    br.find("#menu-toggle").click();
+    assert!(br.find("#main-nav").displayed(), "Menu opens it");
+    assert_eq!(br.find("#menu-toggle").attr("aria-expanded").as_deref(), Some("true"));
+    br.screenshot("round3-phone-menu");
+    br.set_size(1280, 800);
+    br.click_and_load("#sign-out");
+
+    br.sign_in(&s, "admin@example.com", "user-password-123");
+    br.go(&s.url("/console/policy"));
+    assert_eq!(br.find("#read-only").attr("class").as_deref(), Some("info readonly"), "not styled as a success");
+    assert_eq!(br.find("#retention_days").attr("readonly").as_deref(), Some("true"));
+    assert_eq!(br.find("#allow_self_rotation").attr("disabled").as_deref(), Some("true"));
+    br.go(&s.url("/console/service-accounts"));
+    br.find("#create-open").click();
+    let roles = br.find("#create-dialog fieldset").text();
+    assert!(roles.contains("Manages people, service accounts"), "{roles}");
+    br.find("#create-dialog button[data-close]").click();
+    br.click_and_load("#sign-out");
+
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.go(&s.url("/console/people"));
+    assert!(br.source_has("Full control, including other owners: give it with care."), "the org:owner warning");
+    br.go(&s.url("/console/policy"));
+    br.find("#retention_days").clear();
+    br.find("#retention_days").send_keys("45");
+    br.find("#allow_self_rotation").click();
+    br.click_and_load("#policy-submit");
+    assert_eq!(flash(&br), "The policy is saved.");
+    let p = s.get("/api/v1/policy", &owner).body;
+    assert_eq!((&p["retention_days"], &p["allow_self_rotation"]), (&json!(45), &json!(true)), "{p}");
+    assert_eq!(br.find("#allow_self_rotation").attr("checked").as_deref(), Some("true"));
+}
+
+/// The org's webhooks in the console: create (every error at once, then for real: the
+/// signing secret shown once, after the password when the sudo window is closed), send a
+/// test event and see its delivery, disable, a new secret, delete (confirmed).
+fn webhooks_pages(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let br = Browser::start();
+    br.sign_in(&s, &s.owner_email, &s.owner_password);
+    br.click_and_load("nav.main-nav a[href='/console/webhooks']");
+    assert!(br.has(".empty"));
+    br.find("#create-open").click();
+    br.find("#url").send_keys("not a url");
+    br.click_and_load("#create-submit");
+    assert!(br.find("#create-dialog").displayed());
+    assert!(br.find("#url-error").text().contains("not an absolute URL"), "{}", br.find("#url-error").text());
+    br.find("#url").clear();
+    br.find("#url").send_keys("http://127.0.0.1:9/hook");
+    br.find("#create-dialog input[name=events][value='token.revoked']").click();
+    br.click_and_load("#create-submit");
+    assert!(br.path().starts_with("/console/secret/"), "{}", br.path());
+    let secret = br.find("#secret").text();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    reload(&br);
+    assert!(!br.source_has(&secret), "shown once");
+    let hooks = s.get("/api/v1/webhooks", &owner).body;
+    let id = hooks["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(hooks["items"][0]["events"], json!(["token.revoked"]));
+
+    br.go(&s.url(&format!("/console/webhooks/{id}")));
+    br.click_and_load("#hook-test");
+    assert!(flash(&br).contains("test event is queued"), "{}", flash(&br));
+    let d = s.get(&format!("/api/v1/webhooks/{id}/deliveries"), &owner);
+    assert_eq!(d.status, 200);
+    // The sudo window closes: a new secret asks for the password first.
+    s.clock.advance(10 * 60);
+    br.go(&s.url(&format!("/console/webhooks/{id}")));
+    br.find("#hook-secret").click();
+    confirm(&br, "new signing secret");
+    assert_eq!(br.find("h1").text(), "Confirm your password");
+    br.find("#sudo_password").send_keys(&s.owner_password);
+    br.click_and_load("#sudo-submit");
+    let second = br.find("#secret").text();
+    assert!(second.starts_with("whsec_") && second != secret);
+    br.go(&s.url(&format!("/console/webhooks/{id}")));
+    br.find("#hook-toggle").click();
+    confirm(&br, "Disable the webhook");
+    assert_eq!(br.find("#hook-status").text(), "disabled");
+    assert!(!br.has("#hook-test"), "no test for a disabled webhook");
+    br.find("#hook-delete").click();
+    confirm(&br, "Delete the webhook to http://127.0.0.1:9/hook");
+    assert_eq!(br.path(), "/console/webhooks");
+    assert_eq!(flash(&br), "Deleted the webhook to http://127.0.0.1:9/hook.");
+    assert_eq!(s.get("/api/v1/webhooks", &owner).body["total_count"], json!(0));
+}
+
 /// axe-core on the pages this round added, with their errors shown.
 fn axe_finds_no_violations_on_the_new_pages(b: &Backend) {
     let Some(src) = axe_source() else { return };
@@ -329,6 +439,19 @@ fn axe_finds_no_violations_on_the_new_pages(b: &Backend) {
     check(&br, "person invited");
     br.go(&s.url("/console/reset?code=abc"));
     check(&br, "reset with a code");
+    br.go(&s.url("/console/nothing-here"));
+    check(&br, "404 with the navigation");
+    br.go(&s.url("/console/webhooks"));
+    check(&br, "webhooks, none");
+    br.find("#create-open").click();
+    check(&br, "webhooks, create dialog");
+    let hook = s.post("/api/v1/webhooks", &owner, json!({"url": "http://127.0.0.1:9/x", "events": ["token.revoked"]}));
+    let hook = id_of(&hook.body);
+    assert_eq!(s.post(&format!("/api/v1/webhooks/{hook}/test"), &owner, json!({})).status, 202);
+    br.go(&s.url("/console/webhooks"));
+    check(&br, "webhooks");
+    br.go(&s.url(&format!("/console/webhooks/{hook}")));
+    check(&br, "webhook");
     // Forms with every error shown.
     br.go(&s.url(&format!("/console/me/tokens/{pat}")));
     br.find("#name").clear();

@@ -1198,6 +1198,12 @@ enum Console {
     PersonTokenPage,
     PersonTokenRename,
     PersonTokenRegenerate,
+    /// The webhook pages (org:admin; creating one is a sudo action, open after signing in).
+    WebhookList,
+    WebhookCreate,
+    OtherWebhookPage,
+    OtherWebhookTest,
+    OtherWebhookDelete,
 }
 
 /// Statuses: 303 for no session (to the sign-in page) and for a form that succeeded (back
@@ -1242,6 +1248,11 @@ const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     (Console::PersonTokenPage,   [303,  404,  404,  404,  404]),
     (Console::PersonTokenRename, [303,  404,  404,  404,  404]),
     (Console::PersonTokenRegenerate, [303, 404, 404, 404, 404]),
+    (Console::WebhookList,       [303,  200,  200,  403,  403]),
+    (Console::WebhookCreate,     [303,  303,  303,  403,  403]),
+    (Console::OtherWebhookPage,  [303,  404,  404,  403,  403]),
+    (Console::OtherWebhookTest,  [303,  404,  404,  403,  403]),
+    (Console::OtherWebhookDelete,[303,  404,  404,  403,  403]),
 ];
 
 /// Every console cell answers exactly its status; a refusal, a redirect to sign in and a
@@ -1358,6 +1369,18 @@ fn console_matrix(b: &Backend) {
                 Console::PersonTokenPage => ("GET", format!("/console/me/tokens/{ghost_pat}"), vec![], true),
                 Console::PersonTokenRename => {
                     ("POST", format!("/console/me/tokens/{ghost_pat}/edit"), vec![("name", named)], true)
+                }
+                Console::WebhookList => ("GET", "/console/webhooks".into(), vec![], true),
+                Console::WebhookCreate => (
+                    "POST",
+                    "/console/webhooks".into(),
+                    vec![("url", format!("https://hooks.example.com/{n}")), ("events", "token.revoked".into())],
+                    true,
+                ),
+                Console::OtherWebhookPage => ("GET", format!("/console/webhooks/{}", o.webhook), vec![], true),
+                Console::OtherWebhookTest => ("POST", format!("/console/webhooks/{}/test", o.webhook), vec![], true),
+                Console::OtherWebhookDelete => {
+                    ("POST", format!("/console/webhooks/{}/delete", o.webhook), vec![], true)
                 }
                 Console::PersonTokenRegenerate => {
                     ("POST", format!("/console/me/tokens/{ghost_pat}/regenerate"), vec![("ttl_days", "2".into())], true)

@@ -13,6 +13,7 @@ pub mod roles_page;
 pub mod secret;
 pub mod signin;
 pub mod token_page;
+pub mod webhooks;
 
 use actix_web::web::{self, get, post, resource};
 
@@ -33,5 +34,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(token_page::routes)
         .configure(accounts::routes)
         .configure(apps::routes)
-        .configure(admin::routes);
+        .configure(admin::routes)
+        .configure(webhooks::routes);
 }
