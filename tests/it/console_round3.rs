@@ -321,6 +321,18 @@ fn header_menu_403_policy_and_roles(b: &Backend) {
     br.set_size(1280, 800);
     br.click_and_load("#sign-out");
 
+    // A long email: the header stays one row at 1280 px, the email cut (whole on hover).
+    let long = "grace.hopper.with-a-very-long-address@research-division.example.com";
+    s.user(&owner, long, &["org:admin"]);
+    br.sign_in(&s, long, "user-password-123");
+    let h = br.script(
+        "var n = document.querySelector('.who-name'); \
+         return [document.querySelector('header.top').getBoundingClientRect().height, n.scrollWidth > n.clientWidth]",
+        json!([]),
+    );
+    assert!(h[0].as_f64().unwrap() < 70.0 && h[1] == json!(true), "one row, the email truncated: {h}");
+    assert!(br.find(".who-name").attr("title").unwrap().starts_with(long));
+    br.click_and_load("#sign-out");
     br.sign_in(&s, "admin@example.com", "user-password-123");
     br.go(&s.url("/console/policy"));
     assert_eq!(br.find("#read-only").attr("class").as_deref(), Some("info readonly"), "not styled as a success");
