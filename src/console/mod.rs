@@ -124,12 +124,24 @@ pub async fn headers(
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut res = if !safe && !csrf::same_origin(req.request()) {
         let resp = Fail::cross_site().error_response();
-        req.into_response(resp).map_into_right_body()
+        req.into_response(resp.map_into_boxed_body()).map_into_right_body()
     } else {
         let res = next.call(req).await?;
         // Refused forms of a signed-in person are audited like refused API calls.
         crate::http::middleware::audit_refused(&res).await;
-        res.map_into_left_body()
+        // An error page of a signed-in person keeps the navigation (the error itself is
+        // rendered without knowing who asked).
+        let shown = res.response().extensions().get::<Shown>().cloned();
+        match shown {
+            Some(Shown { status, title, message }) => match session::caller(res.request()).await {
+                Ok(ui) => {
+                    let page = render(status, &ErrorPage { chrome: ui.chrome(""), title, message: &message });
+                    res.into_response(page).map_into_right_body()
+                }
+                Err(_) => res.map_into_left_body(),
+            },
+            None => res.map_into_left_body(),
+        }
     };
     let h = res.headers_mut();
     let set = |h: &mut header::HeaderMap, k: header::HeaderName, v: &'static str| {
@@ -391,6 +403,15 @@ impl From<service::Answer> for Fail {
     }
 }
 
+/// What an error page said, kept on its response so that `headers` can render it again
+/// with the caller's navigation.
+#[derive(Clone)]
+struct Shown {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
@@ -411,7 +432,9 @@ impl ResponseError for Fail {
         match self {
             Fail::SignIn => see_other("/console/sign-in"),
             Fail::Page { status, title, message } => {
-                render(*status, &ErrorPage { chrome: Chrome::signed_out(), title, message })
+                let mut resp = render(*status, &ErrorPage { chrome: Chrome::signed_out(), title, message });
+                resp.extensions_mut().insert(Shown { status: *status, title, message: message.clone() });
+                resp
             }
             Fail::Unavailable { retry_after } => {
                 let mut b = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE);

@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod oauth;
 pub mod openapi;
 pub mod pacing;
+pub mod regenerate;
 pub mod trust_policies;
 
 use std::net::TcpListener;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(middleware::api_errors))
             .configure(api::routes)
             .configure(trust_policies::routes)
+            .configure(regenerate::routes)
             .default_service(web::to(api::not_found)),
     )
     .configure(gateway::routes)

@@ -560,6 +560,7 @@ const TAGS: [(&str, &str); 14] = [
         super::api::change_password, super::api::sign_out_everywhere,
         super::api::my_tokens, super::api::my_create, super::api::my_revoke_all,
         super::api::my_get, super::api::my_patch, super::api::my_revoke, super::api::my_rotate,
+        super::regenerate::my_regenerate,
         super::api::users_list, super::api::users_create, super::api::users_get, super::api::users_patch,
         super::api::users_delete, super::api::users_password_reset,
         super::api::roles_list, super::api::roles_create, super::api::roles_delete,
@@ -700,8 +701,8 @@ impl Finish {
                 "order" => "Sort direction.",
                 "outcome" => "Outcome.",
                 "status" => {
-                    "Token status: active, expired, revoked, idle, or expiring_soon (active and expiring within 7 \
-                     days). Without a status filter, tokens that ended (revoked or expired) more than the \
+                    "Token status: active, owner_disabled (active but its owner is disabled), expired, revoked, \
+                     idle, or expiring_soon (active and expiring within 7 days), as the token's status field says. Without a status filter, tokens that ended (revoked or expired) more than the \
                      organization's retention_days ago are left out."
                 }
                 "expires_within_days" => "Tokens neither revoked nor expired that expire within this many days.",

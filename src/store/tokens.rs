@@ -24,6 +24,13 @@ pub const IDLE_SQL: &str =
 pub const NOT_IDLE_SQL: &str =
     "COALESCE(api_tokens.last_used_at, api_tokens.created_at) + COALESCE(api_tokens.idle_ttl_days, 1000000000) * 86400 > ";
 
+/// The token's owner (a person or a service account) is disabled: its otherwise active
+/// tokens show `owner_disabled` (the exchange refuses them).
+pub const OWNER_DISABLED_SQL: &str = "(api_tokens.owner_id IN (SELECT id FROM users WHERE disabled) \
+                                      OR api_tokens.owner_id IN (SELECT id FROM service_accounts WHERE disabled))";
+pub const OWNER_ENABLED_SQL: &str = "NOT (api_tokens.owner_id IN (SELECT id FROM users WHERE disabled) \
+                                     OR api_tokens.owner_id IN (SELECT id FROM service_accounts WHERE disabled))";
+
 pub fn insert(conn: &mut AnyConnection, row: &ApiToken) -> QueryResult<()> {
     diesel::insert_into(api_tokens::table).values(row).execute(conn)?;
     Ok(())
@@ -119,7 +126,7 @@ pub fn find_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<
 pub struct TableFilter<'a> {
     pub owner_kind: Option<&'a str>,
     pub owner_id: Option<&'a str>,
-    /// active, expired, revoked or idle, as of `now`.
+    /// active, owner_disabled, expired, revoked, idle or expiring_soon, as of `now`.
     pub status: Option<&'a str>,
     /// never_used or used.
     pub usage: Option<&'a str>,
@@ -170,11 +177,29 @@ pub fn table(
                     .filter(api_tokens::expires_at.gt(now))
                     .filter(sql::<Bool>(IDLE_SQL).bind::<BigInt, _>(now))
             }
+            // The status a list shows: an active token of a disabled owner is owner_disabled.
             Some("active") => {
                 q = q
                     .filter(api_tokens::revoked_at.is_null())
                     .filter(api_tokens::expires_at.gt(now))
                     .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+                    .filter(sql::<Bool>(OWNER_ENABLED_SQL))
+            }
+            Some("owner_disabled") => {
+                q = q
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::expires_at.gt(now))
+                    .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+                    .filter(sql::<Bool>(OWNER_DISABLED_SQL))
+            }
+            // Console tabs only (not an API value): not active (revoked, expired or idle).
+            Some("inactive") => {
+                q = q.filter(
+                    api_tokens::revoked_at
+                        .is_not_null()
+                        .or(api_tokens::expires_at.le(now))
+                        .or(sql::<Bool>(IDLE_SQL).bind::<BigInt, _>(now)),
+                )
             }
             Some("expiring_soon") => {
                 q = q
@@ -182,6 +207,7 @@ pub fn table(
                     .filter(api_tokens::expires_at.gt(now))
                     .filter(api_tokens::expires_at.le(now + EXPIRING_SOON_DAYS * 86_400))
                     .filter(sql::<Bool>(NOT_IDLE_SQL).bind::<BigInt, _>(now))
+                    .filter(sql::<Bool>(OWNER_ENABLED_SQL))
             }
             _ => {}
         }
@@ -405,6 +431,16 @@ pub fn revoke_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, by: 
         .execute(conn)?;
     tokens_revoked(conn, &ids, now)?;
     Ok(n)
+}
+
+/// How many tokens of an owner are not revoked (what revoking all of them revokes).
+pub fn count_unrevoked(conn: &mut AnyConnection, org_id: &str, owner_id: &str) -> QueryResult<i64> {
+    api_tokens::table
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::owner_id.eq(owner_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .count()
+        .get_result(conn)
 }
 
 /// Keeps the owner label and search text of an owner's tokens in step with its new label.

@@ -85,8 +85,9 @@ fn walk_personal_token(b: &Backend) {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"], json!("invalid_grant"));
 
-    // Rotate the bootstrap token: a new secret once, the old one dead.
-    let bootstrap = br.find("#tokens tbody tr:nth-child(2)");
+    // Rotate the bootstrap token (on the Active tab): a new secret once, the old one dead.
+    br.click_and_load("#tab-active");
+    let bootstrap = br.find("#tokens tbody tr");
     assert!(bootstrap.text().contains("bootstrap"), "{}", bootstrap.text());
     bootstrap.find("button.rotate").click();
     confirm(&br, "bootstrap");
@@ -97,7 +98,7 @@ fn walk_personal_token(b: &Backend) {
     // Revoke all: every token of the person ends.
     br.click_and_load("#done");
     br.find("#revoke-all").click();
-    confirm(&br, "Revoke every one of your tokens");
+    confirm(&br, "of your tokens that are not revoked yet");
     assert!(!br.source_has("status-active"), "no active token is left");
     assert_eq!(s.exchange(&rotated).body["error"], json!("invalid_grant"));
 }
@@ -218,7 +219,7 @@ fn walk_password_and_reset(b: &Backend) {
     br.find("#new_password").send_keys("new-password-456");
     br.find("#confirm_password").send_keys("new-password-456");
     br.click_and_load("#password-submit");
-    assert_eq!(br.find("#current_password-error").text(), "Is not correct.");
+    assert_eq!(br.find("#current_password-error").text(), "That is not your current password.");
     br.find("#current_password").send_keys("user-password-123");
     br.find("#new_password").send_keys("new-password-456");
     br.find("#confirm_password").send_keys("new-password-789");
@@ -245,6 +246,8 @@ fn walk_password_and_reset(b: &Backend) {
     br.click_and_load("#reset-submit");
     assert!(br.find("#code-error").text().contains("unknown, expired or already used"));
     br.screenshot("reset");
+    assert_eq!(br.find("#code").attr("value").as_deref(), Some("not-a-code"), "the code typed is kept");
+    br.find("#code").clear();
     br.find("#code").send_keys(&code);
     br.find("#new_password").send_keys("reset-password-789");
     br.find("#confirm_password").send_keys("reset-password-789");

@@ -4,7 +4,7 @@
 use serde_json::json;
 use tokend::clock::Clock;
 
-use crate::common::browser::confirm;
+pub(crate) use crate::common::browser::confirm;
 use crate::common::browser::{Browser, ConsoleHttp};
 use crate::common::Backend;
 
@@ -20,7 +20,7 @@ browser_tests!(
     axe_finds_no_violations_on_any_page,
 );
 
-fn reload(br: &Browser) {
+pub(crate) fn reload(br: &Browser) {
     br.mark();
     br.script("location.reload()", json!([]));
     br.wait_loaded();
@@ -148,7 +148,7 @@ fn disabled_owners_tokens_show_their_status(b: &Backend) {
     assert_eq!(s.get(&format!("/api/v1/tokens/{adat}"), &owner).body["status"], json!("active"));
 }
 
-fn flash(br: &Browser) -> String {
+pub(crate) fn flash(br: &Browser) -> String {
     br.find("#flash").text()
 }
 
@@ -212,7 +212,7 @@ fn sensitive_action_asks_for_the_password_then_succeeds(b: &Backend) {
     br.go(&s.url(&format!("/console/people/{uid}")));
     br.find("#reset-password").click();
     let before = s.data_snapshot();
-    confirm(&br, "reset code");
+    confirm(&br, "reset link");
     assert_eq!(br.find("h1").text(), "Confirm your password");
     assert!(br.find("#sudo-what").text().contains("reset code"));
     br.find("#sudo_password").send_keys("not-my-password");
@@ -378,7 +378,7 @@ fn org_table_fits_the_fold_and_revokes_selected_rows(b: &Backend) {
 /// axe-core's `axe.min.js`: `TOKEND_AXE`, or `target/tmp/axe` where `.ci/run` installs it
 /// (`npm install axe-core`). None (and the test says so) when missing, except under
 /// `CI=true`, where that fails.
-fn axe_source() -> Option<String> {
+pub(crate) fn axe_source() -> Option<String> {
     let path = std::env::var("TOKEND_AXE").map(std::path::PathBuf::from).unwrap_or_else(|_| {
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("axe/node_modules/axe-core/axe.min.js")
     });
@@ -394,7 +394,7 @@ fn axe_source() -> Option<String> {
 
 /// Runs axe-core in the current page (WCAG 2 A/AA rules and best practices) and answers
 /// its violations, one line each.
-fn axe(br: &Browser, axe_src: &str) -> Vec<String> {
+pub(crate) fn axe(br: &Browser, axe_src: &str) -> Vec<String> {
     br.script(&format!("{axe_src}\n;window.axe = axe; return true"), json!([]));
     let v = br.script_async(
         "var done = arguments[arguments.length - 1]; \

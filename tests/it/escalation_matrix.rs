@@ -1210,6 +1210,36 @@ fn repro_j_personal_token_reach_by_principal(b: &Backend) {
     }
 }
 
+/// POST /api/v1/me/tokens/{id}/regenerate, per person: minting, like rotate — their own
+/// token from their interactive login (201), never from a bearer derived from an API token
+/// (403), never someone else's token (404), whatever their roles; refusals change nothing.
+fn repro_k_regenerate_by_principal(b: &Backend) {
+    let s = b.start();
+    let owner = s.owner_login();
+    let (_, admin) = s.user(&owner, "admin@example.test", &["org:admin"]);
+    let (_, member) = s.user(&owner, "member@example.test", &["org:member"]);
+    let mut ids = Vec::new();
+    for (who, login) in [("owner", &owner), ("admin", &admin), ("member", &member)] {
+        let (_, script) =
+            s.pat(login, json!({"name": "script", "ttl_days": 1, "roles": ["org:member"], "management": true}));
+        let bearer = s.exchange_api(&script);
+        let target =
+            create(&s, login, "/api/v1/me/tokens", json!({"name": "t", "ttl_days": 1, "roles": ["org:member"]}));
+        let path = format!("/api/v1/me/tokens/{}/regenerate", str_of(&target, "id"));
+        let before = state(&s);
+        expect(&s.post(&path, &bearer, json!({"ttl_days": 2})), 403, &format!("{who}: API-token bearer"));
+        assert_unchanged(&s, &before, &format!("{who}: refused regenerate"));
+        let r = s.post(&path, login, json!({"ttl_days": 2}));
+        expect(&r, 201, &format!("{who}: interactive"));
+        ids.push(format!("/api/v1/me/tokens/{}/regenerate", str_of(&r.body, "id")));
+    }
+    for (who, login, other) in [("owner", &owner, &ids[2]), ("admin", &admin, &ids[0]), ("member", &member, &ids[1])] {
+        let before = state(&s);
+        expect(&s.post(other, login, json!({})), 404, &format!("{who} on someone else's token"));
+        assert_unchanged(&s, &before, &format!("{who}: someone else's token"));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // the console
 // ---------------------------------------------------------------------------------------
@@ -1255,6 +1285,26 @@ enum Console {
     OtherAppDelete,
     /// A secret page whose slot this session does not hold.
     SecretGone,
+    /// The name and description form of a LOW service account.
+    SaRenameLow,
+    /// Deleting a LOW service account (its tokens revoked).
+    SaDeleteLow,
+    /// The page of a LOW service account's token, and its rename form.
+    SaTokenPageLow,
+    SaTokenRenameLow,
+    OtherSaTokenPage,
+    OtherSaDelete,
+    /// Someone else's personal token (a person of the same org): its page, rename and
+    /// regenerate are nobody else's (404), whatever their roles.
+    PersonTokenPage,
+    PersonTokenRename,
+    PersonTokenRegenerate,
+    /// The webhook pages (org:admin; creating one is a sudo action, open after signing in).
+    WebhookList,
+    WebhookCreate,
+    OtherWebhookPage,
+    OtherWebhookTest,
+    OtherWebhookDelete,
 }
 
 /// Statuses: 303 for no session (to the sign-in page) and for a form that succeeded (back
@@ -1290,6 +1340,20 @@ const CONSOLE_MATRIX: &[(Console, [u16; 5])] = &[
     (Console::OtherAppSecret,    [303,  404,  404,  404,  403]),
     (Console::OtherAppDelete,    [303,  404,  404,  404,  403]),
     (Console::SecretGone,        [303,  410,  410,  410,  410]),
+    (Console::SaRenameLow,       [303,  303,  303,  403,  403]),
+    (Console::SaDeleteLow,       [303,  303,  303,  403,  403]),
+    (Console::SaTokenPageLow,    [303,  200,  200,  403,  403]),
+    (Console::SaTokenRenameLow,  [303,  303,  303,  403,  403]),
+    (Console::OtherSaTokenPage,  [303,  404,  404,  403,  403]),
+    (Console::OtherSaDelete,     [303,  404,  404,  403,  403]),
+    (Console::PersonTokenPage,   [303,  404,  404,  404,  404]),
+    (Console::PersonTokenRename, [303,  404,  404,  404,  404]),
+    (Console::PersonTokenRegenerate, [303, 404, 404, 404, 404]),
+    (Console::WebhookList,       [303,  200,  200,  403,  403]),
+    (Console::WebhookCreate,     [303,  303,  303,  403,  403]),
+    (Console::OtherWebhookPage,  [303,  404,  404,  403,  403]),
+    (Console::OtherWebhookTest,  [303,  404,  404,  403,  403]),
+    (Console::OtherWebhookDelete,[303,  404,  404,  403,  403]),
 ];
 
 /// Every console cell answers exactly its status; a refusal, a redirect to sign in and a
@@ -1306,6 +1370,9 @@ fn console_matrix(b: &Backend) {
         ConsoleHttp::sign_in(s, "member@example.test", "user-password-123"),
     ];
     let o = &w.other;
+    // A personal token of a person none of the sessions is.
+    let (_, ghost) = s.user(&w.owner, "ghost@example.test", &["org:member"]);
+    let (ghost_pat, _) = s.pat(&ghost, json!({"name": "ghost", "ttl_days": 3, "roles": ["org:member"]}));
     let mut wrong = Vec::new();
     let mut cells = 0;
     for (act, row) in CONSOLE_MATRIX {
@@ -1387,6 +1454,38 @@ fn console_matrix(b: &Backend) {
                 Console::OtherAppSecret => ("POST", format!("/console/apps/{}/secret", o.app), vec![], true),
                 Console::OtherAppDelete => ("POST", format!("/console/apps/{}/delete", o.app), vec![], true),
                 Console::SecretGone => ("GET", "/console/secret/nothing-here".into(), vec![], true),
+                Console::SaRenameLow => (
+                    "POST",
+                    format!("/console/service-accounts/{}/details", sa()),
+                    vec![("name", named), ("description", "renamed".into())],
+                    true,
+                ),
+                Console::SaDeleteLow => ("POST", format!("/console/service-accounts/{}/delete", sa()), vec![], true),
+                Console::SaTokenPageLow => ("GET", sa_token(), vec![], true),
+                Console::SaTokenRenameLow => ("POST", format!("{}/edit", sa_token()), vec![("name", named)], true),
+                Console::OtherSaTokenPage => {
+                    ("GET", format!("/console/service-accounts/{}/tokens/{}", o.sa, o.sa_token), vec![], true)
+                }
+                Console::OtherSaDelete => ("POST", format!("/console/service-accounts/{}/delete", o.sa), vec![], true),
+                Console::PersonTokenPage => ("GET", format!("/console/me/tokens/{ghost_pat}"), vec![], true),
+                Console::PersonTokenRename => {
+                    ("POST", format!("/console/me/tokens/{ghost_pat}/edit"), vec![("name", named)], true)
+                }
+                Console::WebhookList => ("GET", "/console/webhooks".into(), vec![], true),
+                Console::WebhookCreate => (
+                    "POST",
+                    "/console/webhooks".into(),
+                    vec![("url", format!("https://hooks.example.com/{n}")), ("events", "token.revoked".into())],
+                    true,
+                ),
+                Console::OtherWebhookPage => ("GET", format!("/console/webhooks/{}", o.webhook), vec![], true),
+                Console::OtherWebhookTest => ("POST", format!("/console/webhooks/{}/test", o.webhook), vec![], true),
+                Console::OtherWebhookDelete => {
+                    ("POST", format!("/console/webhooks/{}/delete", o.webhook), vec![], true)
+                }
+                Console::PersonTokenRegenerate => {
+                    ("POST", format!("/console/me/tokens/{ghost_pat}/regenerate"), vec![("ttl_days", "2".into())], true)
+                }
             };
             let before = state(s);
             let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -1429,6 +1528,7 @@ backend_tests!(
     repro_f_app_without_introspect_flag_cannot_introspect,
     repro_g_personal_token_requires_roles,
     repro_h_api_token_as_client_secret_never_exceeds_refresh_token,
+    repro_k_regenerate_by_principal,
     repro_i_api_token_client_disabled_owner_and_other_org_refused,
     repro_j_personal_token_reach_by_principal,
 );

@@ -23,6 +23,9 @@ mod console_admin;
 /// The console, second round: secrets shown once after a redirect, honest status, flash
 /// messages, the sudo window, confirmations.
 mod console_round2;
+/// The console, third round: service accounts and tokens corrected (rename, delete,
+/// regenerate), all errors of a form at once, My tokens tabs, status filters.
+mod console_round3;
 /// Signing keys and discovery: JWKS, rotation, forged bearers, health, metrics, login.
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.

@@ -2,12 +2,20 @@
 // script (the Content-Security-Policy allows only 'self'); every form works without it.
 "use strict";
 (function () {
+  document.documentElement.classList.add("js");
   var pending = null;
   function confirmDialog() { return document.getElementById("confirm"); }
 
   document.addEventListener("click", function (e) {
     var t = e.target;
     if (!(t instanceof Element)) return;
+    var menu = t.closest("#menu-toggle");
+    if (menu) {
+      var expanded = menu.getAttribute("aria-expanded") === "true";
+      menu.setAttribute("aria-expanded", expanded ? "false" : "true");
+      document.documentElement.classList.toggle("menu-open", !expanded);
+      return;
+    }
     var open = t.closest("[data-open]");
     if (open) {
       var d = document.getElementById(open.getAttribute("data-open"));

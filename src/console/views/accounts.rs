@@ -21,6 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     use web::{get, post, resource};
     cfg.service(resource("/service-accounts").route(get().to(list)).route(post().to(create)))
         .service(resource("/service-accounts/{id}").route(get().to(show)).route(post().to(edit)))
+        .service(resource("/service-accounts/{id}/details").route(post().to(details)))
+        .service(resource("/service-accounts/{id}/delete").route(post().to(delete)))
         .service(resource("/service-accounts/{id}/tokens").route(post().to(token_create)))
         .service(resource("/service-accounts/{id}/tokens/{tid}/rotate").route(post().to(token_rotate)))
         .service(resource("/service-accounts/{id}/tokens/{tid}/revoke").route(post().to(token_revoke)));
@@ -90,11 +92,25 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
         roles: form.all("roles"),
     };
     let (name, description, chosen) = (input.name.clone(), input.description.clone(), input.roles.clone());
+    // Every error of the form at once; an account needs at least one role.
+    let mut errors = details_errors(&form);
+    if chosen.is_empty() {
+        errors
+            .fields
+            .push(("roles".into(), "Choose at least one role: a service account without roles can do nothing.".into()));
+    }
     let p = ui.p.clone();
-    match write(&st, move |conn, _, now| accounts::create(conn, &p, &input, now)).await {
+    let result = if errors.any() {
+        Err(errors)
+    } else {
+        match write(&st, move |conn, _, now| accounts::create(conn, &p, &input, now)).await {
+            Ok(a) => Ok(a),
+            Err(e) => Err(FieldErrors::from_error(e)?),
+        }
+    };
+    match result {
         Ok(a) => Ok(done(&ui, &format!("{BASE}/{}", a.id), format!("Created the service account “{}”.", a.name), None)),
-        Err(e) => {
-            let errors = FieldErrors::from_error(e)?;
+        Err(errors) => {
             let mut v = list_page(&ui, &st, None).await?;
             let names: Vec<String> = v.roles.iter().map(|r| r.name.clone()).collect();
             v.roles = parts::role_choices(&names, &chosen);
@@ -104,11 +120,28 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
     }
 }
 
+/// The name and description fields checked together (every error shown at once).
+fn details_errors(form: &crate::console::csrf::Form) -> FieldErrors {
+    let mut e = FieldErrors::default();
+    for (field, min, max) in [("name", 1, 100), ("description", 0, 1000)] {
+        if let Err(err) = service::check_text(field, form.get(field), min, max) {
+            if let Ok(f) = FieldErrors::from_error(err) {
+                e.fields.extend(f.fields);
+            }
+        }
+    }
+    e
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct ShowPage {
     chrome: Chrome,
     a: AccountRow,
+    /// The details form (name, description) as submitted, and its errors.
+    name: String,
+    description: String,
+    details_errors: FieldErrors,
     /// Roles to pick for the account: the caller's own and the account's.
     role_choices: Vec<RoleChoice>,
     /// Roles to pick for a new token: the account's.
@@ -158,6 +191,9 @@ fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
     pickable.extend(l.a.roles.iter().filter(|r| !l.own.contains(r)).cloned());
     ShowPage {
         chrome: ui.chrome("service-accounts"),
+        name: l.a.name.clone(),
+        description: l.a.description.clone(),
+        details_errors: FieldErrors::default(),
         role_choices: parts::role_choices(&pickable, &l.a.roles),
         token_roles: parts::role_choices(&l.a.roles, &l.a.roles),
         rows: l.tokens.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
@@ -328,4 +364,51 @@ pub async fn token_revoke(
     })
     .await?;
     Ok(done(&ui, &format!("{BASE}/{id}"), format!("Revoked “{}”.", t.name), Some(&tid)))
+}
+
+/// Renames or re-describes the account (its tokens' owner label follows).
+pub async fn details(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let Post { ui, form } = post;
+    let id = id.into_inner();
+    let mut errors = details_errors(&form);
+    if !errors.any() {
+        let input = AccountPatch {
+            name: Some(form.get("name").to_string()),
+            description: Some(form.get("description").to_string()),
+            roles: None,
+            disabled: None,
+        };
+        let (p, id2) = (ui.p.clone(), id.clone());
+        match write(&st, move |conn, _, now| accounts::patch(conn, &p, &id2, &input, now)).await {
+            Ok(a) => return Ok(done(&ui, &format!("{BASE}/{id}"), format!("Saved “{}”.", a.name), None)),
+            Err(e) => errors = FieldErrors::from_error(e)?,
+        }
+    }
+    let l = load(&ui, &st, id, None).await?;
+    let v = ShowPage {
+        name: form.get("name").to_string(),
+        description: form.get("description").to_string(),
+        details_errors: errors,
+        ..show_page(&ui, l)
+    };
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
+}
+
+/// Deletes the account (confirmed in the page); every token of it is revoked with it.
+pub async fn delete(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let ui = post.ui;
+    let (p, id) = (ui.p.clone(), id.into_inner());
+    let (name, live) = write(&st, move |conn, _, now| {
+        let a = accounts::get(conn, &p, &id)?;
+        let (live, _) = accounts::token_limit(conn, &p, &id, now)?;
+        accounts::delete(conn, &p, &id, now)?;
+        Ok((a.name, live))
+    })
+    .await?;
+    let tokens = match live {
+        0 => "it had no live tokens".to_string(),
+        1 => "its 1 live token was revoked".to_string(),
+        n => format!("its {n} live tokens were revoked"),
+    };
+    Ok(done(&ui, BASE, format!("Deleted the service account “{name}”: {tokens}."), None))
 }

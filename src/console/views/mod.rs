@@ -12,6 +12,8 @@ pub mod policy_page;
 pub mod roles_page;
 pub mod secret;
 pub mod signin;
+pub mod token_page;
+pub mod webhooks;
 
 use actix_web::web::{self, get, post, resource};
 
@@ -29,7 +31,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/me/tokens/revoke-all").route(post().to(my_tokens::revoke_all)))
         .service(resource("/me/tokens/{id}/revoke").route(post().to(my_tokens::revoke)))
         .service(resource("/me/tokens/{id}/rotate").route(post().to(my_tokens::rotate)))
+        .configure(token_page::routes)
         .configure(accounts::routes)
         .configure(apps::routes)
-        .configure(admin::routes);
+        .configure(admin::routes)
+        .configure(webhooks::routes);
 }

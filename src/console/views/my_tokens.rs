@@ -5,8 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::parts::{self, ListQuery, Pager, RoleChoice, TokenRow};
+use super::parts::{self, Pager, RoleChoice, TokenRow};
 use super::secret;
+use super::token_page::Link;
 use crate::app::State;
 use crate::console::{done, page, read, render, show_secret, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
 use crate::service::tokens::{self, CreateToken};
@@ -21,6 +22,14 @@ struct MyTokens {
     chrome: Chrome,
     rows: Vec<TokenRow>,
     pager: Pager,
+    /// The tab shown: active tokens, or inactive ones (revoked, expired, idle).
+    inactive: bool,
+    active_count: i64,
+    inactive_count: i64,
+    /// What "Revoke all" revokes: every token not yet revoked.
+    unrevoked: i64,
+    /// Successors of rotated tokens on this page (by the old token's id).
+    successors: std::collections::HashMap<String, Link>,
     roles: Vec<RoleChoice>,
     name: String,
     description: String,
@@ -39,20 +48,59 @@ pub fn own_roles(conn: &mut AnyConnection, p: &Principal) -> service::Result<Vec
     Ok(roles::list(conn, p)?.into_iter().map(|r| r.name).filter(|r| p.roles.holds(r)).collect())
 }
 
+impl MyTokens {
+    fn successor(&self, id: &str) -> Option<&Link> {
+        self.successors.get(id)
+    }
+}
+
+/// `?tab=inactive&page=N`.
+#[derive(serde::Deserialize, Default)]
+pub struct TabQuery {
+    pub page: Option<String>,
+    pub tab: Option<String>,
+}
+
 struct Listed {
     page: service::list::Paged<tokens::TokenView>,
+    inactive: bool,
+    active_count: i64,
+    inactive_count: i64,
+    unrevoked: i64,
+    successors: std::collections::HashMap<String, tokens::TokenView>,
     max_days: i64,
     roles: Vec<String>,
     reach: parts::ReachChoice,
 }
 
-async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<Listed, Fail> {
+async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>, inactive: bool) -> Result<Listed, Fail> {
     let p = ui.p.clone();
     Ok(read(st, move |conn, s, now| {
-        let q = parts::token_query(page.as_deref())?;
+        let mut q = parts::token_query(page.as_deref())?;
+        let mut other = parts::token_query(None)?;
+        other.page.size = 1;
+        let (shown, hidden) = if inactive { (&mut q, &mut other) } else { (&mut other, &mut q) };
+        shown.inactive = true;
+        hidden.status = Some(tokens::vocab::StatusFilter::Active);
         let page = tokens::my_list(conn, &p, &q, &s.usage, now)?;
+        let other_count = tokens::my_list(conn, &p, &other, &s.usage, now)?.total_count;
+        let (active_count, inactive_count) =
+            if inactive { (other_count, page.total_count) } else { (page.total_count, other_count) };
+        let ids: Vec<String> =
+            page.items.iter().filter(|t| t.status.as_str() == "revoked").map(|t| t.id.clone()).collect();
+        let successors = tokens::my_successors(conn, &p, &ids, &s.usage, now)?;
         let max_days = policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
-        Ok(Listed { page, max_days, roles: own_roles(conn, &p)?, reach: parts::default_reach(&s.cfg) })
+        Ok(Listed {
+            page,
+            inactive,
+            active_count,
+            inactive_count,
+            unrevoked: tokens::my_unrevoked(conn, &p)?,
+            successors,
+            max_days,
+            roles: own_roles(conn, &p)?,
+            reach: parts::default_reach(&s.cfg),
+        })
     })
     .await?)
 }
@@ -63,7 +111,23 @@ fn view(ui: &Ui, l: Listed) -> MyTokens {
     MyTokens {
         chrome: ui.chrome("my-tokens"),
         rows: l.page.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
-        pager: Pager::new(BASE, &l.page),
+        pager: if l.inactive {
+            Pager::new(&format!("{BASE}?tab=inactive"), &l.page)
+        } else {
+            Pager::new(BASE, &l.page)
+        },
+        inactive: l.inactive,
+        active_count: l.active_count,
+        inactive_count: l.inactive_count,
+        unrevoked: l.unrevoked,
+        successors: l
+            .successors
+            .into_iter()
+            .map(|(old, t)| {
+                let label = format!("{} ({})", t.name, t.hint);
+                (old, Link { href: format!("{BASE}/{}", t.id), label })
+            })
+            .collect(),
         roles: parts::role_choices(&l.roles, &default_role),
         name: String::new(),
         description: String::new(),
@@ -75,8 +139,9 @@ fn view(ui: &Ui, l: Listed) -> MyTokens {
     }
 }
 
-pub async fn list(ui: Ui, q: web::Query<ListQuery>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    let l = load(&ui, &st, q.into_inner().page).await?;
+pub async fn list(ui: Ui, q: web::Query<TabQuery>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
+    let q = q.into_inner();
+    let l = load(&ui, &st, q.page, q.tab.as_deref() == Some("inactive")).await?;
     page(&view(&ui, l))
 }
 
@@ -116,7 +181,7 @@ pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
             Ok(show_secret(&ui, secret::token(&st.cfg, "my-tokens", title, created, BASE.into())))
         }
         Err(errors) => {
-            let l = load(&ui, &st, None).await?;
+            let l = load(&ui, &st, None, false).await?;
             let roles = parts::role_choices(&l.roles, &chosen);
             let reach = parts::reach_choice(&st.cfg, audiences.as_deref(), management);
             let expiry = parts::Expiry::new(l.max_days, ui.now, &ttl, form.get("expires_on"));
@@ -136,14 +201,16 @@ pub async fn revoke(post: Post, id: web::Path<String>, st: web::Data<State>) -> 
         tokens::my_get(conn, &p, &id2, &s.usage, now)
     })
     .await?;
-    Ok(done(&ui, BASE, format!("Revoked “{}”.", t.name), Some(&id)))
+    // A revoked token is listed under Inactive: the message's row is there.
+    Ok(done(&ui, &format!("{BASE}?tab=inactive"), format!("Revoked “{}”.", t.name), Some(&id)))
 }
 
 pub async fn revoke_all(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let ui = post.ui;
     let p = ui.p.clone();
     let n = write(&st, move |conn, _, now| tokens::my_revoke_all(conn, &p, now)).await?;
-    Ok(done(&ui, BASE, format!("Revoked all your tokens ({n})."), None))
+    let what = if n == 1 { "1 token".to_string() } else { format!("{n} tokens") };
+    Ok(done(&ui, BASE, format!("Revoked all your tokens: {what}."), None))
 }
 
 pub async fn rotate(

@@ -106,7 +106,8 @@ pub struct Pager {
 impl Pager {
     pub fn new<T: serde::Serialize>(base: &str, p: &Paged<T>) -> Pager {
         let pages = ((p.total_count + p.page_size - 1) / p.page_size.max(1)).max(1);
-        let link = |n: i64| format!("{base}?page={n}");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let link = |n: i64| format!("{base}{sep}page={n}");
         Pager {
             page: p.page,
             pages,
@@ -121,10 +122,24 @@ impl Pager {
 pub struct RoleChoice {
     pub name: String,
     pub checked: bool,
+    /// What a built-in role allows ("" for the org's own roles).
+    pub description: &'static str,
+    /// org:owner: a warning goes beside it.
+    pub owner: bool,
 }
 
 pub fn role_choices(names: &[String], checked: &[String]) -> Vec<RoleChoice> {
-    names.iter().map(|n| RoleChoice { name: n.clone(), checked: checked.contains(n) }).collect()
+    names
+        .iter()
+        .map(|n| RoleChoice {
+            name: n.clone(),
+            checked: checked.contains(n),
+            description: crate::service::authz::roles::RoleName::stored(n.to_string())
+                .builtin()
+                .map_or("", |r| r.description()),
+            owner: n == "org:owner",
+        })
+        .collect()
 }
 
 /// A whole number of days from a form field: empty → None.

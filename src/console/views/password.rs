@@ -29,16 +29,21 @@ pub async fn form(ui: Ui, q: web::Query<DoneQuery>) -> Result<HttpResponse, Fail
     page(&ChangePage { chrome: ui.chrome("password"), errors: FieldErrors::default(), done: q.done.is_some() })
 }
 
-/// The new password twice, the same length rule as the API.
+/// The new password twice, the same length rule as the API; every error at once.
 fn check_new(form: &Form) -> Result<String, FieldErrors> {
     let new = form.get("new_password");
+    let mut e = FieldErrors::default();
     if users::check_password(new).is_err() {
-        return Err(FieldErrors::field("new_password", "must be 8 to 1024 characters"));
+        e.fields.push(("new_password".into(), "Must be 8 to 1024 characters.".into()));
     }
     if form.get("confirm_password") != new {
-        return Err(FieldErrors::field("confirm_password", "does not match the new password"));
+        e.fields.push(("confirm_password".into(), "Does not match the new password.".into()));
     }
-    Ok(new.to_string())
+    if e.any() {
+        Err(e)
+    } else {
+        Ok(new.to_string())
+    }
 }
 
 pub async fn change(req: HttpRequest, post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
@@ -47,8 +52,14 @@ pub async fn change(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
         Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &ChangePage { chrome: ui.chrome("password"), errors, done: false }))
     };
     let new = match check_new(&form) {
-        Ok(n) => n,
-        Err(e) => return again(e),
+        Ok(n) if !form.get("current_password").is_empty() => n,
+        Ok(_) => return again(FieldErrors::field("current_password", "enter your current password")),
+        Err(mut e) => {
+            if form.get("current_password").is_empty() {
+                e.fields.insert(0, ("current_password".into(), "Enter your current password.".into()));
+            }
+            return again(e);
+        }
     };
     let (p, ip, current, s) = (ui.p.clone(), client_ip(&req), form.get("current_password").to_string(), st.clone());
     let changed = blocking(move || {
@@ -58,6 +69,10 @@ pub async fn change(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
     .await;
     match changed {
         Ok(()) => Ok(see_other("/console/me/password?done=1")),
+        // The service's 422 on current_password, in plain words.
+        Err(service::Error::Invalid { field, .. }) if field == "current_password" => {
+            again(FieldErrors::field("current_password", "that is not your current password"))
+        }
         Err(e) => again(FieldErrors::from_error(e)?),
     }
 }
@@ -78,17 +93,29 @@ pub async fn sign_out_everywhere(post: Post, st: web::Data<State>) -> Result<Htt
 pub struct ResetPage {
     chrome: Chrome,
     errors: FieldErrors,
+    code: String,
 }
 
-pub async fn reset_form(st: web::Data<State>) -> HttpResponse {
-    pre_session(&st, StatusCode::OK, |chrome| ResetPage { chrome, errors: FieldErrors::default() })
+/// `?code=…`: the one-time link an administrator passes on (or the email) fills the code in.
+#[derive(serde::Deserialize)]
+pub struct CodeQuery {
+    #[serde(default)]
+    code: Option<String>,
+}
+
+pub async fn reset_form(q: web::Query<CodeQuery>, st: web::Data<State>) -> HttpResponse {
+    let code: String = q.into_inner().code.unwrap_or_default().chars().take(200).collect();
+    pre_session(&st, StatusCode::OK, |chrome| ResetPage { chrome, errors: FieldErrors::default(), code })
 }
 
 /// Redeems a reset code: the code is checked before any hashing; every login of the
 /// person ends; then the sign-in page.
 pub async fn reset(req: HttpRequest, body: web::Bytes, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let form = Form::parse(&body);
-    let again = |status, errors| Ok(pre_session(&st, status, |chrome| ResetPage { chrome, errors }));
+    // The code typed (or brought by the link) is kept when the page is shown again.
+    let kept: String = form.get("code").chars().take(200).collect();
+    let again =
+        |status, errors| Ok(pre_session(&st, status, |chrome| ResetPage { chrome, errors, code: kept.clone() }));
     if !pre_session_ok(&req, &form) {
         return again(
             StatusCode::FORBIDDEN,
@@ -96,8 +123,14 @@ pub async fn reset(req: HttpRequest, body: web::Bytes, st: web::Data<State>) -> 
         );
     }
     let new = match check_new(&form) {
-        Ok(n) => n,
-        Err(e) => return again(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Ok(n) if !form.get("code").trim().is_empty() => n,
+        Ok(_) => return again(StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::field("code", "enter the reset code")),
+        Err(mut e) => {
+            if form.get("code").trim().is_empty() {
+                e.fields.insert(0, ("code".into(), "Enter the reset code.".into()));
+            }
+            return again(StatusCode::UNPROCESSABLE_ENTITY, e);
+        }
     };
     let (code, ip, s) = (form.get("code").to_string(), client_ip(&req), st.clone());
     let redeemed = blocking(move || sessions::redeem_code(&s.db, &s.hashing, &code, &new, &ip, s.now())).await;

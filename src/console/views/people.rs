@@ -200,7 +200,9 @@ pub async fn show(
 ) -> Result<HttpResponse, Fail> {
     ui.p.require(crate::service::Role::OrgAdmin)?;
     let notice = match q.done.as_deref() {
-        Some("created") => Some("Created. They have no password yet: create a reset code below and give it to them."),
+        Some("created") => {
+            Some("Created. They have no password yet: create their invitation link below and give it to them.")
+        }
         Some("saved") => Some("Saved."),
         Some("disabled") => Some("Disabled: their sign-ins and access tokens have ended."),
         Some("enabled") => Some("Enabled again. Their old sign-ins stay ended."),
@@ -287,13 +289,20 @@ pub async fn reset(
         Ok((u, sessions::issue_reset_code(conn, &p, &id2, now)?))
     })
     .await?;
+    // The one-time link carries the code: whoever opens it only types a password.
+    let link = format!("{}/console/reset?code={}", st.cfg.issuer, issued.code);
+    let invite = !u.has_password;
     let shown = slots::ShownSecret {
         nav: "people",
-        title: format!("Password reset code for {}", u.email),
-        what: "reset code",
+        title: if invite {
+            format!("Invitation for {}", u.email)
+        } else {
+            format!("Password reset code for {}", u.email)
+        },
+        what: if invite { "invitation code" } else { "reset code" },
         secret: issued.code,
-        extra: Some(("Give it to them; they set a new password at /console/reset before", when(&issued.expires_at))),
-        facts: Vec::new(),
+        extra: Some(("One-time link (give it to them; it fills the code in)", link)),
+        facts: vec![("Valid until", when(&issued.expires_at)), ("Where", format!("{}/console/reset", st.cfg.issuer))],
         usage: Vec::new(),
         back: format!("{BASE}/{id}"),
     };

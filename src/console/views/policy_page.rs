@@ -11,7 +11,7 @@ use crate::service::org::policy::{self, PolicyView};
 const BASE: &str = "/console/policy";
 
 /// The form's fields: (name, label, help, required).
-const FIELDS: [(&str, &str, &str, bool); 4] = [
+const FIELDS: [(&str, &str, &str, bool); 5] = [
     (
         "personal_token_max_ttl_days",
         "Personal token lifetime, at most (days)",
@@ -26,7 +26,18 @@ const FIELDS: [(&str, &str, &str, bool); 4] = [
         false,
     ),
     ("max_tokens_per_service_account", "Live tokens per service account, at most", "1 to 1000.", true),
+    (
+        "retention_days",
+        "Keep ended tokens in lists (days)",
+        "Revoked and expired tokens are listed (and then purged) for this many days.",
+        false,
+    ),
 ];
+
+/// The self-rotation checkbox (`allow_self_rotation`).
+const SELF_ROTATION: &str = "allow_self_rotation";
+/// A hidden field: the form had the checkbox.
+const SHOWN: &str = "self_rotation_shown";
 
 pub struct Field {
     pub name: &'static str,
@@ -42,6 +53,8 @@ struct PolicyPage {
     chrome: Chrome,
     fields: Vec<Field>,
     editable: bool,
+    /// Whether API tokens may rotate themselves (`POST /api/v1/tokens/self/rotate`).
+    self_rotation: bool,
     updated: String,
     errors: FieldErrors,
     notice: Option<&'static str>,
@@ -53,6 +66,8 @@ fn current(v: &PolicyView) -> Vec<(&'static str, String)> {
         ("service_token_max_ttl_days", v.service_token_max_ttl_days.to_string()),
         ("idle_ttl_days", v.idle_ttl_days.map(|d| d.to_string()).unwrap_or_default()),
         ("max_tokens_per_service_account", v.max_tokens_per_service_account.to_string()),
+        ("retention_days", v.retention_days.to_string()),
+        (SELF_ROTATION, if v.allow_self_rotation { "on" } else { "" }.to_string()),
     ]
 }
 
@@ -81,6 +96,7 @@ async fn show(
         chrome: ui.chrome("policy"),
         fields,
         editable: ui.p.is_owner(),
+        self_rotation: values.iter().any(|(n, v)| *n == SELF_ROTATION && !v.is_empty()),
         updated: v.updated_at.as_deref().map(super::parts::when).unwrap_or_else(|| "never (the defaults)".into()),
         errors,
         notice,
@@ -102,17 +118,33 @@ pub async fn show_page(ui: Ui, q: web::Query<Done>, st: web::Data<State>) -> Res
 /// optional field; anything else is refused at its field before the service is called.
 fn body(values: &[(&'static str, String)]) -> Result<serde_json::Value, FieldErrors> {
     let mut out = serde_json::Map::new();
+    let mut errors = FieldErrors::default();
     for (name, _, _, required) in FIELDS {
         let v = values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.trim()).unwrap_or("");
         if v.is_empty() {
             if required {
-                return Err(FieldErrors::field(name, "enter a whole number"));
+                errors.fields.push((name.into(), "Enter a whole number.".into()));
+            } else if name != "retention_days" {
+                out.insert(name.into(), serde_json::Value::Null);
             }
-            out.insert(name.into(), serde_json::Value::Null);
+            // An empty retention leaves it as it is (it has no "none").
             continue;
         }
-        let n: i64 = v.parse().map_err(|_| FieldErrors::field(name, "enter a whole number"))?;
-        out.insert(name.into(), n.into());
+        match v.parse::<i64>() {
+            Ok(n) => {
+                out.insert(name.into(), n.into());
+            }
+            // Every field's error at once.
+            Err(_) => errors.fields.push((name.into(), "Enter a whole number.".into())),
+        }
+    }
+    if errors.any() {
+        return Err(errors);
+    }
+    // The checkbox counts only when the form showed it (an unticked box sends nothing).
+    if values.iter().any(|(n, _)| *n == SHOWN) {
+        let on = values.iter().any(|(n, v)| *n == SELF_ROTATION && !v.is_empty());
+        out.insert(SELF_ROTATION.into(), on.into());
     }
     Ok(serde_json::Value::Object(out))
 }
@@ -125,7 +157,11 @@ pub async fn save(req: HttpRequest, post: Post, st: web::Data<State>) -> Result<
         }
     }
     let Post { ui, form } = post;
-    let values: Vec<(&'static str, String)> = FIELDS.iter().map(|(n, ..)| (*n, form.get(n).to_string())).collect();
+    let mut values: Vec<(&'static str, String)> = FIELDS.iter().map(|(n, ..)| (*n, form.get(n).to_string())).collect();
+    values.push((SELF_ROTATION, form.opt(SELF_ROTATION).map(|_| "on").unwrap_or("").to_string()));
+    if form.opt(SHOWN).is_some() {
+        values.push((SHOWN, "1".into()));
+    }
     let result = match body(&values) {
         Err(errors) => Err(errors),
         Ok(body) => {

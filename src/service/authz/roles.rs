@@ -35,7 +35,7 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    fn description(self) -> &'static str {
+    pub fn description(self) -> &'static str {
         match self {
             Role::OrgOwner => "Full control of the organization, including policy and owners",
             Role::OrgAdmin => "Manages people, service accounts, apps, roles and every token",

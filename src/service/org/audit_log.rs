@@ -112,3 +112,20 @@ pub fn list(conn: &mut AnyConnection, p: &Principal, f: &AuditFilter, page: &Pag
         detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
     }))
 }
+
+/// What to show for ids in the log (emails, names; see `store::audit::labels`). Admins.
+pub fn labels(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    p.require(crate::service::authz::roles::Role::OrgAdmin)?;
+    Ok(store::audit::labels(conn, &p.org_id, ids)?)
+}
+
+/// The people, service accounts and apps an actor or object picker offers: (id, label),
+/// at most 500 of each kind. Admins.
+pub fn directory(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<(String, String)>> {
+    p.require(crate::service::authz::roles::Role::OrgAdmin)?;
+    Ok(store::audit::directory(conn, &p.org_id, 500)?)
+}

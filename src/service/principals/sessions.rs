@@ -52,6 +52,8 @@ fn check_new_password(new: &str) -> Result<()> {
 
 /// A reset code is valid for one hour, once.
 pub const RESET_CODE_TTL: i64 = 3600;
+/// How long an invitation lasts: the code of a person who has no password yet.
+pub const INVITE_CODE_TTL: i64 = 24 * 3600;
 
 /// Records a login; the access token names it (`sid`).
 pub fn start(conn: &mut AnyConnection, user: &User, ttl: i64, now: i64) -> Result<Session> {
@@ -177,7 +179,8 @@ pub struct IssuedCode {
     pub expires_at: crate::service::Timestamp,
 }
 
-/// An admin's one-time reset code for a person (who sets their own password with it).
+/// An admin's one-time reset code for a person (who sets their own password with it):
+/// valid an hour, or 24 hours for someone who has no password yet (an invitation).
 /// Issuing one ends the person's logins and voids earlier unused codes.
 pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, now: i64) -> Result<IssuedCode> {
     p.require(crate::service::Role::OrgAdmin)?;
@@ -193,7 +196,8 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
             code_hash: secrets::hash(&code),
             created_by: p.id.clone(),
             created_at: now,
-            expires_at: now + RESET_CODE_TTL,
+            // Someone new (no password yet) has a day; a reset of an existing password an hour.
+            expires_at: now + if u.password_hash.is_none() { INVITE_CODE_TTL } else { RESET_CODE_TTL },
             used_at: None,
             user_roles: Some(u.roles.clone()),
         };

@@ -440,6 +440,30 @@ pub fn my_revoke(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) ->
     })
 }
 
+/// How many of the caller's tokens `my_revoke_all` would revoke now (those not revoked).
+pub fn my_unrevoked(conn: &mut AnyConnection, p: &Principal) -> Result<i64> {
+    Ok(store::tokens::count_unrevoked(conn, &p.org_id, p.user_id()?)?)
+}
+
+/// The successors of the caller's rotated tokens among `ids` (old id → successor), from the
+/// audit log's `token.rotate` events; only successors the caller owns.
+pub fn my_successors(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    ids: &[String],
+    usage: &Usage,
+    now: i64,
+) -> Result<std::collections::HashMap<String, TokenView>> {
+    let user_id = p.user_id()?.to_string();
+    let mut out = std::collections::HashMap::new();
+    for (old, new) in store::audit::successors(conn, &p.org_id, ids)? {
+        if let Some(t) = store::tokens::find_owned(conn, &p.org_id, &user_id, &new)? {
+            out.insert(old, view(&t, usage, now));
+        }
+    }
+    Ok(out)
+}
+
 pub fn my_revoke_all(conn: &mut AnyConnection, p: &Principal, now: i64) -> Result<usize> {
     let user_id = p.user_id()?.to_string();
     conn.transaction(|conn| {
@@ -463,6 +487,55 @@ pub fn my_rotate(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usag
     })
 }
 
+/// The new expiry of a regenerated personal token: `ttl_days` or `expires_at`, as at
+/// creation (within the policy's maximum, not both); neither keeps the old lifetime (capped
+/// by the policy), as a rotation does.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Regenerate {
+    /// Lifetime in days from now, from 1 to personal_token_max_ttl_days.
+    #[serde(default, deserialize_with = "crate::service::whole_number")]
+    #[schema(nullable = false, minimum = 1, maximum = 3650)]
+    pub ttl_days: Option<i64>,
+    /// RFC 3339: an exact expiry instead of ttl_days (not both: 422), in the future and within
+    /// the policy's maximum.
+    #[serde(default, deserialize_with = "crate::service::not_null")]
+    #[schema(nullable = false, format = DateTime)]
+    pub expires_at: Option<String>,
+}
+
+/// Rotation with a new expiry: a new secret with the same name, description, roles and
+/// reach, expiring as `input` says; the old token is revoked in the same transaction.
+pub fn my_regenerate(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    input: &Regenerate,
+    usage: &Usage,
+    now: i64,
+) -> Result<CreatedToken> {
+    p.require_interactive()?;
+    conn.transaction(|conn| {
+        let old = load_owned(conn, &p.org_id, p.user_id()?, id)?;
+        let max_days = crate::service::org::policy::get(conn, &p.org_id)?.personal_token_max_ttl_days;
+        let roles = roles_from_text(&old.roles);
+        if input.ttl_days.is_none() && input.expires_at.is_none() {
+            return rotate(conn, p, &old, &roles, max_days, usage, now);
+        }
+        let asked = CreateToken {
+            name: String::new(),
+            description: None,
+            ttl_days: input.ttl_days,
+            expires_at: input.expires_at.clone(),
+            roles: None,
+            audiences: None,
+            management: None,
+        };
+        let expires_at = check_expiry(&asked, max_days, now)?;
+        rotate_until(conn, p, &old, &roles, expires_at, usage, now)
+    })
+}
+
 /// Replaces `old` by a successor carrying `roles`, with the same name, description, idle
 /// TTL and lifetime (capped by `max_days`); `old` is revoked first, in the caller's
 /// transaction, so the successor and the revocation commit together.
@@ -472,6 +545,20 @@ pub fn rotate(
     old: &ApiToken,
     roles: &[String],
     max_days: i64,
+    usage: &Usage,
+    now: i64,
+) -> Result<CreatedToken> {
+    let lifetime = (old.expires_at - old.created_at).clamp(1, max_days * 86_400);
+    rotate_until(conn, p, old, roles, now + lifetime, usage, now)
+}
+
+/// [`rotate`] with the successor's expiry given.
+pub fn rotate_until(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    old: &ApiToken,
+    roles: &[String],
+    expires_at: i64,
     usage: &Usage,
     now: i64,
 ) -> Result<CreatedToken> {
@@ -486,7 +573,6 @@ pub fn rotate(
     if !revoke(conn, p, old, Action::TokenRevoke, now)? {
         return Err(Error::Conflict("the token was revoked concurrently".into()));
     }
-    let lifetime = (old.expires_at - old.created_at).clamp(1, max_days * 86_400);
     // A person rotating sees the new secret; a token rotating itself hands it to whoever
     // held the old one, so they stay its holders.
     let seen_by =
@@ -501,7 +587,7 @@ pub fn rotate(
             name: &old.name,
             description: &old.description,
             roles,
-            expires_at: now + lifetime,
+            expires_at,
             idle_ttl_days: old.idle_ttl_days,
             created_by: Some(&p.id),
             // Rotation keeps where the token reaches.

@@ -28,7 +28,13 @@ pub struct TableQuery {
     pub management: Option<bool>,
     pub audience: Option<String>,
     pub page: Page,
+    /// The console's Inactive tab (revoked, expired or idle, within the retention); never
+    /// parsed from a query.
+    pub inactive: bool,
 }
+
+/// The store's status filter for [`TableQuery::inactive`].
+pub const INACTIVE: &str = "inactive";
 
 crate::service::words!(
     /// Sort keys of the org table.
@@ -172,6 +178,7 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
             .transpose()?,
         audience: raw.audience.map(|v| v.trim_end_matches('/').to_string()),
         page: PageQuery { page: raw.page, page_size: raw.page_size, sort: raw.sort, order: raw.order }.validate()?,
+        inactive: false,
     };
     // One owner's list sorts by `tokens::Sort` (the keys its OpenAPI `sort` parameter lists).
     match scope {
@@ -189,13 +196,13 @@ pub const MAX_FILTER_CHARS: usize = 200;
 /// removed them).
 pub fn filter<'a>(conn: &mut AnyConnection, org_id: &str, t: &'a TableQuery, now: i64) -> Result<TableFilter<'a>> {
     let ended_after = match t.status {
-        Some(_) => None,
-        None => Some(now - crate::service::org::policy::get(conn, org_id)?.retention_days * 86_400),
+        Some(_) if !t.inactive => None,
+        _ => Some(now - crate::service::org::policy::get(conn, org_id)?.retention_days * 86_400),
     };
     Ok(TableFilter {
         owner_kind: t.owner_kind.map(OwnerKind::as_str),
         owner_id: t.owner_id.as_deref(),
-        status: t.status.map(StatusFilter::as_str),
+        status: if t.inactive { Some(INACTIVE) } else { t.status.map(StatusFilter::as_str) },
         usage: t.usage.map(UsageFilter::as_str),
         unused_since: t.unused_since,
         role: t.role.as_deref(),

@@ -26,6 +26,8 @@ words!(
     /// The `status` filter of every token list: a status, or `expiring_soon`.
     pub StatusFilter {
         Active = "active",
+        /// Active by itself, but its owner is disabled (the exchange refuses it).
+        OwnerDisabled = "owner_disabled",
         Expired = "expired",
         Revoked = "revoked",
         Idle = "idle",
