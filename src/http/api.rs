@@ -318,7 +318,7 @@ pub async fn login(req: HttpRequest, body: Obj<Login>, st: web::Data<State>) -> 
         Ok(users::login(&s.db, &s.password_gate(), &email, &password, org.as_deref(), &ip2, now)?.user)
     })
     .await?;
-    let token = write(&st, move |conn, s, _| exchange::login_token(conn, &s.ctx(&ip), &user)).await?;
+    let token = write(&st, move |conn, s, _| sessions::login_token(conn, &s.ctx(&ip), &user)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -451,7 +451,7 @@ pub async fn me(c: Caller, st: web::Data<State>) -> Result<HttpResponse, ApiErro
     ))]
 pub async fn my_tokens(c: Caller, req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let q = table::parse_in(req.query_string(), table::Scope::Owner)?;
-    ok(read(&st, move |conn, s, now| tokens::my_list(conn, &c.0, &q, &s.usage, now)).await?)
+    ok(read(&st, move |conn, s, now| tokens::table::my_list(conn, &c.0, &q, &s.usage, now)).await?)
 }
 
 /// Create a personal access token

@@ -384,7 +384,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
         let st = state.clone();
         blocking(move || {
             let mut conn = st.db.write().map_err(crate::service::Error::from)?;
-            exchange::revoke_by_holder(&mut conn, &st.ctx(&ip), &token).map_err(OAuthError::from)
+            revoke::revoke_by_holder(&mut conn, &st.ctx(&ip), &token).map_err(OAuthError::from)
         })
         .await?;
     }

@@ -434,7 +434,7 @@ sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::Sort::A
 sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DeliverySort::ALL, "at");
 
 fn status_filter() -> utoipa::openapi::Object {
-    fields::status_filter()
+    crate::service::tokens::vocab::StatusFilter::schema()
 }
 fn within_days() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()

@@ -140,19 +140,6 @@ pub fn owner_kind() -> Object {
     one_of(&["user", "service_account"])
 }
 
-/// A webhook URL (`webhooks::check_url`).
-pub fn webhook_url() -> Object {
-    string()
-        .format(Some(SchemaFormat::Custom("uri".into())))
-        .min_length(Some(1))
-        .max_length(Some(crate::service::events::webhooks::MAX_URL_CHARS))
-        .description(Some(
-            "http or https; no user:password@, no #fragment, at most 2048 characters. Loopback, private and \
-             link-local destinations are refused at delivery unless the server sets TOKEND_WEBHOOK_ALLOW_PRIVATE=true.",
-        ))
-        .build()
-}
-
 /// The events of a webhook (`webhooks::check_events`).
 pub fn webhook_events() -> Array {
     ArrayBuilder::new()
@@ -170,9 +157,4 @@ pub fn delivery_outcome() -> Object {
 /// The event type of a test delivery.
 pub fn test_event() -> Object {
     one_of(&[crate::service::events::EventKind::WebhookTest.as_str()])
-}
-
-/// A token list's `status` filter (`table::parse_in`): a token status or `expiring_soon`.
-pub fn status_filter() -> Object {
-    crate::service::tokens::vocab::StatusFilter::schema()
 }

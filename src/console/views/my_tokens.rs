@@ -82,8 +82,8 @@ async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>, inactive: bo
         let (shown, hidden) = if inactive { (&mut q, &mut other) } else { (&mut other, &mut q) };
         shown.inactive = true;
         hidden.status = Some(tokens::vocab::StatusFilter::Active);
-        let page = tokens::my_list(conn, &p, &q, &s.usage, now)?;
-        let other_count = tokens::my_list(conn, &p, &other, &s.usage, now)?.total_count;
+        let page = tokens::table::my_list(conn, &p, &q, &s.usage, now)?;
+        let other_count = tokens::table::my_list(conn, &p, &other, &s.usage, now)?.total_count;
         let (active_count, inactive_count) =
             if inactive { (other_count, page.total_count) } else { (page.total_count, other_count) };
         let ids: Vec<String> =

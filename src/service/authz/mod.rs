@@ -3,5 +3,6 @@
 pub mod bearer;
 pub mod principal;
 pub mod reach;
+pub mod role;
 pub mod roles;
 pub mod throttle;

@@ -64,6 +64,15 @@ impl Acting for Principal {
     }
 }
 
+impl From<crate::service::tokens::vocab::OwnerKind> for Acct {
+    fn from(k: crate::service::tokens::vocab::OwnerKind) -> Acct {
+        match k {
+            crate::service::tokens::vocab::OwnerKind::User => Acct::User,
+            crate::service::tokens::vocab::OwnerKind::ServiceAccount => Acct::ServiceAccount,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub org_id: String,

@@ -102,7 +102,7 @@ fn check_events(events: &[String]) -> Result<Vec<String>> {
 #[serde(deny_unknown_fields)]
 #[schema(as = NewWebhook)]
 pub struct CreateWebhook {
-    #[schema(schema_with = crate::service::doc::webhook_url)]
+    #[schema(schema_with = webhook_url)]
     pub url: String,
     #[schema(schema_with = crate::service::doc::webhook_events)]
     pub events: Vec<String>,
@@ -121,7 +121,7 @@ pub struct CreateWebhook {
 #[schema(as = WebhookPatch)]
 pub struct PatchWebhook {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::webhook_url)]
+    #[schema(schema_with = webhook_url)]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(schema_with = crate::service::doc::webhook_events)]
@@ -405,6 +405,20 @@ pub fn scan_expiry(conn: &mut AnyConnection, now: i64, email: bool, limit: i64) 
         })?;
     }
     Ok(queued)
+}
+
+/// A webhook URL (`webhooks::check_url`).
+fn webhook_url() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into())))
+        .min_length(Some(1))
+        .max_length(Some(crate::service::events::webhooks::MAX_URL_CHARS))
+        .description(Some(
+            "http or https; no user:password@, no #fragment, at most 2048 characters. Loopback, private and \
+             link-local destinations are refused at delivery unless the server sets TOKEND_WEBHOOK_ALLOW_PRIVATE=true.",
+        ))
+        .build()
 }
 
 #[cfg(test)]

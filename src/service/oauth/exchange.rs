@@ -1,7 +1,6 @@
 //! The token endpoint's rules: API-token exchange (refresh_token and RFC 8693 grants),
 //! client_credentials for apps, RFC 7662 introspection and RFC 7009 revocation.
 //! Hot path: checksum → SHA-256 → one indexed read → sign. No database write on success.
-use diesel::Connection;
 use serde_json::json;
 
 use crate::config::Config;
@@ -9,7 +8,7 @@ use crate::jwt::{self, AccessClaims};
 use crate::keys::KeyRing;
 use crate::secrets::{self, SecretKind};
 use crate::service::authz::principal::idle;
-use crate::service::events::{self, Action, ActorKind, Entry, Event, Notice, Outcome};
+use crate::service::events::{self, Action, ActorKind, Entry, Outcome};
 use crate::service::tokens::usage::Usage;
 use crate::service::{Acct, Role, RoleSet};
 use crate::store::models::App;
@@ -393,6 +392,24 @@ pub struct Target {
     pub audience: Option<String>,
 }
 
+/// A token request served by `oauth::federation::token` (the HTTP edge sends it there):
+/// an external JWT, or a delegation.
+#[derive(Debug)]
+pub enum ExternalGrant {
+    /// An external issuer's JWT for a service account's access token. Client credentials,
+    /// when presented, must authenticate (they are not otherwise used).
+    Federated { subject_token: String, client: Option<ClientSecret>, scope: Option<String>, target: Target },
+    /// A user's access token, exchanged by an app (its client credentials and/or an
+    /// `actor_token`: one of its own access tokens) for another audience.
+    Delegated {
+        subject_token: String,
+        client: Option<ClientSecret>,
+        actor_token: Option<String>,
+        scope: Option<String>,
+        target: Target,
+    },
+}
+
 /// A parsed token request, one variant per supported grant (kanidm's `GrantTypeReq`).
 #[derive(Debug)]
 pub enum TokenRequest {
@@ -406,7 +423,7 @@ pub enum TokenRequest {
     /// RFC 8693 with an external issuer's JWT, or delegation with a user's access token:
     /// `service::oauth::federation`, which the HTTP edge calls off the worker thread (it
     /// may fetch an issuer's keys).
-    External(crate::service::oauth::federation::Grant),
+    External(ExternalGrant),
 }
 
 /// The RFC 6749 §5.1 success body.
@@ -520,8 +537,7 @@ impl TokenRequest {
             TokenRequest::RefreshToken { refresh_token, .. } => refresh_token.as_str().into(),
             TokenRequest::TokenExchange { subject_token, .. } => subject_token.as_str().into(),
             TokenRequest::External(
-                crate::service::oauth::federation::Grant::Federated { subject_token, .. }
-                | crate::service::oauth::federation::Grant::Delegated { subject_token, .. },
+                ExternalGrant::Federated { subject_token, .. } | ExternalGrant::Delegated { subject_token, .. },
             ) => subject_token.as_str().into(),
         }
     }
@@ -542,24 +558,6 @@ fn exchange_grant(
         authenticate_app(conn, &c.client_id, &c.secret, ctx.now)?;
     }
     exchange(conn, ctx, secret, scope, aud)
-}
-
-/// A password login's access token, in the login's transaction: starts the session,
-/// records the login and signs `login_claims`.
-pub fn login_token(
-    conn: &mut AnyConnection,
-    ctx: &Ctx<'_>,
-    user: &crate::store::models::User,
-) -> crate::service::Result<String> {
-    conn.transaction(|conn| {
-        let session = crate::service::principals::sessions::start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
-        let ev = Entry::new(&user.org_id, ActorKind::User, &user.id, Action::UserLogin)
-            .on("user", Some(&user.id))
-            .from_ip(Some(ctx.ip));
-        events::emit(conn, ev, ctx.now)?;
-        let claims = login_claims(ctx, user, &session.id);
-        Ok(jwt::issue(ctx.keys, &claims, ctx.now)?)
-    })
 }
 
 /// Equal work for unknown clients: hash, then compare against a fixed dummy.
@@ -712,49 +710,6 @@ pub fn revocable(secret: &str) -> bool {
 /// Whether an API token with this secret hash is stored (live or not); one indexed read.
 pub fn token_known(conn: &mut AnyConnection, hash: &str) -> Result<bool, GrantError> {
     Ok(store::tokens::hash_known(conn, hash)?)
-}
-
-/// RFC 7009: the holder of an API token revokes it; the holder of an access token revokes
-/// that token (its jti is refused by introspection and the management API until it
-/// expires). Unknown tokens are not an error; a client secret is `unsupported_token_type`.
-pub fn revoke_by_holder(conn: &mut AnyConnection, ctx: &Ctx<'_>, token: &str) -> Result<(), GrantError> {
-    if !token.starts_with("tkd_") {
-        let set = ctx.keys.set();
-        // Only tokens we signed and that have not expired are worth a row.
-        let Ok(c) = jwt::verify(&set, token, &ctx.cfg.issuer, None, ctx.now) else { return Ok(()) };
-        return conn.transaction(|conn| {
-            let recorded =
-                crate::service::principals::sessions::record_revoked_jti(conn, &c.jti, &c.org, c.exp, ctx.now)?;
-            if !recorded {
-                return Ok(());
-            }
-            // Only tokens this server signed get here: their acct is one it wrote.
-            let actor = Acct::parse(&c.acct).map_or(ActorKind::User, ActorKind::from);
-            let ev = Entry::new(&c.org, actor, &c.sub, Action::AccessTokenRevoke)
-                .on("access_token", Some(&c.jti))
-                .from_ip(Some(ctx.ip))
-                .detail(json!({"via": "oauth/revoke"}));
-            Ok(events::emit(conn, ev, ctx.now)?)
-        });
-    }
-    match secrets::parse(token) {
-        Ok(SecretKind::Personal) | Ok(SecretKind::Service) => {}
-        Ok(SecretKind::ClientSecret) => return Err(GrantError::UnsupportedTokenType),
-        Err(_) => return Ok(()),
-    }
-    let (hash, ip, now) = (secrets::hash(token), ctx.ip, ctx.now);
-    conn.transaction(|conn| {
-        let t = store::tokens::find_by_hash(conn, &hash)?;
-        if let Some(t) = t.filter(|t| t.revoked_at.is_none()) {
-            store::tokens::mark_revoked(conn, &t.id, &t.id, now)?;
-            let entry = Entry::new(&t.org_id, ActorKind::ApiToken, &t.id, Action::TokenRevoke)
-                .on("api_token", Some(&t.id))
-                .from_ip(Some(ip))
-                .detail(json!({"via": "oauth/revoke"}));
-            events::emit(conn, Event::from(entry).notice(Notice::TokenRevoked { token: &t, mail: true }), now)?;
-        }
-        Ok(())
-    })
 }
 
 /// Records a refused exchange of a known token (by id; never the secret).

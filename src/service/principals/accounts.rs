@@ -214,7 +214,7 @@ pub fn token_list(
 ) -> Result<Paged<TokenView>> {
     p.require(crate::service::Role::OrgAdmin)?;
     let s = load(conn, p, id)?;
-    tokens::list_owned(conn, &p.org_id, &s.id, q, usage, now)
+    tokens::table::list_owned(conn, &p.org_id, &s.id, q, usage, now)
 }
 
 /// One token of a service account (reading, like the list, needs org:admin only).

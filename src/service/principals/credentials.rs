@@ -12,15 +12,32 @@
 //! - transfer: apps, service accounts and webhooks pass to the caller; apps and webhooks
 //!   get a secret nobody knows (the new owner regenerates one when they need it).
 //! - Either way the API tokens are revoked: a token is a secret, and its holder left.
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::secrets;
 use crate::service::events::{self, Action, Event};
-use crate::service::principals::users::CredentialsChoice;
 use crate::service::{Error, Principal, Result, RoleSet};
 use crate::store::models::{ApiToken, App, ServiceAccount, Webhook};
 use crate::store::{self, principals, roles_from_text, AnyConnection};
 use crate::whsec::{self, Sealer};
+
+/// What happens to the credentials a person created or saw the secret of when they are
+/// deleted, or demoted below the roles those credentials hold (`?credentials=`; see
+/// `service::principals::credentials`).
+#[derive(Deserialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialsChoice {
+    /// Not given: refuse with 409 when any such credential exists.
+    #[default]
+    #[serde(skip)]
+    Ask,
+    /// Disable them (their access tokens end at once; secrets are voided, tokens revoked).
+    Disable,
+    /// Make the caller their creator; the caller must hold every role they hold. Secrets
+    /// are voided (the new owner regenerates them) and tokens revoked.
+    Transfer,
+}
 
 #[derive(Default, Debug)]
 pub struct Settled {

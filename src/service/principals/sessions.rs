@@ -284,3 +284,21 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<usize> {
     let feed = store::revocations::purge(conn, now)?;
     Ok(store::sessions::purge(conn, now, now - RESET_CODE_TTL)? + feed)
 }
+
+/// A password login's access token, in the login's transaction: starts the session,
+/// records the login and signs `login_claims`.
+pub fn login_token(
+    conn: &mut AnyConnection,
+    ctx: &crate::service::oauth::exchange::Ctx<'_>,
+    user: &crate::store::models::User,
+) -> crate::service::Result<String> {
+    conn.transaction(|conn| {
+        let session = start(conn, user, ctx.cfg.access_token_ttl, ctx.now)?;
+        let ev = Entry::new(&user.org_id, ActorKind::User, &user.id, Action::UserLogin)
+            .on("user", Some(&user.id))
+            .from_ip(Some(ctx.ip));
+        events::emit(conn, ev, ctx.now)?;
+        let claims = crate::service::oauth::exchange::login_claims(ctx, user, &session.id);
+        Ok(crate::jwt::issue(ctx.keys, &claims, ctx.now)?)
+    })
+}

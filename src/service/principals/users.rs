@@ -123,22 +123,7 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-/// What happens to the credentials a person created or saw the secret of when they are
-/// deleted, or demoted below the roles those credentials hold (`?credentials=`; see
-/// `service::principals::credentials`).
-#[derive(Deserialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum CredentialsChoice {
-    /// Not given: refuse with 409 when any such credential exists.
-    #[default]
-    #[serde(skip)]
-    Ask,
-    /// Disable them (their access tokens end at once; secrets are voided, tokens revoked).
-    Disable,
-    /// Make the caller their creator; the caller must hold every role they hold. Secrets
-    /// are voided (the new owner regenerates them) and tokens revoked.
-    Transfer,
-}
+pub use crate::service::principals::credentials::CredentialsChoice;
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -15,8 +15,6 @@ use crate::secrets::{self, SecretKind};
 use crate::service::authz::principal::idle_expired;
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
 use crate::service::events::{self, Action, Event, Notice};
-use crate::service::list::Paged;
-use crate::service::tokens::table::TableQuery;
 use crate::service::tokens::usage::Usage;
 use crate::service::tokens::vocab::TokenStatus;
 use crate::service::{check_text, invalid, new_id, Acct, Error, Principal, Result};
@@ -271,22 +269,6 @@ pub fn load_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, id: &s
     store::tokens::find_owned(conn, org_id, owner_id, id)?.ok_or(Error::NotFound)
 }
 
-/// One owner's tokens, filtered as `q` says (parsed with `table::Scope::Owner`).
-pub fn list_owned(
-    conn: &mut AnyConnection,
-    org_id: &str,
-    owner_id: &str,
-    q: &TableQuery,
-    usage: &Usage,
-    now: i64,
-) -> Result<Paged<TokenView>> {
-    let mut f = crate::service::tokens::table::filter(conn, org_id, q, now)?;
-    f.owner_id = Some(owner_id);
-    let rows = store::tokens::table(conn, org_id, &f, now, &q.page)?;
-    let disabled = store::tokens::disabled_owners(conn, &[&owner_id.to_string()])?.contains(owner_id);
-    Ok(q.page.view(rows, |t| owner_status(view(&t, usage, now), disabled)))
-}
-
 /// Renames, re-describes or re-scopes (reach) a token; a revoked token is frozen.
 pub fn update(
     conn: &mut AnyConnection,
@@ -348,16 +330,6 @@ pub fn revoke_owned(conn: &mut AnyConnection, p: &Principal, owner_id: &str, now
 }
 
 // ---- personal tokens (/api/v1/me/tokens) ----
-
-pub fn my_list(
-    conn: &mut AnyConnection,
-    p: &Principal,
-    q: &TableQuery,
-    usage: &Usage,
-    now: i64,
-) -> Result<Paged<TokenView>> {
-    list_owned(conn, &p.org_id, p.user_id()?, q, usage, now)
-}
 
 pub fn my_get(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, now: i64) -> Result<TokenView> {
     Ok(view(&load_owned(conn, &p.org_id, p.user_id()?, id)?, usage, now))

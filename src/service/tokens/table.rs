@@ -301,6 +301,32 @@ pub fn revoke(conn: &mut AnyConnection, p: &Principal, id: &str, usage: &Usage, 
     })
 }
 
+/// One owner's tokens, filtered as `q` says (parsed with `table::Scope::Owner`).
+pub fn list_owned(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    owner_id: &str,
+    q: &TableQuery,
+    usage: &Usage,
+    now: i64,
+) -> Result<Paged<TokenView>> {
+    let mut f = filter(conn, org_id, q, now)?;
+    f.owner_id = Some(owner_id);
+    let rows = store::tokens::table(conn, org_id, &f, now, &q.page)?;
+    let disabled = store::tokens::disabled_owners(conn, &[&owner_id.to_string()])?.contains(owner_id);
+    Ok(q.page.view(rows, |t| tokens::owner_status(tokens::view(&t, usage, now), disabled)))
+}
+
+pub fn my_list(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    q: &TableQuery,
+    usage: &Usage,
+    now: i64,
+) -> Result<Paged<TokenView>> {
+    list_owned(conn, &p.org_id, p.user_id()?, q, usage, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,15 +40,6 @@ words!(
     pub UsageFilter { NeverUsed = "never_used", Used = "used" }
 );
 
-impl From<OwnerKind> for crate::service::Acct {
-    fn from(k: OwnerKind) -> crate::service::Acct {
-        match k {
-            OwnerKind::User => crate::service::Acct::User,
-            OwnerKind::ServiceAccount => crate::service::Acct::ServiceAccount,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,22 +53,7 @@ pub const ALGORITHMS: [jsonwebtoken::Algorithm; 3] =
 /// The claim of a federated access token naming the external identity.
 pub const EXTERNAL_CLAIM: &str = "external";
 
-/// A token request the HTTP edge sends here (see `exchange::TokenRequest::External`).
-#[derive(Debug)]
-pub enum Grant {
-    /// An external issuer's JWT for a service account's access token. Client credentials,
-    /// when presented, must authenticate (they are not otherwise used).
-    Federated { subject_token: String, client: Option<ClientSecret>, scope: Option<String>, target: Target },
-    /// A user's access token, exchanged by an app (its client credentials and/or an
-    /// `actor_token`: one of its own access tokens) for another audience.
-    Delegated {
-        subject_token: String,
-        client: Option<ClientSecret>,
-        actor_token: Option<String>,
-        scope: Option<String>,
-        target: Target,
-    },
-}
+pub use crate::service::oauth::exchange::ExternalGrant as Grant;
 
 /// What `token` needs beyond the request context.
 pub struct Env<'a> {
