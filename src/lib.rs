@@ -1,15 +1,15 @@
 //! tokend: a self-hosted OAuth2 token exchange authorization server.
 //!
-//! Layers, top to bottom:
-//! - `app`: wiring. The shared `State`, `boot` (database, migrations, keys, first org),
-//!   the maintenance thread (`app::maintenance`, one named task each) and the blocking
-//!   runner. Main and the tests start the server through it.
-//! - `http`: actix handlers and routes (`oauth`, `api`, `gateway` for forward-auth, `discovery`, `health`, `auth`
-//!   for the bearer extractor, `middleware` for metrics, refused-call audit and error
-//!   shaping, `openapi` for the document at /openapi.json, derived with utoipa from the
-//!   handlers' `#[utoipa::path]` annotations and the service types; `bench` only with
-//!   `--features bench`). Parses and authenticates: no state definition, no threads, no
-//!   SQL, no role checks.
+//! Layers, top to bottom (a lower layer never imports a higher one; `tests/layers.rs`
+//! checks it, and that the modules of `service` import each other without a cycle):
+//! - `http` and `console`: the two front ends. `http`: actix handlers and routes (`oauth`,
+//!   `api`, `gateway`, `trust_policies`, `leaks`, `discovery`, `health`, `auth` for the
+//!   bearer extractor over `service::authz::bearer`, `middleware`, `pacing`, `openapi`).
+//!   `console`: the web console under `/console`. Both parse, call one service function and
+//!   render; both map service errors through `service::Answer`. No rule lives here.
+//! - `app`: the process. The shared `State`, `boot` (database, migrations, keys, first
+//!   org), the maintenance thread, the notification worker, the refusal pacer and the
+//!   blocking runner. Main and the tests start the server through `http::server`.
 //! - `service`: the rules (synchronous; a connection, the caller and the time in), each
 //!   reading validate → authorise → store → audit → view, grouped by domain:
 //!   `authz` (the caller, typed roles, per-credential reach, failure throttle), `events` (the
@@ -25,10 +25,6 @@
 //!   `store::page`. No policy decisions. `store::revocations` holds the revocation feed
 //!   and the process-wide revocation generation the credential caches of
 //!   `service::oauth::gateway` (forward-auth, introspection) compare against.
-//!
-//! - `console`: the web console under `/console` (server-rendered askama pages, the
-//!   session cookie, CSRF, embedded static files); calls the same `service` functions as
-//!   `/api/v1`. See its module doc for how pages, sessions and browser tests work.
 //!
 //! Beside them: `error` (ApiError → problem+json, OAuthError with typed `OAuthCode` →
 //! RFC 6749 §5.2, and every conversion between error types), `metrics` (the Prometheus
