@@ -149,8 +149,9 @@ pub fn parse_in(query: &str, scope: Scope) -> Result<TableQuery> {
         status: raw
             .status
             .map(|v| {
-                StatusFilter::parse(&v)
-                    .ok_or_else(|| invalid("status", "must be active, expired, revoked, idle or expiring_soon"))
+                StatusFilter::parse(&v).ok_or_else(|| {
+                    invalid("status", "must be active, owner_disabled, expired, revoked, idle or expiring_soon")
+                })
             })
             .transpose()?,
         usage: raw
