@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
 # Side by side on this machine: tokend (release, SQLite, ES256) and panva's oidc-provider
 # (bench/peer-oidc), the same load tool and concurrency, then the ratios.
-#   bench/compare.sh [SECONDS=10] [CONNECTIONS=64]
+#   bench/compare.sh [SECONDS=10] [CONNECTIONS=64] [POSTGRES_SERVER_URL]
+# With a PostgreSQL server URL (e.g. postgres://postgres@127.0.0.1:5432) tokend runs on a fresh
+# database made on that server for the run (and dropped after) instead of SQLite.
+# PEER=0 skips the peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS=${1:-10}; CONNS=${2:-64}
+SECS=${1:-10}; CONNS=${2:-64}; PG=${3:-}
 PEER_SRC=${PEER_SRC:-bench/peer-oidc}
-work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+work=$(mktemp -d)
+DB_NAME=tokend_bench_$$
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  [ -n "$PG" ] && psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB_NAME" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if [ -n "$PG" ]; then
+  psql -q "$PG/postgres" -c "CREATE DATABASE $DB_NAME"
+  DB_URL="$PG/$DB_NAME"
+else
+  DB_URL="sqlite://$work/tokend.db"
+fi
 
 # --features bench: the sign-only ceiling route (/bench/sign) is never in a default build.
 # The load tool first: building a bench also builds the server binary, with default features.
@@ -15,11 +31,11 @@ cargo build --release --features bench --quiet
 LOAD=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
 
 echo "### $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "### load: $CONNS connections, ${SECS}s per scenario, one load-generator thread"
+echo "### load: $CONNS connections, ${SECS}s per scenario, one load-generator thread; tokend on ${DB_URL%%:*}"
 
 # tokend
 PW=bench-password-123
-DATABASE_URL=sqlite://$work/tokend.db TOKEND_KEYS_DIR=$work/keys TOKEND_BIND=127.0.0.1:18080 \
+DATABASE_URL=$DB_URL TOKEND_KEYS_DIR=$work/keys TOKEND_BIND=127.0.0.1:18080 \
   TOKEND_ISSUER=http://127.0.0.1:18080 TOKEND_AUDIENCES=https://api.example.test TOKEND_BOOTSTRAP_PASSWORD=$PW TOKEND_BENCH_SIGN_ROUTE=true RUST_LOG=warn \
   target/release/tokend serve > "$work/tokend.out" 2>&1 &
 echo $! > "$work/tokend.pid"
@@ -30,7 +46,7 @@ echo "--- tokend RSS after load: $(ps -o rss= -p "$(cat "$work/tokend.pid")") Ki
 kill "$(cat "$work/tokend.pid")"
 
 # peer
-if [ -d "$PEER_SRC" ] && command -v node >/dev/null; then
+if [ "${PEER:-1}" != 0 ] && [ -d "$PEER_SRC" ] && command -v node >/dev/null; then
   cp -r "$PEER_SRC" "$work/peer"; chmod -R u+w "$work/peer"
   ( cd "$work/peer" && npm install --no-audit --no-fund --silent >/dev/null 2>&1 )
   ( cd "$work/peer" && AT_ALG=ES256 PORT=3000 exec node server.mjs > "$work/peer.out" 2>&1 ) &
