@@ -41,7 +41,10 @@ async fn bench_sign(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
         Ok(_) => Err(OAuthError::request("the ceiling serves client_credentials only")),
         Err(e) => Err(e),
     };
-    let outcome = if result.is_ok() { "success" } else { "other" };
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(e) => e.error.as_str(),
+    };
     state.metrics.count_issued(label, outcome);
     result.map(|r| super::oauth::token_response(&r))
 }
