@@ -375,14 +375,15 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
     result.map(|r| token_response(&r))
 }
 
+/// A token form as a typed request and whether the client tried HTTP Basic, or why the
+/// form is malformed (answered after the issuance metric counted it).
+pub(crate) type Parsed = Result<(TokenRequest, bool), OAuthError>;
+
 /// What `POST /oauth/token` reads of a request before any credential is checked: the
 /// `grant` label of the issuance metric and the typed request (or why it is malformed).
 /// Shared with the benchmark ceiling (`http::bench`), which must parse the same request
 /// the same way to measure what the token path costs beyond it.
-pub(crate) fn read_token_request(
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<(&'static str, Result<(TokenRequest, bool), OAuthError>), OAuthError> {
+pub(crate) fn read_token_request(req: &HttpRequest, body: &[u8]) -> Result<(&'static str, Parsed), OAuthError> {
     let form = parse_form(req, body)?;
     let label = form.get("grant_type").and_then(GrantType::from_param).map_or("other", GrantType::label);
     Ok((label, token_request(req, &form)))

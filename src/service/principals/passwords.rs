@@ -182,7 +182,7 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
 /// in the pool and is untouched; the next hash allocates anew.
 pub fn release_idle_memory(idle: Duration) {
     let mut p = pool();
-    if p.used_at.map_or(true, |t| t.elapsed() >= idle) {
+    if p.used_at.is_none_or(|t| t.elapsed() >= idle) {
         p.free = Vec::new();
     }
 }
