@@ -10,7 +10,8 @@
 //! `gateway-basic` with it as the Basic password: after the first call, cache hits.
 //!   cargo bench --bench load -- --peer --url http://127.0.0.1:3000     (panva oidc-provider: cc, jwks)
 //!
-//! The `sign` scenario (`POST /bench/sign`, the sign-only ceiling) needs a server built
+//! The `sign` scenario (`POST /bench/sign`, the ceiling: the `cc` request, parsed the same
+//! way, with the credential check skipped) needs a server built
 //! with `cargo build --release --features bench` and started with
 //! TOKEND_BENCH_SIGN_ROUTE=true; a default build answers it 404 (bench/compare.sh does both).
 //!
@@ -114,10 +115,14 @@ fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
         .into_json()
         .unwrap();
     let access = exchanged["access_token"].as_str().unwrap().to_string();
+    // client_credentials as a client sends it (a scope naming the role it wants); the
+    // `sign` ceiling receives exactly these bytes, so `cc / sign` is the cost of the
+    // credential check alone.
+    let cc_body = "grant_type=client_credentials&scope=org%3Amember";
     let mut out = Vec::new();
     for s in &a.scenarios {
         let request = match s.as_str() {
-            "cc" => post_form(host, "/oauth/token", Some(&basic), "grant_type=client_credentials"),
+            "cc" => post_form(host, "/oauth/token", Some(&basic), cc_body),
             "pat_cc" => post_form(host, "/oauth/token", Some(&pat_basic), "grant_type=client_credentials"),
             "refresh" => post_form(host, "/oauth/token", None, &format!("grant_type=refresh_token&refresh_token={pat}")),
             "exchange" => post_form(
@@ -128,7 +133,7 @@ fn setup_tokend(a: &Args, host: &str) -> Vec<Scenario> {
             ),
             "jwks" => get(host, "/.well-known/jwks.json"),
             "introspect" => post_form(host, "/oauth/introspect", Some(&basic), &format!("token={access}")),
-            "sign" => post_form(host, "/bench/sign", None, ""),
+            "sign" => post_form(host, "/bench/sign", Some(&basic), cc_body),
             "gateway" => get_with(host, "/gateway/auth", &format!("Bearer {pat}")),
             "gateway-basic" => get_with(host, "/gateway/auth", &format!("Basic {}", b64(&format!("prometheus:{pat}")))),
             other => panic!("unknown scenario {other}"),

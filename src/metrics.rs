@@ -2,8 +2,50 @@
 //! and outcome; and gauges of the tokens and the notification outbox, computed off the
 //! request path by the maintenance thread (at most once a minute).
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+
+/// The routes served most (the token grants, key set, forward-auth, introspection), as
+/// (path, method label): their series are bound once, so that counting one of their
+/// requests is an atomic add rather than a hash of its labels and a map lookup. Static
+/// patterns only: for them the request path is the route pattern.
+const HOT_ROUTES: &[(&str, &str)] = &[
+    ("/oauth/token", "POST"),
+    ("/.well-known/jwks.json", "GET"),
+    ("/gateway/auth", "GET"),
+    ("/oauth/introspect", "POST"),
+    #[cfg(feature = "bench")]
+    ("/bench/sign", "POST"),
+];
+
+/// The pre-bound series of one hot route: its latency and its 200 answers (other
+/// statuses are rarer and go through the labelled vector).
+pub struct HotRoute {
+    path: &'static str,
+    method: &'static str,
+    ok: IntCounter,
+    pub latency: Histogram,
+}
+
+impl HotRoute {
+    /// Its route pattern (the `route` label).
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// Counts one answer with `status`.
+    pub fn count(&self, requests: &IntCounterVec, status: u16) {
+        if status == 200 {
+            self.ok.inc();
+        } else {
+            requests.with_label_values(&[self.path, self.method, &status.to_string()]).inc();
+        }
+    }
+}
+
+/// The `grant` labels of `tokend_tokens_issued_total` (`GrantType::label`, and `other`).
+const GRANTS: [&str; 4] = ["client_credentials", "refresh_token", "token_exchange", "other"];
 
 pub struct Metrics {
     registry: Registry,
@@ -25,6 +67,9 @@ pub struct Metrics {
     pub outbox_failed: IntGaugeVec,
     /// When the token gauges above were last computed (unix seconds; 0: not yet).
     pub gauges_computed_at: IntGauge,
+    hot: Vec<HotRoute>,
+    /// `issued{outcome="success"}` by grant, in `GRANTS` order.
+    issued_success: Vec<IntCounter>,
 }
 
 impl Default for Metrics {
@@ -98,7 +143,19 @@ impl Metrics {
         ] {
             registry.register(c).expect("unique metric names");
         }
+        let hot = HOT_ROUTES
+            .iter()
+            .map(|&(path, method)| HotRoute {
+                path,
+                method,
+                ok: requests.with_label_values(&[path, method, "200"]),
+                latency: latency.with_label_values(&[path, method]),
+            })
+            .collect();
+        let issued_success = GRANTS.iter().map(|g| issued.with_label_values(&[g, "success"])).collect();
         Metrics {
+            hot,
+            issued_success,
             registry,
             requests,
             latency,
@@ -110,6 +167,19 @@ impl Metrics {
             outbox_depth,
             outbox_failed,
             gauges_computed_at,
+        }
+    }
+
+    /// The pre-bound series of a hot route, if `path` and `method` name one.
+    pub fn hot_route(&self, path: &str, method: &str) -> Option<&HotRoute> {
+        self.hot.iter().find(|h| h.path == path && h.method == method)
+    }
+
+    /// Counts one token-endpoint outcome of `grant` (a `GrantType::label` or `other`).
+    pub fn count_issued(&self, grant: &str, outcome: &str) {
+        match GRANTS.iter().position(|g| *g == grant) {
+            Some(i) if outcome == "success" => self.issued_success[i].inc(),
+            _ => self.issued.with_label_values(&[grant, outcome]).inc(),
         }
     }
 

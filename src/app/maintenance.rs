@@ -88,6 +88,12 @@ pub fn refresh_gauges(st: &State) {
 }
 
 /// The login guard's expired failure counts and known-good pairs (memory handed back).
+/// Password hashing's pooled memory (19 MiB a buffer) goes back once logins stop for a
+/// minute: kept through a burst, not held by an idle server.
+fn release_hash_memory(_: &State) {
+    crate::service::principals::passwords::release_idle_memory(Duration::from_secs(60));
+}
+
 fn purge_login_guard(st: &State) {
     st.login.purge(st.now());
 }
@@ -127,6 +133,7 @@ pub fn spawn_maintenance(state: web::Data<State>) -> std::thread::JoinHandle<()>
         Task { name: "refresh_gauges", every: Duration::from_secs(60), last: start, run: refresh_gauges },
         Task { name: "flush_refused", every: tick, last: start, run: flush_refused },
         Task { name: "purge_login_guard", every: Duration::from_secs(60), last: start, run: purge_login_guard },
+        Task { name: "release_hash_memory", every: Duration::from_secs(10), last: start, run: release_hash_memory },
         Task {
             name: "reload_keys",
             every: Duration::from_secs(state.cfg.keys_reload_seconds),

@@ -195,5 +195,8 @@ pub fn boot(cfg: Config, clock: Arc<dyn Clock>) -> Result<(web::Data<State>, Opt
     let state = web::Data::new(State::new(db, keys, cfg, clock, notify));
     // The gauges hold real values from the first scrape on (then maintenance, once a minute).
     maintenance::refresh_gauges(&state);
+    // The first start hashed the bootstrap password: its 19 MiB are not kept for a login
+    // that may not come (idle RSS).
+    service::principals::passwords::release_idle_memory(std::time::Duration::ZERO);
     Ok((state, created))
 }

@@ -136,8 +136,14 @@ pub async fn observe(
     use crate::logging;
     let start = Instant::now();
     let state = req.app_data::<web::Data<State>>().cloned();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = method_label(req.method());
+    // A hot route's pre-bound series, found from the path alone: no pattern String to
+    // build, no labels to hash (`Metrics::hot_route`).
+    let hot = state.as_ref().and_then(|s| s.metrics.hot_route(req.path(), method));
+    let route: std::borrow::Cow<'static, str> = match hot {
+        Some(h) => h.path().into(),
+        None => req.match_pattern().unwrap_or_else(|| "unmatched".into()).into(),
+    };
     let id = match req.headers().get(REQUEST_ID).and_then(|v| logging::accept_request_id(v.as_bytes())) {
         Some(v) => v.to_string(),
         None => logging::new_request_id(),
@@ -156,10 +162,18 @@ pub async fn observe(
     if let Some(v) = value {
         res.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID), v);
     }
-    if let Some(s) = state {
-        let status = res.status().as_u16().to_string();
-        s.metrics.requests.with_label_values(&[&route, method, &status]).inc();
-        s.metrics.latency.with_label_values(&[&route, method]).observe(start.elapsed().as_secs_f64());
+    let elapsed = start.elapsed().as_secs_f64();
+    match (&state, hot) {
+        (Some(s), Some(h)) => {
+            h.count(&s.metrics.requests, res.status().as_u16());
+            h.latency.observe(elapsed);
+        }
+        (Some(s), None) => {
+            let status = res.status().as_u16().to_string();
+            s.metrics.requests.with_label_values(&[&route, method, &status]).inc();
+            s.metrics.latency.with_label_values(&[&route, method]).observe(elapsed);
+        }
+        (None, _) => {}
     }
     Ok(res)
 }

@@ -1,6 +1,6 @@
 //! `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`: strict form parsing and client
 //! authentication; the grant rules are in `service::oauth::exchange`.
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -32,38 +32,85 @@ pub const EXTERNAL_SUBJECT_TYPES: [&str; 3] =
     ["urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token", TOKEN_TYPE_ACCESS];
 
 /// Strict `application/x-www-form-urlencoded`: UTF-8 only, each parameter at most once.
-pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+pub fn parse_form<'a>(req: &HttpRequest, body: &'a [u8]) -> Result<Form<'a>, OAuthError> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     parse_form_body(ct, body)
 }
 
+/// A parsed form: its pairs in body order, borrowed from the body unless a `%` escape or
+/// `+` had to be decoded. A handful of pairs: a list searched in order is cheaper than a
+/// map (no hashing, one allocation), and the token path reads only a few names.
+#[derive(Debug, Default)]
+pub struct Form<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Form<'a> {
+    /// The value of parameter `k`, if given.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_ref())
+    }
+
+    pub fn contains_key(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Every (name, value) pair, in body order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// Whether `k` was already given. Past a few pairs, a set: a body of thousands of
+    /// distinct names must not cost a scan per name.
+    fn repeats(&self, k: &str, seen: &mut Option<std::collections::HashSet<String>>) -> bool {
+        const SCAN: usize = 16;
+        if self.pairs.len() < SCAN {
+            return self.pairs.iter().any(|(n, _)| n == k);
+        }
+        let set = seen.get_or_insert_with(|| self.pairs.iter().map(|(n, _)| n.to_string()).collect());
+        !set.insert(k.to_string())
+    }
+}
+
 /// `parse_form` without the request: the Content-Type value (`""` when absent or not
 /// visible ASCII) and the body.
-pub fn parse_form_body(content_type: &str, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+pub fn parse_form_body<'a>(content_type: &str, body: &'a [u8]) -> Result<Form<'a>, OAuthError> {
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(OAuthError::request("the body must be application/x-www-form-urlencoded"));
     }
-    let mut out = HashMap::new();
+    let mut out = Form { pairs: Vec::with_capacity(4) };
+    let mut seen = None;
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let mut it = pair.splitn(2, |b| *b == b'=');
-        let decode = |raw: &[u8]| -> Result<String, OAuthError> {
-            let bytes: Vec<u8> = if raw.contains(&b'+') {
-                let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-                percent_encoding::percent_decode(&plus).collect()
-            } else {
-                percent_encoding::percent_decode(raw).collect()
-            };
-            String::from_utf8(bytes).map_err(|_| OAuthError::request("parameters must be UTF-8"))
-        };
-        let k = decode(it.next().unwrap_or_default())?;
-        let v = decode(it.next().unwrap_or_default())?;
-        if out.contains_key(&k) {
+        let k = form_decode(it.next().unwrap_or_default())?;
+        let v = form_decode(it.next().unwrap_or_default())?;
+        if out.repeats(&k, &mut seen) {
             return Err(OAuthError::request(format!("parameter {k} is given more than once")));
         }
-        out.insert(k, v);
+        out.pairs.push((k, v));
     }
     Ok(out)
+}
+
+/// One form-urlencoded name or value: `+` is a space, then percent-decoding; UTF-8 only.
+/// Borrowed when there is nothing to decode (the usual case on the token path).
+fn form_decode(raw: &[u8]) -> Result<Cow<'_, str>, OAuthError> {
+    let bad = || OAuthError::request("parameters must be UTF-8");
+    if raw.contains(&b'+') {
+        let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+        return String::from_utf8(bytes).map(Cow::Owned).map_err(|_| bad());
+    }
+    percent_encoding::percent_decode(raw).decode_utf8().map_err(|_| bad())
 }
 
 /// An `Authorization` header value as HTTP Basic client credentials (RFC 6749 §2.3.1: each
@@ -91,14 +138,14 @@ struct ClientAuth {
     basic: bool,
 }
 
-fn client_auth(req: &HttpRequest, form: &HashMap<String, String>) -> Result<Option<ClientAuth>, OAuthError> {
+fn client_auth(req: &HttpRequest, form: &Form<'_>) -> Result<Option<ClientAuth>, OAuthError> {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let basic = match header {
         Some(h) => decode_basic(h)?.map(|(id, secret)| ClientAuth { id, secret, basic: true }),
         None => None,
     };
     let post = match (form.get("client_id"), form.get("client_secret")) {
-        (Some(id), Some(secret)) => Some(ClientAuth { id: id.clone(), secret: secret.clone(), basic: false }),
+        (Some(id), Some(secret)) => Some(ClientAuth { id: id.to_string(), secret: secret.to_string(), basic: false }),
         _ => None,
     };
     match (basic, post) {
@@ -107,7 +154,7 @@ fn client_auth(req: &HttpRequest, form: &HashMap<String, String>) -> Result<Opti
             Err(OAuthError::request("use one client authentication method, not two"))
         }
         (Some(b), None) => match form.get("client_id") {
-            Some(id) if *id != b.id => Err(OAuthError::request("client_id disagrees with the Basic credentials")),
+            Some(id) if id != b.id => Err(OAuthError::request("client_id disagrees with the Basic credentials")),
             _ => Ok(Some(b)),
         },
         (None, Some(p)) => Ok(Some(p)),
@@ -152,20 +199,19 @@ fn ok_json(body: serde_json::Value) -> HttpResponse {
         .json(body)
 }
 
-fn nonempty<'a>(form: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
-    form.get(k).map(String::as_str).filter(|v| !v.is_empty())
+fn nonempty<'a>(form: &'a Form<'_>, k: &str) -> Option<&'a str> {
+    form.get(k).filter(|v| !v.is_empty())
 }
 
 /// The form of `POST /oauth/token` as a typed request (`basic`: the client tried HTTP
 /// Basic). Unknown grants are `unsupported_grant_type`, a missing one `invalid_request`.
-fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Result<(TokenRequest, bool), OAuthError> {
-    let scope = form.remove("scope");
-    let form = &*form;
+fn token_request(req: &HttpRequest, form: &Form<'_>) -> Result<(TokenRequest, bool), OAuthError> {
+    let scope = form.get("scope").map(str::to_string);
     let target = Target {
         resource: nonempty(form, "resource").map(str::to_string),
         audience: nonempty(form, "audience").map(str::to_string),
     };
-    let grant = match form.get("grant_type").map(String::as_str).unwrap_or_default() {
+    let grant = match form.get("grant_type").unwrap_or_default() {
         "" => return Err(OAuthError::request("grant_type is required")),
         g => GrantType::from_param(g).ok_or_else(|| {
             // RFC 6749 §5.2: every grant this server does not implement, password and
@@ -225,7 +271,7 @@ fn token_request(req: &HttpRequest, form: &mut HashMap<String, String>) -> Resul
 /// token (delegation).
 fn external_request(
     req: &HttpRequest,
-    form: &HashMap<String, String>,
+    form: &Form<'_>,
     subject_token: &str,
     ty: &str,
     scope: Option<String>,
@@ -290,10 +336,9 @@ fn external_request(
     ))]
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {
     let ip = client_ip(&req);
-    let mut form = parse_form(&req, &body)?;
-    let label = form.get("grant_type").and_then(|g| GrantType::from_param(g)).map_or("other", GrantType::label);
+    let (label, parsed) = read_token_request(&req, &body)?;
     let mut refused_known = None;
-    let result = match token_request(&req, &mut form) {
+    let result = match parsed {
         Ok((TokenRequest::External(grant), basic)) => {
             // Off the worker thread: it may fetch an external issuer's keys.
             let (st, ip) = (state.clone(), ip.clone());
@@ -326,8 +371,22 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
     if let Some((org, id, reason)) = refused_known {
         audit_refused_exchange(&state, org, id, reason, ip).await;
     }
-    state.metrics.issued.with_label_values(&[label, outcome]).inc();
+    state.metrics.count_issued(label, outcome);
     result.map(|r| token_response(&r))
+}
+
+/// A token form as a typed request and whether the client tried HTTP Basic, or why the
+/// form is malformed (answered after the issuance metric counted it).
+pub(crate) type Parsed = Result<(TokenRequest, bool), OAuthError>;
+
+/// What `POST /oauth/token` reads of a request before any credential is checked: the
+/// `grant` label of the issuance metric and the typed request (or why it is malformed).
+/// Shared with the benchmark ceiling (`http::bench`), which must parse the same request
+/// the same way to measure what the token path costs beyond it.
+pub(crate) fn read_token_request(req: &HttpRequest, body: &[u8]) -> Result<(&'static str, Parsed), OAuthError> {
+    let form = parse_form(req, body)?;
+    let label = form.get("grant_type").and_then(GrantType::from_param).map_or("other", GrantType::label);
+    Ok((label, token_request(req, &form)))
 }
 
 /// Audits a refused exchange of a known API token (token endpoint, forward-auth): off the
@@ -445,7 +504,7 @@ pub async fn introspect(
 /// presented credentials as parsed here, judged by `service::oauth::introspection`.
 async fn introspection_caller(
     req: &HttpRequest,
-    form: &HashMap<String, String>,
+    form: &Form<'_>,
     state: &web::Data<State>,
     ip: &str,
 ) -> Result<String, OAuthError> {
@@ -505,7 +564,7 @@ pub async fn revocations(req: HttpRequest, state: web::Data<State>) -> Result<Ht
         ),
     };
     let ip = client_ip(&req);
-    let org_id = introspection_caller(&req, &HashMap::new(), &state, &ip).await?;
+    let org_id = introspection_caller(&req, &Form::default(), &state, &ip).await?;
     let feed = hot(&state, move |conn| {
         crate::service::oauth::revocations::read(conn, &org_id, since, now).map_err(OAuthError::from)
     })
@@ -543,12 +602,19 @@ mod tests {
     fn form_body_is_strict() {
         let f = parse_form_body("Application/X-WWW-Form-URLEncoded; charset=UTF-8", b"a=1+2&b=%C3%A9&&c").unwrap();
         assert_eq!(f.len(), 3);
-        assert_eq!((f["a"].as_str(), f["b"].as_str(), f["c"].as_str()), ("1 2", "é", ""));
+        assert_eq!((f.get("a"), f.get("b"), f.get("c")), (Some("1 2"), Some("é"), Some("")));
         assert_eq!(parse_form_body("application/json", b"a=1").unwrap_err().error, "invalid_request");
         assert_eq!(parse_form_body("", b"a=1").unwrap_err().error, "invalid_request");
         assert!(parse_form_body(FORM, b"a=1&a=1").unwrap_err().description.contains("more than once"));
         assert!(parse_form_body(FORM, b"a=%FF").unwrap_err().description.contains("UTF-8"));
         assert!(parse_form_body(FORM, b"").unwrap().is_empty());
+        // Past the short list's scan, the set finds a repeat just the same.
+        let many = (0..40).map(|i| format!("p{i}=x&")).collect::<String>() + "p%33=y";
+        assert_eq!(
+            parse_form_body(FORM, many.as_bytes()).unwrap_err().description,
+            "parameter p3 is given more than once"
+        );
+        assert_eq!(parse_form_body(FORM, many.replace("p%33=y", "q=y").as_bytes()).unwrap().len(), 41);
     }
 
     #[test]
@@ -569,8 +635,8 @@ mod tests {
         if let Some(b) = basic {
             req = req.insert_header((header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(b))));
         }
-        let mut form: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        token_request(&req.to_http_request(), &mut form)
+        let form = Form { pairs: pairs.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect() };
+        token_request(&req.to_http_request(), &form)
     }
 
     #[test]

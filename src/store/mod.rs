@@ -564,7 +564,27 @@ pub fn roles_to_text(roles: &[String]) -> String {
 }
 
 pub fn roles_from_text(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
+    plain_string_array(text).unwrap_or_else(|| serde_json::from_str(text).unwrap_or_default())
+}
+
+/// The form `roles_to_text` writes, `["a","b"]` with no escape, space or control
+/// character, split without a JSON parser: the token path reads a roles column on every
+/// grant. None for anything else (then serde_json decides, exactly as before).
+fn plain_string_array(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    if inner.bytes().any(|b| b == b'\\' || b <= b' ') {
+        return None;
+    }
+    let inner = inner.strip_prefix('"')?.strip_suffix('"')?;
+    let names: Vec<String> = inner.split("\",\"").map(str::to_string).collect();
+    // A quote left inside a name means the text was not plain `"a","b"` pairs.
+    if names.iter().any(|n| n.contains('"')) {
+        return None;
+    }
+    Some(names)
 }
 
 pub fn like_escape(s: &str) -> String {
@@ -581,6 +601,31 @@ pub fn like_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_text_fast_path_agrees_with_json() {
+        for text in [
+            "[]",
+            "[\"a\"]",
+            "[\"org:admin\",\"org:member\"]",
+            "[\"é\",\"x\"]",
+            "[ \"a\" ]",
+            "[\"a\\\"b\"]",
+            "[\"a\",]",
+            "[\"a\"\"b\"]",
+            "[\"\"]",
+            "[\"a\",\"\"]",
+            "[1]",
+            "",
+            "[",
+            "[\"a\"",
+            "nope",
+            "[\"a\tb\"]",
+        ] {
+            let json: Vec<String> = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(roles_from_text(text), json, "{text:?}");
+        }
+    }
 
     #[test]
     fn pool_errors_are_logged_at_most_every_thirty_seconds() {

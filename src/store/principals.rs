@@ -2,7 +2,7 @@
 //! inserts and updates of their rows; no role checks here (`service` decides who may).
 use diesel::prelude::*;
 
-use super::models::{App, ServiceAccount, User};
+use super::models::{App, AppAuth, ServiceAccount, User};
 use super::page::{Page, Rows};
 use super::revocations::{self, principal as feed_principal};
 use super::schema::{apps, service_accounts, users};
@@ -297,9 +297,13 @@ pub fn app_by_client_id(conn: &mut AnyConnection, client_id: &str) -> QueryResul
 /// The app a client authenticates as, on the hot path: the concrete connection and `load`
 /// rather than `first` keep the prepared statement (see `tokens::find_grant`); client_id
 /// is unique.
-pub fn app_for_client_auth(conn: &mut AnyConnection, client_id: &str) -> QueryResult<Option<App>> {
-    Ok(crate::on_backend!(conn, c => apps::table.filter(apps::client_id.eq(client_id)).select(App::as_select()).load(c)?)
-        .pop())
+/// Only the columns `AppAuth` names are read. One function, so that a cache can wrap it.
+pub fn app_for_client_auth(conn: &mut AnyConnection, client_id: &str) -> QueryResult<Option<AppAuth>> {
+    Ok(crate::on_backend!(conn, c => apps::table
+        .filter(apps::client_id.eq(client_id))
+        .select(AppAuth::as_select())
+        .load(c)?)
+    .pop())
 }
 
 /// The app whose current secret, or previous secret still in its grace, has this hash

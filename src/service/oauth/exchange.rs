@@ -11,7 +11,7 @@ use crate::service::authz::principal::idle;
 use crate::service::events::{self, Action, ActorKind, Entry, Outcome};
 use crate::service::tokens::usage::Usage;
 use crate::service::{Acct, Role, RoleSet};
-use crate::store::models::App;
+use crate::store::models::AppAuth;
 use crate::store::tokens::Grant;
 use crate::store::{self, roles_from_text, AnyConnection, StoreError};
 
@@ -567,7 +567,12 @@ const DUMMY_HASH: &str = "000000000000000000000000000000000000000000000000000000
 /// still in its grace period (both compared in constant time, from the row read once).
 /// An app authenticated by its previous secret is answered with the previous epoch, the
 /// one its access tokens carry: they end with the grace.
-pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str, now: i64) -> Result<App, GrantError> {
+pub fn authenticate_app(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    secret: &str,
+    now: i64,
+) -> Result<AppAuth, GrantError> {
     let app = store::principals::app_for_client_auth(conn, client_id)?;
     let presented = secrets::hash(secret);
     let current = secrets::ct_eq(&presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
@@ -606,7 +611,7 @@ pub fn client_credentials(
 }
 
 /// RFC 7662 callers: an app an admin allowed to introspect (its org's tokens).
-pub fn app_may_introspect(app: &App) -> Result<(), GrantError> {
+pub fn app_may_introspect(app: &AppAuth) -> Result<(), GrantError> {
     if app.introspect {
         Ok(())
     } else {

@@ -149,16 +149,42 @@ impl Bound {
 /// resident memory for hashing is at most the bound × 19 MiB and does not churn: with a
 /// fresh allocation per hash, glibc kept freed buffers in the arena of every
 /// blocking-pool thread that had hashed (+386 MiB measured under a login flood).
+///
+/// Kept while hashing goes on, not forever: an idle server gives the buffers back
+/// (`release_idle_memory`), so the first start's hash of the bootstrap password, or one
+/// login an hour, does not hold 19 MiB of resident memory (the bulk of idle RSS).
 fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
-    let taken = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let taken = pool().free.pop();
     let mut mem = match taken {
         Some(m) if m.len() >= blocks => m,
         _ => vec![Block::default(); blocks],
     };
     let out = f(&mut mem[..blocks]);
-    POOL.lock().unwrap_or_else(|e| e.into_inner()).push(mem);
+    let mut p = pool();
+    p.free.push(mem);
+    p.used_at = Some(Instant::now());
     out
+}
+
+/// Hashing memory not in use, and when a hash last returned some.
+struct Pool {
+    free: Vec<Vec<Block>>,
+    used_at: Option<Instant>,
+}
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    static POOL: Mutex<Pool> = Mutex::new(Pool { free: Vec::new(), used_at: None });
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Frees the pooled hashing memory when no hash has finished for `idle` (the maintenance
+/// pass, every tick; boot, with zero, after the bootstrap hash). A buffer in use is not
+/// in the pool and is untouched; the next hash allocates anew.
+pub fn release_idle_memory(idle: Duration) {
+    let mut p = pool();
+    if p.used_at.is_none_or(|t| t.elapsed() >= idle) {
+        p.free = Vec::new();
+    }
 }
 
 /// argon2 of `p` with `a`'s parameters into `out`, in pooled memory.

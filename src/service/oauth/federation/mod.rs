@@ -499,7 +499,7 @@ fn delegate(
             let app = store::principals::app_by_client_id(conn, &v.claims.sub)?
                 .filter(|a| !a.disabled)
                 .ok_or_else(|| Refusal::grant("actor app gone"))?;
-            Some(app)
+            Some(store::models::AppAuth::from(app))
         }
         None => None,
     };
