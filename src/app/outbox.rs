@@ -172,6 +172,12 @@ pub fn deliver_due(st: &State) -> service::Result<Pass> {
             if !q::finish(c, &row.id, &claim, attempts, now, outcome)? {
                 return Ok(false);
             }
+            // A sealed secret (an invitation link) is kept only while it may still be sent.
+            if kind != 1 {
+                if let Some(blank) = service::events::outbox::unsealed_payload(&row.payload) {
+                    q::set_payload(c, &row.id, &blank)?;
+                }
+            }
             if let (Some(hook), true) = (&row.webhook_id, a.log) {
                 let d = Delivery {
                     id: new_id(),
@@ -366,7 +372,15 @@ fn send_email(n: &Notifier, row: &OutboxRow) -> Attempt {
     let Some(to) = row.recipient.as_deref().and_then(|r| r.parse::<Mailbox>().ok()) else {
         return Attempt::fatal("the recipient is not a valid address", false);
     };
-    let payload: Value = serde_json::from_str(&row.payload).unwrap_or_default();
+    let mut payload: Value = serde_json::from_str(&row.payload).unwrap_or_default();
+    // A secret sealed in the row (an invitation link) is opened only here, in memory.
+    if let Some(sealed) = payload.get("sealed").and_then(Value::as_str).map(str::to_string) {
+        let aad = service::events::outbox::sealed_aad(&row.id);
+        let Ok(link) = n.sealer.open(&aad, &sealed) else {
+            return Attempt::fatal("the sealed link does not open with this key directory's webhook key", false);
+        };
+        payload["data"]["link"] = Value::String(link);
+    }
     let (subject, body) = render_email(&row.event_type, &payload);
     let msg = match Message::builder()
         .from(n.from.clone())
@@ -394,6 +408,9 @@ fn send_email(n: &Notifier, row: &OutboxRow) -> Attempt {
 pub fn render_email(event_type: &str, payload: &Value) -> (String, String) {
     if event_type == "token.revoked" && payload["data"]["reason"] == "leak_report" {
         return render_leak_email(&payload["data"]);
+    }
+    if event_type == "user.invitation" || event_type == "user.password_reset" {
+        return render_code_email(event_type, &payload["data"]);
     }
     let t = &payload["data"]["token"];
     let name = t["name"].as_str().unwrap_or("(unnamed)");
@@ -423,6 +440,33 @@ pub fn render_email(event_type: &str, payload: &Value) -> (String, String) {
             format!("{whose} was revoked by an administrator. It no longer works.\n\n{facts}"),
         ),
         other => (format!("tokend: {other}"), format!("{other}\n\n{facts}")),
+    }
+}
+
+/// An invitation or a password reset: the one-time link (opened from its seal), whom it
+/// is from, until when it works.
+fn render_code_email(event_type: &str, d: &Value) -> (String, String) {
+    let link = d["link"].as_str().unwrap_or("(the link could not be opened)");
+    let until = d["expires_at"].as_str().unwrap_or("");
+    let by = d["by"].as_str().map(|b| format!(" by {b}")).unwrap_or_default();
+    if event_type == "user.invitation" {
+        (
+            "You are invited to tokend".to_string(),
+            format!(
+                "You have been invited to tokend{by}.\n\n\
+                 Open this link to choose your password (it works once, until {until}):\n\n{link}\n\n\
+                 If you did not expect this, ignore this email.\n"
+            ),
+        )
+    } else {
+        (
+            "Reset your tokend password".to_string(),
+            format!(
+                "A password reset was started for you{by}. Your sign-ins have ended.\n\n\
+                 Open this link to choose a new password (it works once, until {until}):\n\n{link}\n\n\
+                 If you did not expect this, tell your administrator.\n"
+            ),
+        )
     }
 }
 

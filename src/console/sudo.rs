@@ -62,6 +62,18 @@ pub async fn check(
     Ok(Some(render(StatusCode::UNAUTHORIZED, &page)))
 }
 
+/// An admin-only sensitive action's opening: `org:admin` (the 403 page for anyone else),
+/// then [`check`]. `Ok(Some(page))`: answer the prompt.
+pub async fn admin(
+    post: &Post,
+    req: &HttpRequest,
+    st: &web::Data<State>,
+    what: &str,
+) -> Result<Option<HttpResponse>, Fail> {
+    post.ui.p.require(service::Role::OrgAdmin)?;
+    check(post, req, st, what).await
+}
+
 /// The caller's password, through the same throttle as a login.
 async fn verify(
     post: &Post,

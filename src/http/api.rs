@@ -24,7 +24,7 @@ use crate::service::{
 };
 #[allow(unused_imports)] // named in the #[utoipa::path] annotations
 use crate::service::{
-    authz::roles::{NewRole, RoleView},
+    authz::roles::{NewRole, RolePatch, RoleView},
     events::webhooks::{CreateWebhook, DeliveryView, PatchWebhook, TestQueued, WebhookView, WebhookWithSecret},
     org::audit_log::{AuditFilter, AuditView},
     org::policy::{PolicyUpdate, PolicyView},
@@ -210,7 +210,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/users/{id}/password-reset").route(post().to(users_password_reset)))
         .service(resource("/roles").route(get().to(roles_list)).route(post().to(roles_create)))
-        .service(resource("/roles/{name}").route(delete().to(roles_delete)))
+        .service(resource("/roles/{name}").route(patch().to(roles_patch)).route(delete().to(roles_delete)))
         .service(resource("/service-accounts").route(get().to(sa_list)).route(post().to(sa_create)))
         .service(
             resource("/service-accounts/{id}")
@@ -693,6 +693,28 @@ pub async fn roles_create(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     created(write(&st, move |conn, _, now| roles::create(conn, &c.0, &body, now)).await?)
+}
+
+/// Change a role's description
+///
+/// Requires org:admin. A service or custom role's description (at most 1000 characters); its name
+/// stays. 409 for a built-in role, 404 for a role the org does not catalogue.
+#[utoipa::path(patch, path = "/api/v1/roles/{name}", tag = "Roles", operation_id = "updateRole",
+    params(("name" = String, Path, description = "Role name, e.g. metrics:read.")),
+    request_body = RolePatch,
+    responses(
+        (status = 200, description = "OK.", body = RoleView),
+        (status = 403),
+        (status = 404),
+        (status = 409),
+    ))]
+pub async fn roles_patch(
+    c: Caller,
+    name: web::Path<String>,
+    body: Obj<roles::RolePatch>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    ok(write(&st, move |conn, _, now| roles::describe(conn, &c.0, &name, &body, now)).await?)
 }
 
 /// Delete a role

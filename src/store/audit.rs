@@ -136,8 +136,8 @@ pub fn labels(
     Ok(out)
 }
 
-/// The org's people (email), service accounts and apps (name), at most `limit` of each,
-/// for the audit log's pickers: (id, label).
+/// The org's people (email), service accounts and apps (name) and API tokens ("name
+/// (owner)"), at most `limit` of each, for the audit log's pickers: (id, label).
 pub fn directory(conn: &mut AnyConnection, org_id: &str, limit: i64) -> QueryResult<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = users::table
         .filter(users::org_id.eq(org_id))
@@ -160,6 +160,18 @@ pub fn directory(conn: &mut AnyConnection, org_id: &str, limit: i64) -> QueryRes
             .limit(limit)
             .select((apps::id, apps::name))
             .load::<(String, String)>(conn)?,
+    );
+    // Tokens as the log labels them, "name (owner)", newest first: a rotated token's
+    // successor (same name and owner) is the one a typed label finds.
+    out.extend(
+        api_tokens::table
+            .filter(api_tokens::org_id.eq(org_id))
+            .order((api_tokens::created_at.desc(), api_tokens::id.desc()))
+            .limit(limit)
+            .select((api_tokens::id, api_tokens::name, api_tokens::owner_label))
+            .load::<(String, String, String)>(conn)?
+            .into_iter()
+            .map(|(id, name, owner)| (id, format!("{name} ({owner})"))),
     );
     Ok(out)
 }

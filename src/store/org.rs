@@ -96,6 +96,13 @@ pub fn insert_role(conn: &mut AnyConnection, r: &Role) -> QueryResult<()> {
     Ok(())
 }
 
+pub fn set_role_description(conn: &mut AnyConnection, org_id: &str, name: &str, description: &str) -> QueryResult<()> {
+    diesel::update(roles::table.filter(roles::org_id.eq(org_id)).filter(roles::name.eq(name)))
+        .set(roles::description.eq(description))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn delete_role(conn: &mut AnyConnection, org_id: &str, name: &str) -> QueryResult<()> {
     diesel::delete(roles::table.filter(roles::org_id.eq(org_id)).filter(roles::name.eq(name))).execute(conn)?;
     Ok(())

@@ -463,6 +463,41 @@ pub fn clear_ended_secret_graces(conn: &mut AnyConnection, now: i64) -> QueryRes
 
 /// Holders in the org of roles text matching the LIKE `pattern`: (undeleted users,
 /// undeleted service accounts, apps).
+/// Every live holder of explicit roles in the org, for naming a role's holders: (kind —
+/// "user", "service_account" or "app" —, label — an email or a name —, roles text), people
+/// by email, then service accounts and apps by name.
+pub fn role_holders(conn: &mut AnyConnection, org_id: &str) -> QueryResult<Vec<(&'static str, String, String)>> {
+    let mut out: Vec<(&'static str, String, String)> = users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::deleted_at.is_null())
+        .order(users::email)
+        .select((users::email, users::roles))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .map(|(l, r)| ("user", l, r))
+        .collect();
+    out.extend(
+        service_accounts::table
+            .filter(service_accounts::org_id.eq(org_id))
+            .filter(service_accounts::deleted_at.is_null())
+            .order(service_accounts::name)
+            .select((service_accounts::name, service_accounts::roles))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .map(|(l, r)| ("service_account", l, r)),
+    );
+    out.extend(
+        apps::table
+            .filter(apps::org_id.eq(org_id))
+            .order(apps::name)
+            .select((apps::name, apps::roles))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .map(|(l, r)| ("app", l, r)),
+    );
+    Ok(out)
+}
+
 pub fn count_with_roles_like(conn: &mut AnyConnection, org_id: &str, pattern: &str) -> QueryResult<(i64, i64, i64)> {
     let u: i64 = users::table
         .filter(users::org_id.eq(org_id))

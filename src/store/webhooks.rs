@@ -191,6 +191,12 @@ pub fn finish(
     Ok(n == 1)
 }
 
+/// Replaces a row's payload (a delivered or failed email's sealed part dropped).
+pub fn set_payload(conn: &mut AnyConnection, id: &str, payload: &str) -> QueryResult<()> {
+    diesel::update(outbox::table.find(id)).set(outbox::payload.eq(payload)).execute(conn)?;
+    Ok(())
+}
+
 /// Rows still to deliver, and rows given up on, by kind: (kind, pending, failed).
 pub fn depth(conn: &mut AnyConnection) -> QueryResult<Vec<(String, i64, i64)>> {
     let pending: Vec<(String, i64)> = outbox::table

@@ -136,6 +136,12 @@ enum Act {
     RoleCreate,
     /// DELETE /roles/{name} of a role nobody holds.
     RoleDelete,
+    /// PATCH /roles/{name} {"description"} of a custom role (issue #20).
+    RoleDescribe,
+    /// PATCH /roles/org:admin: built-in roles keep their descriptions (409).
+    RoleDescribeBuiltin,
+    /// PATCH /roles/{name} of a role the org does not catalogue (404).
+    RoleDescribeMissing,
     PolicyGet,
     /// PUT /policy with a longer personal-token TTL: widening, an interactive act.
     PolicyPut,
@@ -287,6 +293,9 @@ const MATRIX: &[(Act, [u16; 7])] = &[
     (Act::RoleList,                 [200,  200,  200,  200,  200,  200,  200]),
     (Act::RoleCreate,               [201,  201,  403,  403,  201,  201,  201]),
     (Act::RoleDelete,               [204,  204,  403,  403,  204,  204,  204]),
+    (Act::RoleDescribe,             [200,  200,  403,  403,  200,  200,  200]),
+    (Act::RoleDescribeBuiltin,      [409,  409,  403,  403,  409,  409,  409]),
+    (Act::RoleDescribeMissing,      [404,  404,  403,  403,  404,  404,  404]),
     (Act::PolicyGet,                [200,  200,  403,  403,  200,  200,  200]),
     (Act::PolicyPut,                [200,  403,  403,  403,  403,  403,  403]),
     (Act::PolicyPutNarrow,          [200,  403,  403,  403,  200,  403,  403]),
@@ -724,6 +733,17 @@ impl World {
                 let name = format!("spare{n}:read");
                 create(&self.s, &self.owner, "/api/v1/roles", json!({"name": name, "kind": "service"}));
                 ("DELETE", format!("/api/v1/roles/{name}"), None)
+            }
+            Act::RoleDescribe => {
+                let name = format!("described{n}:read");
+                create(&self.s, &self.owner, "/api/v1/roles", json!({"name": name, "kind": "custom"}));
+                ("PATCH", format!("/api/v1/roles/{name}"), Some(json!({"description": format!("reads {n}")})))
+            }
+            Act::RoleDescribeBuiltin => {
+                ("PATCH", "/api/v1/roles/org:admin".into(), Some(json!({"description": "anything"})))
+            }
+            Act::RoleDescribeMissing => {
+                ("PATCH", format!("/api/v1/roles/nothere{n}:read"), Some(json!({"description": "anything"})))
             }
             Act::PolicyGet => ("GET", "/api/v1/policy".into(), None),
             // From a value set just before, so that a success visibly changes the policy.
@@ -1580,6 +1600,12 @@ mod console_admin {
         ResetOther,
         RoleCreate,
         RoleDelete,
+        /// A custom role's description changed (issue #20).
+        RoleDescribe,
+        /// The description form of a role the org does not catalogue (404).
+        RoleDescribeMissing,
+        /// A reset code with "email the link" ticked (no SMTP here: not emailed, same rule).
+        ResetMailed,
         PolicySave,
     }
 
@@ -1614,6 +1640,9 @@ mod console_admin {
         (C::ResetOther,         [404, 404, 403, 403]),
         (C::RoleCreate,         [303, 303, 403, 403]),
         (C::RoleDelete,         [303, 303, 403, 403]),
+        (C::RoleDescribe,       [303, 303, 403, 403]),
+        (C::RoleDescribeMissing,[404, 404, 403, 403]),
+        (C::ResetMailed,        [303, 403, 403, 403]),
         (C::PolicySave,         [303, 403, 403, 403]),
     ];
 
@@ -1714,6 +1743,15 @@ mod console_admin {
                     create(&s, &owner, "/api/v1/roles", json!({"name": name, "kind": "service"}));
                     post(format!("/console/roles/{name}/delete"), vec![])
                 }
+                C::RoleDescribe => {
+                    let name = format!("noted{k}:read");
+                    create(&s, &owner, "/api/v1/roles", json!({"name": name, "kind": "custom"}));
+                    post(format!("/console/roles/{name}/description"), f(&[("description", format!("reads {k}"))]))
+                }
+                C::RoleDescribeMissing => {
+                    post(format!("/console/roles/nothere{k}:read/description"), f(&[("description", "x".into())]))
+                }
+                C::ResetMailed => post(format!("/console/people/{}/reset", user(&HIGH)), f(&[("email", "1".into())])),
                 C::PolicySave => post(
                     "/console/policy".into(),
                     f(&[

@@ -26,6 +26,9 @@ mod console_round2;
 /// The console, third round: service accounts and tokens corrected (rename, delete,
 /// regenerate), all errors of a form at once, My tokens tabs, status filters.
 mod console_round3;
+/// The console, fourth round: the invitation link emailed (sealed in the outbox), role
+/// holders named, custom roles' descriptions, tokens in the audit log's picker.
+mod console_round4;
 /// Signing keys and discovery: JWKS, rotation, forged bearers, health, metrics, login.
 mod discovery_keys_and_login;
 /// Every principal × every sensitive action, exact statuses, nothing changed when refused.

@@ -1306,7 +1306,7 @@ fn role_catalogue(b: &Backend) {
         "PAT with ghost",
     );
 
-    // Deleting a role still granted: 409 with the number of holders.
+    // Deleting a role still granted: 409 with the number of holders and their names.
     let holder = new_user(&s, &owner, "holder@example.test", &["org:member", "metrics:read"]);
     let sa = new_sa(&s, &owner, "robot", &["metrics:read"]);
     let (app, _, _) = s.app(&owner, json!({"name": "reader", "roles": ["metrics:read"]}));
@@ -1314,8 +1314,8 @@ fn role_catalogue(b: &Backend) {
     assert_status(&r, 409, "delete a granted role");
     let detail = r.body["detail"].as_str().unwrap_or("");
     assert!(
-        detail.contains("still granted to 3 holder(s): 1 user(s), 1 service account(s), 1 app(s)"),
-        "the conflict must say how many hold the role (3, one of each kind): {detail}"
+        detail.contains("still granted to 3 holders: holder@example.test, robot (service account), reader (app)"),
+        "the conflict must say how many hold the role and name them (3, one of each kind): {detail}"
     );
     let r = s.patch(&format!("/api/v1/users/{holder}"), &owner, json!({"roles": ["org:member"]}));
     assert_eq!(r.status, 200, "{}", r.text);
@@ -1325,7 +1325,7 @@ fn role_catalogue(b: &Backend) {
         r.body["detail"]
             .as_str()
             .unwrap_or("")
-            .contains("still granted to 2 holder(s): 0 user(s), 1 service account(s), 1 app(s)"),
+            .contains("still granted to 2 holders: robot (service account), reader (app)"),
         "two holders left: {}",
         r.text
     );

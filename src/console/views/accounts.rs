@@ -63,16 +63,16 @@ struct ListPage {
 
 async fn list_page(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<ListPage, Fail> {
     let p = ui.p.clone();
-    let (paged, roles) = read(st, move |conn, _, _| {
+    let (paged, roles, notes) = read(st, move |conn, _, _| {
         let paged = accounts::list(conn, &p, &parts::page_query(page.as_deref()))?;
-        Ok((paged, own_roles(conn, &p)?))
+        Ok((paged, own_roles(conn, &p)?, parts::role_notes(conn, &p)?))
     })
     .await?;
     Ok(ListPage {
         chrome: ui.chrome("service-accounts"),
         rows: paged.items.iter().map(row).collect(),
         pager: Pager::new(BASE, &paged),
-        roles: parts::role_choices(&roles, &[]),
+        roles: parts::noted(parts::role_choices(&roles, &[]), &notes),
         name: String::new(),
         description: String::new(),
         errors: FieldErrors::default(),
@@ -112,8 +112,7 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
         Ok(a) => Ok(done(&ui, &format!("{BASE}/{}", a.id), format!("Created the service account “{}”.", a.name), None)),
         Err(errors) => {
             let mut v = list_page(&ui, &st, None).await?;
-            let names: Vec<String> = v.roles.iter().map(|r| r.name.clone()).collect();
-            v.roles = parts::role_choices(&names, &chosen);
+            v.roles = parts::recheck(std::mem::take(&mut v.roles), &chosen);
             let v = ListPage { name, description: description.unwrap_or_default(), errors, open: true, ..v };
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
         }
@@ -170,6 +169,7 @@ struct Loaded {
     limit: i64,
     max_days: i64,
     own: Vec<String>,
+    notes: parts::Notes,
     reach: parts::ReachChoice,
 }
 
@@ -181,7 +181,8 @@ async fn load(ui: &Ui, st: &web::Data<State>, id: String, page: Option<String>) 
         let (live, limit) = accounts::token_limit(conn, &p, &id, now)?;
         let max_days = policy::get(conn, &p.org_id)?.service_token_max_ttl_days;
         let reach = parts::default_reach(&s.cfg);
-        Ok(Loaded { a, tokens, live, limit, max_days, own: own_roles(conn, &p)?, reach })
+        let notes = parts::role_notes(conn, &p)?;
+        Ok(Loaded { a, tokens, live, limit, max_days, own: own_roles(conn, &p)?, notes, reach })
     })
     .await?)
 }
@@ -194,8 +195,8 @@ fn show_page(ui: &Ui, l: Loaded) -> ShowPage {
         name: l.a.name.clone(),
         description: l.a.description.clone(),
         details_errors: FieldErrors::default(),
-        role_choices: parts::role_choices(&pickable, &l.a.roles),
-        token_roles: parts::role_choices(&l.a.roles, &l.a.roles),
+        role_choices: parts::noted(parts::role_choices(&pickable, &l.a.roles), &l.notes),
+        token_roles: parts::noted(parts::role_choices(&l.a.roles, &l.a.roles), &l.notes),
         rows: l.tokens.items.iter().map(|t| TokenRow::new(t, ui.now)).collect(),
         pager: Pager::new(&format!("{BASE}/{}", l.a.id), &l.tokens),
         live: l.live,
@@ -256,8 +257,7 @@ pub async fn edit(
             let errors = FieldErrors::from_error(e)?;
             let l = load(&ui, &st, id, None).await?;
             let mut v = show_page(&ui, l);
-            let names: Vec<String> = v.role_choices.iter().map(|r| r.name.clone()).collect();
-            v.role_choices = parts::role_choices(&names, &chosen);
+            v.role_choices = parts::recheck(std::mem::take(&mut v.role_choices), &chosen);
             v.errors = errors;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
         }
@@ -310,8 +310,7 @@ pub async fn token_create(
         Err(token_errors) => {
             let l = load(&ui, &st, id, None).await?;
             let mut v = show_page(&ui, l);
-            let names: Vec<String> = v.token_roles.iter().map(|r| r.name.clone()).collect();
-            v.token_roles = parts::role_choices(&names, &chosen);
+            v.token_roles = parts::recheck(std::mem::take(&mut v.token_roles), &chosen);
             let v = ShowPage {
                 reach: parts::reach_choice(&st.cfg, audiences.as_deref(), management),
                 token_errors,

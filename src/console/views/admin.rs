@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/people/{id}/reset").route(post().to(people::reset)))
         .service(resource("/roles").route(get().to(roles_page::list)).route(post().to(roles_page::create)))
         .service(resource("/roles/{name}/delete").route(post().to(roles_page::delete)))
+        .service(resource("/roles/{name}/description").route(post().to(roles_page::describe)))
         .service(resource("/policy").route(get().to(policy_page::show_page)).route(post().to(policy_page::save)))
         .service(resource("/audit").route(get().to(audit_log::list)));
 }

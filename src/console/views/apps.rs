@@ -88,9 +88,9 @@ struct ListPage {
 
 async fn list_page(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Result<ListPage, Fail> {
     let p = ui.p.clone();
-    let (paged, roles) = read(st, move |conn, _, _| {
+    let (paged, roles, notes) = read(st, move |conn, _, _| {
         let paged = apps::list(conn, &p, &parts::page_query(page.as_deref()))?;
-        Ok((paged, own_roles(conn, &p)?))
+        Ok((paged, own_roles(conn, &p)?, parts::role_notes(conn, &p)?))
     })
     .await?;
     Ok(ListPage {
@@ -103,7 +103,7 @@ async fn list_page(ui: &Ui, st: &web::Data<State>, page: Option<String>) -> Resu
             ttl: String::new(),
             introspect: false,
             disabled: false,
-            roles: parts::role_choices(&roles, &[]),
+            roles: parts::noted(parts::role_choices(&roles, &[]), &notes),
         },
         errors: FieldErrors::default(),
         reach: parts::default_reach(&st.cfg),
@@ -145,14 +145,14 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
         }
         Err(errors) => {
             let mut v = list_page(&ui, &st, None).await?;
-            let names: Vec<String> = v.f.roles.iter().map(|r| r.name.clone()).collect();
+            let kept = parts::recheck(std::mem::take(&mut v.f.roles), &chosen);
             v.f = AppForm {
                 name: form.get("name").to_string(),
                 description: form.get("description").to_string(),
                 ttl: form.get("access_token_ttl_seconds").to_string(),
                 introspect: form.opt("introspect").is_some(),
                 disabled: false,
-                roles: parts::role_choices(&names, &chosen),
+                roles: kept,
             };
             let (audiences, management) = parts::reach_from_form(&form);
             v.reach = parts::reach_choice(&st.cfg, audiences.as_deref(), management);
@@ -174,7 +174,9 @@ struct ShowPage {
 
 async fn show_page(ui: &Ui, st: &web::Data<State>, id: String) -> Result<ShowPage, Fail> {
     let p = ui.p.clone();
-    let (a, own) = read(st, move |conn, _, _| Ok((apps::get(conn, &p, &id)?, own_roles(conn, &p)?))).await?;
+    let (a, own, notes) =
+        read(st, move |conn, _, _| Ok((apps::get(conn, &p, &id)?, own_roles(conn, &p)?, parts::role_notes(conn, &p)?)))
+            .await?;
     let mut pickable = own;
     pickable.extend(a.roles.iter().filter(|r| !pickable.contains(r)).cloned().collect::<Vec<_>>());
     Ok(ShowPage {
@@ -185,7 +187,7 @@ async fn show_page(ui: &Ui, st: &web::Data<State>, id: String) -> Result<ShowPag
             ttl: a.access_token_ttl_seconds.to_string(),
             introspect: a.introspect,
             disabled: a.disabled,
-            roles: parts::role_choices(&pickable, &a.roles),
+            roles: parts::noted(parts::role_choices(&pickable, &a.roles), &notes),
         },
         a: row(&a),
         errors: FieldErrors::default(),
@@ -225,14 +227,14 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
         Ok(()) => Ok(done(&ui, &format!("{BASE}/{id}"), format!("Saved “{}”.", form.get("name")), None)),
         Err(errors) => {
             let mut v = show_page(&ui, &st, id).await?;
-            let names: Vec<String> = v.f.roles.iter().map(|r| r.name.clone()).collect();
+            let kept = parts::recheck(std::mem::take(&mut v.f.roles), &chosen);
             v.f = AppForm {
                 name: form.get("name").to_string(),
                 description: form.get("description").to_string(),
                 ttl: form.get("access_token_ttl_seconds").to_string(),
                 introspect: form.opt("introspect").is_some(),
                 disabled: form.opt("disabled").is_some(),
-                roles: parts::role_choices(&names, &chosen),
+                roles: kept,
             };
             v.errors = errors;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))

@@ -15,7 +15,7 @@ use crate::service::org::audit_log::{self as audit, AuditFilter};
 const BASE: &str = "/console/audit";
 
 /// The audit actions a person can pick in the filter, with the words the log shows.
-pub const ACTIONS: [(&str, &str); 44] = [
+pub const ACTIONS: [(&str, &str); 45] = [
     ("user.login", "signed in"),
     ("session.logout", "signed out"),
     ("session.revoke_all", "signed out everywhere"),
@@ -36,6 +36,7 @@ pub const ACTIONS: [(&str, &str); 44] = [
     ("access_token.revoke", "revoked an access token"),
     ("role.create", "created the role"),
     ("role.delete", "deleted the role"),
+    ("role.update", "changed the role's description"),
     ("service_account.create", "created the service account"),
     ("service_account.update", "changed the service account"),
     ("service_account.delete", "deleted the service account"),
@@ -239,7 +240,10 @@ pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<Http
     ui.p.require(crate::service::Role::OrgAdmin)?;
     let q = Query::from_raw(req.query_string());
     let p = ui.p.clone();
-    let directory = read(&st, move |conn, _, _| audit::directory(conn, &p)).await?;
+    let mut directory = read(&st, move |conn, _, _| audit::directory(conn, &p)).await?;
+    // One choice per label: a rotated token's successor (listed first) keeps its name.
+    let mut seen = std::collections::HashSet::new();
+    directory.retain(|(_, l)| seen.insert(l.to_lowercase()));
     // A picker's text is a label (an email or a name) or an id.
     let pick = |v: Option<String>| {
         v.map(|v| {

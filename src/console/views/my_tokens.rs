@@ -70,6 +70,7 @@ struct Listed {
     successors: std::collections::HashMap<String, tokens::TokenView>,
     max_days: i64,
     roles: Vec<String>,
+    notes: parts::Notes,
     reach: parts::ReachChoice,
 }
 
@@ -99,6 +100,7 @@ async fn load(ui: &Ui, st: &web::Data<State>, page: Option<String>, inactive: bo
             successors,
             max_days,
             roles: own_roles(conn, &p)?,
+            notes: parts::role_notes(conn, &p)?,
             reach: parts::default_reach(&s.cfg),
         })
     })
@@ -128,7 +130,7 @@ fn view(ui: &Ui, l: Listed) -> MyTokens {
                 (old, Link { href: format!("{BASE}/{}", t.id), label })
             })
             .collect(),
-        roles: parts::role_choices(&l.roles, &default_role),
+        roles: parts::noted(parts::role_choices(&l.roles, &default_role), &l.notes),
         name: String::new(),
         description: String::new(),
         ttl_days: l.max_days.min(30).to_string(),
@@ -182,7 +184,7 @@ pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
         }
         Err(errors) => {
             let l = load(&ui, &st, None, false).await?;
-            let roles = parts::role_choices(&l.roles, &chosen);
+            let roles = parts::noted(parts::role_choices(&l.roles, &chosen), &l.notes);
             let reach = parts::reach_choice(&st.cfg, audiences.as_deref(), management);
             let expiry = parts::Expiry::new(l.max_days, ui.now, &ttl, form.get("expires_on"));
             let v =

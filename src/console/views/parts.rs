@@ -122,8 +122,8 @@ impl Pager {
 pub struct RoleChoice {
     pub name: String,
     pub checked: bool,
-    /// What a built-in role allows ("" for the org's own roles).
-    pub description: &'static str,
+    /// What a built-in role allows, or the org's own role's description (see [`noted`]).
+    pub description: String,
     /// org:owner: a warning goes beside it.
     pub owner: bool,
 }
@@ -136,10 +136,43 @@ pub fn role_choices(names: &[String], checked: &[String]) -> Vec<RoleChoice> {
             checked: checked.contains(n),
             description: crate::service::authz::roles::RoleName::stored(n.to_string())
                 .builtin()
-                .map_or("", |r| r.description()),
+                .map_or("", |r| r.description())
+                .to_string(),
             owner: n == "org:owner",
         })
         .collect()
+}
+
+/// The same choices with `checked` ticked (a refused form shown again), descriptions kept.
+pub fn recheck(mut choices: Vec<RoleChoice>, checked: &[String]) -> Vec<RoleChoice> {
+    for c in &mut choices {
+        c.checked = checked.contains(&c.name);
+    }
+    choices
+}
+
+/// The descriptions of the org's own (service and custom) roles, by name.
+pub type Notes = std::collections::HashMap<String, String>;
+
+pub fn role_notes(
+    conn: &mut crate::store::AnyConnection,
+    p: &crate::service::Principal,
+) -> crate::service::Result<Notes> {
+    Ok(crate::service::authz::roles::list(conn, p)?
+        .into_iter()
+        .filter(|r| r.kind != "organization" && !r.description.is_empty())
+        .map(|r| (r.name, r.description))
+        .collect())
+}
+
+/// [`role_choices`] with the org's own roles described beside their checkboxes too.
+pub fn noted(mut choices: Vec<RoleChoice>, notes: &Notes) -> Vec<RoleChoice> {
+    for c in &mut choices {
+        if let Some(d) = notes.get(&c.name) {
+            c.description = d.clone();
+        }
+    }
+    choices
 }
 
 /// A whole number of days from a form field: empty → None.

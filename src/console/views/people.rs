@@ -85,10 +85,10 @@ async fn show_list(ui: &Ui, st: &web::Data<State>, q: Query, form: Option<Form>)
         };
         let page = users::list(conn, &p, &f, &pq);
         let all: Vec<String> = roles::list(conn, &p)?.into_iter().map(|r| r.name).collect();
-        Ok((page, all, own_roles(conn, &p)?))
+        Ok((page, all, own_roles(conn, &p)?, super::parts::role_notes(conn, &p)?))
     })
     .await?;
-    let (page, all_roles, grantable) = loaded;
+    let (page, all_roles, grantable, notes) = loaded;
     let (page, filter_errors) = match page {
         Ok(pg) => (pg, FieldErrors::default()),
         Err(e) => {
@@ -109,7 +109,7 @@ async fn show_list(ui: &Ui, st: &web::Data<State>, q: Query, form: Option<Form>)
         pager: QueryPager::new(BASE, &q, &page),
         q,
         all_roles,
-        roles: role_choices(&grantable, &form.chosen),
+        roles: super::parts::noted(role_choices(&grantable, &form.chosen), &notes),
         email: form.email,
         name: form.name,
         open: form.errors.any(),
@@ -154,6 +154,8 @@ struct Person {
     credentials: String,
     errors: FieldErrors,
     notice: Option<&'static str>,
+    /// Email is sent (TOKEND_SMTP_URL): the link can be emailed too.
+    mail: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -170,7 +172,10 @@ async fn show_person(
     notice: Option<&'static str>,
 ) -> Result<HttpResponse, Fail> {
     let p = ui.p.clone();
-    let (u, grantable) = read(st, move |conn, _, _| Ok((users::get(conn, &p, &id)?, own_roles(conn, &p)?))).await?;
+    let (u, grantable, notes) = read(st, move |conn, _, _| {
+        Ok((users::get(conn, &p, &id)?, own_roles(conn, &p)?, super::parts::role_notes(conn, &p)?))
+    })
+    .await?;
     let (name, chosen, credentials) = edit.unwrap_or_else(|| (u.name.clone(), u.roles.clone(), String::new()));
     // Roles the person holds that the caller cannot grant are still shown (checked).
     let mut names = grantable;
@@ -183,11 +188,12 @@ async fn show_person(
     let v = Person {
         chrome: ui.chrome("people"),
         u: PersonRow::new(&u),
-        roles: role_choices(&names, &chosen),
+        roles: super::parts::noted(role_choices(&names, &chosen), &notes),
         name,
         credentials,
         errors,
         notice,
+        mail: st.notify.email(),
     };
     Ok(render(status, &v))
 }
@@ -281,17 +287,30 @@ pub async fn reset(
     if let Some(prompt) = sudo::check(&post, &req, &st, "create a password reset code").await? {
         return Ok(prompt);
     }
+    // Emailed too when asked and email is sent at all (the box is offered only then).
+    let mail = post.form.get("email") == "1" && st.notify.email();
     let ui = post.ui;
     let id = id.into_inner();
     let (p, id2) = (ui.p.clone(), id.clone());
-    let (u, issued) = write(&st, move |conn, _, now| {
+    let reset_url = format!("{}/console/reset", st.cfg.issuer);
+    let (u, issued) = write(&st, move |conn, s, now| {
         let u = users::get(conn, &p, &id2)?;
-        Ok((u, sessions::issue_reset_code(conn, &p, &id2, now)?))
+        let issued = if mail {
+            sessions::issue_and_mail_code(conn, &p, &s.notify.sealer, &id2, &reset_url, now)?
+        } else {
+            sessions::issue_reset_code(conn, &p, &id2, now)?
+        };
+        Ok((u, issued))
     })
     .await?;
     // The one-time link carries the code: whoever opens it only types a password.
     let link = format!("{}/console/reset?code={}", st.cfg.issuer, issued.code);
     let invite = !u.has_password;
+    let mut facts =
+        vec![("Valid until", when(&issued.expires_at)), ("Where", format!("{}/console/reset", st.cfg.issuer))];
+    if mail {
+        facts.push(("Emailed to", u.email.clone()));
+    }
     let shown = slots::ShownSecret {
         nav: "people",
         title: if invite {
@@ -302,7 +321,7 @@ pub async fn reset(
         what: if invite { "invitation code" } else { "reset code" },
         secret: issued.code,
         extra: Some(("One-time link (give it to them; it fills the code in)", link)),
-        facts: vec![("Valid until", when(&issued.expires_at)), ("Where", format!("{}/console/reset", st.cfg.issuer))],
+        facts,
         usage: Vec::new(),
         back: format!("{BASE}/{id}"),
     };

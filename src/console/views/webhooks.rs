@@ -9,7 +9,6 @@ use askama::Template;
 use super::parts::{self, ListQuery, Pager, RoleChoice};
 use crate::app::State;
 use crate::console::{done, page, read, render, show_secret, slots, sudo, write, Chrome, Fail, FieldErrors, Post, Ui};
-use crate::service::authz::roles::Role;
 use crate::service::events::outbox::EventKind;
 use crate::service::events::webhooks::{self, CreateWebhook, PatchWebhook, WebhookView};
 use crate::service::list::PageQuery;
@@ -82,8 +81,7 @@ pub async fn list(ui: Ui, q: web::Query<ListQuery>, st: web::Data<State>) -> Res
 }
 
 pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
-    post.ui.p.require(Role::OrgAdmin)?;
-    if let Some(prompt) = sudo::check(&post, &req, &st, "create a webhook").await? {
+    if let Some(prompt) = sudo::admin(&post, &req, &st, "create a webhook").await? {
         return Ok(prompt);
     }
     let Post { ui, form } = post;
@@ -184,8 +182,7 @@ pub async fn toggle(
     id: web::Path<String>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    post.ui.p.require(Role::OrgAdmin)?;
-    if let Some(prompt) = sudo::check(&post, &req, &st, "change a webhook").await? {
+    if let Some(prompt) = sudo::admin(&post, &req, &st, "change a webhook").await? {
         return Ok(prompt);
     }
     let Post { ui, form } = post;
@@ -204,8 +201,7 @@ pub async fn secret(
     id: web::Path<String>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    post.ui.p.require(Role::OrgAdmin)?;
-    if let Some(prompt) = sudo::check(&post, &req, &st, "give a webhook a new signing secret").await? {
+    if let Some(prompt) = sudo::admin(&post, &req, &st, "give a webhook a new signing secret").await? {
         return Ok(prompt);
     }
     let ui = post.ui;
@@ -220,8 +216,7 @@ pub async fn delete(
     id: web::Path<String>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    post.ui.p.require(Role::OrgAdmin)?;
-    if let Some(prompt) = sudo::check(&post, &req, &st, "delete a webhook").await? {
+    if let Some(prompt) = sudo::admin(&post, &req, &st, "delete a webhook").await? {
         return Ok(prompt);
     }
     let ui = post.ui;

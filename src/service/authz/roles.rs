@@ -39,6 +39,59 @@ pub struct NewRole {
     pub description: String,
 }
 
+/// Who holds a role (explicitly: owners hold every role without it being granted).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Holders {
+    pub count: usize,
+    /// The first [`HOLDERS_NAMED`]: an email, or a name with its kind ("etl (service account)").
+    pub names: Vec<String>,
+}
+
+/// How many holders a role's summary names before "and N more".
+pub const HOLDERS_NAMED: usize = 5;
+
+impl Holders {
+    /// "ada@example.com, etl (service account) and 3 more"; empty with no holder.
+    pub fn summary(&self) -> String {
+        let listed = self.names.join(", ");
+        match self.count.saturating_sub(self.names.len()) {
+            0 => listed,
+            more => format!("{listed} and {more} more"),
+        }
+    }
+}
+
+/// The holders of each of the org's own (service and custom) roles, by role name. Admins.
+pub fn holders(conn: &mut AnyConnection, p: &Principal) -> Result<std::collections::HashMap<String, Holders>> {
+    p.require(Role::OrgAdmin)?;
+    holders_in(conn, &p.org_id, None)
+}
+
+fn holders_in(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    only: Option<&str>,
+) -> Result<std::collections::HashMap<String, Holders>> {
+    let mut out: std::collections::HashMap<String, Holders> = std::collections::HashMap::new();
+    for (kind, label, roles) in store::principals::role_holders(conn, org_id)? {
+        for r in roles_from_text(&roles) {
+            if Role::parse(&r).is_some() || only.is_some_and(|o| o != r) {
+                continue;
+            }
+            let h = out.entry(r).or_default();
+            h.count += 1;
+            if h.names.len() < HOLDERS_NAMED {
+                h.names.push(match kind {
+                    "service_account" => format!("{label} (service account)"),
+                    "app" => format!("{label} (app)"),
+                    _ => label.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Service and custom roles one org may catalogue (409 beyond).
 pub const MAX_CATALOGUED_ROLES: i64 = 500;
 
@@ -106,6 +159,35 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
     })
 }
 
+/// A change to a service or custom role: its description (the name is what tokens carry,
+/// so it does not change).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolePatch {
+    #[schema(schema_with = crate::service::doc::description)]
+    pub description: String,
+}
+
+/// Sets a service or custom role's description (at most 1000 characters, as at creation).
+pub fn describe(conn: &mut AnyConnection, p: &Principal, name: &str, input: &RolePatch, now: i64) -> Result<RoleView> {
+    p.require(Role::OrgAdmin)?;
+    if Role::parse(name).is_some() {
+        return Err(Error::Conflict("built-in roles keep their own description".into()));
+    }
+    let description = crate::service::check_text("description", &input.description, 0, 1000)?;
+    conn.transaction(|conn| {
+        let row = store::org::roles(conn, &p.org_id)?.into_iter().find(|r| r.name == name).ok_or(Error::NotFound)?;
+        store::org::set_role_description(conn, &p.org_id, name, &description)?;
+        events::emit(
+            conn,
+            Event::by(p, Action::RoleUpdate, "role", name)
+                .detail(serde_json::json!({"description": {"before": row.description, "after": description}})),
+            now,
+        )?;
+        Ok(RoleView { name: row.name, kind: row.kind, description })
+    })
+}
+
 pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> Result<()> {
     p.require(Role::OrgAdmin)?;
     if Role::parse(name).is_some() {
@@ -118,10 +200,13 @@ pub fn delete(conn: &mut AnyConnection, p: &Principal, name: &str, now: i64) -> 
         }
         let pattern = store::principals::role_pattern(name);
         let (u, s, a) = store::principals::count_with_roles_like(conn, &p.org_id, &pattern)?;
-        if u + s + a > 0 {
+        let n = u + s + a;
+        if n > 0 {
+            let named = holders_in(conn, &p.org_id, Some(name))?.remove(name).unwrap_or_default();
+            let whom = if n == 1 { "1 holder".to_string() } else { format!("{n} holders") };
             return Err(Error::Conflict(format!(
-                "role {name} is still granted to {} holder(s): {u} user(s), {s} service account(s), {a} app(s)",
-                u + s + a
+                "role {name} is still granted to {whom}: {}; take it from them first",
+                named.summary()
             )));
         }
         store::org::delete_role(conn, &p.org_id, name)?;

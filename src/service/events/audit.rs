@@ -31,6 +31,8 @@ pub enum Action {
     AccessTokenRevoke,
     RoleCreate,
     RoleDelete,
+    /// A custom or service role's description changed.
+    RoleUpdate,
     PolicyUpdate,
     AppCreate,
     AppUpdate,
@@ -92,6 +94,7 @@ impl Action {
             Action::AccessTokenRevoke => "access_token.revoke",
             Action::RoleCreate => "role.create",
             Action::RoleDelete => "role.delete",
+            Action::RoleUpdate => "role.update",
             Action::PolicyUpdate => "policy.update",
             Action::AppCreate => "app.create",
             Action::AppUpdate => "app.update",

@@ -151,6 +151,58 @@ pub fn queue(conn: &mut AnyConnection, ev: &NewEvent, hooks: &[String], emails: 
     Ok(store::webhooks::enqueue(conn, &rows)?)
 }
 
+/// The associated data a sealed email payload is bound to: its outbox row.
+pub fn sealed_aad(row_id: &str) -> String {
+    format!("outbox/{row_id}")
+}
+
+/// An email carrying a live secret (an invitation link with its one-time code), queued for
+/// one recipient in the caller's transaction. The secret is sealed like webhook signing
+/// secrets (`whsec::Sealer`, bound to the row's id) under the payload's `sealed` key; the
+/// rest of the payload (`type`, `timestamp`, `data`) is clear. The worker opens it only to
+/// send, and blanks it once the row is delivered or given up on.
+#[allow(clippy::too_many_arguments)]
+pub fn queue_sealed_email(
+    conn: &mut AnyConnection,
+    sealer: &crate::whsec::Sealer,
+    org_id: &str,
+    event_type: &str,
+    recipient: &str,
+    data: Value,
+    secret: &str,
+    now: i64,
+) -> Result<()> {
+    let id = new_id();
+    let sealed = sealer.seal(&sealed_aad(&id), secret).map_err(|e| crate::service::Error::Internal(Box::new(e)))?;
+    let payload = json!({"type": event_type, "timestamp": rfc3339(now), "data": data, "sealed": sealed}).to_string();
+    let row = OutboxRow {
+        id,
+        org_id: org_id.to_string(),
+        kind: "email".into(),
+        event_id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+        event_type: event_type.to_string(),
+        payload,
+        webhook_id: None,
+        recipient: Some(recipient.to_string()),
+        attempts: 0,
+        next_attempt_at: now,
+        locked_until: None,
+        locked_by: None,
+        delivered_at: None,
+        failed_at: None,
+        last_error: None,
+        created_at: now,
+    };
+    Ok(store::webhooks::enqueue(conn, &[row])?)
+}
+
+/// A payload without its sealed part (what stays once an email is delivered or given up).
+pub fn unsealed_payload(payload: &str) -> Option<String> {
+    let mut v: Value = serde_json::from_str(payload).ok()?;
+    v.as_object_mut()?.remove("sealed")?;
+    Some(v.to_string())
+}
+
 /// The org's admins' and owners' email addresses.
 pub fn admin_emails(conn: &mut AnyConnection, org_id: &str) -> Result<Vec<String>> {
     Ok(store::webhooks::admin_emails(conn, org_id)?)

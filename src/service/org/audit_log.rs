@@ -19,7 +19,7 @@ pub struct AuditView {
     pub actor_id: Option<String>,
     /// e.g. user.login, token.create, token.update, token.revoke, token.revoke_all,
     /// token.rotate, token.admin_revoke, token.exchange, user.create/update/delete,
-    /// role.create/delete, service_account.create/update/delete, app.create/update/delete,
+    /// role.create/update/delete, service_account.create/update/delete, app.create/update/delete,
     /// app.secret.regenerate, policy.update, saved_search.create/delete; a refused mutating
     /// call is recorded as "METHOD /api/v1/route-pattern".
     pub action: String,
@@ -123,7 +123,7 @@ pub fn labels(
     Ok(store::audit::labels(conn, &p.org_id, ids)?)
 }
 
-/// The people, service accounts and apps an actor or object picker offers: (id, label),
+/// The people, service accounts, apps and API tokens an actor or object picker offers: (id, label),
 /// at most 500 of each kind. Admins.
 pub fn directory(conn: &mut AnyConnection, p: &Principal) -> Result<Vec<(String, String)>> {
     p.require(crate::service::authz::roles::Role::OrgAdmin)?;

@@ -212,6 +212,40 @@ pub fn issue_reset_code(conn: &mut AnyConnection, p: &Principal, user_id: &str, 
     })
 }
 
+/// [`issue_reset_code`], and the one-time link carrying the code (`{reset_url}?code=…`)
+/// emailed to the person through the outbox: an invitation (`user.invitation`) for someone
+/// without a password, a reset link (`user.password_reset`) otherwise. The link is sealed
+/// in the outbox row (`events::outbox::queue_sealed_email`), never stored in clear. The
+/// caller offers this only when email is sent (TOKEND_SMTP_URL).
+pub fn issue_and_mail_code(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    sealer: &crate::whsec::Sealer,
+    user_id: &str,
+    reset_url: &str,
+    now: i64,
+) -> Result<IssuedCode> {
+    conn.transaction(|conn| {
+        let invite = load_target(conn, p, user_id)?.password_hash.is_none();
+        let issued = issue_reset_code(conn, p, user_id, now)?;
+        let u = load_target(conn, p, user_id)?;
+        let inviter = match p.user_id() {
+            Ok(id) => store::webhooks::live_user_email(conn, id)?,
+            Err(_) => None,
+        };
+        let data = serde_json::json!({
+            "org_id": u.org_id,
+            "user": {"id": u.id, "email": u.email, "name": u.name},
+            "by": inviter,
+            "expires_at": &*issued.expires_at,
+        });
+        let kind = if invite { "user.invitation" } else { "user.password_reset" };
+        let link = format!("{reset_url}?code={}", issued.code);
+        events::outbox::queue_sealed_email(conn, sealer, &u.org_id, kind, &u.email, data, &link, now)?;
+        Ok(issued)
+    })
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redeem {
