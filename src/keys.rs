@@ -12,7 +12,9 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -134,7 +136,9 @@ pub struct KeyRing {
     alg: Alg,
     publish_delay: i64,
     rng: SystemRandom,
-    current: RwLock<Arc<KeySet>>,
+    /// The current set: loaded without a lock by every token request (`set`), swapped
+    /// whole when the directory changes (reload, rotation, retirement).
+    current: ArcSwap<KeySet>,
 }
 
 fn pem_path(dir: &Path, kid: &str) -> PathBuf {
@@ -451,7 +455,7 @@ impl KeyRing {
             alg,
             publish_delay,
             rng: SystemRandom::new(),
-            current: RwLock::new(Arc::new(build_set(Vec::new()))),
+            current: ArcSwap::from_pointee(build_set(Vec::new())),
         };
         let mut keys = load_dir(dir)?;
         if keys.is_empty() {
@@ -491,12 +495,12 @@ impl KeyRing {
                 }
             }
         }
-        *ring.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(keys));
+        ring.current.store(Arc::new(build_set(keys)));
         Ok(ring)
     }
 
     pub fn set(&self) -> Arc<KeySet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current.load_full()
     }
 
     /// Re-reads the directory; keeps the current set if the directory is broken.
@@ -506,7 +510,7 @@ impl KeyRing {
         if keys.is_empty() || stamp == self.set().stamp {
             return Ok(false);
         }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(keys));
+        self.current.store(Arc::new(build_set(keys)));
         Ok(true)
     }
 
@@ -597,7 +601,7 @@ impl KeyRing {
         let mut meta = key.meta.clone();
         meta.retired_at = Some(now);
         write_meta(&self.dir, &meta)?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(load_dir(&self.dir)?));
+        self.current.store(Arc::new(build_set(load_dir(&self.dir)?)));
         Ok(())
     }
 
@@ -646,7 +650,8 @@ impl KeyRing {
 
     /// Signs a compact JWS with the cached key pair of the current signing key.
     pub fn sign(&self, claims_json: &[u8], now: i64) -> Result<String, KeyError> {
-        let set = self.set();
+        // A guard, not a clone of the Arc: no shared counter touched per token.
+        let set = self.current.load();
         let key = set.signing_key(now).ok_or_else(|| KeyError::Refused("no signing key".into()))?;
         let mut out = String::with_capacity(key.header_b64.len() + claims_json.len() * 4 / 3 + 100);
         out.push_str(&key.header_b64);
