@@ -18,6 +18,8 @@ mod apps_and_service_accounts;
 mod archrest_pagination;
 /// RS256 on the operator's RSA keys (tokend generates none): refusal, first key, rotation.
 mod archrest_rsa_keys;
+/// Rules in service/ once: the webhook test-event limit for API and console; page guards.
+mod archrest_rules;
 /// The real `tokend` binary: first start, `tokend verify`.
 mod cli_process;
 /// The web console: browser walks (headless Chromium), sessions, CSRF, headers.
