@@ -1,12 +1,20 @@
-//! Signing keys: a directory of PKCS#8 PEM files with a small JSON status file each.
-//! The KeyRing keeps parsed key pairs, the pre-serialised JWKS and its ETag, and swaps
-//! them atomically when the directory changes.
+//! Signing keys: a directory of PEM files (PKCS#8; RSA keys also PKCS#1) with a small JSON
+//! status file each. The KeyRing keeps parsed key pairs, the pre-serialised JWKS and its
+//! ETag, and swaps them atomically when the directory changes.
+//!
+//! tokend generates ES256 and EdDSA keys itself (ring). It never generates RSA keys: the
+//! one pure-Rust RSA implementation (the `rsa` crate) has an open timing side channel
+//! (RUSTSEC-2023-0071) and ring only loads RSA keys. RS256 keys are the operator's: made
+//! with `openssl genpkey` and put into the directory (first start) or added with
+//! `tokend keys rotate --key-file` (rotation).
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -55,8 +63,12 @@ pub enum KeyError {
     DirState(String, String),
     #[error("key file {0} is readable by group or others; fix it with: chmod 600 {0}")]
     Permissions(String),
-    #[error("key file {0} is not a valid PKCS#8 PEM key: {1}")]
+    #[error("key file {0} is not a valid PEM private key (PKCS#8, or PKCS#1 for RSA): {1}")]
     Malformed(String, String),
+    /// RS256 is configured and an RSA key would have to be generated: tokend does not
+    /// generate RSA keys. The message says how to make one (a configuration error).
+    #[error("{0}")]
+    RsaKeyNeeded(String),
     #[error("key file {path}: {source}")]
     Io { path: String, source: std::io::Error },
     /// What `fs::read_to_string` says of a file that is not UTF-8.
@@ -124,7 +136,9 @@ pub struct KeyRing {
     alg: Alg,
     publish_delay: i64,
     rng: SystemRandom,
-    current: RwLock<Arc<KeySet>>,
+    /// The current set: loaded without a lock by every token request (`set`), swapped
+    /// whole when the directory changes (reload, rotation, retirement).
+    current: ArcSwap<KeySet>,
 }
 
 fn pem_path(dir: &Path, kid: &str) -> PathBuf {
@@ -134,7 +148,32 @@ fn meta_path(dir: &Path, kid: &str) -> PathBuf {
     dir.join(format!("{kid}.json"))
 }
 
+/// The command that makes an RSA key tokend can load (PKCS#8, 2048 bits), written to `out`.
+pub fn rsa_keygen_command(out: &str) -> String {
+    format!("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {out} && chmod 600 {out}")
+}
+
+/// How a key file's PEM block holds the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// `PRIVATE KEY`: PKCS#8, any algorithm.
+    Pkcs8,
+    /// `RSA PRIVATE KEY`: PKCS#1 (what `openssl genrsa -traditional` writes), RSA only.
+    Pkcs1,
+}
+
 fn parse_signer(alg: Alg, der: &[u8]) -> Result<Signer, String> {
+    parse_signer_as(alg, Format::Pkcs8, der)
+}
+
+fn parse_signer_as(alg: Alg, format: Format, der: &[u8]) -> Result<Signer, String> {
+    match (alg, format) {
+        (Alg::RS256, Format::Pkcs1) => return RsaKeyPair::from_der(der).map(Signer::Rsa).map_err(|e| e.to_string()),
+        (_, Format::Pkcs1) => {
+            return Err(format!("an RSA PRIVATE KEY block holds an RSA key, not an {} key", alg.as_str()))
+        }
+        _ => {}
+    }
     match alg {
         Alg::ES256 => EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
             .map(Signer::Ec)
@@ -194,18 +233,16 @@ fn build_key(meta: KeyMeta, signer: Signer) -> Result<Key, String> {
     Ok(Key { meta, signer, header_b64, jwk, decoding })
 }
 
-fn generate_der(alg: Alg, rng: &SystemRandom) -> Result<Vec<u8>, String> {
+/// A new PKCS#8 key of `alg`. `None` for RS256: tokend does not generate RSA keys.
+fn generate_der(alg: Alg, rng: &SystemRandom) -> Option<Result<Vec<u8>, String>> {
     match alg {
-        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, rng)
-            .map(|d| d.as_ref().to_vec())
-            .map_err(|e| e.to_string()),
-        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(rng).map(|d| d.as_ref().to_vec()).map_err(|e| e.to_string()),
-        // ring cannot generate RSA keys; the rsa crate does, ring signs with them.
-        Alg::RS256 => {
-            use rsa::pkcs8::EncodePrivateKey;
-            let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| e.to_string())?;
-            key.to_pkcs8_der().map(|d| d.as_bytes().to_vec()).map_err(|e| e.to_string())
-        }
+        Alg::ES256 => Some(
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, rng)
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|e| e.to_string()),
+        ),
+        Alg::EdDSA => Some(Ed25519KeyPair::generate_pkcs8(rng).map(|d| d.as_ref().to_vec()).map_err(|e| e.to_string())),
+        Alg::RS256 => None,
     }
 }
 
@@ -224,8 +261,8 @@ fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
     write_private(&meta_path(dir, &meta.kid), &body)
 }
 
-fn detect_alg(der: &[u8]) -> Option<Alg> {
-    [Alg::ES256, Alg::EdDSA, Alg::RS256].into_iter().find(|a| parse_signer(*a, der).is_ok())
+fn detect_alg(format: Format, der: &[u8]) -> Option<Alg> {
+    [Alg::ES256, Alg::EdDSA, Alg::RS256].into_iter().find(|a| parse_signer_as(*a, format, der).is_ok())
 }
 
 /// A private key as read from one key file: its algorithm and the key pair.
@@ -251,37 +288,43 @@ impl ParsedKey {
     }
 }
 
-/// The bytes of a key file as one PEM `PRIVATE KEY` block (errors name the file `name`).
-fn parse_pem_block(name: &str, bytes: &[u8]) -> Result<pem::Pem, KeyError> {
+/// The bytes of a key file as one PEM `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1)
+/// block (errors name the file `name`).
+fn parse_pem_block(name: &str, bytes: &[u8]) -> Result<(pem::Pem, Format), KeyError> {
     // What `fs::read_to_string` says of a file that is not UTF-8.
     let text = std::str::from_utf8(bytes).map_err(|_| KeyError::NotUtf8(name.to_string()))?;
     let pem = pem::parse(text).map_err(|e| KeyError::Malformed(name.to_string(), e.to_string()))?;
-    if pem.tag() != "PRIVATE KEY" {
-        return Err(KeyError::Malformed(
-            name.to_string(),
-            format!("expected a PRIVATE KEY block, found {}", pem.tag()),
-        ));
-    }
-    Ok(pem)
+    let format = match pem.tag() {
+        "PRIVATE KEY" => Format::Pkcs8,
+        "RSA PRIVATE KEY" => Format::Pkcs1,
+        other => {
+            return Err(KeyError::Malformed(
+                name.to_string(),
+                format!("expected a PRIVATE KEY or RSA PRIVATE KEY block, found {other}"),
+            ))
+        }
+    };
+    Ok((pem, format))
 }
 
-/// PKCS#8 DER as a key of `alg` (the status file's), or of whichever algorithm it fits.
-fn parse_der(name: &str, der: &[u8], alg: Option<Alg>) -> Result<ParsedKey, KeyError> {
+/// DER as a key of `alg` (the status file's), or of whichever algorithm it fits.
+fn parse_der(name: &str, der: &[u8], format: Format, alg: Option<Alg>) -> Result<ParsedKey, KeyError> {
     let alg = match alg {
         Some(a) => a,
-        None => detect_alg(der)
+        None => detect_alg(format, der)
             .ok_or_else(|| KeyError::Malformed(name.to_string(), "not an ES256, EdDSA or RS256 key".into()))?,
     };
-    let signer = parse_signer(alg, der).map_err(|e| KeyError::Malformed(name.to_string(), e))?;
+    let signer = parse_signer_as(alg, format, der).map_err(|e| KeyError::Malformed(name.to_string(), e))?;
     Ok(ParsedKey { alg, signer })
 }
 
 /// The contents of a key file (`name` is used in errors), as the key directory loader reads
-/// it: UTF-8, one PEM `PRIVATE KEY` block holding a PKCS#8 key of `alg` (from the key's
-/// status file) or, with `None`, of whichever of ES256, EdDSA and RS256 it fits.
+/// it: UTF-8, one PEM block holding a key of `alg` (from the key's status file) or, with
+/// `None`, of whichever of ES256, EdDSA and RS256 it fits: `PRIVATE KEY` (PKCS#8, any of
+/// them) or `RSA PRIVATE KEY` (PKCS#1, RS256).
 pub fn parse_key_pem(name: &str, bytes: &[u8], alg: Option<Alg>) -> Result<ParsedKey, KeyError> {
-    let pem = parse_pem_block(name, bytes)?;
-    parse_der(name, pem.contents(), alg)
+    let (pem, format) = parse_pem_block(name, bytes)?;
+    parse_der(name, pem.contents(), format, alg)
 }
 
 /// Creates the key directory 0700 if missing; refuses one that group or others can write
@@ -323,7 +366,7 @@ fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
             return Err(KeyError::Permissions(name));
         }
         let bytes = fs::read(&path).map_err(|source| KeyError::Io { path: name.clone(), source })?;
-        let pem = parse_pem_block(&name, &bytes)?;
+        let (pem, format) = parse_pem_block(&name, &bytes)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         let meta_file = meta_path(dir, &stem);
         let meta: Option<KeyMeta> = match fs::read(&meta_file) {
@@ -333,7 +376,7 @@ fn load_dir(dir: &Path) -> Result<Vec<Key>, KeyError> {
             ),
             Err(_) => None,
         };
-        let ParsedKey { alg, signer } = parse_der(&name, pem.contents(), meta.as_ref().map(|m| m.alg))?;
+        let ParsedKey { alg, signer } = parse_der(&name, pem.contents(), format, meta.as_ref().map(|m| m.alg))?;
         let meta = match meta {
             Some(m) => m,
             // A PEM dropped in by hand: published and signing at once, kid from its thumbprint.
@@ -395,13 +438,24 @@ impl KeyRing {
     /// Opens the directory, generating a first key when it holds none.
     pub fn open(dir: &Path, alg: Alg, publish_delay: i64, now: i64) -> Result<KeyRing, KeyError> {
         let dirname = dir.display().to_string();
+        if alg == Alg::RS256 && (!dir.exists() || load_dir(dir)?.is_empty()) {
+            // Nothing to load and nothing tokend may make: say how to make one, and create
+            // nothing (not even the directory).
+            let pem = dir.join("rsa.pem").display().to_string();
+            return Err(KeyError::RsaKeyNeeded(format!(
+                "TOKEND_SIGNING_ALG is RS256 and the key directory {dirname} holds no key; tokend does not \
+                 generate RSA keys. Make one (PKCS#8 or PKCS#1 PEM, 2048 to 4096 bits) with: \
+                 mkdir -p -m 700 {dirname} && {}",
+                rsa_keygen_command(&pem)
+            )));
+        }
         private_dir(dir)?;
         let ring = KeyRing {
             dir: dir.to_path_buf(),
             alg,
             publish_delay,
             rng: SystemRandom::new(),
-            current: RwLock::new(Arc::new(build_set(Vec::new()))),
+            current: ArcSwap::from_pointee(build_set(Vec::new())),
         };
         let mut keys = load_dir(dir)?;
         if keys.is_empty() {
@@ -441,12 +495,12 @@ impl KeyRing {
                 }
             }
         }
-        *ring.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(keys));
+        ring.current.store(Arc::new(build_set(keys)));
         Ok(ring)
     }
 
     pub fn set(&self) -> Arc<KeySet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current.load_full()
     }
 
     /// Re-reads the directory; keeps the current set if the directory is broken.
@@ -456,26 +510,63 @@ impl KeyRing {
         if keys.is_empty() || stamp == self.set().stamp {
             return Ok(false);
         }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(keys));
+        self.current.store(Arc::new(build_set(keys)));
         Ok(true)
     }
 
     fn create_key(&self, now: i64, activates_at: i64) -> Result<KeyMeta, KeyError> {
-        let der = generate_der(self.alg, &self.rng).map_err(KeyError::Refused)?;
+        let Some(der) = generate_der(self.alg, &self.rng) else {
+            return Err(KeyError::RsaKeyNeeded(format!(
+                "TOKEND_SIGNING_ALG is RS256 and tokend does not generate RSA keys. Make one with: {} \
+                 and add it with: tokend keys rotate --key-file new.pem",
+                rsa_keygen_command("new.pem")
+            )));
+        };
+        let der = der.map_err(KeyError::Refused)?;
         let signer = parse_signer(self.alg, &der).map_err(KeyError::Refused)?;
-        let kid = thumbprint(&public_jwk(&signer, self.alg));
-        let serial = self.metas()?.iter().map(|m| m.serial).max().map_or(1, |m| m + 1);
-        let meta = KeyMeta { kid: kid.clone(), alg: self.alg, created_at: now, activates_at, retired_at: None, serial };
-        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+        self.add_key(now, activates_at, self.alg, &signer, &pem::Pem::new("PRIVATE KEY", der))
+    }
+
+    /// Writes a key's status file, then its PEM (`block`, the key as parsed into `signer`).
+    fn add_key(
+        &self,
+        now: i64,
+        activates_at: i64,
+        alg: Alg,
+        signer: &Signer,
+        block: &pem::Pem,
+    ) -> Result<KeyMeta, KeyError> {
+        let kid = thumbprint(&public_jwk(signer, alg));
+        let metas = self.metas()?;
+        if metas.iter().any(|m| m.kid == kid) || pem_path(&self.dir, &kid).exists() {
+            return Err(KeyError::Refused(format!("key {kid} is already in {}", self.dir.display())));
+        }
+        let serial = metas.iter().map(|m| m.serial).max().map_or(1, |m| m + 1);
+        let meta = KeyMeta { kid: kid.clone(), alg, created_at: now, activates_at, retired_at: None, serial };
         // Status file first: a reader that sees the PEM always sees its activation time.
         write_meta(&self.dir, &meta)?;
-        write_private(&pem_path(&self.dir, &kid), pem.as_bytes())?;
+        write_private(&pem_path(&self.dir, &kid), pem::encode(block).as_bytes())?;
         Ok(meta)
     }
 
-    /// Adds a key that is published now and signs after the publish delay.
+    /// Adds a key that is published now and signs after the publish delay. For RS256 this
+    /// is refused ([`KeyError::RsaKeyNeeded`]): RSA keys come from [`KeyRing::rotate_to`].
     pub fn rotate(&self, now: i64) -> Result<KeyMeta, KeyError> {
         let meta = self.create_key(now, now + self.publish_delay)?;
+        self.reload()?;
+        Ok(meta)
+    }
+
+    /// Rotation to a key the operator made (`tokend keys rotate --key-file FILE`): the key
+    /// file's contents (`name` in errors) as the directory loader reads them (PKCS#8 of any
+    /// of the three algorithms, or PKCS#1 RSA); copied into the directory under its kid,
+    /// published now and signing after the publish delay. A key already in the directory
+    /// (live or retired) is refused.
+    pub fn rotate_to(&self, name: &str, bytes: &[u8], now: i64) -> Result<KeyMeta, KeyError> {
+        let (block, format) = parse_pem_block(name, bytes)?;
+        let ParsedKey { alg, signer } = parse_der(name, block.contents(), format, None)?;
+        let block = pem::Pem::new(block.tag(), block.contents().to_vec());
+        let meta = self.add_key(now, now + self.publish_delay, alg, &signer, &block)?;
         self.reload()?;
         Ok(meta)
     }
@@ -510,7 +601,7 @@ impl KeyRing {
         let mut meta = key.meta.clone();
         meta.retired_at = Some(now);
         write_meta(&self.dir, &meta)?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(build_set(load_dir(&self.dir)?));
+        self.current.store(Arc::new(build_set(load_dir(&self.dir)?)));
         Ok(())
     }
 
@@ -559,7 +650,8 @@ impl KeyRing {
 
     /// Signs a compact JWS with the cached key pair of the current signing key.
     pub fn sign(&self, claims_json: &[u8], now: i64) -> Result<String, KeyError> {
-        let set = self.set();
+        // A guard, not a clone of the Arc: no shared counter touched per token.
+        let set = self.current.load();
         let key = set.signing_key(now).ok_or_else(|| KeyError::Refused("no signing key".into()))?;
         let mut out = String::with_capacity(key.header_b64.len() + claims_json.len() * 4 / 3 + 100);
         out.push_str(&key.header_b64);
@@ -691,7 +783,99 @@ mod tests {
         let io = fs::read_to_string(dir.path().join("bin")).unwrap_err().to_string();
         assert_eq!(err, format!("key file k.pem: {io}"));
         let err = parse_key_pem("k.pem", b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", None);
-        assert!(err.err().unwrap().to_string().contains("expected a PRIVATE KEY block, found PUBLIC KEY"));
+        assert!(err
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("expected a PRIVATE KEY or RSA PRIVATE KEY block, found PUBLIC KEY"));
+    }
+
+    /// A 2048-bit RSA key made by the openssl command line (tokend makes none), as PKCS#8
+    /// (`PRIVATE KEY`) or, `traditional`, PKCS#1 (`RSA PRIVATE KEY`).
+    pub(crate) fn openssl_rsa(traditional: bool) -> Vec<u8> {
+        use std::process::{Command, Stdio};
+        let gen = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+            .stderr(Stdio::null())
+            .output()
+            .expect("the openssl command line (apt-get install openssl)");
+        assert!(gen.status.success(), "openssl genpkey failed");
+        if !traditional {
+            return gen.stdout;
+        }
+        let mut child = Command::new("openssl")
+            .args(["pkey", "-traditional"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&gen.stdout).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "openssl pkey -traditional failed");
+        out.stdout
+    }
+
+    #[test]
+    fn rs256_keys_are_the_operators_pkcs8_or_pkcs1() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        // Nothing to load, nothing tokend makes: refused, with the command that makes one,
+        // and the directory holds no key afterwards.
+        let err = KeyRing::open(&keys, Alg::RS256, 0, 1000).err().unwrap();
+        assert!(matches!(err, KeyError::RsaKeyNeeded(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048"), "{msg}");
+        assert!(msg.contains(&keys.display().to_string()), "{msg}");
+        assert!(!keys.exists(), "a refused start creates nothing");
+        private_dir(&keys).unwrap();
+        assert!(matches!(KeyRing::open(&keys, Alg::RS256, 0, 1000), Err(KeyError::RsaKeyNeeded(_))));
+        assert_eq!(fs::read_dir(&keys).unwrap().count(), 0);
+
+        // A PKCS#8 key dropped in by hand: it signs, its JWK carries n and e.
+        let pkcs8 = openssl_rsa(false);
+        assert!(pkcs8.starts_with(b"-----BEGIN PRIVATE KEY-----"));
+        write_private(&keys.join("rsa.pem"), &pkcs8).unwrap();
+        let ring = KeyRing::open(&keys, Alg::RS256, 600, 1000).unwrap();
+        let set = ring.set();
+        let first = set.keys[0].clone();
+        assert_eq!(first.meta.alg, Alg::RS256);
+        assert_eq!((first.jwk["kty"].as_str(), first.jwk["e"].as_str()), (Some("RSA"), Some("AQAB")));
+        assert_eq!(B64.decode(first.jwk["n"].as_str().unwrap()).unwrap().len(), 256);
+        let token = ring.sign(br#"{"sub":"x"}"#, 1000).unwrap();
+        let (msg, sig) = token.rsplit_once('.').unwrap();
+        assert!(
+            jsonwebtoken::crypto::verify(sig, msg.as_bytes(), &first.decoding, jsonwebtoken::Algorithm::RS256).unwrap()
+        );
+
+        // Rotation cannot generate one: refused with the command and --key-file.
+        let err = ring.rotate(2000).err().unwrap();
+        assert!(matches!(err, KeyError::RsaKeyNeeded(_)), "{err:?}");
+        assert!(err.to_string().contains("tokend keys rotate --key-file"), "{err}");
+        // Rotation to a PKCS#1 key: published now, signing after the delay, kept as PKCS#1.
+        let pkcs1 = openssl_rsa(true);
+        assert!(pkcs1.starts_with(b"-----BEGIN RSA PRIVATE KEY-----"));
+        let meta = ring.rotate_to("new.pem", &pkcs1, 2000).unwrap();
+        assert_eq!((meta.alg, meta.activates_at), (Alg::RS256, 2600));
+        assert_eq!(ring.set().signing_key(2000).unwrap().meta.kid, first.meta.kid);
+        assert_eq!(ring.set().signing_key(2600).unwrap().meta.kid, meta.kid);
+        let stored = fs::read(pem_path(&keys, &meta.kid)).unwrap();
+        assert!(stored.starts_with(b"-----BEGIN RSA PRIVATE KEY-----"));
+        assert_eq!(fs::metadata(pem_path(&keys, &meta.kid)).unwrap().permissions().mode() & 0o777, 0o600);
+        // The same key again, or garbage: refused, nothing written.
+        let before = fs::read_dir(&keys).unwrap().count();
+        assert!(ring.rotate_to("new.pem", &pkcs1, 2100).err().unwrap().to_string().contains("already in"));
+        let err = ring.rotate_to("bad.pem", b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", 2100);
+        assert!(err.err().unwrap().to_string().contains("bad.pem"));
+        assert_eq!(fs::read_dir(&keys).unwrap().count(), before);
+        // A restart reads both (status files say RS256; one PKCS#1).
+        let again = KeyRing::open(&keys, Alg::RS256, 600, 3000).unwrap();
+        assert_eq!(again.set().keys.len(), 2);
+        assert_eq!(again.set().signing_key(3000).unwrap().meta.kid, meta.kid);
+        // An RSA PRIVATE KEY block holding no RSA key is named.
+        let ec =
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        let fake = pem::encode(&pem::Pem::new("RSA PRIVATE KEY", ec.as_ref().to_vec()));
+        assert!(parse_key_pem("fake.pem", fake.as_bytes(), None).err().unwrap().to_string().contains("fake.pem"));
     }
 
     #[test]

@@ -113,7 +113,14 @@ enum KeysCmd {
     /// List keys with their status.
     List(ConfigArgs),
     /// Add a key: published now, signing after TOKEND_KEY_PUBLISH_DELAY.
-    Rotate(ConfigArgs),
+    Rotate {
+        /// Add this key (PEM: PKCS#8, or PKCS#1 for RSA) instead of generating one; how
+        /// RS256 keys are rotated (tokend does not generate RSA keys).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Stop publishing a key once the tokens it signed have expired.
     Retire {
         /// Key id; base64url, so it may start with '-'.
@@ -233,20 +240,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// A key error: RS256 without an RSA key to use is a configuration error (exit 2), the
+/// others exit 1.
+fn key_fail(e: tokend::keys::KeyError) -> ExitCode {
+    match e {
+        tokend::keys::KeyError::RsaKeyNeeded(msg) => {
+            eprintln!("tokend: configuration error: {msg}");
+            ExitCode::from(2)
+        }
+        e => fail(e),
+    }
+}
+
 fn keys(cmd: KeysCmd) -> ExitCode {
     let (a, action) = match &cmd {
         KeysCmd::List(a) => (a, "list"),
-        KeysCmd::Rotate(a) => (a, "rotate"),
+        KeysCmd::Rotate { config, .. } => (config, "rotate"),
         KeysCmd::Retire { config, .. } => (config, "retire"),
     };
     let cfg = tryx!(config(a));
     let now = SystemClock.now();
+    // A key file to rotate to is read first: a typo in its path changes nothing.
+    let key_file = match &cmd {
+        KeysCmd::Rotate { key_file: Some(path), .. } => match std::fs::read(path) {
+            Ok(bytes) => Some((path.display().to_string(), bytes)),
+            Err(e) => return fail(format!("key file {}: {e}", path.display())),
+        },
+        _ => None,
+    };
     let ring = match KeyRing::open(&cfg.keys_dir, cfg.signing_alg, cfg.key_publish_delay, now) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(e) => return key_fail(e),
     };
     let result = match (action, &cmd) {
-        ("rotate", _) => ring.rotate(now).map(|m| {
+        ("rotate", _) => match &key_file {
+            Some((name, bytes)) => ring.rotate_to(name, bytes, now),
+            None => ring.rotate(now),
+        }
+        .map(|m| {
             println!(
                 "{}",
                 serde_json::json!({"kid": m.kid, "alg": m.alg.as_str(), "published_at": tokend::clock::rfc3339(now), "signs_from": tokend::clock::rfc3339(m.activates_at)})
@@ -269,7 +300,7 @@ fn keys(cmd: KeysCmd) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
+        Err(e) => key_fail(e),
     }
 }
 
@@ -347,6 +378,7 @@ fn serve(mut cfg: Config) -> ExitCode {
     // logs its path: they never go to stdout or the log.
     let (state, _first_credentials) = match tokend::boot(cfg, Arc::new(SystemClock)) {
         Ok(v) => v,
+        Err(tokend::BootError::Keys(e)) => return key_fail(e),
         Err(e) => return fail(e),
     };
     let maintenance = tokend::app::spawn_maintenance(state.clone());

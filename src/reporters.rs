@@ -12,9 +12,9 @@
 //!
 //! Each key also has a request budget ([`REPORTS_PER_MINUTE`]), counted after its
 //! signature verified, so forged requests cannot spend a real reporter's budget.
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -76,7 +76,7 @@ impl ReporterKeys {
     pub fn verify(&self, kid: &str, signature_b64: &str, body: &[u8]) -> Result<(), VerifyError> {
         let Some(source) = &self.source else { return Err(VerifyError::NotConfigured) };
         let key = {
-            let mut l = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+            let mut l = self.loaded.lock();
             let stale = l.loaded_at.is_none_or(|t| t.elapsed() > Duration::from_secs(RELOAD_SECONDS));
             let unknown = !l.keys.contains_key(kid);
             let may_try = l.tried_at.is_none_or(|t| t.elapsed() > Duration::from_secs(MIN_RELOAD_GAP_SECONDS));
@@ -102,7 +102,7 @@ impl ReporterKeys {
     /// Counts one request of `kid`; false when its budget for the current minute is spent.
     /// Answers the seconds until the budget refills when refused.
     pub fn admit(&self, kid: &str) -> Result<(), u64> {
-        let mut b = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = self.budget.lock();
         let now = Instant::now();
         if b.len() > 10 * MAX_KEYS {
             b.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));

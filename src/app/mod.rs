@@ -167,10 +167,12 @@ where
 /// logged). The org is committed only once that file is written, so a failed write leaves
 /// the database empty for the next start instead of losing the credentials.
 pub fn boot(cfg: Config, clock: Arc<dyn Clock>) -> Result<(web::Data<State>, Option<CreatedOrg>), BootError> {
+    let now = clock.now();
+    // Keys first: a key directory tokend cannot use (RS256 without an RSA key, say) stops
+    // the start before the database is touched.
+    let keys = Arc::new(KeyRing::open(&cfg.keys_dir, cfg.signing_alg, cfg.key_publish_delay, now)?);
     let db = Db::connect(&cfg.database_url, (cfg.workers as u32) * 2)?;
     db.migrate()?;
-    let now = clock.now();
-    let keys = Arc::new(KeyRing::open(&cfg.keys_dir, cfg.signing_alg, cfg.key_publish_delay, now)?);
     let created = {
         let mut pooled = db.write()?;
         let conn: &mut AnyConnection = &mut pooled;

@@ -3,10 +3,10 @@
 //! attempt and schedules retries. Runs on its own thread (`spawn_worker`) so that a slow
 //! receiver never delays the maintenance tasks; tests call [`deliver_due`] and
 //! [`scan_expiry`] directly with the fixed clock.
+use parking_lot::Mutex;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
@@ -140,11 +140,11 @@ pub fn deliver_due(st: &State) -> service::Result<Pass> {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(row) = rows.get(i) else { break };
                 let a = attempt(st, row);
-                done.lock().unwrap_or_else(|e| e.into_inner()).push((i, a));
+                done.lock().push((i, a));
             });
         }
     });
-    let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    let done = done.into_inner();
     let mut conn = st.db.write()?;
     for (i, a) in done {
         let row = &rows[i];

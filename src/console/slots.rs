@@ -9,8 +9,8 @@
 //! or "enter your password again". Behind a load balancer with several instances the
 //! secret page must reach the instance that made it (sticky sessions), else it says the
 //! secret was already shown.
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use super::views::parts::Snippet;
 
@@ -66,8 +66,8 @@ impl Inner {
 }
 
 impl Slots {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Inner> {
+        self.0.lock()
     }
 
     /// Keeps a secret for session `sid`; the answer names its slot (random, for the URL).

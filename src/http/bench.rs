@@ -6,7 +6,7 @@ use super::auth::client_ip;
 use super::middleware;
 use crate::app::State;
 use crate::error::OAuthError;
-use crate::service::oauth::exchange::{self, TokenRequest, TokenResponse};
+use crate::service::oauth::exchange::{self, AnyTokenRequest, TokenRequest, TokenResponse};
 use crate::service::Acct;
 
 /// Under the same scope settings and middleware as `/oauth` (body limit, error shaping),
@@ -35,7 +35,7 @@ async fn bench_sign(req: HttpRequest, body: web::Bytes, state: web::Data<State>)
     let ip = client_ip(&req);
     let (label, parsed) = super::oauth::read_token_request(&req, &body)?;
     let result = match parsed {
-        Ok((TokenRequest::ClientCredentials { client, scope, target }, _)) => {
+        Ok((AnyTokenRequest::Api(TokenRequest::ClientCredentials { client, scope, target }), _)) => {
             sign_as(&state.ctx(&ip), &client.client_id, scope.as_deref(), &target).map_err(OAuthError::from)
         }
         Ok(_) => Err(OAuthError::request("the ceiling serves client_credentials only")),

@@ -11,7 +11,9 @@ use super::auth::{bearer, client_ip};
 use super::openapi::{IntrospectRequest, IntrospectionResponse, RevokeRequest, TokenForm};
 use crate::app::{blocking, State};
 use crate::error::{OAuthCode, OAuthError};
-use crate::service::oauth::exchange::{self, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse};
+use crate::service::oauth::exchange::{
+    self, AnyTokenRequest, ClientSecret, GrantError, GrantType, Target, TokenRequest, TokenResponse,
+};
 use crate::service::oauth::gateway;
 use crate::service::oauth::introspection::{self, Presented};
 use crate::service::oauth::revoke;
@@ -205,7 +207,7 @@ fn nonempty<'a>(form: &'a Form<'_>, k: &str) -> Option<&'a str> {
 
 /// The form of `POST /oauth/token` as a typed request (`basic`: the client tried HTTP
 /// Basic). Unknown grants are `unsupported_grant_type`, a missing one `invalid_request`.
-fn token_request(req: &HttpRequest, form: &Form<'_>) -> Result<(TokenRequest, bool), OAuthError> {
+fn token_request(req: &HttpRequest, form: &Form<'_>) -> Result<(AnyTokenRequest, bool), OAuthError> {
     let scope = form.get("scope").map(str::to_string);
     let target = Target {
         resource: nonempty(form, "resource").map(str::to_string),
@@ -229,7 +231,7 @@ fn token_request(req: &HttpRequest, form: &Form<'_>) -> Result<(TokenRequest, bo
                 return Err(OAuthError::new(OAuthCode::InvalidClient, "client authentication is required"));
             };
             let basic = auth.basic;
-            Ok((TokenRequest::ClientCredentials { client: secret(auth), scope, target }, basic))
+            Ok((TokenRequest::ClientCredentials { client: secret(auth), scope, target }.into(), basic))
         }
         GrantType::RefreshToken => {
             let refresh_token = nonempty(form, "refresh_token")
@@ -238,7 +240,7 @@ fn token_request(req: &HttpRequest, form: &Form<'_>) -> Result<(TokenRequest, bo
             // Client authentication is optional here, but presented credentials are checked.
             let client = client_auth(req, form)?;
             let basic = client.as_ref().is_some_and(|c| c.basic);
-            Ok((TokenRequest::RefreshToken { refresh_token, client: client.map(secret), scope, target }, basic))
+            Ok((TokenRequest::RefreshToken { refresh_token, client: client.map(secret), scope, target }.into(), basic))
         }
         GrantType::TokenExchange => {
             let subject_token =
@@ -262,7 +264,7 @@ fn token_request(req: &HttpRequest, form: &Form<'_>) -> Result<(TokenRequest, bo
             let subject_token = subject_token.to_string();
             let client = client_auth(req, form)?;
             let basic = client.as_ref().is_some_and(|c| c.basic);
-            Ok((TokenRequest::TokenExchange { subject_token, client: client.map(secret), scope, target }, basic))
+            Ok((TokenRequest::TokenExchange { subject_token, client: client.map(secret), scope, target }.into(), basic))
         }
     }
 }
@@ -276,7 +278,7 @@ fn external_request(
     ty: &str,
     scope: Option<String>,
     target: Target,
-) -> Result<(TokenRequest, bool), OAuthError> {
+) -> Result<(AnyTokenRequest, bool), OAuthError> {
     use crate::service::oauth::federation::Grant;
     let client = client_auth(req, form)?;
     let basic = client.as_ref().is_some_and(|c| c.basic);
@@ -288,7 +290,7 @@ fn external_request(
         if actor_token.is_some() || actor_type.is_some() {
             return Err(OAuthError::request("actor_token is not supported with an external subject token"));
         }
-        return Ok((TokenRequest::External(Grant::Federated { subject_token, client, scope, target }), basic));
+        return Ok((Grant::Federated { subject_token, client, scope, target }.into(), basic));
     }
     match (&actor_token, actor_type) {
         (Some(_), Some(TOKEN_TYPE_ACCESS)) | (None, None) => {}
@@ -301,7 +303,7 @@ fn external_request(
             "exchanging an access token is delegation: authenticate the acting app or send its actor_token",
         ));
     }
-    Ok((TokenRequest::External(Grant::Delegated { subject_token, client, actor_token, scope, target }), basic))
+    Ok((Grant::Delegated { subject_token, client, actor_token, scope, target }.into(), basic))
 }
 
 /// Issue an access token
@@ -339,7 +341,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
     let (label, parsed) = read_token_request(&req, &body)?;
     let mut refused_known = None;
     let result = match parsed {
-        Ok((TokenRequest::External(grant), basic)) => {
+        Ok((AnyTokenRequest::External(grant), basic)) => {
             // Off the worker thread: it may fetch an external issuer's keys.
             let (st, ip) = (state.clone(), ip.clone());
             let r = blocking(move || {
@@ -348,7 +350,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
             .await?;
             r.map_err(|e| OAuthError::from(e).basic(basic))
         }
-        Ok((request, basic)) => {
+        Ok((AnyTokenRequest::Api(request), basic)) => {
             let (st, ip) = (state.clone(), ip.clone());
             let r = hot(&state, move |conn| Ok(exchange::token_guarded(conn, request, &st.ctx(&ip)))).await?;
             if let Err(
@@ -377,7 +379,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
 
 /// A token form as a typed request and whether the client tried HTTP Basic, or why the
 /// form is malformed (answered after the issuance metric counted it).
-pub(crate) type Parsed = Result<(TokenRequest, bool), OAuthError>;
+pub(crate) type Parsed = Result<(AnyTokenRequest, bool), OAuthError>;
 
 /// What `POST /oauth/token` reads of a request before any credential is checked: the
 /// `grant` label of the issuance metric and the typed request (or why it is malformed).
@@ -636,7 +638,10 @@ mod tests {
             req = req.insert_header((header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(b))));
         }
         let form = Form { pairs: pairs.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect() };
-        token_request(&req.to_http_request(), &form)
+        token_request(&req.to_http_request(), &form).map(|(r, basic)| match r {
+            AnyTokenRequest::Api(r) => (r, basic),
+            other => panic!("not an API-token grant: {other:?}"),
+        })
     }
 
     #[test]

@@ -2,7 +2,7 @@
 use diesel::prelude::*;
 
 use super::models::AuditEvent;
-use super::page::{Page, Rows};
+use super::page::{self, Page, Rows};
 use super::schema::{api_tokens, apps, audit_events, service_accounts, users, webhooks};
 use super::AnyConnection;
 
@@ -52,7 +52,7 @@ pub fn list(conn: &mut AnyConnection, org_id: &str, f: &Filter<'_>, page: &Page)
         if let Some(v) = f.to {
             q = q.filter(audit_events::at.lt(v));
         }
-        q.select(AuditEvent::as_select())
+        q.select((AuditEvent::as_select(), page::total()))
     };
     page.load(conn, query, |q| match page.key() {
         Some("action") => page.order(q, audit_events::action, audit_events::id),

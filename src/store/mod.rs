@@ -122,7 +122,7 @@ pub struct Manager {
 #[derive(Debug, Default)]
 pub struct Health {
     down: AtomicBool,
-    reason: std::sync::Mutex<String>,
+    reason: parking_lot::Mutex<String>,
 }
 
 impl ManageConnection for Manager {
@@ -143,7 +143,7 @@ impl ManageConnection for Manager {
             }
             Err(e) => {
                 let reason = redact(&e.to_string(), &self.url);
-                *self.health.reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.clone();
+                *self.health.reason.lock() = reason.clone();
                 self.health.down.store(true, Ordering::Relaxed);
                 Err(diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(reason)))
             }
@@ -427,7 +427,7 @@ impl Db {
         }
         pool.get_timeout(CHECKOUT_TIMEOUT_WHILE_DOWN).map_err(|e| {
             if self.health.down.load(Ordering::Relaxed) {
-                let reason = self.health.reason.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let reason = self.health.reason.lock().clone();
                 StoreError::Connect { target: self.target.clone(), reason }
             } else {
                 StoreError::Pool(e)

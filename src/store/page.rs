@@ -1,12 +1,15 @@
 //! The one paginator of every list: a page (number, size, sort key, direction), the sort
 //! applied to a boxed query with the row id as tie-break, and the exact total beside the
-//! rows of the page (after crates.io's `controllers/helpers/pagination.rs`).
+//! rows of the page, in the same query (`COUNT(*) OVER ()`, as crates.io's
+//! `controllers/helpers/pagination.rs` does).
 //!
 //! Validating the caller's page parameters (bounds, allowed sort keys, error messages) is
 //! the service's business (`service::list`); here a page is taken as given.
-use diesel::dsl::{Asc, CountStar, Desc};
+use diesel::dsl::{sql, Asc, CountStar, Desc};
+use diesel::expression::SqlLiteral;
 use diesel::query_dsl::methods::{LimitDsl, OffsetDsl, OrderDsl, SelectDsl};
 use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::BigInt;
 use diesel::{ExpressionMethods, QueryDsl, QueryResult, RunQueryDsl};
 
 use super::AnyConnection;
@@ -61,9 +64,11 @@ impl Page {
         }
     }
 
-    /// Counts every row `query()` matches, then loads this page of them in the order
-    /// `sort` applies (usually through [`Page::order`]). `query` builds the filtered,
-    /// selected, boxed query; it is called twice, once for the count.
+    /// Loads this page of the rows `query()` matches, in the order `sort` applies (usually
+    /// through [`Page::order`]), with the exact total in the same query: `query` builds the
+    /// filtered, boxed query selecting `(row, total())`, the window `COUNT(*) OVER ()`
+    /// being evaluated before LIMIT/OFFSET (SQLite ≥ 3.25, PostgreSQL). A page past the end
+    /// has no row to carry the total: then, and only then, a second query counts.
     pub fn load<'q, Q, U>(
         &self,
         conn: &mut AnyConnection,
@@ -72,12 +77,22 @@ impl Page {
     ) -> QueryResult<Rows<U>>
     where
         Q: QueryDsl + RunQueryDsl<AnyConnection> + LimitDsl<Output = Q> + OffsetDsl<Output = Q>,
-        Q: SelectDsl<CountStar> + LoadQuery<'q, AnyConnection, U>,
+        Q: SelectDsl<CountStar> + LoadQuery<'q, AnyConnection, (U, i64)>,
         <Q as SelectDsl<CountStar>>::Output: RunQueryDsl<AnyConnection> + LoadQuery<'q, AnyConnection, i64>,
     {
-        let total: i64 = QueryDsl::count(query()).get_result(conn)?;
         let page = OffsetDsl::offset(LimitDsl::limit(sort(query()), self.size), self.offset());
-        let rows: Vec<U> = page.load(conn)?;
-        Ok(Rows { rows, total })
+        let rows: Vec<(U, i64)> = page.load(conn)?;
+        let total = match rows.first() {
+            Some((_, total)) => *total,
+            None if self.offset() > 0 => QueryDsl::count(query()).get_result(conn)?,
+            None => 0,
+        };
+        Ok(Rows { rows: rows.into_iter().map(|(row, _)| row).collect(), total })
     }
+}
+
+/// The column every list query selects beside its rows: how many rows the filtered query
+/// matches, whatever the page (see [`Page::load`]).
+pub fn total() -> SqlLiteral<BigInt> {
+    sql::<BigInt>("COUNT(*) OVER ()")
 }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::models::{App, AppAuth, ServiceAccount, User};
-use super::page::{Page, Rows};
+use super::page::{self, Page, Rows};
 use super::revocations::{self, principal as feed_principal};
 use super::schema::{apps, service_accounts, users};
 use super::{like_escape, lower, AnyConnection};
@@ -112,7 +112,7 @@ pub fn list_users(conn: &mut AnyConnection, org_id: &str, f: &UserFilter<'_>, pa
         if let Some(d) = f.disabled {
             q = q.filter(users::disabled.eq(d));
         }
-        q.select(User::as_select())
+        q.select((User::as_select(), page::total()))
     };
     page.load(conn, query, |q| match page.key() {
         Some("email") => page.order(q, users::email, users::id),
@@ -195,7 +195,7 @@ pub fn list_accounts(conn: &mut AnyConnection, org_id: &str, page: &Page) -> Que
         service_accounts::table
             .filter(service_accounts::org_id.eq(org_id))
             .filter(service_accounts::deleted_at.is_null())
-            .select(ServiceAccount::as_select())
+            .select((ServiceAccount::as_select(), page::total()))
             .into_boxed()
     };
     page.load(conn, query, |q| match page.key() {
@@ -328,7 +328,7 @@ pub fn insert_app(conn: &mut AnyConnection, a: &App) -> QueryResult<()> {
 
 /// One page of the org's apps. Sorts: `name`, else `created_at`.
 pub fn list_apps(conn: &mut AnyConnection, org_id: &str, page: &Page) -> QueryResult<Rows<App>> {
-    let query = || apps::table.filter(apps::org_id.eq(org_id)).select(App::as_select()).into_boxed();
+    let query = || apps::table.filter(apps::org_id.eq(org_id)).select((App::as_select(), page::total())).into_boxed();
     page.load(conn, query, |q| match page.key() {
         Some("name") => page.order(q, apps::name, apps::id),
         _ => page.order(q, apps::created_at, apps::id),

@@ -2,7 +2,7 @@
 use diesel::prelude::*;
 
 use super::models::SavedSearch;
-use super::page::{Page, Rows};
+use super::page::{self, Page, Rows};
 use super::schema::saved_searches;
 use super::AnyConnection;
 
@@ -24,7 +24,10 @@ pub fn find(conn: &mut AnyConnection, org_id: &str, id: &str) -> QueryResult<Opt
 /// One page of the org's saved searches. Sorts: `name`, else `created_at`.
 pub fn list(conn: &mut AnyConnection, org_id: &str, page: &Page) -> QueryResult<Rows<SavedSearch>> {
     let query = || {
-        saved_searches::table.filter(saved_searches::org_id.eq(org_id)).select(SavedSearch::as_select()).into_boxed()
+        saved_searches::table
+            .filter(saved_searches::org_id.eq(org_id))
+            .select((SavedSearch::as_select(), page::total()))
+            .into_boxed()
     };
     page.load(conn, query, |q| match page.key() {
         Some("name") => page.order(q, saved_searches::name, saved_searches::id),

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 
 use super::models::ApiToken;
-use super::page::{Page, Rows};
+use super::page::{self, Page, Rows};
 use super::revocations::{self, tokens_revoked};
 use super::schema::{api_tokens, service_accounts, users};
 use super::{like_escape, AnyConnection};
@@ -247,7 +247,7 @@ pub fn table(
             let listed = format!("%{}%", like_escape(&format!("\"{a}\"")));
             q = q.filter(api_tokens::audiences.eq(ALL_AUDIENCES).or(api_tokens::audiences.like(listed).escape('\\')));
         }
-        q.select(ApiToken::as_select())
+        q.select((ApiToken::as_select(), page::total()))
     };
     page.load(conn, query, |q| match page.key() {
         Some("name") => page.order(q, api_tokens::name, api_tokens::id),

@@ -3,7 +3,7 @@
 //! for on a user's behalf).
 use diesel::prelude::*;
 
-use super::page::{Page, Rows};
+use super::page::{self, Page, Rows};
 use super::schema::{app_delegations, trust_policies};
 use super::AnyConnection;
 
@@ -85,7 +85,10 @@ pub fn count(conn: &mut AnyConnection, org_id: &str) -> QueryResult<i64> {
 /// One page of the org's policies. Sorts: `name`, `issuer`, else `created_at`.
 pub fn list(conn: &mut AnyConnection, org_id: &str, page: &Page) -> QueryResult<Rows<TrustPolicy>> {
     let query = || {
-        trust_policies::table.filter(trust_policies::org_id.eq(org_id)).select(TrustPolicy::as_select()).into_boxed()
+        trust_policies::table
+            .filter(trust_policies::org_id.eq(org_id))
+            .select((TrustPolicy::as_select(), page::total()))
+            .into_boxed()
     };
     page.load(conn, query, |q| match page.key() {
         Some("name") => page.order(q, trust_policies::name, trust_policies::id),

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::models::{Delivery, OutboxRow, Webhook};
-use super::page::{Page, Rows};
+use super::page::{self, Page, Rows};
 use super::schema::{api_tokens, outbox, users, webhook_deliveries, webhooks};
 use super::AnyConnection;
 
@@ -30,7 +30,9 @@ pub fn count(conn: &mut AnyConnection, org_id: &str) -> QueryResult<i64> {
 
 /// One page of the org's webhooks. Sorts: `url`, else `created_at`.
 pub fn list(conn: &mut AnyConnection, org_id: &str, page: &Page) -> QueryResult<Rows<Webhook>> {
-    let query = || webhooks::table.filter(webhooks::org_id.eq(org_id)).select(Webhook::as_select()).into_boxed();
+    let query = || {
+        webhooks::table.filter(webhooks::org_id.eq(org_id)).select((Webhook::as_select(), page::total())).into_boxed()
+    };
     page.load(conn, query, |q| match page.key() {
         Some("url") => page.order(q, webhooks::url, webhooks::id),
         _ => page.order(q, webhooks::created_at, webhooks::id),
@@ -252,7 +254,7 @@ pub fn deliveries(conn: &mut AnyConnection, webhook_id: &str, page: &Page) -> Qu
     let query = || {
         webhook_deliveries::table
             .filter(webhook_deliveries::webhook_id.eq(webhook_id))
-            .select(Delivery::as_select())
+            .select((Delivery::as_select(), page::total()))
             .into_boxed()
     };
     page.load(conn, query, |q| page.order(q, webhook_deliveries::at, webhook_deliveries::id))

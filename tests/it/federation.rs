@@ -26,14 +26,8 @@ const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 // a local OIDC issuer
 // ---------------------------------------------------------------------------------------
 
-/// A 2048-bit RSA key made for this test with `openssl genpkey` (ring signs RSA but does not
-/// generate keys; generating one in a debug build takes seconds). GitHub Actions signs RS256.
-const TEST_RSA_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCxpODaCMCvMwL4\n4hmESKeQLWLM/iTFqGiKyDUmBjl/ZRmVNp34pBjxNvVgCPzRi8t6gX9hZCSVN6xg\nyvhbTIyVz2JKaaYtUmTWkWDsirmyOVNaLABkxAQD4WEeQKJ4YiGDcqK3pX4+xSq6\n8Q86ABYGiUWieSbqJoAHnMqSxQN3egmS2cYUad9FxKCHdepjtBZELSvhaFtlNayv\n8wL594Lu0xuBqQsX/ioNxeZIjTcZvXLgngH32pMkFRdm7Cp/LF1yCc06YT005FLE\nnP9EpHXyvHoRMc4jY2AgyNTuuiA19BjxOsWsZIsoLOC480ZCqBrbM6qXJy5YQYEe\nBsxBapmFAgMBAAECggEAJKa5c5LBuoQCVXpEvHvHAqKyk0vOJ2/PHe8ftBgtrcCc\nriIGJsIomT/3EVjZXJyEn2JvdxcTyyug55mI80FQcipHA8ZXcFtjDbgR8MvQc1qL\nfXu9mwysLWbHRFgejUrl0jqJIu3EpcvFPKu2sgdJhBC3asWnR0EpQijRzMVUKUaO\n127liz4BS8iLttEqdYT7aJS8Y/pImBgAh3gwb0Dw+wRfQMVTN/FRxJF8HLazUDFL\ntliI0K9km8t9fBG0tUkBHA6AqN9outKwPzw4GmyO23poAS2sQVE7vXTiHjWocvAE\nex1DKb6FjhV2ZtE0QeaGFo2dYuf9hJTX+OVb53+oswKBgQDkJCBMUtgcJcNCgTnC\nAlaw3iEGP+FWb2htRlsbD98X75ej7xCvEPUQRDKDKm5hZtTYZH/L2dQUeqX+DTlL\naHEoMEfuHoWD9NTvMDiPO5ysWUxN+3HWyxZoShEgQA8y1KPlat71l2gEufEzYWMy\nqdQoT7HVk5e6syqpWXc7KTOaawKBgQDHVixyDqwdr0XdwdVAr8Ha3bWkveeHLEKZ\ntB5GHZ+Vlk835h2jH+TDwkNMR+sNklUoEjjdoXGLd2IbF1ERmgkoCmVJNe1u7z84\nreoWYFEs2pwAgm4opWoJ0kGvy75GCmmNyNYrmmIt3tEV7lnmHk7x1WEPfzjrtyTv\n8y+g5/t3zwKBgBpky4/I7dOj0sk45hO57YmcyTlN3qX/UZeC0jt5RJgiUerXV5jJ\nX3C4Uxe1qvt9yBYY2mgdFVohLl8L7Jr6xEyf+VJlGZFAm/noHEMF5IRT+G31LyBo\ncnkySHTwtFFvJF8AVDcZgyE42dzV4YIU/8SCI9LPtngVDlR1U0P26k9tAoGAKGqo\niFfBPiOTnur2Oi9ott/NPKHkl9u5hUCoAr9u4/2eAk9+It0MnUR+MLFET3QkIAPR\n094wD38dPTD1FwSMZrn032s3wQ5xWySoGfFdhCKvDstjWopvfZ5MA0DkS39A96aJ\nBj4/Od27tx6ky6vJhe8lxuacu+5eZuh/97gRnLECgYEA3+kgfcApBKnOBXhZpmiK\n9G0fIqmnBbYA7Dzbc8pvzA9QbxdqvQKJXHG6nYfLQlZtGRddqzqg79alSHLeuncN\n/7VdLiKJV0rpalZn2JnjlVRkRoyUwUlUGEVvjyyAk2dLtGsyPcXOvYKUcDyASzpH\nJqoZJUE86JgcyKvv9D1TSto=\n-----END PRIVATE KEY-----";
-const TEST_RSA_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsaTg2gjArzMC+OIZhEin\nkC1izP4kxahoisg1JgY5f2UZlTad+KQY8Tb1YAj80YvLeoF/YWQklTesYMr4W0yM\nlc9iSmmmLVJk1pFg7Iq5sjlTWiwAZMQEA+FhHkCieGIhg3Kit6V+PsUquvEPOgAW\nBolFonkm6iaAB5zKksUDd3oJktnGFGnfRcSgh3XqY7QWRC0r4WhbZTWsr/MC+feC\n7tMbgakLF/4qDcXmSI03Gb1y4J4B99qTJBUXZuwqfyxdcgnNOmE9NORSxJz/RKR1\n8rx6ETHOI2NgIMjU7rogNfQY8TrFrGSLKCzguPNGQqga2zOqlycuWEGBHgbMQWqZ\nhQIDAQAB\n-----END PUBLIC KEY-----";
-const TEST_RSA_N: &str = "saTg2gjArzMC-OIZhEinkC1izP4kxahoisg1JgY5f2UZlTad-KQY8Tb1YAj80YvLeoF_YWQklTesYMr4W0yMlc9iSmmmLVJk1pFg7Iq5sjlTWiwAZMQEA-FhHkCieGIhg3Kit6V-PsUquvEPOgAWBolFonkm6iaAB5zKksUDd3oJktnGFGnfRcSgh3XqY7QWRC0r4WhbZTWsr_MC-feC7tMbgakLF_4qDcXmSI03Gb1y4J4B99qTJBUXZuwqfyxdcgnNOmE9NORSxJz_RKR18rx6ETHOI2NgIMjU7rogNfQY8TrFrGSLKCzguPNGQqga2zOqlycuWEGBHgbMQWqZhQ";
-
-/// A signing key of the test issuer: ES256 (P-256) or EdDSA (Ed25519), made by ring, or the
-/// fixed RS256 test key.
+/// A signing key of the test issuer: ES256 (P-256) or EdDSA (Ed25519), made by ring, or
+/// RS256, made by the openssl command line at test time (ring does not generate RSA keys).
 struct SigningKey {
     kid: String,
     alg: jsonwebtoken::Algorithm,
@@ -60,18 +54,22 @@ impl SigningKey {
     }
 
     fn rs256(kid: &str) -> SigningKey {
-        SigningKey {
-            kid: kid.into(),
-            alg: jsonwebtoken::Algorithm::RS256,
-            pkcs8: TEST_RSA_PRIVATE_PEM.as_bytes().to_vec(),
-            public: TEST_RSA_PUBLIC_PEM.as_bytes().to_vec(),
-        }
+        let private = common::helpers::rsa_private_pem();
+        let public = common::helpers::openssl(&["pkey", "-pubout"], private.as_bytes());
+        SigningKey { kid: kid.into(), alg: jsonwebtoken::Algorithm::RS256, pkcs8: private.into_bytes(), public }
     }
 
     fn jwk(&self) -> Value {
         match self.alg {
-            jsonwebtoken::Algorithm::RS256 => json!({"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid,
-                "n": TEST_RSA_N, "e": "AQAB"}),
+            jsonwebtoken::Algorithm::RS256 => {
+                // n and e read from the key by ring, not by the code under test.
+                let der = pem::parse(&self.pkcs8).unwrap();
+                let pair = ring::signature::RsaKeyPair::from_pkcs8(der.contents()).unwrap();
+                let c: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+                let strip = |v: &[u8]| v.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+                json!({"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid,
+                    "n": B64.encode(strip(&c.n)), "e": B64.encode(strip(&c.e))})
+            }
             jsonwebtoken::Algorithm::ES256 => json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
                 "kid": self.kid, "x": B64.encode(&self.public[1..33]), "y": B64.encode(&self.public[33..65])}),
             _ => json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid,

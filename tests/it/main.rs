@@ -14,6 +14,12 @@ mod abuse_and_limits;
 mod api_tokens_as_client;
 /// Apps (client_credentials), service accounts, introspection, real third-party clients.
 mod apps_and_service_accounts;
+/// Pagination in one query: exact totals on every page, past the end, filtered.
+mod archrest_pagination;
+/// RS256 on the operator's RSA keys (tokend generates none): refusal, first key, rotation.
+mod archrest_rsa_keys;
+/// Rules in service/ once: the webhook test-event limit for API and console; page guards.
+mod archrest_rules;
 /// The real `tokend` binary: first start, `tokend verify`.
 mod cli_process;
 /// The web console: browser walks (headless Chromium), sessions, CSRF, headers.

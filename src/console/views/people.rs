@@ -204,7 +204,7 @@ pub async fn show(
     q: web::Query<Done>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, Fail> {
-    ui.p.require(crate::service::Role::OrgAdmin)?;
+    // Admins only: `users::get` in `show_person` refuses anyone else (the 403 page).
     let notice = match q.done.as_deref() {
         Some("created") => {
             Some("Created. They have no password yet: create their invitation link below and give it to them.")

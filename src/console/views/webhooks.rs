@@ -172,7 +172,7 @@ pub async fn test(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
     let ui = post.ui;
     let (p, id) = (ui.p.clone(), id.into_inner());
     let id2 = id.clone();
-    write(&st, move |conn, _, now| webhooks::send_test(conn, &p, &id2, now)).await?;
+    write(&st, move |conn, s, now| webhooks::send_test(conn, &p, &id2, &s.token_throttle, now)).await?;
     Ok(done(&ui, &format!("{BASE}/{id}"), "A test event is queued: its delivery shows below in a moment.".into(), None))
 }
 

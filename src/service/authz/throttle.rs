@@ -3,10 +3,10 @@
 //! limit), and the map holds at most `MAX_KEYS` keys. A caller that has not failed pays
 //! nothing: the token endpoint and bearer checks consult a throttle only after a failure,
 //! login pays one atomic load while nothing has failed recently.
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// Buckets per window; a failure leaves the count between `window - window/8` and
 /// `window` after it happened.
@@ -136,8 +136,8 @@ impl Throttle {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock()
     }
 
     /// Ok, or the longest wait any key's rule asks for.

@@ -318,7 +318,7 @@ impl Suppressed {
 /// calls cannot make the log grow faster than a few rows a minute.
 #[derive(Default)]
 pub struct RefusalFlood {
-    map: std::sync::Mutex<std::collections::HashMap<String, Window>>,
+    map: parking_lot::Mutex<std::collections::HashMap<String, Window>>,
 }
 
 impl RefusalFlood {
@@ -333,7 +333,7 @@ impl RefusalFlood {
         ip: Option<&str>,
         now: i64,
     ) -> (bool, Option<Suppressed>) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock();
         if !map.contains_key(id) && map.len() >= MAX_TRACKED {
             return (true, None);
         }
@@ -369,7 +369,7 @@ impl RefusalFlood {
     /// Summaries of windows that have closed (all windows with `all`, at shutdown); closed
     /// windows are forgotten.
     pub fn take_closed(&self, now: i64, all: bool) -> Vec<Suppressed> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock();
         let closed: Vec<String> = map
             .iter()
             .filter(|(_, w)| all || now >= w.start + REFUSED_WINDOW_SECONDS)

@@ -340,9 +340,21 @@ pub fn roll_secret(
 }
 
 /// Queues a `webhook.test` event for this webhook only (the worker delivers it like any
-/// other, so it shows in the delivery log).
-pub fn send_test(conn: &mut AnyConnection, p: &Principal, id: &str, now: i64) -> Result<TestQueued> {
+/// other, so it shows in the delivery log). Bounded per org ([`TEST_EVENTS_PER_MINUTE`],
+/// counted in `throttle`, the process's request throttle): test events cannot flood the
+/// outbox and the worker's slots, from the API or the console; only callers allowed to
+/// send them count, and over the limit nothing is queued (`TooMany`).
+pub fn send_test(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: &str,
+    throttle: &crate::service::authz::throttle::Throttle,
+    now: i64,
+) -> Result<TestQueued> {
     p.require(Role::OrgAdmin)?;
+    let key = format!("webhook-test:{}", p.org_id);
+    let limit = crate::service::authz::throttle::Rule::Limit(TEST_EVENTS_PER_MINUTE);
+    throttle.reserve(&[(&key, limit)], now).map_err(|retry_after| Error::TooMany { retry_after })?;
     conn.transaction(|conn| {
         let w = load(conn, p, id)?;
         if !w.enabled {

@@ -420,10 +420,29 @@ pub enum TokenRequest {
     /// RFC 8693 with an API token as the subject token (the type is checked by the parser);
     /// client authentication optional.
     TokenExchange { subject_token: String, client: Option<ClientSecret>, scope: Option<String>, target: Target },
-    /// RFC 8693 with an external issuer's JWT, or delegation with a user's access token:
-    /// `service::oauth::federation`, which the HTTP edge calls off the worker thread (it
-    /// may fetch an issuer's keys).
+}
+
+/// A parsed `POST /oauth/token` form: a grant [`token`] serves, or an external grant (RFC
+/// 8693 with an external issuer's JWT, or delegation with a user's access token) that
+/// `service::oauth::federation::token` serves, which the HTTP edge calls off the worker
+/// thread (it may fetch an issuer's keys). Two request types, so that neither function can
+/// be handed the other's grants.
+#[derive(Debug)]
+pub enum AnyTokenRequest {
+    Api(TokenRequest),
     External(ExternalGrant),
+}
+
+impl From<TokenRequest> for AnyTokenRequest {
+    fn from(r: TokenRequest) -> Self {
+        AnyTokenRequest::Api(r)
+    }
+}
+
+impl From<ExternalGrant> for AnyTokenRequest {
+    fn from(g: ExternalGrant) -> Self {
+        AnyTokenRequest::External(g)
+    }
 }
 
 /// The RFC 6749 §5.1 success body.
@@ -494,11 +513,6 @@ pub fn token(conn: &mut AnyConnection, req: &TokenRequest, ctx: &Ctx<'_>) -> Res
             let issued = exchange_grant(conn, ctx, subject_token, client.as_ref(), scope.as_deref(), target)?;
             Ok(TokenResponse::bearer(issued, Some(TOKEN_TYPE_ACCESS)))
         }
-        // Served by `federation::token` (it opens its own connections and may fetch keys);
-        // the HTTP edge never sends it here.
-        TokenRequest::External(_) => Err(GrantError::Service(crate::service::Error::Internal(
-            "external grants are served by service::oauth::federation::token".into(),
-        ))),
     }
 }
 
@@ -536,9 +550,6 @@ impl TokenRequest {
             TokenRequest::ClientCredentials { client, .. } => format!("client:{}", client.client_id).into(),
             TokenRequest::RefreshToken { refresh_token, .. } => refresh_token.as_str().into(),
             TokenRequest::TokenExchange { subject_token, .. } => subject_token.as_str().into(),
-            TokenRequest::External(
-                ExternalGrant::Federated { subject_token, .. } | ExternalGrant::Delegated { subject_token, .. },
-            ) => subject_token.as_str().into(),
         }
     }
 }

@@ -12,8 +12,8 @@
 //! is dropped as soon as anything is revoked or weakened in this process (the revocation
 //! generation of `store::revocations`). Other instances learn of a revocation when
 //! their entry's time is up. Only successes are cached.
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use crate::secrets;
 use crate::service::oauth::exchange::{self, Ctx, GrantError, Verified};
@@ -45,7 +45,7 @@ impl<V: Clone> Cache<V> {
     /// The live value under `key` at `now`, if any (no database, no signing).
     pub fn get(&self, key: &str, now: i64) -> Option<V> {
         let gen = (self.generation)();
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.map.lock();
         map.get(key).filter(|s| s.generation == gen && s.until > now).map(|s| s.value.clone())
     }
 
@@ -54,7 +54,7 @@ impl<V: Clone> Cache<V> {
         if until <= now {
             return;
         }
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock();
         if (self.generation)() != generation_read {
             return;
         }
@@ -73,7 +73,7 @@ impl<V: Clone> Cache<V> {
     }
 
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.map.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {

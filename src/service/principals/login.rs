@@ -11,8 +11,8 @@
 //!   sharing the email (timing says nothing about other organizations).
 //! - Known-good traffic ((account, network) pairs that logged in successfully recently)
 //!   hashes in its own budget, so a flood of unknown logins does not crowd it out.
+use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::service::authz::throttle::{self, Rule, Throttle};
@@ -88,7 +88,7 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut m = self.guard.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.guard.inflight.lock();
         for k in &self.keys {
             if let Some(n) = m.get_mut(k) {
                 *n -= 1;
@@ -107,7 +107,7 @@ impl Guard {
     /// then holds its place. A key over its rule (failures alone) sends it to the locked lane.
     fn enter(&self, keys: &[(&str, Rule)], now: i64) -> (Lane, InFlight<'_>) {
         let deadline = Instant::now() + SETTLE_WAIT;
-        let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.inflight.lock();
         let lane = loop {
             let over = keys.iter().any(|(k, r)| self.failures.headroom(k, *r, now) == 0);
             if over {
@@ -124,7 +124,7 @@ impl Guard {
                 break Lane::Locked { retry_after: 1 };
             }
             self.waiting.fetch_add(1, Relaxed);
-            m = self.settled.wait_timeout(m, left).unwrap_or_else(|e| e.into_inner()).0;
+            self.settled.wait_for(&mut m, left);
             self.waiting.fetch_sub(1, Relaxed);
         };
         for (k, _) in keys {
@@ -137,7 +137,7 @@ impl Guard {
     /// None (the attempt is refused unchecked).
     fn locked_slot(&self) -> Option<Duration> {
         let interval = Duration::from_nanos(1_000_000_000 / LOCKED_CHECKS_PER_SECOND);
-        let mut next = self.locked_next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.locked_next.lock();
         let now = Instant::now();
         let start = (*next).max(now);
         if start > now + Duration::from_secs(1) {
@@ -149,12 +149,12 @@ impl Guard {
 
     /// The user id last logged in from this pair, while it is known-good.
     fn known_user(&self, pair: &str, now: i64) -> Option<String> {
-        let m = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let m = self.known.lock();
         m.get(pair).filter(|(_, at)| now - at < KNOWN_GOOD_SECONDS).map(|(id, _)| id.clone())
     }
 
     fn remember(&self, pair: &str, user_id: &str, now: i64) {
-        let mut m = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.known.lock();
         if m.len() >= MAX_KNOWN && !m.contains_key(pair) {
             m.retain(|_, (_, at)| now - *at < KNOWN_GOOD_SECONDS);
             if m.len() >= MAX_KNOWN {
@@ -192,7 +192,7 @@ impl Guard {
     /// Forgets expired failure keys and known-good pairs (maintenance).
     pub fn purge(&self, now: i64) {
         self.failures.purge(now);
-        let mut m = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.known.lock();
         m.retain(|_, (_, at)| now - *at < KNOWN_GOOD_SECONDS);
         m.shrink_to_fit();
     }
@@ -376,9 +376,9 @@ mod tests {
         for i in 0..(MAX_KNOWN + 10) {
             g.remember(&format!("p{i}"), "u", 1000 + i as i64);
         }
-        assert!(g.known.lock().unwrap().len() <= MAX_KNOWN);
+        assert!(g.known.lock().len() <= MAX_KNOWN);
         assert_eq!(g.known_user(&format!("p{}", MAX_KNOWN + 9), 2000 + MAX_KNOWN as i64).as_deref(), Some("u"));
         g.purge(1000 + KNOWN_GOOD_SECONDS + 2 * MAX_KNOWN as i64);
-        assert!(g.known.lock().unwrap().is_empty());
+        assert!(g.known.lock().is_empty());
     }
 }

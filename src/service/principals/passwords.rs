@@ -4,8 +4,10 @@
 //! that is told to come back later (`Error::Unavailable`, 503 with Retry-After). Memory
 //! stays at `bound × 19 MiB` however many logins arrive at once.
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -31,7 +33,7 @@ pub struct Permit<'a>(&'a Bound);
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.0.state.lock();
         s.0 -= 1;
         drop(s);
         self.0.turn.notify_one();
@@ -73,7 +75,7 @@ impl Bound {
     /// A turn now, or after waiting in the queue; None when the queue is full or the wait
     /// runs out.
     pub fn acquire(&self) -> Option<Permit<'_>> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         if s.0 >= self.max {
             if s.1 >= self.queue {
                 return None;
@@ -87,7 +89,7 @@ impl Bound {
                     s.1 -= 1;
                     return None;
                 }
-                s = self.turn.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
+                self.turn.wait_for(&mut s, left);
             }
             s.1 -= 1;
         }
@@ -99,12 +101,12 @@ impl Bound {
 
     /// Whether every turn is taken and the queue is full (a new caller would be refused).
     pub fn is_full(&self) -> bool {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self.state.lock();
         s.0 >= self.max && s.1 >= self.queue
     }
 
     pub fn stats(&self) -> Stats {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self.state.lock();
         Stats {
             bound: self.max,
             queue: self.queue,
@@ -172,9 +174,9 @@ struct Pool {
     used_at: Option<Instant>,
 }
 
-fn pool() -> std::sync::MutexGuard<'static, Pool> {
+fn pool() -> parking_lot::MutexGuard<'static, Pool> {
     static POOL: Mutex<Pool> = Mutex::new(Pool { free: Vec::new(), used_at: None });
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
+    POOL.lock()
 }
 
 /// Frees the pooled hashing memory when no hash has finished for `idle` (the maintenance

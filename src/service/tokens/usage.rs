@@ -5,7 +5,7 @@
 //! Every exchange touches a token, so the times are kept in shards chosen by token id:
 //! workers exchanging different tokens take different locks instead of one global mutex.
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 
 use diesel::Connection;
 
@@ -37,7 +37,7 @@ impl Usage {
     }
 
     fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[i].lock()
     }
 
     pub fn touch(&self, token_id: &str, now: i64, ip: &str) {

@@ -174,3 +174,42 @@ pub fn spawn_announcing(
     let addr: String = line[at..].chars().take_while(|c| !c.is_whitespace() && *c != ',').collect();
     (child, addr)
 }
+
+/// Runs the openssl command line with `input` on stdin; its stdout. tokend generates no RSA
+/// keys (the `rsa` crate has RUSTSEC-2023-0071; ring only loads them), so tests make them
+/// as operators do. `.ci/run` installs openssl when missing.
+#[track_caller]
+pub fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("openssl {args:?}: {e} (apt-get install openssl)"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// A fresh 2048-bit RSA private key, PKCS#8 PEM, made with the command the README gives
+/// operators (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`).
+#[track_caller]
+pub fn rsa_private_pem() -> String {
+    String::from_utf8(openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], b"")).unwrap()
+}
+
+/// Writes an RSA key made with openssl into `keys_dir` (created 0700, file 0600), as an
+/// operator does before the first start with `TOKEND_SIGNING_ALG=RS256`.
+#[track_caller]
+pub fn put_rsa_key(keys_dir: &std::path::Path) {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(keys_dir).unwrap();
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(keys_dir.join("rsa.pem")).unwrap();
+    f.write_all(rsa_private_pem().as_bytes()).unwrap();
+}

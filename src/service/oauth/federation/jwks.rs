@@ -8,7 +8,9 @@
 //! pool).
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use jsonwebtoken::jwk::Jwk;
@@ -87,7 +89,7 @@ impl IssuerKeys {
     pub fn key(&self, issuer: &str, kid: &str, now: i64, source: &dyn Fetch) -> Lookup {
         let find = |keys: &[Jwk]| keys.iter().find(|k| k.common.key_id.as_deref() == Some(kid)).cloned();
         let cached = {
-            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = self.map.lock();
             let entry = map.entry(issuer.to_string()).or_insert_with(|| Entry {
                 keys: Arc::new(Vec::new()),
                 fresh_until: i64::MIN,
@@ -127,7 +129,7 @@ impl IssuerKeys {
                 let ttl = f.ttl.clamp(MIN_REFETCH_SECONDS, MAX_TTL_SECONDS);
                 let keys = Arc::new(f.keys);
                 let found = find(&keys);
-                let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = self.map.lock();
                 map.insert(issuer.to_string(), Entry { keys, fresh_until: now + ttl, attempted_at: now });
                 match found {
                     Some(k) => Lookup::Key(Box::new(k)),
@@ -253,7 +255,6 @@ mod tests {
             let keys = self
                 .kids
                 .lock()
-                .unwrap()
                 .iter()
                 .map(|kid| {
                     serde_json::from_value(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA",
@@ -279,7 +280,7 @@ mod tests {
         }
         assert_eq!(src.calls.load(Ordering::SeqCst), 1);
         // The issuer rotates; after the interval, the new kid is fetched once.
-        src.kids.lock().unwrap().push("b");
+        src.kids.lock().push("b");
         assert!(matches!(c.key(iss, "b", 1000 + MIN_REFETCH_SECONDS, &src), Lookup::Key(_)));
         assert_eq!(src.calls.load(Ordering::SeqCst), 2);
         // Expiry refetches; a failure keeps known keys within the grace.

@@ -64,60 +64,61 @@ pub struct Env<'a> {
     pub refused: &'a RefusalFlood,
 }
 
-/// A refusal with what its audit row says. `orgs`: the orgs it concerns (the policies'
-/// orgs for federation; none when nothing attributes it).
-struct Refusal {
+/// A refusal with what its audit row says (named apart from `exchange::Refusal`, the reason
+/// of an API token's refusal). `orgs`: the orgs it concerns (the policies' orgs for
+/// federation; none when nothing attributes it).
+struct AuditedRefusal {
     error: GrantError,
     reason: String,
     orgs: Vec<(String, Option<String>)>,
     detail: Value,
 }
 
-impl Refusal {
-    fn new(error: GrantError, reason: impl Into<String>) -> Refusal {
-        Refusal { error, reason: reason.into(), orgs: Vec::new(), detail: json!({}) }
+impl AuditedRefusal {
+    fn new(error: GrantError, reason: impl Into<String>) -> AuditedRefusal {
+        AuditedRefusal { error, reason: reason.into(), orgs: Vec::new(), detail: json!({}) }
     }
-    fn grant(reason: &'static str) -> Refusal {
+    fn grant(reason: &'static str) -> AuditedRefusal {
         // The grant error's own reason names a stored API token's refusal (none here); the
         // federation's reason is audited by `audit_refusal`.
         let known = None;
-        Refusal::new(
+        AuditedRefusal::new(
             GrantError::InvalidGrant { known, reason: crate::service::oauth::exchange::Refusal::Unknown },
             reason,
         )
     }
-    fn about(mut self, policies: &[TrustPolicy]) -> Refusal {
+    fn about(mut self, policies: &[TrustPolicy]) -> AuditedRefusal {
         self.orgs = policies.iter().map(|p| (p.org_id.clone(), Some(p.id.clone()))).collect();
         self.orgs.dedup_by(|a, b| a.0 == b.0);
         self
     }
-    fn detail(mut self, d: Value) -> Refusal {
+    fn detail(mut self, d: Value) -> AuditedRefusal {
         self.detail = d;
         self
     }
 }
 
-impl From<GrantError> for Refusal {
-    fn from(e: GrantError) -> Refusal {
+impl From<GrantError> for AuditedRefusal {
+    fn from(e: GrantError) -> AuditedRefusal {
         // invalid_grant says which check failed (for the audit only); other refusals by
         // their code.
         let reason = match &e {
             GrantError::InvalidGrant { reason, .. } => reason.to_string(),
             other => code(other).to_string(),
         };
-        Refusal::new(e, reason)
+        AuditedRefusal::new(e, reason)
     }
 }
 
-impl From<crate::store::StoreError> for Refusal {
-    fn from(e: crate::store::StoreError) -> Refusal {
-        Refusal::from(GrantError::Store(e))
+impl From<crate::store::StoreError> for AuditedRefusal {
+    fn from(e: crate::store::StoreError) -> AuditedRefusal {
+        AuditedRefusal::from(GrantError::Store(e))
     }
 }
 
-impl From<diesel::result::Error> for Refusal {
-    fn from(e: diesel::result::Error) -> Refusal {
-        Refusal::from(GrantError::from(e))
+impl From<diesel::result::Error> for AuditedRefusal {
+    fn from(e: diesel::result::Error) -> AuditedRefusal {
+        AuditedRefusal::from(GrantError::from(e))
     }
 }
 
@@ -164,7 +165,7 @@ pub fn token(env: &Env<'_>, ctx: &Ctx<'_>, grant: Grant) -> Result<TokenResponse
 /// Audits a refusal in each org it concerns (at most a few rows a minute per policy or
 /// issuer; the rest are summarised); a failure to write is logged, never turned into a
 /// server error.
-fn audit_refusal(env: &Env<'_>, ctx: &Ctx<'_>, action: Action, r: &Refusal) {
+fn audit_refusal(env: &Env<'_>, ctx: &Ctx<'_>, action: Action, r: &AuditedRefusal) {
     let code = code(&r.error);
     // Not audited: failures of the request or of client authentication (as for every
     // grant), outages, and delegation refusals nothing attributes to an org.
@@ -334,13 +335,15 @@ fn federate(
     client: Option<ClientSecret>,
     scope: Option<&str>,
     target: &Target,
-) -> Result<Done, Refusal> {
+) -> Result<Done, AuditedRefusal> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(Refusal::grant("external token too large"));
+        return Err(AuditedRefusal::grant("external token too large"));
     }
-    let Some(unverified) = unverified_claims(token) else { return Err(Refusal::grant("malformed external token")) };
+    let Some(unverified) = unverified_claims(token) else {
+        return Err(AuditedRefusal::grant("malformed external token"));
+    };
     let Some(iss) = unverified.get("iss").and_then(Value::as_str).map(str::to_string) else {
-        return Err(Refusal::grant("external token without iss"));
+        return Err(AuditedRefusal::grant("external token without iss"));
     };
     let ext = json!({"external_iss": truncated(&iss),
         "external_sub": unverified.get("sub").and_then(Value::as_str).map(truncated)});
@@ -353,9 +356,9 @@ fn federate(
     };
     if candidates.is_empty() {
         // Nothing trusts this issuer: refused before any key is fetched from it.
-        return Err(Refusal::grant("untrusted issuer").detail(ext));
+        return Err(AuditedRefusal::grant("untrusted issuer").detail(ext));
     }
-    let refuse = |reason: &'static str| Refusal::grant(reason).about(&candidates).detail(ext.clone());
+    let refuse = |reason: &'static str| AuditedRefusal::grant(reason).about(&candidates).detail(ext.clone());
     // The header: a strict algorithm allowlist (jsonwebtoken does not even parse `none`).
     let header = jsonwebtoken::decode_header(token).map_err(|_| refuse("unsupported or malformed header"))?;
     if !ALGORITHMS.contains(&header.alg) {
@@ -370,7 +373,7 @@ fn federate(
                 what: "the external issuer's keys cannot be fetched",
                 retry_after: jwks::MIN_REFETCH_SECONDS as u64,
             };
-            return Err(Refusal::new(GrantError::Service(e), format!("issuer keys unavailable: {why}"))
+            return Err(AuditedRefusal::new(GrantError::Service(e), format!("issuer keys unavailable: {why}"))
                 .about(&candidates)
                 .detail(ext));
         }
@@ -428,23 +431,23 @@ fn federate(
             let reason =
                 if why_not.iter().all(|w| w["failed"] == "audience") { "wrong audience" } else { "no policy matches" };
             ext["policies"] = json!(why_not);
-            return Err(Refusal::grant(reason).about(&candidates).detail(ext));
+            return Err(AuditedRefusal::grant(reason).about(&candidates).detail(ext));
         }
         _ => {
             let ids: Vec<&str> = matching.iter().map(|p| p.id.as_str()).collect();
             ext["policies"] = json!(ids);
-            return Err(Refusal::grant("several policies match").about(&candidates).detail(ext));
+            return Err(AuditedRefusal::grant("several policies match").about(&candidates).detail(ext));
         }
     };
     let about = std::slice::from_ref(policy);
     let aud = resource_audience(ctx, target, "tokens of external identities")
-        .map_err(|e| Refusal::from(e).about(about).detail(ext.clone()))?;
+        .map_err(|e| AuditedRefusal::from(e).about(about).detail(ext.clone()))?;
     let mut conn = env.db.read()?;
     let sa = store::principals::live_account(&mut conn, &policy.org_id, &policy.service_account_id)?
         .filter(|s| !s.disabled)
-        .ok_or_else(|| Refusal::grant("service account disabled or gone").about(about).detail(ext.clone()))?;
+        .ok_or_else(|| AuditedRefusal::grant("service account disabled or gone").about(about).detail(ext.clone()))?;
     let granted = RoleSet::from_text(&policy.roles).intersect(&RoleSet::from_text(&sa.roles)).to_strings();
-    let roles = narrow(granted, scope).map_err(|e| Refusal::from(e).about(about).detail(ext.clone()))?;
+    let roles = narrow(granted, scope).map_err(|e| AuditedRefusal::from(e).about(about).detail(ext.clone()))?;
     drop(conn);
     let s =
         Subject { sub: &sa.id, org: &sa.org_id, acct: Acct::ServiceAccount, client_id: &policy.id, epoch: sa.epoch };
@@ -480,7 +483,7 @@ fn delegate(
     actor_token: Option<&str>,
     scope: Option<&str>,
     target: &Target,
-) -> Result<Done, Refusal> {
+) -> Result<Done, AuditedRefusal> {
     let aud = resource_audience(ctx, target, "delegated tokens")?;
     let mut conn = env.db.read()?;
     let conn = &mut *conn;
@@ -492,31 +495,31 @@ fn delegate(
     };
     let by_actor = match actor_token {
         Some(t) => {
-            let v = verify_access(conn, ctx, t)?.ok_or_else(|| Refusal::grant("actor token not active"))?;
+            let v = verify_access(conn, ctx, t)?.ok_or_else(|| AuditedRefusal::grant("actor token not active"))?;
             if v.claims.acct != Acct::App.as_str() {
-                return Err(Refusal::grant("actor token is not an app's"));
+                return Err(AuditedRefusal::grant("actor token is not an app's"));
             }
             let app = store::principals::app_by_client_id(conn, &v.claims.sub)?
                 .filter(|a| !a.disabled)
-                .ok_or_else(|| Refusal::grant("actor app gone"))?;
+                .ok_or_else(|| AuditedRefusal::grant("actor app gone"))?;
             Some(store::models::AppAuth::from(app))
         }
         None => None,
     };
     let app = match (by_client, by_actor) {
         (Some(a), Some(b)) if a.id != b.id => {
-            return Err(Refusal::from(GrantError::InvalidRequest(
+            return Err(AuditedRefusal::from(GrantError::InvalidRequest(
                 "the actor_token and the client authentication name different apps".into(),
             )))
         }
         (Some(a), _) | (None, Some(a)) => a,
         (None, None) => {
-            return Err(Refusal::from(GrantError::InvalidRequest(
+            return Err(AuditedRefusal::from(GrantError::InvalidRequest(
                 "delegation needs the acting app: client authentication or an actor_token".into(),
             )))
         }
     };
-    let about = |r: Refusal| Refusal {
+    let about = |r: AuditedRefusal| AuditedRefusal {
         orgs: vec![(app.org_id.clone(), Some(app.id.clone()))],
         detail: json!({"actor": app.client_id, "audience": aud}),
         ..r
@@ -525,35 +528,35 @@ fn delegate(
     // (no chains) or federated.
     let raw = unverified_claims(subject_token).unwrap_or_default();
     if raw.get("act").is_some() || raw.get(EXTERNAL_CLAIM).is_some() {
-        return Err(about(Refusal::grant("subject token is delegated or external")));
+        return Err(about(AuditedRefusal::grant("subject token is delegated or external")));
     }
     let subject = verify_access(conn, ctx, subject_token)
-        .map_err(Refusal::from)?
-        .ok_or_else(|| about(Refusal::grant("subject token not active")))?;
+        .map_err(AuditedRefusal::from)?
+        .ok_or_else(|| about(AuditedRefusal::grant("subject token not active")))?;
     let sc = &subject.claims;
     let acct = match Acct::parse(&sc.acct) {
         Some(a @ (Acct::User | Acct::ServiceAccount)) => a,
-        _ => return Err(about(Refusal::grant("subject is not a user or service account"))),
+        _ => return Err(about(AuditedRefusal::grant("subject is not a user or service account"))),
     };
     let allowed = sc.org == app.org_id && store::trust_policies::delegation_allowed(conn, &app.org_id, &app.id, &aud)?;
     if !allowed {
-        return Err(about(Refusal::from(GrantError::UnauthorizedClient(
+        return Err(about(AuditedRefusal::from(GrantError::UnauthorizedClient(
             "this client is not allowed to act on behalf of others for the requested audience".into(),
         ))));
     }
     if acct == Acct::User && ctx.cfg.service_only_audiences.contains(&aud) {
-        return Err(about(Refusal::from(GrantError::InvalidTarget(
+        return Err(about(AuditedRefusal::from(GrantError::InvalidTarget(
             "this audience accepts service-account tokens only".into(),
         ))));
     }
     let granted = RoleSet::from(subject.roles.as_slice()).intersect(&RoleSet::from_text(&app.roles)).to_strings();
-    let roles = narrow(granted, scope).map_err(|e| about(Refusal::from(e)))?;
+    let roles = narrow(granted, scope).map_err(|e| about(AuditedRefusal::from(e)))?;
     let s = Subject { sub: &sc.sub, org: &sc.org, acct, client_id: &app.client_id, epoch: sc.ep.unwrap_or(0) };
     let mut c = claims(ctx, &s, aud.clone(), app.access_token_ttl_seconds.min(ctx.cfg.access_token_ttl), roles);
     // Never longer than the subject token.
     c.exp = c.exp.min(sc.exp);
     if c.exp <= ctx.now {
-        return Err(about(Refusal::grant("subject token expires now")));
+        return Err(about(AuditedRefusal::grant("subject token expires now")));
     }
     let signed = sign_with(ctx, &c, json!({"act": {"sub": app.client_id}}))?;
     let detail = json!({"actor": app.client_id, "audience": aud, "roles": c.roles, "subject_jti": sc.jti,
