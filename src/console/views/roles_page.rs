@@ -44,12 +44,12 @@ pub async fn list(ui: Ui, st: web::Data<State>) -> Result<HttpResponse, Fail> {
 
 pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
-    let input = NewRole {
-        name: form.get("name").trim().to_string(),
-        kind: form.get("kind").to_string(),
-        description: form.get("description").to_string(),
+    let kept = (form.get("name").trim().to_string(), form.get("kind").to_string(), form.get("description").to_string());
+    let mut errors = FieldErrors::default();
+    let Some(description) = errors.text("description", &kept.2) else {
+        return show(&ui, &st, kept, errors).await;
     };
-    let kept = (input.name.clone(), input.kind.clone(), input.description.clone());
+    let input = NewRole { name: kept.0.clone(), kind: kept.1.clone(), description };
     let p = ui.p.clone();
     match write(&st, move |conn, _, now| roles::create(conn, &p, &input, now)).await {
         Ok(r) => Ok(done(&ui, BASE, format!("Created the role {}.", r.name), None)),

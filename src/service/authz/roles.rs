@@ -19,24 +19,23 @@ pub struct RoleView {
 }
 
 fn role_kind() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["organization", "service", "custom"])
+    crate::service::one_of(&["organization", "service", "custom"])
 }
 
 fn new_role_kind() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["service", "custom"])
+    crate::service::one_of(&["service", "custom"])
 }
 
 /// A custom or service role.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
-    #[schema(schema_with = crate::service::doc::new_role_name)]
+    #[schema(schema_with = crate::service::authz::role::schema::new_role_name)]
     pub name: String,
     #[schema(schema_with = new_role_kind)]
     pub kind: String,
     #[serde(default)]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: String,
+    pub description: crate::service::text::Description,
 }
 
 /// Service and custom roles one org may catalogue (409 beyond).
@@ -82,7 +81,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
     if input.kind != "service" && input.kind != "custom" {
         return Err(invalid("kind", "must be service or custom"));
     }
-    let description = crate::service::check_text("description", &input.description, 0, 1000)?;
+    let description = input.description.to_string();
     conn.transaction(|conn| {
         let exists = store::org::count_role(conn, &p.org_id, &input.name)?;
         if exists > 0 {
