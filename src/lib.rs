@@ -3,8 +3,12 @@
 //! Layers, top to bottom (a lower layer never imports a higher one; `tests/layers.rs`
 //! checks it, and that the modules of `service` import each other without a cycle):
 //! - `http` and `console`: the two front ends. `http`: actix handlers and routes (`oauth`,
-//!   `api`, `gateway`, `trust_policies`, `leaks`, `discovery`, `health`, `auth` for the
-//!   bearer extractor over `service::authz::bearer`, `middleware`, `pacing`, `openapi`).
+//!   `gateway`, `leaks`, `discovery`, `health`, `auth` for the bearer extractor over
+//!   `service::authz::bearer`, `middleware`, `pacing`, `openapi`), and `api/`, the
+//!   management API `/api/v1` with one module per resource (`session`, `me`, `users`,
+//!   `roles`, `accounts`, `apps`, `tokens`, `policy`, `saved`, `audit`, `webhooks`,
+//!   `trust_policies`), each declaring its routes and its OpenAPI operations (`Doc`,
+//!   nested under `/api/v1` by `api::Doc` and merged into `openapi::ApiDoc`).
 //!   `console`: the web console under `/console`. Both parse, call one service function and
 //!   render; both map service errors through `service::Answer`. No rule lives here.
 //! - `app`: the process. The shared `State`, `boot` (database, migrations, keys, first
@@ -18,7 +22,8 @@
 //!   service-account API tokens, the org table, saved searches, usage, lifecycle),
 //!   `principals` (people, login, passwords, sessions, service accounts, apps, what a
 //!   leaver's credentials become), `org` (organizations, policy, the audit log as read); `list` (paging
-//!   parameters) and `doc` (OpenAPI field rules) are shared leaves.
+//!   parameters) and `text` (name and description newtypes that validate on construction
+//!   and carry their OpenAPI schema) are shared leaves.
 //! - `store`: diesel schema, rows, pools for SQLite and PostgreSQL, the per-backend read
 //!   strategy of the token path (`Db::read_hot`), and the queries beside their rows in
 //!   `store::{tokens, principals, org, sessions, audit, saved}`; every list is paged by

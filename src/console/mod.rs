@@ -293,6 +293,37 @@ impl FieldErrors {
         }
         Ok(out)
     }
+    /// `value` as one of the service's text types (`text::Name`, `text::Description`, …), or
+    /// `None` with its error, worded as the API words it, added to the others.
+    pub fn text<T>(&mut self, field: &str, value: &str) -> Option<T>
+    where
+        T: for<'a> TryFrom<&'a str, Error = service::text::TextError>,
+    {
+        match T::try_from(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if let Ok(f) = FieldErrors::from_error(service::invalid(field, e.to_string())) {
+                    self.fields.extend(f.fields);
+                }
+                None
+            }
+        }
+    }
+    /// A form's name and description as the service's text types (`N`: the name's type,
+    /// whose limits vary), or the errors of both at once.
+    pub fn name_and_description<N>(
+        name: &str,
+        description: &str,
+    ) -> Result<(N, service::text::Description), FieldErrors>
+    where
+        N: for<'a> TryFrom<&'a str, Error = service::text::TextError>,
+    {
+        let mut e = FieldErrors::default();
+        match (e.text("name", name), e.text("description", description)) {
+            (Some(n), Some(d)) => Ok((n, d)),
+            _ => Err(e),
+        }
+    }
     pub fn field(field: &str, message: &str) -> FieldErrors {
         FieldErrors { fields: vec![(field.to_string(), sentence(message))], form: None }
     }

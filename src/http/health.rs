@@ -18,7 +18,7 @@ pub struct HealthStatus {
 }
 
 fn statuses() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["ok", "ready", "database unavailable"])
+    crate::service::one_of(&["ok", "ready", "database unavailable"])
 }
 
 /// Liveness

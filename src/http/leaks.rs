@@ -64,7 +64,7 @@ pub struct LeakLabel {
 }
 
 fn labels() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["true_positive", "false_positive"])
+    crate::service::one_of(&["true_positive", "false_positive"])
 }
 
 fn problem(status: StatusCode, detail: &str) -> HttpResponse {

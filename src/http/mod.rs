@@ -12,8 +12,6 @@ pub mod middleware;
 pub mod oauth;
 pub mod openapi;
 pub mod pacing;
-pub mod regenerate;
-pub mod trust_policies;
 
 use std::net::TcpListener;
 
@@ -39,8 +37,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(api::path_config())
             .wrap(from_fn(middleware::api_errors))
             .configure(api::routes)
-            .configure(trust_policies::routes)
-            .configure(regenerate::routes)
             .default_service(web::to(api::not_found)),
     )
     .configure(gateway::routes)

@@ -1,14 +1,19 @@
 //! The OpenAPI 3.1 document served at `GET /openapi.json`, derived with utoipa from the
-//! handlers' `#[utoipa::path]` annotations (in `api`, `oauth`, `discovery`, `health`) and
-//! the request/response types they use (`ToSchema`/`IntoParams` on the service's views and
-//! request structs). A field added to one of those types appears here by construction.
+//! handlers' `#[utoipa::path]` annotations and the request/response types they use
+//! (`ToSchema`/`IntoParams` on the service's views and request structs, the text newtypes
+//! of `service::text`). `ApiDoc` lists the operations outside `/api/v1` (`oauth`,
+//! `gateway`, `discovery`, `health`, `leaks`); each file of `http::api` declares its own
+//! and `api::Doc` nests them under `/api/v1`, merged here (`ManagementApi`). A field added
+//! to one of those types appears here by construction.
 //!
-//! The shapes the server assembles as JSON rather than from one Rust type (problem+json,
-//! the RFC 6749 error body, the `/oauth` forms, introspection, RFC 8414 metadata, the JWKS)
-//! are described by the documentation types below; unit tests hold them to the bodies the
-//! server writes. [`Finish`] adds what every operation of a scope has in common (error
-//! bodies, the status codes of authentication, body parsing and outages), so the handlers
-//! list only the answers that are theirs.
+//! The types below document bodies that have no Rust type: the server assembles them as
+//! JSON (problem+json in `error::problem_body`, the RFC 6749 error body in
+//! `error::oauth_body`, introspection in `service::oauth::exchange::introspect`, RFC 8414
+//! metadata in `discovery::metadata_json`, the JWKS in `keys`) or reads them field by field
+//! (the `/oauth` forms, parsed by `oauth`); unit tests hold them to the bodies the server
+//! writes. [`Finish`] adds what every operation of a scope has in common (error bodies,
+//! the status codes of authentication, body parsing and outages), so the handlers list
+//! only the answers that are theirs.
 use std::sync::OnceLock;
 
 use utoipa::openapi::header::HeaderBuilder;
@@ -19,8 +24,10 @@ use utoipa::openapi::{Content, ObjectBuilder, OpenApi as Doc, Ref, RefOr, Respon
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::OAuthCode;
-use crate::service::doc::{self as fields, one_of};
+use crate::service::authz::role::schema::roles;
 use crate::service::oauth::exchange::TOKEN_TYPE_ACCESS;
+use crate::service::one_of;
+use crate::service::tokens::vocab::OwnerKind;
 
 /// RFC 9457 problem details (application/problem+json), the error body of every /api/v1
 /// route (built by `error::problem_body`).
@@ -266,7 +273,7 @@ pub struct IntrospectionAccessToken {
     /// space-separated.
     scope: String,
     /// As scope, as an array.
-    #[schema(schema_with = fields::roles)]
+    #[schema(schema_with = roles)]
     roles: Vec<String>,
     org: String,
     #[schema(schema_with = acct)]
@@ -288,11 +295,11 @@ pub struct IntrospectionApiToken {
     client_id: String,
     /// The owner's id.
     sub: String,
-    #[schema(schema_with = fields::owner_kind)]
+    #[schema(schema_with = OwnerKind::schema)]
     acct: String,
     org: String,
     /// The roles an exchange would grant now.
-    #[schema(schema_with = fields::roles)]
+    #[schema(schema_with = roles)]
     roles: Vec<String>,
     scope: String,
     /// Creation time (Unix seconds).
@@ -401,109 +408,6 @@ pub struct JwkSet {
     keys: Vec<Jwk>,
 }
 
-/// The `sort` parameter of a list, with that list's keys (the service's sort enum).
-macro_rules! sort_param {
-    ($name:ident, $schema:ident, $sorts:expr, $default:literal) => {
-        fn $schema() -> utoipa::openapi::Object {
-            utoipa::openapi::ObjectBuilder::new()
-                .schema_type(utoipa::openapi::Type::String)
-                .enum_values(Some($sorts.iter().map(|s| s.as_str())))
-                .default(Some($default.into()))
-                .build()
-        }
-
-        #[derive(utoipa::IntoParams)]
-        #[into_params(parameter_in = Query)]
-        #[allow(dead_code)]
-        pub struct $name {
-            /// Sort key; ties are broken by id.
-            #[param(schema_with = $schema)]
-            sort: Option<String>,
-        }
-    };
-}
-
-sort_param!(TokenSort, token_sort, crate::service::tokens::Sort::ALL, "created_at");
-sort_param!(UserSort, user_sort, crate::service::principals::users::Sort::ALL, "created_at");
-sort_param!(AccountSort, account_sort, crate::service::principals::accounts::Sort::ALL, "created_at");
-sort_param!(AppSort, app_sort, crate::service::principals::apps::Sort::ALL, "created_at");
-sort_param!(SavedSort, saved_sort, crate::service::tokens::saved::Sort::ALL, "created_at");
-sort_param!(AuditSort, audit_sort, crate::service::org::audit_log::Sort::ALL, "at");
-sort_param!(TableSort, table_sort, crate::service::tokens::table::TableSort::ALL, "created_at");
-sort_param!(WebhookSort, webhook_sort, crate::service::events::webhooks::Sort::ALL, "created_at");
-sort_param!(DeliverySort, delivery_sort, crate::service::events::webhooks::DeliverySort::ALL, "at");
-
-fn status_filter() -> utoipa::openapi::Object {
-    crate::service::tokens::vocab::StatusFilter::schema()
-}
-fn within_days() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::Integer)
-        .minimum(Some(1))
-        .maximum(Some(crate::service::org::policy::MAX_DAYS))
-        .build()
-}
-fn owner_kind() -> utoipa::openapi::Object {
-    fields::owner_kind()
-}
-fn usage() -> utoipa::openapi::Object {
-    one_of(&["never_used", "used"])
-}
-
-/// The filters `service::tokens::table::parse` reads from the query string of `GET /api/v1/tokens`
-/// (with `PageQuery`'s and `TableSort`'s). Unknown or repeated parameters are 422.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct TableFilter {
-    /// Owner kind.
-    #[param(schema_with = owner_kind)]
-    owner_kind: Option<String>,
-    /// Owner id.
-    owner_id: Option<String>,
-    // Documented in `Finish::api` (a schema_with parameter drops its doc comment).
-    #[param(schema_with = status_filter)]
-    status: Option<String>,
-    /// RFC 3339: tokens expiring before then (live or not).
-    #[param(format = DateTime)]
-    expires_before: Option<String>,
-    #[param(schema_with = within_days)]
-    expires_within_days: Option<String>,
-    /// Whether the token was ever used.
-    #[param(schema_with = usage)]
-    usage: Option<String>,
-    /// RFC 3339: tokens not used since then (including never used).
-    #[param(format = DateTime)]
-    unused_since: Option<String>,
-    /// Tokens carrying exactly this role.
-    #[param(max_length = 200)]
-    role: Option<String>,
-    /// Case-insensitive substring of name, description, hint or owner (email or service
-    /// account name); at most 200 characters (422 beyond).
-    #[param(max_length = 200)]
-    q: Option<String>,
-    /// true: tokens that may reach the management API; false: those that may not.
-    management: Option<bool>,
-    /// Tokens that may be exchanged for this resource audience (listed, or "*").
-    audience: Option<String>,
-}
-
-/// The filters of one owner's token list (`/me/tokens`, a service account's tokens):
-/// `service::tokens::table::parse_in` with `Scope::Owner` reads these, `PageQuery`'s and
-/// `TokenSort`'s, and refuses any other or repeated parameter (422).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct OwnerTokenFilter {
-    #[param(schema_with = status_filter)]
-    status: Option<String>,
-    /// RFC 3339: tokens expiring before then (live or not).
-    #[param(format = DateTime)]
-    expires_before: Option<String>,
-    #[param(schema_with = within_days)]
-    expires_within_days: Option<String>,
-}
-
 /// Sections of the document, in this order.
 const TAGS: [(&str, &str); 14] = [
     ("OAuth", "Token endpoint, revocation and introspection (form bodies, RFC 6749 errors)."),
@@ -556,35 +460,20 @@ const TAGS: [(&str, &str); 14] = [
         openapi_json,
         super::health::healthz, super::health::readyz, super::health::metrics,
         super::leaks::report,
-        super::api::login, super::api::logout, super::api::redeem_reset, super::api::me,
-        super::api::change_password, super::api::sign_out_everywhere,
-        super::api::my_tokens, super::api::my_create, super::api::my_revoke_all,
-        super::api::my_get, super::api::my_patch, super::api::my_revoke, super::api::my_rotate,
-        super::regenerate::my_regenerate,
-        super::api::users_list, super::api::users_create, super::api::users_get, super::api::users_patch,
-        super::api::users_delete, super::api::users_password_reset,
-        super::api::roles_list, super::api::roles_create, super::api::roles_patch, super::api::roles_delete,
-        super::api::sa_list, super::api::sa_create, super::api::sa_get, super::api::sa_patch, super::api::sa_delete,
-        super::api::sa_tokens, super::api::sa_token_create, super::api::sa_token_get, super::api::sa_token_patch,
-        super::api::sa_token_revoke, super::api::sa_token_rotate,
-        super::api::apps_list, super::api::apps_create, super::api::apps_get, super::api::apps_patch,
-        super::api::apps_delete, super::api::apps_secret,
-        super::api::table_list, super::api::self_rotate, super::api::table_get, super::api::table_revoke,
-        super::api::policy_get, super::api::policy_put,
-        super::api::saved_list, super::api::saved_create, super::api::saved_delete,
-        super::api::audit_list,
-        super::api::webhooks_list, super::api::webhooks_create, super::api::webhooks_get, super::api::webhooks_patch,
-        super::api::webhooks_delete, super::api::webhooks_secret, super::api::webhooks_test,
-        super::api::webhooks_deliveries,
-        super::trust_policies::list, super::trust_policies::create, super::trust_policies::read,
-        super::trust_policies::update, super::trust_policies::remove,
-        super::trust_policies::delegation_get, super::trust_policies::delegation_put,
     ),
-    components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant,
-        crate::service::events::EventKind)),
-    modifiers(&Finish),
+    components(schemas(Problem, OAuthErrorBody, TokenForm, ClientCredentialsGrant, RefreshTokenGrant, TokenExchangeGrant)),
+    modifiers(&ManagementApi, &Finish),
 )]
 pub struct ApiDoc;
+
+/// `/api/v1`: the operations each file of `http::api` declares (`api::Doc`).
+struct ManagementApi;
+
+impl Modify for ManagementApi {
+    fn modify(&self, doc: &mut Doc) {
+        doc.merge(super::api::Doc::openapi());
+    }
+}
 
 /// The document as served: built once, on first request.
 pub fn document() -> &'static [u8] {
@@ -694,10 +583,10 @@ impl Finish {
     /// and 422 (the `Obj` extractor); every error is problem+json.
     fn api(op: &mut Operation) {
         let bearer = op.security.as_ref().is_none_or(|s| !s.is_empty() && s.iter().any(|r| *r != Default::default()));
-        // Parameters whose schema comes from a function carry no doc comment.
+        // utoipa's `IntoParams` derive drops the doc comment of a parameter whose schema
+        // comes from a function (`schema_with`): these have no description otherwise.
         for p in op.parameters.iter_mut().flatten() {
             let text = match p.name.as_str() {
-                "sort" => "Sort key; ties are broken by id.",
                 "order" => "Sort direction.",
                 "outcome" => "Outcome.",
                 "status" => {
@@ -1008,7 +897,7 @@ mod tests {
             let expected = !name.starts_with("org:") && crate::service::authz::roles::valid_name(name);
             assert_eq!(re.is_match(name), expected, "{name}");
         }
-        let blank = regex::Regex::new(crate::service::doc::NOT_BLANK).unwrap();
+        let blank = regex::Regex::new(crate::service::text::NOT_BLANK).unwrap();
         for (text, ok) in [("a", true), (" a ", true), ("", false), ("  ", false), ("\u{3000}", false), ("a\tb", false)]
         {
             assert_eq!(blank.is_match(text), ok, "{text:?}");

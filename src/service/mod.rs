@@ -3,12 +3,12 @@
 //! validate → authorise → store → audit → view: the SQL lives in `crate::store` (queries
 //! beside their rows, every list through `store::page`), the rules and views here.
 pub mod authz;
-pub mod doc;
 pub mod events;
 pub mod list;
 pub mod oauth;
 pub mod org;
 pub mod principals;
+pub mod text;
 pub mod tokens;
 
 use crate::store::StoreError;
@@ -148,7 +148,7 @@ pub fn new_id() -> String {
 
 /// A point in time in a view: whole seconds, written on the wire as `clock::rfc3339` writes
 /// it (`2026-11-25T10:00:00Z`), and read as that text (`Deref<Target = str>`). The OpenAPI
-/// schema stays the field's (`doc::time`, or `format = DateTime`).
+/// schema is the field's (`Timestamp::schema`, or `format = DateTime`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timestamp {
     secs: i64,
@@ -163,6 +163,17 @@ impl Timestamp {
     /// Seconds since the Unix epoch.
     pub fn secs(&self) -> i64 {
         self.secs
+    }
+}
+
+impl Timestamp {
+    /// The OpenAPI schema of a time as `clock::rfc3339` writes it.
+    pub fn schema() -> utoipa::openapi::Object {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime)))
+            .description(Some("RFC 3339 UTC, whole seconds (e.g. 2026-11-25T10:00:00Z)."))
+            .build()
     }
 }
 
@@ -242,16 +253,14 @@ macro_rules! words {
 }
 pub(crate) use words;
 
-pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
-    let v = value.trim();
-    let n = v.chars().count();
-    if n < min || n > max {
-        return Err(invalid(field, format!("must be {min} to {max} characters")));
-    }
-    if v.chars().any(|c| c.is_control()) {
-        return Err(invalid(field, "must not contain control characters"));
-    }
-    Ok(v.to_string())
+pub use text::check_text;
+
+/// The OpenAPI schema of a string that is one of `values`.
+pub fn one_of(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
 }
 
 #[cfg(test)]

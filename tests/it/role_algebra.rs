@@ -207,7 +207,8 @@ impl World {
         let owner = principal(&created.org_id, Acct::User, &created.owner_id, strings(&["org:owner"]), true);
         let c: &mut AnyConnection = &mut conn;
         for name in &UNIVERSE[4..] {
-            let input = roles::NewRole { name: name.to_string(), kind: "custom".into(), description: String::new() };
+            let input =
+                roles::NewRole { name: name.to_string(), kind: "custom".into(), description: Default::default() };
             roles::create(c, &owner, &input, now).expect("create a custom role");
         }
         // Room for every service-account token the run may mint.
@@ -262,13 +263,14 @@ impl World {
     }
 
     fn create_sa(&self, p: &Principal, roles: Vec<String>) -> service::Result<accounts::AccountView> {
-        let input = accounts::NewAccount { name: format!("sa-{}", self.next()), description: None, roles };
+        let input =
+            accounts::NewAccount { name: format!("sa-{}", self.next()).try_into().unwrap(), description: None, roles };
         accounts::create(&mut self.conn.borrow_mut(), p, &input, self.now)
     }
 
     fn create_app(&self, p: &Principal, roles: Vec<String>, introspect: bool) -> service::Result<apps::AppWithSecret> {
         let input = apps::NewApp {
-            name: format!("app-{}", self.next()),
+            name: format!("app-{}", self.next()).try_into().unwrap(),
             description: None,
             roles,
             access_token_ttl_seconds: None,
@@ -281,7 +283,7 @@ impl World {
 
     fn new_token(&self, roles: Option<Vec<String>>) -> tokens::CreateToken {
         tokens::CreateToken {
-            name: format!("t-{}", self.next()),
+            name: format!("t-{}", self.next()).try_into().unwrap(),
             description: None,
             ttl_days: Some(1),
             expires_at: None,

@@ -86,50 +86,36 @@ pub async fn list(ui: Ui, q: web::Query<ListQuery>, st: web::Data<State>) -> Res
 
 pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
-    let input = NewAccount {
-        name: form.get("name").to_string(),
-        description: Some(form.get("description").to_string()),
-        roles: form.all("roles"),
-    };
-    let (name, description, chosen) = (input.name.clone(), input.description.clone(), input.roles.clone());
+    let (name, description, chosen) =
+        (form.get("name").to_string(), form.get("description").to_string(), form.all("roles"));
     // Every error of the form at once; an account needs at least one role.
-    let mut errors = details_errors(&form);
+    let mut errors = FieldErrors::default();
+    let text = (errors.text("name", &name), errors.text("description", &description));
     if chosen.is_empty() {
         errors
             .fields
             .push(("roles".into(), "Choose at least one role: a service account without roles can do nothing.".into()));
     }
     let p = ui.p.clone();
-    let result = if errors.any() {
-        Err(errors)
-    } else {
-        match write(&st, move |conn, _, now| accounts::create(conn, &p, &input, now)).await {
-            Ok(a) => Ok(a),
-            Err(e) => Err(FieldErrors::from_error(e)?),
+    let result = match text {
+        (Some(name), Some(description)) if !errors.any() => {
+            let input = NewAccount { name, description: Some(description), roles: chosen.clone() };
+            match write(&st, move |conn, _, now| accounts::create(conn, &p, &input, now)).await {
+                Ok(a) => Ok(a),
+                Err(e) => Err(FieldErrors::from_error(e)?),
+            }
         }
+        _ => Err(errors),
     };
     match result {
         Ok(a) => Ok(done(&ui, &format!("{BASE}/{}", a.id), format!("Created the service account “{}”.", a.name), None)),
         Err(errors) => {
             let mut v = list_page(&ui, &st, None).await?;
             v.roles = parts::recheck(std::mem::take(&mut v.roles), &chosen);
-            let v = ListPage { name, description: description.unwrap_or_default(), errors, open: true, ..v };
+            let v = ListPage { name, description, errors, open: true, ..v };
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &v))
         }
     }
-}
-
-/// The name and description fields checked together (every error shown at once).
-fn details_errors(form: &crate::console::csrf::Form) -> FieldErrors {
-    let mut e = FieldErrors::default();
-    for (field, min, max) in [("name", 1, 100), ("description", 0, 1000)] {
-        if let Err(err) = service::check_text(field, form.get(field), min, max) {
-            if let Ok(f) = FieldErrors::from_error(err) {
-                e.fields.extend(f.fields);
-            }
-        }
-    }
-    e
 }
 
 #[derive(Template)]
@@ -283,10 +269,14 @@ pub async fn token_create(
     let (audiences, management) = parts::reach_from_form(&form);
     let result = match parts::expiry_from_form(&form) {
         Err(errors) => Err(errors),
-        Ok((ttl_days, expires_at)) => {
+        Ok((ttl_days, expires_at)) => 'arm: {
+            let (tname, tdesc) = match FieldErrors::name_and_description(&name, &description) {
+                Ok(v) => v,
+                Err(errors) => break 'arm Err(errors),
+            };
             let input = CreateToken {
-                name: name.clone(),
-                description: Some(description.clone()),
+                name: tname,
+                description: Some(tdesc),
                 ttl_days,
                 roles: Some(chosen.clone()),
                 expires_at,
@@ -369,14 +359,10 @@ pub async fn token_revoke(
 pub async fn details(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
     let id = id.into_inner();
-    let mut errors = details_errors(&form);
-    if !errors.any() {
-        let input = AccountPatch {
-            name: Some(form.get("name").to_string()),
-            description: Some(form.get("description").to_string()),
-            roles: None,
-            disabled: None,
-        };
+    let mut errors = FieldErrors::default();
+    let text = (errors.text("name", form.get("name")), errors.text("description", form.get("description")));
+    if let (Some(name), Some(description)) = text {
+        let input = AccountPatch { name: Some(name), description: Some(description), roles: None, disabled: None };
         let (p, id2) = (ui.p.clone(), id.clone());
         match write(&st, move |conn, _, now| accounts::patch(conn, &p, &id2, &input, now)).await {
             Ok(a) => return Ok(done(&ui, &format!("{BASE}/{id}"), format!("Saved “{}”.", a.name), None)),

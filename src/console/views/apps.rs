@@ -120,10 +120,15 @@ pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fa
     let chosen = form.all("roles");
     let result = match ttl_field(&form) {
         Err(e) => Err(e),
-        Ok(ttl) => {
+        Ok(ttl) => 'arm: {
+            let (name, description) = match FieldErrors::name_and_description(form.get("name"), form.get("description"))
+            {
+                Ok(v) => v,
+                Err(errors) => break 'arm Err(errors),
+            };
             let input = NewApp {
-                name: form.get("name").to_string(),
-                description: Some(form.get("description").to_string()),
+                name,
+                description: Some(description),
                 roles: chosen.clone(),
                 access_token_ttl_seconds: ttl,
                 introspect: form.opt("introspect").is_some(),
@@ -204,10 +209,15 @@ pub async fn edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Re
     let chosen = form.all("roles");
     let result = match ttl_field(&form) {
         Err(e) => Err(e),
-        Ok(ttl) => {
+        Ok(ttl) => 'arm: {
+            let (name, description) = match FieldErrors::name_and_description(form.get("name"), form.get("description"))
+            {
+                Ok(v) => v,
+                Err(errors) => break 'arm Err(errors),
+            };
             let input = AppPatch {
-                name: Some(form.get("name").to_string()),
-                description: Some(form.get("description").to_string()),
+                name: Some(name),
+                description: Some(description),
                 roles: Some(chosen.clone()),
                 access_token_ttl_seconds: ttl,
                 disabled: Some(form.opt("disabled").is_some()),

@@ -160,10 +160,14 @@ pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
     let (audiences, management) = parts::reach_from_form(&form);
     let result = match parts::expiry_from_form(&form) {
         Err(errors) => Err(errors),
-        Ok((ttl_days, expires_at)) => {
+        Ok((ttl_days, expires_at)) => 'arm: {
+            let (tname, tdesc) = match FieldErrors::name_and_description(&name, &description) {
+                Ok(v) => v,
+                Err(errors) => break 'arm Err(errors),
+            };
             let input = CreateToken {
-                name: name.clone(),
-                description: Some(description.clone()),
+                name: tname,
+                description: Some(tdesc),
                 ttl_days,
                 roles: Some(chosen.clone()),
                 expires_at,

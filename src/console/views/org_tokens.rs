@@ -365,9 +365,15 @@ fn csv_cell(v: &str) -> String {
 pub async fn save(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let q = canonical(post.form.get("query")).without("page");
     let name = post.form.get("name").to_string();
-    let input = saved::NewSearch { name: name.clone(), query: q.encoded() };
     let p = post.ui.p.clone();
-    match write(&st, move |conn, _, now| saved::create(conn, &p, &input, now)).await {
+    let saved = match crate::service::text::Name::parse("name", &name) {
+        Err(e) => Err(e),
+        Ok(n) => {
+            let input = saved::NewSearch { name: n, query: q.encoded() };
+            write(&st, move |conn, _, now| saved::create(conn, &p, &input, now)).await
+        }
+    };
+    match saved {
         Ok(_) => Ok(done(&post.ui, &q.href(BASE), format!("Saved the search “{name}”."), None)),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;

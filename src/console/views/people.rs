@@ -128,14 +128,18 @@ pub async fn list(ui: Ui, req: HttpRequest, st: web::Data<State>) -> Result<Http
 pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
     let (email, name, chosen) = (form.get("email").to_string(), form.get("name").trim().to_string(), form.all("roles"));
-    let input = NewUser {
-        email: email.clone(),
-        name: (!name.is_empty()).then(|| name.clone()),
-        roles: Some(chosen.clone()),
-        disabled: false,
-    };
+    // An empty name: the service's default (the part of the email before @).
+    let parsed =
+        if name.is_empty() { Ok(None) } else { crate::service::text::PersonName::parse("name", &name).map(Some) };
     let p = ui.p.clone();
-    match write(&st, move |conn, _, now| users::create(conn, &p, &input, now)).await {
+    let created = match parsed {
+        Err(e) => Err(e),
+        Ok(pname) => {
+            let input = NewUser { email: email.clone(), name: pname, roles: Some(chosen.clone()), disabled: false };
+            write(&st, move |conn, _, now| users::create(conn, &p, &input, now)).await
+        }
+    };
+    match created {
         Ok(u) => Ok(see_other(&format!("{BASE}/{}?done=created", u.id))),
         Err(e) => {
             let errors = FieldErrors::from_error(e)?;
@@ -239,8 +243,12 @@ pub async fn update(
     let cq = CredentialsQuery { credentials: (!credentials.is_empty()).then(|| credentials.clone()) };
     let result = match cq.choice() {
         Err(e) => Err(e),
-        Ok(choice) => {
-            let input = UserPatch { name: Some(name.clone()), roles: Some(chosen.clone()), disabled: None };
+        Ok(choice) => 'arm: {
+            let pname = match crate::service::text::PersonName::parse("name", &name) {
+                Ok(n) => n,
+                Err(e) => break 'arm Err(e),
+            };
+            let input = UserPatch { name: Some(pname), roles: Some(chosen.clone()), disabled: None };
             let (p, id2) = (ui.p.clone(), id.clone());
             write(&st, move |conn, s, now| users::patch(conn, &p, &s.notify.sealer, &id2, &input, choice, now)).await
         }

@@ -68,12 +68,12 @@ pub async fn list(ui: Ui, st: web::Data<State>) -> Result<HttpResponse, Fail> {
 
 pub async fn create(post: Post, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
-    let input = NewRole {
-        name: form.get("name").trim().to_string(),
-        kind: form.get("kind").to_string(),
-        description: form.get("description").to_string(),
+    let kept = (form.get("name").trim().to_string(), form.get("kind").to_string(), form.get("description").to_string());
+    let mut errors = FieldErrors::default();
+    let Some(description) = errors.text("description", &kept.2) else {
+        return show(&ui, &st, kept, None, errors).await;
     };
-    let kept = (input.name.clone(), input.kind.clone(), input.description.clone());
+    let input = NewRole { name: kept.0.clone(), kind: kept.1.clone(), description };
     let p = ui.p.clone();
     match write(&st, move |conn, _, now| roles::create(conn, &p, &input, now)).await {
         Ok(r) => Ok(done(&ui, BASE, format!("Created the role {}.", r.name), None)),
@@ -101,8 +101,12 @@ pub async fn delete(post: Post, name: web::Path<String>, st: web::Data<State>) -
 pub async fn describe(post: Post, name: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
     let name = name.into_inner();
-    let input = RolePatch { description: form.get("description").to_string() };
-    let kept = (name.clone(), input.description.clone());
+    let kept = (name.clone(), form.get("description").to_string());
+    let mut errors = FieldErrors::default();
+    let Some(description) = errors.text("description", &kept.1) else {
+        return show(&ui, &st, (String::new(), "service".into(), String::new()), Some(kept), errors).await;
+    };
+    let input = RolePatch { description };
     let (p, name2) = (ui.p.clone(), name.clone());
     match write(&st, move |conn, _, now| roles::describe(conn, &p, &name2, &input, now)).await {
         Ok(r) => Ok(done(&ui, BASE, format!("Saved the description of {}.", r.name), None)),

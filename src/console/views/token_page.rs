@@ -115,35 +115,20 @@ pub async fn my_show(ui: Ui, id: web::Path<String>, st: web::Data<State>) -> Res
     page(&my_load(&ui, &st, id.into_inner()).await?)
 }
 
-fn patch_of(form: &crate::console::csrf::Form) -> PatchToken {
-    PatchToken {
-        name: Some(form.get("name").to_string()),
-        description: Some(form.get("description").to_string()),
-        ..Default::default()
-    }
-}
-
-/// Both fields checked at once: every error of the form is shown together.
-fn check_fields(form: &crate::console::csrf::Form) -> FieldErrors {
-    let mut e = FieldErrors::default();
-    for (field, value, min, max) in
-        [("name", form.get("name"), 1, 100), ("description", form.get("description"), 0, 1000)]
-    {
-        if let Err(err) = crate::service::check_text(field, value, min, max) {
-            if let Ok(f) = FieldErrors::from_error(err) {
-                e.fields.extend(f.fields);
-            }
-        }
-    }
-    e
+/// The form as a patch; `None` with every error of it (name and description at once)
+/// in `errors`.
+fn patch_of(form: &crate::console::csrf::Form, errors: &mut FieldErrors) -> Option<PatchToken> {
+    let text = (errors.text("name", form.get("name")), errors.text("description", form.get("description")));
+    let (Some(name), Some(description)) = text else { return None };
+    Some(PatchToken { name: Some(name), description: Some(description), ..Default::default() })
 }
 
 pub async fn my_edit(post: Post, id: web::Path<String>, st: web::Data<State>) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
     let id = id.into_inner();
-    let mut errors = check_fields(&form);
-    if !errors.any() {
-        let (p, id2, input) = (ui.p.clone(), id.clone(), patch_of(&form));
+    let mut errors = FieldErrors::default();
+    if let Some(input) = patch_of(&form, &mut errors) {
+        let (p, id2) = (ui.p.clone(), id.clone());
         match write(&st, move |conn, s, now| tokens::my_patch(conn, &s.cfg, &p, &id2, &input, &s.usage, now)).await {
             Ok(t) => return Ok(done(&ui, &format!("{MY}/{id}"), format!("Saved “{}”.", t.name), None)),
             Err(e) => errors = FieldErrors::from_error(e)?,
@@ -224,9 +209,9 @@ pub async fn sa_edit(
 ) -> Result<HttpResponse, Fail> {
     let Post { ui, form } = post;
     let (id, tid) = path.into_inner();
-    let mut errors = check_fields(&form);
-    if !errors.any() {
-        let (p, id2, tid2, input) = (ui.p.clone(), id.clone(), tid.clone(), patch_of(&form));
+    let mut errors = FieldErrors::default();
+    if let Some(input) = patch_of(&form, &mut errors) {
+        let (p, id2, tid2) = (ui.p.clone(), id.clone(), tid.clone());
         match write(&st, move |conn, s, now| {
             accounts::token_patch(conn, &s.cfg, &p, (&id2, &tid2), &input, &s.usage, now)
         })

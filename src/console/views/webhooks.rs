@@ -87,17 +87,22 @@ pub async fn create(req: HttpRequest, post: Post, st: web::Data<State>) -> Resul
     let Post { ui, form } = post;
     let (url, description, chosen) =
         (form.get("url").trim().to_string(), form.get("description").to_string(), form.all("events"));
-    let input = CreateWebhook {
-        url: url.clone(),
-        events: chosen.clone(),
-        description: Some(description.clone()),
-        enabled: Some(true),
+    let mut text_errors = FieldErrors::default();
+    let outcome = match text_errors.text("description", &description) {
+        None => Err(text_errors),
+        Some(d) => {
+            let input =
+                CreateWebhook { url: url.clone(), events: chosen.clone(), description: Some(d), enabled: Some(true) };
+            let p = ui.p.clone();
+            match write(&st, move |conn, s, now| webhooks::create(conn, &p, &s.notify.sealer, &input, now)).await {
+                Ok(w) => Ok(w),
+                Err(e) => Err(FieldErrors::from_error(e)?),
+            }
+        }
     };
-    let p = ui.p.clone();
-    match write(&st, move |conn, s, now| webhooks::create(conn, &p, &s.notify.sealer, &input, now)).await {
+    match outcome {
         Ok(w) => Ok(show_secret(&ui, shown(&w.secret, &w.webhook, "created"))),
-        Err(e) => {
-            let errors = FieldErrors::from_error(e)?;
+        Err(errors) => {
             let mut v = list_page(&ui, &st, None).await?;
             let all: Vec<String> = EventKind::SUBSCRIBABLE.iter().map(|e| e.as_str().to_string()).collect();
             v.events = parts::role_choices(&all, &chosen);

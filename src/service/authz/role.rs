@@ -109,7 +109,7 @@ impl<'de> Deserialize<'de> for RoleName {
 
 impl utoipa::PartialSchema for RoleName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::service::doc::role().into()
+        schema::role().into()
     }
 }
 
@@ -256,5 +256,72 @@ mod tests {
         for bad in ["Metrics:read", "metrics", ":read", "metrics:", "1a:b", "a:B", "a b:c"] {
             assert!(!super::valid_name(bad), "{bad}");
         }
+    }
+}
+
+/// The OpenAPI schemas of role fields, beside the rule they describe ([`valid_name`]):
+/// one role name, and the lists a request or a view carries.
+pub mod schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::{Array, Object};
+
+    /// A role name ([`super::valid_name`]).
+    pub const ROLE: &str = r"^[a-z][a-z0-9_.-]*:[a-z0-9_.*-]+$";
+
+    /// A role name that does not start with `org:` (the left part is not `org`), without
+    /// look-ahead so that every schema-based generator can use it.
+    pub const NEW_ROLE: &str = r"^([a-np-z][a-z0-9_.-]*|o([a-qs-z0-9_.-][a-z0-9_.-]*)?|or([a-fh-z0-9_.-][a-z0-9_.-]*)?|org[a-z0-9_.-]+):[a-z0-9_.*-]+$";
+
+    /// One role name.
+    pub fn role() -> Object {
+        ObjectBuilder::new().schema_type(Type::String).pattern(Some(ROLE)).max_length(Some(100)).build()
+    }
+
+    /// A list of role names.
+    pub fn roles() -> Array {
+        ArrayBuilder::new().items(role()).build()
+    }
+
+    /// The roles of a new principal.
+    pub fn granted() -> Array {
+        ArrayBuilder::new()
+            .items(role())
+            .description(Some(
+                "Each must be catalogued and held by the caller (422); org:owner only by an owner (403).",
+            ))
+            .build()
+    }
+
+    /// A principal's new role list.
+    pub fn replaced() -> Array {
+        ArrayBuilder::new()
+            .items(role())
+            .description(Some(
+                "The full new role list; every role added or removed must be grantable by the caller (org:owner only \
+                 by an owner).",
+            ))
+            .build()
+    }
+
+    /// The roles of a new API token: at least one.
+    pub fn of_token() -> Array {
+        ArrayBuilder::new()
+            .items(role())
+            .min_items(Some(1))
+            .description(Some(
+                "The roles this token carries, each held by the caller. Required for a personal token (nothing is \
+                 granted implicitly); for a service-account token a subset of the account's roles, default all of them.",
+            ))
+            .build()
+    }
+
+    /// A new role's name: a role name that does not start with `org:`.
+    pub fn new_role_name() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(NEW_ROLE))
+            .max_length(Some(100))
+            .description(Some("e.g. metrics:read; must not start with org:."))
+            .build()
     }
 }

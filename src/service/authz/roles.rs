@@ -19,24 +19,23 @@ pub struct RoleView {
 }
 
 fn role_kind() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["organization", "service", "custom"])
+    crate::service::one_of(&["organization", "service", "custom"])
 }
 
 fn new_role_kind() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["service", "custom"])
+    crate::service::one_of(&["service", "custom"])
 }
 
 /// A custom or service role.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
-    #[schema(schema_with = crate::service::doc::new_role_name)]
+    #[schema(schema_with = crate::service::authz::role::schema::new_role_name)]
     pub name: String,
     #[schema(schema_with = new_role_kind)]
     pub kind: String,
     #[serde(default)]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: String,
+    pub description: crate::service::text::Description,
 }
 
 /// Who holds a role (explicitly: owners hold every role without it being granted).
@@ -135,7 +134,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
     if input.kind != "service" && input.kind != "custom" {
         return Err(invalid("kind", "must be service or custom"));
     }
-    let description = crate::service::check_text("description", &input.description, 0, 1000)?;
+    let description = input.description.to_string();
     conn.transaction(|conn| {
         let exists = store::org::count_role(conn, &p.org_id, &input.name)?;
         if exists > 0 {
@@ -164,8 +163,7 @@ pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewRole, now: i64
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: String,
+    pub description: crate::service::text::Description,
 }
 
 /// Sets a service or custom role's description (at most 1000 characters, as at creation).
@@ -174,7 +172,7 @@ pub fn describe(conn: &mut AnyConnection, p: &Principal, name: &str, input: &Rol
     if Role::parse(name).is_some() {
         return Err(Error::Conflict("built-in roles keep their own description".into()));
     }
-    let description = crate::service::check_text("description", &input.description, 0, 1000)?;
+    let description = input.description.to_string();
     conn.transaction(|conn| {
         let row = store::org::roles(conn, &p.org_id)?.into_iter().find(|r| r.name == name).ok_or(Error::NotFound)?;
         store::org::set_role_description(conn, &p.org_id, name, &description)?;

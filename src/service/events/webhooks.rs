@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::service::events::outbox::{self, EventKind, NewEvent};
 use crate::service::events::{self, Action, Event, Notice};
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{check_text, invalid, new_id, Error, Principal, Result, Role};
+use crate::service::{invalid, new_id, Error, Principal, Result, Role};
 use crate::store::models::Webhook;
 use crate::store::{self, AnyConnection};
 use crate::whsec::{self, Sealer};
@@ -104,11 +104,11 @@ fn check_events(events: &[String]) -> Result<Vec<String>> {
 pub struct CreateWebhook {
     #[schema(schema_with = webhook_url)]
     pub url: String,
-    #[schema(schema_with = crate::service::doc::webhook_events)]
+    #[schema(schema_with = events_schema)]
     pub events: Vec<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     /// Default true. A disabled webhook receives nothing; events queued for it are failed.
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(nullable = false, default = true)]
@@ -124,11 +124,11 @@ pub struct PatchWebhook {
     #[schema(schema_with = webhook_url)]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::webhook_events)]
+    #[schema(schema_with = events_schema)]
     pub events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     /// A disabled webhook receives nothing; events queued for it are failed.
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(nullable = false)]
@@ -149,9 +149,9 @@ pub struct WebhookView {
     /// The user who created it (null once that record is gone).
     #[schema(required = true)]
     pub created_by: Option<String>,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub created_at: crate::service::Timestamp,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub updated_at: crate::service::Timestamp,
 }
 
@@ -176,9 +176,9 @@ pub struct DeliveryView {
     pub event_type: String,
     #[schema(minimum = 1)]
     pub attempt: i64,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub at: crate::service::Timestamp,
-    #[schema(schema_with = crate::service::doc::delivery_outcome)]
+    #[schema(schema_with = outcome_schema)]
     pub outcome: String,
     /// The receiver's HTTP status; null when none was received.
     #[schema(required = true)]
@@ -196,7 +196,7 @@ pub struct DeliveryView {
 pub struct TestQueued {
     /// The id of the queued event (its deliveries carry it as event_id).
     pub event_id: String,
-    #[schema(schema_with = crate::service::doc::test_event)]
+    #[schema(schema_with = test_event_schema)]
     pub event_type: EventKind,
 }
 
@@ -244,7 +244,7 @@ pub fn create(
     p.require(Role::OrgAdmin)?;
     let url = check_url(&input.url)?;
     let events = check_events(&input.events)?;
-    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    let description = input.description.as_deref().unwrap_or("").to_string();
     let secret = whsec::generate().map_err(sealing)?;
     let id = new_id();
     let w = Webhook {
@@ -281,7 +281,7 @@ pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &PatchWeb
     p.require(Role::OrgAdmin)?;
     let url = input.url.as_deref().map(check_url).transpose()?;
     let events = input.events.as_deref().map(check_events).transpose()?;
-    let description = input.description.as_deref().map(|d| check_text("description", d, 0, 1000)).transpose()?;
+    let description = input.description.as_deref().map(str::to_string);
     conn.transaction(|conn| {
         let mut w = load(conn, p, id)?;
         let mut changes = serde_json::Map::new();
@@ -417,6 +417,25 @@ pub fn scan_expiry(conn: &mut AnyConnection, now: i64, email: bool, limit: i64) 
         })?;
     }
     Ok(queued)
+}
+
+/// The events of a webhook (`check_events`), for the OpenAPI document.
+fn events_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("WebhookEvent"))
+        .min_items(Some(1))
+        .description(Some("The events to deliver, at least one (stored sorted, duplicates dropped)."))
+        .build()
+}
+
+/// The outcome of a delivery attempt.
+fn outcome_schema() -> utoipa::openapi::Object {
+    crate::service::one_of(&["success", "failure"])
+}
+
+/// The event type of a test delivery.
+fn test_event_schema() -> utoipa::openapi::Object {
+    crate::service::one_of(&[crate::service::events::EventKind::WebhookTest.as_str()])
 }
 
 /// A webhook URL (`webhooks::check_url`).

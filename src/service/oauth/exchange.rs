@@ -469,11 +469,11 @@ pub struct TokenResponse {
 }
 
 fn bearer_type() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["Bearer"])
+    crate::service::one_of(&["Bearer"])
 }
 
 fn issued_type() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&[TOKEN_TYPE_ACCESS])
+    crate::service::one_of(&[TOKEN_TYPE_ACCESS])
 }
 
 impl TokenResponse {

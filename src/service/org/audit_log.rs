@@ -11,7 +11,7 @@ use crate::store::{self, AnyConnection};
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub id: String,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub at: crate::service::Timestamp,
     /// user, service_account, app, or api_token (revocation by the holder, refused exchanges).
     pub actor_kind: String,
@@ -37,7 +37,7 @@ pub struct AuditView {
 }
 
 fn audit_outcome() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&Outcome::ALL.map(Outcome::as_str))
+    crate::service::one_of(&Outcome::ALL.map(Outcome::as_str))
 }
 
 crate::service::words!(

@@ -8,7 +8,7 @@ use crate::service::list::{PageQuery, Paged};
 use crate::service::tokens::table::TableQuery;
 use crate::service::tokens::usage::Usage;
 use crate::service::tokens::{self, CreateToken, CreatedToken, NewToken, PatchToken, TokenView};
-use crate::service::{check_text, invalid, new_id, Acct, Error, Principal, Result};
+use crate::service::{invalid, new_id, Acct, Error, Principal, Result};
 use crate::store::models::ServiceAccount;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 use utoipa::ToSchema;
@@ -18,27 +18,26 @@ pub struct AccountView {
     pub id: String,
     pub name: String,
     pub description: String,
-    #[schema(schema_with = crate::service::doc::roles)]
+    #[schema(schema_with = crate::service::authz::role::schema::roles)]
     pub roles: Vec<String>,
     pub disabled: bool,
     #[schema(required = true)]
     pub created_by: Option<String>,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub created_at: crate::service::Timestamp,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub updated_at: crate::service::Timestamp,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: String,
+    pub name: crate::service::text::Name,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     #[serde(default)]
-    #[schema(schema_with = crate::service::doc::roles_granted)]
+    #[schema(schema_with = crate::service::authz::role::schema::granted)]
     pub roles: Vec<String>,
 }
 
@@ -47,13 +46,13 @@ pub struct NewAccount {
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: Option<String>,
+    #[schema(nullable = false)]
+    pub name: Option<crate::service::text::Name>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::roles_replaced)]
+    #[schema(schema_with = crate::service::authz::role::schema::replaced)]
     pub roles: Option<Vec<String>>,
     /// A disabled account's tokens stop working at the next exchange.
     #[serde(default, deserialize_with = "crate::service::not_null")]
@@ -88,8 +87,8 @@ fn load_held(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<Servic
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewAccount, now: i64) -> Result<AccountView> {
     p.require(crate::service::Role::OrgAdmin)?;
-    let name = check_text("name", &input.name, 1, 100)?;
-    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    let name = input.name.to_string();
+    let description = input.description.as_deref().unwrap_or("").to_string();
     conn.transaction(|conn| {
         crate::service::authz::roles::check_grantable(conn, &p.org_id, &p.roles, &input.roles)?;
         let s = ServiceAccount {
@@ -130,8 +129,8 @@ pub fn get(conn: &mut AnyConnection, p: &Principal, id: &str) -> Result<AccountV
 
 pub fn patch(conn: &mut AnyConnection, p: &Principal, id: &str, input: &AccountPatch, now: i64) -> Result<AccountView> {
     p.require(crate::service::Role::OrgAdmin)?;
-    let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
-    let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
+    let name = input.name.as_deref().map(str::to_string);
+    let description = input.description.as_deref().map(str::to_string);
     conn.transaction(|conn| {
         let mut s = load(conn, p, id)?;
         let before = roles_from_text(&s.roles);
@@ -273,8 +272,8 @@ pub fn token_create(
 ) -> Result<CreatedToken> {
     p.require(crate::service::Role::OrgAdmin)?;
     p.require_interactive()?;
-    let name = check_text("name", &input.name, 1, 100)?;
-    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    let name = input.name.to_string();
+    let description = input.description.as_deref().unwrap_or("").to_string();
     conn.transaction(|conn| {
         let s = load_held(conn, p, id)?;
         // Row lock on the account: concurrent creates count live tokens one after another

@@ -7,7 +7,7 @@ use crate::secrets::{self, SecretKind};
 use crate::service::authz::reach::{self, Reach, ReachPolicy};
 use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{check_text, invalid, new_id, Error, Principal, Result, Role};
+use crate::service::{invalid, new_id, Error, Principal, Result, Role};
 use crate::store::models::App;
 use crate::store::principals;
 use crate::store::{roles_from_text, roles_to_text, AnyConnection};
@@ -23,7 +23,7 @@ pub struct AppView {
     pub client_id: String,
     pub name: String,
     pub description: String,
-    #[schema(schema_with = crate::service::doc::roles)]
+    #[schema(schema_with = crate::service::authz::role::schema::roles)]
     pub roles: Vec<String>,
     #[schema(minimum = 300, maximum = 86400)]
     pub access_token_ttl_seconds: i64,
@@ -38,9 +38,9 @@ pub struct AppView {
     pub previous_secret_expires_at: Option<crate::service::Timestamp>,
     #[schema(required = true)]
     pub created_by: Option<String>,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub created_at: crate::service::Timestamp,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub updated_at: crate::service::Timestamp,
     /// The resource audiences it may get access tokens for (["*"]: every configured one).
     pub audiences: Vec<String>,
@@ -60,13 +60,12 @@ pub struct AppWithSecret {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: String,
+    pub name: crate::service::text::Name,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     #[serde(default)]
-    #[schema(schema_with = crate::service::doc::roles_granted)]
+    #[schema(schema_with = crate::service::authz::role::schema::granted)]
     pub roles: Vec<String>,
     /// Default: the server's access-token TTL (TOKEND_ACCESS_TOKEN_TTL, 1800).
     #[serde(default, deserialize_with = "crate::service::whole_number")]
@@ -92,13 +91,13 @@ pub struct NewApp {
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: Option<String>,
+    #[schema(nullable = false)]
+    pub name: Option<crate::service::text::Name>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::roles_replaced)]
+    #[schema(schema_with = crate::service::authz::role::schema::replaced)]
     pub roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::whole_number")]
     #[schema(nullable = false, minimum = 300, maximum = 86400)]
@@ -177,8 +176,8 @@ pub fn create(
 ) -> Result<AppWithSecret> {
     p.require_any(&WHO)?;
     p.require_interactive()?;
-    let name = check_text("name", &input.name, 1, 100)?;
-    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    let name = input.name.to_string();
+    let description = input.description.as_deref().unwrap_or("").to_string();
     let ttl = check_ttl(input.access_token_ttl_seconds.unwrap_or(cfg.access_token_ttl.max(300)))?;
     if input.introspect {
         check_introspect_grant(p)?;
@@ -242,8 +241,8 @@ pub fn patch(
     now: i64,
 ) -> Result<AppView> {
     p.require_any(&WHO)?;
-    let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
-    let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
+    let name = input.name.as_deref().map(str::to_string);
+    let description = input.description.as_deref().map(str::to_string);
     let ttl = input.access_token_ttl_seconds.map(check_ttl).transpose()?;
     conn.transaction(|conn| {
         let mut a = load(conn, p, id)?;

@@ -46,6 +46,15 @@ pub fn redeem_code(db: &Db, hashing: &Bound, code: &str, new: &str, ip: &str, no
     redeem(&mut *db.write()?, &code, &new_hash, ip, now)
 }
 
+/// A new password (`users::check_password`), for the OpenAPI document.
+fn new_password_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .min_length(Some(8))
+        .max_length(Some(1024))
+        .build()
+}
+
 fn check_new_password(new: &str) -> Result<()> {
     users::check_password(new).map_err(|_| crate::service::invalid("new_password", "must be 8 to 1024 characters"))
 }
@@ -150,7 +159,7 @@ pub fn sign_out_everywhere(conn: &mut AnyConnection, p: &Principal, now: i64) ->
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
-    #[schema(schema_with = crate::service::doc::new_password)]
+    #[schema(schema_with = new_password_schema)]
     pub new_password: String,
 }
 
@@ -175,7 +184,7 @@ pub fn change_password(conn: &mut AnyConnection, p: &Principal, new_hash: &str, 
 pub struct IssuedCode {
     /// Shown once; only its SHA-256 is stored.
     pub code: String,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub expires_at: crate::service::Timestamp,
 }
 
@@ -250,7 +259,7 @@ pub fn issue_and_mail_code(
 #[serde(deny_unknown_fields)]
 pub struct Redeem {
     pub code: String,
-    #[schema(schema_with = crate::service::doc::new_password)]
+    #[schema(schema_with = new_password_schema)]
     pub new_password: String,
 }
 

@@ -10,6 +10,19 @@ use crate::store::models::User;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 use crate::whsec::Sealer;
 
+/// A new user's email as sent (`normalize_email`), for the OpenAPI document.
+fn email_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .max_length(Some(254))
+        .pattern(Some(r"^\s*[^@\s\u0000-\u001f\u007f-\u009f]+@[^@\s\u0000-\u001f\u007f-\u009f]+\s*$"))
+        .description(Some(
+            "At most 254 characters as sent; then trimmed and lower-cased: one @ with text on both sides, no \
+             whitespace or control characters inside, at most 254 bytes. Unique among the org's undeleted users (409).",
+        ))
+        .build()
+}
+
 pub fn normalize_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
     // The document's maxLength counts the characters as sent (surrounding whitespace too).
@@ -44,14 +57,14 @@ pub struct UserView {
     pub org: String,
     pub email: String,
     pub name: String,
-    #[schema(schema_with = crate::service::doc::roles)]
+    #[schema(schema_with = crate::service::authz::role::schema::roles)]
     pub roles: Vec<String>,
     pub disabled: bool,
     /// False for a user who cannot log in with a password.
     pub has_password: bool,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub created_at: crate::service::Timestamp,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub updated_at: crate::service::Timestamp,
 }
 
@@ -93,15 +106,15 @@ pub fn me(conn: &mut AnyConnection, p: &Principal) -> Result<MeView> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    #[schema(schema_with = crate::service::doc::email)]
+    #[schema(schema_with = email_schema)]
     pub email: String,
     /// Default: the part of the email before @.
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::name_200)]
-    pub name: Option<String>,
+    #[schema(nullable = false)]
+    pub name: Option<crate::service::text::PersonName>,
     // Default ["org:member"].
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::roles_granted)]
+    #[schema(schema_with = crate::service::authz::role::schema::granted)]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: bool,
@@ -113,10 +126,10 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::name_200)]
-    pub name: Option<String>,
+    #[schema(nullable = false)]
+    pub name: Option<crate::service::text::PersonName>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::roles_replaced)]
+    #[schema(schema_with = crate::service::authz::role::schema::replaced)]
     pub roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(nullable = false)]
@@ -136,7 +149,7 @@ pub struct CredentialsQuery {
 }
 
 fn credentials_choice() -> utoipa::openapi::Object {
-    crate::service::doc::one_of(&["disable", "transfer"])
+    crate::service::one_of(&["disable", "transfer"])
 }
 
 impl CredentialsQuery {
@@ -286,7 +299,7 @@ pub fn patch(
     now: i64,
 ) -> Result<UserView> {
     p.require(crate::service::Role::OrgAdmin)?;
-    let name = input.name.as_deref().map(|n| check_text("name", n, 1, 200)).transpose()?;
+    let name = input.name.as_deref().map(str::to_string);
     conn.transaction(|conn| {
         lock_org(conn, &p.org_id)?;
         let mut u = load_target(conn, p, id)?;

@@ -17,7 +17,7 @@ use crate::service::authz::reach::{self, Reach, ReachPolicy};
 use crate::service::events::{self, Action, Event, Notice};
 use crate::service::tokens::usage::Usage;
 use crate::service::tokens::vocab::TokenStatus;
-use crate::service::{check_text, invalid, new_id, Acct, Error, Principal, Result};
+use crate::service::{invalid, new_id, Acct, Error, Principal, Result};
 use crate::store::models::ApiToken;
 use crate::store::{self, roles_from_text, roles_to_text, AnyConnection};
 
@@ -84,15 +84,15 @@ pub struct TokenView {
     pub description: String,
     /// Non-secret prefix for recognition, e.g. tkd_pat_Ab12... (ends with U+2026).
     pub hint: String,
-    #[schema(schema_with = crate::service::doc::owner_kind)]
+    #[schema(schema_with = crate::service::tokens::vocab::OwnerKind::schema)]
     pub owner_kind: String,
     pub owner_id: String,
     /// Roles fixed at creation; an exchange grants those the owner still holds.
-    #[schema(schema_with = crate::service::doc::roles)]
+    #[schema(schema_with = crate::service::authz::role::schema::roles)]
     pub roles: Vec<String>,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub created_at: crate::service::Timestamp,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub expires_at: crate::service::Timestamp,
     /// Last exchange (RFC 3339), null if never used.
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
@@ -182,11 +182,10 @@ pub struct CreatedToken {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: String,
+    pub name: crate::service::text::Name,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     /// Lifetime in days, from 1 to the policy's maximum (personal_token_max_ttl_days or
     /// service_token_max_ttl_days). Default: 30, or the maximum if lower.
     #[serde(default, deserialize_with = "crate::service::whole_number")]
@@ -198,7 +197,7 @@ pub struct CreateToken {
     #[schema(nullable = false, format = DateTime)]
     pub expires_at: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::roles_of_token)]
+    #[schema(schema_with = crate::service::authz::role::schema::of_token)]
     pub roles: Option<Vec<String>>,
     /// Resource audiences (from TOKEND_AUDIENCES) it may be exchanged for, or ["*"] for all.
     /// Default: the policy's default_audiences.
@@ -219,11 +218,11 @@ pub struct CreateToken {
 #[serde(deny_unknown_fields)]
 pub struct PatchToken {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: Option<String>,
+    #[schema(nullable = false)]
+    pub name: Option<crate::service::text::Name>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(nullable = false)]
     pub audiences: Option<Vec<String>>,
@@ -248,7 +247,12 @@ pub fn check_ttl(ttl: Option<i64>, max: i64) -> Result<i64> {
 /// The expiry of a new token: `ttl_days` (default 30, within the policy's maximum) or
 /// `expires_at` (RFC 3339, in the future and within the policy's maximum), not both.
 pub fn check_expiry(input: &CreateToken, max: i64, now: i64) -> Result<i64> {
-    match (&input.expires_at, input.ttl_days) {
+    expiry(input.expires_at.as_deref(), input.ttl_days, max, now)
+}
+
+/// [`check_expiry`] of the two fields.
+fn expiry(expires_at: Option<&str>, ttl_days: Option<i64>, max: i64, now: i64) -> Result<i64> {
+    match (expires_at, ttl_days) {
         (Some(_), Some(_)) => Err(invalid("expires_at", "give ttl_days or expires_at, not both")),
         (Some(text), None) => {
             let at = parse_rfc3339(text).ok_or_else(|| invalid("expires_at", "must be an RFC 3339 time"))?;
@@ -279,8 +283,8 @@ pub fn update(
     usage: &Usage,
     now: i64,
 ) -> Result<TokenView> {
-    let name = input.name.as_deref().map(|n| check_text("name", n, 1, 100)).transpose()?;
-    let description = input.description.as_deref().map(|d| check_text("description", d, 0, 1000)).transpose()?;
+    let name = input.name.as_deref().map(str::to_string);
+    let description = input.description.as_deref().map(str::to_string);
     if t.revoked_at.is_some() {
         return Err(Error::Conflict("a revoked token cannot be changed".into()));
     }
@@ -345,8 +349,8 @@ pub fn my_create(
 ) -> Result<CreatedToken> {
     let user_id = p.user_id()?.to_string();
     p.require_interactive()?;
-    let name = check_text("name", &input.name, 1, 100)?;
-    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    let name = input.name.to_string();
+    let description = input.description.as_deref().unwrap_or("").to_string();
     conn.transaction(|conn| {
         let policy = crate::service::org::policy::get(conn, &p.org_id)?;
         let expires_at = check_expiry(input, policy.personal_token_max_ttl_days, now)?;
@@ -494,16 +498,7 @@ pub fn my_regenerate(
         if input.ttl_days.is_none() && input.expires_at.is_none() {
             return rotate(conn, p, &old, &roles, max_days, usage, now);
         }
-        let asked = CreateToken {
-            name: String::new(),
-            description: None,
-            ttl_days: input.ttl_days,
-            expires_at: input.expires_at.clone(),
-            roles: None,
-            audiences: None,
-            management: None,
-        };
-        let expires_at = check_expiry(&asked, max_days, now)?;
+        let expires_at = expiry(input.expires_at.as_deref(), input.ttl_days, max_days, now)?;
         rotate_until(conn, p, &old, &roles, expires_at, usage, now)
     })
 }

@@ -4,15 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::events::{self, Action, Event};
 use crate::service::list::{PageQuery, Paged};
-use crate::service::{check_text, new_id, Error, Principal, Result};
+use crate::service::{new_id, Error, Principal, Result};
 use crate::store::models::SavedSearch;
 use crate::store::{self, AnyConnection};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSearch {
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: String,
+    pub name: crate::service::text::Name,
     /// Trimmed, a leading ? removed; must be a query GET /api/v1/tokens accepts (else 422
     /// on field query).
     #[schema(max_length = 2000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
@@ -26,7 +25,7 @@ pub struct SearchView {
     /// A query string for GET /api/v1/tokens, without the leading ?.
     pub query: String,
     pub created_by: String,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub created_at: crate::service::Timestamp,
 }
 
@@ -42,7 +41,7 @@ fn view(s: &SavedSearch) -> SearchView {
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewSearch, now: i64) -> Result<SearchView> {
     p.require(crate::service::Role::OrgAdmin)?;
-    let name = check_text("name", &input.name, 1, 100)?;
+    let name = input.name.to_string();
     let query = input.query.trim().trim_start_matches('?').to_string();
     if query.len() > 2000 {
         return Err(crate::service::invalid("query", "must be at most 2000 characters"));

@@ -88,11 +88,10 @@ fn issuer_schema() -> utoipa::openapi::Object {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTrustPolicy {
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: String,
+    pub name: crate::service::text::Name,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     #[schema(schema_with = issuer_schema)]
     pub issuer: String,
     /// The aud the external tokens must carry (one of theirs, exactly).
@@ -104,7 +103,7 @@ pub struct NewTrustPolicy {
     /// caller must hold every role it holds.
     pub service_account_id: String,
     /// The roles an exchange may grant: a non-empty subset of the service account's roles.
-    #[schema(schema_with = crate::service::doc::roles_granted)]
+    #[schema(schema_with = crate::service::authz::role::schema::granted)]
     pub roles: Vec<String>,
     #[serde(default, deserialize_with = "crate::service::whole_number")]
     #[schema(schema_with = max_age_schema)]
@@ -116,11 +115,11 @@ pub struct NewTrustPolicy {
 #[serde(deny_unknown_fields)]
 pub struct TrustPolicyPatch {
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::name_100)]
-    pub name: Option<String>,
+    #[schema(nullable = false)]
+    pub name: Option<crate::service::text::Name>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::description)]
-    pub description: Option<String>,
+    #[schema(nullable = false)]
+    pub description: Option<crate::service::text::Description>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
     #[schema(schema_with = issuer_schema)]
     pub issuer: Option<String>,
@@ -135,7 +134,7 @@ pub struct TrustPolicyPatch {
     #[schema(nullable = false)]
     pub service_account_id: Option<String>,
     #[serde(default, deserialize_with = "crate::service::not_null")]
-    #[schema(schema_with = crate::service::doc::roles_replaced)]
+    #[schema(schema_with = crate::service::authz::role::schema::replaced)]
     pub roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::service::whole_number")]
     #[schema(schema_with = max_age_schema)]
@@ -157,15 +156,15 @@ pub struct TrustPolicyView {
     #[schema(schema_with = conditions_schema)]
     pub conditions: BTreeMap<String, String>,
     pub service_account_id: String,
-    #[schema(schema_with = crate::service::doc::roles)]
+    #[schema(schema_with = crate::service::authz::role::schema::roles)]
     pub roles: Vec<String>,
     pub max_age_seconds: i64,
     pub disabled: bool,
     #[schema(required = true)]
     pub created_by: Option<String>,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub created_at: String,
-    #[schema(schema_with = crate::service::doc::time)]
+    #[schema(schema_with = crate::service::Timestamp::schema)]
     pub updated_at: String,
 }
 
@@ -272,8 +271,8 @@ fn sorted(roles: &[String]) -> Vec<String> {
 
 pub fn create(conn: &mut AnyConnection, p: &Principal, input: &NewTrustPolicy, now: i64) -> Result<TrustPolicyView> {
     p.require(Role::OrgAdmin)?;
-    let name = check_text("name", &input.name, 1, 100)?;
-    let description = check_text("description", input.description.as_deref().unwrap_or(""), 0, 1000)?;
+    let name = input.name.to_string();
+    let description = input.description.as_deref().unwrap_or("").to_string();
     let issuer = check_issuer(&input.issuer)?;
     let audience = check_text("audience", &input.audience, 1, 500)?;
     let conditions = check_conditions(&input.conditions)?;
@@ -329,8 +328,8 @@ pub fn patch(
     now: i64,
 ) -> Result<TrustPolicyView> {
     p.require(Role::OrgAdmin)?;
-    let name = input.name.as_deref().map(|v| check_text("name", v, 1, 100)).transpose()?;
-    let description = input.description.as_deref().map(|v| check_text("description", v, 0, 1000)).transpose()?;
+    let name = input.name.as_deref().map(str::to_string);
+    let description = input.description.as_deref().map(str::to_string);
     let issuer = input.issuer.as_deref().map(check_issuer).transpose()?;
     let audience = input.audience.as_deref().map(|v| check_text("audience", v, 1, 500)).transpose()?;
     let conditions = input.conditions.as_ref().map(check_conditions).transpose()?;
