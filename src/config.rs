@@ -445,6 +445,32 @@ mod tests {
         assert!(!smtp_credentials_in_clear("smtp://u:p@localhost:2525"));
     }
 
+    /// `TOKEND_CREDENTIAL_CACHE`: 10 000 by default, 0 turns the cache off, a count out of
+    /// range or not a number is refused with the variable's name.
+    #[test]
+    fn credential_cache_entries() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Args {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        let parse = |v: Option<&str>| {
+            let mut argv = vec!["tokend".to_string()];
+            if let Some(v) = v {
+                argv.push(format!("--credential-cache={v}"));
+            }
+            Config::from_args(&Args::parse_from(argv).config)
+        };
+        assert_eq!(parse(None).unwrap().credential_cache, 10_000);
+        assert_eq!(parse(Some("0")).unwrap().credential_cache, 0);
+        assert_eq!(parse(Some("500")).unwrap().credential_cache, 500);
+        for bad in ["-1", "1000001", "many"] {
+            let e = parse(Some(bad)).expect_err("refused");
+            assert_eq!(e.var, "TOKEND_CREDENTIAL_CACHE", "{bad}");
+        }
+    }
+
     #[test]
     fn smtp_url_debug_hides_credentials() {
         let u = SmtpUrl("smtps://mailer:s3cret@smtp.example:465".into());
