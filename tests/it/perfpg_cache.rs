@@ -328,7 +328,7 @@ fn postgres_a_lost_listener_turns_the_cache_off_until_it_listens_again() {
     let mut admin = diesel::PgConnection::establish(&s.database_url).unwrap();
     let listeners = |c: &mut diesel::PgConnection| -> Vec<i32> {
         diesel::sql_query(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN tokend_credentials'",
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tokend-listen'",
         )
         .load::<Pid>(c)
         .unwrap()
