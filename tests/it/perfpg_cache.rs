@@ -318,6 +318,8 @@ fn postgres_a_lost_listener_turns_the_cache_off_until_it_listens_again() {
     let at = Other::same(&s);
     let owner = s.owner_login();
     let (_, pat) = s.pat(&owner, json!({"name": "k", "ttl_days": 1, "roles": ["org:member"]}));
+    // The token's creation is notified too: let that notification arrive first.
+    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(at.exchange(&pat, None).0, 200);
     assert!(!s.state.credentials.is_empty());
     #[derive(QueryableByName)]
