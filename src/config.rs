@@ -84,6 +84,10 @@ pub struct ConfigArgs {
     /// A revocation through this instance takes effect at once; through another, within this time.
     #[arg(long, env = "TOKEND_GATEWAY_CACHE_SECONDS", hide_env_values = true, default_value = "10")]
     pub gateway_cache_seconds: String,
+    /// Entries of the token path's verified-credential cache (0: no caching). On
+    /// PostgreSQL every instance drops its entries on any change (LISTEN/NOTIFY).
+    #[arg(long, env = "TOKEND_CREDENTIAL_CACHE", hide_env_values = true, default_value = "10000")]
+    pub credential_cache: String,
     /// Seconds a client has to send a request's head, and as long again for its body; a
     /// connection that stops mid-request is answered (408/400) and closed.
     #[arg(long, env = "TOKEND_REQUEST_TIMEOUT_SECONDS", hide_env_values = true, default_value = "10")]
@@ -124,6 +128,8 @@ pub struct Config {
     pub outbox_interval_seconds: u64,
     pub gateway_tenant_header: actix_web::http::header::HeaderName,
     pub gateway_cache_seconds: i64,
+    /// `TOKEND_CREDENTIAL_CACHE`: the credential cache's entry bound (0: off).
+    pub credential_cache: usize,
     /// `TOKEND_METRICS_TOKEN`: the bearer `/metrics` requires, if any.
     pub metrics_token: Option<MetricsToken>,
     pub request_timeout_seconds: u64,
@@ -285,6 +291,7 @@ impl Config {
         Ok(Config {
             gateway_tenant_header,
             gateway_cache_seconds: int_in("TOKEND_GATEWAY_CACHE_SECONDS", &a.gateway_cache_seconds, 0, 300, "seconds")?,
+            credential_cache: int_in("TOKEND_CREDENTIAL_CACHE", &a.credential_cache, 0, 1_000_000, "entries")? as usize,
             database_url: db.to_string(),
             bind,
             issuer,
@@ -396,6 +403,7 @@ impl Config {
             outbox_interval_seconds: 5,
             gateway_tenant_header: actix_web::http::header::HeaderName::from_static("x-scope-orgid"),
             gateway_cache_seconds: 10,
+            credential_cache: 10_000,
             metrics_token: None,
             request_timeout_seconds: 10,
         }
@@ -435,6 +443,32 @@ mod tests {
         assert!(!smtp_credentials_in_clear("smtp://u:p@127.0.0.1:2525"));
         assert!(!smtp_credentials_in_clear("smtp://u:p@[::1]:2525"));
         assert!(!smtp_credentials_in_clear("smtp://u:p@localhost:2525"));
+    }
+
+    /// `TOKEND_CREDENTIAL_CACHE`: 10 000 by default, 0 turns the cache off, a count out of
+    /// range or not a number is refused with the variable's name.
+    #[test]
+    fn credential_cache_entries() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Args {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        let parse = |v: Option<&str>| {
+            let mut argv = vec!["tokend".to_string()];
+            if let Some(v) = v {
+                argv.push(format!("--credential-cache={v}"));
+            }
+            Config::from_args(&Args::parse_from(argv).config)
+        };
+        assert_eq!(parse(None).unwrap().credential_cache, 10_000);
+        assert_eq!(parse(Some("0")).unwrap().credential_cache, 0);
+        assert_eq!(parse(Some("500")).unwrap().credential_cache, 500);
+        for bad in ["-1", "1000001", "many"] {
+            let e = parse(Some(bad)).expect_err("refused");
+            assert_eq!(e.var, "TOKEND_CREDENTIAL_CACHE", "{bad}");
+        }
     }
 
     #[test]

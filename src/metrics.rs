@@ -70,6 +70,11 @@ pub struct Metrics {
     hot: Vec<HotRoute>,
     /// `issued{outcome="success"}` by grant, in `GRANTS` order.
     issued_success: Vec<IntCounter>,
+    /// Entries held by the token path's credential cache, set at each scrape.
+    pub credential_cache_entries: IntGauge,
+    /// 1 while the credential cache may serve (on PostgreSQL: this instance listens for
+    /// other instances' changes), 0 otherwise; set at each scrape.
+    pub credential_cache_on: IntGauge,
 }
 
 impl Default for Metrics {
@@ -114,6 +119,12 @@ impl Metrics {
             gauge("tokend_api_tokens_idle", "API tokens past their idle TTL, neither revoked nor expired");
         let gauges_computed_at =
             gauge("tokend_gauges_computed_timestamp_seconds", "When the token gauges were computed");
+        let credential_cache_entries =
+            gauge("tokend_credential_cache_entries", "Verified credential lookups held in memory");
+        let credential_cache_on = gauge(
+            "tokend_credential_cache_on",
+            "1 while the credential cache serves (PostgreSQL: while listening for other instances' changes)",
+        );
         let outbox_depth = IntGaugeVec::new(
             Opts::new("tokend_webhook_outbox_depth", "Notifications waiting for delivery, by kind (webhook, email)"),
             &["kind"],
@@ -140,6 +151,8 @@ impl Metrics {
             Box::new(outbox_depth.clone()),
             Box::new(outbox_failed.clone()),
             Box::new(gauges_computed_at.clone()),
+            Box::new(credential_cache_entries.clone()),
+            Box::new(credential_cache_on.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -167,6 +180,8 @@ impl Metrics {
             outbox_depth,
             outbox_failed,
             gauges_computed_at,
+            credential_cache_entries,
+            credential_cache_on,
         }
     }
 

@@ -1,6 +1,7 @@
 //! App wiring: the shared state, boot (database, migrations, keys, first org), the
 //! maintenance thread, the notification worker (`outbox`) and the blocking runner. The HTTP edge (`http`) reads this state; it
 //! does not build it.
+pub mod credential_listener;
 pub mod maintenance;
 pub mod outbox;
 pub mod pacer;
@@ -46,6 +47,9 @@ pub struct State {
     pub notify: outbox::Notifier,
     /// Forward-auth and introspection answers served from memory (`service::oauth::gateway`).
     pub caches: service::oauth::gateway::Caches,
+    /// The token path's verified-credential cache (`service::oauth::credential_cache`); on
+    /// PostgreSQL kept honest across instances by `credential_listener`.
+    pub credentials: Arc<service::oauth::exchange::Credentials>,
     /// Secret-scanning reporters' keys and request budgets (`POST /leaks/report`).
     pub reporters: Arc<crate::reporters::ReporterKeys>,
     /// External issuers' signing keys (trust policies), cached per issuer.
@@ -57,6 +61,7 @@ impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = pacer::Pacer::new(cfg.refusals_per_second);
         let caches = service::oauth::gateway::Caches::new(cfg.gateway_cache_seconds);
+        let credentials = Arc::new(service::oauth::exchange::Credentials::new(cfg.credential_cache, db.is_sqlite()));
         let reporters = Arc::new(crate::reporters::ReporterKeys::new(cfg.leak_reporter_keys.clone()));
         State {
             db,
@@ -72,6 +77,7 @@ impl State {
             hashing: service::principals::passwords::Bound::per_core(),
             notify,
             caches,
+            credentials,
             reporters,
             issuer_keys: Default::default(),
             stopping: AtomicBool::new(false),
@@ -94,6 +100,7 @@ impl State {
             cfg: &self.cfg,
             usage: &self.usage,
             throttle: &self.token_throttle,
+            credentials: &self.credentials,
             now: self.now(),
             ip,
         }
@@ -195,6 +202,7 @@ pub fn boot(cfg: Config, clock: Arc<dyn Clock>) -> Result<(web::Data<State>, Opt
     };
     let notify = outbox::Notifier::from_config(&cfg)?;
     let state = web::Data::new(State::new(db, keys, cfg, clock, notify));
+    credential_listener::spawn(&state);
     // The gauges hold real values from the first scrape on (then maintenance, once a minute).
     maintenance::refresh_gauges(&state);
     // The first start hashed the bootstrap password: its 19 MiB are not kept for a login

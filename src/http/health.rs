@@ -77,5 +77,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse 
                 .body("a bearer token is required\n");
         }
     }
+    state.metrics.credential_cache_entries.set(state.credentials.len() as i64);
+    state.metrics.credential_cache_on.set(i64::from(state.credentials.enabled()));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

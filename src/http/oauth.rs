@@ -351,8 +351,17 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<State>) 
             r.map_err(|e| OAuthError::from(e).basic(basic))
         }
         Ok((AnyTokenRequest::Api(request), basic)) => {
-            let (st, ip) = (state.clone(), ip.clone());
-            let r = hot(&state, move |conn| Ok(exchange::token_guarded(conn, request, &st.ctx(&ip)))).await?;
+            // PostgreSQL: from the credential cache on this worker when it can answer (no
+            // database, no thread hop); otherwise, and on SQLite, the per-backend read.
+            let remembered =
+                if state.db.is_sqlite() { None } else { exchange::token_from_memory(&request, &state.ctx(&ip)) };
+            let r = match remembered {
+                Some(r) => r,
+                None => {
+                    let (st, ip) = (state.clone(), ip.clone());
+                    hot(&state, move |conn| Ok(exchange::token_guarded(conn, request, &st.ctx(&ip)))).await?
+                }
+            };
             if let Err(
                 GrantError::InvalidGrant { known: Some((org, id)), reason }
                 | GrantError::InvalidApiTokenClient { known: Some((org, id)), reason },

@@ -225,6 +225,10 @@ pub enum StoreError {
     /// The blocking task running a read did not finish (it panicked or was cancelled).
     #[error("database task failed")]
     Task(#[source] tokio::task::JoinError),
+    /// A read was asked of no connection (`service::oauth::credential_cache::MemoryOnly`):
+    /// the caller serves the request again with one. Never answered to a client.
+    #[error("a database read is needed")]
+    NeedsDatabase,
 }
 
 impl StoreError {
@@ -234,7 +238,7 @@ impl StoreError {
         match self {
             StoreError::Pool(_) | StoreError::Connect { .. } => true,
             StoreError::Query(e) => connection_lost(e) || disk_full(e),
-            StoreError::BadUrl(_) | StoreError::Migrate(_) | StoreError::Task(_) => false,
+            StoreError::BadUrl(_) | StoreError::Migrate(_) | StoreError::Task(_) | StoreError::NeedsDatabase => false,
         }
     }
 }
@@ -533,6 +537,10 @@ impl Db {
         tokio::task::spawn_blocking(work).await.map_err(StoreError::Task)?
     }
 
+    pub fn is_sqlite(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
     /// Readiness probe: one round trip.
     pub fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.read()?;
@@ -541,7 +549,24 @@ impl Db {
     }
 }
 
-fn redact(message: &str, url: &str) -> String {
+/// SQLite: whether another connection (this process's writer, or another process such as
+/// `tokend leaks check`) committed to the database since this thread last asked on its
+/// connection (`PRAGMA data_version`, one cached statement). The first question on a
+/// thread answers true. Always false on PostgreSQL.
+pub fn sqlite_committed_elsewhere(conn: &mut AnyConnection) -> QueryResult<bool> {
+    thread_local! {
+        static SEEN: std::cell::Cell<Option<(usize, i64)>> = const { std::cell::Cell::new(None) };
+    }
+    let AnyConnection::Sqlite(c) = conn else { return Ok(false) };
+    let id = c as *const diesel::SqliteConnection as usize;
+    let v: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT data_version FROM pragma_data_version())",
+    ))
+    .get_result(c)?;
+    Ok(SEEN.with(|s| s.replace(Some((id, v)))) != Some((id, v)))
+}
+
+pub fn redact(message: &str, url: &str) -> String {
     let mut out = message.to_string();
     if let Some((_, rest)) = url.split_once("://") {
         if let Some((userinfo, _)) = rest.rsplit_once('@') {

@@ -67,7 +67,7 @@ pub fn save_policy(conn: &mut AnyConnection, p: &Policy, exists: bool) -> QueryR
     } else {
         diesel::insert_into(policies::table).values(p).execute(conn)?;
     }
-    Ok(())
+    super::revocations::invalidate(conn)
 }
 
 // ---- role catalogue ----
@@ -105,5 +105,5 @@ pub fn set_role_description(conn: &mut AnyConnection, org_id: &str, name: &str, 
 
 pub fn delete_role(conn: &mut AnyConnection, org_id: &str, name: &str) -> QueryResult<()> {
     diesel::delete(roles::table.filter(roles::org_id.eq(org_id)).filter(roles::name.eq(name))).execute(conn)?;
-    Ok(())
+    super::revocations::invalidate(conn)
 }

@@ -132,7 +132,7 @@ pub fn update_user(conn: &mut AnyConnection, u: &User, now: i64) -> QueryResult<
         ))
         .execute(conn)?;
     // Roles or the disabled flag may have narrowed: cached credentials are re-read.
-    revocations::changed();
+    revocations::invalidate(conn)?;
     Ok(())
 }
 
@@ -141,7 +141,7 @@ pub fn delete_user(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<
     diesel::update(users::table.find(id))
         .set((users::deleted_at.eq(Some(now)), users::updated_at.eq(now)))
         .execute(conn)?;
-    Ok(())
+    revocations::invalidate(conn)
 }
 
 /// Moves the user's epoch on: access tokens and logins minted before end (and the
@@ -217,7 +217,7 @@ pub fn update_account(conn: &mut AnyConnection, s: &ServiceAccount, bump_epoch: 
             service_accounts::epoch.eq(s.epoch + i64::from(bump_epoch)),
         ))
         .execute(conn)?;
-    revocations::changed();
+    revocations::invalidate(conn)?;
     if bump_epoch {
         feed_principal(conn, &s.org_id, &s.id, "service_account", s.epoch + 1, now)?;
     }
@@ -354,7 +354,7 @@ pub fn update_app(conn: &mut AnyConnection, a: &App, now: i64) -> QueryResult<()
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
-    revocations::changed();
+    revocations::invalidate(conn)?;
     if a.disabled {
         // Disabling moved the epoch on (the service did): tokens below it are refused.
         feed_principal(conn, &a.org_id, &a.client_id, "app", a.epoch, now)?;
@@ -443,7 +443,7 @@ pub fn transfer_app(
             apps::updated_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(())
+    revocations::invalidate(conn)
 }
 
 /// Clears previous app secrets whose grace period has ended; answers how many.

@@ -38,6 +38,20 @@ pub fn changed() {
     PENDING.with(|p| p.set(true));
 }
 
+/// The PostgreSQL channel on which instances tell each other to drop their credential caches.
+pub const CHANNEL: &str = "tokend_credentials";
+
+/// Something credential caches may hold changed, in the caller's transaction: this
+/// process's caches drop everything ([`changed`]) and, on PostgreSQL, `NOTIFY
+/// tokend_credentials` tells every instance's listener once the transaction commits.
+pub fn invalidate(conn: &mut AnyConnection) -> QueryResult<()> {
+    changed();
+    if matches!(conn, AnyConnection::Postgresql(_)) {
+        conn.batch_execute("NOTIFY tokend_credentials")?;
+    }
+    Ok(())
+}
+
 /// After a write transaction ended on this thread: the second bump (see the module doc).
 pub fn settle() {
     if PENDING.with(|p| p.replace(false)) {
@@ -62,7 +76,7 @@ pub fn record(
     at: i64,
     keep_until: i64,
 ) -> QueryResult<()> {
-    changed();
+    invalidate(conn)?;
     if matches!(conn, AnyConnection::Postgresql(_)) {
         conn.batch_execute("SELECT pg_advisory_xact_lock(7320153)")?;
     }

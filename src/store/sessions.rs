@@ -26,7 +26,7 @@ pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
     diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(Some(now)))
         .execute(conn)?;
-    revocations::changed();
+    revocations::invalidate(conn)?;
     Ok(())
 }
 

@@ -70,7 +70,7 @@ pub fn find_owned(conn: &mut AnyConnection, org_id: &str, owner_id: &str, id: &s
 pub type OwnerState = Option<(String, bool, Option<i64>, i64)>;
 
 /// The columns an exchange needs, and no more (the hot path decodes this row).
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = api_tokens)]
 pub struct Grant {
     pub id: String,
@@ -376,7 +376,7 @@ pub fn set_editable(conn: &mut AnyConnection, t: &ApiToken) -> QueryResult<()> {
         ))
         .execute(conn)?;
     // A narrowed reach must not live on in a credential cache (forward-auth).
-    super::revocations::changed();
+    super::revocations::invalidate(conn)?;
     Ok(())
 }
 
@@ -467,7 +467,7 @@ pub fn with_roles_like(conn: &mut AnyConnection, org_id: &str, pattern: &str) ->
 
 pub fn set_roles(conn: &mut AnyConnection, id: &str, roles_text: &str) -> QueryResult<()> {
     diesel::update(api_tokens::table.find(id)).set(api_tokens::roles.eq(roles_text)).execute(conn)?;
-    revocations::changed();
+    revocations::invalidate(conn)?;
     Ok(())
 }
 

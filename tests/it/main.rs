@@ -59,6 +59,9 @@ mod leaked_credentials;
 mod openapi_conformance;
 /// Org administration: the token table, policy, people, roles, saved searches, audit.
 mod org_admin;
+/// Issue #21 item 3: the token path's verified-credential cache across instances
+/// (PostgreSQL LISTEN/NOTIFY) and on SQLite.
+mod perfpg_cache;
 /// Personal access tokens and `POST /oauth/token` (refresh_token, token exchange).
 mod personal_tokens_and_exchange;
 /// The role algebra, property-tested at the service layer.

@@ -165,11 +165,33 @@ impl<'a> From<Entry<'a>> for Event<'a> {
 /// in the caller's transaction.
 pub fn emit<'a>(conn: &mut AnyConnection, e: impl Into<Event<'a>>, now: i64) -> Result<()> {
     let e = e.into();
+    if changes_credentials(&e.entry) {
+        // The credential caches of every instance drop what they hold once this commits.
+        crate::store::revocations::invalidate(conn)?;
+    }
     if let (Outcome::Success, Some(org_id)) = (e.entry.outcome, e.entry.org_id) {
         let by = Actor { kind: e.entry.actor_kind, id: e.entry.actor_id };
         notify(conn, org_id, Some(by), &e.notices, now)?;
     }
     audit::write(conn, &e.entry, now)
+}
+
+/// Whether an event may change what a credential check answers, so that the credential
+/// caches (`service::oauth::credential_cache`) must drop what they hold. Coarse on purpose:
+/// every audited change does, except what only records a use or a refusal (an exchange, a
+/// refused call, a summary of suppressed refusals, anything whose outcome is a failure).
+pub fn changes_credentials(e: &Entry<'_>) -> bool {
+    if e.outcome != Outcome::Success {
+        return false;
+    }
+    !matches!(
+        e.action,
+        Action::TokenExchange
+            | Action::TrustPolicyExchange
+            | Action::TokenDelegate
+            | Action::Refused(_)
+            | Action::AuditSuppressed
+    )
 }
 
 /// Queues notices that no audit row of their own goes with (the expiry scan; the tokens

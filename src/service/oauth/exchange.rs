@@ -15,6 +15,13 @@ use crate::store::models::AppAuth;
 use crate::store::tokens::Grant;
 use crate::store::{self, roles_from_text, AnyConnection, StoreError};
 
+use super::credential_cache::{self, CredentialCache, MemoryOnly, Source};
+
+/// The token path's credential cache (`credential_cache`): API-token lookups (the row of
+/// `store::tokens::find_grant`) and app lookups (`store::principals::app_for_client_auth`).
+pub type Credentials =
+    CredentialCache<Option<(Grant, store::tokens::OwnerState, store::tokens::OwnerState)>, Option<AppAuth>>;
+
 crate::service::words!(
     /// Why an API token was not accepted as a grant or client secret: the `reason` of the
     /// audit row of a refused exchange of a known token.
@@ -84,6 +91,8 @@ pub struct Ctx<'a> {
     pub usage: &'a Usage,
     /// Failed credential checks and per-principal write limits (`authz::throttle`).
     pub throttle: &'a crate::service::authz::throttle::Throttle,
+    /// Verified credential lookups kept in memory (`credential_cache`).
+    pub credentials: &'a Credentials,
     pub now: i64,
     pub ip: &'a str,
 }
@@ -212,12 +221,47 @@ pub fn check_token(
     usage: &Usage,
     now: i64,
 ) -> Result<(Grant, Acct, Vec<String>, i64), GrantError> {
+    check_token_in(conn, None, secret, usage, now)
+}
+
+/// `check_token` with the credential cache (`Some`: the token path): the lookup is served
+/// from memory when it can be, every check runs on what it answers.
+fn check_token_in<C: Source + ?Sized>(
+    conn: &mut C,
+    cache: Option<&Credentials>,
+    secret: &str,
+    usage: &Usage,
+    now: i64,
+) -> Result<(Grant, Acct, Vec<String>, i64), GrantError> {
     let kind =
         secrets::parse(secret).map_err(|_| GrantError::InvalidGrant { known: None, reason: Refusal::Malformed })?;
     if kind == SecretKind::ClientSecret {
         return Err(GrantError::InvalidGrant { known: None, reason: Refusal::ClientSecret });
     }
-    let Some((t, user, sa)) = store::tokens::find_grant(conn, &secrets::hash(secret))? else {
+    let hash = credential_cache::token_key(secret);
+    credential_cache::through(
+        cache.and_then(Credentials::tokens_on),
+        conn,
+        || hash.clone(),
+        |c| store::tokens::find_grant(c, &hash).map_err(lost),
+        |found| verify_token(kind, found, usage, now),
+    )
+}
+
+/// A failed lookup's error; a lost connection is marked so that the pool drops it.
+fn lost(e: diesel::result::Error) -> StoreError {
+    store::mark_if_lost(&e);
+    StoreError::from(e)
+}
+
+/// The checks that decide an API token, on its looked-up row (fresh or cached) and the clock.
+fn verify_token(
+    kind: SecretKind,
+    found: Option<(Grant, store::tokens::OwnerState, store::tokens::OwnerState)>,
+    usage: &Usage,
+    now: i64,
+) -> Result<(Grant, Acct, Vec<String>, i64), GrantError> {
+    let Some((t, user, sa)) = found else {
         return Err(GrantError::InvalidGrant { known: None, reason: Refusal::Unknown });
     };
     let reject = |reason| GrantError::InvalidGrant { known: Some((t.org_id.clone(), t.id.clone())), reason };
@@ -243,8 +287,8 @@ pub fn check_token(
 }
 
 /// refresh_token and token-exchange grants.
-pub fn exchange(
-    conn: &mut AnyConnection,
+pub fn exchange<C: Source + ?Sized>(
+    conn: &mut C,
     ctx: &Ctx<'_>,
     secret: &str,
     scope: Option<&str>,
@@ -255,14 +299,14 @@ pub fn exchange(
 
 /// `exchange`, answering the signed token's claims too (forward-auth copies them into
 /// headers).
-pub fn exchange_claims(
-    conn: &mut AnyConnection,
+pub fn exchange_claims<C: Source + ?Sized>(
+    conn: &mut C,
     ctx: &Ctx<'_>,
     secret: &str,
     scope: Option<&str>,
     aud: String,
 ) -> Result<(Issued, AccessClaims), GrantError> {
-    let checked = check_token(conn, secret, ctx.usage, ctx.now)?;
+    let checked = check_token_in(conn, Some(ctx.credentials), secret, ctx.usage, ctx.now)?;
     issue_for_token(conn, ctx, checked, scope, aud)
 }
 
@@ -275,8 +319,8 @@ pub const API_TOKEN_CLIENT_ID: &str = "api-token";
 /// token's id (its record id, the `client_id` claim of what it is exchanged for) or
 /// `API_TOKEN_CLIENT_ID`. The answer is exactly the refresh_token grant's; every refusal
 /// is invalid_client (the credential is the client's), without saying which check failed.
-pub fn api_token_client(
-    conn: &mut AnyConnection,
+pub fn api_token_client<C: Source + ?Sized>(
+    conn: &mut C,
     ctx: &Ctx<'_>,
     client_id: &str,
     secret: &str,
@@ -287,7 +331,7 @@ pub fn api_token_client(
         GrantError::InvalidGrant { known, reason } => GrantError::InvalidApiTokenClient { known, reason },
         other => other,
     };
-    let checked = check_token(conn, secret, ctx.usage, ctx.now).map_err(as_client)?;
+    let checked = check_token_in(conn, Some(ctx.credentials), secret, ctx.usage, ctx.now).map_err(as_client)?;
     let t = &checked.0;
     if client_id != API_TOKEN_CLIENT_ID && !secrets::ct_eq(client_id, &t.id) {
         let known = Some((t.org_id.clone(), t.id.clone()));
@@ -299,8 +343,8 @@ pub fn api_token_client(
 /// Whether a credential's reach (its stored audiences and management flag) covers `aud`,
 /// and, for the management audience, whether the org's policy lets a credential with these
 /// roles reach it (read only then: resource audiences, the hot path, need no read).
-fn check_reach(
-    conn: &mut AnyConnection,
+fn check_reach<C: Source + ?Sized>(
+    conn: &mut C,
     ctx: &Ctx<'_>,
     org_id: &str,
     (audiences, management): (&str, bool),
@@ -312,7 +356,7 @@ fn check_reach(
         return Err(refused());
     }
     if aud == ctx.cfg.api_audience {
-        let policy = crate::service::org::policy::get(conn, org_id)?;
+        let policy = crate::service::org::policy::get(conn.conn()?, org_id)?;
         if !crate::service::authz::reach::ReachPolicy::of(&policy).management_allowed(roles) {
             return Err(refused());
         }
@@ -322,8 +366,8 @@ fn check_reach(
 
 /// Signs the access token a live API token (from `check_token`) is exchanged for; answers
 /// it with its claims.
-fn issue_for_token(
-    conn: &mut AnyConnection,
+fn issue_for_token<C: Source + ?Sized>(
+    conn: &mut C,
     ctx: &Ctx<'_>,
     (t, acct, owner_roles, epoch): (Grant, Acct, Vec<String>, i64),
     scope: Option<&str>,
@@ -493,7 +537,7 @@ impl TokenResponse {
 /// first, then the client (when presented) is authenticated, then the grant's rules run.
 /// No database write; a refused grant of a known token says so in `InvalidGrant::known`
 /// for the caller's audit (see `audit_refusal`).
-pub fn token(conn: &mut AnyConnection, req: &TokenRequest, ctx: &Ctx<'_>) -> Result<TokenResponse, GrantError> {
+pub fn token<C: Source + ?Sized>(conn: &mut C, req: &TokenRequest, ctx: &Ctx<'_>) -> Result<TokenResponse, GrantError> {
     match req {
         TokenRequest::ClientCredentials { client, scope, target } => {
             let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
@@ -521,7 +565,29 @@ pub fn token(conn: &mut AnyConnection, req: &TokenRequest, ctx: &Ctx<'_>) -> Res
 /// once either is over the limit the answer is `slow_down` (valid credentials are always
 /// answered: only failures are counted and turned into 429s).
 pub fn token_guarded(conn: &mut AnyConnection, req: TokenRequest, ctx: &Ctx<'_>) -> Result<TokenResponse, GrantError> {
-    let r = token(conn, &req, ctx);
+    token_guarded_in(conn, &req, ctx)
+}
+
+/// [`token_guarded`] from memory alone (the credential cache), without a database: `None`
+/// when a read would be needed (a credential not cached, the management audience's policy),
+/// and nothing was done or counted then; otherwise exactly the answer `token_guarded`
+/// gives. The PostgreSQL token path's first attempt, on the HTTP worker.
+pub fn token_from_memory(req: &TokenRequest, ctx: &Ctx<'_>) -> Option<Result<TokenResponse, GrantError>> {
+    if !ctx.credentials.enabled() {
+        return None;
+    }
+    match token_guarded_in(&mut MemoryOnly, req, ctx) {
+        Err(GrantError::Store(StoreError::NeedsDatabase)) => None,
+        r => Some(r),
+    }
+}
+
+fn token_guarded_in<C: Source + ?Sized>(
+    conn: &mut C,
+    req: &TokenRequest,
+    ctx: &Ctx<'_>,
+) -> Result<TokenResponse, GrantError> {
+    let r = token(conn, req, ctx);
     if let Err(
         GrantError::InvalidGrant { .. }
         | GrantError::InvalidClient
@@ -556,8 +622,8 @@ impl TokenRequest {
 
 /// refresh_token and token-exchange: the presented client, if any, must authenticate;
 /// then the API token is exchanged.
-fn exchange_grant(
-    conn: &mut AnyConnection,
+fn exchange_grant<C: Source + ?Sized>(
+    conn: &mut C,
     ctx: &Ctx<'_>,
     secret: &str,
     client: Option<&ClientSecret>,
@@ -566,7 +632,7 @@ fn exchange_grant(
 ) -> Result<Issued, GrantError> {
     let aud = resolve_audience(ctx.cfg, target.resource.as_deref(), target.audience.as_deref())?;
     if let Some(c) = client {
-        authenticate_app(conn, &c.client_id, &c.secret, ctx.now)?;
+        authenticate_app_in(conn, Some(ctx.credentials), &c.client_id, &c.secret, ctx.now)?;
     }
     exchange(conn, ctx, secret, scope, aud)
 }
@@ -578,21 +644,38 @@ const DUMMY_HASH: &str = "000000000000000000000000000000000000000000000000000000
 /// still in its grace period (both compared in constant time, from the row read once).
 /// An app authenticated by its previous secret is answered with the previous epoch, the
 /// one its access tokens carry: they end with the grace.
-pub fn authenticate_app(
-    conn: &mut AnyConnection,
+pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str, now: i64) -> Result<AppAuth, GrantError> {
+    authenticate_app_in(conn, None, client_id, secret, now)
+}
+
+/// `authenticate_app` with the credential cache (`Some`: the token path).
+fn authenticate_app_in<C: Source + ?Sized>(
+    conn: &mut C,
+    cache: Option<&Credentials>,
     client_id: &str,
     secret: &str,
     now: i64,
 ) -> Result<AppAuth, GrantError> {
-    let app = store::principals::app_for_client_auth(conn, client_id)?;
     let presented = secrets::hash(secret);
-    let current = secrets::ct_eq(&presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
+    credential_cache::through(
+        cache.and_then(Credentials::apps_on),
+        conn,
+        || credential_cache::app_key(client_id, &presented),
+        |c| store::principals::app_for_client_auth(c, client_id).map_err(lost),
+        |app| verify_app(app, &presented, now),
+    )
+}
+
+/// The checks that decide an app's client authentication, on its looked-up row (fresh or
+/// cached), the SHA-256 of the presented secret and the clock.
+fn verify_app(app: Option<AppAuth>, presented: &str, now: i64) -> Result<AppAuth, GrantError> {
+    let current = secrets::ct_eq(presented, app.as_ref().map(|a| a.secret_hash.as_str()).unwrap_or(DUMMY_HASH));
     let previous_hash = app
         .as_ref()
         .filter(|a| a.previous_secret_expires_at.is_some_and(|until| until > now))
         .and_then(|a| a.previous_secret_hash.as_deref());
     // Equal work whether or not a grace runs.
-    let previous = secrets::ct_eq(&presented, previous_hash.unwrap_or(DUMMY_HASH)) && previous_hash.is_some();
+    let previous = secrets::ct_eq(presented, previous_hash.unwrap_or(DUMMY_HASH)) && previous_hash.is_some();
     match app {
         Some(a) if current && !a.disabled => Ok(a),
         Some(mut a) if previous && !a.disabled => {
@@ -603,15 +686,15 @@ pub fn authenticate_app(
     }
 }
 
-pub fn client_credentials(
-    conn: &mut AnyConnection,
+pub fn client_credentials<C: Source + ?Sized>(
+    conn: &mut C,
     ctx: &Ctx<'_>,
     client_id: &str,
     secret: &str,
     scope: Option<&str>,
     aud: String,
 ) -> Result<Issued, GrantError> {
-    let app = authenticate_app(conn, client_id, secret, ctx.now)?;
+    let app = authenticate_app_in(conn, Some(ctx.credentials), client_id, secret, ctx.now)?;
     let app_roles = roles_from_text(&app.roles);
     check_reach(conn, ctx, &app.org_id, (&app.audiences, app.management), &app_roles, &aud)?;
     let roles = narrow(app_roles, scope)?;
