@@ -84,7 +84,7 @@ fn run(bencher: divan::Bencher, request: impl Fn() -> TokenRequest + Sync) {
     let mut conn = f.state.db.read().unwrap();
     bencher.bench_local(|| {
         let req = request();
-        exchange::token(&mut conn, &req, &f.state.ctx("127.0.0.1")).expect("granted")
+        exchange::token(&mut *conn, &req, &f.state.ctx("127.0.0.1")).expect("granted")
     });
 }
 

@@ -83,7 +83,8 @@ fn run(url: &str, cache: std::sync::Weak<Credentials>) {
 
 fn listen(url: &str) -> Result<PgConnection, String> {
     let mut conn = PgConnection::establish(url).map_err(|e| crate::store::redact(&e.to_string(), url))?;
-    conn.batch_execute(&format!("SET application_name = 'tokend-listen'; LISTEN {CHANNEL}")).map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!("SET application_name = 'tokend-listen'; LISTEN {CHANNEL}"))
+        .map_err(|e| e.to_string())?;
     Ok(conn)
 }
 

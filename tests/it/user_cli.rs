@@ -172,8 +172,17 @@ impl User {
             .stderr(fs::File::create(&err).unwrap())
             .spawn()
             .unwrap();
-        // What `ps` shows for the process while it waits for its standard input.
-        let argv = fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+        // What `ps` shows for the process while it waits for its standard input. Under load
+        // the first read can come back empty (the process not yet fully started): read again
+        // while it lives, for at most a second.
+        let mut argv = Vec::new();
+        for _ in 0..100 {
+            argv = fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+            if !argv.is_empty() || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         self.argvs.push(String::from_utf8_lossy(&argv).replace('\0', " "));
         {
             let mut input = child.stdin.take().unwrap();

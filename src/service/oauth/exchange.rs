@@ -644,7 +644,12 @@ const DUMMY_HASH: &str = "000000000000000000000000000000000000000000000000000000
 /// still in its grace period (both compared in constant time, from the row read once).
 /// An app authenticated by its previous secret is answered with the previous epoch, the
 /// one its access tokens carry: they end with the grace.
-pub fn authenticate_app(conn: &mut AnyConnection, client_id: &str, secret: &str, now: i64) -> Result<AppAuth, GrantError> {
+pub fn authenticate_app(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    secret: &str,
+    now: i64,
+) -> Result<AppAuth, GrantError> {
     authenticate_app_in(conn, None, client_id, secret, now)
 }
 

@@ -4,8 +4,8 @@
 //!
 //! Every exchange touches a token, so the times are kept in shards chosen by token id:
 //! workers exchanging different tokens take different locks instead of one global mutex.
-use std::collections::HashMap;
 use parking_lot::{Mutex, MutexGuard};
+use std::collections::HashMap;
 
 use diesel::Connection;
 
