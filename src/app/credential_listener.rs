@@ -31,7 +31,7 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// Starts the listener of this instance (PostgreSQL with a cache only). The thread ends
 /// once the state is dropped.
 pub fn spawn(state: &web::Data<State>) {
-    if state.db.is_sqlite() || state.cfg.credential_cache == 0 {
+    if state.db.is_sqlite() || state.cfg.credential_cache_entries(false) == 0 {
         return;
     }
     let url = state.cfg.database_url.clone();

@@ -61,7 +61,10 @@ impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = pacer::Pacer::new(cfg.refusals_per_second);
         let caches = service::oauth::gateway::Caches::new(cfg.gateway_cache_seconds);
-        let credentials = Arc::new(service::oauth::exchange::Credentials::new(cfg.credential_cache, db.is_sqlite()));
+        let credentials = Arc::new(service::oauth::exchange::Credentials::new(
+            cfg.credential_cache_entries(db.is_sqlite()),
+            db.is_sqlite(),
+        ));
         let reporters = Arc::new(crate::reporters::ReporterKeys::new(cfg.leak_reporter_keys.clone()));
         State {
             db,

@@ -215,14 +215,14 @@ fn postgres_two_instances_a_change_through_a_is_refused_at_b_within_100ms() {
 
 #[test]
 fn sqlite_a_change_is_refused_at_once() {
-    let a = Backend::Sqlite.start();
+    let a = Backend::Sqlite.start_with(cache_on_sqlite);
     let b = Other::same(&a);
     changes_through_a_are_refused_at_b(&a, &b);
 }
 
 /// A refused credential is never cached; a served one is, under its secret's hash only.
 fn refusals_are_not_cached_and_keys_are_hashes(b: &Backend) {
-    let s = b.start();
+    let s = b.start_with(cache_on_sqlite);
     cache_on(&s);
     let at = Other::same(&s);
     let owner = s.owner_login();
@@ -261,7 +261,7 @@ fn refusals_are_not_cached_and_keys_are_hashes(b: &Backend) {
 
 /// `TOKEND_CREDENTIAL_CACHE=0`: nothing is cached, everything is served as before.
 fn the_cache_can_be_turned_off(b: &Backend) {
-    let s = b.start_with(|c| c.credential_cache = 0);
+    let s = b.start_with(|c| c.credential_cache = Some(0));
     let at = Other::same(&s);
     let owner = s.owner_login();
     let (tid, pat) = s.pat(&owner, json!({"name": "k", "ttl_days": 1, "roles": ["org:member"]}));
@@ -280,7 +280,7 @@ fn the_cache_can_be_turned_off(b: &Backend) {
 /// Time-dependent checks run on every request from the cached row: a token cached while
 /// live is refused once the clock passes its expiry.
 fn expiry_is_checked_on_every_request(b: &Backend) {
-    let s = b.start();
+    let s = b.start_with(cache_on_sqlite);
     cache_on(&s);
     let at = Other::same(&s);
     let owner = s.owner_login();
@@ -295,7 +295,7 @@ fn expiry_is_checked_on_every_request(b: &Backend) {
 
 /// Usage is still tracked on a hit: the token's last use is recorded.
 fn usage_is_tracked_on_a_hit(b: &Backend) {
-    let s = b.start();
+    let s = b.start_with(cache_on_sqlite);
     cache_on(&s);
     let at = Other::same(&s);
     let owner = s.owner_login();
@@ -371,7 +371,7 @@ fn postgres_a_lost_listener_turns_the_cache_off_until_it_listens_again() {
 /// is seen by the running server although the credential is cached.
 #[test]
 fn sqlite_a_revocation_by_another_process_is_seen() {
-    let s = Backend::Sqlite.start();
+    let s = Backend::Sqlite.start_with(cache_on_sqlite);
     let at = Other::same(&s);
     let owner = s.owner_login();
     let (_, pat) = s.pat(&owner, json!({"name": "leaky", "ttl_days": 1, "roles": ["org:member"]}));
@@ -393,4 +393,10 @@ fn sqlite_a_revocation_by_another_process_is_seen() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let (status, body) = at.exchange(&pat, None);
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "revoked by another process: {body}");
+}
+
+/// On SQLite the cache is off by default (`Config::credential_cache_entries`): these tests
+/// turn it on there, as `TOKEND_CREDENTIAL_CACHE=10000` does.
+fn cache_on_sqlite(c: &mut tokend::config::Config) {
+    c.credential_cache = Some(10_000);
 }
