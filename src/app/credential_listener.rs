@@ -24,7 +24,9 @@ use crate::store::revocations::CHANNEL;
 /// How often the listening connection is asked for notifications.
 pub const POLL: Duration = Duration::from_millis(5);
 /// How often the listening connection is checked with a round trip.
-pub const PING: Duration = Duration::from_secs(2);
+/// Short: a cache hit touches no database, so until this check fails a vanished database
+/// (or listening connection) would go unnoticed by the token path.
+pub const PING: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts to listen again.
 const RETRY_MAX: Duration = Duration::from_secs(2);
 

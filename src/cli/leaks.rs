@@ -37,8 +37,10 @@ pub fn run(cmd: LeaksCmd) -> Result<(), Failure> {
     let db = Db::connect(&cfg.database_url, 1).map_err(|e| Failure::error(e.to_string()))?;
     let mut conn = db.write().map_err(|e| Failure::error(e.to_string()))?;
     let seen = Sighting { url: a.url, source: a.source, kind: "operator".into(), reporter: "operator".into() };
-    let live =
-        leaks::report(&mut conn, &secret, &seen, None, SystemClock.now()).map_err(|e| Failure::error(e.to_string()))?;
+    let live = leaks::report(&mut conn, &secret, &seen, None, SystemClock.now());
+    drop(conn);
+    db.settle();
+    let live = live.map_err(|e| Failure::error(e.to_string()))?;
     if live {
         println!("revoked: it was a live tokend credential; its owner is notified");
         Ok(())

@@ -541,6 +541,22 @@ impl Db {
         self.backend == Backend::Sqlite
     }
 
+    /// For a process about to exit (the command line): waits, at most 2 s, until the pool's
+    /// background replenishment (started when a checkout took its last idle connection) has
+    /// connected, so that exit does not tear down libpq/OpenSSL under a connection being
+    /// established (seen as a crash at exit). PostgreSQL only; SQLite needs nothing.
+    pub fn settle(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        // The pool starts with one connection (min_idle 1); the checkout that took it
+        // asked for a second, counted once it is connected.
+        while self.write.state().connections < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Readiness probe: one round trip.
     pub fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.read()?;

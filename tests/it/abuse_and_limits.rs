@@ -606,6 +606,13 @@ fn database_outage_answers_503_then_recovers() {
     assert_eq!(s.exchange(&s.owner_pat).status, 200);
 
     set_reachable(base, &s.database_url, false);
+    // The credential cache answers without the database until its listener's next check
+    // (every 100 ms) finds the connection gone; from then on it serves nothing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while s.state.credentials.enabled() {
+        assert!(std::time::Instant::now() < deadline, "the cache still serves 3 s into the outage");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     for round in 0..3 {
         let r = s.exchange(&s.owner_pat);
         assert_unavailable(&r, &format!("token exchange, round {round}"));
