@@ -101,10 +101,22 @@ fn forward_auth_rules(b: &Backend) {
     assert!(!r.headers.iter().any(|(_, v)| v.contains(&pat)), "the API token is never echoed");
 
     // Again, and as the Basic password (any user name): the cached token, not a new one.
-    let (r, _) = gw(&s, &q, &format!("Bearer {pat}"));
-    assert_eq!((r.status, bearer_of(&r)), (200, at.clone()), "a cache hit signs nothing");
-    let (r, _) = gw(&s, &q, &basic("prometheus", &pat));
-    assert_eq!((r.status, bearer_of(&r)), (200, at.clone()));
+    // (The tests share one process, whose caches any audited change in it drops: when another
+    // test's write falls between two requests, the pair is asked again.)
+    let mut hit = false;
+    for _ in 0..20 {
+        let (r, _) = gw(&s, &q, &format!("Bearer {pat}"));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let held = bearer_of(&r);
+        let (again, _) = gw(&s, &q, &format!("Bearer {pat}"));
+        let (as_basic, _) = gw(&s, &q, &basic("prometheus", &pat));
+        assert_eq!((again.status, as_basic.status), (200, 200));
+        if bearer_of(&again) == held && bearer_of(&as_basic) == held {
+            hit = true;
+            break;
+        }
+    }
+    assert!(hit, "a cache hit signs nothing");
     // The audience from a header a gateway sets per route.
     let (r, _) =
         get(&s, "/gateway/auth", &[("Authorization", &format!("Bearer {pat}")), ("X-Tokend-Audience", METRICS)]);
