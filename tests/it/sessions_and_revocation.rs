@@ -300,7 +300,9 @@ fn unimplemented_grants_are_unsupported(b: &Backend) {
 /// build answers 404 even with TOKEND_BENCH_SIGN_ROUTE set.
 fn bench_route_only_with_the_feature(b: &Backend) {
     let s = b.start_with(|c| c.bench_sign_route = true);
-    let r = s.raw("POST", "/bench/sign", &[], b"");
+    // The ceiling receives the client_credentials request (it skips only the credential check).
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", "Basic YmVuY2g6eA==")];
+    let r = s.raw("POST", "/bench/sign", &form, b"grant_type=client_credentials");
     if cfg!(feature = "bench") {
         assert_eq!(r.status, 200, "{}", r.text);
         assert!(r.body["access_token"].is_string(), "{}", r.body);
