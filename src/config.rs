@@ -84,11 +84,10 @@ pub struct ConfigArgs {
     /// A revocation through this instance takes effect at once; through another, within this time.
     #[arg(long, env = "TOKEND_GATEWAY_CACHE_SECONDS", hide_env_values = true, default_value = "10")]
     pub gateway_cache_seconds: String,
-    /// Entries of the token path's verified-credential cache (0: no caching). Default:
-    /// 10000 on PostgreSQL, 0 on SQLite (its inline read costs less than the cache's own
-    /// check for other processes' commits). On PostgreSQL every instance drops its
-    /// entries on any change (LISTEN/NOTIFY).
-    #[arg(long, env = "TOKEND_CREDENTIAL_CACHE", hide_env_values = true, default_value = "")]
+    /// Entries of the token path's verified-credential cache (0: no caching). Every
+    /// instance drops its entries on any change: on PostgreSQL through LISTEN/NOTIFY, on
+    /// SQLite when another connection commits to the file.
+    #[arg(long, env = "TOKEND_CREDENTIAL_CACHE", hide_env_values = true, default_value = "10000")]
     pub credential_cache: String,
     /// Seconds a client has to send a request's head, and as long again for its body; a
     /// connection that stops mid-request is answered (408/400) and closed.
@@ -130,9 +129,8 @@ pub struct Config {
     pub outbox_interval_seconds: u64,
     pub gateway_tenant_header: actix_web::http::header::HeaderName,
     pub gateway_cache_seconds: i64,
-    /// `TOKEND_CREDENTIAL_CACHE`: the credential cache's entry bound (0: off; `None`: the
-    /// backend's default, `Config::credential_cache_entries`).
-    pub credential_cache: Option<usize>,
+    /// `TOKEND_CREDENTIAL_CACHE`: the credential cache's entry bound (0: off).
+    pub credential_cache: usize,
     /// `TOKEND_METRICS_TOKEN`: the bearer `/metrics` requires, if any.
     pub metrics_token: Option<MetricsToken>,
     pub request_timeout_seconds: u64,
@@ -201,14 +199,6 @@ fn list(value: &str) -> Vec<String> {
 }
 
 impl Config {
-    /// The credential cache's entry bound: as configured, else 10 000 on PostgreSQL and 0
-    /// (off) on SQLite, where the token path's read runs inline on the worker's own
-    /// connection and costs less than the cache's check for commits of other processes
-    /// (measured: client_credentials 29.8k req/s without it, 24.9k with it, bench/compare.sh).
-    pub fn credential_cache_entries(&self, sqlite: bool) -> usize {
-        self.credential_cache.unwrap_or(if sqlite { 0 } else { 10_000 })
-    }
-
     pub fn from_args(a: &ConfigArgs) -> Result<Config, ConfigError> {
         let bind = a.bind.parse::<SocketAddr>().map_err(|_| ConfigError {
             var: "TOKEND_BIND",
@@ -302,10 +292,8 @@ impl Config {
         Ok(Config {
             gateway_tenant_header,
             gateway_cache_seconds: int_in("TOKEND_GATEWAY_CACHE_SECONDS", &a.gateway_cache_seconds, 0, 300, "seconds")?,
-            credential_cache: match a.credential_cache.trim() {
-                "" => None,
-                v => Some(int_in("TOKEND_CREDENTIAL_CACHE", v, 0, 1_000_000, "entries")? as usize),
-            },
+            credential_cache: int_in("TOKEND_CREDENTIAL_CACHE", a.credential_cache.trim(), 0, 1_000_000, "entries")?
+                as usize,
             database_url: db.to_string(),
             bind,
             issuer,
@@ -417,7 +405,7 @@ impl Config {
             outbox_interval_seconds: 5,
             gateway_tenant_header: actix_web::http::header::HeaderName::from_static("x-scope-orgid"),
             gateway_cache_seconds: 10,
-            credential_cache: None,
+            credential_cache: 10_000,
             metrics_token: None,
             request_timeout_seconds: 10,
         }
@@ -476,11 +464,9 @@ mod tests {
             }
             Config::from_args(&Args::parse_from(argv).config)
         };
-        assert_eq!(parse(None).unwrap().credential_cache, None);
-        assert_eq!(parse(None).unwrap().credential_cache_entries(false), 10_000, "PostgreSQL");
-        assert_eq!(parse(None).unwrap().credential_cache_entries(true), 0, "SQLite");
-        assert_eq!(parse(Some("0")).unwrap().credential_cache_entries(false), 0);
-        assert_eq!(parse(Some("500")).unwrap().credential_cache_entries(true), 500);
+        assert_eq!(parse(None).unwrap().credential_cache, 10_000);
+        assert_eq!(parse(Some("0")).unwrap().credential_cache, 0);
+        assert_eq!(parse(Some("500")).unwrap().credential_cache, 500);
         for bad in ["-1", "1000001", "many"] {
             let e = parse(Some(bad)).expect_err("refused");
             assert_eq!(e.var, "TOKEND_CREDENTIAL_CACHE", "{bad}");

@@ -6,7 +6,6 @@ mod cli;
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
@@ -391,7 +390,7 @@ fn serve(mut cfg: Config) -> ExitCode {
         println!("tokend listening on http://{addr}");
         server.await
     });
-    state.stopping.store(true, Ordering::Relaxed);
+    state.stop();
     let _ = maintenance.join();
     state.flush_usage();
     state.flush_refused(true);

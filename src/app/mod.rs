@@ -47,24 +47,23 @@ pub struct State {
     pub notify: outbox::Notifier,
     /// Forward-auth and introspection answers served from memory (`service::oauth::gateway`).
     pub caches: service::oauth::gateway::Caches,
-    /// The token path's verified-credential cache (`service::oauth::credential_cache`); on
-    /// PostgreSQL kept honest across instances by `credential_listener`.
+    /// The token path's verified-credential cache (`service::oauth::credential_cache`),
+    /// kept honest across instances and processes by `credential_listener`.
     pub credentials: Arc<service::oauth::exchange::Credentials>,
     /// Secret-scanning reporters' keys and request budgets (`POST /leaks/report`).
     pub reporters: Arc<crate::reporters::ReporterKeys>,
     /// External issuers' signing keys (trust policies), cached per issuer.
     pub issuer_keys: service::oauth::federation::jwks::IssuerKeys,
     pub stopping: AtomicBool,
+    /// The credential cache's watcher thread (`credential_listener`), joined by [`State::stop`].
+    pub watcher: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl State {
     pub fn new(db: Db, keys: Arc<KeyRing>, cfg: Config, clock: Arc<dyn Clock>, notify: outbox::Notifier) -> State {
         let pacer = pacer::Pacer::new(cfg.refusals_per_second);
         let caches = service::oauth::gateway::Caches::new(cfg.gateway_cache_seconds);
-        let credentials = Arc::new(service::oauth::exchange::Credentials::new(
-            cfg.credential_cache_entries(db.is_sqlite()),
-            db.is_sqlite(),
-        ));
+        let credentials = Arc::new(service::oauth::exchange::Credentials::new(cfg.credential_cache));
         let reporters = Arc::new(crate::reporters::ReporterKeys::new(cfg.leak_reporter_keys.clone()));
         State {
             db,
@@ -84,7 +83,20 @@ impl State {
             reporters,
             issuer_keys: Default::default(),
             stopping: AtomicBool::new(false),
+            watcher: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Tells the background threads to end (`stopping`) and waits for the credential
+    /// cache's watcher, so that the process never exits (nor a test drops its database)
+    /// under a connection it is using.
+    pub fn stop(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(handle) = self.watcher.lock().take() {
+            let _ = handle.join();
+        }
+        // Nobody watches any more: nothing may be served from memory.
+        self.credentials.set_listening(false);
     }
 
     /// The login throttle and hashing bound every password check passes through.

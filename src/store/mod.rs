@@ -541,6 +541,14 @@ impl Db {
         self.backend == Backend::Sqlite
     }
 
+    /// SQLite: a [`CommitWatch`] on this database file. None on PostgreSQL.
+    pub fn commit_watch(&self) -> Result<Option<CommitWatch>, StoreError> {
+        let Some(path) = &self.sqlite_path else { return Ok(None) };
+        let conn = diesel::SqliteConnection::establish(path)
+            .map_err(|e| StoreError::Connect { target: describe_url(path), reason: e.to_string() })?;
+        Ok(Some(CommitWatch { conn }))
+    }
+
     /// For a process about to exit (the command line): waits, at most 2 s, until the pool's
     /// background replenishment (started when a checkout took its last idle connection) has
     /// connected, so that exit does not tear down libpq/OpenSSL under a connection being
@@ -565,21 +573,21 @@ impl Db {
     }
 }
 
-/// SQLite: whether another connection (this process's writer, or another process such as
-/// `tokend leaks check`) committed to the database since this thread last asked on its
-/// connection (`PRAGMA data_version`, one cached statement). The first question on a
-/// thread answers true. Always false on PostgreSQL.
-pub fn sqlite_committed_elsewhere(conn: &mut AnyConnection) -> QueryResult<bool> {
-    thread_local! {
-        static SEEN: std::cell::Cell<Option<(usize, i64)>> = const { std::cell::Cell::new(None) };
+/// SQLite: a connection of its own that reads `PRAGMA data_version`, a number that moves
+/// whenever another connection commits to the database file (this process's writer, or
+/// another process such as `tokend leaks check`). The credential cache's watcher
+/// (`app::credential_listener`) asks it every few milliseconds.
+pub struct CommitWatch {
+    conn: diesel::SqliteConnection,
+}
+
+impl CommitWatch {
+    pub fn version(&mut self) -> QueryResult<i64> {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT data_version FROM pragma_data_version())",
+        ))
+        .get_result(&mut self.conn)
     }
-    let AnyConnection::Sqlite(c) = conn else { return Ok(false) };
-    let id = c as *const diesel::SqliteConnection as usize;
-    let v: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "(SELECT data_version FROM pragma_data_version())",
-    ))
-    .get_result(c)?;
-    Ok(SEEN.with(|s| s.replace(Some((id, v)))) != Some((id, v)))
 }
 
 pub fn redact(message: &str, url: &str) -> String {

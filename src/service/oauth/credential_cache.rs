@@ -16,11 +16,11 @@
 //!   the process-wide one of `store::revocations`, which moves on at every audited change
 //!   (`service::events::emit`) and every store write that weakens a credential (twice: in
 //!   the writer's transaction and once it is over), when another instance's change arrives
-//!   (PostgreSQL `LISTEN tokend_credentials`, `app::credential_listener`) and, on SQLite,
-//!   when another connection committed (`store::sqlite_committed_elsewhere`, which sees
-//!   `tokend leaks check` run as another process).
-//! - On PostgreSQL the cache serves nothing until this instance listens, nor while the
-//!   listening connection is lost: [`CredentialCache::set_listening`].
+//!   (PostgreSQL `LISTEN tokend_credentials`) and, on SQLite, when another connection
+//!   committed to the file (`store::CommitWatch`, which also sees another process such as
+//!   `tokend leaks check`); both watched by `app::credential_listener`, every 5 ms.
+//! - The cache serves nothing until its watcher runs, nor while the watcher has lost its
+//!   connection: [`CredentialCache::set_listening`].
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -113,10 +113,9 @@ impl<V: Clone> Map<V> {
 pub struct CredentialCache<T, A> {
     pub tokens: Map<T>,
     pub apps: Map<A>,
-    /// Whether entries may be served: always on SQLite; on PostgreSQL only while this
-    /// instance listens for other instances' changes.
+    /// Whether entries may be served: only while this instance's watcher
+    /// (`app::credential_listener`) sees the changes made elsewhere.
     listening: AtomicBool,
-    sqlite: bool,
     /// This cache's own generation, added to the process-wide one: moved on by a
     /// notification from another instance, a (re)started listener, or (SQLite) a commit by
     /// another connection. Kept apart from the process-wide one so that those do not drop
@@ -127,7 +126,6 @@ pub struct CredentialCache<T, A> {
 /// One map of a cache that may serve, as [`through`] uses it.
 pub struct On<'a, V> {
     map: &'a Map<V>,
-    sqlite: bool,
     local: &'a AtomicU64,
 }
 
@@ -152,13 +150,12 @@ pub fn app_key(client_id: &str, secret_hash: &str) -> String {
 }
 
 impl<T: Clone, A: Clone> CredentialCache<T, A> {
-    /// `cap` entries per map (0: no caching); `sqlite`: the backend needs no listener.
-    pub fn new(cap: usize, sqlite: bool) -> Self {
+    /// `cap` entries per map (0: no caching); nothing is served before `set_listening(true)`.
+    pub fn new(cap: usize) -> Self {
         CredentialCache {
             tokens: Map::new(cap),
             apps: Map::new(cap),
-            listening: AtomicBool::new(sqlite),
-            sqlite,
+            listening: AtomicBool::new(false),
             local: AtomicU64::new(0),
         }
     }
@@ -202,18 +199,14 @@ impl<T: Clone, A: Clone> CredentialCache<T, A> {
         k
     }
 
-    pub fn is_sqlite(&self) -> bool {
-        self.sqlite
-    }
-
     /// The API-token map, when entries may be served (for [`through`]).
     pub fn tokens_on(&self) -> Option<On<'_, T>> {
-        self.enabled().then_some(On { map: &self.tokens, sqlite: self.sqlite, local: &self.local })
+        self.enabled().then_some(On { map: &self.tokens, local: &self.local })
     }
 
     /// The app map, when entries may be served (for [`through`]).
     pub fn apps_on(&self) -> Option<On<'_, A>> {
-        self.enabled().then_some(On { map: &self.apps, sqlite: self.sqlite, local: &self.local })
+        self.enabled().then_some(On { map: &self.apps, local: &self.local })
     }
 }
 
@@ -236,13 +229,6 @@ where
 {
     let Some(on) = on else { return verify(load(src.conn()?)?) };
     let key = key();
-    if on.sqlite {
-        // Another process (or this one's writer) committed: nothing held may be trusted.
-        let conn = src.conn()?;
-        if crate::store::sqlite_committed_elsewhere(conn).map_err(StoreError::from)? {
-            on.local.fetch_add(1, Ordering::AcqRel);
-        }
-    }
     if let Some(v) = on.map.get(&key, on.generation()) {
         if let Ok(r) = verify(v) {
             return Ok(r);
@@ -272,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_refused_lookup_is_never_kept_and_a_change_drops_everything() {
-        let c: CredentialCache<i64, i64> = CredentialCache::new(4, false);
+        let c: CredentialCache<i64, i64> = CredentialCache::new(4);
         c.set_listening(true);
         // From memory only, a miss says it needs the database.
         let r: Result<i64, StoreError> = through(c.tokens_on(), &mut MemoryOnly, || "k".into(), |_| Ok(1), Ok);
@@ -308,17 +294,18 @@ mod tests {
 
     #[test]
     fn bounded() {
-        let c: CredentialCache<i64, i64> = CredentialCache::new(8, true);
+        let c: CredentialCache<i64, i64> = CredentialCache::new(8);
         let gen = generation();
         for i in 0..100 {
             c.tokens.put(format!("k{i}"), i, gen, || gen);
         }
         assert!(c.tokens.len() <= 8);
-        let off: CredentialCache<i64, i64> = CredentialCache::new(0, true);
+        let off: CredentialCache<i64, i64> = CredentialCache::new(0);
+        off.set_listening(true);
         off.tokens.put("k".into(), 1, gen, || gen);
         assert!(off.is_empty() && !off.enabled());
-        let pg: CredentialCache<i64, i64> = CredentialCache::new(8, false);
-        assert!(!pg.enabled(), "PostgreSQL: nothing served before the listener runs");
+        let pg: CredentialCache<i64, i64> = CredentialCache::new(8);
+        assert!(!pg.enabled(), "nothing served before the watcher runs");
         pg.set_listening(true);
         assert!(pg.enabled());
         pg.set_listening(false);

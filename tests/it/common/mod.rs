@@ -8,7 +8,6 @@ pub mod helpers;
 pub mod browser;
 
 use std::net::TcpListener;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix_web::web;
@@ -681,7 +680,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.state.stopping.store(true, Ordering::Relaxed);
+        self.state.stop();
         let h = self.handle.clone();
         let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(h.stop(false))).join();
         if let Some(base) = &self.pg_base {
