@@ -101,6 +101,29 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU seconds of a process (`/proc/PID/stat`), of the server and of this one.
+struct Cpu(f64, f64);
+
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) are split by spaces: utime, stime are
+    // fields 14 and 15 of the line, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+impl Cpu {
+    fn now(pid: u32) -> Cpu {
+        Cpu(cpu_seconds(&pid.to_string()), cpu_seconds("self"))
+    }
+    fn since(self, pid: u32) -> (f64, f64) {
+        let n = Cpu::now(pid);
+        (n.0 - self.0, n.1 - self.1)
+    }
+}
+
 /// Samples RSS every 50 ms until dropped; answers the peak.
 struct RssPeak {
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -141,6 +164,7 @@ struct Setup {
     member_pat: String,
     member_revoked_pat: String,
     basic: String,
+    client_id: String,
     pat: String,
     ids: Vec<String>,
 }
@@ -246,6 +270,7 @@ fn setup(a: &Args) -> Setup {
         member_pat: live["token"].as_str().unwrap().to_string(),
         member_revoked_pat: doomed["token"].as_str().unwrap().to_string(),
         basic,
+        client_id: cid.to_string(),
         pat,
         ids: vec![app_id, pat_id, uid, cid.to_string()],
     }
@@ -415,7 +440,15 @@ const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~";
 
 /// The floods, each on its own set of connections, until `until`. Answers per flood tallies.
-async fn floods(host: String, email: String, member: Option<String>, until: Instant) -> BTreeMap<&'static str, Tally> {
+/// What the floods beside the login flood need (run (C) only).
+struct Others {
+    member_at: String,
+    client_id: String,
+    routes: Arc<Vec<Route>>,
+    ids: Arc<Vec<String>>,
+}
+
+async fn floods(host: String, email: String, others: Option<Others>, until: Instant) -> BTreeMap<&'static str, Tally> {
     let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<Tally>)> = Vec::new();
     // (a) login flood: 6 addresses × 32 connections, wrong passwords for the owner's account.
     for addr in 1..=6u64 {
@@ -434,7 +467,8 @@ async fn floods(host: String, email: String, member: Option<String>, until: Inst
             ));
         }
     }
-    if let Some(member) = member {
+    if let Some(o) = others {
+        let member = o.member_at.clone();
         // (b) metrics cardinality: invented methods on random paths.
         for c in 0..16u64 {
             let h = host.clone();
@@ -471,6 +505,50 @@ async fn floods(host: String, email: String, member: Option<String>, until: Inst
                 })),
             ));
         }
+        // (d) bad-secret flood: client_credentials with the app's client id and a wrong
+        // secret, an unknown client id, or a made-up personal token, from 8 addresses.
+        for c in 0..16u64 {
+            let (h, cid) = (host.clone(), o.client_id.clone());
+            tasks.push((
+                "bad-secret",
+                tokio::spawn(closed_loop(host.clone(), until, 11_000 + c, false, any_status, move |rng| {
+                    let (auth, body) = match rng.below(3) {
+                        0 => (Some(format!("{cid}:tkd_cs_{}", rng.token(40, ALNUM))), "grant_type=client_credentials".into()),
+                        1 => (Some(format!("cid_{}:{}", rng.token(16, ALNUM), rng.token(40, ALNUM))), "grant_type=client_credentials".into()),
+                        _ => (None, format!("grant_type=refresh_token&refresh_token=tkd_pat_{}", rng.token(40, ALNUM))),
+                    };
+                    let auth = auth.map(|a| format!("Authorization: Basic {}\r\n", b64(&a))).unwrap_or_default();
+                    format!(
+                        "POST /oauth/token HTTP/1.1\r\nHost: {h}\r\nX-Forwarded-For: 198.51.100.{}\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                        c % 8,
+                        body.len()
+                    )
+                    .into_bytes()
+                })),
+            ));
+        }
+        // (e) HTTP fuzz: the fuzz mode's requests (every route of /openapi.json, random
+        // methods, ids, headers and bodies) as the member, with a wrong Basic pair.
+        for c in 0..16u64 {
+            let (h, m, routes, ids) = (host.clone(), member.clone(), o.routes.clone(), o.ids.clone());
+            let basic = format!("Basic {}", b64("fuzz:not-a-secret"));
+            tasks.push((
+                "fuzz",
+                tokio::spawn(closed_loop(host.clone(), until, 13_000 + c, false, any_status, move |rng| {
+                    fuzz_request(rng, &h, &routes, &ids, &m, &basic).0
+                })),
+            ));
+        }
+    }
+    // ABUSE_FLOODS=login,fuzz,… keeps only those (to see what each one costs).
+    if let Ok(only) = std::env::var("ABUSE_FLOODS") {
+        let keep: Vec<&str> = only.split(',').map(str::trim).collect();
+        tasks.retain(|(k, t)| {
+            keep.contains(k) || {
+                t.abort();
+                false
+            }
+        });
     }
     let mut out: BTreeMap<&'static str, Tally> = BTreeMap::new();
     for (k, t) in tasks {
@@ -487,10 +565,15 @@ fn flood_thread(
 ) -> std::thread::JoinHandle<BTreeMap<&'static str, Tally>> {
     let host = host_of(&a.url);
     let email = a.email.clone();
-    let member = with_others.then(|| s.member_at.clone());
+    let others = with_others.then(|| Others {
+        member_at: s.member_at.clone(),
+        client_id: s.client_id.clone(),
+        routes: Arc::new(routes(&a.url)),
+        ids: Arc::new(s.ids.clone()),
+    });
     on_thread(move || {
         let until = Instant::now() + d;
-        rt().block_on(floods(host, email, member, until))
+        rt().block_on(floods(host, email, others, until))
     })
 }
 
@@ -519,7 +602,9 @@ fn abuse(a: &Args, s: &Setup) {
     let _ = token_path(&host, s, conns, Duration::from_secs(2));
     let rss_a0 = rss_kib(a.pid);
     let peak = RssPeak::start(a.pid);
+    let cpu_a = Cpu::now(a.pid);
     let (mut ra, mut ca) = token_path(&host, s, conns, d);
+    let cpu_a = cpu_a.since(a.pid);
     let (rss_a_peak, rss_a1) = (peak.finish(), rss_kib(a.pid));
     let load_a = loadavg();
 
@@ -536,9 +621,11 @@ fn abuse(a: &Args, s: &Setup) {
     // (C) token path with every flood.
     let rss_c0 = rss_kib(a.pid);
     let peak = RssPeak::start(a.pid);
+    let cpu_c = Cpu::now(a.pid);
     let fl = flood_thread(a, s, true, d);
     let (mut rc, mut cc) = token_path(&host, s, conns, d);
     let fc = fl.join().unwrap();
+    let cpu_c = cpu_c.since(a.pid);
     let (rss_c_peak, rss_c1) = (peak.finish(), rss_kib(a.pid));
     let load_c = loadavg();
 
@@ -569,6 +656,11 @@ fn abuse(a: &Args, s: &Setup) {
             println!("  {run:<18} {k:<12} {:>8.0} req/s  {}", t.total() as f64 / secs, statuses(t));
         }
     }
+    // Where the two cores went: the server, and this process (the load generator and the
+    // floods run on the same machine and take their share from the server).
+    println!("\nCPU seconds per wall second: server / load tool (token path + floods)");
+    println!("  token path alone        {:.2} / {:.2}", cpu_a.0 / secs, cpu_a.1 / secs);
+    println!("  token path + abuse mix  {:.2} / {:.2}", cpu_c.0 / secs, cpu_c.1 / secs);
     println!("\nserver RSS (MiB): before / peak / after");
     println!("  token path alone        {:.1} / {:.1} / {:.1}", mib(rss_a0), mib(rss_a_peak), mib(rss_a1));
     println!("  login flood alone       {:.1} / {:.1} / {:.1}", mib(rss_b0), mib(rss_b_peak), mib(rss_b1));
@@ -924,6 +1016,24 @@ struct Route {
     methods: Vec<String>,
 }
 
+/// Every route of the server's /openapi.json with its methods.
+fn routes(url: &str) -> Vec<Route> {
+    let spec: Value =
+        ureq::get(&format!("{url}/openapi.json")).call().expect("openapi").into_json().expect("openapi json");
+    spec["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .map(|(p, v)| Route {
+            path: p.clone(),
+            methods: v
+                .as_object()
+                .map(|m| m.keys().filter(|k| *k != "parameters").cloned().collect())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// A fuzz request: bytes, the path (for the report), whether it is HEAD.
 fn fuzz_request(
     rng: &mut Rng,
@@ -1012,20 +1122,7 @@ struct FuzzTally {
 
 fn fuzz(a: &Args, s: &Setup) -> bool {
     let host = host_of(&a.url);
-    let spec: Value =
-        ureq::get(&format!("{}/openapi.json", a.url)).call().expect("openapi").into_json().expect("openapi json");
-    let routes: Vec<Route> = spec["paths"]
-        .as_object()
-        .expect("paths")
-        .iter()
-        .map(|(p, v)| Route {
-            path: p.clone(),
-            methods: v
-                .as_object()
-                .map(|m| m.keys().filter(|k| *k != "parameters").cloned().collect())
-                .unwrap_or_default(),
-        })
-        .collect();
+    let routes = routes(&a.url);
     let n_routes = routes.len();
     let routes = Arc::new(routes);
     println!(
