@@ -217,7 +217,12 @@ pub async fn auth(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespo
 ///
 /// The same as GET, for gateways that forward the client's method.
 #[utoipa::path(post, path = "/gateway/auth", tag = "OAuth", operation_id = "gateway_auth_post",
-    params(("audience" = Option<String>, Query), ("role" = Option<String>, Query)),
+    params(
+        ("audience" = Option<String>, Query, description = "As GET: the upstream's audience."),
+        ("role" = Option<String>, Query, description = "As GET: a role the caller must hold."),
+        ("X-Tokend-Audience" = Option<String>, Header, description = "Instead of `audience`."),
+        ("X-Tokend-Role" = Option<String>, Header, description = "Instead of `role`."),
+    ),
     security(("bearerAuth" = []), ("clientBasic" = [])),
     responses((status = 200, description = "As GET."), (status = 401), (status = 403), (status = 429)))]
 pub async fn auth_post(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, OAuthError> {

@@ -583,30 +583,6 @@ impl Finish {
     /// and 422 (the `Obj` extractor); every error is problem+json.
     fn api(op: &mut Operation) {
         let bearer = op.security.as_ref().is_none_or(|s| !s.is_empty() && s.iter().any(|r| *r != Default::default()));
-        // utoipa's `IntoParams` derive drops the doc comment of a parameter whose schema
-        // comes from a function (`schema_with`): these have no description otherwise.
-        for p in op.parameters.iter_mut().flatten() {
-            let text = match p.name.as_str() {
-                "order" => "Sort direction.",
-                "outcome" => "Outcome.",
-                "status" => {
-                    "Token status: active, owner_disabled (active but its owner is disabled), expired, revoked, \
-                     idle, or expiring_soon (active and expiring within 7 days), as the token's status field says. Without a status filter, tokens that ended (revoked or expired) more than the \
-                     organization's retention_days ago are left out."
-                }
-                "expires_within_days" => "Tokens neither revoked nor expired that expire within this many days.",
-                "credentials" => {
-                    "What happens to the credentials the person created or saw the secret of: live apps, \
-                     service accounts they created, webhooks, and API tokens of others they minted (all of them \
-                     on delete; those holding roles the person loses on a demotion): disable them, or transfer \
-                     them to the caller (who must hold their roles). Either way app and webhook secrets are \
-                     replaced by ones nobody is shown (regenerate to get one) and the API tokens are revoked. \
-                     Required when there are any (409 otherwise)."
-                }
-                _ => continue,
-            };
-            p.description.get_or_insert_with(|| text.to_string());
-        }
         // An optional JSON body (`request_body = Option<T>`) is absent or a T, never `null`
         // (`api::optional_obj` answers 422 to anything but an object): keep the T.
         for c in op.request_body.iter_mut().flat_map(|b| b.content.values_mut()) {
@@ -928,6 +904,23 @@ mod tests {
                 op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "expires_within_days").unwrap();
             assert_eq!(days["schema"]["maximum"], crate::service::org::policy::MAX_DAYS, "{path}");
         }
+    }
+
+    /// Every parameter of every operation says what it is (a description of its own).
+    #[test]
+    fn every_parameter_is_described() {
+        let d = doc();
+        let mut missing = vec![];
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["description"].as_str().is_none_or(|t| t.trim().is_empty()) {
+                        missing.push(format!("{method} {path} {}", p["name"]));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "parameters without a description: {missing:#?}");
     }
 
     /// The webhook enums are the service's: the subscribable events, the test event, the

@@ -19,10 +19,12 @@ pub struct PageQuery {
     pub page_size: Option<String>,
     #[param(ignore)]
     pub sort: Option<String>,
-    // Documented in http::openapi (a schema_with parameter drops its doc comment).
-    #[param(schema_with = order)]
+    /// Sort direction.
+    #[param(value_type = Option<OrderParam>, inline)]
     pub order: Option<String>,
 }
+
+crate::service::param_schema!(OrderParam, order);
 
 fn order() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()

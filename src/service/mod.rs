@@ -255,6 +255,22 @@ pub(crate) use words;
 
 pub use text::check_text;
 
+/// A query parameter's schema made by a function, as a type for `#[param(value_type =
+/// Option<T>, inline)]`: unlike `schema_with`, that keeps the parameter's doc comment as its
+/// description.
+macro_rules! param_schema {
+    ($name:ident, $f:path) => {
+        pub struct $name;
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $f().into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use param_schema;
+
 /// The OpenAPI schema of a string that is one of `values`.
 pub fn one_of(values: &[&str]) -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()

@@ -42,6 +42,10 @@ fn owner_kind() -> utoipa::openapi::Object {
 fn usage() -> utoipa::openapi::Object {
     crate::service::one_of(&["never_used", "used"])
 }
+crate::service::param_schema!(StatusParam, status_filter);
+crate::service::param_schema!(WithinDaysParam, within_days);
+crate::service::param_schema!(OwnerKindParam, owner_kind);
+crate::service::param_schema!(UsageParam, usage);
 
 /// The filters `service::tokens::table::parse` reads from the query string of `GET /api/v1/tokens`
 /// (with `PageQuery`'s and `TableSort`'s). Unknown or repeated parameters are 422. (The
@@ -51,20 +55,24 @@ fn usage() -> utoipa::openapi::Object {
 #[allow(dead_code)]
 pub struct TableFilter {
     /// Owner kind.
-    #[param(schema_with = owner_kind)]
+    #[param(value_type = Option<OwnerKindParam>, inline)]
     owner_kind: Option<String>,
     /// Owner id.
     owner_id: Option<String>,
-    // Documented in `Finish::api` (a schema_with parameter drops its doc comment).
-    #[param(schema_with = status_filter)]
+    /// Token status: active, owner_disabled (active but its owner is disabled), expired,
+    /// revoked, idle, or expiring_soon (active and expiring within 7 days), as the token's
+    /// status field says. Without a status filter, tokens that ended (revoked or expired) more
+    /// than the organization's retention_days ago are left out.
+    #[param(value_type = Option<StatusParam>, inline)]
     status: Option<String>,
     /// RFC 3339: tokens expiring before then (live or not).
     #[param(format = DateTime)]
     expires_before: Option<String>,
-    #[param(schema_with = within_days)]
+    /// Tokens neither revoked nor expired that expire within this many days.
+    #[param(value_type = Option<WithinDaysParam>, inline)]
     expires_within_days: Option<String>,
     /// Whether the token was ever used.
-    #[param(schema_with = usage)]
+    #[param(value_type = Option<UsageParam>, inline)]
     usage: Option<String>,
     /// RFC 3339: tokens not used since then (including never used).
     #[param(format = DateTime)]
@@ -89,12 +97,17 @@ pub struct TableFilter {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct OwnerTokenFilter {
-    #[param(schema_with = status_filter)]
+    /// Token status: active, owner_disabled (active but its owner is disabled), expired,
+    /// revoked, idle, or expiring_soon (active and expiring within 7 days), as the token's
+    /// status field says. Without a status filter, tokens that ended (revoked or expired) more
+    /// than the organization's retention_days ago are left out.
+    #[param(value_type = Option<StatusParam>, inline)]
     status: Option<String>,
     /// RFC 3339: tokens expiring before then (live or not).
     #[param(format = DateTime)]
     expires_before: Option<String>,
-    #[param(schema_with = within_days)]
+    /// Tokens neither revoked nor expired that expire within this many days.
+    #[param(value_type = Option<WithinDaysParam>, inline)]
     expires_within_days: Option<String>,
 }
 

@@ -36,6 +36,7 @@ pub struct AuditView {
     pub detail: Option<serde_json::Value>,
 }
 
+crate::service::param_schema!(OutcomeParam, audit_outcome);
 fn audit_outcome() -> utoipa::openapi::Object {
     crate::service::one_of(&Outcome::ALL.map(Outcome::as_str))
 }
@@ -59,8 +60,8 @@ pub struct AuditFilter {
     pub object: Option<String>,
     /// e.g. api_token, user, service_account, app, role, policy, saved_search.
     pub object_kind: Option<String>,
-    // Documented in http::openapi (a schema_with parameter drops its doc comment).
-    #[param(schema_with = audit_outcome)]
+    /// Outcome.
+    #[param(value_type = Option<OutcomeParam>, inline)]
     pub outcome: Option<String>,
     /// RFC 3339, inclusive.
     #[param(format = DateTime)]

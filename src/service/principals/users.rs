@@ -142,12 +142,18 @@ pub use crate::service::principals::credentials::CredentialsChoice;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsQuery {
-    // Documented in http::openapi (a schema_with parameter drops its doc comment).
+    /// What happens to the credentials the person created or saw the secret of: live apps,
+    /// service accounts they created, webhooks, and API tokens of others they minted (all of
+    /// them on delete; those holding roles the person loses on a demotion): disable them, or
+    /// transfer them to the caller (who must hold their roles). Either way app and webhook
+    /// secrets are replaced by ones nobody is shown (regenerate to get one) and the API tokens
+    /// are revoked. Required when there are any (409 otherwise).
     #[serde(default)]
-    #[param(schema_with = credentials_choice)]
+    #[param(value_type = Option<CredentialsParam>, inline)]
     pub credentials: Option<String>,
 }
 
+crate::service::param_schema!(CredentialsParam, credentials_choice);
 fn credentials_choice() -> utoipa::openapi::Object {
     crate::service::one_of(&["disable", "transfer"])
 }
