@@ -6,9 +6,6 @@
 use crate::common;
 use crate::webhooks::{smtp_sink, Receiver};
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use base64::Engine;
 use common::{Backend, Server};
 use ring::rand::SystemRandom;
@@ -274,21 +271,7 @@ fn operator_check_revokes_the_same_way(b: &Backend) {
     let sa = s.post("/api/v1/service-accounts", &owner, json!({"name": "nightly", "roles": ["org:member"]}));
     let sa = sa.body["id"].as_str().unwrap().to_string();
     let (tid, secret) = s.sa_token(&owner, &sa, json!({"name": "ci", "ttl_days": 5}));
-    let check = |input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokend"))
-            .args(["leaks", "check", "--url", URL, "--source", "paste"])
-            .env("DATABASE_URL", &s.database_url)
-            .env("TOKEND_KEYS_DIR", s.dir.path().join("keys"))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
-    };
+    let check = |input: &str| crate::common::helpers::leaks_check(&s, URL, input);
     let (code, out) = check(&format!("{secret}\n"));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("revoked"), "{out}");

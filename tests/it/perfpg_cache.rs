@@ -5,10 +5,9 @@
 //! process); a refusal is never cached; no key is a secret; `TOKEND_CREDENTIAL_CACHE=0`
 //! turns it off; a lost listening connection turns it off until it listens again; a
 //! revocation by another process on SQLite (`tokend leaks check`) is seen.
-use crate::common::helpers::spawn_announcing;
+use crate::common::helpers::{leaks_check, spawn_announcing};
 use crate::common::{self, Backend, Server};
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -375,19 +374,8 @@ fn sqlite_a_revocation_by_another_process_is_seen() {
     let owner = s.owner_login();
     let (_, pat) = s.pat(&owner, json!({"name": "leaky", "ttl_days": 1, "roles": ["org:member"]}));
     held_after(&s, 1, "cached", || assert_eq!(at.exchange(&pat, None).0, 200));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokend"))
-        .args(["leaks", "check", "--url", "https://paste.example/1", "--source", "paste"])
-        .env("DATABASE_URL", &s.database_url)
-        .env("TOKEND_KEYS_DIR", &s.state.cfg.keys_dir)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{pat}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, out) = leaks_check(&s, "https://paste.example/1", &format!("{pat}\n"));
+    assert_eq!(code, Some(0), "{out}");
     refused_within_100ms("revoked by another process", || {
         let (status, body) = at.exchange(&pat, None);
         status == 400 && body["error"] == "invalid_grant"

@@ -137,6 +137,26 @@ pub fn refresh(s: &Server, token: &str, extra: &[(&str, &str)]) -> Resp {
     s.form("/oauth/token", &pairs, None)
 }
 
+/// `tokend leaks check --url URL --source paste` as its own process on `s`'s database and
+/// key directory, `input` on its stdin: (exit code, stdout and stderr).
+pub fn leaks_check(s: &Server, url: &str, input: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokend"))
+        .args(["leaks", "check", "--url", url, "--source", "paste"])
+        .env("DATABASE_URL", &s.database_url)
+        .env("TOKEND_KEYS_DIR", &s.state.cfg.keys_dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+}
+
 /// Starts `cmd` with stdout piped and waits up to `timeout` for the line starting with
 /// `marker` that names the address it bound (`… http://127.0.0.1:PORT…`): how a program
 /// started on port 0 says which port it got (no free-port race). Answers the child and
