@@ -365,6 +365,40 @@ fn postgres_a_lost_listener_turns_the_cache_off_until_it_listens_again() {
     assert!(!s.state.credentials.is_empty());
 }
 
+/// PostgreSQL: stopping an instance ends its listener (joined: its connection closes), so
+/// neither the process's exit nor a dropped database finds it mid-connection; nothing is
+/// served from memory afterwards.
+#[test]
+#[cfg_attr(tokend_skip_pg, ignore = "SKIPPED: TOKEND_TEST_DATABASE_URL is not set")]
+fn postgres_stopping_ends_the_listener() {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let s = Backend::postgres().start();
+    cache_on(&s);
+    let mut admin = diesel::PgConnection::establish(&s.database_url).unwrap();
+    let mut listeners = || {
+        diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name = 'tokend-listen'",
+        )
+        .get_result::<N>(&mut admin)
+        .unwrap()
+        .n
+    };
+    assert_eq!(listeners(), 1, "one listening connection while it runs");
+    s.state.stop();
+    assert!(!s.state.credentials.enabled(), "nothing served from memory once stopped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while listeners() != 0 {
+        assert!(Instant::now() < deadline, "the listening connection outlived stop()");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// SQLite: a revocation by another process (`tokend leaks check` on the database file)
 /// is seen by the running server although the credential is cached.
 #[test]
